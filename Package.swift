@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Autoencoders",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "autoencoder", targets: ["autoencoder"]),
+        .library(name: "Datasets", targets: ["Datasets"]),
+        .library(name: "Images", targets: ["Images"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // MARK: C shims
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+
+        // 16-bit straight-alpha PNG through libpng's low-level API (needs setjmp, so in C).
+        .target(name: "CPNGStraight", dependencies: ["CPNG"]),
+
+        // MARK: Libraries
+        .target(name: "Kernels"),
+        .target(name: "Images", dependencies: ["CPNG", "CPNGStraight"]),
+        .target(name: "Datasets", dependencies: ["Kernels", "Images", "CZlib"]),
+
+        // MARK: Executable
+        .executableTarget(name: "autoencoder", dependencies: [
+            "Datasets", "Images",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // MARK: Test support
+        .target(name: "TestSupport", dependencies: ["CZlib"], path: "Tests/TestSupport"),
+
+        // MARK: Tests
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
+        .testTarget(name: "ImagesTests", dependencies: ["Images", "Kernels", "TestSupport"],
+                    exclude: ["Fixtures"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Images", "TestSupport"],
+                    exclude: ["Fixtures"]),
+        .testTarget(name: "CLITests", dependencies: ["autoencoder", "Datasets", "Images", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

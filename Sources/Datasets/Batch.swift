@@ -1,0 +1,69 @@
+// Minibatch assembly: writes the clean rows (whole images, or random patches for denoisers) and
+// the corrupted rows of given sample indices into caller-provided memory; no allocation.
+
+import Kernels
+
+/// Fills rows of a minibatch from a dataset. Shards call `fill` on their own row ranges.
+public struct BatchAssembler: Sendable {
+    public let dataset: Dataset
+    public let corruption: Corruption
+    public let seed: UInt64
+    /// Patch size (height, width) cut at a random position per (seed, epoch, sample); nil for
+    /// whole images (then the dataset must have a fixed shape).
+    public let patch: (height: Int, width: Int)?
+
+    /// - Throws: `DatasetError` when sizes vary without a patch size, or a patch exceeds an image.
+    public init(dataset: Dataset, corruption: Corruption = .none, seed: UInt64,
+                patch: (height: Int, width: Int)? = nil) throws {
+        if let patch {
+            let smallest = dataset.minimumSize
+            guard patch.height > 0, patch.width > 0, patch.height <= smallest.height,
+                  patch.width <= smallest.width else {
+                throw DatasetError(.tooSmall, path: dataset.source, "patch \(patch.width)x"
+                    + "\(patch.height) does not fit the smallest image "
+                    + "(\(smallest.width)x\(smallest.height))")
+            }
+        } else if dataset.fixedShape == nil {
+            throw DatasetError(.mixedSizes, path: dataset.source,
+                               "images differ in size: pass a patch size, --resize or --crop")
+        }
+        self.dataset = dataset
+        self.corruption = corruption
+        self.seed = seed
+        self.patch = patch
+    }
+
+    /// Shape of one row.
+    public var rowShape: ImageShape {
+        if let patch { return ImageShape(channels: dataset.channels, height: patch.height, width: patch.width) }
+        return dataset.fixedShape!
+    }
+
+    /// Floats per row.
+    public var rowWidth: Int { rowShape.count }
+
+    /// Writes samples `indices` of `epoch` as rows of `clean` and, when given, `corrupted`
+    /// (both `indices.count * rowWidth` floats). The clean rows are never corrupted.
+    public func fill(indices: UnsafeBufferPointer<Int>, epoch: Int, clean: UnsafeMutablePointer<Float>,
+                     corrupted: UnsafeMutablePointer<Float>?) {
+        let width = rowWidth
+        for (r, sample) in indices.enumerated() {
+            let row = clean + r * width
+            if let patch {
+                let shape = dataset.shape(of: sample)
+                var rng = SplitMix64(key: seed, UInt64(epoch), UInt64(sample), RandomPurpose.patch)
+                let top = Int(rng.next() % UInt64(shape.height - patch.height + 1))
+                let left = Int(rng.next() % UInt64(shape.width - patch.width + 1))
+                dataset.copyPatch(sample, top: top, left: left, height: patch.height,
+                                  width: patch.width, into: row)
+            } else {
+                dataset.copySample(sample, into: row)
+            }
+            if let corrupted {
+                let noisy = corrupted + r * width
+                noisy.update(from: row, count: width)
+                corruption.apply(to: noisy, count: width, seed: seed, epoch: epoch, sampleIndex: sample)
+            }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+// Input corruption for denoising autoencoders (Vincent et al. 2008/2010): additive Gaussian,
+// salt-and-pepper and masking noise, drawn from a counter-based RNG keyed by
+// (seed, epoch, sample index, step) so noise is fresh every epoch yet independent of batching.
+
+import Foundation
+import Kernels
+
+/// A sequence of noise steps applied in order, optionally clipped to [0, 1].
+///
+/// Spec syntax: steps joined by `+`, e.g. `gaussian:0.3`, `gaussian:25/255`, `salt-pepper:0.1`,
+/// `masking:0.25`, `masking:0.2+gaussian:0.1+clip`; `none` for no corruption.
+public struct Corruption: Sendable, Equatable, CustomStringConvertible {
+    public enum Step: Sendable, Equatable {
+        /// Adds N(0, std^2) to every value.
+        case gaussian(std: Float)
+        /// Sets each value to 0 or 1 (even odds) with probability `fraction`.
+        case saltAndPepper(fraction: Float)
+        /// Sets each value to 0 with probability `fraction`.
+        case masking(fraction: Float)
+    }
+
+    public var steps: [Step]
+    public var clip: Bool
+
+    public init(steps: [Step] = [], clip: Bool = false) {
+        self.steps = steps
+        self.clip = clip
+    }
+
+    public static let none = Corruption()
+    public var isNone: Bool { steps.isEmpty && !clip }
+
+    /// Parses a spec such as `gaussian:0.3` or `masking:0.2+gaussian:25/255+clip`.
+    /// - Throws: `DatasetError` of kind `.badOption` saying what is wrong with the spec.
+    public init(parsing spec: String) throws {
+        self.init()
+        let trimmed = spec.trimmingCharacters(in: .whitespaces)
+        if trimmed.lowercased() == "none" || trimmed.isEmpty { return }
+        func fail(_ why: String) -> DatasetError {
+            DatasetError(.badOption, path: "", "noise spec '\(spec)': \(why)")
+        }
+        for part in trimmed.split(separator: "+", omittingEmptySubsequences: false) {
+            let fields = part.split(separator: ":", maxSplits: 1).map(String.init)
+            let kind = fields.first?.lowercased() ?? ""
+            if kind == "clip" {
+                guard fields.count == 1 else { throw fail("'clip' takes no value") }
+                clip = true
+                continue
+            }
+            guard ["gaussian", "salt-pepper", "masking"].contains(kind) else {
+                throw fail("unknown kind '\(kind)' (expected gaussian, salt-pepper, masking or clip)")
+            }
+            guard fields.count == 2, let value = Corruption.parseNumber(fields[1]) else {
+                throw fail("'\(kind)' needs a number, e.g. \(kind):0.1 or \(kind):25/255")
+            }
+            switch kind {
+            case "gaussian":
+                guard value >= 0 else { throw fail("gaussian sigma must be >= 0, got \(value)") }
+                steps.append(.gaussian(std: value))
+            default:
+                guard (0...1).contains(value) else {
+                    throw fail("\(kind) fraction must be in [0, 1], got \(value)")
+                }
+                steps.append(kind == "masking" ? .masking(fraction: value)
+                                               : .saltAndPepper(fraction: value))
+            }
+        }
+    }
+
+    /// `0.3`, `25/255` or `1e-2`.
+    static func parseNumber(_ text: String) -> Float? {
+        let pieces = text.split(separator: "/", omittingEmptySubsequences: false)
+        switch pieces.count {
+        case 1:
+            return Float(pieces[0]).flatMap { $0.isFinite ? $0 : nil }
+        case 2:
+            guard let a = Float(pieces[0]), let b = Float(pieces[1]), b != 0 else { return nil }
+            let value = a / b
+            return value.isFinite ? value : nil
+        default:
+            return nil
+        }
+    }
+
+    public var description: String {
+        if isNone { return "none" }
+        var parts = steps.map { step -> String in
+            switch step {
+            case .gaussian(let std): "gaussian:\(std)"
+            case .saltAndPepper(let fraction): "salt-pepper:\(fraction)"
+            case .masking(let fraction): "masking:\(fraction)"
+            }
+        }
+        if clip { parts.append("clip") }
+        return parts.joined(separator: "+")
+    }
+
+    /// Corrupts `count` values in place. The noise depends only on
+    /// (`seed`, `epoch`, `sampleIndex`) and the step position, never on batch or thread.
+    public func apply(to row: UnsafeMutablePointer<Float>, count: Int, seed: UInt64, epoch: Int,
+                      sampleIndex: Int) {
+        for (position, step) in steps.enumerated() {
+            var rng = SplitMix64(key: seed, UInt64(epoch), UInt64(sampleIndex),
+                                 RandomPurpose.noise &+ UInt64(position))
+            switch step {
+            case .gaussian(let std):
+                var i = 0
+                while i + 1 < count {
+                    let (a, b) = rng.nextGaussianPair()
+                    row[i] += std * a
+                    row[i + 1] += std * b
+                    i += 2
+                }
+                if i < count { row[i] += std * rng.nextGaussianPair().0 }
+            case .saltAndPepper(let fraction):
+                for i in 0..<count {
+                    let u = rng.nextUniform()
+                    if u < fraction { row[i] = u < fraction / 2 ? 0 : 1 }
+                }
+            case .masking(let fraction):
+                for i in 0..<count where rng.nextUniform() < fraction { row[i] = 0 }
+            }
+        }
+        if clip {
+            for i in 0..<count { row[i] = min(max(row[i], 0), 1) }
+        }
+    }
+}
+
+/// Stream identifiers so noise, patch positions and epoch order never share random numbers.
+public enum RandomPurpose {
+    public static let order: UInt64 = 0x6F72_6465_7200_0000
+    public static let patch: UInt64 = 0x7061_7463_6800_0000
+    public static let noise: UInt64 = 0x6E6F_6973_6500_0000
+}

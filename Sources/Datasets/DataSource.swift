@@ -1,0 +1,67 @@
+// Resolves what `--data PATH` points at: a folder of MNIST-style IDX pairs (train and test
+// splits), a single IDX images file, a folder of PNG images, or the name of bundled data.
+
+import Foundation
+
+/// The splits found at a path, ready for training or inspection.
+public struct DataSource: Sendable {
+    public enum Kind: String, Sendable {
+        case idxFolder = "IDX folder"
+        case idxFile = "IDX file"
+        case pngFolder = "PNG folder"
+    }
+
+    public let path: String
+    public let kind: Kind
+    public let train: Dataset
+    public let test: Dataset?
+    /// Files left out with `--skip-bad`.
+    public let skipped: [SkippedFile]
+
+    /// Names of data shipped in the repository's `data/` folder.
+    public static let bundledNames = ["mnist-sample"]
+
+    /// The repository's `data/` folder, found from this source file's location at build time,
+    /// or `data/` under the current directory.
+    public static var bundledDataFolder: String {
+        let fromSource = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("data").path
+        if FileManager.default.fileExists(atPath: fromSource) { return fromSource }
+        return FileManager.default.currentDirectoryPath + "/data"
+    }
+
+    /// Maps a bundled name (e.g. `mnist-sample`) to its folder; other paths are returned as is.
+    public static func resolve(_ path: String) -> String {
+        if !FileManager.default.fileExists(atPath: path), bundledNames.contains(path) {
+            return (bundledDataFolder as NSString).appendingPathComponent(path)
+        }
+        return path
+    }
+
+    /// Loads the data at `path`.
+    /// - Throws: `DatasetError` naming the file and the problem.
+    public static func load(_ path: String, options: PNGFolderOptions = PNGFolderOptions()) throws
+        -> DataSource {
+        let resolved = resolve(path)
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isFolder) else {
+            let hint = bundledNames.contains(path) ? "" :
+                " (bundled data: \(bundledNames.joined(separator: ", ")))"
+            throw DatasetError(.notFound, path: path, "no such file or folder\(hint)")
+        }
+        if !isFolder.boolValue {
+            let labels = MNIST.labelsPath(forImages: resolved)
+            let dataset = try MNIST.load(images: resolved, labels: labels)
+            return DataSource(path: resolved, kind: .idxFile, train: dataset, test: nil, skipped: [])
+        }
+        if MNIST.isIDXFolder(resolved) {
+            let (train, test) = try MNIST.loadFolder(resolved)
+            // A folder with only the test pair serves it as the one split.
+            let first = train ?? test!
+            return DataSource(path: resolved, kind: .idxFolder, train: first,
+                              test: train == nil ? nil : test, skipped: [])
+        }
+        let (dataset, skipped) = try PNGFolder.load(resolved, options: options)
+        return DataSource(path: resolved, kind: .pngFolder, train: dataset, test: nil, skipped: skipped)
+    }
+}

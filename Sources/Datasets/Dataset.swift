@@ -1,0 +1,170 @@
+// Decoded samples held in memory once: 8- or 16-bit pixels in planar (C, H, W) order per sample,
+// optional integer labels. Rows for training are converted to Float in [0, 1] on demand.
+
+/// Channels, height and width of one image.
+public struct ImageShape: Sendable, Equatable, CustomStringConvertible {
+    public var channels: Int
+    public var height: Int
+    public var width: Int
+
+    public init(channels: Int, height: Int, width: Int) {
+        self.channels = channels
+        self.height = height
+        self.width = width
+    }
+
+    public var count: Int { channels * height * width }
+    public var description: String { "\(width)x\(height)x\(channels)" }
+}
+
+/// A set of images (and labels) in memory.
+public struct Dataset: Sendable {
+    public enum Storage: Sendable {
+        case bytes([UInt8])
+        case words([UInt16])
+    }
+
+    /// Where the samples came from (a file or folder path).
+    public let source: String
+    public let channels: Int
+    /// Shape shared by every sample, or nil when sizes vary (patch training).
+    public let fixedShape: ImageShape?
+    public let storage: Storage
+    /// Start of each sample in `storage`; `offsets.count == count + 1`.
+    let offsets: [Int]
+    let heights: [Int32]
+    let widths: [Int32]
+    public let labels: [Int32]?
+    /// Class names for labels (subfolder names of a PNG folder), index = label.
+    public let classNames: [String]?
+    /// Source file of each sample, relative to `source`, for PNG folders.
+    public let files: [String]?
+
+    public var count: Int { offsets.count - 1 }
+    public var bitDepth: Int {
+        if case .words = storage { return 16 }
+        return 8
+    }
+
+    /// A dataset whose samples all have `shape`; `pixels` holds them back to back in CHW order.
+    public init(source: String, shape: ImageShape, storage: Storage, labels: [Int32]?,
+                classNames: [String]? = nil, files: [String]? = nil) {
+        let total: Int
+        switch storage {
+        case .bytes(let b): total = b.count
+        case .words(let w): total = w.count
+        }
+        precondition(total % shape.count == 0, "storage is not a whole number of samples")
+        let n = total / shape.count
+        precondition(labels == nil || labels!.count == n, "labels count must match samples")
+        self.source = source
+        self.channels = shape.channels
+        self.fixedShape = shape
+        self.storage = storage
+        self.offsets = (0...n).map { $0 * shape.count }
+        self.heights = [Int32](repeating: Int32(shape.height), count: n)
+        self.widths = [Int32](repeating: Int32(shape.width), count: n)
+        self.labels = labels
+        self.classNames = classNames
+        self.files = files
+    }
+
+    /// A dataset of images that may differ in size (all with `channels` channels).
+    public init(source: String, channels: Int, sizes: [(height: Int, width: Int)], storage: Storage,
+                labels: [Int32]?, classNames: [String]? = nil, files: [String]? = nil) {
+        var offsets = [0]
+        offsets.reserveCapacity(sizes.count + 1)
+        for size in sizes { offsets.append(offsets.last! + channels * size.height * size.width) }
+        let first = sizes.first
+        let uniform = first != nil && sizes.allSatisfy { $0 == first! }
+        self.source = source
+        self.channels = channels
+        self.fixedShape = uniform
+            ? ImageShape(channels: channels, height: first!.height, width: first!.width) : nil
+        self.storage = storage
+        self.offsets = offsets
+        self.heights = sizes.map { Int32($0.height) }
+        self.widths = sizes.map { Int32($0.width) }
+        self.labels = labels
+        self.classNames = classNames
+        self.files = files
+    }
+
+    public func shape(of index: Int) -> ImageShape {
+        ImageShape(channels: channels, height: Int(heights[index]), width: Int(widths[index]))
+    }
+
+    /// Smallest height and width over all samples.
+    public var minimumSize: (height: Int, width: Int) {
+        (Int(heights.min() ?? 0), Int(widths.min() ?? 0))
+    }
+
+    /// Writes sample `index` as floats in [0, 1], CHW order, into `row`.
+    @inline(__always)
+    public func copySample(_ index: Int, into row: UnsafeMutablePointer<Float>) {
+        let start = offsets[index], n = offsets[index + 1] - start
+        switch storage {
+        case .bytes(let pixels):
+            pixels.withUnsafeBufferPointer { p in
+                for i in 0..<n { row[i] = Float(p[start + i]) * (1 / 255) }
+            }
+        case .words(let pixels):
+            pixels.withUnsafeBufferPointer { p in
+                for i in 0..<n { row[i] = Float(p[start + i]) * (1 / 65535) }
+            }
+        }
+    }
+
+    /// Writes the `height` x `width` window at (`top`, `left`) of sample `index` into `row` (CHW).
+    public func copyPatch(_ index: Int, top: Int, left: Int, height: Int, width: Int,
+                          into row: UnsafeMutablePointer<Float>) {
+        let h = Int(heights[index]), w = Int(widths[index])
+        precondition(top >= 0 && left >= 0 && top + height <= h && left + width <= w,
+                     "patch outside the image")
+        let start = offsets[index]
+        func copy<T: BinaryInteger>(_ p: UnsafeBufferPointer<T>, _ scale: Float) {
+            var out = 0
+            for c in 0..<channels {
+                for y in 0..<height {
+                    let base = start + (c * h + top + y) * w + left
+                    for x in 0..<width {
+                        row[out] = Float(p[base + x]) * scale
+                        out += 1
+                    }
+                }
+            }
+        }
+        switch storage {
+        case .bytes(let pixels): pixels.withUnsafeBufferPointer { copy($0, 1 / 255) }
+        case .words(let pixels): pixels.withUnsafeBufferPointer { copy($0, 1 / 65535) }
+        }
+    }
+
+    /// Mean and standard deviation of all pixel values in [0, 1].
+    public func pixelStatistics() -> (mean: Double, std: Double) {
+        var histogram = [Int](repeating: 0, count: bitDepth == 16 ? 65536 : 256)
+        switch storage {
+        case .bytes(let pixels): for v in pixels { histogram[Int(v)] += 1 }
+        case .words(let pixels): for v in pixels { histogram[Int(v)] += 1 }
+        }
+        let scale = bitDepth == 16 ? 65535.0 : 255.0
+        var n = 0.0, sum = 0.0, squares = 0.0
+        for (value, k) in histogram.enumerated() where k > 0 {
+            let x = Double(value) / scale
+            n += Double(k)
+            sum += Double(k) * x
+            squares += Double(k) * x * x
+        }
+        guard n > 0 else { return (0, 0) }
+        let mean = sum / n
+        return (mean, max(0, squares / n - mean * mean).squareRoot())
+    }
+
+    /// Number of samples per label value (index = label), empty when unlabelled.
+    public func labelHistogram() -> [Int] {
+        guard let labels, let top = labels.max() else { return [] }
+        var counts = [Int](repeating: 0, count: Int(top) + 1)
+        for label in labels { counts[Int(label)] += 1 }
+        return counts
+    }
+}

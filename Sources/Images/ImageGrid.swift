@@ -1,0 +1,88 @@
+// Rows x columns of equal-size tiles with a gutter and optional row labels, rendered to an 8-bit
+// PNG. Used for clean | corrupted | reconstruction grids of one fixed sample batch.
+
+/// A grid of tiles; each row is a batch of images in NCHW order with values in [0, 1].
+public struct ImageGrid: Sendable {
+    public let tileWidth: Int
+    public let tileHeight: Int
+    /// 1 (gray) or 3 (RGB).
+    public let channels: Int
+    /// Pixels between tiles and around the grid.
+    public var gutter: Int
+    /// Gray level of the gutter and label background.
+    public var background: Float
+    public private(set) var rows: [(label: String?, tiles: [Float])] = []
+
+    public init(tileWidth: Int, tileHeight: Int, channels: Int, gutter: Int = 2,
+                background: Float = 0.5) {
+        precondition(channels == 1 || channels == 3, "grid channels must be 1 or 3, got \(channels)")
+        precondition(tileWidth > 0 && tileHeight > 0, "tile size must be positive")
+        self.tileWidth = tileWidth
+        self.tileHeight = tileHeight
+        self.channels = channels
+        self.gutter = gutter
+        self.background = background
+    }
+
+    var tileSize: Int { channels * tileHeight * tileWidth }
+
+    /// Appends a row of tiles. `tiles` holds `count` images of shape (C, H, W).
+    public mutating func addRow(label: String? = nil, tiles: UnsafeBufferPointer<Float>) {
+        precondition(tiles.count % tileSize == 0,
+                     "row of \(tiles.count) floats is not a whole number of \(tileSize)-float tiles")
+        rows.append((label, Array(tiles)))
+    }
+
+    public mutating func addRow(label: String? = nil, tiles: [Float]) {
+        tiles.withUnsafeBufferPointer { addRow(label: label, tiles: $0) }
+    }
+
+    public var columnCount: Int { rows.map { $0.tiles.count / tileSize }.max() ?? 0 }
+
+    /// Scale of label glyphs: 2 when a row is tall enough, else 1.
+    var labelScale: Int { tileHeight >= 2 * BitmapFont.glyphHeight + 2 ? 2 : 1 }
+
+    var labelWidth: Int {
+        let widest = rows.compactMap { $0.label }.map { BitmapFont.width(of: $0, scale: labelScale) }
+            .max() ?? 0
+        return widest == 0 ? 0 : widest + 2 * labelScale
+    }
+
+    /// Renders the grid to an 8-bit gray or RGB image.
+    public func render() -> PNGImage {
+        let columns = max(columnCount, 1)
+        let left = labelWidth
+        let width = left + gutter + columns * (tileWidth + gutter)
+        let height = gutter + max(rows.count, 1) * (tileHeight + gutter)
+        var canvas = [Float](repeating: background, count: width * height * channels)
+        let plane = tileHeight * tileWidth
+        for (r, row) in rows.enumerated() {
+            let y0 = gutter + r * (tileHeight + gutter)
+            if let label = row.label, left > 0 {
+                let textHeight = BitmapFont.glyphHeight * labelScale
+                BitmapFont.draw(label, into: &canvas, canvasWidth: width, channels: channels,
+                                x0: gutter + labelScale, y0: y0 + (tileHeight - textHeight) / 2,
+                                scale: labelScale, value: background < 0.5 ? 1 : 0)
+            }
+            for t in 0..<(row.tiles.count / tileSize) {
+                let x0 = left + gutter + t * (tileWidth + gutter)
+                let base = t * tileSize
+                for y in 0..<tileHeight {
+                    for x in 0..<tileWidth {
+                        let out = ((y0 + y) * width + x0 + x) * channels
+                        for c in 0..<channels {
+                            canvas[out + c] = row.tiles[base + c * plane + y * tileWidth + x]
+                        }
+                    }
+                }
+            }
+        }
+        return PNGImage(width: width, height: height, layout: channels == 3 ? .rgb : .gray,
+                        bitDepth: 8, values: canvas)
+    }
+
+    /// The pixel rectangle of tile (`row`, `column`) in the rendered image: (x, y) of its corner.
+    public func tileOrigin(row: Int, column: Int) -> (x: Int, y: Int) {
+        (labelWidth + gutter + column * (tileWidth + gutter), gutter + row * (tileHeight + gutter))
+    }
+}

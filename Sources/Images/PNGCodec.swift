@@ -1,0 +1,191 @@
+// PNG decoding and encoding through libpng's simplified API (png_image_*; no setjmp needed);
+// 16-bit images with alpha go through CPNGStraight, since the simplified API premultiplies them.
+// Colour-management chunks (gAMA, sRGB, iCCP, cHRM) are dropped before decoding so the pixels
+// are the stored sample values, as training pipelines (Pillow, torchvision) expect, not values
+// re-encoded by libpng's gamma handling.
+
+import CPNG
+import CPNGStraight
+import Foundation
+
+public enum PNGCodec {
+    static let signature: [UInt8] = [137, 80, 78, 71, 13, 10, 26, 10]
+
+    /// Decodes a PNG file.
+    /// - Throws: `PNGError` naming the file when it cannot be read or libpng rejects it.
+    public static func read(path: String) throws -> PNGImage {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw PNGError(path: path, reason: "cannot read file")
+        }
+        return try decode([UInt8](data), path: path)
+    }
+
+    /// Decodes PNG bytes; `path` only names the source in errors.
+    public static func decode(_ bytes: [UInt8], path: String = "<memory>") throws -> PNGImage {
+        guard bytes.count >= 8, Array(bytes[0..<8]) == signature else {
+            throw PNGError(path: path, reason: "not a PNG file (bad signature)")
+        }
+        let (filtered, header) = dropColorManagement(bytes)
+        var image = png_image()
+        image.version = UInt32(PNG_IMAGE_VERSION)
+        let began = filtered.withUnsafeBytes { raw in
+            png_image_begin_read_from_memory(&image, raw.baseAddress, raw.count)
+        }
+        guard began != 0 else {
+            let message = errorMessage(image)
+            png_image_free(&image)
+            throw PNGError(path: path, reason: "libpng: \(message)")
+        }
+        // Decode to the file's own layout; 16-bit files stay 16-bit (libpng's linear formats).
+        let fileFormat = image.format
+        let alpha = fileFormat & UInt32(PNG_FORMAT_FLAG_ALPHA) != 0
+        let color = fileFormat & UInt32(PNG_FORMAT_FLAG_COLOR) != 0
+        let linear = fileFormat & UInt32(PNG_FORMAT_FLAG_LINEAR) != 0
+        let layout = PixelLayout(color: color, alpha: alpha)
+        image.format = fileFormat & ~UInt32(PNG_FORMAT_FLAG_COLORMAP)
+        let width = Int(image.width), height = Int(image.height)
+        let count = width * height * layout.channels
+        var samples = [UInt16](repeating: 0, count: count)
+        var ok: Int32 = 0
+        if linear && alpha {
+            png_image_free(&image)
+            var error = [CChar](repeating: 0, count: 256)
+            let status = filtered.withUnsafeBufferPointer { data in
+                samples.withUnsafeMutableBufferPointer { out in
+                    png_straight_decode16(data.baseAddress, data.count, out.baseAddress, UInt32(width),
+                                          UInt32(height), Int32(layout.channels), &error, error.count)
+                }
+            }
+            guard status == 0 else {
+                throw PNGError(path: path, reason: "libpng: \(cString(error))")
+            }
+            ok = 1
+        } else if linear {
+            ok = samples.withUnsafeMutableBytes { buffer in
+                png_image_finish_read(&image, nil, buffer.baseAddress, 0, nil)
+            }
+        } else {
+            var bytes8 = [UInt8](repeating: 0, count: count)
+            ok = bytes8.withUnsafeMutableBytes { buffer in
+                png_image_finish_read(&image, nil, buffer.baseAddress, 0, nil)
+            }
+            if ok != 0 {
+                for i in 0..<count { samples[i] = UInt16(bytes8[i]) }
+            }
+        }
+        guard ok != 0 else {
+            let message = errorMessage(image)
+            png_image_free(&image)
+            throw PNGError(path: path, reason: "libpng: \(message)")
+        }
+        return PNGImage(width: width, height: height, layout: layout, bitDepth: linear ? 16 : 8,
+                        samples: samples, header: header)
+    }
+
+    /// Encodes an image as PNG bytes (8- or 16-bit; color type from `layout`).
+    public static func encode(_ image: PNGImage) throws -> [UInt8] {
+        if image.bitDepth == 16 && image.layout.hasAlpha {
+            var out: UnsafeMutablePointer<UInt8>?
+            var size = 0
+            var error = [CChar](repeating: 0, count: 256)
+            let status = image.samples.withUnsafeBufferPointer { samples in
+                png_straight_encode16(samples.baseAddress, UInt32(image.width), UInt32(image.height),
+                                      Int32(image.layout.channels), &out, &size, &error, error.count)
+            }
+            defer { free(out) }
+            guard status == 0, let out else {
+                throw PNGError(path: "<encoder>", reason: "libpng: \(cString(error))")
+            }
+            return Array(UnsafeBufferPointer(start: out, count: size))
+        }
+        var png = png_image()
+        png.version = UInt32(PNG_IMAGE_VERSION)
+        png.width = UInt32(image.width)
+        png.height = UInt32(image.height)
+        var format: UInt32 = 0
+        if image.layout.isColor { format |= UInt32(PNG_FORMAT_FLAG_COLOR) }
+        if image.layout.hasAlpha { format |= UInt32(PNG_FORMAT_FLAG_ALPHA) }
+        if image.bitDepth == 16 { format |= UInt32(PNG_FORMAT_FLAG_LINEAR) }
+        png.format = format
+
+        func write(_ pixels: UnsafeRawPointer) throws -> [UInt8] {
+            var size = 0
+            guard png_image_write_to_memory(&png, nil, &size, 0, pixels, 0, nil) != 0 else {
+                throw PNGError(path: "<encoder>", reason: "libpng: \(errorMessage(png))")
+            }
+            var out = [UInt8](repeating: 0, count: size)
+            let ok = out.withUnsafeMutableBytes { buffer in
+                png_image_write_to_memory(&png, buffer.baseAddress, &size, 0, pixels, 0, nil)
+            }
+            guard ok != 0 else {
+                throw PNGError(path: "<encoder>", reason: "libpng: \(errorMessage(png))")
+            }
+            return Array(out[0..<size])
+        }
+
+        if image.bitDepth == 16 {
+            return try image.samples.withUnsafeBytes { try write($0.baseAddress!) }
+        }
+        let bytes8 = image.samples.map { UInt8(truncatingIfNeeded: min($0, 255)) }
+        return try bytes8.withUnsafeBytes { try write($0.baseAddress!) }
+    }
+
+    /// Writes an image to `path` atomically (temporary file in the same folder, then rename).
+    public static func write(_ image: PNGImage, to path: String) throws {
+        let bytes: [UInt8]
+        do {
+            bytes = try encode(image)
+        } catch let error as PNGError {
+            throw PNGError(path: path, reason: error.reason)
+        }
+        try AtomicFile.write(Data(bytes), to: path)
+    }
+
+    static func cString(_ chars: [CChar]) -> String {
+        String(decoding: chars.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    static func errorMessage(_ image: png_image) -> String {
+        var message = image.message
+        return withUnsafeBytes(of: &message) { raw in
+            let bytes = raw.prefix { $0 != 0 }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+    }
+
+    /// Returns the bytes without gAMA/sRGB/iCCP/cHRM chunks, and the IHDR fields when present.
+    /// Malformed chunk structure is left in place for libpng to report.
+    static func dropColorManagement(_ bytes: [UInt8]) -> ([UInt8], PNGHeader?) {
+        let dropped: Set<String> = ["gAMA", "sRGB", "iCCP", "cHRM"]
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count)
+        out.append(contentsOf: bytes[0..<8])
+        var header: PNGHeader?
+        var at = 8
+        while at + 12 <= bytes.count {
+            let length = Int(readUInt32(bytes, at))
+            let end = at + 12 + length
+            guard length <= 0x7FFF_FFFF, end <= bytes.count else { break }
+            let type = String(decoding: bytes[(at + 4)..<(at + 8)], as: UTF8.self)
+            if type == "IHDR", length == 13 {
+                header = PNGHeader(width: Int(readUInt32(bytes, at + 8)),
+                                   height: Int(readUInt32(bytes, at + 12)),
+                                   bitDepth: Int(bytes[at + 16]), colorType: Int(bytes[at + 17]),
+                                   interlaced: bytes[at + 20] != 0)
+            }
+            if !dropped.contains(type) {
+                out.append(contentsOf: bytes[at..<end])
+            }
+            at = end
+            if type == "IEND" { break }
+        }
+        out.append(contentsOf: bytes[at...])
+        return (out, header)
+    }
+
+    @inline(__always)
+    static func readUInt32(_ bytes: [UInt8], _ at: Int) -> UInt32 {
+        UInt32(bytes[at]) << 24 | UInt32(bytes[at + 1]) << 16 | UInt32(bytes[at + 2]) << 8
+            | UInt32(bytes[at + 3])
+    }
+}

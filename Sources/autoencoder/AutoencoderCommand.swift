@@ -1,0 +1,16 @@
+// The `autoencoder` command line: wiring from options to the library, no arithmetic here.
+
+import ArgumentParser
+
+@main
+struct AutoencoderCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "autoencoder",
+        abstract: "Train autoencoders on the CPU cores of one machine.",
+        discussion: """
+            Data: --data takes a folder of MNIST-style IDX files (train-images-idx3-ubyte[.gz] ...), \
+            a single IDX images file, a folder of PNG images, or a bundled name (mnist-sample).
+            """,
+        version: "0.1.0",
+        subcommands: [Inspect.self, Grid.self])
+}

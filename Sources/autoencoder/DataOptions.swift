@@ -1,0 +1,81 @@
+// Options shared by every command that reads data.
+
+import ArgumentParser
+import Datasets
+
+/// `WxH`, e.g. `64x48` (width 64, height 48).
+struct PixelSize: ExpressibleByArgument, Equatable {
+    var width: Int
+    var height: Int
+
+    init(width: Int, height: Int) {
+        self.width = width
+        self.height = height
+    }
+
+    init?(argument: String) {
+        let parts = argument.lowercased().split(separator: "x")
+        guard parts.count == 2, let w = Int(parts[0]), let h = Int(parts[1]), w > 0, h > 0 else {
+            return nil
+        }
+        self.init(width: w, height: h)
+    }
+}
+
+extension ResizeFilter: ExpressibleByArgument {}
+
+struct DataOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Data: IDX folder, IDX images file, PNG folder, or bundled name.",
+                               valueName: "path"))
+    var data: String = "mnist-sample"
+
+    @Option(help: "PNG folders: 1 (gray) or 3 (RGB); default 3 if any image is in color.")
+    var channels: Int?
+
+    @Option(help: "PNG folders: gray level in [0, 1] that transparent pixels are composited on.")
+    var background: Float = 0
+
+    @Option(help: ArgumentHelp("PNG folders: resize every image to WxH.", valueName: "WxH"))
+    var resize: PixelSize?
+
+    @Option(help: "PNG folders: resize filter (area or bilinear).")
+    var resizeFilter: ResizeFilter = .area
+
+    @Option(help: ArgumentHelp("PNG folders: centre-crop every image (after --resize) to WxH.",
+                               valueName: "WxH"))
+    var crop: PixelSize?
+
+    @Flag(help: "PNG folders: skip files libpng rejects (listed) instead of stopping.")
+    var skipBad = false
+
+    func validate() throws {
+        if let channels, channels != 1 && channels != 3 {
+            throw ValidationError("--channels must be 1 or 3, got \(channels)")
+        }
+        guard (0...1).contains(background) else {
+            throw ValidationError("--background must be in [0, 1], got \(background)")
+        }
+    }
+
+    func folderOptions(allowMixedSizes: Bool = false) -> PNGFolderOptions {
+        PNGFolderOptions(channels: channels, background: background,
+                         resize: resize.map { ($0.width, $0.height) }, resizeFilter: resizeFilter,
+                         crop: crop.map { ($0.width, $0.height) }, allowMixedSizes: allowMixedSizes,
+                         skipBad: skipBad)
+    }
+
+    /// Loads the data, turning library errors into a one-line message and exit code 1.
+    func load(allowMixedSizes: Bool = false) throws -> DataSource {
+        do {
+            return try DataSource.load(data, options: folderOptions(allowMixedSizes: allowMixedSizes))
+        } catch let error as DatasetError {
+            throw CommandFailure(message: error.description)
+        }
+    }
+}
+
+/// A failure reported as one line on standard error, exit code 1.
+struct CommandFailure: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}

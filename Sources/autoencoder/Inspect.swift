@@ -1,0 +1,93 @@
+// `autoencoder inspect`: what a data source holds, after full validation.
+
+import ArgumentParser
+import Datasets
+import Foundation
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Validate a data source and print what it holds.",
+        discussion: "Exits 0 and prints counts for a good source; exits 1 with a one-line reason otherwise.")
+
+    @OptionGroup var dataOptions: DataOptions
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    struct SplitSummary: Codable {
+        var split: String
+        var count: Int
+        var width: Int?
+        var height: Int?
+        var minWidth: Int
+        var minHeight: Int
+        var channels: Int
+        var bitDepth: Int
+        var pixelMean: Double
+        var pixelStd: Double
+        var labels: [String: Int]?
+        var source: String
+    }
+
+    struct Summary: Codable {
+        var path: String
+        var kind: String
+        var total: Int
+        var splits: [SplitSummary]
+        var skipped: [String]
+    }
+
+    func run() throws {
+        let started = Date()
+        let source = try dataOptions.load(allowMixedSizes: true)
+        let seconds = Date().timeIntervalSince(started)
+        var splits = [("train", source.train)]
+        if let test = source.test { splits.append(("test", test)) }
+        let summaries = splits.map { name, dataset in
+            let stats = dataset.pixelStatistics()
+            var labels: [String: Int]?
+            let histogram = dataset.labelHistogram()
+            if !histogram.isEmpty {
+                labels = [:]
+                for (label, count) in histogram.enumerated() where count > 0 {
+                    labels![dataset.classNames?[label] ?? String(label)] = count
+                }
+            }
+            let minimum = dataset.minimumSize
+            return SplitSummary(split: name, count: dataset.count, width: dataset.fixedShape?.width,
+                                height: dataset.fixedShape?.height, minWidth: minimum.width,
+                                minHeight: minimum.height, channels: dataset.channels,
+                                bitDepth: dataset.bitDepth, pixelMean: stats.mean, pixelStd: stats.std,
+                                labels: labels, source: dataset.source)
+        }
+        let summary = Summary(path: source.path, kind: source.kind.rawValue,
+                              total: summaries.reduce(0) { $0 + $1.count }, splits: summaries,
+                              skipped: source.skipped.map { $0.description })
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+            return
+        }
+        print("\(source.path): \(source.kind.rawValue), \(summary.total) images "
+            + "(loaded in \(String(format: "%.2f", seconds)) s)")
+        for (s, (_, dataset)) in zip(summaries, splits) {
+            let size = s.width.map { "\($0)x\(s.height!)" } ?? "sizes vary, smallest \(s.minWidth)x\(s.minHeight)"
+            print("  \(s.split): \(s.count) images, \(size), \(s.channels) channel"
+                + "\(s.channels == 1 ? "" : "s"), \(s.bitDepth)-bit")
+            print("    pixels: mean \(String(format: "%.4f", s.pixelMean)), "
+                + "std \(String(format: "%.4f", s.pixelStd))")
+            let histogram = dataset.labelHistogram()
+            if !histogram.isEmpty {
+                let classes = histogram.enumerated().filter { $0.element > 0 }
+                let parts = classes.map { "\(dataset.classNames?[$0.offset] ?? String($0.offset)): \($0.element)" }
+                print("    labels: \(classes.count) classes | " + parts.joined(separator: " "))
+            } else {
+                print("    labels: none")
+            }
+        }
+        for file in source.skipped {
+            print("  skipped \(file.path): \(file.reason)")
+        }
+    }
+}

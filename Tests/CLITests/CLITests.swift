@@ -1,0 +1,100 @@
+// End to end through the built `autoencoder` binary: inspect and grid on the bundled data, and
+// a one-line error with a non-zero exit for bad input.
+
+import Foundation
+import Images
+import Testing
+import TestSupport
+
+/// The `autoencoder` executable built beside the test bundle.
+let autoencoderBinary: String = {
+    var candidates: [String] = []
+    if let url = Bundle.main.executableURL { candidates.append(url.deletingLastPathComponent().path) }
+    candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path)
+    candidates.append(repositoryRoot + "/.build/debug")
+    for folder in candidates where FileManager.default.isExecutableFile(atPath: folder + "/autoencoder") {
+        return folder + "/autoencoder"
+    }
+    return repositoryRoot + "/.build/debug/autoencoder"
+}()
+
+func runTool(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: autoencoderBinary)
+    process.arguments = arguments
+    process.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot)
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self),
+            String(decoding: stderr, as: UTF8.self))
+}
+
+@Suite(.serialized) struct CLITests {
+    @Test func inspectBundledSample() throws {
+        let result = try runTool(["inspect", "--data", "data/mnist-sample"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("IDX folder, 6000 images"))
+        #expect(result.stdout.contains("train: 5000 images, 28x28, 1 channel, 8-bit"))
+        #expect(result.stdout.contains("test: 1000 images, 28x28"))
+        #expect(result.stdout.contains("0: 479 1: 563"))
+        let json = try runTool(["inspect", "--data", "mnist-sample", "--json"])
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect(object?["total"] as? Int == 6000)
+    }
+
+    @Test func inspectBadSourceFailsWithOneLine() throws {
+        let folder = try makeScratchFolder("clibad")
+        try writeFile(folder + "/train-images-idx3-ubyte", [0, 0, 9, 3, 0, 0, 0, 1])
+        let result = try runTool(["inspect", "--data", folder])
+        #expect(result.status != 0)
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "\(result.stderr)")
+        #expect(result.stderr.contains(folder + "/train-images-idx3-ubyte"))
+        #expect(result.stderr.contains("bad IDX magic"))
+        let missing = try runTool(["inspect", "--data", folder + "/nothing"])
+        #expect(missing.status != 0 && missing.stderr.contains("no such file"))
+    }
+
+    @Test func gridWritesCleanAndNoisyRows() throws {
+        let folder = try makeScratchFolder("cligrid")
+        let out = folder + "/g.png"
+        let result = try runTool(["grid", "--data", "data/mnist-sample", "--noise", "gaussian:0.3",
+                                  "--count", "6", "--columns", "3", "--out", out])
+        #expect(result.status == 0, "\(result.stderr)")
+        let image = try PNGCodec.read(path: out)
+        // Four rows (clean, noisy, clean, noisy) of three 28x28 tiles, 2 px gutters, labels left.
+        var grid = ImageGrid(tileWidth: 28, tileHeight: 28, channels: 1)
+        for label in ["clean", "noisy", "clean", "noisy"] {
+            grid.addRow(label: label, tiles: [Float](repeating: 0, count: 3 * 784))
+        }
+        let expected = grid.render()
+        #expect(image.width == expected.width && image.height == expected.height)
+        #expect(image.layout == .gray)
+        // The first clean tile is test digit 0 exactly; its noisy tile differs.
+        let (x0, y0) = grid.tileOrigin(row: 0, column: 0)
+        let (_, y1) = grid.tileOrigin(row: 1, column: 0)
+        var differs = 0
+        var ink = 0
+        for y in 0..<28 {
+            for x in 0..<28 {
+                let clean = image.samples[(y0 + y) * image.width + x0 + x]
+                let noisy = image.samples[(y1 + y) * image.width + x0 + x]
+                if clean > 128 { ink += 1 }
+                if clean != noisy { differs += 1 }
+            }
+        }
+        #expect(ink > 50 && ink < 400)
+        #expect(differs > 300)  // noise below 0 on the black background clips to 0
+    }
+
+    @Test func badNoiseSpecIsRejected() throws {
+        let result = try runTool(["grid", "--noise", "gausian:0.3", "--out", "/tmp/never.png"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("unknown kind 'gausian'"))
+    }
+}

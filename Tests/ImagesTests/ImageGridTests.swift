@@ -1,0 +1,58 @@
+// ImageGrid geometry: tiles land where `tileOrigin` says, gutters keep the background, labels
+// draw pixels in the label column only.
+
+import Images
+import Testing
+
+@Suite struct ImageGridTests {
+    @Test func tilesAndGuttersAreWhereExpected() {
+        // Two rows of three 4x3 gray tiles, tile t of row r filled with (r*3+t+1)/10.
+        var grid = ImageGrid(tileWidth: 4, tileHeight: 3, channels: 1, gutter: 2, background: 0.5)
+        for r in 0..<2 {
+            grid.addRow(tiles: (0..<3).flatMap { t in [Float](repeating: Float(r * 3 + t + 1) / 10, count: 12) })
+        }
+        let image = grid.render()
+        #expect(image.width == 2 + 3 * (4 + 2))
+        #expect(image.height == 2 + 2 * (3 + 2))
+        for r in 0..<2 {
+            for t in 0..<3 {
+                let (x0, y0) = grid.tileOrigin(row: r, column: t)
+                for y in 0..<3 {
+                    for x in 0..<4 {
+                        let v = image.samples[(y0 + y) * image.width + x0 + x]
+                        #expect(v == UInt16((Float(r * 3 + t + 1) / 10 * 255).rounded()))
+                    }
+                }
+            }
+        }
+        #expect(image.samples[0] == 128)  // corner gutter
+        #expect(image.samples[1 * image.width + 6 + 4] == 128)  // between tiles 0 and 1
+    }
+
+    @Test func rgbTilesArePlanarInput() {
+        // One 1x1 RGB tile (C, H, W) = (3, 1, 1): red.
+        var grid = ImageGrid(tileWidth: 1, tileHeight: 1, channels: 3, gutter: 1, background: 0)
+        grid.addRow(tiles: [1, 0, 0])
+        let image = grid.render()
+        #expect(image.layout == .rgb)
+        let at = (1 * image.width + 1) * 3
+        #expect(Array(image.samples[at..<(at + 3)]) == [255, 0, 0])
+    }
+
+    @Test func labelsDrawInTheLabelColumnOnly() {
+        var grid = ImageGrid(tileWidth: 12, tileHeight: 12, channels: 1, gutter: 2, background: 0.5)
+        grid.addRow(label: "clean", tiles: [Float](repeating: 0.25, count: 144))
+        grid.addRow(tiles: [Float](repeating: 0.25, count: 144))
+        let image = grid.render()
+        let (tileX, _) = grid.tileOrigin(row: 0, column: 0)
+        #expect(tileX > 2 + 5 * 8 - 2)  // room for five scaled glyphs
+        var ink = 0
+        for y in 0..<image.height {
+            for x in 0..<tileX where image.samples[y * image.width + x] == 0 {
+                ink += 1
+                #expect(y < 2 + 12 + 2, "label ink stays in its row")
+            }
+        }
+        #expect(ink > 40)
+    }
+}
