@@ -26,11 +26,17 @@ public enum PNGCodec {
             throw PNGError(path: path, reason: "not a PNG file (bad signature)")
         }
         let (filtered, header) = dropColorManagement(bytes)
+        // libpng reads from this memory until the image is finished, so all work stays inside.
+        return try filtered.withUnsafeBytes { raw in
+            try decodeFiltered(raw, header: header, path: path)
+        }
+    }
+
+    static func decodeFiltered(_ raw: UnsafeRawBufferPointer, header: PNGHeader?, path: String) throws
+        -> PNGImage {
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
-        let began = filtered.withUnsafeBytes { raw in
-            png_image_begin_read_from_memory(&image, raw.baseAddress, raw.count)
-        }
+        let began = png_image_begin_read_from_memory(&image, raw.baseAddress, raw.count)
         guard began != 0 else {
             let message = errorMessage(image)
             png_image_free(&image)
@@ -50,11 +56,10 @@ public enum PNGCodec {
         if linear && alpha {
             png_image_free(&image)
             var error = [CChar](repeating: 0, count: 256)
-            let status = filtered.withUnsafeBufferPointer { data in
-                samples.withUnsafeMutableBufferPointer { out in
-                    png_straight_decode16(data.baseAddress, data.count, out.baseAddress, UInt32(width),
-                                          UInt32(height), Int32(layout.channels), &error, error.count)
-                }
+            let data = raw.bindMemory(to: UInt8.self)
+            let status = samples.withUnsafeMutableBufferPointer { out in
+                png_straight_decode16(data.baseAddress, data.count, out.baseAddress, UInt32(width),
+                                      UInt32(height), Int32(layout.channels), &error, error.count)
             }
             guard status == 0 else {
                 throw PNGError(path: path, reason: "libpng: \(cString(error))")

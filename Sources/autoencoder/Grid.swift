@@ -20,7 +20,7 @@ struct Grid: ParsableCommand {
     @Option(help: "Samples per grid row; default min(count, 10).")
     var columns: Int?
 
-    @Option(help: ArgumentHelp("Cut random HxW patches instead of whole images (sizes may vary).",
+    @Option(help: ArgumentHelp("Cut random WxH patches instead of whole images (sizes may vary).",
                                valueName: "WxH"))
     var patch: PixelSize?
 

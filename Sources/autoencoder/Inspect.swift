@@ -70,7 +70,8 @@ struct Inspect: ParsableCommand {
             return
         }
         print("\(source.path): \(source.kind.rawValue), \(summary.total) images "
-            + "(loaded in \(String(format: "%.2f", seconds)) s)")
+            + "(decoded in \(String(format: "%.2f", seconds)) s, "
+            + "\(Int(Double(summary.total) / max(seconds, 1e-9))) images/s)")
         for (s, (_, dataset)) in zip(summaries, splits) {
             let size = s.width.map { "\($0)x\(s.height!)" } ?? "sizes vary, smallest \(s.minWidth)x\(s.minHeight)"
             print("  \(s.split): \(s.count) images, \(size), \(s.channels) channel"

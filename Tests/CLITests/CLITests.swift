@@ -38,7 +38,7 @@ func runTool(_ arguments: [String]) throws -> (status: Int32, stdout: String, st
     @Test func inspectBundledSample() throws {
         let result = try runTool(["inspect", "--data", "data/mnist-sample"])
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stdout.contains("IDX folder, 6000 images"))
+        #expect(result.stdout.contains("IDX folder, 6000 images (decoded in"))
         #expect(result.stdout.contains("train: 5000 images, 28x28, 1 channel, 8-bit"))
         #expect(result.stdout.contains("test: 1000 images, 28x28"))
         #expect(result.stdout.contains("0: 479 1: 563"))

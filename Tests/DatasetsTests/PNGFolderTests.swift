@@ -153,3 +153,28 @@ func copySuite(_ names: [String], to folder: String) throws {
         expectClose(out, [0, 0.25, 0.75, 1], relative: 0, absolute: 2e-5)
     }
 }
+
+@Suite struct PNGMatchesIDXTests {
+    @Test func digitsWrittenAsPNGLoadBackIdentically() throws {
+        // The same 60 digits through both paths: IDX bytes, and PNG files in label subfolders.
+        let (train, _) = try MNIST.loadFolder(bundledMNISTSample)
+        let digits = train!
+        let root = try makeScratchFolder("digits")
+        guard case .bytes(let pixels) = digits.storage else { Issue.record("8-bit expected"); return }
+        for i in 0..<60 {
+            let samples = pixels[(i * 784)..<((i + 1) * 784)].map(UInt16.init)
+            let image = PNGImage(width: 28, height: 28, layout: .gray, bitDepth: 8, samples: samples)
+            try PNGCodec.write(image, to: root + "/\(digits.labels![i])/\(String(format: "%03d", i)).png")
+        }
+        let (folder, _) = try PNGFolder.load(root)
+        #expect(folder.count == 60 && folder.channels == 1 && folder.bitDepth == 8)
+        var a = [Float](repeating: 0, count: 784), b = a
+        for (k, file) in folder.files!.enumerated() {
+            let i = Int(file.split(separator: "/")[1].prefix(3))!
+            #expect(folder.classNames![Int(folder.labels![k])] == String(digits.labels![i]))
+            a.withUnsafeMutableBufferPointer { digits.copySample(i, into: $0.baseAddress!) }
+            b.withUnsafeMutableBufferPointer { folder.copySample(k, into: $0.baseAddress!) }
+            #expect(a == b, "\(file)")
+        }
+    }
+}
