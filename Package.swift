@@ -25,9 +25,12 @@ let package = Package(
         .target(name: "CPNGStraight", dependencies: ["CPNG"]),
 
         // MARK: Libraries
-        .target(name: "Kernels"),
+        .target(name: "Kernels", dependencies: ["COpenBLAS"]),
+        .target(name: "Layers", dependencies: ["Kernels"]),
+        .target(name: "Models", dependencies: ["Kernels", "Layers"]),
         .target(name: "Images", dependencies: ["CPNG", "CPNGStraight"]),
         .target(name: "Datasets", dependencies: ["Kernels", "Images", "CZlib"]),
+        .target(name: "Training", dependencies: ["Kernels", "Layers", "Models", "Datasets", "Images"]),
 
         // MARK: Executable
         .executableTarget(name: "autoencoder", dependencies: [

@@ -1,0 +1,49 @@
+// Seeded weight initialisers. `pytorchDefault` is nn.Linear's default (kaiming_uniform with
+// a = sqrt(5), i.e. U(-1/sqrt(fanIn), 1/sqrt(fanIn)) for weights and biases), which the
+// reference models use; He and Xavier (Glorot) as in He et al. 2015 and Glorot & Bengio 2010.
+
+import Foundation
+import Kernels
+
+public enum Initializer: String, Sendable, CaseIterable, Codable {
+    case pytorchDefault = "default"
+    case heUniform = "he-uniform"
+    case heNormal = "he-normal"
+    case xavierUniform = "xavier-uniform"
+    case xavierNormal = "xavier-normal"
+
+    /// Fills a weight of `count` values with fan-in/fan-out `fanIn`/`fanOut`.
+    public func fillWeight(_ p: UnsafeMutablePointer<Float>, count: Int, fanIn: Int, fanOut: Int,
+                           rng: inout SplitMix64) {
+        switch self {
+        case .pytorchDefault: uniform(p, count, bound: 1 / Float(fanIn).squareRoot(), &rng)
+        case .heUniform: uniform(p, count, bound: (6 / Float(fanIn)).squareRoot(), &rng)
+        case .heNormal: normal(p, count, std: (2 / Float(fanIn)).squareRoot(), &rng)
+        case .xavierUniform: uniform(p, count, bound: (6 / Float(fanIn + fanOut)).squareRoot(), &rng)
+        case .xavierNormal: normal(p, count, std: (2 / Float(fanIn + fanOut)).squareRoot(), &rng)
+        }
+    }
+
+    /// Biases: PyTorch's U(-1/sqrt(fanIn), 1/sqrt(fanIn)) for the default, zero otherwise.
+    public func fillBias(_ p: UnsafeMutablePointer<Float>, count: Int, fanIn: Int, rng: inout SplitMix64) {
+        if self == .pytorchDefault {
+            uniform(p, count, bound: 1 / Float(fanIn).squareRoot(), &rng)
+        } else {
+            p.update(repeating: 0, count: count)
+        }
+    }
+
+    func uniform(_ p: UnsafeMutablePointer<Float>, _ count: Int, bound: Float, _ rng: inout SplitMix64) {
+        for i in 0..<count { p[i] = (2 * rng.nextUniform() - 1) * bound }
+    }
+
+    func normal(_ p: UnsafeMutablePointer<Float>, _ count: Int, std: Float, _ rng: inout SplitMix64) {
+        var i = 0
+        while i < count {
+            let (a, b) = rng.nextGaussianPair()
+            p[i] = a * std
+            if i + 1 < count { p[i + 1] = b * std }
+            i += 2
+        }
+    }
+}

@@ -1,0 +1,89 @@
+// Reconstruction losses with their gradients, seeded with a caller-given scale (1 / global
+// batch, times 1 / features for per-pixel means) so shard results simply add.
+// BCE takes logits and uses the stable form max(z,0) - z*t + log(1 + e^-|z|).
+
+import Foundation
+import Kernels
+
+public enum LossKind: String, Sendable, CaseIterable, Codable {
+    /// Mean squared error; the objective is the per-pixel mean (nn.MSELoss(reduction='mean')).
+    case mse
+    /// Binary cross-entropy on logits, per-pixel mean (nn.BCEWithLogitsLoss(reduction='mean')).
+    case bce
+    /// Gaussian negative log-likelihood with a predicted log-variance per value: the output holds
+    /// (mean, logVariance) halves; `0.5 * (log 2 pi + logVar + (t - mean)^2 / e^logVar)`.
+    case gaussianNLL = "gaussian-nll"
+}
+
+public struct LossSums: Sendable, Equatable {
+    /// Sum over the rows of the objective per row (sum over features).
+    public var objective: Double = 0
+    /// Sum over rows of squared error summed over features (of the reconstruction).
+    public var squaredError: Double = 0
+    /// Regularisation penalties (sparsity, contraction), already in per-batch units.
+    public var penalty: Double = 0
+
+    public init(objective: Double = 0, squaredError: Double = 0, penalty: Double = 0) {
+        self.objective = objective
+        self.squaredError = squaredError
+        self.penalty = penalty
+    }
+
+    public static func += (a: inout LossSums, b: LossSums) {
+        a.objective += b.objective
+        a.squaredError += b.squaredError
+        a.penalty += b.penalty
+    }
+}
+
+public enum Loss {
+    /// Output floats per target float.
+    public static func outputsPerTarget(_ kind: LossKind) -> Int { kind == .gaussianNLL ? 2 : 1 }
+
+    /// Adds `scale * d(sum of per-row losses)/d(output)` into `dOutput` (when given) and returns
+    /// the sums. `output` is probabilities for MSE (after a sigmoid or identity layer), logits for
+    /// BCE, (mean, logVariance) halves for Gaussian NLL.
+    public static func evaluate(_ kind: LossKind, output: Matrix, target: Matrix, dOutput: Matrix?,
+                                scale: Float) -> LossSums {
+        var sums = LossSums()
+        let d = target.cols
+        for r in 0..<target.rows {
+            let o = output.row(r), t = target.row(r)
+            let g = dOutput?.row(r)
+            var objective = 0.0, squared = 0.0
+            switch kind {
+            case .mse:
+                for i in 0..<d {
+                    let e = o[i] - t[i]
+                    squared += Double(e * e)
+                    g?[i] += scale * 2 * e
+                }
+                objective = squared
+            case .bce:
+                for i in 0..<d {
+                    let z = o[i]
+                    objective += Double(max(z, 0) - z * t[i] + log1pf(expf(-abs(z))))
+                    let p = Activation.sigmoid(z)
+                    squared += Double((p - t[i]) * (p - t[i]))
+                    g?[i] += scale * (p - t[i])
+                }
+            case .gaussianNLL:
+                let halfLog2Pi = 0.5 * log(2 * Double.pi)
+                for i in 0..<d {
+                    let mean = o[i], logVar = o[d + i]
+                    let e = t[i] - mean
+                    let inverse = expf(-logVar)
+                    objective += halfLog2Pi + Double(0.5 * (logVar + e * e * inverse))
+                    squared += Double(e * e)
+                    if let g {
+                        g[i] += scale * (-e * inverse)
+                        g[d + i] += scale * 0.5 * (1 - e * e * inverse)
+                    }
+                }
+            }
+            sums.objective += objective
+            sums.squaredError += squared
+        }
+        return sums
+    }
+}

@@ -1,0 +1,88 @@
+// A chain of layers with its activations, caches and gradients placed in a Workspace. Forward
+// runs the layers in order; backward calls their hand-written backward passes in reverse.
+
+import Kernels
+
+public struct Network: Sendable {
+    public let layers: [any Layer]
+    /// `layers.count + 1` regions: the input, then each layer's output.
+    public let activations: [Region]
+    /// Gradients of the activations; index 0 exists only when `inputGradient` is set.
+    public let gradients: [Region?]
+    public let caches: [Region]
+
+    public init(_ layers: [any Layer], allocator: inout RegionAllocator, inputGradient: Bool = false) {
+        precondition(!layers.isEmpty, "a network needs at least one layer")
+        for (a, b) in zip(layers, layers.dropFirst()) {
+            precondition(a.outputWidth == b.inputWidth,
+                         "layer widths do not chain: \(a.outputWidth) then \(b.inputWidth)")
+        }
+        self.layers = layers
+        var acts = [allocator.take(layers[0].inputWidth)]
+        var grads: [Region?] = [inputGradient ? allocator.take(layers[0].inputWidth) : nil]
+        var caches: [Region] = []
+        for layer in layers {
+            acts.append(allocator.take(layer.outputWidth))
+            grads.append(allocator.take(layer.outputWidth))
+            caches.append(allocator.take(layer.cacheWidth))
+        }
+        activations = acts
+        gradients = grads
+        self.caches = caches
+    }
+
+    public var inputWidth: Int { layers[0].inputWidth }
+    public var outputWidth: Int { layers.last!.outputWidth }
+
+    public func initialize(params: Arena, rng: inout SplitMix64) {
+        for layer in layers { layer.initialize(params: params, rng: &rng) }
+    }
+
+    public func input(_ ws: Workspace, rows: Int) -> Matrix { ws.matrix(activations[0], rows: rows) }
+    public func output(_ ws: Workspace, rows: Int) -> Matrix { ws.matrix(activations.last!, rows: rows) }
+    public func activation(_ index: Int, _ ws: Workspace, rows: Int) -> Matrix {
+        ws.matrix(activations[index], rows: rows)
+    }
+    public func outputGradient(_ ws: Workspace, rows: Int) -> Matrix {
+        ws.matrix(gradients.last!!, rows: rows)
+    }
+    public func gradient(_ index: Int, _ ws: Workspace, rows: Int) -> Matrix? {
+        gradients[index].map { ws.matrix($0, rows: rows) }
+    }
+
+    /// Runs every layer; stochastic layers draw their masks from `ws.rowKeys` when training and
+    /// act as the identity otherwise.
+    public func forward(_ ws: Workspace, rows: Int, params: Arena, training: Bool) {
+        for (i, layer) in layers.enumerated() {
+            var cache = ws.matrix(caches[i], rows: rows)
+            if let stochastic = layer as? any StochasticLayer {
+                if training {
+                    stochastic.draw(cache: cache, rowKeys: ws.rowKeys)
+                } else {
+                    cache = Matrix(cache.base, rows: rows, cols: 0)
+                }
+            }
+            layer.forward(x: activation(i, ws, rows: rows), y: activation(i + 1, ws, rows: rows),
+                          cache: cache, params: params)
+        }
+    }
+
+    /// Backpropagates from the output gradient (already filled) down to the input; each
+    /// activation gradient is zeroed before the layer above adds into it.
+    public func backward(_ ws: Workspace, rows: Int, params: Arena, grads: Arena) {
+        backward(ws, rows: rows, params: params, grads: grads, layers: 0..<layers.count)
+    }
+
+    /// Backward through `range` of the layers only (top first), for models that add a penalty's
+    /// gradient at an inner activation between two segments.
+    public func backward(_ ws: Workspace, rows: Int, params: Arena, grads: Arena, layers range: Range<Int>) {
+        for i in range.reversed() {
+            let dx = gradient(i, ws, rows: rows)
+            dx?.fill(0)
+            layers[i].backward(dy: gradient(i + 1, ws, rows: rows)!, x: activation(i, ws, rows: rows),
+                               y: activation(i + 1, ws, rows: rows),
+                               cache: ws.matrix(caches[i], rows: rows), dx: dx, params: params,
+                               grads: grads)
+        }
+    }
+}

@@ -1,0 +1,63 @@
+// What the data-parallel engine needs from a model: a parameter layout split into phases (each
+// with its own parameter group and optimizer), per-shard workspace sizes, and forward/backward
+// on one shard's rows. Models whose loss couples samples declare a statistic that the engine
+// sums over all shards between forward and backward.
+
+import Kernels
+import Layers
+
+/// One phase of a training step: which parameters it updates.
+public struct Phase: Sendable, Equatable {
+    public let name: String
+    public let group: Range<Int>
+
+    public init(name: String, group: Range<Int>) {
+        self.name = name
+        self.group = group
+    }
+}
+
+public protocol AutoencoderModel: Sendable {
+    var layout: ParameterLayout { get }
+    /// Floats per sample of the (corrupted) input and of the clean target.
+    var inputWidth: Int { get }
+    var targetWidth: Int { get }
+    /// Workspace columns (see `RegionAllocator`).
+    var workspaceColumns: Int { get }
+    var phases: [Phase] { get }
+    /// Width of the cross-shard statistic (0 when the loss does not couple samples).
+    var statisticWidth: Int { get }
+    /// Floats of training state kept across steps (running averages), saved in checkpoints.
+    var stateWidth: Int { get }
+    /// Names for the reported loss parts.
+    var lossKind: LossKind { get }
+
+    func initialize(params: Arena, seed: UInt64)
+    func input(_ ws: Workspace, rows: Int) -> Matrix
+    func target(_ ws: Workspace, rows: Int) -> Matrix
+
+    /// Forward for `phase`; adds this shard's part of the statistic into `statistic` if any.
+    func forward(phase: Int, _ ws: Workspace, rows: Int, params: Arena, training: Bool,
+                 statistic: UnsafeMutablePointer<Float>?)
+    /// Turns the statistic summed over all shards into what backward uses (may update `state`).
+    func finishStatistic(_ statistic: UnsafeMutablePointer<Float>, globalRows: Int,
+                         state: UnsafeMutablePointer<Float>, training: Bool)
+    /// Loss of this shard's rows and, when `grads` is given, its gradient scaled for a
+    /// `globalRows` batch, added into `grads`. Call after `forward`.
+    func backward(phase: Int, _ ws: Workspace, rows: Int, globalRows: Int, params: Arena,
+                  grads: Arena?, statistic: UnsafePointer<Float>?) -> LossSums
+    /// The reconstruction (values in the data's range) after an evaluation forward.
+    func reconstruction(_ ws: Workspace, rows: Int) -> Matrix
+}
+
+extension AutoencoderModel {
+    public var statisticWidth: Int { 0 }
+    public var stateWidth: Int { 0 }
+    public func finishStatistic(_ statistic: UnsafeMutablePointer<Float>, globalRows: Int,
+                                state: UnsafeMutablePointer<Float>, training: Bool) {}
+
+    public func makeWorkspace(maxRows: Int) -> Workspace {
+        Workspace(columns: workspaceColumns, maxRows: maxRows, parameterCount: layout.count,
+                  statisticWidth: statisticWidth)
+    }
+}
