@@ -39,10 +39,15 @@ let package = Package(
         ]),
 
         // MARK: Test support
-        .target(name: "TestSupport", dependencies: ["CZlib"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["CZlib", "Kernels"], path: "Tests/TestSupport"),
 
         // MARK: Tests
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
+        .testTarget(name: "LayersTests", dependencies: ["Layers", "Kernels", "TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "Kernels", "TestSupport"],
+                    exclude: ["Fixtures"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Layers", "Kernels", "Datasets",
+                                                          "Images", "TestSupport"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "Kernels", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Images", "TestSupport"],

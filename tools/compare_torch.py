@@ -88,7 +88,8 @@ def run_swift(args, out_path):
         print("$ " + " ".join(cmd), flush=True)
         r = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
         if r.returncode != 0:
-            fail(f"{args.binary} bench exited with status {r.returncode} for {model}")
+            fail(f"{args.binary} bench exited with status {r.returncode} for {model} "
+                 f"(command: {' '.join(cmd)})")
         try:
             got = parse_json_list(r.stdout)
         except ValueError as e:

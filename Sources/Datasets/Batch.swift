@@ -3,8 +3,16 @@
 
 import Kernels
 
+/// Something that writes minibatch rows for given sample indices: clean targets and inputs.
+public protocol BatchSource: Sendable {
+    /// Floats per row.
+    var rowWidth: Int { get }
+    func fill(indices: UnsafeBufferPointer<Int>, epoch: Int, clean: UnsafeMutablePointer<Float>,
+              corrupted: UnsafeMutablePointer<Float>?)
+}
+
 /// Fills rows of a minibatch from a dataset. Shards call `fill` on their own row ranges.
-public struct BatchAssembler: Sendable {
+public struct BatchAssembler: BatchSource {
     public let dataset: Dataset
     public let corruption: Corruption
     public let seed: UInt64

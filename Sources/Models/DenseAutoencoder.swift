@@ -86,6 +86,8 @@ public struct DenseAutoencoder: AutoencoderModel {
     let codeDense: Dense
     let targetRegion: Region
     let probabilities: Region
+    /// Row 0 holds the contractive penalty's per-unit sums (no allocation in a step).
+    let contractiveScratch: Region
     public let workspaceColumns: Int
     public let phases: [Phase]
 
@@ -147,6 +149,7 @@ public struct DenseAutoencoder: AutoencoderModel {
         codeDense = encoderDense.last!
         targetRegion = allocator.take(w[0])
         probabilities = allocator.take(w[0])
+        contractiveScratch = allocator.take(config.contractive > 0 ? 2 * w.last! : 0)
         workspaceColumns = allocator.columns
         self.layout = layout
         let encoderRange = layout.range(prefix: "encoder.")
@@ -275,14 +278,15 @@ public struct DenseAutoencoder: AutoencoderModel {
             let lambda = config.contractive
             let weight = params.matrix(codeDense.weight)
             let d = config.widths[0]
-            var squares = [Float](repeating: 0, count: z)
+            let scratch = ws.matrix(contractiveScratch, rows: 1).base
+            let squares = scratch, rowSums = scratch + z  // rowSums: sum_rows (h(1-h))^2 per unit
             for j in 0..<z {
                 let wRow = weight.row(j)
                 var s: Float = 0
                 for i in 0..<d { s += wRow[i] * wRow[i] }
                 squares[j] = s
             }
-            var rowSums = [Float](repeating: 0, count: z)  // sum_rows (h(1-h))^2 per unit
+            rowSums.update(repeating: 0, count: z)
             for r in 0..<rows {
                 let row = h.row(r), g = dCode?.row(r)
                 for j in 0..<z {

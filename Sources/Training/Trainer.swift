@@ -1,0 +1,310 @@
+// The data-parallel engine. One step: every shard assembles and corrupts its own rows and runs
+// forward + backward into its own workspace and gradient slab (concurrentPerform); then the
+// all-reduce runs in parallel over chunks of the parameter vector, summing the slabs in shard
+// order 0..S-1, fused with the optimizer update of that chunk. Nothing is allocated per step.
+
+import Dispatch
+import Foundation
+import Datasets
+import Kernels
+import Layers
+import Models
+
+/// Flat optimizer state: first and second moments with the parameters' layout.
+public final class OptimizerState: @unchecked Sendable {
+    public let m: FloatBuffer
+    public let v: FloatBuffer
+    /// Updates applied so far, per phase.
+    public var updates: [Int]
+
+    init(count: Int, phases: Int) {
+        m = FloatBuffer(count: count)
+        v = FloatBuffer(count: count)
+        updates = [Int](repeating: 0, count: phases)
+    }
+}
+
+public final class Trainer: @unchecked Sendable {
+    public let model: any AutoencoderModel
+    public let params: FloatBuffer
+    /// Model training state kept across steps (running averages).
+    public let modelState: FloatBuffer
+    public let optimizers: [OptimizerConfig]
+    public let optimizerState: OptimizerState
+    public let shards: Int
+    public let maxBatch: Int
+    public let seed: UInt64
+    let workspaces: [Workspace]
+    let statistic: FloatBuffer
+    let shardSums: UnsafeMutablePointer<LossSums>
+    /// Floats per all-reduce chunk: large enough to amortise dispatch, small for load balance.
+    let chunkSize = 32_768
+    let chunkNormSquares: UnsafeMutablePointer<Double>
+    let chunkCapacity: Int
+    /// Each shard's gradient slab, in shard order.
+    let slabPointers: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+    var cachedPlan: (rows: Int, plan: ShardPlan)?
+
+    /// - Parameters:
+    ///   - optimizers: one per phase of the model (a single one is used for every phase).
+    public init(model: any AutoencoderModel, optimizers: [OptimizerConfig], shards: Int, maxBatch: Int,
+                seed: UInt64) {
+        precondition(shards > 0 && maxBatch > 0, "shards and batch must be positive")
+        precondition(optimizers.count == 1 || optimizers.count == model.phases.count,
+                     "give one optimizer, or one per phase")
+        self.model = model
+        self.optimizers = optimizers.count == 1
+            ? [OptimizerConfig](repeating: optimizers[0], count: model.phases.count) : optimizers
+        self.shards = shards
+        self.maxBatch = maxBatch
+        self.seed = seed
+        params = FloatBuffer(count: model.layout.count)
+        modelState = FloatBuffer(count: model.stateWidth)
+        optimizerState = OptimizerState(count: model.layout.count, phases: model.phases.count)
+        let rowsPerShard = (maxBatch + shards - 1) / shards
+        workspaces = (0..<shards).map { _ in model.makeWorkspace(maxRows: rowsPerShard) }
+        statistic = FloatBuffer(count: model.statisticWidth)
+        shardSums = .allocate(capacity: shards)
+        shardSums.initialize(repeating: LossSums(), count: shards)
+        chunkCapacity = (model.layout.count + chunkSize - 1) / chunkSize + 1
+        chunkNormSquares = .allocate(capacity: chunkCapacity)
+        chunkNormSquares.initialize(repeating: 0, count: chunkCapacity)
+        slabPointers = .allocate(capacity: shards)
+        for s in 0..<shards { slabPointers[s] = workspaces[s].gradients.pointer }
+        model.initialize(params: Arena(params), seed: seed)
+    }
+
+    deinit {
+        shardSums.deallocate()
+        chunkNormSquares.deallocate()
+        slabPointers.deallocate()
+    }
+
+    /// The plan for `rows`, kept while the batch size stays the same (no allocation per step).
+    func plan(rows: Int) -> ShardPlan {
+        if let cached = cachedPlan, cached.rows == rows { return cached.plan }
+        let plan = ShardPlan(rows: rows, shards: shards)
+        cachedPlan = (rows, plan)
+        return plan
+    }
+
+    /// Updates applied by phase 0 (the step counter that checkpoints record).
+    public var step: Int { optimizerState.updates[0] }
+
+    /// Runs `body(shard)` for every shard: inline for one shard, else on all cores.
+    @inline(__always)
+    func forEachShard(_ body: @Sendable (Int) -> Void) {
+        if shards == 1 {
+            body(0)
+        } else {
+            DispatchQueue.concurrentPerform(iterations: shards, execute: body)
+        }
+    }
+
+    /// Fills each shard's input/target rows for `indices` of `epoch`, and its row keys.
+    func assemble(_ assembler: some BatchSource, indices: UnsafeBufferPointer<Int>, epoch: Int,
+                  plan: ShardPlan, shard s: Int) {
+        let range = plan.ranges[s]
+        guard !range.isEmpty else { return }
+        let ws = workspaces[s]
+        let ids = UnsafeBufferPointer(rebasing: indices[range])
+        assembler.fill(indices: ids, epoch: epoch, clean: model.target(ws, rows: range.count).base,
+                       corrupted: model.input(ws, rows: range.count).base)
+        for (r, sample) in ids.enumerated() {
+            ws.rowKeys[r] = SplitMix64(key: seed, UInt64(epoch), UInt64(sample), 0x6472_6F70).state
+        }
+    }
+
+    /// One training step on the samples `indices` (a minibatch) of `epoch`. Returns the loss sums
+    /// over the batch (divide by the batch size for per-image figures).
+    @discardableResult
+    public func trainStep(_ assembler: some BatchSource, indices: UnsafeBufferPointer<Int>, epoch: Int)
+        -> LossSums {
+        let rows = indices.count
+        precondition(rows > 0 && rows <= maxBatch, "batch of \(rows) rows, trainer sized for \(maxBatch)")
+        let plan = self.plan(rows: rows)
+        let paramsArena = Arena(params)
+        let indices = Unchecked(indices)
+        var total = LossSums()
+        for phase in 0..<model.phases.count {
+            let coupled = model.statisticWidth > 0
+            forEachShard { s in
+                let range = plan.ranges[s]
+                self.shardSums[s] = LossSums()
+                guard !range.isEmpty else { return }
+                let ws = self.workspaces[s]
+                if phase == 0 {
+                    self.assemble(assembler, indices: indices.value, epoch: epoch, plan: plan, shard: s)
+                }
+                if coupled { ws.statistics.zero() }
+                self.model.forward(phase: phase, ws, rows: range.count, params: paramsArena, training: true,
+                                   statistic: coupled ? ws.statistics.pointer : nil)
+                if !coupled {
+                    self.shardSums[s] = self.model.backward(
+                        phase: phase, ws, rows: range.count, globalRows: rows, params: paramsArena,
+                        grads: ws.gradientArena, statistic: nil)
+                }
+            }
+            if coupled {
+                reduceStatistic(plan: plan, globalRows: rows, training: true)
+                forEachShard { s in
+                    let range = plan.ranges[s]
+                    guard !range.isEmpty else { return }
+                    let ws = self.workspaces[s]
+                    self.shardSums[s] = self.model.backward(
+                        phase: phase, ws, rows: range.count, globalRows: rows, params: paramsArena,
+                        grads: ws.gradientArena, statistic: UnsafePointer(self.statistic.pointer))
+                }
+            }
+            for s in 0..<shards { total += shardSums[s] }
+            reduceAndUpdate(phase: phase)
+        }
+        return total
+    }
+
+    /// Sums the shards' statistics in shard order into `statistic` and lets the model finish it.
+    func reduceStatistic(plan: ShardPlan, globalRows: Int, training: Bool) {
+        let width = model.statisticWidth
+        statistic.zero()
+        for s in 0..<shards where !plan.ranges[s].isEmpty {
+            let part = workspaces[s].statistics.pointer
+            for j in 0..<width { statistic[j] += part[j] }
+        }
+        model.finishStatistic(statistic.pointer, globalRows: globalRows, state: modelState.pointer,
+                              training: training)
+    }
+
+    /// All-reduce fused with the update: parallel over chunks of the phase's parameter group;
+    /// each chunk sums slabs 1..S-1 into slab 0 in order, zeroes them, then updates.
+    func reduceAndUpdate(phase: Int) {
+        let config = optimizers[phase]
+        optimizerState.updates[phase] += 1
+        let t = optimizerState.updates[phase]
+        let job = ReduceJob(config: config, group: model.phases[phase].group, chunkSize: chunkSize,
+                            slabs: slabPointers, slabCount: shards, params: params.pointer,
+                            m: optimizerState.m.pointer, v: optimizerState.v.pointer, t: t,
+                            learningRate: config.learningRate * config.schedule.factor(at: t - 1),
+                            norms: chunkNormSquares)
+        if let clip = config.clipNorm {
+            // Two passes: the update needs the norm of the whole group's summed gradient.
+            DispatchQueue.concurrentPerform(iterations: job.chunks) { c in
+                job.sumSlabs(c)
+                job.norms[c] = job.squaredNorm(c)
+            }
+            var total = 0.0
+            for c in 0..<job.chunks { total += job.norms[c] }
+            let norm = Float(total.squareRoot())
+            let scale = norm > clip ? clip / (norm + 1e-6) : 1
+            DispatchQueue.concurrentPerform(iterations: job.chunks) { c in job.update(c, gradientScale: scale) }
+        } else {
+            DispatchQueue.concurrentPerform(iterations: job.chunks) { c in
+                job.sumSlabs(c)
+                job.update(c, gradientScale: 1)
+            }
+        }
+    }
+
+    /// Loss of `indices` without training (evaluation forward, parallel over shards), and the
+    /// reconstruction of each row when `reconstructions` is given (rows x targetWidth floats).
+    public func evaluate(_ assembler: some BatchSource, indices: UnsafeBufferPointer<Int>, epoch: Int,
+                         reconstructions: UnsafeMutablePointer<Float>? = nil,
+                         inputs: UnsafeMutablePointer<Float>? = nil) -> LossSums {
+        let rows = indices.count
+        precondition(rows > 0 && rows <= maxBatch, "batch of \(rows) rows, trainer sized for \(maxBatch)")
+        let plan = self.plan(rows: rows)
+        let paramsArena = Arena(params)
+        let coupled = model.statisticWidth > 0
+        let width = model.targetWidth, inputWidth = model.inputWidth
+        let indices = Unchecked(indices)
+        let outputs = Unchecked((reconstructions, inputs))
+        forEachShard { s in
+            let range = plan.ranges[s]
+            self.shardSums[s] = LossSums()
+            guard !range.isEmpty else { return }
+            let ws = self.workspaces[s]
+            self.assemble(assembler, indices: indices.value, epoch: epoch, plan: plan, shard: s)
+            if coupled { ws.statistics.zero() }
+            self.model.forward(phase: 0, ws, rows: range.count, params: paramsArena, training: false,
+                               statistic: coupled ? ws.statistics.pointer : nil)
+            if let inputs = outputs.value.1 {
+                let x = self.model.input(ws, rows: range.count)
+                for r in 0..<range.count {
+                    (inputs + (range.lowerBound + r) * inputWidth).update(from: x.row(r), count: inputWidth)
+                }
+            }
+        }
+        if coupled { reduceStatistic(plan: plan, globalRows: rows, training: false) }
+        forEachShard { s in
+            let range = plan.ranges[s]
+            guard !range.isEmpty else { return }
+            let ws = self.workspaces[s]
+            self.shardSums[s] = self.model.backward(
+                phase: 0, ws, rows: range.count, globalRows: rows, params: paramsArena, grads: nil,
+                statistic: coupled ? UnsafePointer(self.statistic.pointer) : nil)
+            if let reconstructions = outputs.value.0 {
+                let out = self.model.reconstruction(ws, rows: range.count)
+                for r in 0..<range.count {
+                    (reconstructions + (range.lowerBound + r) * width).update(from: out.row(r), count: width)
+                }
+            }
+        }
+        var total = LossSums()
+        for s in 0..<shards { total += shardSums[s] }
+        return total
+    }
+}
+
+/// A value made Sendable for a parallel region whose iterations touch disjoint memory.
+struct Unchecked<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
+/// One all-reduce + update: the pointers and constants every chunk needs.
+struct ReduceJob: @unchecked Sendable {
+    let config: OptimizerConfig
+    let group: Range<Int>
+    let chunkSize: Int
+    let slabs: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+    let slabCount: Int
+    let params: UnsafeMutablePointer<Float>
+    let m: UnsafeMutablePointer<Float>
+    let v: UnsafeMutablePointer<Float>
+    let t: Int
+    let learningRate: Float
+    let norms: UnsafeMutablePointer<Double>
+
+    var chunks: Int { (group.count + chunkSize - 1) / chunkSize }
+
+    @inline(__always)
+    func range(_ c: Int) -> Range<Int> {
+        (group.lowerBound + c * chunkSize)..<min(group.lowerBound + (c + 1) * chunkSize, group.upperBound)
+    }
+
+    /// slab0 += slab1 + ... + slab(S-1), in that order; the others are zeroed for the next step.
+    @inline(__always)
+    func sumSlabs(_ c: Int) {
+        let r = range(c)
+        let g0 = slabs[0]
+        for s in 1..<max(slabCount, 1) {
+            let gs = slabs[s]
+            for i in r {
+                g0[i] += gs[i]
+                gs[i] = 0
+            }
+        }
+    }
+
+    func squaredNorm(_ c: Int) -> Double {
+        let g0 = slabs[0]
+        var squares = 0.0
+        for i in range(c) { squares += Double(g0[i] * g0[i]) }
+        return squares
+    }
+
+    @inline(__always)
+    func update(_ c: Int, gradientScale: Float) {
+        applyUpdate(config, range: range(c), params: params, gradient: slabs[0], m: m, v: v, t: t,
+                    learningRate: learningRate, gradientScale: gradientScale)
+    }
+}

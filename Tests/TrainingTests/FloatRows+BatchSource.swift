@@ -1,0 +1,4 @@
+import Datasets
+import TestSupport
+
+extension FloatRows: BatchSource {}
