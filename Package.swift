@@ -24,6 +24,9 @@ let package = Package(
         // 16-bit straight-alpha PNG through libpng's low-level API (needs setjmp, so in C).
         .target(name: "CPNGStraight", dependencies: ["CPNG"]),
 
+        // Process-wide allocation counter (wraps glibc's malloc family) for the benchmark.
+        .target(name: "CAllocationCounter"),
+
         // MARK: Libraries
         .target(name: "Kernels", dependencies: ["COpenBLAS"]),
         .target(name: "Layers", dependencies: ["Kernels"]),
@@ -34,7 +37,7 @@ let package = Package(
 
         // MARK: Executable
         .executableTarget(name: "autoencoder", dependencies: [
-            "Datasets", "Images",
+            "Datasets", "Images", "Kernels", "Layers", "Models", "Training", "CAllocationCounter",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -47,7 +50,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "Kernels", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Layers", "Kernels", "Datasets",
-                                                          "Images", "TestSupport"]),
+                                                          "Images", "TestSupport", "CAllocationCounter"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "Kernels", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Images", "TestSupport"],

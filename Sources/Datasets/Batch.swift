@@ -55,7 +55,8 @@ public struct BatchAssembler: BatchSource {
     public func fill(indices: UnsafeBufferPointer<Int>, epoch: Int, clean: UnsafeMutablePointer<Float>,
                      corrupted: UnsafeMutablePointer<Float>?) {
         let width = rowWidth
-        for (r, sample) in indices.enumerated() {
+        for r in 0..<indices.count {
+            let sample = indices[r]
             let row = clean + r * width
             if let patch {
                 let shape = dataset.shape(of: sample)

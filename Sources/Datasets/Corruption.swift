@@ -99,7 +99,8 @@ public struct Corruption: Sendable, Equatable, CustomStringConvertible {
     /// (`seed`, `epoch`, `sampleIndex`) and the step position, never on batch or thread.
     public func apply(to row: UnsafeMutablePointer<Float>, count: Int, seed: UInt64, epoch: Int,
                       sampleIndex: Int) {
-        for (position, step) in steps.enumerated() {
+        for position in 0..<steps.count {
+            let step = steps[position]
             var rng = SplitMix64(key: seed, UInt64(epoch), UInt64(sampleIndex),
                                  RandomPurpose.noise &+ UInt64(position))
             switch step {

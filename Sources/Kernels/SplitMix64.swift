@@ -14,12 +14,31 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 
     /// A stream keyed by several integers, e.g. `(seed, epoch, sampleIndex, purpose)`.
     /// Each component goes through the finaliser so that nearby keys give unrelated streams.
-    public init(key: UInt64...) {
-        var h: UInt64 = 0x6A09_E667_F3BC_C909
-        for k in key {
-            h = SplitMix64.mix(h ^ SplitMix64.mix(k &+ 0x9E37_79B9_7F4A_7C15))
-        }
-        state = h
+    /// Fixed arities (no variadic array): these run per sample inside training steps.
+    @inline(__always)
+    public init(key a: UInt64) {
+        state = SplitMix64.absorb(0x6A09_E667_F3BC_C909, a)
+    }
+
+    @inline(__always)
+    public init(key a: UInt64, _ b: UInt64) {
+        state = SplitMix64.absorb(SplitMix64.absorb(0x6A09_E667_F3BC_C909, a), b)
+    }
+
+    @inline(__always)
+    public init(key a: UInt64, _ b: UInt64, _ c: UInt64) {
+        state = SplitMix64.absorb(SplitMix64.absorb(SplitMix64.absorb(0x6A09_E667_F3BC_C909, a), b), c)
+    }
+
+    @inline(__always)
+    public init(key a: UInt64, _ b: UInt64, _ c: UInt64, _ d: UInt64) {
+        state = SplitMix64.absorb(SplitMix64.absorb(SplitMix64.absorb(SplitMix64.absorb(
+            0x6A09_E667_F3BC_C909, a), b), c), d)
+    }
+
+    @inline(__always)
+    static func absorb(_ h: UInt64, _ k: UInt64) -> UInt64 {
+        mix(h ^ mix(k &+ 0x9E37_79B9_7F4A_7C15))
     }
 
     /// The SplitMix64 finaliser (a bijection on 64-bit integers).

@@ -152,6 +152,7 @@ public struct DenseAutoencoder: AutoencoderModel {
         contractiveScratch = allocator.take(config.contractive > 0 ? 2 * w.last! : 0)
         workspaceColumns = allocator.columns
         self.layout = layout
+        codeWidth = w[w.count - 1]
         let encoderRange = layout.range(prefix: "encoder.")
         let decoderRange = layout.range(prefix: "decoder.")
         phases = [Phase(name: "autoencoder", group: encoderRange.lowerBound..<decoderRange.upperBound)]
@@ -159,7 +160,8 @@ public struct DenseAutoencoder: AutoencoderModel {
 
     public var inputWidth: Int { config.widths[0] }
     public var targetWidth: Int { config.widths[0] }
-    public var codeWidth: Int { config.widths.last! }
+    /// Stored: computed properties over `config.widths` would touch the array in every step.
+    public let codeWidth: Int
     public var lossKind: LossKind { config.loss }
 
     public var statisticWidth: Int {

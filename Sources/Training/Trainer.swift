@@ -1,6 +1,6 @@
 // The data-parallel engine. One step: every shard assembles and corrupts its own rows and runs
-// forward + backward into its own workspace and gradient slab (concurrentPerform); then the
-// all-reduce runs in parallel over chunks of the parameter vector, summing the slabs in shard
+// forward + backward into its own workspace and gradient slab (Parallel.forEach over dispatch_apply); then the
+// all-reduce runs in parallel over chunks of the parameter vector (Parallel.forEach: dispatch_apply), summing the slabs in shard
 // order 0..S-1, fused with the optimizer update of that chunk. Nothing is allocated per step.
 
 import Dispatch
@@ -94,11 +94,7 @@ public final class Trainer: @unchecked Sendable {
     /// Runs `body(shard)` for every shard: inline for one shard, else on all cores.
     @inline(__always)
     func forEachShard(_ body: @Sendable (Int) -> Void) {
-        if shards == 1 {
-            body(0)
-        } else {
-            DispatchQueue.concurrentPerform(iterations: shards, execute: body)
-        }
+        Parallel.forEach(shards, body)
     }
 
     /// Fills each shard's input/target rows for `indices` of `epoch`, and its row keys.
@@ -110,8 +106,8 @@ public final class Trainer: @unchecked Sendable {
         let ids = UnsafeBufferPointer(rebasing: indices[range])
         assembler.fill(indices: ids, epoch: epoch, clean: model.target(ws, rows: range.count).base,
                        corrupted: model.input(ws, rows: range.count).base)
-        for (r, sample) in ids.enumerated() {
-            ws.rowKeys[r] = SplitMix64(key: seed, UInt64(epoch), UInt64(sample), 0x6472_6F70).state
+        for r in 0..<ids.count {
+            ws.rowKeys[r] = SplitMix64(key: seed, UInt64(epoch), UInt64(ids[r]), 0x6472_6F70).state
         }
     }
 
@@ -187,7 +183,7 @@ public final class Trainer: @unchecked Sendable {
                             norms: chunkNormSquares)
         if let clip = config.clipNorm {
             // Two passes: the update needs the norm of the whole group's summed gradient.
-            DispatchQueue.concurrentPerform(iterations: job.chunks) { c in
+            Parallel.forEach(job.chunks) { c in
                 job.sumSlabs(c)
                 job.norms[c] = job.squaredNorm(c)
             }
@@ -195,9 +191,9 @@ public final class Trainer: @unchecked Sendable {
             for c in 0..<job.chunks { total += job.norms[c] }
             let norm = Float(total.squareRoot())
             let scale = norm > clip ? clip / (norm + 1e-6) : 1
-            DispatchQueue.concurrentPerform(iterations: job.chunks) { c in job.update(c, gradientScale: scale) }
+            Parallel.forEach(job.chunks) { c in job.update(c, gradientScale: scale) }
         } else {
-            DispatchQueue.concurrentPerform(iterations: job.chunks) { c in
+            Parallel.forEach(job.chunks) { c in
                 job.sumSlabs(c)
                 job.update(c, gradientScale: 1)
             }
