@@ -24,16 +24,19 @@ let package = Package(
         // 16-bit straight-alpha PNG through libpng's low-level API (needs setjmp, so in C).
         .target(name: "CPNGStraight", dependencies: ["CPNG"]),
 
+        // Worker pool and vectorised optimizer loops (C: restrict pointers, target_clones).
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
+
         // Process-wide allocation counter (wraps glibc's malloc family) for the benchmark.
         .target(name: "CAllocationCounter"),
 
         // MARK: Libraries
-        .target(name: "Kernels", dependencies: ["COpenBLAS"]),
+        .target(name: "Kernels", dependencies: ["COpenBLAS", "CKernels"]),
         .target(name: "Layers", dependencies: ["Kernels"]),
         .target(name: "Models", dependencies: ["Kernels", "Layers"]),
         .target(name: "Images", dependencies: ["CPNG", "CPNGStraight"]),
         .target(name: "Datasets", dependencies: ["Kernels", "Images", "CZlib"]),
-        .target(name: "Training", dependencies: ["Kernels", "Layers", "Models", "Datasets", "Images"]),
+        .target(name: "Training", dependencies: ["Kernels", "Layers", "Models", "Datasets", "Images", "CKernels"]),
 
         // MARK: Executable
         .executableTarget(name: "autoencoder", dependencies: [

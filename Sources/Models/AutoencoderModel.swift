@@ -48,9 +48,12 @@ public protocol AutoencoderModel: Sendable {
                   grads: Arena?, statistic: UnsafePointer<Float>?) -> LossSums
     /// The reconstruction (values in the data's range) after an evaluation forward.
     func reconstruction(_ ws: Workspace, rows: Int) -> Matrix
+    /// The first layer (by name) whose output holds NaN or infinity after a forward, if any.
+    func firstNonFiniteLayer(_ ws: Workspace, rows: Int) -> String?
 }
 
 extension AutoencoderModel {
+    public func firstNonFiniteLayer(_ ws: Workspace, rows: Int) -> String? { nil }
     public var statisticWidth: Int { 0 }
     public var stateWidth: Int { 0 }
     public func finishStatistic(_ statistic: UnsafeMutablePointer<Float>, globalRows: Int,

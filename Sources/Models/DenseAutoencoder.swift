@@ -90,6 +90,8 @@ public struct DenseAutoencoder: AutoencoderModel {
     let contractiveScratch: Region
     public let workspaceColumns: Int
     public let phases: [Phase]
+    /// nn.Sequential-style name of each layer of `network` (`encoder.0`, ..., `decoder.5`).
+    public let layerNames: [String]
 
     public init(_ config: DenseAutoencoderConfig) {
         precondition(config.validationError() == nil, config.validationError() ?? "")
@@ -145,6 +147,7 @@ public struct DenseAutoencoder: AutoencoderModel {
         }
         var allocator = RegionAllocator()
         network = Network(encoder + decoder, allocator: &allocator)
+        layerNames = encoder.indices.map { "encoder.\($0)" } + decoder.indices.map { "decoder.\($0)" }
         codeIndex = encoder.count
         codeDense = encoderDense.last!
         targetRegion = allocator.take(w[0])
@@ -309,6 +312,18 @@ public struct DenseAutoencoder: AutoencoderModel {
             }
         }
         return total
+    }
+
+    public func firstNonFiniteLayer(_ ws: Workspace, rows: Int) -> String? {
+        for i in 0..<network.layers.count {
+            let y = network.activation(i + 1, ws, rows: rows)
+            for r in 0..<rows where !y.row(r).withMemoryRebound(to: Float.self, capacity: y.cols, {
+                UnsafeBufferPointer(start: $0, count: y.cols).allSatisfy(\.isFinite)
+            }) {
+                return layerNames[i]
+            }
+        }
+        return nil
     }
 
     public func reconstruction(_ ws: Workspace, rows: Int) -> Matrix {

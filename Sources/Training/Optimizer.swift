@@ -2,6 +2,7 @@
 // weight decay, Adam (Kingma & Ba 2015) with L2 decay, AdamW (Loshchilov & Hutter 2019) with
 // decoupled decay; global-norm gradient clipping; learning-rate schedules with linear warm-up.
 
+import CKernels
 import Foundation
 
 public enum OptimizerKind: String, Sendable, Codable, CaseIterable {
@@ -73,7 +74,7 @@ public struct OptimizerConfig: Sendable, Codable, Equatable {
 /// shards and multiplied by `gradientScale`); `m`/`v` are the moment buffers at the same offsets.
 /// `t` is the 1-based update count of this parameter group (for Adam's bias correction).
 @inline(__always)
-func applyUpdate(_ config: OptimizerConfig, range: Range<Int>, params p: UnsafeMutablePointer<Float>,
+public func applyUpdate(_ config: OptimizerConfig, range: Range<Int>, params p: UnsafeMutablePointer<Float>,
                  gradient g: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>,
                  v: UnsafeMutablePointer<Float>, t: Int, learningRate lr: Float, gradientScale: Float) {
     let wd = config.weightDecay
@@ -114,5 +115,24 @@ func applyUpdate(_ config: OptimizerConfig, range: Range<Int>, params p: UnsafeM
             p[i] -= stepSize * mi / (vi.squareRoot() / rootCorrection2 + eps)
             g[i] = 0
         }
+    }
+}
+
+/// The same update through the vectorised C loops (CKernels); `applyUpdate` is its reference.
+@inline(__always)
+public func applyUpdateFast(_ config: OptimizerConfig, range: Range<Int>, params p: UnsafeMutablePointer<Float>,
+                     gradient g: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>,
+                     v: UnsafeMutablePointer<Float>, t: Int, learningRate lr: Float, gradientScale: Float) {
+    let o = range.lowerBound, n = range.count
+    switch config.kind {
+    case .sgd:
+        ae_sgd_update(p + o, g + o, m + o, n, lr, config.momentum, config.nesterov ? 1 : 0, config.weightDecay,
+                      gradientScale)
+    case .adam, .adamw:
+        let correction1 = 1 - powf(config.beta1, Float(t))
+        let correction2 = 1 - powf(config.beta2, Float(t))
+        ae_adam_update(p + o, g + o, m + o, v + o, n, config.beta1, config.beta2, lr / correction1,
+                       correction2.squareRoot(), config.epsilon, config.weightDecay,
+                       config.kind == .adamw ? 1 : 0, 1 - lr * config.weightDecay, gradientScale)
     }
 }

@@ -1,9 +1,10 @@
 // The data-parallel engine. One step: every shard assembles and corrupts its own rows and runs
-// forward + backward into its own workspace and gradient slab (Parallel.forEach over dispatch_apply); then the
-// all-reduce runs in parallel over chunks of the parameter vector (Parallel.forEach: dispatch_apply), summing the slabs in shard
-// order 0..S-1, fused with the optimizer update of that chunk. Nothing is allocated per step.
+// forward + backward into its own workspace and gradient slab, one worker per shard; then the
+// all-reduce runs in parallel over chunks of the parameter vector, summing the slabs in shard
+// order 0..S-1, fused with the optimizer update of that chunk. Parallel loops run on the worker
+// pool of Kernels.Parallel (no allocation per loop); nothing is allocated per step.
 
-import Dispatch
+import CKernels
 import Foundation
 import Datasets
 import Kernels
@@ -50,6 +51,7 @@ public final class Trainer: @unchecked Sendable {
     public init(model: any AutoencoderModel, optimizers: [OptimizerConfig], shards: Int, maxBatch: Int,
                 seed: UInt64) {
         precondition(shards > 0 && maxBatch > 0, "shards and batch must be positive")
+        BLAS.useSingleThread()  // the shards are the parallelism
         precondition(optimizers.count == 1 || optimizers.count == model.phases.count,
                      "give one optimizer, or one per phase")
         self.model = model
@@ -88,17 +90,21 @@ public final class Trainer: @unchecked Sendable {
         return plan
     }
 
+    /// After a step with a non-finite loss: the first layer whose output was not finite, looking
+    /// at each shard's rows of the last batch.
+    public func nonFiniteLayer() -> String? {
+        guard let plan = cachedPlan?.plan else { return nil }
+        for s in 0..<shards where !plan.ranges[s].isEmpty {
+            if let name = model.firstNonFiniteLayer(workspaces[s], rows: plan.ranges[s].count) { return name }
+        }
+        return nil
+    }
+
     /// Updates applied by phase 0 (the step counter that checkpoints record).
     public var step: Int { optimizerState.updates[0] }
 
-    /// Runs `body(shard)` for every shard: inline for one shard, else on all cores.
-    @inline(__always)
-    func forEachShard(_ body: @Sendable (Int) -> Void) {
-        Parallel.forEach(shards, body)
-    }
-
     /// Fills each shard's input/target rows for `indices` of `epoch`, and its row keys.
-    func assemble(_ assembler: some BatchSource, indices: UnsafeBufferPointer<Int>, epoch: Int,
+    func assemble(_ assembler: any BatchSource, indices: UnsafeBufferPointer<Int>, epoch: Int,
                   plan: ShardPlan, shard s: Int) {
         let range = plan.ranges[s]
         guard !range.isEmpty else { return }
@@ -112,45 +118,24 @@ public final class Trainer: @unchecked Sendable {
     }
 
     /// One training step on the samples `indices` (a minibatch) of `epoch`. Returns the loss sums
-    /// over the batch (divide by the batch size for per-image figures).
+    /// over the batch (divide by the batch size for per-image figures). Pass the same `source`
+    /// existential every step: converting a struct to `any BatchSource` per call would allocate.
     @discardableResult
-    public func trainStep(_ assembler: some BatchSource, indices: UnsafeBufferPointer<Int>, epoch: Int)
-        -> LossSums {
+    public func trainStep(_ source: any BatchSource, indices: UnsafeBufferPointer<Int>, epoch: Int) -> LossSums {
         let rows = indices.count
         precondition(rows > 0 && rows <= maxBatch, "batch of \(rows) rows, trainer sized for \(maxBatch)")
-        let plan = self.plan(rows: rows)
-        let paramsArena = Arena(params)
-        let indices = Unchecked(indices)
+        var job = ShardJob(trainer: self, source: source, indices: indices, epoch: epoch, phase: 0,
+                           plan: plan(rows: rows), mode: .trainForwardBackward)
         var total = LossSums()
+        let coupled = model.statisticWidth > 0
         for phase in 0..<model.phases.count {
-            let coupled = model.statisticWidth > 0
-            forEachShard { s in
-                let range = plan.ranges[s]
-                self.shardSums[s] = LossSums()
-                guard !range.isEmpty else { return }
-                let ws = self.workspaces[s]
-                if phase == 0 {
-                    self.assemble(assembler, indices: indices.value, epoch: epoch, plan: plan, shard: s)
-                }
-                if coupled { ws.statistics.zero() }
-                self.model.forward(phase: phase, ws, rows: range.count, params: paramsArena, training: true,
-                                   statistic: coupled ? ws.statistics.pointer : nil)
-                if !coupled {
-                    self.shardSums[s] = self.model.backward(
-                        phase: phase, ws, rows: range.count, globalRows: rows, params: paramsArena,
-                        grads: ws.gradientArena, statistic: nil)
-                }
-            }
+            job.phase = phase
+            job.mode = coupled ? .trainForward : .trainForwardBackward
+            Parallel.run(shards, workers: shards, job: &job, ShardJob.task)
             if coupled {
-                reduceStatistic(plan: plan, globalRows: rows, training: true)
-                forEachShard { s in
-                    let range = plan.ranges[s]
-                    guard !range.isEmpty else { return }
-                    let ws = self.workspaces[s]
-                    self.shardSums[s] = self.model.backward(
-                        phase: phase, ws, rows: range.count, globalRows: rows, params: paramsArena,
-                        grads: ws.gradientArena, statistic: UnsafePointer(self.statistic.pointer))
-                }
+                reduceStatistic(plan: job.plan, globalRows: rows, training: true)
+                job.mode = .trainBackward
+                Parallel.run(shards, workers: shards, job: &job, ShardJob.task)
             }
             for s in 0..<shards { total += shardSums[s] }
             reduceAndUpdate(phase: phase)
@@ -170,83 +155,126 @@ public final class Trainer: @unchecked Sendable {
                               training: training)
     }
 
-    /// All-reduce fused with the update: parallel over chunks of the phase's parameter group;
-    /// each chunk sums slabs 1..S-1 into slab 0 in order, zeroes them, then updates.
+    /// All-reduce fused with the update: parallel (one worker per shard) over chunks of the
+    /// phase's parameter group; each chunk sums slabs 1..S-1 into slab 0 in order, zeroes them,
+    /// then updates. Chunks are independent, so the result does not depend on the workers.
     func reduceAndUpdate(phase: Int) {
         let config = optimizers[phase]
         optimizerState.updates[phase] += 1
         let t = optimizerState.updates[phase]
-        let job = ReduceJob(config: config, group: model.phases[phase].group, chunkSize: chunkSize,
+        var job = ReduceJob(config: config, group: model.phases[phase].group, chunkSize: chunkSize,
                             slabs: slabPointers, slabCount: shards, params: params.pointer,
                             m: optimizerState.m.pointer, v: optimizerState.v.pointer, t: t,
                             learningRate: config.learningRate * config.schedule.factor(at: t - 1),
-                            norms: chunkNormSquares)
+                            norms: chunkNormSquares, gradientScale: 1, pass: .sumAndUpdate)
         if let clip = config.clipNorm {
             // Two passes: the update needs the norm of the whole group's summed gradient.
-            Parallel.forEach(job.chunks) { c in
-                job.sumSlabs(c)
-                job.norms[c] = job.squaredNorm(c)
-            }
+            job.pass = .sumAndMeasure
+            Parallel.run(job.chunks, workers: shards, job: &job, ReduceJob.task)
             var total = 0.0
             for c in 0..<job.chunks { total += job.norms[c] }
             let norm = Float(total.squareRoot())
-            let scale = norm > clip ? clip / (norm + 1e-6) : 1
-            Parallel.forEach(job.chunks) { c in job.update(c, gradientScale: scale) }
-        } else {
-            Parallel.forEach(job.chunks) { c in
-                job.sumSlabs(c)
-                job.update(c, gradientScale: 1)
-            }
+            job.gradientScale = norm > clip ? clip / (norm + 1e-6) : 1
+            job.pass = .update
         }
+        Parallel.run(job.chunks, workers: shards, job: &job, ReduceJob.task)
     }
 
     /// Loss of `indices` without training (evaluation forward, parallel over shards), and the
     /// reconstruction of each row when `reconstructions` is given (rows x targetWidth floats).
-    public func evaluate(_ assembler: some BatchSource, indices: UnsafeBufferPointer<Int>, epoch: Int,
+    public func evaluate(_ source: any BatchSource, indices: UnsafeBufferPointer<Int>, epoch: Int,
                          reconstructions: UnsafeMutablePointer<Float>? = nil,
                          inputs: UnsafeMutablePointer<Float>? = nil) -> LossSums {
         let rows = indices.count
         precondition(rows > 0 && rows <= maxBatch, "batch of \(rows) rows, trainer sized for \(maxBatch)")
-        let plan = self.plan(rows: rows)
-        let paramsArena = Arena(params)
+        var job = ShardJob(trainer: self, source: source, indices: indices, epoch: epoch, phase: 0,
+                           plan: plan(rows: rows), mode: .evaluateForward)
+        job.reconstructions = reconstructions
+        job.inputs = inputs
+        Parallel.run(shards, workers: shards, job: &job, ShardJob.task)
+        if model.statisticWidth > 0 { reduceStatistic(plan: job.plan, globalRows: rows, training: false) }
+        job.mode = .evaluateBackward
+        Parallel.run(shards, workers: shards, job: &job, ShardJob.task)
+        var total = LossSums()
+        for s in 0..<shards { total += shardSums[s] }
+        return total
+    }
+
+    /// The work of one shard in one parallel region.
+    func runShard(_ s: Int, _ job: ShardJob) {
+        let range = job.plan.ranges[s]
         let coupled = model.statisticWidth > 0
-        let width = model.targetWidth, inputWidth = model.inputWidth
-        let indices = Unchecked(indices)
-        let outputs = Unchecked((reconstructions, inputs))
-        forEachShard { s in
-            let range = plan.ranges[s]
-            self.shardSums[s] = LossSums()
-            guard !range.isEmpty else { return }
-            let ws = self.workspaces[s]
-            self.assemble(assembler, indices: indices.value, epoch: epoch, plan: plan, shard: s)
-            if coupled { ws.statistics.zero() }
-            self.model.forward(phase: 0, ws, rows: range.count, params: paramsArena, training: false,
-                               statistic: coupled ? ws.statistics.pointer : nil)
-            if let inputs = outputs.value.1 {
-                let x = self.model.input(ws, rows: range.count)
-                for r in 0..<range.count {
-                    (inputs + (range.lowerBound + r) * inputWidth).update(from: x.row(r), count: inputWidth)
-                }
-            }
+        let paramsArena = Arena(params)
+        let rows = range.count, globalRows = job.indices.count
+        if job.mode == .trainForwardBackward || job.mode == .trainForward || job.mode == .evaluateForward {
+            shardSums[s] = LossSums()
         }
-        if coupled { reduceStatistic(plan: plan, globalRows: rows, training: false) }
-        forEachShard { s in
-            let range = plan.ranges[s]
-            guard !range.isEmpty else { return }
-            let ws = self.workspaces[s]
-            self.shardSums[s] = self.model.backward(
-                phase: 0, ws, rows: range.count, globalRows: rows, params: paramsArena, grads: nil,
-                statistic: coupled ? UnsafePointer(self.statistic.pointer) : nil)
-            if let reconstructions = outputs.value.0 {
-                let out = self.model.reconstruction(ws, rows: range.count)
-                for r in 0..<range.count {
+        guard rows > 0 else { return }
+        let ws = workspaces[s]
+        let statistic: UnsafePointer<Float>? = coupled ? UnsafePointer(self.statistic.pointer) : nil
+        switch job.mode {
+        case .trainForwardBackward, .trainForward:
+            if job.phase == 0 { assemble(job.source, indices: job.indices, epoch: job.epoch, plan: job.plan, shard: s) }
+            if coupled { ws.statistics.zero() }
+            model.forward(phase: job.phase, ws, rows: rows, params: paramsArena, training: true,
+                          statistic: coupled ? ws.statistics.pointer : nil)
+            if job.mode == .trainForwardBackward {
+                shardSums[s] = model.backward(phase: job.phase, ws, rows: rows, globalRows: globalRows,
+                                              params: paramsArena, grads: ws.gradientArena, statistic: nil)
+            }
+        case .trainBackward:
+            shardSums[s] = model.backward(phase: job.phase, ws, rows: rows, globalRows: globalRows,
+                                          params: paramsArena, grads: ws.gradientArena, statistic: statistic)
+        case .evaluateForward:
+            assemble(job.source, indices: job.indices, epoch: job.epoch, plan: job.plan, shard: s)
+            if coupled { ws.statistics.zero() }
+            model.forward(phase: 0, ws, rows: rows, params: paramsArena, training: false,
+                          statistic: coupled ? ws.statistics.pointer : nil)
+            if let inputs = job.inputs {
+                let x = model.input(ws, rows: rows), width = model.inputWidth
+                for r in 0..<rows { (inputs + (range.lowerBound + r) * width).update(from: x.row(r), count: width) }
+            }
+        case .evaluateBackward:
+            shardSums[s] = model.backward(phase: 0, ws, rows: rows, globalRows: globalRows, params: paramsArena,
+                                          grads: nil, statistic: statistic)
+            if let reconstructions = job.reconstructions {
+                let out = model.reconstruction(ws, rows: rows), width = model.targetWidth
+                for r in 0..<rows {
                     (reconstructions + (range.lowerBound + r) * width).update(from: out.row(r), count: width)
                 }
             }
         }
-        var total = LossSums()
-        for s in 0..<shards { total += shardSums[s] }
-        return total
+    }
+}
+
+/// One parallel region over shards: what to run, on which rows.
+struct ShardJob {
+    enum Mode { case trainForwardBackward, trainForward, trainBackward, evaluateForward, evaluateBackward }
+
+    unowned(unsafe) let trainer: Trainer
+    let source: any BatchSource
+    let indices: UnsafeBufferPointer<Int>
+    let epoch: Int
+    var phase: Int
+    let plan: ShardPlan
+    var mode: Mode
+    var reconstructions: UnsafeMutablePointer<Float>?
+    var inputs: UnsafeMutablePointer<Float>?
+
+    init(trainer: Trainer, source: any BatchSource, indices: UnsafeBufferPointer<Int>, epoch: Int, phase: Int,
+         plan: ShardPlan, mode: Mode) {
+        self.trainer = trainer
+        self.source = source
+        self.indices = indices
+        self.epoch = epoch
+        self.phase = phase
+        self.plan = plan
+        self.mode = mode
+    }
+
+    static let task: Parallel.Task = { context, s in
+        let job = context!.assumingMemoryBound(to: ShardJob.self)
+        job.pointee.trainer.runShard(s, job.pointee)
     }
 }
 
@@ -269,6 +297,24 @@ struct ReduceJob: @unchecked Sendable {
     let t: Int
     let learningRate: Float
     let norms: UnsafeMutablePointer<Double>
+    var gradientScale: Float
+    var pass: Pass
+
+    enum Pass { case sumAndUpdate, sumAndMeasure, update }
+
+    static let task: Parallel.Task = { context, c in
+        let job = context!.assumingMemoryBound(to: ReduceJob.self).pointee
+        switch job.pass {
+        case .sumAndUpdate:
+            job.sumSlabs(c)
+            job.update(c, gradientScale: job.gradientScale)
+        case .sumAndMeasure:
+            job.sumSlabs(c)
+            job.norms[c] = job.squaredNorm(c)
+        case .update:
+            job.update(c, gradientScale: job.gradientScale)
+        }
+    }
 
     var chunks: Int { (group.count + chunkSize - 1) / chunkSize }
 
@@ -281,13 +327,8 @@ struct ReduceJob: @unchecked Sendable {
     @inline(__always)
     func sumSlabs(_ c: Int) {
         let r = range(c)
-        let g0 = slabs[0]
         for s in 1..<max(slabCount, 1) {
-            let gs = slabs[s]
-            for i in r {
-                g0[i] += gs[i]
-                gs[i] = 0
-            }
+            ae_add_and_zero(slabs[0] + r.lowerBound, slabs[s] + r.lowerBound, r.count)
         }
     }
 
@@ -300,7 +341,7 @@ struct ReduceJob: @unchecked Sendable {
 
     @inline(__always)
     func update(_ c: Int, gradientScale: Float) {
-        applyUpdate(config, range: range(c), params: params, gradient: slabs[0], m: m, v: v, t: t,
-                    learningRate: learningRate, gradientScale: gradientScale)
+        applyUpdateFast(config, range: range(c), params: params, gradient: slabs[0], m: m, v: v, t: t,
+                        learningRate: learningRate, gradientScale: gradientScale)
     }
 }

@@ -86,10 +86,11 @@ func train(_ config: DenseAutoencoderConfig, shards: Int, steps: Int, assembler:
         let trainer = Trainer(model: DenseAutoencoder(config), optimizers: [optimizer], shards: 2,
                               maxBatch: 48, seed: 1)
         let ids = Array(0..<48)
+        let source: any BatchSource = assembler
         ids.withUnsafeBufferPointer { p in
-            for _ in 0..<3 { trainer.trainStep(assembler, indices: p, epoch: 0) }
+            for _ in 0..<3 { trainer.trainStep(source, indices: p, epoch: 0) }
             let before = allocation_count()
-            for _ in 0..<5 { trainer.trainStep(assembler, indices: p, epoch: 1) }
+            for _ in 0..<5 { trainer.trainStep(source, indices: p, epoch: 1) }
             let after = allocation_count()
             #expect(after - before == 0, "\(after - before) allocations in 5 steps")
         }

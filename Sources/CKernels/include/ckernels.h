@@ -1,0 +1,27 @@
+// Hot loops of the engine in C: a persistent worker pool whose parallel loop allocates nothing
+// (libdispatch's dispatch_apply allocates per call), and the fused optimizer updates, vectorised
+// for the CPU at run time (target_clones). Swift reference versions live in Training/Optimizer.swift.
+#ifndef CKERNELS_H
+#define CKERNELS_H
+#include <stddef.h>
+
+typedef void (*ae_task)(void *context, size_t index);
+
+/// Runs task(context, i) for i in [0, count) on at most `workers` threads (the caller is one of
+/// them); returns when all are done. Iteration i runs on worker i % workers, so a run with the
+/// same worker count touches memory in the same pattern.
+void ae_parallel_for(size_t count, size_t workers, void *context, ae_task task);
+
+/// dst[i] += src[i]; src[i] = 0.
+void ae_add_and_zero(float *dst, float *src, size_t n);
+
+/// Adam / AdamW step on n values as torch.optim does; reads g * grad_scale, zeroes g.
+void ae_adam_update(float *p, float *g, float *m, float *v, size_t n, float beta1, float beta2,
+                    float step_size, float root_correction2, float epsilon, float weight_decay,
+                    int decoupled, float keep, float grad_scale);
+
+/// SGD step (momentum buffer in m when momentum != 0, Nesterov optional); zeroes g.
+void ae_sgd_update(float *p, float *g, float *m, size_t n, float lr, float momentum, int nesterov,
+                   float weight_decay, float grad_scale);
+
+#endif

@@ -1,0 +1,132 @@
+// Checkpoints as safetensors: parameters by dotted name (PyTorch layouts), optimizer moments as
+// `optimizer.<name>.m` / `.v`, model training state, and `__metadata__` holding the JSON config,
+// step, epoch, progress within the epoch and the loss history. Written atomically.
+
+import Foundation
+import Layers
+import Models
+
+/// Where a run stands: what `--resume` continues from.
+public struct RunProgress: Sendable, Codable, Equatable {
+    /// The epoch being trained (0-based) and the batches of it already done.
+    public var epoch: Int = 0
+    public var batchInEpoch: Int = 0
+    /// Per-epoch history for plots and metrics.
+    public var history: [EpochRecord] = []
+
+    public init() {}
+}
+
+public struct EpochRecord: Sendable, Codable, Equatable {
+    public var epoch: Int
+    public var trainLoss: Double
+    public var testLoss: Double?
+    public var testSquaredErrorPerImage: Double?
+    public var testMSEPerPixel: Double?
+    public var seconds: Double
+}
+
+public enum Checkpoint {
+    public static let format = "autoencoders-checkpoint-1"
+
+    /// Writes the trainer's parameters, optimizer state and progress to `path` (atomically).
+    public static func save(_ trainer: Trainer, config: TrainingConfig, progress: RunProgress, to path: String) throws {
+        let layout = trainer.model.layout
+        var tensors: [(name: String, shape: [Int], values: UnsafeBufferPointer<Float>)] = []
+        func view(_ buffer: UnsafeMutablePointer<Float>, _ slot: ParameterSlot) -> UnsafeBufferPointer<Float> {
+            UnsafeBufferPointer(start: buffer + slot.offset, count: slot.count)
+        }
+        for slot in layout.slots {
+            tensors.append((slot.name, slot.shape, view(trainer.params.pointer, slot)))
+        }
+        for slot in layout.slots {
+            tensors.append(("optimizer.\(slot.name).m", slot.shape, view(trainer.optimizerState.m.pointer, slot)))
+            if trainer.optimizers.contains(where: { $0.kind != .sgd }) {
+                tensors.append(("optimizer.\(slot.name).v", slot.shape, view(trainer.optimizerState.v.pointer, slot)))
+            }
+        }
+        if trainer.modelState.count > 0 {
+            tensors.append(("state.model", [trainer.modelState.count],
+                            UnsafeBufferPointer(start: trainer.modelState.pointer, count: trainer.modelState.count)))
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let metadata: [String: String] = [
+            "format": format,
+            "config": config.jsonString(),
+            "progress": String(decoding: try encoder.encode(progress), as: UTF8.self),
+            "updates": trainer.optimizerState.updates.map(String.init).joined(separator: ","),
+            "step": String(trainer.step),
+            "epoch": String(progress.epoch),
+            "seed": String(trainer.seed),
+            "shards": String(trainer.shards),
+        ]
+        try withExtendedLifetime(trainer) {
+            try SafeTensors.write(tensors, metadata: metadata, to: path)
+        }
+    }
+
+    /// A checkpoint read back: its config, progress and tensors.
+    public struct Contents: Sendable {
+        public let path: String
+        public let config: TrainingConfig
+        public let progress: RunProgress
+        public let updates: [Int]
+        public let tensors: [String: SafeTensors.Tensor]
+    }
+
+    /// Reads a checkpoint file, or `checkpoints/last.safetensors` inside a run folder.
+    public static func load(_ path: String) throws -> Contents {
+        var file = path
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+            file = (path as NSString).appendingPathComponent("checkpoints/last.safetensors")
+        }
+        let (tensors, _, metadata) = try SafeTensors.read(path: file)
+        guard metadata["format"] == format, let configJSON = metadata["config"],
+              let progressJSON = metadata["progress"] else {
+            throw SafeTensorsError(path: file, reason: "not a checkpoint of this tool (no \(format) metadata)")
+        }
+        let config: TrainingConfig, progress: RunProgress
+        do {
+            config = try TrainingConfig.from(json: configJSON)
+            progress = try JSONDecoder().decode(RunProgress.self, from: Data(progressJSON.utf8))
+        } catch {
+            throw SafeTensorsError(path: file, reason: "checkpoint metadata unreadable: \(error)")
+        }
+        let updates = (metadata["updates"] ?? "").split(separator: ",").compactMap { Int($0) }
+        return Contents(path: file, config: config, progress: progress, updates: updates, tensors: tensors)
+    }
+
+    /// Copies parameters (and, when `optimizer`, moments, state and update counts) into `trainer`.
+    /// - Throws: when a tensor is missing or has another shape than the model's.
+    public static func restore(_ contents: Contents, into trainer: Trainer, optimizer: Bool = true) throws {
+        func copy(_ name: String, _ shape: [Int], into pointer: UnsafeMutablePointer<Float>) throws {
+            guard let tensor = contents.tensors[name] else {
+                throw SafeTensorsError(path: contents.path, reason: "missing tensor \(name)")
+            }
+            guard tensor.shape == shape else {
+                throw SafeTensorsError(path: contents.path, reason: "tensor \(name) has shape \(tensor.shape), "
+                    + "the model expects \(shape)")
+            }
+            tensor.values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: $0.count) }
+        }
+        for slot in trainer.model.layout.slots {
+            try copy(slot.name, slot.shape, into: trainer.params.pointer + slot.offset)
+            if optimizer {
+                try copy("optimizer.\(slot.name).m", slot.shape, into: trainer.optimizerState.m.pointer + slot.offset)
+                if contents.tensors["optimizer.\(slot.name).v"] != nil {
+                    try copy("optimizer.\(slot.name).v", slot.shape, into: trainer.optimizerState.v.pointer + slot.offset)
+                }
+            }
+        }
+        if optimizer {
+            if trainer.modelState.count > 0 {
+                try copy("state.model", [trainer.modelState.count], into: trainer.modelState.pointer)
+            }
+            if contents.updates.count == trainer.optimizerState.updates.count {
+                trainer.optimizerState.updates = contents.updates
+            }
+        }
+    }
+}

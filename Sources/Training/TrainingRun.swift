@@ -1,0 +1,326 @@
+// A whole training run: loads the data, trains epoch by epoch with the data-parallel engine,
+// evaluates on the test split, and writes the run folder: config.json, log.jsonl, grids/,
+// plots/loss.png, checkpoints/ (last and best, atomic) and metrics.json. Resumes bit-identically.
+
+import Datasets
+import Foundation
+import Images
+import Kernels
+import Layers
+import Models
+
+/// Errors that stop a run, each a one-line reason.
+public struct TrainingError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// What the run reports while it trains (for the progress bar or log lines).
+public struct StepReport: Sendable {
+    public let epoch: Int
+    public let epochs: Int
+    public let batch: Int
+    public let batches: Int
+    /// Mean training objective over the batches since the last report.
+    public let loss: Double
+    public let millisecondsPerStep: Double
+    public let samplesPerSecond: Double
+    public let secondsLeft: Double
+}
+
+/// Set by a SIGINT handler: the run checkpoints at the next step boundary and stops.
+nonisolated(unsafe) public var stopRequested: Int32 = 0
+
+public final class TrainingRun {
+    public let config: TrainingConfig
+    public let runDirectory: String
+    public let model: DenseAutoencoder
+    public let trainer: Trainer
+    public private(set) var progress: RunProgress
+    let trainSet: Dataset
+    let testSet: Dataset
+    let trainIndices: [Int]
+    let testIndices: [Int]
+    let trainAssembler: BatchAssembler
+    let testAssembler: BatchAssembler
+    /// The assemblers as existentials, made once (converting per step would allocate).
+    let trainSource: any BatchSource
+    let testSource: any BatchSource
+    let evaluationEpoch: Int
+
+    /// Prepares a run (loads data, builds the model); `resume` is a checkpoint or run folder.
+    /// - Throws: `DatasetError`, `TrainingError` or `SafeTensorsError` with a one-line reason.
+    public init(config requested: TrainingConfig, runDirectory: String, resume: String? = nil) throws {
+        var config = requested
+        var contents: Checkpoint.Contents?
+        if let resume {
+            let loaded = try Checkpoint.load(resume)
+            contents = loaded
+            // The checkpoint's config is authoritative; only the epoch count may grow.
+            let epochs = max(requested.epochs, loaded.config.epochs)
+            config = loaded.config
+            config.epochs = epochs
+        }
+        let source = try DataSource.load(config.data, options: config.folderOptions)
+        let dataset = source.train
+        guard let shape = dataset.fixedShape else {
+            throw TrainingError("\(dataset.source): images differ in size; pass --resize WxH or --crop WxH")
+        }
+        if config.model.widths.isEmpty {
+            config.model.widths = TrainingConfig.defaultWidths(config.family, inputWidth: shape.count)
+        }
+        guard config.model.widths[0] == shape.count else {
+            throw TrainingError("--layers starts with \(config.model.widths[0]) but the data has "
+                + "\(shape.count) values per sample (\(shape)); start the list with \(shape.count)")
+        }
+        if let problem = config.model.validationError() { throw TrainingError(problem) }
+        self.config = config
+        self.runDirectory = runDirectory
+        trainSet = dataset
+        if let test = source.test {
+            testSet = test
+            trainIndices = Array(0..<dataset.count)
+            testIndices = Array(0..<test.count)
+        } else {
+            // Hold out a seeded random part of a single-split source for evaluation.
+            let order = EpochOrder(count: dataset.count, seed: config.seed ^ 0x686F_6C64).permutation(epoch: 0)
+            let held = min(max(Int(Double(dataset.count) * config.holdout), 1), dataset.count - 1)
+            guard held >= 1, dataset.count >= 2 else {
+                throw TrainingError("\(dataset.source): need at least 2 samples to hold some out for testing")
+            }
+            testSet = dataset
+            testIndices = Array(order[0..<held]).sorted()
+            trainIndices = Array(order[held...]).sorted()
+        }
+        let corruption = try Corruption(parsing: config.noise)
+        trainAssembler = try BatchAssembler(dataset: trainSet, corruption: corruption, seed: config.seed)
+        // Evaluation noise is fixed: one seed and epoch, so test figures compare across epochs.
+        testAssembler = try BatchAssembler(dataset: testSet, corruption: corruption, seed: config.seed ^ 0x7465_7374)
+        evaluationEpoch = 0
+        trainSource = trainAssembler
+        testSource = testAssembler
+        model = DenseAutoencoder(config.model)
+        trainer = Trainer(model: model, optimizers: [config.optimizer], shards: config.shards,
+                          maxBatch: config.batchSize, seed: config.seed)
+        progress = RunProgress()
+        if let contents {
+            try Checkpoint.restore(contents, into: trainer)
+            progress = contents.progress
+        }
+    }
+
+    var batchesPerEpoch: Int { (trainIndices.count + config.batchSize - 1) / config.batchSize }
+
+    /// Trains the remaining epochs. `report` receives step reports; `log` receives lines.
+    public func run(report: (StepReport) -> Void, log: (String) -> Void) throws -> [String: Double] {
+        let fm = FileManager.default
+        for folder in ["grids", "plots", "checkpoints"] {
+            try fm.createDirectory(atPath: runDirectory + "/" + folder, withIntermediateDirectories: true)
+        }
+        try AtomicFile.write(Data(config.jsonString(pretty: true).utf8), to: runDirectory + "/config.json")
+        let logFile = try LogFile(path: runDirectory + "/log.jsonl", append: progress.epoch > 0 || progress.batchInEpoch > 0)
+        let order = EpochOrder(count: trainIndices.count, seed: config.seed)
+        var permutation = [Int](repeating: 0, count: trainIndices.count)
+        var batch = [Int](repeating: 0, count: config.batchSize)
+        let started = Date()
+        var samplesTrained = 0
+        while progress.epoch < config.epochs {
+            let epoch = progress.epoch
+            order.fill(&permutation, epoch: epoch)
+            let epochStart = Date()
+            var windowStart = Date(), windowLoss = 0.0, windowSteps = 0, windowSamples = 0
+            var epochLoss = 0.0, epochSamples = 0
+            var b = progress.batchInEpoch
+            while b < batchesPerEpoch {
+                let lower = b * config.batchSize
+                let upper = min(lower + config.batchSize, trainIndices.count)
+                for i in lower..<upper { batch[i - lower] = trainIndices[permutation[i]] }
+                let rows = upper - lower
+                let sums = batch.withUnsafeBufferPointer {
+                    trainer.trainStep(trainSource, indices: UnsafeBufferPointer(rebasing: $0[0..<rows]), epoch: epoch)
+                }
+                let loss = objective(sums, rows: rows)
+                guard loss.isFinite else {
+                    let layer = trainer.nonFiniteLayer().map { ", first non-finite output in layer \($0)" } ?? ""
+                    throw TrainingError("loss became \(loss) at step \(trainer.step) (epoch \(epoch), batch \(b), "
+                        + "phase \(model.phases[0].name))\(layer); checkpoints/last.safetensors holds the last good state")
+                }
+                windowLoss += loss
+                epochLoss += loss * Double(rows)
+                epochSamples += rows
+                windowSteps += 1
+                windowSamples += rows
+                samplesTrained += rows
+                b += 1
+                progress.batchInEpoch = b
+                if windowSteps == config.logEvery || b == batchesPerEpoch {
+                    let seconds = Date().timeIntervalSince(windowStart)
+                    let perStep = seconds / Double(windowSteps)
+                    let stepsLeft = Double(batchesPerEpoch - b + (config.epochs - epoch - 1) * batchesPerEpoch)
+                    let stepReport = StepReport(
+                        epoch: epoch, epochs: config.epochs, batch: b, batches: batchesPerEpoch,
+                        loss: windowLoss / Double(windowSteps), millisecondsPerStep: perStep * 1000,
+                        samplesPerSecond: Double(windowSamples) / max(seconds, 1e-9), secondsLeft: stepsLeft * perStep)
+                    report(stepReport)
+                    logFile.write(["type": "step", "epoch": epoch + 1, "batch": b, "step": trainer.step,
+                                   "loss": stepReport.loss, "ms_per_step": stepReport.millisecondsPerStep,
+                                   "samples_per_second": stepReport.samplesPerSecond])
+                    windowStart = Date()
+                    windowLoss = 0
+                    windowSteps = 0
+                    windowSamples = 0
+                }
+                if config.checkpointEvery > 0 && trainer.step % config.checkpointEvery == 0 && b < batchesPerEpoch {
+                    try Checkpoint.save(trainer, config: config, progress: progress,
+                                        to: runDirectory + "/checkpoints/last.safetensors")
+                }
+                if stopRequested != 0 {
+                    try Checkpoint.save(trainer, config: config, progress: progress,
+                                        to: runDirectory + "/checkpoints/last.safetensors")
+                    log("interrupted at epoch \(epoch + 1) batch \(b): saved checkpoints/last.safetensors; "
+                        + "continue with --resume \(runDirectory)")
+                    return metrics(wallSeconds: Date().timeIntervalSince(started), samples: samplesTrained)
+                }
+            }
+            let trainSeconds = Date().timeIntervalSince(epochStart)
+            let test = evaluate(indices: testIndices)
+            let record = EpochRecord(epoch: epoch + 1, trainLoss: epochLoss / Double(max(epochSamples, 1)),
+                                     testLoss: test.objective, testSquaredErrorPerImage: test.squaredErrorPerImage,
+                                     testMSEPerPixel: test.msePerPixel, seconds: trainSeconds)
+            progress.history.append(record)
+            progress.epoch += 1
+            progress.batchInEpoch = 0
+            let best = progress.history.compactMap(\.testLoss).min() ?? .infinity
+            try Checkpoint.save(trainer, config: config, progress: progress, to: runDirectory + "/checkpoints/last.safetensors")
+            if test.objective <= best {
+                try Checkpoint.save(trainer, config: config, progress: progress, to: runDirectory + "/checkpoints/best.safetensors")
+            }
+            try writeGrid(epoch: epoch + 1)
+            try writePlot()
+            logFile.write(["type": "epoch", "epoch": epoch + 1, "step": trainer.step, "train_loss": record.trainLoss,
+                           "test_loss": test.objective, "test_squared_error_per_image": test.squaredErrorPerImage,
+                           "test_mse_per_pixel": test.msePerPixel, "seconds": trainSeconds,
+                           "samples_per_second": Double(epochSamples) / max(trainSeconds, 1e-9)])
+            log(String(format: "epoch %d/%d | train %.5f | test %.5f | test squared error/image %.3f | %.1f s | %.0f img/s",
+                       epoch + 1, config.epochs, record.trainLoss, test.objective, test.squaredErrorPerImage,
+                       trainSeconds, Double(epochSamples) / max(trainSeconds, 1e-9)))
+            let metrics = metrics(wallSeconds: Date().timeIntervalSince(started), samples: samplesTrained)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            try AtomicFile.write(try encoder.encode(metrics), to: runDirectory + "/metrics.json")
+        }
+        return metrics(wallSeconds: Date().timeIntervalSince(started), samples: samplesTrained)
+    }
+
+    /// The training objective in its reported unit: the per-value mean loss plus penalties.
+    func objective(_ sums: LossSums, rows: Int) -> Double {
+        sums.objective / Double(rows * model.targetWidth) + sums.penalty
+    }
+
+    public struct Evaluation: Sendable {
+        public var objective: Double
+        public var squaredErrorPerImage: Double
+        public var msePerPixel: Double
+        /// BCE nats per image (BCE models), else nil.
+        public var bcePerImage: Double?
+    }
+
+    /// Loss figures over `indices` of the test set (fixed evaluation noise), in batches.
+    public func evaluate(indices: [Int]) -> Evaluation {
+        var total = LossSums()
+        var penaltyBatches = 0.0
+        var start = 0
+        while start < indices.count {
+            let end = min(start + config.batchSize, indices.count)
+            let sums = indices[start..<end].withUnsafeBufferPointer {
+                trainer.evaluate(testSource, indices: $0, epoch: evaluationEpoch)
+            }
+            total.objective += sums.objective
+            total.squaredError += sums.squaredError
+            total.penalty += sums.penalty * Double(end - start)
+            penaltyBatches += Double(end - start)
+            start = end
+        }
+        let n = Double(indices.count), d = Double(model.targetWidth)
+        return Evaluation(objective: total.objective / (n * d) + total.penalty / max(penaltyBatches, 1),
+                          squaredErrorPerImage: total.squaredError / n, msePerPixel: total.squaredError / (n * d),
+                          bcePerImage: config.model.loss == .bce ? total.objective / n : nil)
+    }
+
+    /// Clean | corrupted | reconstruction rows of the first `gridCount` test samples.
+    public func writeGrid(epoch: Int) throws {
+        let ids = Array(testIndices.prefix(min(config.gridCount, config.batchSize)))
+        let width = model.targetWidth
+        var clean = [Float](repeating: 0, count: ids.count * width)
+        var noisy = clean, recon = clean
+        ids.withUnsafeBufferPointer { p in
+            clean.withUnsafeMutableBufferPointer { c in
+                testAssembler.fill(indices: p, epoch: evaluationEpoch, clean: c.baseAddress!, corrupted: nil)
+            }
+            noisy.withUnsafeMutableBufferPointer { n in
+                recon.withUnsafeMutableBufferPointer { r in
+                    _ = trainer.evaluate(testSource, indices: p, epoch: evaluationEpoch,
+                                         reconstructions: r.baseAddress!, inputs: n.baseAddress!)
+                }
+            }
+        }
+        let shape = testAssembler.rowShape
+        guard shape.channels == 1 || shape.channels == 3 else { return }
+        var grid = ImageGrid(tileWidth: shape.width, tileHeight: shape.height, channels: shape.channels)
+        grid.addRow(label: "clean", tiles: clean)
+        if !trainAssembler.corruption.isNone { grid.addRow(label: "noisy", tiles: noisy) }
+        grid.addRow(label: "recon", tiles: recon)
+        try PNGCodec.write(grid.render(), to: runDirectory + String(format: "/grids/reconstruction-epoch-%03d.png", epoch))
+    }
+
+    func writePlot() throws {
+        var plot = LinePlot(title: "loss per epoch", xLabel: "epoch", yLabel: "objective", logScaleY: true)
+        plot.add("train", color: (31, 119, 180), points: progress.history.map { (Double($0.epoch), $0.trainLoss) })
+        plot.add("test", color: (214, 39, 40),
+                 points: progress.history.compactMap { r in r.testLoss.map { (Double(r.epoch), $0) } })
+        try PNGCodec.write(plot.render(), to: runDirectory + "/plots/loss.png")
+    }
+
+    func metrics(wallSeconds: Double, samples: Int) -> [String: Double] {
+        var m: [String: Double] = ["epochs_done": Double(progress.history.count), "steps": Double(trainer.step),
+                                   "wall_seconds": wallSeconds,
+                                   "train_samples_per_second": Double(samples) / max(wallSeconds, 1e-9)]
+        if let last = progress.history.last {
+            m["train_loss"] = last.trainLoss
+            m["test_loss"] = last.testLoss
+            m["test_squared_error_per_image"] = last.testSquaredErrorPerImage
+            m["test_mse_per_pixel"] = last.testMSEPerPixel
+        }
+        if let best = progress.history.filter({ $0.testSquaredErrorPerImage != nil })
+            .min(by: { $0.testSquaredErrorPerImage! < $1.testSquaredErrorPerImage! }) {
+            m["best_epoch"] = Double(best.epoch)
+            m["best_test_squared_error_per_image"] = best.testSquaredErrorPerImage
+            m["best_test_mse_per_pixel"] = best.testMSEPerPixel
+        }
+        return m
+    }
+}
+
+/// Appends one JSON object per line, flushed as it goes.
+final class LogFile {
+    let handle: FileHandle
+
+    init(path: String, append: Bool) throws {
+        if !append || !FileManager.default.fileExists(atPath: path) {
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
+        }
+        guard let handle = FileHandle(forWritingAtPath: path) else {
+            throw TrainingError("\(path): cannot open the log for writing")
+        }
+        handle.seekToEndOfFile()
+        self.handle = handle
+    }
+
+    func write(_ object: [String: Any]) {
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+        handle.write(data + Data("\n".utf8))
+    }
+
+    deinit { try? handle.close() }
+}

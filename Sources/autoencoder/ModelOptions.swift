@@ -1,0 +1,167 @@
+// Options that define a model and its optimizer, shared by train and bench.
+
+import ArgumentParser
+import Foundation
+import Layers
+import Models
+import Training
+
+extension ModelFamily: ExpressibleByArgument {}
+extension ActivationKind: ExpressibleByArgument {}
+extension LossKind: ExpressibleByArgument {}
+extension Initializer: ExpressibleByArgument {}
+extension OptimizerKind: ExpressibleByArgument {}
+
+/// A comma-separated list of positive integers, e.g. `784,1000,500,250,30`.
+struct IntList: ExpressibleByArgument {
+    var values: [Int]
+    init?(argument: String) {
+        let parts = argument.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, parts.allSatisfy({ $0 != nil && $0! > 0 }) else { return nil }
+        values = parts.map { $0! }
+    }
+}
+
+struct ModelOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Model family: dense (one hidden code layer), deep, sparse, denoising, dropout, "
+        + "contractive."))
+    var model: ModelFamily = .deep
+
+    @Option(help: ArgumentHelp("Encoder widths from input to code; the decoder mirrors them "
+        + "(default per family, e.g. deep: IN,1000,500,250,30).", valueName: "IN,...,CODE"))
+    var layers: IntList?
+
+    @Option(help: "Hidden activation: relu, leaky-relu, elu, sigmoid, tanh, softplus, identity.")
+    var activation: ActivationKind = .relu
+
+    @Option(help: ArgumentHelp("Code activation (default: identity, i.e. a linear code; sigmoid for sparse "
+        + "and contractive)."))
+    var codeActivation: ActivationKind?
+
+    @Option(help: "Output activation: sigmoid or identity.")
+    var outputActivation: ActivationKind = .sigmoid
+
+    @Option(help: ArgumentHelp("Loss: mse (per-pixel mean), bce (on logits), gaussian-nll (mean and "
+        + "log-variance heads)."))
+    var loss: LossKind = .mse
+
+    @Option(help: ArgumentHelp("Weight initialiser: default (PyTorch nn.Linear), he-uniform, he-normal, "
+        + "xavier-uniform, xavier-normal."))
+    var initializer: Initializer = .pytorchDefault
+
+    @Flag(help: "Tie decoder weights to the transposed encoder weights.")
+    var tied = false
+
+    @Option(help: ArgumentHelp("Sparsity penalty on the code: l1:WEIGHT or kl:RHO:WEIGHT[:MOMENTUM] "
+        + "(KL toward rate RHO, batch mean over all shards, or a running average with MOMENTUM).",
+        valueName: "spec"))
+    var sparsity: String?
+
+    @Option(help: "Contractive penalty weight (squared Frobenius norm of the encoder Jacobian).")
+    var contractive: Float?
+
+    @Option(help: "Dropout rate after hidden layers.")
+    var dropout: Float?
+
+    @Option(help: ArgumentHelp("Hidden layers that get dropout, counted from the input side (default: all).",
+                               valueName: "i,j,..."))
+    var dropoutLayers: IntList?
+
+    @Option(help: "Dropout rate on the input.")
+    var inputDropout: Float = 0
+
+    @Option(help: "Optimizer: sgd, adam, adamw.")
+    var optimizer: OptimizerKind = .adam
+
+    @Option(help: "Learning rate.")
+    var lr: Float = 1e-3
+
+    @Option(help: "SGD momentum.")
+    var momentum: Float = 0
+
+    @Flag(help: "Nesterov momentum (SGD).")
+    var nesterov = false
+
+    @Option(help: "Weight decay (L2 for sgd/adam, decoupled for adamw).")
+    var weightDecay: Float = 0
+
+    @Option(help: "Clip the gradient's global norm to this value.")
+    var clipNorm: Float?
+
+    @Option(help: ArgumentHelp("Learning-rate schedule: constant, step:EVERY:GAMMA (steps), cosine[:MIN_FACTOR].",
+                               valueName: "spec"))
+    var schedule: String = "constant"
+
+    @Option(help: "Linear warm-up steps.")
+    var warmup: Int = 0
+
+    /// The dense model configuration for inputs of `inputWidth` values (nil: decide from data).
+    func denseConfig(inputWidth: Int?) throws -> DenseAutoencoderConfig {
+        var config = DenseAutoencoderConfig(widths: layers?.values ?? [])
+        if config.widths.isEmpty, let inputWidth {
+            config.widths = TrainingConfig.defaultWidths(model, inputWidth: inputWidth)
+        }
+        config.hiddenActivation = activation
+        config.outputActivation = outputActivation
+        config.loss = loss
+        config.initializer = initializer
+        config.tiedWeights = tied
+        config.inputDropout = inputDropout
+        let sigmoidCode = model == .sparse || model == .contractive
+        config.codeActivation = codeActivation ?? (sigmoidCode ? .sigmoid : .identity)
+        if let sparsity {
+            config.sparsity = try Self.parseSparsity(sparsity)
+        } else if model == .sparse {
+            config.sparsity = .kl(target: 0.05, weight: 0.01, momentum: 0)
+        }
+        config.contractive = contractive ?? (model == .contractive ? 1e-3 : 0)
+        config.dropout = dropout ?? (model == .dropout ? 0.2 : 0)
+        config.dropoutLayers = dropoutLayers?.values ?? []
+        return config
+    }
+
+    static func parseSparsity(_ spec: String) throws -> Sparsity {
+        let parts = spec.split(separator: ":").map(String.init)
+        let numbers = parts.dropFirst().map { Float($0) }
+        guard numbers.allSatisfy({ $0 != nil }) else { throw ValidationError("--sparsity \(spec): numbers expected") }
+        let n = numbers.map { $0! }
+        switch (parts.first, n.count) {
+        case ("l1", 1): return .l1(weight: n[0])
+        case ("kl", 2): return .kl(target: n[0], weight: n[1], momentum: 0)
+        case ("kl", 3): return .kl(target: n[0], weight: n[1], momentum: n[2])
+        default: throw ValidationError("--sparsity \(spec): expected l1:WEIGHT or kl:RHO:WEIGHT[:MOMENTUM]")
+        }
+    }
+
+    func optimizerConfig() throws -> OptimizerConfig {
+        var config = OptimizerConfig(kind: optimizer, learningRate: lr)
+        config.momentum = momentum
+        config.nesterov = nesterov
+        config.weightDecay = weightDecay
+        config.clipNorm = clipNorm
+        var schedule = Schedule()
+        let parts = self.schedule.split(separator: ":").map(String.init)
+        switch parts.first {
+        case "constant" where parts.count == 1:
+            schedule.kind = .constant
+        case "step" where parts.count == 3:
+            guard let every = Int(parts[1]), let gamma = Float(parts[2]), every > 0 else {
+                throw ValidationError("--schedule \(self.schedule): expected step:EVERY:GAMMA")
+            }
+            schedule.kind = .step
+            schedule.every = every
+            schedule.gamma = gamma
+        case "cosine" where parts.count <= 2:
+            schedule.kind = .cosine
+            schedule.minFactor = parts.count == 2 ? (Float(parts[1]) ?? 0) : 0
+        default:
+            throw ValidationError("--schedule \(self.schedule): expected constant, step:EVERY:GAMMA or cosine[:MIN]")
+        }
+        schedule.warmupSteps = warmup
+        config.schedule = schedule
+        return config
+    }
+}
+
+/// Default shard count: the cores this process may use.
+var activeCores: Int { ProcessInfo.processInfo.activeProcessorCount }
