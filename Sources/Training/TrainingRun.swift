@@ -37,7 +37,7 @@ public final class TrainingRun {
     public let runDirectory: String
     public let model: DenseAutoencoder
     public let trainer: Trainer
-    public private(set) var progress: RunProgress
+    public internal(set) var progress: RunProgress
     let trainSet: Dataset
     let testSet: Dataset
     let trainIndices: [Int]
@@ -108,6 +108,21 @@ public final class TrainingRun {
             try Checkpoint.restore(contents, into: trainer)
             progress = contents.progress
         }
+    }
+
+    /// A run holding a checkpoint's weights, for reconstruction and evaluation; `data`, `noise`
+    /// and `shards` override the checkpoint's config when given.
+    public static func fromCheckpoint(_ path: String, data: String? = nil, noise: String? = nil,
+                                      shards: Int? = nil) throws -> TrainingRun {
+        let contents = try Checkpoint.load(path)
+        var config = contents.config
+        if let data { config.data = data }
+        if let noise { config.noise = noise }
+        if let shards { config.shards = shards }
+        let run = try TrainingRun(config: config, runDirectory: NSTemporaryDirectory())
+        try Checkpoint.restore(contents, into: run.trainer, optimizer: false)
+        run.progress = contents.progress
+        return run
     }
 
     var batchesPerEpoch: Int { (trainIndices.count + config.batchSize - 1) / config.batchSize }
@@ -250,7 +265,20 @@ public final class TrainingRun {
 
     /// Clean | corrupted | reconstruction rows of the first `gridCount` test samples.
     public func writeGrid(epoch: Int) throws {
-        let ids = Array(testIndices.prefix(min(config.gridCount, config.batchSize)))
+        try writeGrid(to: runDirectory + String(format: "/grids/reconstruction-epoch-%03d.png", epoch),
+                      count: config.gridCount)
+    }
+
+    /// The test split's indices (the held-out part for single-split sources).
+    public var testSampleCount: Int { testIndices.count }
+
+    /// Evaluation over the whole test split.
+    public func evaluateTestSplit() -> Evaluation { evaluate(indices: testIndices) }
+
+    /// Writes a clean | corrupted | reconstruction grid of the first `count` test samples
+    /// (rows of up to 10 samples).
+    public func writeGrid(to path: String, count: Int) throws {
+        let ids = Array(testIndices.prefix(min(count, config.batchSize)))
         let width = model.targetWidth
         var clean = [Float](repeating: 0, count: ids.count * width)
         var noisy = clean, recon = clean
@@ -268,10 +296,14 @@ public final class TrainingRun {
         let shape = testAssembler.rowShape
         guard shape.channels == 1 || shape.channels == 3 else { return }
         var grid = ImageGrid(tileWidth: shape.width, tileHeight: shape.height, channels: shape.channels)
-        grid.addRow(label: "clean", tiles: clean)
-        if !trainAssembler.corruption.isNone { grid.addRow(label: "noisy", tiles: noisy) }
-        grid.addRow(label: "recon", tiles: recon)
-        try PNGCodec.write(grid.render(), to: runDirectory + String(format: "/grids/reconstruction-epoch-%03d.png", epoch))
+        let perRow = 10
+        for start in stride(from: 0, to: ids.count, by: perRow) {
+            let range = (start * width)..<(min(start + perRow, ids.count) * width)
+            grid.addRow(label: "clean", tiles: Array(clean[range]))
+            if !trainAssembler.corruption.isNone { grid.addRow(label: "noisy", tiles: Array(noisy[range])) }
+            grid.addRow(label: "recon", tiles: Array(recon[range]))
+        }
+        try PNGCodec.write(grid.render(), to: path)
     }
 
     func writePlot() throws {

@@ -97,4 +97,46 @@ func runTool(_ arguments: [String]) throws -> (status: Int32, stdout: String, st
         #expect(result.status != 0)
         #expect(result.stderr.contains("unknown kind 'gausian'"))
     }
+
+    @Test func trainEvaluateReconstructEndToEnd() throws {
+        let folder = try makeScratchFolder("clitrain")
+        let run = folder + "/run"
+        let result = try runTool(["train", "--model", "denoising", "--layers", "784,64,16", "--epochs", "1",
+                                  "--batch-size", "100", "--shards", "2", "--run-dir", run])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("epoch 1/1"))
+        let grid = try PNGCodec.read(path: run + "/grids/reconstruction-epoch-001.png")
+        #expect(grid.height == 2 + 3 * 30)  // clean, noisy, recon rows of 28x28 tiles
+        let evaluation = try runTool(["evaluate", "--checkpoint", run, "--json"])
+        #expect(evaluation.status == 0, "\(evaluation.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(evaluation.stdout.utf8)) as? [String: Any]
+        let error = try #require(object?["squared_error_per_image"] as? Double)
+        #expect(error > 0 && error < 60)
+        let reconstruction = try runTool(["reconstruct", "--checkpoint", run + "/checkpoints/best.safetensors",
+                                          "--count", "5", "--out", folder + "/r.png"])
+        #expect(reconstruction.status == 0, "\(reconstruction.stderr)")
+        #expect(try PNGCodec.read(path: folder + "/r.png").width > 5 * 28)
+    }
+
+    @Test func trainRejectsBadOptionsWithOneLine() throws {
+        let wrongWidth = try runTool(["train", "--layers", "100,10", "--epochs", "1", "--run-dir", "/tmp/never-run"])
+        #expect(wrongWidth.status != 0 && wrongWidth.stderr.contains("784 values per sample"))
+        let contractive = try runTool(["train", "--model", "contractive", "--layers", "784,64,16", "--epochs", "1"])
+        #expect(contractive.status != 0 && contractive.stderr.contains("one sigmoid encoder layer"))
+        let missing = try runTool(["evaluate", "--checkpoint", "/nonexistent/x.safetensors"])
+        #expect(missing.status != 0 && missing.stderr.contains("/nonexistent/x.safetensors"))
+    }
+
+    @Test func benchPrintsTheDocumentedJSONFields() throws {
+        let result = try runTool(["bench", "--model", "dense", "--layers", "784,32", "--batch-size", "64",
+                                  "--shards", "1,2", "--min-time", "0.2", "--warmup-steps", "2", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
+        #expect(rows.count == 2)
+        for key in ["train_samples_per_second", "infer_samples_per_second", "shards", "batch_size", "gflops",
+                    "allocations_per_step", "train_sps", "threads"] {
+            #expect(rows[0][key] != nil, "\(key)")
+        }
+        #expect(rows.map { $0["shards"] as? Int } == [1, 2])
+    }
 }

@@ -1,0 +1,81 @@
+// `autoencoder reconstruct` and `autoencoder evaluate`: work from a checkpoint.
+
+import ArgumentParser
+import Datasets
+import Foundation
+import Training
+
+struct CheckpointOptions: ParsableArguments {
+    @Option(help: "A checkpoint (.safetensors) or a run folder (uses checkpoints/last.safetensors).")
+    var checkpoint: String
+
+    @Option(help: "Data to use instead of the checkpoint's (same sample size).")
+    var data: String?
+
+    @Option(help: "Noise to use instead of the checkpoint's (e.g. none, gaussian:0.3).")
+    var noise: String?
+
+    @Option(help: "Shards (default: active cores).")
+    var shards: Int?
+
+    func load() throws -> TrainingRun {
+        do {
+            return try TrainingRun.fromCheckpoint(checkpoint, data: data, noise: noise, shards: shards ?? activeCores)
+        } catch let error as DatasetError {
+            throw CommandFailure(message: error.description)
+        } catch let error as TrainingError {
+            throw CommandFailure(message: error.description)
+        } catch let error as SafeTensorsError {
+            throw CommandFailure(message: error.description)
+        }
+    }
+}
+
+struct Reconstruct: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a clean | corrupted | reconstruction grid of test samples from a checkpoint.")
+
+    @OptionGroup var options: CheckpointOptions
+
+    @Option(help: "Number of samples (rows of 10).")
+    var count: Int = 20
+
+    @Option(help: "Output PNG file.")
+    var out: String = "reconstruction.png"
+
+    func run() throws {
+        let run = try options.load()
+        try run.writeGrid(to: out, count: count)
+        print("wrote \(out): \(min(count, run.testSampleCount)) test samples of \(run.config.data)")
+    }
+}
+
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Reconstruction metrics of a checkpoint on the test split (or the held-out part).")
+
+    @OptionGroup var options: CheckpointOptions
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func run() throws {
+        let run = try options.load()
+        let e = run.evaluateTestSplit()
+        var object: [String: Any] = [
+            "samples": run.testSampleCount, "objective": e.objective,
+            "squared_error_per_image": e.squaredErrorPerImage, "mse_per_pixel": e.msePerPixel,
+            "psnr": 10 * log10(1 / max(e.msePerPixel, 1e-12)), "data": run.config.data, "noise": run.config.noise,
+        ]
+        if let bce = e.bcePerImage { object["bce_per_image"] = bce }
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print(String(format: "%d test samples of %@ (noise %@): squared error per image %.4f, MSE per pixel %.6f, "
+                + "PSNR %.2f dB, objective %.6f", run.testSampleCount, run.config.data, run.config.noise,
+                e.squaredErrorPerImage, e.msePerPixel, object["psnr"] as! Double, e.objective)
+                + (e.bcePerImage.map { String(format: ", BCE %.3f nats per image", $0) } ?? ""))
+        }
+    }
+}

@@ -1,0 +1,95 @@
+// Checkpoints: a saved run resumes bit-identically (at an epoch boundary and mid-epoch), the
+// file round-trips every tensor, and the run folder holds what the design promises.
+
+import Foundation
+import Images
+import Kernels
+import Models
+import Testing
+import TestSupport
+import Training
+
+func resumeConfig(epochs: Int) -> TrainingConfig {
+    var model = DenseAutoencoderConfig(widths: [784, 32, 8])
+    model.codeActivation = .sigmoid
+    model.sparsity = .kl(target: 0.1, weight: 0.01, momentum: 0.5)
+    model.dropout = 0.1
+    var config = TrainingConfig(family: .sparse, model: model, optimizer: OptimizerConfig(), data: bundledMNISTSample)
+    config.noise = "masking:0.2"
+    config.epochs = epochs
+    config.batchSize = 250
+    config.shards = 2
+    config.seed = 3
+    config.gridCount = 4
+    config.logEvery = 7
+    return config
+}
+
+@Suite(.serialized) struct ResumeTests {
+    @Test func resumeAtEpochBoundaryAndMidEpochIsBitIdentical() throws {
+        let straight = try TrainingRun(config: resumeConfig(epochs: 2), runDirectory: try makeScratchFolder("straight"))
+        _ = try straight.run(report: { _ in }, log: { _ in })
+
+        // Stop after epoch 1, then resume to 2 epochs.
+        let folder = try makeScratchFolder("resumed")
+        let first = try TrainingRun(config: resumeConfig(epochs: 1), runDirectory: folder)
+        _ = try first.run(report: { _ in }, log: { _ in })
+        let resumed = try TrainingRun(config: resumeConfig(epochs: 2), runDirectory: folder, resume: folder)
+        #expect(resumed.progress.epoch == 1)
+        _ = try resumed.run(report: { _ in }, log: { _ in })
+        #expect(resumed.trainer.params.array == straight.trainer.params.array)
+        #expect(resumed.trainer.optimizerState.v.array == straight.trainer.optimizerState.v.array)
+        #expect(resumed.trainer.modelState.array == straight.trainer.modelState.array)
+
+        // Interrupt mid-epoch (after batch 7 of epoch 1), then resume.
+        let folder2 = try makeScratchFolder("interrupted")
+        let interrupted = try TrainingRun(config: resumeConfig(epochs: 2), runDirectory: folder2)
+        _ = try interrupted.run(report: { r in if r.epoch == 1 && r.batch == 7 { stopRequested = 1 } }, log: { _ in })
+        stopRequested = 0
+        #expect(interrupted.progress.epoch == 1 && interrupted.progress.batchInEpoch == 7)
+        let continued = try TrainingRun(config: resumeConfig(epochs: 2), runDirectory: folder2, resume: folder2)
+        _ = try continued.run(report: { _ in }, log: { _ in })
+        #expect(continued.trainer.params.array == straight.trainer.params.array)
+        #expect(continued.progress.history.count == 2)
+    }
+
+    @Test func runFolderHoldsEverything() throws {
+        let folder = try makeScratchFolder("runfolder")
+        let run = try TrainingRun(config: resumeConfig(epochs: 2), runDirectory: folder)
+        let metrics = try run.run(report: { _ in }, log: { _ in })
+        for file in ["config.json", "log.jsonl", "metrics.json", "plots/loss.png", "checkpoints/last.safetensors",
+                     "checkpoints/best.safetensors", "grids/reconstruction-epoch-001.png",
+                     "grids/reconstruction-epoch-002.png"] {
+            #expect(FileManager.default.fileExists(atPath: folder + "/" + file), "\(file)")
+        }
+        let grid = try PNGCodec.read(path: folder + "/grids/reconstruction-epoch-002.png")
+        // Three rows (clean, noisy, recon) of four 28x28 tiles.
+        #expect(grid.height == 2 + 3 * 30)
+        let lines = try String(contentsOfFile: folder + "/log.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(lines.filter { $0.contains("\"type\":\"epoch\"") }.count == 2)
+        #expect(metrics["epochs_done"] == 2)
+        let config = try TrainingConfig.from(json: String(contentsOfFile: folder + "/config.json", encoding: .utf8))
+        #expect(config == run.config)
+    }
+
+    @Test func checkpointRoundTripsEveryTensor() throws {
+        let folder = try makeScratchFolder("roundtrip")
+        let run = try TrainingRun(config: resumeConfig(epochs: 1), runDirectory: folder)
+        _ = try run.run(report: { _ in }, log: { _ in })
+        let contents = try Checkpoint.load(folder + "/checkpoints/last.safetensors")
+        #expect(contents.config == run.config)
+        #expect(contents.updates == run.trainer.optimizerState.updates)
+        for slot in run.model.layout.slots {
+            #expect(contents.tensors[slot.name]?.values == Array(run.trainer.params.array[slot.range]))
+            #expect(contents.tensors["optimizer.\(slot.name).m"]?.shape == slot.shape)
+        }
+        // A copy restored into a fresh trainer evaluates identically.
+        let copy = try TrainingRun.fromCheckpoint(folder, shards: 1)
+        #expect(copy.trainer.params.array == run.trainer.params.array)
+        // A damaged file is a clear error naming it.
+        let damaged = folder + "/damaged.safetensors"
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: folder + "/checkpoints/last.safetensors")))
+        try writeFile(damaged, Array(bytes.prefix(bytes.count / 2)))
+        #expect(throws: SafeTensorsError.self) { try Checkpoint.load(damaged) }
+    }
+}
