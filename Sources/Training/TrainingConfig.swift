@@ -35,6 +35,8 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
     public var checkpointEvery: Int = 0
     /// Steps between log lines.
     public var logEvery: Int = 50
+    /// Stop after the epoch during which this many seconds of training have passed (nil: none).
+    public var timeLimit: Double?
 
     public init(family: ModelFamily, model: DenseAutoencoderConfig, optimizer: OptimizerConfig, data: String) {
         self.family = family

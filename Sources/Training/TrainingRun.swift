@@ -75,6 +75,11 @@ public final class TrainingRun {
                 + "\(shape.count) values per sample (\(shape)); start the list with \(shape.count)")
         }
         if let problem = config.model.validationError() { throw TrainingError(problem) }
+        let trainCount = source.test == nil ? dataset.count - Int(Double(dataset.count) * config.holdout) : dataset.count
+        if config.optimizer.schedule.kind == .cosine && config.optimizer.schedule.totalSteps <= 1 {
+            // Cosine decays over the whole run unless told otherwise.
+            config.optimizer.schedule.totalSteps = config.epochs * ((trainCount + config.batchSize - 1) / config.batchSize)
+        }
         self.config = config
         self.runDirectory = runDirectory
         trainSet = dataset
@@ -224,6 +229,10 @@ public final class TrainingRun {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
             try AtomicFile.write(try encoder.encode(metrics), to: runDirectory + "/metrics.json")
+            if let limit = config.timeLimit, Date().timeIntervalSince(started) >= limit, progress.epoch < config.epochs {
+                log("time limit of \(Int(limit)) s reached after epoch \(epoch + 1); resume with --resume \(runDirectory)")
+                break
+            }
         }
         return metrics(wallSeconds: Date().timeIntervalSince(started), samples: samplesTrained)
     }

@@ -88,8 +88,8 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Clip the gradient's global norm to this value.")
     var clipNorm: Float?
 
-    @Option(help: ArgumentHelp("Learning-rate schedule: constant, step:EVERY:GAMMA (steps), cosine[:MIN_FACTOR].",
-                               valueName: "spec"))
+    @Option(help: ArgumentHelp("Learning-rate schedule: constant, step:EVERY:GAMMA (steps), cosine[:MIN_FACTOR] "
+        + "(cosine decays over the whole run).", valueName: "spec"))
     var schedule: String = "constant"
 
     @Option(help: "Linear warm-up steps.")

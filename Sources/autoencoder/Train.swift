@@ -47,6 +47,9 @@ struct Train: ParsableCommand {
     @Option(help: "Steps between progress reports.")
     var logEvery: Int = 50
 
+    @Option(help: "Stop after the epoch in which this many minutes of training have passed.")
+    var timeLimit: Double?
+
     func validate() throws {
         guard epochs > 0, batchSize > 0 else { throw ValidationError("--epochs and --batch-size must be positive") }
         if let shards, shards <= 0 { throw ValidationError("--shards must be positive") }
@@ -77,6 +80,7 @@ struct Train: ParsableCommand {
         config.gridCount = gridCount
         config.checkpointEvery = checkpointEvery
         config.logEvery = logEvery
+        config.timeLimit = timeLimit.map { $0 * 60 }
         return config
     }
 
