@@ -21,6 +21,9 @@ public struct DenseAutoencoderConfig: Sendable, Equatable, Codable {
     /// Encoder widths from input to code, e.g. [784, 1000, 500, 250, 30]; the decoder mirrors them.
     public var widths: [Int]
     public var hiddenActivation: ActivationKind = .relu
+    /// Per-layer hidden activations of the encoder (input side first), mirrored by the decoder;
+    /// empty means `hiddenActivation` everywhere.
+    public var hiddenActivations: [ActivationKind] = []
     /// `.identity` gives a linear code.
     public var codeActivation: ActivationKind = .identity
     /// `.sigmoid` or `.identity`; with BCE the sigmoid is folded into the loss.
@@ -40,6 +43,12 @@ public struct DenseAutoencoderConfig: Sendable, Equatable, Codable {
 
     public init(widths: [Int]) {
         self.widths = widths
+    }
+
+    /// The activation after encoder layer `index` (0-based; the decoder layer producing width
+    /// `widths[index + 1]` uses the same one).
+    public func activation(hidden index: Int) -> ActivationKind {
+        hiddenActivations.isEmpty ? hiddenActivation : hiddenActivations[index]
     }
 
     /// Problems with the configuration, as a user-facing sentence, or nil.
@@ -67,6 +76,9 @@ public struct DenseAutoencoderConfig: Sendable, Equatable, Codable {
         }
         if contractive > 0 && (widths.count != 2 || codeActivation != .sigmoid) {
             return "the contractive penalty needs one sigmoid encoder layer (--layers IN,CODE --code-activation sigmoid)"
+        }
+        if !hiddenActivations.isEmpty && hiddenActivations.count != widths.count - 2 {
+            return "give one hidden activation per hidden layer (\(widths.count - 2)), got \(hiddenActivations.count)"
         }
         let hidden = 2 * (widths.count - 2)
         if let bad = dropoutLayers.first(where: { $0 < 1 || $0 > hidden }) {
@@ -117,7 +129,7 @@ public struct DenseAutoencoder: AutoencoderModel {
             encoderDense.append(dense)
             encoder.append(dense)
             let isCode = i == w.count - 2
-            let kind = isCode ? config.codeActivation : config.hiddenActivation
+            let kind = isCode ? config.codeActivation : config.activation(hidden: i)
             if kind != .identity { encoder.append(Activation(kind, width: w[i + 1])) }
             if !isCode {
                 hiddenCount += 1
@@ -140,7 +152,7 @@ public struct DenseAutoencoder: AutoencoderModel {
                     decoder.append(Activation(.sigmoid, width: w[0]))
                 }
             } else {
-                decoder.append(Activation(config.hiddenActivation, width: w[i - 1]))
+                decoder.append(Activation(config.activation(hidden: i - 2), width: w[i - 1]))
                 hiddenCount += 1
                 if wantsDropout(hiddenCount) { addDropout(config.dropout, width: w[i - 1], to: &decoder) }
             }

@@ -22,6 +22,16 @@ struct IntList: ExpressibleByArgument {
     }
 }
 
+/// A comma-separated list of activations, e.g. `relu,tanh,elu`.
+struct ActivationList: ExpressibleByArgument {
+    var values: [ActivationKind]
+    init?(argument: String) {
+        let parts = argument.split(separator: ",").map { ActivationKind(rawValue: String($0)) }
+        guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { return nil }
+        values = parts.map { $0! }
+    }
+}
+
 struct ModelOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Model family: dense (one hidden code layer), deep, sparse, denoising, dropout, "
         + "contractive."))
@@ -33,6 +43,10 @@ struct ModelOptions: ParsableArguments {
 
     @Option(help: "Hidden activation: relu, leaky-relu, elu, sigmoid, tanh, softplus, identity.")
     var activation: ActivationKind = .relu
+
+    @Option(help: ArgumentHelp("Per-layer hidden activations, input side first (the decoder mirrors them).",
+                               valueName: "a,b,..."))
+    var activations: ActivationList?
 
     @Option(help: ArgumentHelp("Code activation (default: identity, i.e. a linear code; sigmoid for sparse "
         + "and contractive)."))
@@ -102,6 +116,7 @@ struct ModelOptions: ParsableArguments {
             config.widths = TrainingConfig.defaultWidths(model, inputWidth: inputWidth)
         }
         config.hiddenActivation = activation
+        config.hiddenActivations = activations?.values ?? []
         config.outputActivation = outputActivation
         config.loss = loss
         config.initializer = initializer

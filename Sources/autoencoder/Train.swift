@@ -111,6 +111,7 @@ struct Train: ParsableCommand {
             + "\(run.model.layout.count) parameters, batch \(c.batchSize), \(c.shards) shard(s), noise \(c.noise), "
             + "\(c.optimizer.kind.rawValue) lr \(c.optimizer.learningRate)")
         print("run folder: \(folder)")
+        fflush(nil)
         signal(SIGINT) { _ in stopRequested = 1 }
         let terminal = isatty(STDOUT_FILENO) != 0
         let progress = ProgressDisplay(terminal: terminal)
@@ -153,12 +154,14 @@ final class ProgressDisplay {
             active = true
         } else {
             print(text)
+            fflush(nil)  // piped output: show progress as it happens, not when a buffer fills
         }
     }
 
     func line(_ text: String) {
         finish()
         print(text)
+        fflush(nil)
     }
 
     func finish() {

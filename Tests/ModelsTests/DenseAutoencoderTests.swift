@@ -22,6 +22,9 @@ let variants: [Variant] = {
     return [
         Variant(name: "deep mse", config: make([10, 7, 5, 3]) { _ in }),
         Variant(name: "bce tanh", config: make([10, 6, 4]) { $0.loss = .bce; $0.hiddenActivation = .tanh }),
+        Variant(name: "per-layer activations", config: make([10, 8, 6, 3]) {
+            $0.hiddenActivations = [.tanh, .elu]; $0.codeActivation = .softplus
+        }),
         Variant(name: "tied sigmoid", config: make([10, 6, 4]) {
             $0.tiedWeights = true; $0.hiddenActivation = .sigmoid; $0.codeActivation = .sigmoid
         }),
@@ -132,6 +135,14 @@ struct ModelHarness {
         #expect(model.layout.slot(named: "encoder.0.weight")?.shape == [1000, 784])
         #expect(model.layout.count == 2 * (784 * 1000 + 1000 * 500 + 500 * 250 + 250 * 30) + 1000 + 500 + 250 + 30
             + 250 + 500 + 1000 + 784)
+    }
+
+    @Test func perLayerActivationsMirrorInTheDecoder() {
+        var config = DenseAutoencoderConfig(widths: [10, 8, 6, 3])
+        config.hiddenActivations = [.tanh, .elu]
+        let model = DenseAutoencoder(config)
+        let kinds = model.network.layers.compactMap { ($0 as? Activation).map { "\($0.kind.rawValue)\($0.width)" } }
+        #expect(kinds == ["tanh8", "elu6", "elu6", "tanh8", "sigmoid10"])
     }
 
     @Test func invalidConfigurationsAreExplained() {
