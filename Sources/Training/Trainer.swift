@@ -278,12 +278,6 @@ struct ShardJob {
     }
 }
 
-/// A value made Sendable for a parallel region whose iterations touch disjoint memory.
-struct Unchecked<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
-}
-
 /// One all-reduce + update: the pointers and constants every chunk needs.
 struct ReduceJob: @unchecked Sendable {
     let config: OptimizerConfig
