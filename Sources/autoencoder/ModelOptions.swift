@@ -127,7 +127,7 @@ struct ModelOptions: ParsableArguments {
         if let sparsity {
             config.sparsity = try Self.parseSparsity(sparsity)
         } else if model == .sparse {
-            config.sparsity = .kl(target: 0.05, weight: 0.01, momentum: 0)
+            config.sparsity = .kl(target: 0.05, weight: 0.001, momentum: 0)
         }
         config.contractive = contractive ?? (model == .contractive ? 1e-3 : 0)
         config.dropout = dropout ?? (model == .dropout ? 0.2 : 0)
