@@ -1,0 +1,135 @@
+// 2-D convolution, PyTorch nn.Conv2d semantics and layout: weight (outC, inC, kH, kW), bias (outC),
+// zero padding, stride, dilation; NCHW rows. Forward is im2col + the one GEMM per sample; the
+// im2col matrix is kept in the cache for the weight gradient, then reused for the column gradient.
+
+import Kernels
+
+public struct Conv2D: Layer {
+    public let inChannels: Int
+    public let outChannels: Int
+    public let height: Int
+    public let width: Int
+    public let kernel: Int
+    public let stride: Int
+    public let padding: Int
+    public let dilation: Int
+    public let weight: ParameterSlot
+    public let bias: ParameterSlot
+    public let initializer: Initializer
+
+    public init(inChannels: Int, outChannels: Int, height: Int, width: Int, kernel: Int, stride: Int = 1,
+                padding: Int = 0, dilation: Int = 1, name: String, layout: inout ParameterLayout,
+                initializer: Initializer = .pytorchDefault) {
+        precondition(kernel > 0 && stride > 0 && dilation > 0 && padding >= 0, "bad convolution geometry")
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.height = height
+        self.width = width
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+        self.initializer = initializer
+        weight = layout.reserve(name + ".weight", shape: [outChannels, inChannels, kernel, kernel])
+        bias = layout.reserve(name + ".bias", shape: [outChannels])
+        precondition(outHeight > 0 && outWidth > 0, "convolution output would be empty")
+    }
+
+    public var outHeight: Int { (height + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1 }
+    public var outWidth: Int { (width + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1 }
+    public var inputWidth: Int { inChannels * height * width }
+    public var outputWidth: Int { outChannels * outHeight * outWidth }
+    /// Rows of the im2col matrix (inC * kH * kW) times its columns (outH * outW).
+    var patchSize: Int { inChannels * kernel * kernel }
+    public var cacheWidth: Int { patchSize * outHeight * outWidth }
+
+    public func initialize(params: Arena, rng: inout SplitMix64) {
+        let fanIn = patchSize
+        initializer.fillWeight(params[weight], count: weight.count, fanIn: fanIn,
+                               fanOut: outChannels * kernel * kernel, rng: &rng)
+        initializer.fillBias(params[bias], count: bias.count, fanIn: fanIn, rng: &rng)
+    }
+
+    /// col[(c, ky, kx), (oy, ox)] = x[c, oy*s - p + ky*d, ox*s - p + kx*d] (0 outside).
+    func im2col(_ x: UnsafeMutablePointer<Float>, into col: UnsafeMutablePointer<Float>) {
+        let oh = outHeight, ow = outWidth
+        var row = 0
+        for c in 0..<inChannels {
+            for ky in 0..<kernel {
+                for kx in 0..<kernel {
+                    let out = col + row * oh * ow
+                    for oy in 0..<oh {
+                        let iy = oy * stride - padding + ky * dilation
+                        for ox in 0..<ow {
+                            let ix = ox * stride - padding + kx * dilation
+                            out[oy * ow + ox] = iy >= 0 && iy < height && ix >= 0 && ix < width
+                                ? x[(c * height + iy) * width + ix] : 0
+                        }
+                    }
+                    row += 1
+                }
+            }
+        }
+    }
+
+    /// The adjoint of `im2col`: adds each column entry back into its input position.
+    func col2im(_ col: UnsafeMutablePointer<Float>, into dx: UnsafeMutablePointer<Float>) {
+        let oh = outHeight, ow = outWidth
+        var row = 0
+        for c in 0..<inChannels {
+            for ky in 0..<kernel {
+                for kx in 0..<kernel {
+                    let source = col + row * oh * ow
+                    for oy in 0..<oh {
+                        let iy = oy * stride - padding + ky * dilation
+                        guard iy >= 0 && iy < height else { continue }
+                        for ox in 0..<ow {
+                            let ix = ox * stride - padding + kx * dilation
+                            if ix >= 0 && ix < width { dx[(c * height + iy) * width + ix] += source[oy * ow + ox] }
+                        }
+                    }
+                    row += 1
+                }
+            }
+        }
+    }
+
+    public func forward(x: Matrix, y: Matrix, cache: Matrix, params: Arena) {
+        let spatial = outHeight * outWidth
+        let w = Matrix(params[weight], rows: outChannels, cols: patchSize)
+        let b = params[bias]
+        for r in 0..<x.rows {
+            let col = cache.row(r)
+            im2col(x.row(r), into: col)
+            let out = Matrix(y.row(r), rows: outChannels, cols: spatial)
+            for o in 0..<outChannels { out.row(o).update(repeating: b[o], count: spatial) }
+            // y (O, HoWo) += W (O, CkHkW) * col (CkHkW, HoWo)
+            gemm(w, Matrix(col, rows: patchSize, cols: spatial), into: out, beta: 1)
+        }
+    }
+
+    public func backward(dy: Matrix, x: Matrix, y: Matrix, cache: Matrix, dx: Matrix?, params: Arena,
+                         grads: Arena) {
+        let spatial = outHeight * outWidth
+        let w = Matrix(params[weight], rows: outChannels, cols: patchSize)
+        let dw = Matrix(grads[weight], rows: outChannels, cols: patchSize)
+        let db = grads[bias]
+        for r in 0..<dy.rows {
+            let g = Matrix(dy.row(r), rows: outChannels, cols: spatial)
+            let col = Matrix(cache.row(r), rows: patchSize, cols: spatial)
+            // y = W col + b: dW += dy col^T, db += row sums of dy, dcol = W^T dy.
+            gemm(g, col, transposeB: true, into: dw, beta: 1)
+            for o in 0..<outChannels {
+                let go = g.row(o)
+                var s: Float = 0
+                for i in 0..<spatial { s += go[i] }
+                db[o] += s
+            }
+            if let dx {
+                // The cache's im2col is no longer needed for this row: it holds dcol from here on.
+                gemm(w, transposeA: true, g, into: col)
+                col2im(col.base, into: dx.row(r))
+            }
+        }
+    }
+}
