@@ -163,8 +163,11 @@ public final class TrainingRun {
                 let loss = objective(sums, rows: rows)
                 guard loss.isFinite else {
                     let layer = trainer.nonFiniteLayer().map { ", first non-finite output in layer \($0)" } ?? ""
-                    throw TrainingError("loss became \(loss) at step \(trainer.step) (epoch \(epoch), batch \(b), "
-                        + "phase \(model.phases[0].name))\(layer); checkpoints/last.safetensors holds the last good state")
+                    let last = runDirectory + "/checkpoints/last.safetensors"
+                    let kept = FileManager.default.fileExists(atPath: last)
+                        ? "; \(last) holds the last good state" : "; no checkpoint had been written yet"
+                    throw TrainingError("loss became \(loss) at step \(trainer.step) (epoch \(epoch + 1), batch \(b + 1), "
+                        + "phase \(model.phases[0].name))\(layer)\(kept)")
                 }
                 windowLoss += loss
                 epochLoss += loss * Double(rows)

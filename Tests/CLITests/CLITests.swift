@@ -139,4 +139,13 @@ func runTool(_ arguments: [String]) throws -> (status: Int32, stdout: String, st
         }
         #expect(rows.map { $0["shards"] as? Int } == [1, 2])
     }
+
+    @Test func divergingRunStopsNamingStepAndLayer() throws {
+        let folder = try makeScratchFolder("clinan")
+        let result = try runTool(["train", "--model", "deep", "--optimizer", "sgd", "--lr", "1e12",
+                                  "--batch-size", "64", "--epochs", "1", "--run-dir", folder + "/run"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("loss became") && result.stderr.contains("in layer"), "\(result.stderr)")
+        #expect(result.stderr.contains("no checkpoint had been written yet"))
+    }
 }
