@@ -13,18 +13,32 @@ public struct Network: Sendable {
 
     public init(_ layers: [any Layer], allocator: inout RegionAllocator, inputGradient: Bool = false) {
         precondition(!layers.isEmpty, "a network needs at least one layer")
+        let input = allocator.take(layers[0].inputWidth)
+        self.init(layers, allocator: &allocator, input: input,
+                  inputGradient: inputGradient ? allocator.take(layers[0].inputWidth) : nil)
+    }
+
+    /// A chain reading another chain's output region (skip connections, encoder-decoder stages);
+    /// `inputGradient` receives (overwrites) the gradient of that input.
+    public init(_ layers: [any Layer], allocator: inout RegionAllocator, input: Region, inputGradient: Region?,
+                inference: Bool = false) {
+        precondition(!layers.isEmpty, "a network needs at least one layer")
+        precondition(input.cols == layers[0].inputWidth && (inputGradient?.cols ?? input.cols) == input.cols,
+                     "input region has \(input.cols) columns, the first layer takes \(layers[0].inputWidth)")
         for (a, b) in zip(layers, layers.dropFirst()) {
             precondition(a.outputWidth == b.inputWidth,
                          "layer widths do not chain: \(a.outputWidth) then \(b.inputWidth)")
         }
         self.layers = layers
-        var acts = [allocator.take(layers[0].inputWidth)]
-        var grads: [Region?] = [inputGradient ? allocator.take(layers[0].inputWidth) : nil]
+        var acts = [input]
+        var grads: [Region?] = [inputGradient]
         var caches: [Region] = []
+        // Inference needs no gradients, and a cache only while its own layer runs: one shared.
+        let shared = inference ? allocator.take(layers.map(\.cacheWidth).max()!) : nil
         for layer in layers {
             acts.append(allocator.take(layer.outputWidth))
-            grads.append(allocator.take(layer.outputWidth))
-            caches.append(allocator.take(layer.cacheWidth))
+            grads.append(inference ? nil : allocator.take(layer.outputWidth))
+            caches.append(shared.map { Region(start: $0.start, cols: layer.cacheWidth) } ?? allocator.take(layer.cacheWidth))
         }
         activations = acts
         gradients = grads

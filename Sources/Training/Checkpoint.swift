@@ -23,6 +23,9 @@ public struct EpochRecord: Sendable, Codable, Equatable {
     public var testLoss: Double?
     public var testSquaredErrorPerImage: Double?
     public var testMSEPerPixel: Double?
+    /// Denoisers: mean PSNR (dB) of the denoised and of the noisy validation crops.
+    public var testPSNR: Double?
+    public var testPSNRNoisy: Double?
     public var seconds: Double
 }
 

@@ -8,12 +8,20 @@ import Models
 
 /// The model families `train --model` accepts.
 public enum ModelFamily: String, Sendable, Codable, CaseIterable {
-    case dense, deep, sparse, denoising, dropout, contractive
+    case dense, deep, sparse, denoising, dropout, contractive, conv, denoiser
+
+    public var isConvolutional: Bool { self == .conv || self == .denoiser }
 }
 
 public struct TrainingConfig: Sendable, Codable, Equatable {
     public var family: ModelFamily
+    /// The dense families' model (unused by conv and denoiser).
     public var model: DenseAutoencoderConfig
+    /// The conv family's model; channels and size come from the data when absent.
+    public var conv: ConvAutoencoderConfig?
+    public var denoiser: ConvDenoiserConfig?
+    /// Square training patch cut at random from each image (denoiser); nil: whole images.
+    public var patch: Int?
     public var optimizer: OptimizerConfig
     public var data: String
     public var channels: Int?
@@ -49,7 +57,7 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
         PNGFolderOptions(channels: channels, background: background,
                          resize: resize.map { ($0[0], $0[1]) },
                          resizeFilter: ResizeFilter(rawValue: resizeFilter) ?? .area,
-                         crop: crop.map { ($0[0], $0[1]) }, skipBad: skipBad)
+                         crop: crop.map { ($0[0], $0[1]) }, allowMixedSizes: patch != nil, skipBad: skipBad)
     }
 
     public func jsonString(pretty: Bool = false) -> String {
@@ -71,6 +79,71 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
         case .denoising: [d, 256, 64]
         case .dropout: [d, 512, 128, 32]
         case .contractive: [d, 128]
+        case .conv, .denoiser: []
+        }
+    }
+
+    /// Fills in the model's size from the data and checks it; `shape` is one training row.
+    public mutating func resolveModel(rowShape shape: ImageShape) throws {
+        switch family {
+        case .conv:
+            var conv = self.conv ?? ConvAutoencoderConfig()
+            conv.channels = shape.channels
+            conv.height = shape.height
+            conv.width = shape.width
+            if let problem = conv.validationError() { throw TrainingError(problem) }
+            self.conv = conv
+        case .denoiser:
+            var denoiser = self.denoiser ?? ConvDenoiserConfig(channels: shape.channels)
+            denoiser.channels = shape.channels
+            if let problem = denoiser.validationError() { throw TrainingError(problem) }
+            let multiple = denoiser.sizeMultiple
+            guard shape.height % multiple == 0 && shape.width % multiple == 0 else {
+                throw TrainingError("the denoiser of depth \(denoiser.depth) trains on sizes divisible by \(multiple); "
+                    + "\(shape.width)x\(shape.height) is not (choose --patch as a multiple of \(multiple))")
+            }
+            self.denoiser = denoiser
+        default:
+            if model.widths.isEmpty { model.widths = TrainingConfig.defaultWidths(family, inputWidth: shape.count) }
+            guard model.widths[0] == shape.count else {
+                throw TrainingError("--layers starts with \(model.widths[0]) but the data has "
+                    + "\(shape.count) values per sample (\(shape)); start the list with \(shape.count)")
+            }
+            if let problem = model.validationError() { throw TrainingError(problem) }
+        }
+    }
+
+    /// The model this configuration describes, for rows of `shape` (after `resolveModel`).
+    public func makeModel(rowShape shape: ImageShape) -> any AutoencoderModel {
+        switch family {
+        case .conv: ConvAutoencoder(conv!)
+        case .denoiser: ConvDenoiser(denoiser!, height: shape.height, width: shape.width)
+        default: DenseAutoencoder(model)
+        }
+    }
+
+    /// A short description of the architecture for the console.
+    public var modelDescription: String {
+        switch family {
+        case .conv:
+            guard let conv else { return "conv" }
+            return "conv \(conv.architecture.rawValue) \(conv.filters.map(String.init).joined(separator: "-")) "
+                + "on \(conv.channels)x\(conv.height)x\(conv.width)"
+        case .denoiser:
+            guard let denoiser else { return "denoiser" }
+            return "denoiser depth \(denoiser.depth) width \(denoiser.width)"
+                + (denoiser.residual ? " (residual)" : "") + (patch.map { " on \($0)x\($0) patches" } ?? "")
+        default:
+            return "\(family.rawValue) \(model.widths.map(String.init).joined(separator: "-"))"
+        }
+    }
+
+    /// The loss the model trains with.
+    public var loss: LossKind {
+        switch family {
+        case .conv: conv?.loss ?? .bce
+        case .denoiser: .mse
+        default: model.loss
         }
     }
 }

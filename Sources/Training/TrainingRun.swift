@@ -35,7 +35,7 @@ nonisolated(unsafe) public var stopRequested: Int32 = 0
 public final class TrainingRun {
     public let config: TrainingConfig
     public let runDirectory: String
-    public let model: DenseAutoencoder
+    public let model: any AutoencoderModel
     public let trainer: Trainer
     public internal(set) var progress: RunProgress
     let trainSet: Dataset
@@ -64,17 +64,16 @@ public final class TrainingRun {
         }
         let source = try DataSource.load(config.data, options: config.folderOptions)
         let dataset = source.train
-        guard let shape = dataset.fixedShape else {
-            throw TrainingError("\(dataset.source): images differ in size; pass --resize WxH or --crop WxH")
+        if config.family == .denoiser && config.patch == nil { config.patch = 48 }
+        let shape: ImageShape
+        if let patch = config.patch {
+            shape = ImageShape(channels: dataset.channels, height: patch, width: patch)
+        } else if let fixed = dataset.fixedShape {
+            shape = fixed
+        } else {
+            throw TrainingError("\(dataset.source): images differ in size; pass --resize WxH, --crop WxH or --patch N")
         }
-        if config.model.widths.isEmpty {
-            config.model.widths = TrainingConfig.defaultWidths(config.family, inputWidth: shape.count)
-        }
-        guard config.model.widths[0] == shape.count else {
-            throw TrainingError("--layers starts with \(config.model.widths[0]) but the data has "
-                + "\(shape.count) values per sample (\(shape)); start the list with \(shape.count)")
-        }
-        if let problem = config.model.validationError() { throw TrainingError(problem) }
+        try config.resolveModel(rowShape: shape)
         let trainCount = source.test == nil ? dataset.count - Int(Double(dataset.count) * config.holdout) : dataset.count
         if config.optimizer.schedule.kind == .cosine && config.optimizer.schedule.totalSteps <= 1 {
             // Cosine decays over the whole run unless told otherwise.
@@ -99,13 +98,15 @@ public final class TrainingRun {
             trainIndices = Array(order[held...]).sorted()
         }
         let corruption = try Corruption(parsing: config.noise)
-        trainAssembler = try BatchAssembler(dataset: trainSet, corruption: corruption, seed: config.seed)
-        // Evaluation noise is fixed: one seed and epoch, so test figures compare across epochs.
-        testAssembler = try BatchAssembler(dataset: testSet, corruption: corruption, seed: config.seed ^ 0x7465_7374)
+        let patch = config.patch.map { (height: $0, width: $0) }
+        trainAssembler = try BatchAssembler(dataset: trainSet, corruption: corruption, seed: config.seed, patch: patch)
+        // Evaluation noise and crops are fixed: one seed and epoch, so test figures compare across epochs.
+        testAssembler = try BatchAssembler(dataset: testSet, corruption: corruption, seed: config.seed ^ 0x7465_7374,
+                                           patch: patch)
         evaluationEpoch = 0
         trainSource = trainAssembler
         testSource = testAssembler
-        model = DenseAutoencoder(config.model)
+        model = config.makeModel(rowShape: shape)
         trainer = Trainer(model: model, optimizers: [config.optimizer], shards: config.shards,
                           maxBatch: config.batchSize, seed: config.seed)
         progress = RunProgress()
@@ -210,7 +211,8 @@ public final class TrainingRun {
             let test = evaluate(indices: testIndices)
             let record = EpochRecord(epoch: epoch + 1, trainLoss: epochLoss / Double(max(epochSamples, 1)),
                                      testLoss: test.objective, testSquaredErrorPerImage: test.squaredErrorPerImage,
-                                     testMSEPerPixel: test.msePerPixel, seconds: trainSeconds)
+                                     testMSEPerPixel: test.msePerPixel, testPSNR: test.psnr,
+                                     testPSNRNoisy: test.psnrNoisy, seconds: trainSeconds)
             progress.history.append(record)
             progress.epoch += 1
             progress.batchInEpoch = 0
@@ -221,13 +223,21 @@ public final class TrainingRun {
             }
             try writeGrid(epoch: epoch + 1)
             try writePlot()
-            logFile.write(["type": "epoch", "epoch": epoch + 1, "step": trainer.step, "train_loss": record.trainLoss,
-                           "test_loss": test.objective, "test_squared_error_per_image": test.squaredErrorPerImage,
-                           "test_mse_per_pixel": test.msePerPixel, "seconds": trainSeconds,
-                           "samples_per_second": Double(epochSamples) / max(trainSeconds, 1e-9)])
-            log(String(format: "epoch %d/%d | train %.5f | test %.5f | test squared error/image %.3f | %.1f s | %.0f img/s",
-                       epoch + 1, config.epochs, record.trainLoss, test.objective, test.squaredErrorPerImage,
-                       trainSeconds, Double(epochSamples) / max(trainSeconds, 1e-9)))
+            var entry: [String: Any] = [
+                "type": "epoch", "epoch": epoch + 1, "step": trainer.step, "train_loss": record.trainLoss,
+                "test_loss": test.objective, "test_squared_error_per_image": test.squaredErrorPerImage,
+                "test_mse_per_pixel": test.msePerPixel, "seconds": trainSeconds,
+                "samples_per_second": Double(epochSamples) / max(trainSeconds, 1e-9)]
+            var quality = String(format: "test squared error/image %.3f", test.squaredErrorPerImage)
+            if let psnr = test.psnr, let noisy = test.psnrNoisy {
+                entry["test_psnr"] = psnr
+                entry["test_psnr_noisy"] = noisy
+                quality = String(format: "validation PSNR %.2f dB (noisy %.2f dB)", psnr, noisy)
+            }
+            logFile.write(entry)
+            log(String(format: "epoch %d/%d | train %.5f | test %.5f | ", epoch + 1, config.epochs, record.trainLoss,
+                       test.objective) + quality
+                + String(format: " | %.1f s | %.0f img/s", trainSeconds, Double(epochSamples) / max(trainSeconds, 1e-9)))
             let metrics = metrics(wallSeconds: Date().timeIntervalSince(started), samples: samplesTrained)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
@@ -251,6 +261,10 @@ public final class TrainingRun {
         public var msePerPixel: Double
         /// BCE nats per image (BCE models), else nil.
         public var bcePerImage: Double?
+        /// Mean PSNR (dB, peak 1) of the reconstructions and of the corrupted inputs against the
+        /// clean images, per image then averaged (denoisers), else nil.
+        public var psnr: Double?
+        public var psnrNoisy: Double?
     }
 
     /// Loss figures over `indices` of the test set (fixed evaluation noise), in batches.
@@ -258,10 +272,29 @@ public final class TrainingRun {
         var total = LossSums()
         var penaltyBatches = 0.0
         var start = 0
+        let measurePSNR = config.family == .denoiser
+        let width = model.targetWidth
+        var clean = [Float](repeating: 0, count: measurePSNR ? config.batchSize * width : 0)
+        var noisy = clean, recon = clean
+        var psnrSum = 0.0, psnrNoisySum = 0.0
         while start < indices.count {
             let end = min(start + config.batchSize, indices.count)
-            let sums = indices[start..<end].withUnsafeBufferPointer {
-                trainer.evaluate(testSource, indices: $0, epoch: evaluationEpoch)
+            let sums: LossSums
+            if measurePSNR {
+                sums = indices[start..<end].withUnsafeBufferPointer { ids in
+                    testAssembler.fill(indices: ids, epoch: evaluationEpoch, clean: &clean, corrupted: nil)
+                    return trainer.evaluate(testSource, indices: ids, epoch: evaluationEpoch,
+                                            reconstructions: &recon, inputs: &noisy)
+                }
+                for r in 0..<(end - start) {
+                    let range = (r * width)..<((r + 1) * width)
+                    psnrSum += psnr(clean[range], recon[range])
+                    psnrNoisySum += psnr(clean[range], noisy[range])
+                }
+            } else {
+                sums = indices[start..<end].withUnsafeBufferPointer {
+                    trainer.evaluate(testSource, indices: $0, epoch: evaluationEpoch)
+                }
             }
             total.objective += sums.objective
             total.squaredError += sums.squaredError
@@ -272,7 +305,20 @@ public final class TrainingRun {
         let n = Double(indices.count), d = Double(model.targetWidth)
         return Evaluation(objective: total.objective / (n * d) + total.penalty / max(penaltyBatches, 1),
                           squaredErrorPerImage: total.squaredError / n, msePerPixel: total.squaredError / (n * d),
-                          bcePerImage: config.model.loss == .bce ? total.objective / n : nil)
+                          bcePerImage: config.loss == .bce ? total.objective / n : nil,
+                          psnr: measurePSNR ? psnrSum / n : nil, psnrNoisy: measurePSNR ? psnrNoisySum / n : nil)
+    }
+
+    /// PSNR in dB of `b` against `a` for values in [0, 1]; the reconstruction is clipped to
+    /// that range first, as a saved image would be. Capped at 100 dB for identical images.
+    func psnr(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Double {
+        var sum = 0.0
+        for (x, y) in zip(a, b) {
+            let e = Double(x) - Double(min(max(y, 0), 1))
+            sum += e * e
+        }
+        let mse = sum / Double(a.count)
+        return mse > 0 ? min(10 * log10(1 / mse), 100) : 100
     }
 
     /// Clean | corrupted | reconstruction rows of the first `gridCount` test samples.
@@ -313,7 +359,7 @@ public final class TrainingRun {
             let range = (start * width)..<(min(start + perRow, ids.count) * width)
             grid.addRow(label: "clean", tiles: Array(clean[range]))
             if !trainAssembler.corruption.isNone { grid.addRow(label: "noisy", tiles: Array(noisy[range])) }
-            grid.addRow(label: "recon", tiles: Array(recon[range]))
+            grid.addRow(label: config.family == .denoiser ? "denoised" : "recon", tiles: Array(recon[range]))
         }
         try PNGCodec.write(grid.render(), to: path)
     }
@@ -341,6 +387,10 @@ public final class TrainingRun {
             m["best_epoch"] = Double(best.epoch)
             m["best_test_squared_error_per_image"] = best.testSquaredErrorPerImage
             m["best_test_mse_per_pixel"] = best.testMSEPerPixel
+        }
+        if let best = progress.history.filter({ $0.testPSNR != nil }).max(by: { $0.testPSNR! < $1.testPSNR! }) {
+            m["best_test_psnr"] = best.testPSNR
+            m["best_test_psnr_noisy"] = best.testPSNRNoisy
         }
         return m
     }

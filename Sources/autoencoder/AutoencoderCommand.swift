@@ -12,5 +12,5 @@ struct AutoencoderCommand: ParsableCommand {
             a single IDX images file, a folder of PNG images, or a bundled name (mnist-sample).
             """,
         version: "0.1.0",
-        subcommands: [Train.self, Reconstruct.self, Evaluate.self, Bench.self, Inspect.self, Grid.self])
+        subcommands: [Train.self, Reconstruct.self, Evaluate.self, Denoise.self, Bench.self, Inspect.self, Grid.self])
 }

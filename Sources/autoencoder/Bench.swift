@@ -33,24 +33,64 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print JSON (one object per shard count, in a list).")
     var json = false
 
+    @Option(help: "denoiser: square training patch size (default 48).")
+    var patch: Int?
+
+    @Option(help: "Noise on the input while timing (denoiser default gaussian:25/255).")
+    var noise: String?
+
     func run() throws {
-        let source = try dataOptions.load()
-        guard let shape = source.train.fixedShape else {
-            throw CommandFailure(message: "\(source.train.source): images differ in size; pass --resize WxH")
+        let family = modelOptions.model
+        let patchSize = patch ?? (family == .denoiser ? 48 : nil)
+        let source = try dataOptions.load(allowMixedSizes: patchSize != nil)
+        let shape: ImageShape
+        if let patchSize {
+            shape = ImageShape(channels: source.train.channels, height: patchSize, width: patchSize)
+        } else if let fixed = source.train.fixedShape {
+            shape = fixed
+        } else {
+            throw CommandFailure(message: "\(source.train.source): images differ in size; pass --resize WxH or --patch N")
         }
-        let config = try modelOptions.denseConfig(inputWidth: shape.count)
-        if let problem = config.validationError() { throw CommandFailure(message: problem) }
-        guard config.widths[0] == shape.count else {
-            throw CommandFailure(message: "--layers starts with \(config.widths[0]), the data has \(shape.count) values")
-        }
-        let model = DenseAutoencoder(config)
-        let assembler: any BatchSource = try BatchAssembler(dataset: source.train, corruption: .none, seed: 0)
         let optimizer = try modelOptions.optimizerConfig()
-        let name = isM1(config, optimizer) ? "M1" : "dense " + config.widths.map(String.init).joined(separator: "-")
-        // Analytic multiply-adds x 2 of the dense layers; training taken as 3 x forward (as ../shared/bench).
-        var macs = 0
-        for i in 0..<(config.widths.count - 1) { macs += 2 * config.widths[i] * config.widths[i + 1] }
-        let forwardFlops = Double(2 * macs)
+        var config = TrainingConfig(family: family, model: try modelOptions.denseConfig(inputWidth: shape.count),
+                                    optimizer: optimizer, data: dataOptions.data)
+        switch family {
+        case .conv: config.conv = try modelOptions.convConfig()
+        case .denoiser: config.denoiser = try modelOptions.denoiserConfig()
+        default: break
+        }
+        config.patch = patchSize
+        do { try config.resolveModel(rowShape: shape) } catch let error as TrainingError {
+            throw CommandFailure(message: error.description)
+        }
+        let model = config.makeModel(rowShape: shape)
+        let spec = noise ?? (family == .denoiser ? "gaussian:25/255" : "none")
+        let corruption: Corruption
+        do { corruption = try Corruption(parsing: spec) } catch let error as DatasetError {
+            throw CommandFailure(message: error.description)
+        }
+        let assembler: any BatchSource = try BatchAssembler(dataset: source.train, corruption: corruption, seed: 0,
+                                                            patch: patchSize.map { ($0, $0) })
+        let name: String
+        // Per-sample forward GEMM shapes (m x k times k x n); FLOPs are their multiply-adds x 2,
+        // training taken as 3 x forward (as ../shared/bench).
+        let gemmShapes: [(m: Int, k: Int, n: Int)]
+        switch family {
+        case .conv:
+            let conv = config.conv!
+            name = isM2(conv, optimizer) ? "M2" : config.modelDescription
+            gemmShapes = (model as! ConvAutoencoder).gemmShapes
+        case .denoiser:
+            name = config.modelDescription
+            gemmShapes = (model as! ConvDenoiser).gemmShapes
+        default:
+            let widths = config.model.widths
+            name = isM1(config.model, optimizer) ? "M1" : "dense " + widths.map(String.init).joined(separator: "-")
+            gemmShapes = (0..<(widths.count - 1)).flatMap { i in
+                [(1, widths[i], widths[i + 1]), (1, widths[i + 1], widths[i])]
+            }
+        }
+        let forwardFlops = gemmShapes.reduce(0.0) { $0 + 2 * Double($1.m * $1.k * $1.n) }
         var rows: [[String: Any]] = []
         for shardCount in shards.values {
             let trainer = Trainer(model: model, optimizers: [optimizer], shards: shardCount, maxBatch: batchSize,
@@ -89,7 +129,10 @@ struct Bench: ParsableCommand {
             }
             let inferRate = Double(inferSteps * batchSize) / Date().timeIntervalSince(inferStart)
             let gflops = 3 * forwardFlops * trainRate / 1e9
-            let sgemm = sgemmRate(widths: config.widths, rows: batchSize / shardCount, threads: shardCount)
+            let rows = batchSize / shardCount
+            let sgemm = family.isConvolutional
+                ? sgemmRate(shapes: gemmShapes, threads: shardCount)
+                : sgemmRate(shapes: gemmShapes.map { ($0.m * rows, $0.k, $0.n) }, threads: shardCount)
             let row: [String: Any] = [
                 "impl": "swift", "model": name, "batch": batchSize, "threads": shardCount,
                 "train_sps": trainRate, "infer_sps": inferRate,
@@ -102,8 +145,8 @@ struct Bench: ParsableCommand {
             ]
             rows.append(row)
             if !json {
-                print(String(format: "%@ batch %d shards %d: train %.0f samples/s (%.1f GFLOP/s, %.0f%% of sgemm %.1f "
-                    + "GFLOP/s x shards), inference %.0f samples/s, %.1f allocations/step", name, batchSize, shardCount,
+                print(name + String(format: " batch %d shards %d: train %.0f samples/s (%.1f GFLOP/s, %.0f%% of sgemm "
+                    + "%.1f GFLOP/s on its shapes), inference %.0f samples/s, %.1f allocations/step", batchSize, shardCount,
                     trainRate, gflops, 100 * gflops / sgemm, sgemm, inferRate, allocations))
             }
         }
@@ -119,29 +162,30 @@ struct Bench: ParsableCommand {
             && c.sparsity == .none && c.contractive == 0 && !c.tiedWeights && c.inputDropout == 0
     }
 
+    func isM2(_ c: ConvAutoencoderConfig, _ o: OptimizerConfig) -> Bool {
+        c.filters == [16, 8, 8] && c.architecture == .pooled && c.kernel == 3 && c.loss == .bce
+            && c.channels == 1 && c.height == 28 && c.width == 28 && o.kind == .adam
+    }
+
     /// Aggregate GFLOP/s of `threads` concurrent single-thread sgemm callers running the model's
-    /// forward GEMM shapes (rows x in -> rows x out, encoder and mirrored decoder) for ~1.5 s.
-    func sgemmRate(widths: [Int], rows: Int, threads: Int) -> Double {
+    /// forward GEMM shapes (m x k times k x n) for ~1.5 s.
+    func sgemmRate(shapes: [(m: Int, k: Int, n: Int)], threads: Int) -> Double {
         BLAS.useSingleThread()
-        var shapes: [(Int, Int)] = []
-        for i in 0..<(widths.count - 1) { shapes.append((widths[i], widths[i + 1])) }
-        shapes += shapes.reversed().map { ($0.1, $0.0) }
         let allShapes = shapes
-        let flopsPerPass = shapes.reduce(0.0) { $0 + 2 * Double(rows * $1.0 * $1.1) }
-        let biggest = shapes.map { max($0.0, $0.1) }.max()!
+        let flopsPerPass = shapes.reduce(0.0) { $0 + 2 * Double($1.m * $1.k * $1.n) }
+        let biggest = shapes.map { max($0.m * $0.k, $0.k * $0.n, $0.m * $0.n) }.max()!
         let counts = Unchecked(UnsafeMutablePointer<Double>.allocate(capacity: threads))
         defer { counts.value.deallocate() }
         let seconds = 1.5
         DispatchQueue.concurrentPerform(iterations: threads) { t in
-            let a = FloatBuffer(count: rows * biggest), w = FloatBuffer(count: biggest * biggest)
-            let c = FloatBuffer(count: rows * biggest)
+            let a = FloatBuffer(count: biggest), w = FloatBuffer(count: biggest)
+            let c = FloatBuffer(count: biggest)
             for i in 0..<a.count { a[i] = Float(i % 7) * 0.1 }
             var passes = 0
             let start = Date()
             while Date().timeIntervalSince(start) < seconds {
-                for (k, n) in allShapes {
-                    gemm(a.matrix(rows: rows, cols: k), w.matrix(rows: n, cols: k), transposeB: true,
-                         into: c.matrix(rows: rows, cols: n))
+                for (m, k, n) in allShapes {
+                    gemm(a.matrix(rows: m, cols: k), w.matrix(rows: k, cols: n), into: c.matrix(rows: m, cols: n))
                 }
                 passes += 1
             }

@@ -11,6 +11,7 @@ extension ActivationKind: ExpressibleByArgument {}
 extension LossKind: ExpressibleByArgument {}
 extension Initializer: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
+extension ConvArchitecture: ExpressibleByArgument {}
 
 /// A comma-separated list of positive integers, e.g. `784,1000,500,250,30`.
 struct IntList: ExpressibleByArgument {
@@ -34,7 +35,7 @@ struct ActivationList: ExpressibleByArgument {
 
 struct ModelOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Model family: dense (one hidden code layer), deep, sparse, denoising, dropout, "
-        + "contractive."))
+        + "contractive, conv (convolutional), denoiser (fully convolutional, any image size)."))
     var model: ModelFamily = .deep
 
     @Option(help: ArgumentHelp("Encoder widths from input to code; the decoder mirrors them "
@@ -56,12 +57,29 @@ struct ModelOptions: ParsableArguments {
     var outputActivation: ActivationKind = .sigmoid
 
     @Option(help: ArgumentHelp("Loss: mse (per-pixel mean), bce (on logits), gaussian-nll (mean and "
-        + "log-variance heads)."))
-    var loss: LossKind = .mse
+        + "log-variance heads). Default: mse; bce for conv."))
+    var loss: LossKind?
 
-    @Option(help: ArgumentHelp("Weight initialiser: default (PyTorch nn.Linear), he-uniform, he-normal, "
-        + "xavier-uniform, xavier-normal."))
-    var initializer: Initializer = .pytorchDefault
+    @Option(help: ArgumentHelp("conv: output channels of the encoder convolutions, input side first; the last "
+        + "is the code (default 16,8,8).", valueName: "c1,...,code"))
+    var filters: IntList?
+
+    @Option(help: ArgumentHelp("conv: pooled (max-pool down, nearest upsampling up) or strided (stride-2 "
+        + "convolutions down, transposed convolutions up)."))
+    var architecture: ConvArchitecture = .pooled
+
+    @Option(help: "denoiser: resolution halvings of the encoder-decoder (0 = a plain stack at full resolution).")
+    var depth: Int = 2
+
+    @Option(help: "denoiser: filters at full resolution, doubled at each level down.")
+    var width: Int = 32
+
+    @Flag(help: "denoiser: predict the clean image instead of the noise (residual learning is the default).")
+    var predictImage = false
+
+    @Option(help: ArgumentHelp("Weight initialiser: default (PyTorch nn.Linear/nn.Conv2d), he-uniform, he-normal, "
+        + "xavier-uniform, xavier-normal (default: he-uniform for denoiser)."))
+    var initializer: Initializer?
 
     @Flag(help: "Tie decoder weights to the transposed encoder weights.")
     var tied = false
@@ -118,8 +136,8 @@ struct ModelOptions: ParsableArguments {
         config.hiddenActivation = activation
         config.hiddenActivations = activations?.values ?? []
         config.outputActivation = outputActivation
-        config.loss = loss
-        config.initializer = initializer
+        config.loss = loss ?? .mse
+        config.initializer = initializer ?? .pytorchDefault
         config.tiedWeights = tied
         config.inputDropout = inputDropout
         let sigmoidCode = model == .sparse || model == .contractive
@@ -132,6 +150,31 @@ struct ModelOptions: ParsableArguments {
         config.contractive = contractive ?? (model == .contractive ? 1e-3 : 0)
         config.dropout = dropout ?? (model == .dropout ? 0.2 : 0)
         config.dropoutLayers = dropoutLayers?.values ?? []
+        return config
+    }
+
+    /// The conv family's model; channels and size are filled in from the data.
+    func convConfig() throws -> ConvAutoencoderConfig {
+        var config = ConvAutoencoderConfig()
+        config.filters = filters?.values ?? [16, 8, 8]
+        config.architecture = architecture
+        config.loss = loss ?? .bce
+        config.initializer = initializer ?? .pytorchDefault
+        guard config.loss == .bce || config.loss == .mse else {
+            throw ValidationError("--loss \(config.loss.rawValue): the conv family uses bce or mse")
+        }
+        return config
+    }
+
+    /// The denoiser's model; channels are filled in from the data.
+    func denoiserConfig() throws -> ConvDenoiserConfig {
+        var config = ConvDenoiserConfig(channels: 1)
+        config.depth = depth
+        config.width = width
+        config.residual = !predictImage
+        config.initializer = initializer ?? .heUniform
+        if let problem = config.validationError() { throw ValidationError(problem) }
+        if let loss, loss != .mse { throw ValidationError("--loss \(loss.rawValue): the denoiser trains with mse") }
         return config
     }
 

@@ -52,14 +52,38 @@ struct Reconstruct: ParsableCommand {
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Reconstruction metrics of a checkpoint on the test split (or the held-out part).")
+        abstract: "Reconstruction metrics of a checkpoint on the test split (or the held-out part).",
+        discussion: """
+            For a denoiser: adds --noise (default: the training noise) to every image of --data with --seed, \
+            denoises the whole images and reports PSNR and SSIM of noisy and denoised against clean, per \
+            image and as means (JSON keys psnr_noisy, psnr_denoised, ssim_noisy, ssim_denoised).
+            """)
 
     @OptionGroup var options: CheckpointOptions
 
     @Flag(help: "Print one JSON object.")
     var json = false
 
+    @Option(help: "Denoisers: seed of the noise added to the clean images.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Denoisers: output pixels per tile side.")
+    var tile: Int = 192
+
     func run() throws {
+        let family: ModelFamily
+        do {
+            family = try Checkpoint.load(options.checkpoint).config.family
+        } catch let error as SafeTensorsError {
+            throw CommandFailure(message: error.description)
+        }
+        if family == .denoiser {
+            // Whole images of --data (default: the training folder), corrupted here, then denoised.
+            let data = try options.data ?? Checkpoint.load(options.checkpoint).config.data
+            try DenoiserEvaluation(checkpoint: options.checkpoint, data: data, noise: options.noise, seed: seed,
+                                   tile: tile, threads: options.shards ?? activeCores).run(json: json)
+            return
+        }
         let run = try options.load()
         let e = run.evaluateTestSplit()
         var object: [String: Any] = [

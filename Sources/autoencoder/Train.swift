@@ -17,6 +17,10 @@ struct Train: ParsableCommand {
         + "(default: none; gaussian:0.3+clip for --model denoising)."))
     var noise: String?
 
+    @Option(help: ArgumentHelp("Train on random N x N patches cut afresh from each image every epoch (denoiser "
+        + "default 48; images may then differ in size).", valueName: "N"))
+    var patch: Int?
+
     @Option(help: "Epochs to train.")
     var epochs: Int = 10
 
@@ -53,6 +57,7 @@ struct Train: ParsableCommand {
     func validate() throws {
         guard epochs > 0, batchSize > 0 else { throw ValidationError("--epochs and --batch-size must be positive") }
         if let shards, shards <= 0 { throw ValidationError("--shards must be positive") }
+        if let patch, patch <= 0 { throw ValidationError("--patch must be positive") }
         guard holdout > 0 && holdout < 1 else { throw ValidationError("--holdout must be in (0, 1)") }
         if let noise {
             do { _ = try Corruption(parsing: noise) } catch let error as DatasetError {
@@ -65,6 +70,12 @@ struct Train: ParsableCommand {
         let model = try modelOptions.denseConfig(inputWidth: nil)
         var config = TrainingConfig(family: modelOptions.model, model: model,
                                     optimizer: try modelOptions.optimizerConfig(), data: dataOptions.data)
+        switch modelOptions.model {
+        case .conv: config.conv = try modelOptions.convConfig()
+        case .denoiser: config.denoiser = try modelOptions.denoiserConfig()
+        default: break
+        }
+        config.patch = patch
         config.channels = dataOptions.channels
         config.background = dataOptions.background
         config.resize = dataOptions.resize.map { [$0.width, $0.height] }
@@ -107,7 +118,7 @@ struct Train: ParsableCommand {
             throw CommandFailure(message: error.description)
         }
         let c = run.config
-        print("training \(c.family.rawValue) \(c.model.widths.map(String.init).joined(separator: "-")) on \(c.data): "
+        print("training \(c.modelDescription) on \(c.data): "
             + "\(run.model.layout.count) parameters, batch \(c.batchSize), \(c.shards) shard(s), noise \(c.noise), "
             + "\(c.optimizer.kind.rawValue) lr \(c.optimizer.learningRate)")
         print("run folder: \(folder)")

@@ -1,0 +1,200 @@
+// Convolutional autoencoders on NCHW images. `pooled` is the seed's network (M2 for 16/8/8 on
+// 28x28x1): 3x3 'same' convolutions with ReLU, max-pool after every encoder level but the code,
+// then nearest upsampling and 3x3 convolutions back to the image. `strided` replaces pooling by
+// stride-2 convolutions and upsampling by stride-2 transposed convolutions.
+
+import Foundation
+import Kernels
+import Layers
+
+public enum ConvArchitecture: String, Sendable, Codable, CaseIterable {
+    case pooled, strided
+}
+
+public struct ConvAutoencoderConfig: Sendable, Equatable, Codable {
+    public var channels: Int
+    public var height: Int
+    public var width: Int
+    /// Output channels of the encoder convolutions, input side first; the last is the code.
+    public var filters: [Int] = [16, 8, 8]
+    public var architecture: ConvArchitecture = .pooled
+    public var kernel: Int = 3
+    /// `.bce` (sigmoid folded into the loss, as M2) or `.mse` (sigmoid output).
+    public var loss: LossKind = .bce
+    public var initializer: Initializer = .pytorchDefault
+
+    public init(channels: Int = 1, height: Int = 28, width: Int = 28) {
+        self.channels = channels
+        self.height = height
+        self.width = width
+    }
+
+    /// Resolution halvings between input and code.
+    public var downsamplings: Int { filters.count - 1 }
+
+    public func validationError() -> String? {
+        if filters.isEmpty || filters.contains(where: { $0 <= 0 }) || channels <= 0 {
+            return "filters must be a non-empty list of positive channel counts (got \(filters))"
+        }
+        if kernel % 2 == 0 || kernel < 1 { return "the kernel size must be odd (got \(kernel))" }
+        if ![.bce, .mse].contains(loss) { return "convolutional autoencoders use the bce or mse loss" }
+        let factor = 1 << downsamplings
+        if architecture == .pooled && (height % factor != 0 || width % factor != 0) {
+            return "the pooled architecture halves the image \(downsamplings) times: \(width)x\(height) "
+                + "must be divisible by \(factor) (use --resize, --crop or --architecture strided)"
+        }
+        var h = height, w = width
+        for _ in 0..<downsamplings {
+            h = (h + 1) / 2
+            w = (w + 1) / 2
+        }
+        if h < 1 || w < 1 { return "the image is too small for \(downsamplings) downsamplings" }
+        return nil
+    }
+}
+
+public struct ConvAutoencoder: AutoencoderModel {
+    public let config: ConvAutoencoderConfig
+    public let layout: ParameterLayout
+    public let network: Network
+    public let layerNames: [String]
+    public let codeIndex: Int
+    let targetRegion: Region
+    let probabilities: Region
+    public let workspaceColumns: Int
+    public let phases: [Phase]
+    public let inputWidth: Int
+
+    public init(_ config: ConvAutoencoderConfig) {
+        precondition(config.validationError() == nil, config.validationError() ?? "")
+        self.config = config
+        var layout = ParameterLayout()
+        let k = config.kernel, pad = config.kernel / 2, f = config.filters
+        var encoder: [any Layer] = []
+        // Spatial size and channels at each encoder level, to mirror them in the decoder.
+        var sizes: [(h: Int, w: Int)] = [(config.height, config.width)]
+        var c = config.channels, h = config.height, w = config.width
+        for (level, out) in f.enumerated() {
+            let isCode = level == f.count - 1
+            let stride = config.architecture == .strided && !isCode ? 2 : 1
+            let conv = Conv2D(inChannels: c, outChannels: out, height: h, width: w, kernel: k, stride: stride,
+                              padding: pad, name: "encoder.\(encoder.count)", layout: &layout,
+                              initializer: config.initializer)
+            encoder.append(conv)
+            c = out
+            h = conv.outHeight
+            w = conv.outWidth
+            encoder.append(Activation(.relu, width: c * h * w))
+            if config.architecture == .pooled && !isCode {
+                let pool = MaxPool2D(channels: c, height: h, width: w, kernel: 2, stride: 2)
+                encoder.append(pool)
+                h = pool.outHeight
+                w = pool.outWidth
+            }
+            if !isCode { sizes.append((h, w)) }
+        }
+        var decoder: [any Layer] = []
+        // Decoder level l (full resolution = 0) maps back to the channels that level's encoder
+        // convolution received: filters[l - 1], or the image channels at level 0.
+        for level in stride(from: f.count - 2, through: 0, by: -1) {
+            let out = level == 0 ? config.channels : f[level - 1]
+            let target = sizes[level]
+            let name = "decoder.\(decoder.count)"
+            switch config.architecture {
+            case .pooled:
+                let up = Upsample2D(channels: c, height: h, width: w, scale: 2, mode: .nearest)
+                decoder.append(up)
+                let conv = Conv2D(inChannels: c, outChannels: out, height: up.outHeight, width: up.outWidth,
+                                  kernel: k, padding: pad, name: "decoder.\(decoder.count)", layout: &layout,
+                                  initializer: config.initializer)
+                decoder.append(conv)
+                h = conv.outHeight
+                w = conv.outWidth
+            case .strided:
+                // Output padding recovers odd sizes that the stride-2 encoder rounded up.
+                let natural = (h - 1) * 2 - 2 * pad + k, naturalW = (w - 1) * 2 - 2 * pad + k
+                let conv = ConvTranspose2D(inChannels: c, outChannels: out, height: h, width: w, kernel: k,
+                                           stride: 2, padding: pad,
+                                           outputPadding: max(target.h - natural, target.w - naturalW),
+                                           name: name, layout: &layout, initializer: config.initializer)
+                precondition(conv.outHeight == target.h && conv.outWidth == target.w,
+                             "transposed convolution does not restore \(target.w)x\(target.h)")
+                decoder.append(conv)
+                h = conv.outHeight
+                w = conv.outWidth
+            }
+            c = out
+            if level > 0 {
+                decoder.append(Activation(.relu, width: c * h * w))
+            } else if config.loss != .bce {
+                decoder.append(Activation(.sigmoid, width: c * h * w))
+            }
+        }
+        precondition(h == config.height && w == config.width, "decoder does not restore the image size")
+        var allocator = RegionAllocator()
+        network = Network(encoder + decoder, allocator: &allocator)
+        layerNames = encoder.indices.map { "encoder.\($0)" } + decoder.indices.map { "decoder.\($0)" }
+        codeIndex = encoder.count
+        inputWidth = config.channels * config.height * config.width
+        targetRegion = allocator.take(inputWidth)
+        probabilities = allocator.take(config.loss == .bce ? inputWidth : 0)
+        workspaceColumns = allocator.columns
+        self.layout = layout
+        phases = [Phase(name: "autoencoder", group: 0..<layout.count)]
+    }
+
+    public var targetWidth: Int { inputWidth }
+    public var lossKind: LossKind { config.loss }
+    public var codeWidth: Int { network.activations[codeIndex].cols }
+
+    public func initialize(params: Arena, seed: UInt64) {
+        var rng = SplitMix64(key: seed, 0x696E_6974)
+        network.initialize(params: params, rng: &rng)
+    }
+
+    public func input(_ ws: Workspace, rows: Int) -> Matrix { network.input(ws, rows: rows) }
+    public func target(_ ws: Workspace, rows: Int) -> Matrix { ws.matrix(targetRegion, rows: rows) }
+
+    public func forward(phase: Int, _ ws: Workspace, rows: Int, params: Arena, training: Bool,
+                        statistic: UnsafeMutablePointer<Float>?) {
+        network.forward(ws, rows: rows, params: params, training: training)
+    }
+
+    public func backward(phase: Int, _ ws: Workspace, rows: Int, globalRows: Int, params: Arena,
+                         grads: Arena?, statistic: UnsafePointer<Float>?) -> LossSums {
+        let dOutput = grads == nil ? nil : network.outputGradient(ws, rows: rows)
+        dOutput?.fill(0)
+        // Per-value mean over the global batch, as nn.BCELoss / nn.MSELoss with 'mean'.
+        let sums = Loss.evaluate(config.loss, output: network.output(ws, rows: rows), target: target(ws, rows: rows),
+                                 dOutput: dOutput, scale: 1 / Float(globalRows * targetWidth))
+        if let grads { network.backward(ws, rows: rows, params: params, grads: grads) }
+        return sums
+    }
+
+    public func reconstruction(_ ws: Workspace, rows: Int) -> Matrix {
+        let output = network.output(ws, rows: rows)
+        guard config.loss == .bce else { return output }
+        let p = ws.matrix(probabilities, rows: rows)
+        for r in 0..<rows {
+            let o = output.row(r), q = p.row(r)
+            for i in 0..<targetWidth { q[i] = Activation.sigmoid(o[i]) }
+        }
+        return p
+    }
+
+    public func firstNonFiniteLayer(_ ws: Workspace, rows: Int) -> String? {
+        firstNonFinite(network, names: layerNames, ws, rows: rows)
+    }
+}
+
+/// The name of the first layer of `network` whose output holds NaN or infinity.
+func firstNonFinite(_ network: Network, names: [String], _ ws: Workspace, rows: Int) -> String? {
+    for i in 0..<network.layers.count {
+        let y = network.activation(i + 1, ws, rows: rows)
+        for r in 0..<rows {
+            let row = y.row(r)
+            for j in 0..<y.cols where !row[j].isFinite { return names[i] }
+        }
+    }
+    return nil
+}

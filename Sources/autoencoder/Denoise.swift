@@ -1,0 +1,245 @@
+// `autoencoder denoise` (a folder of PNGs of any size -> denoised PNGs with the same names, sizes,
+// color types and bit depths) and the denoiser branch of `autoencoder evaluate` (adds noise to
+// clean images reproducibly, denoises them, reports PSNR and SSIM per image and overall).
+
+import ArgumentParser
+import Datasets
+import Dispatch
+import Foundation
+import Images
+import Kernels
+import Training
+
+struct Denoise: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Denoise PNG images of any size with a checkpoint trained with --model denoiser.",
+        discussion: """
+            Writes each input's file name into --output with the same size, color type and bit depth \
+            (8/16-bit gray, gray+alpha, RGB, RGBA; palette and 1/2/4-bit inputs are written as 8-bit \
+            RGB or gray). Alpha is kept as it is. A gray model denoises each channel of a color image; \
+            a color model sees a gray image as three equal channels.
+            """)
+
+    @Option(help: "A denoiser checkpoint (.safetensors) or its run folder.")
+    var checkpoint: String
+
+    @Option(help: "A PNG file or a folder of PNG files.")
+    var input: String
+
+    @Option(help: "Output folder (created; must differ from the input folder).")
+    var output: String
+
+    @Option(help: "Output pixels per tile side; bounds memory for large images.")
+    var tile: Int = 192
+
+    @Option(help: "Threads (default: active cores).")
+    var threads: Int?
+
+    func run() throws {
+        let denoiser = try loadDenoiser(checkpoint, tile: tile)
+        let files = try inputFiles(input)
+        let inputFolder = isFolder(input) ? input : (input as NSString).deletingLastPathComponent
+        if URL(fileURLWithPath: inputFolder).standardizedFileURL == URL(fileURLWithPath: output).standardizedFileURL {
+            throw CommandFailure(message: "--output \(output) is the input folder; choose another so no input is overwritten")
+        }
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        let started = Date()
+        let failures = parallelOverImages(count: files.count, threads: threads ?? activeCores, denoiser: denoiser) {
+            index, runners in
+            let file = files[index]
+            let image = try PNGCodec.read(path: file)
+            let result = denoise(image, with: denoiser, runners: runners)
+            try PNGCodec.write(result, to: (output as NSString).appendingPathComponent((file as NSString).lastPathComponent))
+        }
+        for failure in failures { print("error: \(failure)") }
+        let done = files.count - failures.count
+        print(String(format: "denoised %d image(s) into %@ in %.1f s", done, output, Date().timeIntervalSince(started)))
+        if !failures.isEmpty { throw CommandFailure(message: "\(failures.count) file(s) could not be denoised") }
+    }
+}
+
+/// Evaluates a denoiser checkpoint on a folder of clean images.
+struct DenoiserEvaluation {
+    struct ImageResult {
+        var file: String
+        var width: Int, height: Int
+        var psnrNoisy: Double, psnrDenoised: Double
+        var ssimNoisy: Double, ssimDenoised: Double
+    }
+
+    let checkpoint: String
+    let data: String
+    let noise: String?
+    let seed: UInt64
+    let tile: Int
+    let threads: Int
+
+    func run(json: Bool) throws {
+        let denoiser = try loadDenoiser(checkpoint, tile: tile)
+        let spec = try noise ?? Checkpoint.load(checkpoint).config.noise
+        let corruption: Corruption
+        do { corruption = try Corruption(parsing: spec) } catch let error as DatasetError {
+            throw CommandFailure(message: error.description)
+        }
+        if corruption.isNone {
+            throw CommandFailure(message: "evaluating a denoiser needs noise: pass --noise, e.g. gaussian:25/255")
+        }
+        let files = try inputFiles(data)
+        let results = ResultSlots<ImageResult>(count: files.count)
+        let started = Date()
+        let c = denoiser.config.channels
+        let failures = parallelOverImages(count: files.count, threads: threads, denoiser: denoiser) { index, runners in
+            let file = files[index]
+            let image = try PNGCodec.read(path: file)
+            // Compare in the model's channels: a gray model is scored on luma.
+            let clean = PNGFolder.planarFloats(image, channels: c, background: 0)
+            var noisy = clean
+            noisy.withUnsafeMutableBufferPointer {
+                corruption.apply(to: $0.baseAddress!, count: $0.count, seed: seed, epoch: 0, sampleIndex: index)
+            }
+            let denoised = denoiser.denoise(noisy, height: image.height, width: image.width, runners: runners)
+                .map { min(max($0, 0), 1) }
+            func psnr(_ a: [Float], _ b: [Float]) -> Double {
+                min(ImageMetrics.psnr(a, b, count: a.count), 100)
+            }
+            func ssim(_ a: [Float], _ b: [Float]) -> Double {
+                ImageMetrics.ssim(a, b, channels: c, height: image.height, width: image.width)
+            }
+            results[index] = ImageResult(file: (file as NSString).lastPathComponent, width: image.width,
+                                         height: image.height, psnrNoisy: psnr(clean, noisy),
+                                         psnrDenoised: psnr(clean, denoised), ssimNoisy: ssim(clean, noisy),
+                                         ssimDenoised: ssim(clean, denoised))
+        }
+        if !failures.isEmpty {
+            throw CommandFailure(message: failures.map(\.description).joined(separator: "\n"))
+        }
+        let all = (0..<files.count).compactMap { results[$0] }
+        let n = Double(all.count)
+        func mean(_ key: KeyPath<ImageResult, Double>) -> Double { all.reduce(0) { $0 + $1[keyPath: key] } / n }
+        let seconds = Date().timeIntervalSince(started)
+        if json {
+            let object: [String: Any] = [
+                "images": all.count, "data": data, "noise": spec, "seed": seed, "seconds": seconds,
+                "psnr_noisy": mean(\.psnrNoisy), "psnr_denoised": mean(\.psnrDenoised),
+                "ssim_noisy": mean(\.ssimNoisy), "ssim_denoised": mean(\.ssimDenoised),
+                "per_image": all.map { r -> [String: Any] in
+                    ["file": r.file, "width": r.width, "height": r.height, "psnr_noisy": r.psnrNoisy,
+                     "psnr_denoised": r.psnrDenoised, "ssim_noisy": r.ssimNoisy, "ssim_denoised": r.ssimDenoised]
+                },
+            ]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print("image                             size        PSNR noisy  denoised   SSIM noisy  denoised")
+            for r in all {
+                let name = r.file.count > 32 ? String(r.file.prefix(29)) + "..." : r.file
+                print(name.padding(toLength: 34, withPad: " ", startingAt: 0)
+                    + "\(r.width)x\(r.height)".padding(toLength: 12, withPad: " ", startingAt: 0)
+                    + String(format: "%8.2f  %8.2f   %8.4f  %8.4f", r.psnrNoisy, r.psnrDenoised, r.ssimNoisy,
+                             r.ssimDenoised))
+            }
+            print(String(format: "mean over %d image(s), noise %@, seed %llu: PSNR %.2f -> %.2f dB (%+.2f), "
+                + "SSIM %.4f -> %.4f; %.1f s", all.count, spec, seed, mean(\.psnrNoisy), mean(\.psnrDenoised),
+                mean(\.psnrDenoised) - mean(\.psnrNoisy), mean(\.ssimNoisy), mean(\.ssimDenoised), seconds))
+        }
+    }
+}
+
+func loadDenoiser(_ checkpoint: String, tile: Int) throws -> ImageDenoiser {
+    guard tile > 0 else { throw CommandFailure(message: "--tile must be positive") }
+    do {
+        return try ImageDenoiser.load(checkpoint: checkpoint, tile: tile)
+    } catch let error as TrainingError {
+        throw CommandFailure(message: error.description)
+    } catch let error as SafeTensorsError {
+        throw CommandFailure(message: error.description)
+    }
+}
+
+func isFolder(_ path: String) -> Bool {
+    var folder: ObjCBool = false
+    return FileManager.default.fileExists(atPath: path, isDirectory: &folder) && folder.boolValue
+}
+
+/// The PNG files of a folder (sorted), or the one file given.
+func inputFiles(_ path: String) throws -> [String] {
+    guard FileManager.default.fileExists(atPath: path) else { throw CommandFailure(message: "\(path): no such file or folder") }
+    guard isFolder(path) else { return [path] }
+    let files = PNGFolder.listFiles(in: path)
+    if files.isEmpty { throw CommandFailure(message: "\(path): no .png files in this folder") }
+    return files
+}
+
+/// Denoises a decoded PNG and returns an image of the same size, layout and bit depth.
+func denoise(_ image: PNGImage, with denoiser: ImageDenoiser, runners: [ImageDenoiser.Runner]) -> PNGImage {
+    let n = image.width * image.height, k = image.layout.channels
+    let colors = image.layout.isColor ? 3 : 1
+    let scale = 1 / image.maxValue
+    var planes = [Float](repeating: 0, count: colors * n)
+    for p in 0..<n {
+        for c in 0..<colors { planes[c * n + p] = Float(image.samples[p * k + c]) * scale }
+    }
+    let modelChannels = denoiser.config.channels
+    var result: [Float]
+    if modelChannels == colors {
+        result = denoiser.denoise(planes, height: image.height, width: image.width, runners: runners)
+    } else if modelChannels == 1 {
+        result = []
+        for c in 0..<colors {
+            result += denoiser.denoise(Array(planes[(c * n)..<((c + 1) * n)]), height: image.height, width: image.width,
+                                       runners: runners)
+        }
+    } else {
+        // A color model on a gray image: three equal channels in, their mean out.
+        let rgb = denoiser.denoise(planes + planes + planes, height: image.height, width: image.width, runners: runners)
+        result = (0..<n).map { (rgb[$0] + rgb[n + $0] + rgb[2 * n + $0]) / 3 }
+    }
+    var samples = image.samples
+    let maxValue = image.maxValue
+    for p in 0..<n {
+        for c in 0..<colors {
+            samples[p * k + c] = UInt16((min(max(result[c * n + p], 0), 1) * maxValue).rounded())
+        }
+    }
+    return PNGImage(width: image.width, height: image.height, layout: image.layout, bitDepth: image.bitDepth,
+                    samples: samples)
+}
+
+/// Runs `body` for every image index on `threads` workers: in parallel over images when there
+/// are enough of them, else one image at a time with its tiles spread over the workers.
+/// Returns the errors, each naming its file.
+func parallelOverImages(count: Int, threads: Int, denoiser: ImageDenoiser,
+                        _ body: @escaping @Sendable (Int, [ImageDenoiser.Runner]) throws -> Void) -> [String] {
+    BLAS.useSingleThread()
+    let workers = max(1, threads)
+    let runners = (0..<workers).map { _ in ImageDenoiser.Runner() }
+    let errors = ResultSlots<String>(count: count)
+    let runOne = { @Sendable (index: Int, runners: [ImageDenoiser.Runner]) in
+        do {
+            try body(index, runners)
+        } catch {
+            errors[index] = "\(error)"
+        }
+    }
+    if count >= workers {
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            for index in stride(from: w, to: count, by: workers) { runOne(index, [runners[w]]) }
+        }
+    } else {
+        for index in 0..<count { runOne(index, runners) }
+    }
+    return (0..<count).compactMap { errors[$0] }
+}
+
+/// One slot per index, written by parallel workers (each index by one worker only).
+final class ResultSlots<Value>: @unchecked Sendable {
+    private var storage: [Value?]
+    private let lock = NSLock()
+
+    init(count: Int) { storage = Array(repeating: nil, count: count) }
+
+    subscript(index: Int) -> Value? {
+        get { lock.withLock { storage[index] } }
+        set { lock.withLock { storage[index] = newValue } }
+    }
+}
