@@ -1,8 +1,18 @@
 // 2-D convolution, PyTorch nn.Conv2d semantics and layout: weight (outC, inC, kH, kW), bias (outC),
-// zero padding, stride, dilation; NCHW rows. Forward is im2col + the one GEMM per sample; the
-// im2col matrix is kept in the cache for the weight gradient, then reused for the column gradient.
+// zero or reflect padding (padding_mode='zeros'/'reflect'), stride, dilation; NCHW rows. Forward is
+// im2col + the one GEMM per sample; the im2col matrix is kept in the cache for the weight
+// gradient, then reused for the column gradient.
 
 import Kernels
+
+/// How a convolution reads positions outside the image (PyTorch's `padding_mode`).
+public enum PaddingMode: String, Sendable, Codable {
+    /// Outside positions read 0.
+    case zeros
+    /// Outside positions mirror the image without repeating the edge: index -1 reads 1, and
+    /// index n reads n - 2 (needs padding < size in that dimension).
+    case reflect
+}
 
 public struct Conv2D: Layer {
     public let inChannels: Int
@@ -13,14 +23,18 @@ public struct Conv2D: Layer {
     public let stride: Int
     public let padding: Int
     public let dilation: Int
+    public let paddingMode: PaddingMode
     public let weight: ParameterSlot
     public let bias: ParameterSlot
     public let initializer: Initializer
 
     public init(inChannels: Int, outChannels: Int, height: Int, width: Int, kernel: Int, stride: Int = 1,
-                padding: Int = 0, dilation: Int = 1, name: String, layout: inout ParameterLayout,
-                initializer: Initializer = .pytorchDefault) {
+                padding: Int = 0, dilation: Int = 1, paddingMode: PaddingMode = .zeros, name: String,
+                layout: inout ParameterLayout, initializer: Initializer = .pytorchDefault) {
         precondition(kernel > 0 && stride > 0 && dilation > 0 && padding >= 0, "bad convolution geometry")
+        // One reflection must land inside the image, as in PyTorch's reflect pad.
+        precondition(paddingMode == .zeros || (padding < height && padding < width),
+                     "reflect padding \(padding) needs padding < height (\(height)) and < width (\(width))")
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.height = height
@@ -29,10 +43,18 @@ public struct Conv2D: Layer {
         self.stride = stride
         self.padding = padding
         self.dilation = dilation
+        self.paddingMode = paddingMode
         self.initializer = initializer
         weight = layout.reserve(name + ".weight", shape: [outChannels, inChannels, kernel, kernel])
         bias = layout.reserve(name + ".bias", shape: [outChannels])
         precondition(outHeight > 0 && outWidth > 0, "convolution output would be empty")
+    }
+
+    /// The padding that keeps the size at stride 1 (PyTorch's padding='same'): `d * (k - 1) / 2`.
+    /// Odd kernels only; an even kernel would need more padding on one side than the other.
+    public static func samePadding(kernel: Int, dilation: Int = 1) -> Int {
+        precondition(kernel > 0 && kernel % 2 == 1, "same padding needs an odd kernel, got \(kernel)")
+        return dilation * (kernel - 1) / 2
     }
 
     public var outHeight: Int { (height + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1 }
@@ -50,7 +72,18 @@ public struct Conv2D: Layer {
         initializer.fillBias(params[bias], count: bias.count, fanIn: fanIn, rng: &rng)
     }
 
-    /// col[(c, ky, kx), (oy, ox)] = x[c, oy*s - p + ky*d, ox*s - p + kx*d] (0 outside).
+    /// The image index that padded index `i` (in -p ..< n + p) reads, or -1 for a zero.
+    @inline(__always)
+    func source(_ i: Int, _ n: Int) -> Int {
+        if i >= 0 && i < n { return i }
+        switch paddingMode {
+        case .zeros: return -1
+        case .reflect: return i < 0 ? -i : 2 * (n - 1) - i
+        }
+    }
+
+    /// col[(c, ky, kx), (oy, ox)] = x[c, source(oy*s - p + ky*d), source(ox*s - p + kx*d)]
+    /// (0 where `source` gives -1).
     func im2col(_ x: UnsafeMutablePointer<Float>, into col: UnsafeMutablePointer<Float>) {
         let oh = outHeight, ow = outWidth
         var row = 0
@@ -59,11 +92,10 @@ public struct Conv2D: Layer {
                 for kx in 0..<kernel {
                     let out = col + row * oh * ow
                     for oy in 0..<oh {
-                        let iy = oy * stride - padding + ky * dilation
+                        let iy = source(oy * stride - padding + ky * dilation, height)
                         for ox in 0..<ow {
-                            let ix = ox * stride - padding + kx * dilation
-                            out[oy * ow + ox] = iy >= 0 && iy < height && ix >= 0 && ix < width
-                                ? x[(c * height + iy) * width + ix] : 0
+                            let ix = source(ox * stride - padding + kx * dilation, width)
+                            out[oy * ow + ox] = iy >= 0 && ix >= 0 ? x[(c * height + iy) * width + ix] : 0
                         }
                     }
                     row += 1
@@ -72,20 +104,21 @@ public struct Conv2D: Layer {
         }
     }
 
-    /// The adjoint of `im2col`: adds each column entry back into its input position.
+    /// The adjoint of `im2col`: adds each column entry back into the input position it read,
+    /// so a reflected read sends its gradient to the mirrored pixel.
     func col2im(_ col: UnsafeMutablePointer<Float>, into dx: UnsafeMutablePointer<Float>) {
         let oh = outHeight, ow = outWidth
         var row = 0
         for c in 0..<inChannels {
             for ky in 0..<kernel {
                 for kx in 0..<kernel {
-                    let source = col + row * oh * ow
+                    let from = col + row * oh * ow
                     for oy in 0..<oh {
-                        let iy = oy * stride - padding + ky * dilation
-                        guard iy >= 0 && iy < height else { continue }
+                        let iy = source(oy * stride - padding + ky * dilation, height)
+                        guard iy >= 0 else { continue }
                         for ox in 0..<ow {
-                            let ix = ox * stride - padding + kx * dilation
-                            if ix >= 0 && ix < width { dx[(c * height + iy) * width + ix] += source[oy * ow + ox] }
+                            let ix = source(ox * stride - padding + kx * dilation, width)
+                            if ix >= 0 { dx[(c * height + iy) * width + ix] += from[oy * ow + ox] }
                         }
                     }
                     row += 1
