@@ -8,6 +8,11 @@ import Kernels
 public struct Region: Sendable, Equatable {
     public let start: Int
     public let cols: Int
+
+    public init(start: Int, cols: Int) {
+        self.start = start
+        self.cols = cols
+    }
 }
 
 /// Hands out regions while a model is built, before any memory exists.

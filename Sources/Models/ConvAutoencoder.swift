@@ -99,7 +99,6 @@ public struct ConvAutoencoder: AutoencoderModel {
         for level in stride(from: f.count - 2, through: 0, by: -1) {
             let out = level == 0 ? config.channels : f[level - 1]
             let target = sizes[level]
-            let name = "decoder.\(decoder.count)"
             switch config.architecture {
             case .pooled:
                 let up = Upsample2D(channels: c, height: h, width: w, scale: 2, mode: .nearest)
@@ -116,7 +115,8 @@ public struct ConvAutoencoder: AutoencoderModel {
                 let conv = ConvTranspose2D(inChannels: c, outChannels: out, height: h, width: w, kernel: k,
                                            stride: 2, padding: pad,
                                            outputPadding: max(target.h - natural, target.w - naturalW),
-                                           name: name, layout: &layout, initializer: config.initializer)
+                                           name: "decoder.\(decoder.count)", layout: &layout,
+                                           initializer: config.initializer)
                 precondition(conv.outHeight == target.h && conv.outWidth == target.w,
                              "transposed convolution does not restore \(target.w)x\(target.h)")
                 decoder.append(conv)
@@ -197,4 +197,22 @@ func firstNonFinite(_ network: Network, names: [String], _ ws: Workspace, rows: 
         }
     }
     return nil
+}
+
+/// The per-sample forward GEMM of each convolution in `layers` (m x k times k x n), for FLOP
+/// counts and the benchmark's sgemm reference.
+func convolutionShapes(_ layers: [any Layer]) -> [(m: Int, k: Int, n: Int)] {
+    layers.compactMap { layer in
+        if let c = layer as? Conv2D { return (c.outChannels, c.inChannels * c.kernel * c.kernel, c.outHeight * c.outWidth) }
+        if let t = layer as? ConvTranspose2D { return (t.outChannels * t.kernel * t.kernel, t.inChannels, t.height * t.width) }
+        return nil
+    }
+}
+
+extension ConvAutoencoder {
+    public var gemmShapes: [(m: Int, k: Int, n: Int)] { convolutionShapes(network.layers) }
+}
+
+extension ConvDenoiser {
+    public var gemmShapes: [(m: Int, k: Int, n: Int)] { convolutionShapes((down + up).flatMap(\.layers)) }
 }

@@ -57,6 +57,8 @@ public final class ImageDenoiser: @unchecked Sendable {
     public final class Runner: @unchecked Sendable {
         var models: [Int: ConvDenoiser] = [:]
         var workspace: Workspace?
+
+        public init() {}
     }
 
     func model(height: Int, width: Int, runner: Runner) -> (ConvDenoiser, Workspace) {
@@ -102,7 +104,8 @@ public final class ImageDenoiser: @unchecked Sendable {
         padded.withUnsafeBufferPointer { source in
             output.withUnsafeMutableBufferPointer { target in
                 let src = Unchecked(source.baseAddress!), dst = Unchecked(target.baseAddress!)
-                let work = { (worker: Int) in
+                let tiles = tiles
+                let work: @Sendable (Int) -> Void = { worker in
                     for t in stride(from: worker, to: tiles.count, by: runners.count) {
                         self.run(tile: tiles[t], padded: src.value, height: ph, width: pw, into: dst.value,
                                  runner: runners[worker])

@@ -86,9 +86,9 @@ struct Bench: ParsableCommand {
         default:
             let widths = config.model.widths
             name = isM1(config.model, optimizer) ? "M1" : "dense " + widths.map(String.init).joined(separator: "-")
-            gemmShapes = (0..<(widths.count - 1)).flatMap { i in
-                [(1, widths[i], widths[i + 1]), (1, widths[i + 1], widths[i])]
-            }
+            var shapes: [(m: Int, k: Int, n: Int)] = []
+            for i in 0..<(widths.count - 1) { shapes.append((1, widths[i], widths[i + 1])) }
+            gemmShapes = shapes + shapes.reversed().map { (1, $0.n, $0.k) }
         }
         let forwardFlops = gemmShapes.reduce(0.0) { $0 + 2 * Double($1.m * $1.k * $1.n) }
         var rows: [[String: Any]] = []
@@ -129,10 +129,10 @@ struct Bench: ParsableCommand {
             }
             let inferRate = Double(inferSteps * batchSize) / Date().timeIntervalSince(inferStart)
             let gflops = 3 * forwardFlops * trainRate / 1e9
-            let rows = batchSize / shardCount
+            let perShard = batchSize / shardCount
             let sgemm = family.isConvolutional
                 ? sgemmRate(shapes: gemmShapes, threads: shardCount)
-                : sgemmRate(shapes: gemmShapes.map { ($0.m * rows, $0.k, $0.n) }, threads: shardCount)
+                : sgemmRate(shapes: gemmShapes.map { ($0.m * perShard, $0.k, $0.n) }, threads: shardCount)
             let row: [String: Any] = [
                 "impl": "swift", "model": name, "batch": batchSize, "threads": shardCount,
                 "train_sps": trainRate, "infer_sps": inferRate,
