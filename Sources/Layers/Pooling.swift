@@ -1,0 +1,148 @@
+// Max and average pooling over k x k windows, PyTorch nn.MaxPool2d / nn.AvgPool2d semantics:
+// NCHW rows, no padding, floor mode, output floor((H - k) / s) + 1. Max pooling keeps the argmax
+// of each window in the cache so backward routes dy there without searching again.
+
+import Kernels
+
+public struct MaxPool2D: Layer {
+    public let channels: Int
+    public let height: Int
+    public let width: Int
+    public let kernel: Int
+    public let stride: Int
+
+    /// `stride` defaults to `kernel` (non-overlapping windows), as in PyTorch.
+    public init(channels: Int, height: Int, width: Int, kernel: Int, stride: Int? = nil) {
+        precondition(channels > 0 && kernel > 0 && (stride ?? kernel) > 0, "bad pooling geometry")
+        precondition(height >= kernel && width >= kernel, "pooling window larger than the \(height)x\(width) input")
+        // The argmax is stored as a Float, which holds every integer exactly only up to 2^24.
+        precondition(channels * height * width <= 1 << 24, "input too large for a Float argmax index")
+        self.channels = channels
+        self.height = height
+        self.width = width
+        self.kernel = kernel
+        self.stride = stride ?? kernel
+    }
+
+    public var outHeight: Int { (height - kernel) / stride + 1 }
+    public var outWidth: Int { (width - kernel) / stride + 1 }
+    public var inputWidth: Int { channels * height * width }
+    public var outputWidth: Int { channels * outHeight * outWidth }
+    /// The flat input index (within the sample) of each output's maximum.
+    public var cacheWidth: Int { outputWidth }
+
+    /// `y[c, oy, ox] = max over the window at (oy*s, ox*s)`; ties go to the first maximum in
+    /// row-major window order, and a NaN wins (it propagates, like PyTorch).
+    public func forward(x: Matrix, y: Matrix, cache: Matrix, params: Arena) {
+        let oh = outHeight, ow = outWidth
+        for r in 0..<x.rows {
+            let xs = x.row(r), ys = y.row(r), argmax = cache.row(r)
+            var o = 0
+            for c in 0..<channels {
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        let start = (c * height + oy * stride) * width + ox * stride
+                        var best = xs[start], bestIndex = start
+                        for ky in 0..<kernel {
+                            let line = start + ky * width
+                            for kx in 0..<kernel {
+                                let v = xs[line + kx]
+                                if v > best || v.isNaN {
+                                    best = v
+                                    bestIndex = line + kx
+                                }
+                            }
+                        }
+                        ys[o] = best
+                        argmax[o] = Float(bestIndex)
+                        o += 1
+                    }
+                }
+            }
+        }
+    }
+
+    public func backward(dy: Matrix, x: Matrix, y: Matrix, cache: Matrix, dx: Matrix?, params: Arena,
+                         grads: Arena) {
+        guard let dx else { return }
+        let n = outputWidth
+        for r in 0..<dy.rows {
+            let g = dy.row(r), argmax = cache.row(r), d = dx.row(r)
+            // y[o] = x[argmax[o]]: overlapping windows may share an argmax, hence +=.
+            for o in 0..<n { d[Int(argmax[o])] += g[o] }
+        }
+    }
+}
+
+public struct AvgPool2D: Layer {
+    public let channels: Int
+    public let height: Int
+    public let width: Int
+    public let kernel: Int
+    public let stride: Int
+
+    /// `stride` defaults to `kernel` (non-overlapping windows), as in PyTorch.
+    public init(channels: Int, height: Int, width: Int, kernel: Int, stride: Int? = nil) {
+        precondition(channels > 0 && kernel > 0 && (stride ?? kernel) > 0, "bad pooling geometry")
+        precondition(height >= kernel && width >= kernel, "pooling window larger than the \(height)x\(width) input")
+        self.channels = channels
+        self.height = height
+        self.width = width
+        self.kernel = kernel
+        self.stride = stride ?? kernel
+    }
+
+    public var outHeight: Int { (height - kernel) / stride + 1 }
+    public var outWidth: Int { (width - kernel) / stride + 1 }
+    public var inputWidth: Int { channels * height * width }
+    public var outputWidth: Int { channels * outHeight * outWidth }
+
+    /// `y[c, oy, ox] = (1/k^2) * sum over the window at (oy*s, ox*s)`.
+    public func forward(x: Matrix, y: Matrix, cache: Matrix, params: Arena) {
+        let oh = outHeight, ow = outWidth
+        let scale = 1 / Float(kernel * kernel)
+        for r in 0..<x.rows {
+            let xs = x.row(r), ys = y.row(r)
+            var o = 0
+            for c in 0..<channels {
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        let start = (c * height + oy * stride) * width + ox * stride
+                        var s: Float = 0
+                        for ky in 0..<kernel {
+                            let line = xs + start + ky * width
+                            for kx in 0..<kernel { s += line[kx] }
+                        }
+                        ys[o] = s * scale
+                        o += 1
+                    }
+                }
+            }
+        }
+    }
+
+    public func backward(dy: Matrix, x: Matrix, y: Matrix, cache: Matrix, dx: Matrix?, params: Arena,
+                         grads: Arena) {
+        guard let dx else { return }
+        let oh = outHeight, ow = outWidth
+        let scale = 1 / Float(kernel * kernel)
+        for r in 0..<dy.rows {
+            let g = dy.row(r), d = dx.row(r)
+            var o = 0
+            for c in 0..<channels {
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        // y[o] = scale * sum(window): every window element gets scale * dy[o].
+                        let share = g[o] * scale
+                        let start = (c * height + oy * stride) * width + ox * stride
+                        for ky in 0..<kernel {
+                            let line = d + start + ky * width
+                            for kx in 0..<kernel { line[kx] += share }
+                        }
+                        o += 1
+                    }
+                }
+            }
+        }
+    }
+}
