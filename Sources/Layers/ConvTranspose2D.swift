@@ -14,14 +14,16 @@ public struct ConvTranspose2D: Layer {
     public let kernel: Int
     public let stride: Int
     public let padding: Int
+    /// Output padding of the height, and of the width (PyTorch's output_padding tuple).
     public let outputPadding: Int
+    public let outputPaddingWidth: Int
     public let dilation: Int
     public let weight: ParameterSlot
     public let bias: ParameterSlot
     public let initializer: Initializer
 
     public init(inChannels: Int, outChannels: Int, height: Int, width: Int, kernel: Int, stride: Int = 1,
-                padding: Int = 0, outputPadding: Int = 0, dilation: Int = 1, name: String,
+                padding: Int = 0, outputPadding: Int = 0, outputPaddingWidth: Int? = nil, dilation: Int = 1, name: String,
                 layout: inout ParameterLayout, initializer: Initializer = .pytorchDefault) {
         precondition(kernel > 0 && stride > 0 && dilation > 0 && padding >= 0 && outputPadding >= 0,
                      "bad transposed convolution geometry")
@@ -36,6 +38,9 @@ public struct ConvTranspose2D: Layer {
         self.stride = stride
         self.padding = padding
         self.outputPadding = outputPadding
+        self.outputPaddingWidth = outputPaddingWidth ?? outputPadding
+        precondition(self.outputPaddingWidth >= 0 && (self.outputPaddingWidth < stride || self.outputPaddingWidth < dilation),
+                     "output padding \(self.outputPaddingWidth) must be smaller than stride \(stride) or dilation \(dilation)")
         self.dilation = dilation
         self.initializer = initializer
         weight = layout.reserve(name + ".weight", shape: [inChannels, outChannels, kernel, kernel])
@@ -45,7 +50,7 @@ public struct ConvTranspose2D: Layer {
 
     /// `(H - 1) * s - 2p + d * (k - 1) + outputPadding + 1`.
     public var outHeight: Int { (height - 1) * stride - 2 * padding + dilation * (kernel - 1) + outputPadding + 1 }
-    public var outWidth: Int { (width - 1) * stride - 2 * padding + dilation * (kernel - 1) + outputPadding + 1 }
+    public var outWidth: Int { (width - 1) * stride - 2 * padding + dilation * (kernel - 1) + outputPaddingWidth + 1 }
     public var inputWidth: Int { inChannels * height * width }
     public var outputWidth: Int { outChannels * outHeight * outWidth }
     /// Rows of the column matrix (outC * kH * kW); its columns are the input positions (H * W).

@@ -19,6 +19,8 @@ public struct ConvAutoencoderConfig: Sendable, Equatable, Codable {
     public var filters: [Int] = [16, 8, 8]
     public var architecture: ConvArchitecture = .pooled
     public var kernel: Int = 3
+    /// Hidden activation (ReLU in the seed's network).
+    public var activation: ActivationKind = .relu
     /// `.bce` (sigmoid folded into the loss, as M2) or `.mse` (sigmoid output).
     public var loss: LossKind = .bce
     public var initializer: Initializer = .pytorchDefault
@@ -84,7 +86,7 @@ public struct ConvAutoencoder: AutoencoderModel {
             c = out
             h = conv.outHeight
             w = conv.outWidth
-            encoder.append(Activation(.relu, width: c * h * w))
+            encoder.append(Activation(config.activation, width: c * h * w))
             if config.architecture == .pooled && !isCode {
                 let pool = MaxPool2D(channels: c, height: h, width: w, kernel: 2, stride: 2)
                 encoder.append(pool)
@@ -113,8 +115,8 @@ public struct ConvAutoencoder: AutoencoderModel {
                 // Output padding recovers odd sizes that the stride-2 encoder rounded up.
                 let natural = (h - 1) * 2 - 2 * pad + k, naturalW = (w - 1) * 2 - 2 * pad + k
                 let conv = ConvTranspose2D(inChannels: c, outChannels: out, height: h, width: w, kernel: k,
-                                           stride: 2, padding: pad,
-                                           outputPadding: max(target.h - natural, target.w - naturalW),
+                                           stride: 2, padding: pad, outputPadding: target.h - natural,
+                                           outputPaddingWidth: target.w - naturalW,
                                            name: "decoder.\(decoder.count)", layout: &layout,
                                            initializer: config.initializer)
                 precondition(conv.outHeight == target.h && conv.outWidth == target.w,
@@ -125,7 +127,7 @@ public struct ConvAutoencoder: AutoencoderModel {
             }
             c = out
             if level > 0 {
-                decoder.append(Activation(.relu, width: c * h * w))
+                decoder.append(Activation(config.activation, width: c * h * w))
             } else if config.loss != .bce {
                 decoder.append(Activation(.sigmoid, width: c * h * w))
             }

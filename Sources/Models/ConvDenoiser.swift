@@ -16,6 +16,7 @@ public struct ConvDenoiserConfig: Sendable, Equatable, Codable {
     public var width: Int = 32
     /// Predict the noise and subtract it from the input (else predict the clean image).
     public var residual = true
+    public var activation: ActivationKind = .relu
     public var initializer: Initializer = .heUniform
 
     public init(channels: Int) {
@@ -30,7 +31,8 @@ public struct ConvDenoiserConfig: Sendable, Equatable, Codable {
     public var receptiveRadius: Int {
         var radius = 0
         for level in 0...depth {
-            let convs = level == depth ? 2 : 4 + (level == 0 ? 1 : 0)
+            // Two convolutions down and (above the bottom) two up; the output convolution at level 0.
+            let convs = 2 + (level < depth ? 2 : 0) + (level == 0 ? 1 : 0)
             radius += convs * (1 << level) + (level > 0 ? 2 * ((1 << level) - 1) : 0)
         }
         return radius
@@ -94,9 +96,9 @@ public struct ConvDenoiser: AutoencoderModel {
             if level > 0 { layers.append(MaxPool2D(channels: inC, height: 2 * h, width: 2 * w, kernel: 2, stride: 2)) }
             let prefix = "down.\(level)"
             layers.append(conv(inC, outC, h, w, "\(prefix).\(layers.count)"))
-            layers.append(Activation(.relu, width: outC * h * w))
+            layers.append(Activation(config.activation, width: outC * h * w))
             layers.append(conv(outC, outC, h, w, "\(prefix).\(layers.count)"))
-            layers.append(Activation(.relu, width: outC * h * w))
+            layers.append(Activation(config.activation, width: outC * h * w))
             if level == d && d > 0 {
                 layers.append(Upsample2D(channels: outC, height: h, width: w, scale: 2, mode: .nearest))
             }
@@ -112,9 +114,9 @@ public struct ConvDenoiser: AutoencoderModel {
             let prefix = "up.\(level)"
             var layers: [any Layer] = []
             layers.append(conv(inC, outC, h, w, "\(prefix).\(layers.count)"))
-            layers.append(Activation(.relu, width: outC * h * w))
+            layers.append(Activation(config.activation, width: outC * h * w))
             layers.append(conv(outC, outC, h, w, "\(prefix).\(layers.count)"))
-            layers.append(Activation(.relu, width: outC * h * w))
+            layers.append(Activation(config.activation, width: outC * h * w))
             if level > 0 {
                 layers.append(Upsample2D(channels: outC, height: h, width: w, scale: 2, mode: .nearest))
             }

@@ -159,6 +159,7 @@ struct ModelOptions: ParsableArguments {
         config.filters = filters?.values ?? [16, 8, 8]
         config.architecture = architecture
         config.loss = loss ?? .bce
+        config.activation = activation
         config.initializer = initializer ?? .pytorchDefault
         guard config.loss == .bce || config.loss == .mse else {
             throw ValidationError("--loss \(config.loss.rawValue): the conv family uses bce or mse")
@@ -172,6 +173,7 @@ struct ModelOptions: ParsableArguments {
         config.depth = depth
         config.width = width
         config.residual = !predictImage
+        config.activation = activation
         config.initializer = initializer ?? .heUniform
         if let problem = config.validationError() { throw ValidationError(problem) }
         if let loss, loss != .mse { throw ValidationError("--loss \(loss.rawValue): the denoiser trains with mse") }

@@ -18,30 +18,35 @@ let convVariants: [ConvVariant] = [
     ConvVariant(name: "pooled bce") {
         var c = ConvAutoencoderConfig(channels: 1, height: 8, width: 8)
         c.filters = [3, 2, 2]
+        c.activation = .elu
         return ConvAutoencoder(c)
     },
     ConvVariant(name: "pooled mse rgb") {
         var c = ConvAutoencoderConfig(channels: 3, height: 4, width: 6)
         c.filters = [2, 3]
         c.loss = .mse
+        c.activation = .elu
         return ConvAutoencoder(c)
     },
     ConvVariant(name: "strided odd size") {
         var c = ConvAutoencoderConfig(channels: 2, height: 7, width: 9)
         c.filters = [3, 2, 2]
         c.architecture = .strided
+        c.activation = .elu
         return ConvAutoencoder(c)
     },
     ConvVariant(name: "denoiser depth 0") {
         var c = ConvDenoiserConfig(channels: 1)
         c.depth = 0
         c.width = 3
+        c.activation = .elu
         return ConvDenoiser(c, height: 5, width: 6)
     },
     ConvVariant(name: "denoiser depth 1 rgb") {
         var c = ConvDenoiserConfig(channels: 3)
         c.depth = 1
         c.width = 2
+        c.activation = .elu
         return ConvDenoiser(c, height: 6, width: 4)
     },
     ConvVariant(name: "denoiser depth 2 predicts image") {
@@ -49,6 +54,7 @@ let convVariants: [ConvVariant] = [
         c.depth = 2
         c.width = 2
         c.residual = false
+        c.activation = .elu
         return ConvDenoiser(c, height: 8, width: 12)
     },
 ]
@@ -93,6 +99,8 @@ struct AnyModelHarness {
 }
 
 @Suite struct ConvModelTests {
+    /// ELU instead of ReLU keeps the objective smooth; max-pooling still has kinks at ties. Where a
+    /// central difference straddles one (two steps disagree) it is skipped, but most must pass.
     @Test(arguments: convVariants)
     func gradientsMatchFiniteDifferences(variant: ConvVariant) {
         let model = variant.make()
@@ -101,13 +109,34 @@ struct AnyModelHarness {
         harness.ws.gradients.zero()
         _ = harness.objective(gradients: true)
         let analytic = harness.ws.gradients.array
+        var rng = SplitMix64(seed: 21)
+        var checked = 0, skipped = 0
         for slot in model.layout.slots {
-            checkGradient("\(variant.name) \(slot.name)", values: harness.params.pointer + slot.offset,
-                          count: slot.count, analytic: Array(analytic[slot.range]), samples: 8,
-                          epsilon: 3e-3, tolerance: 2e-2, floor: 1e-3) {
-                harness.objective(gradients: false)
+            let picks = slot.count <= 6 ? Array(0..<slot.count) : (0..<6).map { _ in Int(rng.next() % UInt64(slot.count)) }
+            for pick in picks {
+                let i = slot.offset + pick
+                func numeric(_ e: Float) -> Double {
+                    let saved = harness.params[i]
+                    harness.params[i] = saved + e
+                    let plus = harness.objective(gradients: false)
+                    harness.params[i] = saved - e
+                    let minus = harness.objective(gradients: false)
+                    harness.params[i] = saved
+                    return (plus - minus) / (2 * Double(e))
+                }
+                let coarse = numeric(4e-3), fine = numeric(2e-3)
+                let scale = max(abs(coarse), abs(fine), 1e-3)
+                if abs(coarse - fine) / scale > 5e-3 {
+                    skipped += 1
+                    continue
+                }
+                checked += 1
+                let a = Double(analytic[i])
+                let error = abs(fine - a) / max(abs(fine), abs(a), 1e-3)
+                #expect(error < 1e-2, "\(variant.name) \(slot.name)[\(pick)]: analytic \(a), numeric \(fine)")
             }
         }
+        #expect(checked >= 3 * skipped, "\(variant.name): \(skipped) coordinates near kinks, \(checked) checked")
     }
 
     @Test func m2HasTheReferenceShape() {
