@@ -32,7 +32,7 @@ let package = Package(
 
         // MARK: Libraries
         .target(name: "Kernels", dependencies: ["COpenBLAS", "CKernels"]),
-        .target(name: "Layers", dependencies: ["Kernels"]),
+        .target(name: "Layers", dependencies: ["Kernels", "CKernels"]),
         .target(name: "Models", dependencies: ["Kernels", "Layers"]),
         .target(name: "Images", dependencies: ["CPNG", "CPNGStraight"]),
         .target(name: "Datasets", dependencies: ["Kernels", "Images", "CZlib"]),

@@ -1,3 +1,4 @@
+#include <string.h>
 // See ckernels.h. The pool's threads sleep on a condition variable between parallel loops and
 // are woken by a generation counter; workers claim iterations w, w + W, ... (fixed assignment).
 #include "ckernels.h"
@@ -118,5 +119,69 @@ CLONES void ae_sgd_update(float *restrict p, float *restrict g, float *restrict 
         }
         p[i] -= lr * grad;
         g[i] = 0;
+    }
+}
+
+/* The output columns ox whose input column ox*s - p + kx*d lies in [0, width). */
+static inline void valid_columns(int kx, int stride, int padding, int dilation, int width, int out_width,
+                                 int *first, int *end) {
+    int offset = padding - kx * dilation; /* ix = ox*s - offset */
+    int lo = offset > 0 ? (offset + stride - 1) / stride : 0;
+    int top = width - 1 + offset; /* ix <= width - 1  <=>  ox <= top / s */
+    int hi = top < 0 ? 0 : top / stride + 1;
+    if (hi > out_width) hi = out_width;
+    if (lo > hi) lo = hi;
+    *first = lo;
+    *end = hi;
+}
+
+void ae_im2col(const float *x, float *col, int channels, int height, int width, int kernel, int stride,
+               int padding, int dilation, int out_height, int out_width) {
+    for (int c = 0; c < channels; c++) {
+        const float *plane = x + (size_t)c * height * width;
+        for (int ky = 0; ky < kernel; ky++) {
+            for (int kx = 0; kx < kernel; kx++) {
+                int lo, hi;
+                valid_columns(kx, stride, padding, dilation, width, out_width, &lo, &hi);
+                for (int oy = 0; oy < out_height; oy++, col += out_width) {
+                    int iy = oy * stride - padding + ky * dilation;
+                    if (iy < 0 || iy >= height) {
+                        memset(col, 0, sizeof(float) * (size_t)out_width);
+                        continue;
+                    }
+                    const float *line = plane + (size_t)iy * width - padding + kx * dilation;
+                    for (int ox = 0; ox < lo; ox++) col[ox] = 0;
+                    if (stride == 1) {
+                        memcpy(col + lo, line + lo, sizeof(float) * (size_t)(hi - lo));
+                    } else {
+                        for (int ox = lo; ox < hi; ox++) col[ox] = line[ox * stride];
+                    }
+                    for (int ox = hi; ox < out_width; ox++) col[ox] = 0;
+                }
+            }
+        }
+    }
+}
+
+CLONES void ae_col2im(const float *col, float *dx, int channels, int height, int width, int kernel, int stride,
+                      int padding, int dilation, int out_height, int out_width) {
+    for (int c = 0; c < channels; c++) {
+        float *plane = dx + (size_t)c * height * width;
+        for (int ky = 0; ky < kernel; ky++) {
+            for (int kx = 0; kx < kernel; kx++) {
+                int lo, hi;
+                valid_columns(kx, stride, padding, dilation, width, out_width, &lo, &hi);
+                for (int oy = 0; oy < out_height; oy++, col += out_width) {
+                    int iy = oy * stride - padding + ky * dilation;
+                    if (iy < 0 || iy >= height) continue;
+                    float *line = plane + (size_t)iy * width - padding + kx * dilation;
+                    if (stride == 1) {
+                        for (int ox = lo; ox < hi; ox++) line[ox] += col[ox];
+                    } else {
+                        for (int ox = lo; ox < hi; ox++) line[ox * stride] += col[ox];
+                    }
+                }
+            }
+        }
     }
 }

@@ -19,10 +19,13 @@ public struct BatchAssembler: BatchSource {
     /// Patch size (height, width) cut at a random position per (seed, epoch, sample); nil for
     /// whole images (then the dataset must have a fixed shape).
     public let patch: (height: Int, width: Int)?
+    /// Patches cut from each image per epoch: sample index `k * dataset.count + i` is the k-th
+    /// patch of image i, with its own crop and noise.
+    public let patchesPerImage: Int
 
     /// - Throws: `DatasetError` when sizes vary without a patch size, or a patch exceeds an image.
     public init(dataset: Dataset, corruption: Corruption = .none, seed: UInt64,
-                patch: (height: Int, width: Int)? = nil) throws {
+                patch: (height: Int, width: Int)? = nil, patchesPerImage: Int = 1) throws {
         if let patch {
             let smallest = dataset.minimumSize
             guard patch.height > 0, patch.width > 0, patch.height <= smallest.height,
@@ -39,6 +42,12 @@ public struct BatchAssembler: BatchSource {
         self.corruption = corruption
         self.seed = seed
         self.patch = patch
+        self.patchesPerImage = max(1, patchesPerImage)
+    }
+
+    /// Sample indices of the given images, each repeated `patchesPerImage` times.
+    public func sampleIndices(images: [Int]) -> [Int] {
+        (0..<patchesPerImage).flatMap { k in images.map { k * dataset.count + $0 } }
     }
 
     /// Shape of one row.
@@ -57,16 +66,17 @@ public struct BatchAssembler: BatchSource {
         let width = rowWidth
         for r in 0..<indices.count {
             let sample = indices[r]
+            let image = sample % dataset.count
             let row = clean + r * width
             if let patch {
-                let shape = dataset.shape(of: sample)
+                let shape = dataset.shape(of: image)
                 var rng = SplitMix64(key: seed, UInt64(epoch), UInt64(sample), RandomPurpose.patch)
                 let top = Int(rng.next() % UInt64(shape.height - patch.height + 1))
                 let left = Int(rng.next() % UInt64(shape.width - patch.width + 1))
-                dataset.copyPatch(sample, top: top, left: left, height: patch.height,
+                dataset.copyPatch(image, top: top, left: left, height: patch.height,
                                   width: patch.width, into: row)
             } else {
-                dataset.copySample(sample, into: row)
+                dataset.copySample(image, into: row)
             }
             if let corrupted {
                 let noisy = corrupted + r * width

@@ -99,6 +99,13 @@ public struct Dataset: Sendable {
         (Int(heights.min() ?? 0), Int(widths.min() ?? 0))
     }
 
+    /// Mean height and width over the samples (rounded).
+    public var meanSize: (height: Int, width: Int) {
+        guard count > 0 else { return (0, 0) }
+        let h = heights.reduce(0) { $0 + Int($1) }, w = widths.reduce(0) { $0 + Int($1) }
+        return ((h + count / 2) / count, (w + count / 2) / count)
+    }
+
     /// Writes sample `index` as floats in [0, 1], CHW order, into `row`.
     @inline(__always)
     public func copySample(_ index: Int, into row: UnsafeMutablePointer<Float>) {

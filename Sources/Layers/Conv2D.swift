@@ -3,6 +3,7 @@
 // im2col + the one GEMM per sample; the im2col matrix is kept in the cache for the weight
 // gradient, then reused for the column gradient.
 
+import CKernels
 import Kernels
 
 /// How a convolution reads positions outside the image (PyTorch's `padding_mode`).
@@ -86,6 +87,11 @@ public struct Conv2D: Layer {
     /// (0 where `source` gives -1).
     func im2col(_ x: UnsafeMutablePointer<Float>, into col: UnsafeMutablePointer<Float>) {
         let oh = outHeight, ow = outWidth
+        if paddingMode == .zeros {
+            ae_im2col(x, col, Int32(inChannels), Int32(height), Int32(width), Int32(kernel), Int32(stride),
+                      Int32(padding), Int32(dilation), Int32(oh), Int32(ow))
+            return
+        }
         var row = 0
         for c in 0..<inChannels {
             for ky in 0..<kernel {
@@ -108,6 +114,11 @@ public struct Conv2D: Layer {
     /// so a reflected read sends its gradient to the mirrored pixel.
     func col2im(_ col: UnsafeMutablePointer<Float>, into dx: UnsafeMutablePointer<Float>) {
         let oh = outHeight, ow = outWidth
+        if paddingMode == .zeros {
+            ae_col2im(col, dx, Int32(inChannels), Int32(height), Int32(width), Int32(kernel), Int32(stride),
+                      Int32(padding), Int32(dilation), Int32(oh), Int32(ow))
+            return
+        }
         var row = 0
         for c in 0..<inChannels {
             for ky in 0..<kernel {

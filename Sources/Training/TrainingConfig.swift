@@ -22,6 +22,8 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
     public var denoiser: ConvDenoiserConfig?
     /// Square training patch cut at random from each image (denoiser); nil: whole images.
     public var patch: Int?
+    /// Patches cut from each training image per epoch (nil: about one pass over its pixels).
+    public var patchesPerImage: Int?
     public var optimizer: OptimizerConfig
     public var data: String
     public var channels: Int?

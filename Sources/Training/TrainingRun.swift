@@ -74,7 +74,14 @@ public final class TrainingRun {
             throw TrainingError("\(dataset.source): images differ in size; pass --resize WxH, --crop WxH or --patch N")
         }
         try config.resolveModel(rowShape: shape)
-        let trainCount = source.test == nil ? dataset.count - Int(Double(dataset.count) * config.holdout) : dataset.count
+        if let patch = config.patch, config.patchesPerImage == nil {
+            // About one pass over the training pixels per epoch.
+            let (h, w) = dataset.meanSize
+            config.patchesPerImage = max(1, Int((Double(h * w) / Double(patch * patch)).rounded(.up)))
+        }
+        let repeats = config.patchesPerImage ?? 1
+        let trainCount = repeats * (source.test == nil ? dataset.count - Int(Double(dataset.count) * config.holdout)
+                                                        : dataset.count)
         if config.optimizer.schedule.kind == .cosine && config.optimizer.schedule.totalSteps <= 1 {
             // Cosine decays over the whole run unless told otherwise.
             config.optimizer.schedule.totalSteps = config.epochs * ((trainCount + config.batchSize - 1) / config.batchSize)
@@ -82,10 +89,11 @@ public final class TrainingRun {
         self.config = config
         self.runDirectory = runDirectory
         trainSet = dataset
+        let trainImages: [Int], testImages: [Int]
         if let test = source.test {
             testSet = test
-            trainIndices = Array(0..<dataset.count)
-            testIndices = Array(0..<test.count)
+            trainImages = Array(0..<dataset.count)
+            testImages = Array(0..<test.count)
         } else {
             // Hold out a seeded random part of a single-split source for evaluation.
             let order = EpochOrder(count: dataset.count, seed: config.seed ^ 0x686F_6C64).permutation(epoch: 0)
@@ -94,15 +102,18 @@ public final class TrainingRun {
                 throw TrainingError("\(dataset.source): need at least 2 samples to hold some out for testing")
             }
             testSet = dataset
-            testIndices = Array(order[0..<held]).sorted()
-            trainIndices = Array(order[held...]).sorted()
+            testImages = Array(order[0..<held]).sorted()
+            trainImages = Array(order[held...]).sorted()
         }
         let corruption = try Corruption(parsing: config.noise)
         let patch = config.patch.map { (height: $0, width: $0) }
-        trainAssembler = try BatchAssembler(dataset: trainSet, corruption: corruption, seed: config.seed, patch: patch)
+        trainAssembler = try BatchAssembler(dataset: trainSet, corruption: corruption, seed: config.seed, patch: patch,
+                                            patchesPerImage: repeats)
         // Evaluation noise and crops are fixed: one seed and epoch, so test figures compare across epochs.
         testAssembler = try BatchAssembler(dataset: testSet, corruption: corruption, seed: config.seed ^ 0x7465_7374,
-                                           patch: patch)
+                                           patch: patch, patchesPerImage: repeats)
+        trainIndices = trainAssembler.sampleIndices(images: trainImages)
+        testIndices = testAssembler.sampleIndices(images: testImages)
         evaluationEpoch = 0
         trainSource = trainAssembler
         testSource = testAssembler

@@ -95,7 +95,9 @@ struct Bench: ParsableCommand {
         for shardCount in shards.values {
             let trainer = Trainer(model: model, optimizers: [optimizer], shards: shardCount, maxBatch: batchSize,
                                   seed: 0)
-            let order = EpochOrder(count: source.train.count, seed: 0)
+            // Patch sources take any sample index (k-th patch of image i % count): enough for a few batches.
+            let order = EpochOrder(count: patchSize == nil ? source.train.count : max(source.train.count, 4 * batchSize),
+                                   seed: 0)
             var permutation = order.permutation(epoch: 0)
             var batchStart = 0, epoch = 0
             func nextBatch() -> ArraySlice<Int> {

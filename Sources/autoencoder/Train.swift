@@ -21,6 +21,10 @@ struct Train: ParsableCommand {
         + "default 48; images may then differ in size).", valueName: "N"))
     var patch: Int?
 
+    @Option(help: ArgumentHelp("Patches per image per epoch (default: about one pass over each image's pixels).",
+                               valueName: "N"))
+    var patchesPerImage: Int?
+
     @Option(help: "Epochs to train.")
     var epochs: Int = 10
 
@@ -58,6 +62,7 @@ struct Train: ParsableCommand {
         guard epochs > 0, batchSize > 0 else { throw ValidationError("--epochs and --batch-size must be positive") }
         if let shards, shards <= 0 { throw ValidationError("--shards must be positive") }
         if let patch, patch <= 0 { throw ValidationError("--patch must be positive") }
+        if let patchesPerImage, patchesPerImage <= 0 { throw ValidationError("--patches-per-image must be positive") }
         guard holdout > 0 && holdout < 1 else { throw ValidationError("--holdout must be in (0, 1)") }
         if let noise {
             do { _ = try Corruption(parsing: noise) } catch let error as DatasetError {
@@ -76,6 +81,7 @@ struct Train: ParsableCommand {
         default: break
         }
         config.patch = patch
+        config.patchesPerImage = patchesPerImage
         config.channels = dataOptions.channels
         config.background = dataOptions.background
         config.resize = dataOptions.resize.map { [$0.width, $0.height] }

@@ -15,6 +15,15 @@ void ae_parallel_for(size_t count, size_t workers, void *context, ae_task task);
 /// dst[i] += src[i]; src[i] = 0.
 void ae_add_and_zero(float *dst, float *src, size_t n);
 
+/// Zero-padded im2col of one CHW image: col[(c, ky, kx), (oy, ox)] = x[c, oy*s - p + ky*d,
+/// ox*s - p + kx*d], 0 outside the image. Rows are copied as runs, not per element.
+void ae_im2col(const float *x, float *col, int channels, int height, int width, int kernel, int stride,
+               int padding, int dilation, int out_height, int out_width);
+
+/// The adjoint of ae_im2col: adds each column entry into the pixel it read.
+void ae_col2im(const float *col, float *dx, int channels, int height, int width, int kernel, int stride,
+               int padding, int dilation, int out_height, int out_width);
+
 /// Adam / AdamW step on n values as torch.optim does; reads g * grad_scale, zeroes g.
 void ae_adam_update(float *p, float *g, float *m, float *v, size_t n, float beta1, float beta2,
                     float step_size, float root_correction2, float epsilon, float weight_decay,
