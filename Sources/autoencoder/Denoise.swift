@@ -47,9 +47,13 @@ struct Denoise: ParsableCommand {
         let failures = parallelOverImages(count: files.count, threads: threads ?? activeCores, denoiser: denoiser) {
             index, runners in
             let file = files[index]
-            let image = try PNGCodec.read(path: file)
+            let image = try PNGCodec.read(path: file.path)
             let result = denoise(image, with: denoiser, runners: runners)
-            try PNGCodec.write(result, to: (output as NSString).appendingPathComponent((file as NSString).lastPathComponent))
+            // Subfolders of the input are recreated under the output.
+            let target = (output as NSString).appendingPathComponent(file.relative)
+            try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent,
+                                                    withIntermediateDirectories: true)
+            try PNGCodec.write(result, to: target)
         }
         for failure in failures { print("error: \(failure)") }
         let done = files.count - failures.count
@@ -89,7 +93,7 @@ struct DenoiserEvaluation {
         let started = Date()
         let c = denoiser.config.channels
         let failures = parallelOverImages(count: files.count, threads: threads, denoiser: denoiser) { index, runners in
-            let file = files[index]
+            let file = files[index].path
             let image = try PNGCodec.read(path: file)
             // Compare in the model's channels: a gray model is scored on luma.
             let clean = PNGFolder.planarFloats(image, channels: c, background: 0)
@@ -105,7 +109,7 @@ struct DenoiserEvaluation {
             func ssim(_ a: [Float], _ b: [Float]) -> Double {
                 ImageMetrics.ssim(a, b, channels: c, height: image.height, width: image.width)
             }
-            results[index] = ImageResult(file: (file as NSString).lastPathComponent, width: image.width,
+            results[index] = ImageResult(file: files[index].relative, width: image.width,
                                          height: image.height, psnrNoisy: psnr(clean, noisy),
                                          psnrDenoised: psnr(clean, denoised), ssimNoisy: ssim(clean, noisy),
                                          ssimDenoised: ssim(clean, denoised))
@@ -161,13 +165,14 @@ func isFolder(_ path: String) -> Bool {
     return FileManager.default.fileExists(atPath: path, isDirectory: &folder) && folder.boolValue
 }
 
-/// The PNG files of a folder (sorted), or the one file given.
-func inputFiles(_ path: String) throws -> [String] {
+/// The PNG files under a folder (sorted; full path and path relative to the folder), or the
+/// one file given.
+func inputFiles(_ path: String) throws -> [(path: String, relative: String)] {
     guard FileManager.default.fileExists(atPath: path) else { throw CommandFailure(message: "\(path): no such file or folder") }
-    guard isFolder(path) else { return [path] }
+    guard isFolder(path) else { return [(path, (path as NSString).lastPathComponent)] }
     let files = PNGFolder.listFiles(in: path)
     if files.isEmpty { throw CommandFailure(message: "\(path): no .png files in this folder") }
-    return files
+    return files.map { ((path as NSString).appendingPathComponent($0), $0) }
 }
 
 /// Denoises a decoded PNG and returns an image of the same size, layout and bit depth.

@@ -1,0 +1,137 @@
+// The denoising workflow through the binary: train a small denoiser on a PNG folder of mixed
+// sizes, denoise odd-sized gray/RGB 8- and 16-bit images (same names, sizes, color types and
+// depths come back), and evaluate, which must corrupt its clean input before denoising.
+
+import Foundation
+import Images
+import Testing
+import TestSupport
+
+/// A smooth test picture with a little texture, values in [0, 1].
+func smoothPicture(width: Int, height: Int, channels: Int, seed: Int) -> [Float] {
+    var values: [Float] = []
+    for c in 0..<channels {
+        for y in 0..<height {
+            for x in 0..<width {
+                let v = 0.5 + 0.3 * sin(Double(x + seed) * 0.21 + Double(c)) * cos(Double(y - seed) * 0.13)
+                    + 0.1 * sin(Double(x * y + seed) * 0.05)
+                values.append(Float(v))
+            }
+        }
+    }
+    return values
+}
+
+/// Interleaves planar values into a PNG image of `layout` (alpha 0.8 where present).
+func pngImage(width: Int, height: Int, layout: PixelLayout, bitDepth: Int, seed: Int) -> PNGImage {
+    let colors = layout.isColor ? 3 : 1, n = width * height
+    let planes = smoothPicture(width: width, height: height, channels: colors, seed: seed)
+    var interleaved: [Float] = []
+    for p in 0..<n {
+        for c in 0..<colors { interleaved.append(planes[c * n + p]) }
+        if layout.hasAlpha { interleaved.append(0.8) }
+    }
+    return PNGImage(width: width, height: height, layout: layout, bitDepth: bitDepth, values: interleaved)
+}
+
+@Suite(.serialized) struct DenoiserCLITests {
+    /// Trains a tiny gray denoiser for one epoch; returns the run folder.
+    func trainTinyDenoiser() throws -> String {
+        let data = try makeScratchFolder("denoiser-data")
+        for i in 0..<6 {
+            let image = pngImage(width: 40 + 3 * i, height: 36 + 5 * i, layout: .gray, bitDepth: 8, seed: i)
+            try PNGCodec.write(image, to: data + "/img\(i).png")
+        }
+        let run = try makeScratchFolder("denoiser-run")
+        let result = try runTool(["train", "--model", "denoiser", "--data", data, "--noise", "gaussian:25/255",
+                                  "--patch", "16", "--depth", "1", "--width", "4", "--epochs", "1",
+                                  "--batch-size", "8", "--shards", "2", "--run-dir", run, "--grid-count", "4"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("validation PSNR"), "\(result.stdout)")
+        return run
+    }
+
+    @Test func denoiseKeepsNamesSizesColorTypesAndDepths() throws {
+        let run = try trainTinyDenoiser()
+        let input = try makeScratchFolder("denoise-in"), output = input + "-out"
+        let cases: [(String, PixelLayout, Int)] = [
+            ("gray8.png", .gray, 8), ("gray16.png", .gray, 16), ("rgb8.png", .rgb, 8), ("rgba16.png", .rgba, 16),
+        ]
+        for (i, (name, layout, depth)) in cases.enumerated() {
+            try PNGCodec.write(pngImage(width: 37, height: 53, layout: layout, bitDepth: depth, seed: 10 + i),
+                               to: input + "/" + name)
+        }
+        let result = try runTool(["denoise", "--checkpoint", run, "--input", input, "--output", output,
+                                  "--tile", "16"])
+        #expect(result.status == 0, "\(result.stderr)")
+        for (name, layout, depth) in cases {
+            let original = try PNGCodec.read(path: input + "/" + name)
+            let denoised = try PNGCodec.read(path: output + "/" + name)
+            #expect(denoised.width == 37 && denoised.height == 53, "\(name)")
+            #expect(denoised.layout == layout && denoised.bitDepth == depth, "\(name)")
+            #expect(denoised.samples != original.samples, "\(name) came back unchanged")
+            if layout.hasAlpha {
+                let alpha = stride(from: 3, to: denoised.samples.count, by: 4)
+                #expect(alpha.allSatisfy { denoised.samples[$0] == original.samples[$0] }, "alpha changed")
+            }
+        }
+        let same = try runTool(["denoise", "--checkpoint", run, "--input", input, "--output", input])
+        #expect(same.status != 0 && same.stderr.contains("input folder"))
+    }
+
+    @Test func evaluateCorruptsTheCleanInput() throws {
+        let run = try trainTinyDenoiser()
+        let clean = try makeScratchFolder("denoise-clean")
+        for i in 0..<3 {
+            try PNGCodec.write(pngImage(width: 41 + i, height: 33, layout: .gray, bitDepth: 8, seed: 20 + i),
+                               to: clean + "/c\(i).png")
+        }
+        let result = try runTool(["evaluate", "--checkpoint", run, "--data", clean, "--noise", "gaussian:25/255",
+                                  "--seed", "0", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        // Unclipped Gaussian noise of sigma 25/255 gives 20.17 dB; clean input would be infinite.
+        let noisy = try #require(object?["psnr_noisy"] as? Double)
+        #expect(abs(noisy - 20.17) < 0.5)
+        let denoised = try #require(object?["psnr_denoised"] as? Double)
+        #expect(denoised.isFinite && denoised < 60)
+        #expect(object?["images"] as? Int == 3)
+        #expect((object?["per_image"] as? [Any])?.count == 3)
+        // The same seed gives the same figures; another seed other noise.
+        let again = try runTool(["evaluate", "--checkpoint", run, "--data", clean, "--noise", "gaussian:25/255",
+                                 "--seed", "0", "--json"])
+        let other = try runTool(["evaluate", "--checkpoint", run, "--data", clean, "--noise", "gaussian:25/255",
+                                 "--seed", "1", "--json"])
+        let againObject = try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any]
+        let otherObject = try JSONSerialization.jsonObject(with: Data(other.stdout.utf8)) as? [String: Any]
+        #expect(againObject?["psnr_noisy"] as? Double == noisy)
+        #expect(otherObject?["psnr_noisy"] as? Double != noisy)
+        let none = try runTool(["evaluate", "--checkpoint", run, "--data", clean, "--noise", "none"])
+        #expect(none.status != 0 && none.stderr.contains("needs noise"))
+    }
+
+    @Test func denoiseRejectsOtherCheckpoints() throws {
+        let run = try makeScratchFolder("dense-run")
+        let train = try runTool(["train", "--model", "dense", "--data", "mnist-sample", "--epochs", "1",
+                                 "--run-dir", run, "--layers", "784,16"])
+        #expect(train.status == 0, "\(train.stderr)")
+        let result = try runTool(["denoise", "--checkpoint", run, "--input", "data", "--output", run + "/out"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("--model denoiser"), "\(result.stderr)")
+    }
+}
+
+@Suite struct ConvBenchCLITests {
+    @Test func benchConvMeasuresM2() throws {
+        let result = try runTool(["bench", "--model", "conv", "--data", "mnist-sample", "--batch-size", "16",
+                                  "--shards", "1", "--min-time", "0.1", "--warmup-steps", "1", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let rows = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]]
+        let row = try #require(rows?.first)
+        #expect(row["model"] as? String == "M2")
+        #expect((row["train_samples_per_second"] as? Double ?? 0) > 0)
+        // 705,600 multiply-adds forward, training counted as 3 x forward.
+        let gflops = try #require(row["gflops"] as? Double), rate = try #require(row["train_sps"] as? Double)
+        #expect(abs(gflops / rate * 1e9 - 3 * 2 * 705_600) < 1)
+    }
+}
