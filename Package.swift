@@ -49,7 +49,7 @@ let package = Package(
 
         // MARK: Tests
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
-        .testTarget(name: "LayersTests", dependencies: ["Layers", "Kernels", "TestSupport"],
+        .testTarget(name: "LayersTests", dependencies: ["Layers", "Kernels", "CKernels", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "Kernels", "TestSupport"],
                     exclude: ["Fixtures"]),

@@ -1,7 +1,8 @@
 // 2-D convolution, PyTorch nn.Conv2d semantics and layout: weight (outC, inC, kH, kW), bias (outC),
 // zero or reflect padding (padding_mode='zeros'/'reflect'), stride, dilation; NCHW rows. Forward is
 // im2col + the one GEMM per sample; the im2col matrix is kept in the cache for the weight
-// gradient, then reused for the column gradient.
+// gradient, then reused for the column gradient. 3x3 'same' convolutions with few channels use a
+// direct kernel instead (CKernels conv3x3.c), where im2col and GEMM packing would dominate.
 
 import CKernels
 import Kernels
@@ -28,10 +29,16 @@ public struct Conv2D: Layer {
     public let weight: ParameterSlot
     public let bias: ParameterSlot
     public let initializer: Initializer
+    /// Runs the direct 3x3 kernel; `im2col` + GEMM stays the reference (and the path for the rest).
+    public let direct: Bool
+
+    /// Channel products up to which 3x3 'same' convolutions run the direct kernel (measured with
+    /// `autoencoder bench`: M2's 1-16 channels gain ~4x; 32x32 channels are faster with GEMM).
+    public static let directChannelProduct = 256
 
     public init(inChannels: Int, outChannels: Int, height: Int, width: Int, kernel: Int, stride: Int = 1,
                 padding: Int = 0, dilation: Int = 1, paddingMode: PaddingMode = .zeros, name: String,
-                layout: inout ParameterLayout, initializer: Initializer = .pytorchDefault) {
+                layout: inout ParameterLayout, initializer: Initializer = .pytorchDefault, direct: Bool? = nil) {
         precondition(kernel > 0 && stride > 0 && dilation > 0 && padding >= 0, "bad convolution geometry")
         // One reflection must land inside the image, as in PyTorch's reflect pad.
         precondition(paddingMode == .zeros || (padding < height && padding < width),
@@ -46,6 +53,8 @@ public struct Conv2D: Layer {
         self.dilation = dilation
         self.paddingMode = paddingMode
         self.initializer = initializer
+        let eligible = kernel == 3 && stride == 1 && padding == 1 && dilation == 1 && paddingMode == .zeros
+        self.direct = eligible && (direct ?? (inChannels * outChannels <= Conv2D.directChannelProduct))
         weight = layout.reserve(name + ".weight", shape: [outChannels, inChannels, kernel, kernel])
         bias = layout.reserve(name + ".bias", shape: [outChannels])
         precondition(outHeight > 0 && outWidth > 0, "convolution output would be empty")
@@ -64,7 +73,14 @@ public struct Conv2D: Layer {
     public var outputWidth: Int { outChannels * outHeight * outWidth }
     /// Rows of the im2col matrix (inC * kH * kW) times its columns (outH * outW).
     var patchSize: Int { inChannels * kernel * kernel }
-    public var cacheWidth: Int { patchSize * outHeight * outWidth }
+    public var cacheWidth: Int {
+        guard direct else { return patchSize * outHeight * outWidth }
+        // Padded input (kept for the weight gradient), padded dy, and the flipped weights.
+        return paddedPlane * (inChannels + outChannels) + 9 * inChannels * outChannels
+    }
+
+    /// Floats of one plane padded for the direct kernel.
+    var paddedPlane: Int { (height + 2) * Int(ae_conv3x3_row_stride(Int32(width))) }
 
     public func initialize(params: Arena, rng: inout SplitMix64) {
         let fanIn = patchSize
@@ -139,6 +155,15 @@ public struct Conv2D: Layer {
     }
 
     public func forward(x: Matrix, y: Matrix, cache: Matrix, params: Arena) {
+        if direct {
+            for r in 0..<x.rows {
+                let padded = cache.row(r)
+                ae_conv3x3_pad(x.row(r), padded, Int32(inChannels), Int32(height), Int32(width))
+                ae_conv3x3(padded, Int32(inChannels), Int32(height), Int32(width), params[weight], params[bias],
+                           Int32(outChannels), y.row(r), 0)
+            }
+            return
+        }
         let spatial = outHeight * outWidth
         let w = Matrix(params[weight], rows: outChannels, cols: patchSize)
         let b = params[bias]
@@ -154,6 +179,23 @@ public struct Conv2D: Layer {
 
     public func backward(dy: Matrix, x: Matrix, y: Matrix, cache: Matrix, dx: Matrix?, params: Arena,
                          grads: Arena) {
+        if direct {
+            guard dy.rows > 0 else { return }
+            let flipped = cache.row(0) + paddedPlane * (inChannels + outChannels)
+            if dx != nil { ae_conv3x3_flip(params[weight], flipped, Int32(outChannels), Int32(inChannels)) }
+            for r in 0..<dy.rows {
+                let padded = cache.row(r), paddedDy = padded + paddedPlane * inChannels
+                ae_conv3x3_weight_grad(padded, Int32(inChannels), Int32(height), Int32(width), dy.row(r),
+                                       Int32(outChannels), grads[weight], grads[bias])
+                if let dx {
+                    // dx = dy convolved with the flipped kernel: a forward pass with channels swapped.
+                    ae_conv3x3_pad(dy.row(r), paddedDy, Int32(outChannels), Int32(height), Int32(width))
+                    ae_conv3x3(paddedDy, Int32(outChannels), Int32(height), Int32(width), flipped, nil,
+                               Int32(inChannels), dx.row(r), 1)
+                }
+            }
+            return
+        }
         let spatial = outHeight * outWidth
         let w = Matrix(params[weight], rows: outChannels, cols: patchSize)
         let dw = Matrix(grads[weight], rows: outChannels, cols: patchSize)

@@ -1,6 +1,7 @@
 // Conv2D against a direct (naive) convolution and against finite differences, for strides,
 // padding, dilation and odd sizes.
 
+import CKernels
 import Kernels
 import Layers
 import Testing
@@ -68,5 +69,59 @@ let convCases = [
     func gradientsMatchFiniteDifferences(t: ConvCase) {
         let (conv, layout) = make(t)
         checkLayer(conv, layout: layout, rows: 2)
+    }
+}
+
+/// The direct 3x3 kernel against the im2col + GEMM path: widths around the 8-pixel vector
+/// (tails), channel counts around the 4-channel block, forward and both gradients.
+@Suite(.serialized) struct DirectConvolutionTests {
+    static let shapes = [(1, 1, 1, 1), (1, 16, 28, 28), (16, 8, 14, 14), (8, 8, 7, 7), (3, 5, 9, 17), (6, 7, 4, 8),
+                         (5, 1, 3, 16), (2, 9, 11, 2)]
+
+    @Test(arguments: shapes)
+    func matchesTheGEMMPath(c: Int, o: Int, h: Int, w: Int) {
+        compare(c: c, o: o, h: h, w: w)
+    }
+
+    /// The portable loops (machines without AVX2) on the same shapes.
+    @Test func portableLoopsMatchTheGEMMPath() {
+        ae_conv3x3_use_portable(1)
+        defer { ae_conv3x3_use_portable(0) }
+        for (c, o, h, w) in Self.shapes { compare(c: c, o: o, h: h, w: w) }
+    }
+
+    func compare(c: Int, o: Int, h: Int, w: Int) {
+        var layoutA = ParameterLayout(), layoutB = ParameterLayout()
+        let direct = Conv2D(inChannels: c, outChannels: o, height: h, width: w, kernel: 3, padding: 1, name: "conv",
+                            layout: &layoutA, direct: true)
+        let reference = Conv2D(inChannels: c, outChannels: o, height: h, width: w, kernel: 3, padding: 1,
+                               name: "conv", layout: &layoutB, direct: false)
+        #expect(direct.direct && !reference.direct)
+        let rows = 3
+        let params = FloatBuffer(count: layoutA.count)
+        var rng = SplitMix64(seed: 12)
+        direct.initialize(params: Arena(params), rng: &rng)
+        let x = FloatBuffer(randomArray(rows * direct.inputWidth, seed: 5))
+        let dy = FloatBuffer(randomArray(rows * direct.outputWidth, seed: 6))
+        var outputs: [[Float]] = [], inputGrads: [[Float]] = [], paramGrads: [[Float]] = []
+        for layer in [direct, reference] {
+            let y = FloatBuffer(count: rows * layer.outputWidth), cache = FloatBuffer(count: rows * layer.cacheWidth)
+            let dx = FloatBuffer(randomArray(rows * layer.inputWidth, seed: 7)), grads = FloatBuffer(count: layoutA.count)
+            defer { withExtendedLifetime((y, cache, dx, grads)) {} }
+            let xm = x.matrix(rows: rows, cols: layer.inputWidth), ym = y.matrix(rows: rows, cols: layer.outputWidth)
+            let cm = cache.matrix(rows: rows, cols: layer.cacheWidth)
+            layer.forward(x: xm, y: ym, cache: cm, params: Arena(params))
+            // dx starts non-zero: backward must add into it.
+            layer.backward(dy: dy.matrix(rows: rows, cols: layer.outputWidth), x: xm, y: ym, cache: cm,
+                           dx: dx.matrix(rows: rows, cols: layer.inputWidth), params: Arena(params),
+                           grads: Arena(grads))
+            outputs.append(y.array)
+            inputGrads.append(dx.array)
+            paramGrads.append(grads.array)
+        }
+        withExtendedLifetime((params, x, dy)) {}
+        expectClose(outputs[0], outputs[1], relative: 1e-5, absolute: 1e-5, "y")
+        expectClose(inputGrads[0], inputGrads[1], relative: 1e-5, absolute: 1e-5, "dx")
+        expectClose(paramGrads[0], paramGrads[1], relative: 1e-5, absolute: 1e-4, "dw, db")
     }
 }

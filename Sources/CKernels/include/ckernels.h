@@ -33,4 +33,21 @@ void ae_adam_update(float *p, float *g, float *m, float *v, size_t n, float beta
 void ae_sgd_update(float *p, float *g, float *m, size_t n, float lr, float momentum, int nesterov,
                    float weight_decay, float grad_scale);
 
+/// Direct 3x3 convolution, stride 1, zero padding 1 (see conv3x3.c). Planes are padded by
+/// ae_conv3x3_pad to rows of ae_conv3x3_row_stride(width) floats with a zero border.
+int ae_conv3x3_row_stride(int width);
+void ae_conv3x3_pad(const float *x, float *padded, int channels, int height, int width);
+/// y (out_c, H, W) = bias + w (out_c, in_c, 3, 3) correlated with the padded input; adds into y
+/// instead when `accumulate` (bias ignored).
+void ae_conv3x3(const float *xpad, int in_c, int height, int width, const float *w, const float *bias, int out_c,
+                float *y, int accumulate);
+/// dw += dy (out_c, H, W) correlated with the padded input; db += sums of dy.
+void ae_conv3x3_weight_grad(const float *xpad, int in_c, int height, int width, const float *dy, int out_c, float *dw,
+                            float *db);
+/// flipped (in_c, out_c, 3, 3) = w (out_c, in_c, 3, 3) with channels swapped and the kernel
+/// rotated by 180 degrees: the input gradient is then a forward convolution of dy.
+void ae_conv3x3_flip(const float *w, float *flipped, int out_c, int in_c);
+/// Tests: nonzero runs the portable C loops even where AVX2 is available.
+void ae_conv3x3_use_portable(int portable);
+
 #endif

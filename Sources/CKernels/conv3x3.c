@@ -1,0 +1,238 @@
+// Direct 3x3 convolution, stride 1, zero padding 1 ("same"), for layers with few channels, where
+// im2col + GEMM spends its time copying and packing. Input planes are pre-padded (see
+// ae_conv3x3_pad) so the inner loops read without bounds checks; rows are processed 8 pixels at
+// a time, 4 output channels at once, with AVX2+FMA when the CPU has it (chosen at run time).
+#include "ckernels.h"
+#include <stdatomic.h>
+#include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+int ae_conv3x3_row_stride(int width) { return (width + 7) / 8 * 8 + 2; }
+
+void ae_conv3x3_pad(const float *x, float *padded, int channels, int height, int width) {
+    int ps = ae_conv3x3_row_stride(width);
+    memset(padded, 0, sizeof(float) * (size_t)channels * (size_t)(height + 2) * (size_t)ps);
+    for (int c = 0; c < channels; c++) {
+        for (int y = 0; y < height; y++) {
+            memcpy(padded + ((size_t)c * (height + 2) + y + 1) * ps + 1, x + ((size_t)c * height + y) * width,
+                   sizeof(float) * (size_t)width);
+        }
+    }
+}
+
+static void conv_scalar(const float *xpad, int in_c, int height, int width, const float *w, const float *bias,
+                        int out_c, float *y, int accumulate) {
+    int ps = ae_conv3x3_row_stride(width);
+    size_t plane = (size_t)(height + 2) * ps;
+    for (int o = 0; o < out_c; o++) {
+        for (int yy = 0; yy < height; yy++) {
+            float *out = y + ((size_t)o * height + yy) * width;
+            for (int x = 0; x < width; x++) {
+                float s = accumulate ? out[x] : (bias ? bias[o] : 0);
+                for (int c = 0; c < in_c; c++) {
+                    const float *base = xpad + c * plane + (size_t)yy * ps + x;
+                    const float *k = w + ((size_t)o * in_c + c) * 9;
+                    for (int ky = 0; ky < 3; ky++) {
+                        s += k[ky * 3] * base[ky * ps] + k[ky * 3 + 1] * base[ky * ps + 1] + k[ky * 3 + 2] * base[ky * ps + 2];
+                    }
+                }
+                out[x] = s;
+            }
+        }
+    }
+}
+
+static void wgrad_scalar(const float *xpad, int in_c, int height, int width, const float *dy, int out_c, float *dw,
+                         float *db) {
+    int ps = ae_conv3x3_row_stride(width);
+    size_t plane = (size_t)(height + 2) * ps;
+    for (int o = 0; o < out_c; o++) {
+        const float *g = dy + (size_t)o * height * width;
+        float s = 0;
+        for (int i = 0; i < height * width; i++) s += g[i];
+        db[o] += s;
+        for (int c = 0; c < in_c; c++) {
+            for (int t = 0; t < 9; t++) {
+                int ky = t / 3, kx = t % 3;
+                float a = 0;
+                for (int yy = 0; yy < height; yy++) {
+                    const float *row = xpad + c * plane + (size_t)(yy + ky) * ps + kx;
+                    for (int x = 0; x < width; x++) a += g[yy * width + x] * row[x];
+                }
+                dw[((size_t)o * in_c + c) * 9 + t] += a;
+            }
+        }
+    }
+}
+
+#if defined(__x86_64__)
+static inline __attribute__((target("avx2,fma"))) __m256i tail_mask(int n) {
+    const int lanes[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_loadu_si256((const __m256i *)lanes));
+}
+
+#define OB 4
+static __attribute__((target("avx2,fma"))) void conv_avx2(const float *xpad, int in_c, int height, int width,
+                                                            const float *w, const float *bias, int out_c, float *y,
+                                                            int accumulate) {
+    int ps = ae_conv3x3_row_stride(width);
+    size_t plane = (size_t)(height + 2) * ps;
+    int vectors = (width + 7) / 8;
+    __m256i mask = tail_mask(width - (vectors - 1) * 8);
+    int o = 0;
+    for (; o + OB <= out_c; o += OB) {
+        for (int yy = 0; yy < height; yy++) {
+            for (int v = 0; v < vectors; v++) {
+                int last = v == vectors - 1;
+                __m256 acc[OB];
+                for (int k = 0; k < OB; k++) {
+                    float *out = y + ((size_t)(o + k) * height + yy) * width + v * 8;
+                    if (accumulate) {
+                        acc[k] = last ? _mm256_maskload_ps(out, mask) : _mm256_loadu_ps(out);
+                    } else {
+                        acc[k] = _mm256_set1_ps(bias ? bias[o + k] : 0);
+                    }
+                }
+                for (int c = 0; c < in_c; c++) {
+                    const float *base = xpad + c * plane + (size_t)yy * ps + v * 8;
+                    const float *k0 = w + ((size_t)o * in_c + c) * 9;
+                    size_t step = (size_t)in_c * 9;
+                    for (int ky = 0; ky < 3; ky++) {
+                        const float *r = base + ky * ps;
+                        __m256 a0 = _mm256_loadu_ps(r), a1 = _mm256_loadu_ps(r + 1), a2 = _mm256_loadu_ps(r + 2);
+                        for (int k = 0; k < OB; k++) {
+                            const float *kk = k0 + k * step + ky * 3;
+                            acc[k] = _mm256_fmadd_ps(a0, _mm256_broadcast_ss(kk), acc[k]);
+                            acc[k] = _mm256_fmadd_ps(a1, _mm256_broadcast_ss(kk + 1), acc[k]);
+                            acc[k] = _mm256_fmadd_ps(a2, _mm256_broadcast_ss(kk + 2), acc[k]);
+                        }
+                    }
+                }
+                for (int k = 0; k < OB; k++) {
+                    float *out = y + ((size_t)(o + k) * height + yy) * width + v * 8;
+                    if (last) {
+                        _mm256_maskstore_ps(out, mask, acc[k]);
+                    } else {
+                        _mm256_storeu_ps(out, acc[k]);
+                    }
+                }
+            }
+        }
+    }
+    for (; o < out_c; o++) {
+        for (int yy = 0; yy < height; yy++) {
+            for (int v = 0; v < vectors; v++) {
+                int last = v == vectors - 1;
+                float *out = y + ((size_t)o * height + yy) * width + v * 8;
+                __m256 acc = accumulate ? (last ? _mm256_maskload_ps(out, mask) : _mm256_loadu_ps(out))
+                                        : _mm256_set1_ps(bias ? bias[o] : 0);
+                for (int c = 0; c < in_c; c++) {
+                    const float *base = xpad + c * plane + (size_t)yy * ps + v * 8;
+                    const float *kk = w + ((size_t)o * in_c + c) * 9;
+                    for (int ky = 0; ky < 3; ky++) {
+                        const float *r = base + ky * ps;
+                        acc = _mm256_fmadd_ps(_mm256_loadu_ps(r), _mm256_broadcast_ss(kk + ky * 3), acc);
+                        acc = _mm256_fmadd_ps(_mm256_loadu_ps(r + 1), _mm256_broadcast_ss(kk + ky * 3 + 1), acc);
+                        acc = _mm256_fmadd_ps(_mm256_loadu_ps(r + 2), _mm256_broadcast_ss(kk + ky * 3 + 2), acc);
+                    }
+                }
+                if (last) {
+                    _mm256_maskstore_ps(out, mask, acc);
+                } else {
+                    _mm256_storeu_ps(out, acc);
+                }
+            }
+        }
+    }
+}
+
+static inline __attribute__((target("avx2,fma"))) float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static __attribute__((target("avx2,fma"))) void wgrad_avx2(const float *xpad, int in_c, int height, int width,
+                                                            const float *dy, int out_c, float *dw, float *db) {
+    int ps = ae_conv3x3_row_stride(width);
+    size_t plane = (size_t)(height + 2) * ps;
+    int vectors = (width + 7) / 8;
+    __m256i mask = tail_mask(width - (vectors - 1) * 8);
+    for (int o = 0; o < out_c; o++) {
+        const float *g = dy + (size_t)o * height * width;
+        __m256 sum = _mm256_setzero_ps();
+        for (int c = 0; c < in_c; c++) {
+            __m256 acc[9];
+            for (int t = 0; t < 9; t++) acc[t] = _mm256_setzero_ps();
+            for (int yy = 0; yy < height; yy++) {
+                for (int v = 0; v < vectors; v++) {
+                    const float *gp = g + (size_t)yy * width + v * 8;
+                    __m256 gv = v == vectors - 1 ? _mm256_maskload_ps(gp, mask) : _mm256_loadu_ps(gp);
+                    if (c == 0) sum = _mm256_add_ps(sum, gv);
+                    const float *base = xpad + c * plane + (size_t)yy * ps + v * 8;
+                    for (int ky = 0; ky < 3; ky++) {
+                        const float *r = base + ky * ps;
+                        acc[ky * 3] = _mm256_fmadd_ps(_mm256_loadu_ps(r), gv, acc[ky * 3]);
+                        acc[ky * 3 + 1] = _mm256_fmadd_ps(_mm256_loadu_ps(r + 1), gv, acc[ky * 3 + 1]);
+                        acc[ky * 3 + 2] = _mm256_fmadd_ps(_mm256_loadu_ps(r + 2), gv, acc[ky * 3 + 2]);
+                    }
+                }
+            }
+            float *d = dw + ((size_t)o * in_c + c) * 9;
+            for (int t = 0; t < 9; t++) d[t] += hsum(acc[t]);
+        }
+        db[o] += hsum(sum);
+    }
+}
+#endif
+
+static _Atomic int force_portable = 0;
+
+void ae_conv3x3_use_portable(int portable) { force_portable = portable; }
+
+static int use_avx2(void) {
+#if defined(__x86_64__)
+    if (force_portable) return 0;
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return cached;
+#else
+    return 0;
+#endif
+}
+
+void ae_conv3x3(const float *xpad, int in_c, int height, int width, const float *w, const float *bias, int out_c,
+                float *y, int accumulate) {
+#if defined(__x86_64__)
+    if (use_avx2()) {
+        conv_avx2(xpad, in_c, height, width, w, bias, out_c, y, accumulate);
+        return;
+    }
+#endif
+    conv_scalar(xpad, in_c, height, width, w, bias, out_c, y, accumulate);
+}
+
+void ae_conv3x3_weight_grad(const float *xpad, int in_c, int height, int width, const float *dy, int out_c, float *dw,
+                            float *db) {
+#if defined(__x86_64__)
+    if (use_avx2()) {
+        wgrad_avx2(xpad, in_c, height, width, dy, out_c, dw, db);
+        return;
+    }
+#endif
+    wgrad_scalar(xpad, in_c, height, width, dy, out_c, dw, db);
+}
+
+void ae_conv3x3_flip(const float *w, float *flipped, int out_c, int in_c) {
+    for (int o = 0; o < out_c; o++) {
+        for (int c = 0; c < in_c; c++) {
+            for (int t = 0; t < 9; t++) flipped[((size_t)c * out_c + o) * 9 + t] = w[((size_t)o * in_c + c) * 9 + 8 - t];
+        }
+    }
+}
