@@ -2,6 +2,7 @@
 // NCHW rows, no padding, floor mode, output floor((H - k) / s) + 1. Max pooling keeps the argmax
 // of each window in the cache so backward routes dy there without searching again.
 
+import CKernels
 import Kernels
 
 public struct MaxPool2D: Layer {
@@ -35,6 +36,12 @@ public struct MaxPool2D: Layer {
     /// row-major window order, and a NaN wins (it propagates, like PyTorch).
     public func forward(x: Matrix, y: Matrix, cache: Matrix, params: Arena) {
         let oh = outHeight, ow = outWidth
+        if kernel == 2 && stride == 2 {
+            for r in 0..<x.rows {
+                ae_maxpool2x2(x.row(r), y.row(r), cache.row(r), Int32(channels), Int32(height), Int32(width))
+            }
+            return
+        }
         for r in 0..<x.rows {
             let xs = x.row(r), ys = y.row(r), argmax = cache.row(r)
             var o = 0

@@ -2,6 +2,7 @@
 // mode='nearest' or mode='bilinear', align_corners=False (UpSampleKernel.cpp: source coordinate
 // (dst + 0.5)/s - 0.5 clamped at 0, the far neighbour clamped to the last row/column). NCHW rows.
 
+import CKernels
 import Kernels
 
 public enum UpsampleMode: String, Sendable, Codable {
@@ -44,6 +45,12 @@ public struct Upsample2D: Layer {
 
     public func forward(x: Matrix, y: Matrix, cache: Matrix, params: Arena) {
         let oh = outHeight, ow = outWidth
+        if mode == .nearest {
+            for r in 0..<x.rows {
+                ae_upsample_nearest(x.row(r), y.row(r), Int32(channels), Int32(height), Int32(width), Int32(scale))
+            }
+            return
+        }
         for r in 0..<x.rows {
             let xs = x.row(r), ys = y.row(r)
             for c in 0..<channels {
@@ -76,6 +83,13 @@ public struct Upsample2D: Layer {
                          grads: Arena) {
         guard let dx else { return }
         let oh = outHeight, ow = outWidth
+        if mode == .nearest {
+            for r in 0..<dy.rows {
+                ae_upsample_nearest_backward(dy.row(r), dx.row(r), Int32(channels), Int32(height), Int32(width),
+                                             Int32(scale))
+            }
+            return
+        }
         for r in 0..<dy.rows {
             let g = dy.row(r), d = dx.row(r)
             for c in 0..<channels {

@@ -47,6 +47,11 @@ void ae_conv3x3_weight_grad(const float *xpad, int in_c, int height, int width, 
 /// flipped (in_c, out_c, 3, 3) = w (out_c, in_c, 3, 3) with channels swapped and the kernel
 /// rotated by 180 degrees: the input gradient is then a forward convolution of dy.
 void ae_conv3x3_flip(const float *w, float *flipped, int out_c, int in_c);
+/// 2x2 max-pool, stride 2, of `planes` planes; argmax holds each maximum's flat index in the sample.
+void ae_maxpool2x2(const float *x, float *y, float *argmax, int planes, int height, int width);
+/// Nearest upsampling by an integer factor, and its adjoint (adds into dx).
+void ae_upsample_nearest(const float *x, float *y, int planes, int height, int width, int scale);
+void ae_upsample_nearest_backward(const float *dy, float *dx, int planes, int height, int width, int scale);
 /// Tests: nonzero runs the portable C loops even where AVX2 is available.
 void ae_conv3x3_use_portable(int portable);
 

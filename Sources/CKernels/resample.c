@@ -1,0 +1,62 @@
+// Fast paths for the pooling and upsampling layers' common cases (2x2 max-pool with stride 2,
+// nearest upsampling by an integer factor): per-element integer division and generic window
+// loops cost more than the convolutions around them in small networks such as M2.
+#include "ckernels.h"
+
+void ae_maxpool2x2(const float *x, float *y, float *argmax, int planes, int height, int width) {
+    int oh = height / 2, ow = width / 2;
+    for (int p = 0; p < planes; p++) {
+        const float *plane = x + (size_t)p * height * width;
+        size_t base = (size_t)p * height * width;
+        for (int oy = 0; oy < oh; oy++) {
+            const float *r0 = plane + (size_t)(2 * oy) * width, *r1 = r0 + width;
+            for (int ox = 0; ox < ow; ox++) {
+                // Row-major window order, first maximum wins; a NaN wins (PyTorch propagates it).
+                float best = r0[2 * ox];
+                int at = 2 * oy * width + 2 * ox;
+                float v = r0[2 * ox + 1];
+                if (v > best || v != v) { best = v; at = 2 * oy * width + 2 * ox + 1; }
+                v = r1[2 * ox];
+                if (v > best || v != v) { best = v; at = (2 * oy + 1) * width + 2 * ox; }
+                v = r1[2 * ox + 1];
+                if (v > best || v != v) { best = v; at = (2 * oy + 1) * width + 2 * ox + 1; }
+                *y++ = best;
+                *argmax++ = (float)(base + (size_t)at);
+            }
+        }
+    }
+}
+
+void ae_upsample_nearest(const float *x, float *y, int planes, int height, int width, int scale) {
+    int ow = width * scale;
+    for (int p = 0; p < planes; p++) {
+        const float *plane = x + (size_t)p * height * width;
+        for (int iy = 0; iy < height; iy++) {
+            float *first = y;
+            const float *line = plane + (size_t)iy * width;
+            for (int ix = 0; ix < width; ix++) {
+                float v = line[ix];
+                for (int k = 0; k < scale; k++) *y++ = v;
+            }
+            for (int k = 1; k < scale; k++, y += ow) {
+                for (int i = 0; i < ow; i++) y[i] = first[i];
+            }
+        }
+    }
+}
+
+void ae_upsample_nearest_backward(const float *dy, float *dx, int planes, int height, int width, int scale) {
+    int ow = width * scale;
+    for (int p = 0; p < planes; p++) {
+        for (int iy = 0; iy < height; iy++) {
+            float *line = dx + ((size_t)p * height + iy) * width;
+            for (int k = 0; k < scale; k++, dy += ow) {
+                for (int ix = 0; ix < width; ix++) {
+                    float s = 0;
+                    for (int j = 0; j < scale; j++) s += dy[ix * scale + j];
+                    line[ix] += s;
+                }
+            }
+        }
+    }
+}
