@@ -13,11 +13,16 @@ int ae_conv3x3_row_stride(int width) { return (width + 7) / 8 * 8 + 2; }
 
 void ae_conv3x3_pad(const float *x, float *padded, int channels, int height, int width) {
     int ps = ae_conv3x3_row_stride(width);
-    memset(padded, 0, sizeof(float) * (size_t)channels * (size_t)(height + 2) * (size_t)ps);
+    // Only the border and the row tails need zeros; the interior is overwritten.
     for (int c = 0; c < channels; c++) {
+        float *plane = padded + (size_t)c * (height + 2) * ps;
+        memset(plane, 0, sizeof(float) * (size_t)ps);
+        memset(plane + (size_t)(height + 1) * ps, 0, sizeof(float) * (size_t)ps);
         for (int y = 0; y < height; y++) {
-            memcpy(padded + ((size_t)c * (height + 2) + y + 1) * ps + 1, x + ((size_t)c * height + y) * width,
-                   sizeof(float) * (size_t)width);
+            float *row = plane + (size_t)(y + 1) * ps;
+            row[0] = 0;
+            memcpy(row + 1, x + ((size_t)c * height + y) * width, sizeof(float) * (size_t)width);
+            for (int i = width + 1; i < ps; i++) row[i] = 0;
         }
     }
 }
@@ -73,7 +78,53 @@ static inline __attribute__((target("avx2,fma"))) __m256i tail_mask(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_loadu_si256((const __m256i *)lanes));
 }
 
-#define OB 4
+/* One output row segment: NO output channels x NV vectors of 8 pixels starting at vector v0,
+   accumulated over all input channels and the 9 taps. NO*NV accumulators stay in registers. */
+#define CONV_BLOCK(NO, NV)                                                                                  \
+    static inline __attribute__((target("avx2,fma"), always_inline)) void block_##NO##_##NV(                \
+        const float *xpad, int in_c, size_t plane, int ps, int height, int width, const float *w, int o,    \
+        const float *bias, float *y, int accumulate, int yy, int v0, int vectors, __m256i mask) {           \
+        __m256 acc[NO][NV];                                                                                 \
+        for (int k = 0; k < NO; k++) {                                                                      \
+            for (int j = 0; j < NV; j++) {                                                                  \
+                float *out = y + ((size_t)(o + k) * height + yy) * width + (v0 + j) * 8;                    \
+                int last = v0 + j == vectors - 1;                                                           \
+                acc[k][j] = accumulate ? (last ? _mm256_maskload_ps(out, mask) : _mm256_loadu_ps(out))       \
+                                       : _mm256_set1_ps(bias ? bias[o + k] : 0);                             \
+            }                                                                                               \
+        }                                                                                                   \
+        size_t step = (size_t)in_c * 9;                                                                     \
+        for (int c = 0; c < in_c; c++) {                                                                    \
+            const float *base = xpad + c * plane + (size_t)yy * ps + v0 * 8;                                \
+            const float *k0 = w + ((size_t)o * in_c + c) * 9;                                               \
+            for (int t = 0; t < 9; t++) {                                                                   \
+                const float *r = base + (t / 3) * ps + (t % 3);                                             \
+                __m256 a[NV];                                                                               \
+                for (int j = 0; j < NV; j++) a[j] = _mm256_loadu_ps(r + 8 * j);                             \
+                for (int k = 0; k < NO; k++) {                                                              \
+                    __m256 wk = _mm256_broadcast_ss(k0 + k * step + t);                                     \
+                    for (int j = 0; j < NV; j++) acc[k][j] = _mm256_fmadd_ps(a[j], wk, acc[k][j]);          \
+                }                                                                                           \
+            }                                                                                               \
+        }                                                                                                   \
+        for (int k = 0; k < NO; k++) {                                                                      \
+            for (int j = 0; j < NV; j++) {                                                                  \
+                float *out = y + ((size_t)(o + k) * height + yy) * width + (v0 + j) * 8;                    \
+                if (v0 + j == vectors - 1) {                                                                \
+                    _mm256_maskstore_ps(out, mask, acc[k][j]);                                              \
+                } else {                                                                                    \
+                    _mm256_storeu_ps(out, acc[k][j]);                                                       \
+                }                                                                                           \
+            }                                                                                               \
+        }                                                                                                   \
+    }
+CONV_BLOCK(4, 2)
+CONV_BLOCK(8, 1)
+CONV_BLOCK(4, 1)
+CONV_BLOCK(1, 4)
+CONV_BLOCK(1, 2)
+CONV_BLOCK(1, 1)
+
 static __attribute__((target("avx2,fma"))) void conv_avx2(const float *xpad, int in_c, int height, int width,
                                                             const float *w, const float *bias, int out_c, float *y,
                                                             int accumulate) {
@@ -82,68 +133,31 @@ static __attribute__((target("avx2,fma"))) void conv_avx2(const float *xpad, int
     int vectors = (width + 7) / 8;
     __m256i mask = tail_mask(width - (vectors - 1) * 8);
     int o = 0;
-    for (; o + OB <= out_c; o += OB) {
+    // 8 independent accumulators per block keep both FMA units busy despite their latency.
+    if (vectors == 1) {
+        for (; o + 8 <= out_c; o += 8) {
+            for (int yy = 0; yy < height; yy++)
+                block_8_1(xpad, in_c, plane, ps, height, width, w, o, bias, y, accumulate, yy, 0, vectors, mask);
+        }
+    }
+    for (; o + 4 <= out_c; o += 4) {
         for (int yy = 0; yy < height; yy++) {
-            for (int v = 0; v < vectors; v++) {
-                int last = v == vectors - 1;
-                __m256 acc[OB];
-                for (int k = 0; k < OB; k++) {
-                    float *out = y + ((size_t)(o + k) * height + yy) * width + v * 8;
-                    if (accumulate) {
-                        acc[k] = last ? _mm256_maskload_ps(out, mask) : _mm256_loadu_ps(out);
-                    } else {
-                        acc[k] = _mm256_set1_ps(bias ? bias[o + k] : 0);
-                    }
-                }
-                for (int c = 0; c < in_c; c++) {
-                    const float *base = xpad + c * plane + (size_t)yy * ps + v * 8;
-                    const float *k0 = w + ((size_t)o * in_c + c) * 9;
-                    size_t step = (size_t)in_c * 9;
-                    for (int ky = 0; ky < 3; ky++) {
-                        const float *r = base + ky * ps;
-                        __m256 a0 = _mm256_loadu_ps(r), a1 = _mm256_loadu_ps(r + 1), a2 = _mm256_loadu_ps(r + 2);
-                        for (int k = 0; k < OB; k++) {
-                            const float *kk = k0 + k * step + ky * 3;
-                            acc[k] = _mm256_fmadd_ps(a0, _mm256_broadcast_ss(kk), acc[k]);
-                            acc[k] = _mm256_fmadd_ps(a1, _mm256_broadcast_ss(kk + 1), acc[k]);
-                            acc[k] = _mm256_fmadd_ps(a2, _mm256_broadcast_ss(kk + 2), acc[k]);
-                        }
-                    }
-                }
-                for (int k = 0; k < OB; k++) {
-                    float *out = y + ((size_t)(o + k) * height + yy) * width + v * 8;
-                    if (last) {
-                        _mm256_maskstore_ps(out, mask, acc[k]);
-                    } else {
-                        _mm256_storeu_ps(out, acc[k]);
-                    }
-                }
-            }
+            int v = 0;
+            for (; v + 2 <= vectors; v += 2)
+                block_4_2(xpad, in_c, plane, ps, height, width, w, o, bias, y, accumulate, yy, v, vectors, mask);
+            if (v < vectors)
+                block_4_1(xpad, in_c, plane, ps, height, width, w, o, bias, y, accumulate, yy, v, vectors, mask);
         }
     }
     for (; o < out_c; o++) {
         for (int yy = 0; yy < height; yy++) {
-            for (int v = 0; v < vectors; v++) {
-                int last = v == vectors - 1;
-                float *out = y + ((size_t)o * height + yy) * width + v * 8;
-                __m256 acc = accumulate ? (last ? _mm256_maskload_ps(out, mask) : _mm256_loadu_ps(out))
-                                        : _mm256_set1_ps(bias ? bias[o] : 0);
-                for (int c = 0; c < in_c; c++) {
-                    const float *base = xpad + c * plane + (size_t)yy * ps + v * 8;
-                    const float *kk = w + ((size_t)o * in_c + c) * 9;
-                    for (int ky = 0; ky < 3; ky++) {
-                        const float *r = base + ky * ps;
-                        acc = _mm256_fmadd_ps(_mm256_loadu_ps(r), _mm256_broadcast_ss(kk + ky * 3), acc);
-                        acc = _mm256_fmadd_ps(_mm256_loadu_ps(r + 1), _mm256_broadcast_ss(kk + ky * 3 + 1), acc);
-                        acc = _mm256_fmadd_ps(_mm256_loadu_ps(r + 2), _mm256_broadcast_ss(kk + ky * 3 + 2), acc);
-                    }
-                }
-                if (last) {
-                    _mm256_maskstore_ps(out, mask, acc);
-                } else {
-                    _mm256_storeu_ps(out, acc);
-                }
-            }
+            int v = 0;
+            for (; v + 4 <= vectors; v += 4)
+                block_1_4(xpad, in_c, plane, ps, height, width, w, o, bias, y, accumulate, yy, v, vectors, mask);
+            for (; v + 2 <= vectors; v += 2)
+                block_1_2(xpad, in_c, plane, ps, height, width, w, o, bias, y, accumulate, yy, v, vectors, mask);
+            if (v < vectors)
+                block_1_1(xpad, in_c, plane, ps, height, width, w, o, bias, y, accumulate, yy, v, vectors, mask);
         }
     }
 }

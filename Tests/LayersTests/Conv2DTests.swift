@@ -75,7 +75,8 @@ let convCases = [
 /// The direct 3x3 kernel against the im2col + GEMM path: widths around the 8-pixel vector
 /// (tails), channel counts around the 4-channel block, forward and both gradients.
 @Suite(.serialized) struct DirectConvolutionTests {
-    static let shapes = [(1, 1, 1, 1), (1, 16, 28, 28), (16, 8, 14, 14), (8, 8, 7, 7), (3, 5, 9, 17), (6, 7, 4, 8),
+    static let shapes = [(1, 1, 1, 1), (1, 16, 28, 28), (16, 8, 14, 14), (8, 8, 7, 7), (16, 1, 28, 28), (2, 3, 5, 40),
+                         (3, 5, 9, 17), (6, 7, 4, 8),
                          (5, 1, 3, 16), (2, 9, 11, 2)]
 
     @Test(arguments: shapes)
