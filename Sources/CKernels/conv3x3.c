@@ -28,7 +28,7 @@ void ae_conv3x3_pad(const float *x, float *padded, int channels, int height, int
 }
 
 static void conv_scalar(const float *xpad, int in_c, int height, int width, const float *w, const float *bias,
-                        int out_c, float *y, int accumulate) {
+                        int out_c, float *y, int accumulate, int relu) {
     int ps = ae_conv3x3_row_stride(width);
     size_t plane = (size_t)(height + 2) * ps;
     for (int o = 0; o < out_c; o++) {
@@ -43,7 +43,7 @@ static void conv_scalar(const float *xpad, int in_c, int height, int width, cons
                         s += k[ky * 3] * base[ky * ps] + k[ky * 3 + 1] * base[ky * ps + 1] + k[ky * 3 + 2] * base[ky * ps + 2];
                     }
                 }
-                out[x] = s;
+                out[x] = relu && s < 0 ? 0 : s;
             }
         }
     }
@@ -83,7 +83,7 @@ static inline __attribute__((target("avx2,fma"))) __m256i tail_mask(int n) {
 #define CONV_BLOCK(NO, NV)                                                                                  \
     static inline __attribute__((target("avx2,fma"), always_inline)) void block_##NO##_##NV(                \
         const float *xpad, int in_c, size_t plane, int ps, int height, int width, const float *w, int o,    \
-        const float *bias, float *y, int accumulate, int yy, int v0, int vectors, __m256i mask) {           \
+        const float *bias, float *y, int accumulate, int relu, int yy, int v0, int vectors, __m256i mask) { \
         __m256 acc[NO][NV];                                                                                 \
         for (int k = 0; k < NO; k++) {                                                                      \
             for (int j = 0; j < NV; j++) {                                                                  \
@@ -107,6 +107,10 @@ static inline __attribute__((target("avx2,fma"))) __m256i tail_mask(int n) {
                 }                                                                                           \
             }                                                                                               \
         }                                                                                                   \
+        if (relu) {                                                                                         \
+            for (int k = 0; k < NO; k++)                                                                    \
+                for (int j = 0; j < NV; j++) acc[k][j] = _mm256_max_ps(acc[k][j], _mm256_setzero_ps());     \
+        }                                                                                                   \
         for (int k = 0; k < NO; k++) {                                                                      \
             for (int j = 0; j < NV; j++) {                                                                  \
                 float *out = y + ((size_t)(o + k) * height + yy) * width + (v0 + j) * 8;                    \
@@ -127,7 +131,7 @@ CONV_BLOCK(1, 1)
 
 static __attribute__((target("avx2,fma"))) void conv_avx2(const float *xpad, int in_c, int height, int width,
                                                             const float *w, const float *bias, int out_c, float *y,
-                                                            int accumulate) {
+                                                            int accumulate, int relu) {
     int ps = ae_conv3x3_row_stride(width);
     size_t plane = (size_t)(height + 2) * ps;
     int vectors = (width + 7) / 8;
@@ -137,27 +141,27 @@ static __attribute__((target("avx2,fma"))) void conv_avx2(const float *xpad, int
     if (vectors == 1) {
         for (; o + 8 <= out_c; o += 8) {
             for (int yy = 0; yy < height; yy++)
-                block_8_1(xpad, in_c, plane, ps, height, width, w, o, bias, y, accumulate, yy, 0, vectors, mask);
+                block_8_1(xpad, in_c, plane, ps, height, width, w, o, bias, y, accumulate, relu, yy, 0, vectors, mask);
         }
     }
     for (; o + 4 <= out_c; o += 4) {
         for (int yy = 0; yy < height; yy++) {
             int v = 0;
             for (; v + 2 <= vectors; v += 2)
-                block_4_2(xpad, in_c, plane, ps, height, width, w, o, bias, y, accumulate, yy, v, vectors, mask);
+                block_4_2(xpad, in_c, plane, ps, height, width, w, o, bias, y, accumulate, relu, yy, v, vectors, mask);
             if (v < vectors)
-                block_4_1(xpad, in_c, plane, ps, height, width, w, o, bias, y, accumulate, yy, v, vectors, mask);
+                block_4_1(xpad, in_c, plane, ps, height, width, w, o, bias, y, accumulate, relu, yy, v, vectors, mask);
         }
     }
     for (; o < out_c; o++) {
         for (int yy = 0; yy < height; yy++) {
             int v = 0;
             for (; v + 4 <= vectors; v += 4)
-                block_1_4(xpad, in_c, plane, ps, height, width, w, o, bias, y, accumulate, yy, v, vectors, mask);
+                block_1_4(xpad, in_c, plane, ps, height, width, w, o, bias, y, accumulate, relu, yy, v, vectors, mask);
             for (; v + 2 <= vectors; v += 2)
-                block_1_2(xpad, in_c, plane, ps, height, width, w, o, bias, y, accumulate, yy, v, vectors, mask);
+                block_1_2(xpad, in_c, plane, ps, height, width, w, o, bias, y, accumulate, relu, yy, v, vectors, mask);
             if (v < vectors)
-                block_1_1(xpad, in_c, plane, ps, height, width, w, o, bias, y, accumulate, yy, v, vectors, mask);
+                block_1_1(xpad, in_c, plane, ps, height, width, w, o, bias, y, accumulate, relu, yy, v, vectors, mask);
         }
     }
 }
@@ -222,14 +226,22 @@ static int use_avx2(void) {
 }
 
 void ae_conv3x3(const float *xpad, int in_c, int height, int width, const float *w, const float *bias, int out_c,
-                float *y, int accumulate) {
+                float *y, int accumulate, int relu) {
 #if defined(__x86_64__)
     if (use_avx2()) {
-        conv_avx2(xpad, in_c, height, width, w, bias, out_c, y, accumulate);
+        conv_avx2(xpad, in_c, height, width, w, bias, out_c, y, accumulate, relu);
         return;
     }
 #endif
-    conv_scalar(xpad, in_c, height, width, w, bias, out_c, y, accumulate);
+    conv_scalar(xpad, in_c, height, width, w, bias, out_c, y, accumulate, relu);
+}
+
+void ae_relu_mask(const float *dy, const float *y, float *g, size_t n) {
+    for (size_t i = 0; i < n; i++) g[i] = y[i] > 0 ? dy[i] : 0;
+}
+
+void ae_relu_inplace(float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = y[i] > 0 ? y[i] : 0;
 }
 
 void ae_conv3x3_weight_grad(const float *xpad, int in_c, int height, int width, const float *dy, int out_c, float *dw,

@@ -31,6 +31,8 @@ public struct Conv2D: Layer {
     public let initializer: Initializer
     /// Runs the direct 3x3 kernel; `im2col` + GEMM stays the reference (and the path for the rest).
     public let direct: Bool
+    /// Applies ReLU to the output (saves a layer's pass, region and zeroing in small networks).
+    public let fusedReLU: Bool
 
     /// Channel products up to which 3x3 'same' convolutions run the direct kernel (measured with
     /// `autoencoder bench`: M2's 1-16 channels gain ~4x; 32x32 channels are faster with GEMM).
@@ -38,7 +40,8 @@ public struct Conv2D: Layer {
 
     public init(inChannels: Int, outChannels: Int, height: Int, width: Int, kernel: Int, stride: Int = 1,
                 padding: Int = 0, dilation: Int = 1, paddingMode: PaddingMode = .zeros, name: String,
-                layout: inout ParameterLayout, initializer: Initializer = .pytorchDefault, direct: Bool? = nil) {
+                layout: inout ParameterLayout, initializer: Initializer = .pytorchDefault, direct: Bool? = nil,
+                fusedReLU: Bool = false) {
         precondition(kernel > 0 && stride > 0 && dilation > 0 && padding >= 0, "bad convolution geometry")
         // One reflection must land inside the image, as in PyTorch's reflect pad.
         precondition(paddingMode == .zeros || (padding < height && padding < width),
@@ -55,6 +58,7 @@ public struct Conv2D: Layer {
         self.initializer = initializer
         let eligible = kernel == 3 && stride == 1 && padding == 1 && dilation == 1 && paddingMode == .zeros
         self.direct = eligible && (direct ?? (inChannels * outChannels <= Conv2D.directChannelProduct))
+        self.fusedReLU = fusedReLU
         weight = layout.reserve(name + ".weight", shape: [outChannels, inChannels, kernel, kernel])
         bias = layout.reserve(name + ".bias", shape: [outChannels])
         precondition(outHeight > 0 && outWidth > 0, "convolution output would be empty")
@@ -74,9 +78,19 @@ public struct Conv2D: Layer {
     /// Rows of the im2col matrix (inC * kH * kW) times its columns (outH * outW).
     var patchSize: Int { inChannels * kernel * kernel }
     public var cacheWidth: Int {
-        guard direct else { return patchSize * outHeight * outWidth }
+        // A fused ReLU needs room for dy masked by the output.
+        let masked = fusedReLU ? outputWidth : 0
+        guard direct else { return patchSize * outHeight * outWidth + masked }
         // Padded input (kept for the weight gradient), padded dy, and the flipped weights.
-        return paddedPlane * (inChannels + outChannels) + 9 * inChannels * outChannels
+        return paddedPlane * (inChannels + outChannels) + 9 * inChannels * outChannels + masked
+    }
+
+    /// dy of the convolution itself: `dy` where the fused ReLU's output is positive.
+    func preActivationGradient(_ dy: Matrix, _ y: Matrix, _ cache: Matrix, row r: Int) -> UnsafeMutablePointer<Float> {
+        guard fusedReLU else { return dy.row(r) }
+        let g = cache.row(r) + cacheWidth - outputWidth
+        ae_relu_mask(dy.row(r), y.row(r), g, outputWidth)
+        return g
     }
 
     /// Floats of one plane padded for the direct kernel.
@@ -160,7 +174,7 @@ public struct Conv2D: Layer {
                 let padded = cache.row(r)
                 ae_conv3x3_pad(x.row(r), padded, Int32(inChannels), Int32(height), Int32(width))
                 ae_conv3x3(padded, Int32(inChannels), Int32(height), Int32(width), params[weight], params[bias],
-                           Int32(outChannels), y.row(r), 0)
+                           Int32(outChannels), y.row(r), 0, fusedReLU ? 1 : 0)
             }
             return
         }
@@ -174,6 +188,7 @@ public struct Conv2D: Layer {
             for o in 0..<outChannels { out.row(o).update(repeating: b[o], count: spatial) }
             // y (O, HoWo) += W (O, CkHkW) * col (CkHkW, HoWo)
             gemm(w, Matrix(col, rows: patchSize, cols: spatial), into: out, beta: 1)
+            if fusedReLU { ae_relu_inplace(out.base, outputWidth) }
         }
     }
 
@@ -185,13 +200,14 @@ public struct Conv2D: Layer {
             if dx != nil { ae_conv3x3_flip(params[weight], flipped, Int32(outChannels), Int32(inChannels)) }
             for r in 0..<dy.rows {
                 let padded = cache.row(r), paddedDy = padded + paddedPlane * inChannels
-                ae_conv3x3_weight_grad(padded, Int32(inChannels), Int32(height), Int32(width), dy.row(r),
+                let g = preActivationGradient(dy, y, cache, row: r)
+                ae_conv3x3_weight_grad(padded, Int32(inChannels), Int32(height), Int32(width), g,
                                        Int32(outChannels), grads[weight], grads[bias])
                 if let dx {
                     // dx = dy convolved with the flipped kernel: a forward pass with channels swapped.
-                    ae_conv3x3_pad(dy.row(r), paddedDy, Int32(outChannels), Int32(height), Int32(width))
+                    ae_conv3x3_pad(g, paddedDy, Int32(outChannels), Int32(height), Int32(width))
                     ae_conv3x3(paddedDy, Int32(outChannels), Int32(height), Int32(width), flipped, nil,
-                               Int32(inChannels), dx.row(r), 1)
+                               Int32(inChannels), dx.row(r), 1, 0)
                 }
             }
             return
@@ -201,7 +217,7 @@ public struct Conv2D: Layer {
         let dw = Matrix(grads[weight], rows: outChannels, cols: patchSize)
         let db = grads[bias]
         for r in 0..<dy.rows {
-            let g = Matrix(dy.row(r), rows: outChannels, cols: spatial)
+            let g = Matrix(preActivationGradient(dy, y, cache, row: r), rows: outChannels, cols: spatial)
             let col = Matrix(cache.row(r), rows: patchSize, cols: spatial)
             // y = W col + b: dW += dy col^T, db += row sums of dy, dcol = W^T dy.
             gemm(g, col, transposeB: true, into: dw, beta: 1)

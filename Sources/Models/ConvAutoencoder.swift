@@ -72,7 +72,10 @@ public struct ConvAutoencoder: AutoencoderModel {
         self.config = config
         var layout = ParameterLayout()
         let k = config.kernel, pad = config.kernel / 2, f = config.filters
-        var encoder: [any Layer] = []
+        // Names count modules as nn.Sequential would (conv, relu, pool: 0, 1, 2) even where the ReLU
+        // is fused into the convolution.
+        var encoder: [any Layer] = [], encoderNames: [String] = [], position = 0
+        let fuse = config.activation == .relu
         // Spatial size and channels at each encoder level, to mirror them in the decoder.
         var sizes: [(h: Int, w: Int)] = [(config.height, config.width)]
         var c = config.channels, h = config.height, w = config.width
@@ -80,22 +83,30 @@ public struct ConvAutoencoder: AutoencoderModel {
             let isCode = level == f.count - 1
             let stride = config.architecture == .strided && !isCode ? 2 : 1
             let conv = Conv2D(inChannels: c, outChannels: out, height: h, width: w, kernel: k, stride: stride,
-                              padding: pad, name: "encoder.\(encoder.count)", layout: &layout,
-                              initializer: config.initializer)
+                              padding: pad, name: "encoder.\(position)", layout: &layout,
+                              initializer: config.initializer, fusedReLU: fuse)
             encoder.append(conv)
+            encoderNames.append("encoder.\(position)")
             c = out
             h = conv.outHeight
             w = conv.outWidth
-            encoder.append(Activation(config.activation, width: c * h * w))
+            if !fuse {
+                encoder.append(Activation(config.activation, width: c * h * w))
+                encoderNames.append("encoder.\(position + 1)")
+            }
+            position += 2
             if config.architecture == .pooled && !isCode {
                 let pool = MaxPool2D(channels: c, height: h, width: w, kernel: 2, stride: 2)
                 encoder.append(pool)
+                encoderNames.append("encoder.\(position)")
+                position += 1
                 h = pool.outHeight
                 w = pool.outWidth
             }
             if !isCode { sizes.append((h, w)) }
         }
-        var decoder: [any Layer] = []
+        var decoder: [any Layer] = [], decoderNames: [String] = []
+        position = 0
         // Decoder level l (full resolution = 0) maps back to the channels that level's encoder
         // convolution received: filters[l - 1], or the image channels at level 0.
         for level in stride(from: f.count - 2, through: 0, by: -1) {
@@ -105,10 +116,13 @@ public struct ConvAutoencoder: AutoencoderModel {
             case .pooled:
                 let up = Upsample2D(channels: c, height: h, width: w, scale: 2, mode: .nearest)
                 decoder.append(up)
+                decoderNames.append("decoder.\(position)")
+                position += 1
                 let conv = Conv2D(inChannels: c, outChannels: out, height: up.outHeight, width: up.outWidth,
-                                  kernel: k, padding: pad, name: "decoder.\(decoder.count)", layout: &layout,
-                                  initializer: config.initializer)
+                                  kernel: k, padding: pad, name: "decoder.\(position)", layout: &layout,
+                                  initializer: config.initializer, fusedReLU: fuse && level > 0)
                 decoder.append(conv)
+                decoderNames.append("decoder.\(position)")
                 h = conv.outHeight
                 w = conv.outWidth
             case .strided:
@@ -117,25 +131,33 @@ public struct ConvAutoencoder: AutoencoderModel {
                 let conv = ConvTranspose2D(inChannels: c, outChannels: out, height: h, width: w, kernel: k,
                                            stride: 2, padding: pad, outputPadding: target.h - natural,
                                            outputPaddingWidth: target.w - naturalW,
-                                           name: "decoder.\(decoder.count)", layout: &layout,
+                                           name: "decoder.\(position)", layout: &layout,
                                            initializer: config.initializer)
                 precondition(conv.outHeight == target.h && conv.outWidth == target.w,
                              "transposed convolution does not restore \(target.w)x\(target.h)")
                 decoder.append(conv)
+                decoderNames.append("decoder.\(position)")
                 h = conv.outHeight
                 w = conv.outWidth
             }
             c = out
+            position += 1
             if level > 0 {
-                decoder.append(Activation(config.activation, width: c * h * w))
+                // Transposed convolutions keep a separate ReLU; the pooled decoder's is fused.
+                if !(fuse && config.architecture == .pooled) {
+                    decoder.append(Activation(config.activation, width: c * h * w))
+                    decoderNames.append("decoder.\(position)")
+                }
+                position += 1
             } else if config.loss != .bce {
                 decoder.append(Activation(.sigmoid, width: c * h * w))
+                decoderNames.append("decoder.\(position)")
             }
         }
         precondition(h == config.height && w == config.width, "decoder does not restore the image size")
         var allocator = RegionAllocator()
         network = Network(encoder + decoder, allocator: &allocator)
-        layerNames = encoder.indices.map { "encoder.\($0)" } + decoder.indices.map { "decoder.\($0)" }
+        layerNames = encoderNames + decoderNames
         codeIndex = encoder.count
         inputWidth = config.channels * config.height * config.width
         targetRegion = allocator.take(inputWidth)

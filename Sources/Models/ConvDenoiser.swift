@@ -81,9 +81,29 @@ public struct ConvDenoiser: AutoencoderModel {
         var layout = ParameterLayout()
         var allocator = RegionAllocator()
         let d = config.depth, init_ = config.initializer
-        func conv(_ inC: Int, _ outC: Int, _ h: Int, _ w: Int, _ name: String) -> Conv2D {
-            Conv2D(inChannels: inC, outChannels: outC, height: h, width: w, kernel: 3, padding: 1, name: name,
-                   layout: &layout, initializer: init_)
+        // A level's stage: [pool,] conv, act, conv, act [, upsample], named by module position as
+        // nn.Sequential would number them, also where the ReLU is fused into the convolution.
+        let fuse = config.activation == .relu
+        func stage(_ prefix: String, pool: Int?, _ inC: Int, _ outC: Int, _ h: Int, _ w: Int, upsample: Bool)
+            -> (layers: [any Layer], names: [String]) {
+            var layers: [any Layer] = [], names: [String] = [], position = 0
+            func add(_ layer: any Layer) {
+                layers.append(layer)
+                names.append("\(prefix).\(position)")
+            }
+            if let pool {
+                add(MaxPool2D(channels: pool, height: 2 * h, width: 2 * w, kernel: 2, stride: 2))
+                position += 1
+            }
+            for (i, o) in [(inC, outC), (outC, outC)] {
+                add(Conv2D(inChannels: i, outChannels: o, height: h, width: w, kernel: 3, padding: 1,
+                           name: "\(prefix).\(position)", layout: &layout, initializer: init_, fusedReLU: fuse))
+                position += 1
+                if !fuse { add(Activation(config.activation, width: o * h * w)) }
+                position += 1
+            }
+            if upsample { add(Upsample2D(channels: outC, height: h, width: w, scale: 2, mode: .nearest)) }
+            return (layers, names)
         }
         // Encoder, parameters first so they form one block in the checkpoint.
         var downLayers: [[any Layer]] = []
@@ -91,40 +111,23 @@ public struct ConvDenoiser: AutoencoderModel {
         for level in 0...d {
             let h = height >> level, w = width >> level
             let inC = level == 0 ? config.channels : config.filters(level: level - 1)
-            let outC = config.filters(level: level)
-            var layers: [any Layer] = []
-            if level > 0 { layers.append(MaxPool2D(channels: inC, height: 2 * h, width: 2 * w, kernel: 2, stride: 2)) }
-            let prefix = "down.\(level)"
-            layers.append(conv(inC, outC, h, w, "\(prefix).\(layers.count)"))
-            layers.append(Activation(config.activation, width: outC * h * w))
-            layers.append(conv(outC, outC, h, w, "\(prefix).\(layers.count)"))
-            layers.append(Activation(config.activation, width: outC * h * w))
-            if level == d && d > 0 {
-                layers.append(Upsample2D(channels: outC, height: h, width: w, scale: 2, mode: .nearest))
-            }
-            downLayers.append(layers)
-            names.append(layers.indices.map { "\(prefix).\($0)" })
+            let built = stage("down.\(level)", pool: level > 0 ? inC : nil, inC, config.filters(level: level), h, w,
+                              upsample: level == d && d > 0)
+            downLayers.append(built.layers)
+            names.append(built.names)
         }
         var upLayers: [[any Layer]] = Array(repeating: [], count: d)
         var upNames: [[String]] = Array(repeating: [], count: d)
         for level in stride(from: d - 1, through: 0, by: -1) {
-            let h = height >> level, w = width >> level
             let outC = config.filters(level: level)
-            let inC = config.filters(level: level + 1) + outC
-            let prefix = "up.\(level)"
-            var layers: [any Layer] = []
-            layers.append(conv(inC, outC, h, w, "\(prefix).\(layers.count)"))
-            layers.append(Activation(config.activation, width: outC * h * w))
-            layers.append(conv(outC, outC, h, w, "\(prefix).\(layers.count)"))
-            layers.append(Activation(config.activation, width: outC * h * w))
-            if level > 0 {
-                layers.append(Upsample2D(channels: outC, height: h, width: w, scale: 2, mode: .nearest))
-            }
-            upLayers[level] = layers
-            upNames[level] = layers.indices.map { "\(prefix).\($0)" }
+            let built = stage("up.\(level)", pool: nil, config.filters(level: level + 1) + outC, outC,
+                              height >> level, width >> level, upsample: level > 0)
+            upLayers[level] = built.layers
+            upNames[level] = built.names
         }
+        let head = Conv2D(inChannels: config.filters(level: 0), outChannels: config.channels, height: height,
+                          width: width, kernel: 3, padding: 1, name: "head", layout: &layout, initializer: init_)
         // The output convolution: part of up[0], or of the only level when depth is 0.
-        let head = conv(config.filters(level: 0), config.channels, height, width, "head")
         if d == 0 {
             downLayers[0].append(head)
             names[0].append("head")

@@ -126,3 +126,48 @@ let convCases = [
         expectClose(paramGrads[0], paramGrads[1], relative: 1e-5, absolute: 1e-4, "dw, db")
     }
 }
+
+/// A fused ReLU equals the convolution followed by an Activation layer, on both paths.
+@Suite struct FusedReLUTests {
+    @Test(arguments: [true, false])
+    func matchesASeparateActivation(direct: Bool) {
+        let (c, o, h, w, rows) = (3, 5, 9, 11, 2)
+        var layoutA = ParameterLayout(), layoutB = ParameterLayout()
+        let fused = Conv2D(inChannels: c, outChannels: o, height: h, width: w, kernel: 3, padding: 1, name: "conv",
+                           layout: &layoutA, direct: direct, fusedReLU: true)
+        let plain = Conv2D(inChannels: c, outChannels: o, height: h, width: w, kernel: 3, padding: 1, name: "conv",
+                           layout: &layoutB, direct: direct)
+        let relu = Activation(.relu, width: plain.outputWidth)
+        let params = FloatBuffer(count: layoutA.count)
+        var rng = SplitMix64(seed: 3)
+        fused.initialize(params: Arena(params), rng: &rng)
+        let x = FloatBuffer(randomArray(rows * c * h * w, seed: 1)), dy = FloatBuffer(randomArray(rows * fused.outputWidth, seed: 2))
+        let n = fused.outputWidth
+        // Fused.
+        let y1 = FloatBuffer(count: rows * n), cache1 = FloatBuffer(count: rows * fused.cacheWidth)
+        let dx1 = FloatBuffer(count: rows * c * h * w), g1 = FloatBuffer(count: layoutA.count)
+        // Separate.
+        let z = FloatBuffer(count: rows * n), y2 = FloatBuffer(count: rows * n), dz = FloatBuffer(count: rows * n)
+        let cache2 = FloatBuffer(count: rows * plain.cacheWidth), dx2 = FloatBuffer(count: rows * c * h * w)
+        let g2 = FloatBuffer(count: layoutA.count), empty = FloatBuffer(count: 1)
+        defer { withExtendedLifetime((params, x, dy, y1, cache1, dx1, g1, z, y2, dz, cache2, dx2, g2, empty)) {} }
+        let xm = x.matrix(rows: rows, cols: c * h * w), dym = dy.matrix(rows: rows, cols: n)
+        fused.forward(x: xm, y: y1.matrix(rows: rows, cols: n), cache: cache1.matrix(rows: rows, cols: fused.cacheWidth),
+                      params: Arena(params))
+        fused.backward(dy: dym, x: xm, y: y1.matrix(rows: rows, cols: n),
+                       cache: cache1.matrix(rows: rows, cols: fused.cacheWidth),
+                       dx: dx1.matrix(rows: rows, cols: c * h * w), params: Arena(params), grads: Arena(g1))
+        let zm = z.matrix(rows: rows, cols: n), y2m = y2.matrix(rows: rows, cols: n)
+        let c2 = cache2.matrix(rows: rows, cols: plain.cacheWidth), none = empty.matrix(rows: rows, cols: 0)
+        plain.forward(x: xm, y: zm, cache: c2, params: Arena(params))
+        relu.forward(x: zm, y: y2m, cache: none, params: Arena(params))
+        relu.backward(dy: dym, x: zm, y: y2m, cache: none, dx: dz.matrix(rows: rows, cols: n), params: Arena(params),
+                      grads: Arena(g2))
+        plain.backward(dy: dz.matrix(rows: rows, cols: n), x: xm, y: zm, cache: c2,
+                       dx: dx2.matrix(rows: rows, cols: c * h * w), params: Arena(params), grads: Arena(g2))
+        #expect(y1.array == y2.array)
+        #expect(y1.array.contains(0) && y1.array.contains { $0 > 0 })
+        expectClose(dx1.array, dx2.array, relative: 1e-6, absolute: 1e-7, "dx")
+        expectClose(g1.array, g2.array, relative: 1e-6, absolute: 1e-7, "grads")
+    }
+}

@@ -38,9 +38,12 @@ void ae_sgd_update(float *p, float *g, float *m, size_t n, float lr, float momen
 int ae_conv3x3_row_stride(int width);
 void ae_conv3x3_pad(const float *x, float *padded, int channels, int height, int width);
 /// y (out_c, H, W) = bias + w (out_c, in_c, 3, 3) correlated with the padded input; adds into y
-/// instead when `accumulate` (bias ignored).
+/// instead when `accumulate` (bias ignored); then max(y, 0) when `relu`.
 void ae_conv3x3(const float *xpad, int in_c, int height, int width, const float *w, const float *bias, int out_c,
-                float *y, int accumulate);
+                float *y, int accumulate, int relu);
+/// g = dy where y > 0, else 0 (the backward of a fused ReLU); and y = max(y, 0) in place.
+void ae_relu_mask(const float *dy, const float *y, float *g, size_t n);
+void ae_relu_inplace(float *y, size_t n);
 /// dw += dy (out_c, H, W) correlated with the padded input; db += sums of dy.
 void ae_conv3x3_weight_grad(const float *xpad, int in_c, int height, int width, const float *dy, int out_c, float *dw,
                             float *db);
