@@ -8,11 +8,14 @@ import Kernels
 /// A sequence of noise steps applied in order, optionally clipped to [0, 1].
 ///
 /// Spec syntax: steps joined by `+`, e.g. `gaussian:0.3`, `gaussian:25/255`, `salt-pepper:0.1`,
-/// `masking:0.25`, `masking:0.2+gaussian:0.1+clip`; `none` for no corruption.
+/// `masking:0.25`, `masking:0.2+gaussian:0.1+clip`; `none` for no corruption. `gaussian:5/255..55/255`
+/// draws each sample's sigma uniformly from that range (one model for unknown noise levels).
 public struct Corruption: Sendable, Equatable, CustomStringConvertible {
     public enum Step: Sendable, Equatable {
         /// Adds N(0, std^2) to every value.
         case gaussian(std: Float)
+        /// Adds N(0, s^2) with s uniform in [low, high], drawn per sample.
+        case gaussianRange(low: Float, high: Float)
         /// Sets each value to 0 or 1 (even odds) with probability `fraction`.
         case saltAndPepper(fraction: Float)
         /// Sets each value to 0 with probability `fraction`.
@@ -49,6 +52,15 @@ public struct Corruption: Sendable, Equatable, CustomStringConvertible {
             }
             guard ["gaussian", "salt-pepper", "masking"].contains(kind) else {
                 throw fail("unknown kind '\(kind)' (expected gaussian, salt-pepper, masking or clip)")
+            }
+            if kind == "gaussian", fields.count == 2, fields[1].contains("..") {
+                let bounds = fields[1].components(separatedBy: "..")
+                guard bounds.count == 2, let low = Corruption.parseNumber(bounds[0]),
+                      let high = Corruption.parseNumber(bounds[1]), low >= 0, high >= low else {
+                    throw fail("a sigma range is LOW..HIGH with 0 <= LOW <= HIGH, e.g. gaussian:5/255..55/255")
+                }
+                steps.append(.gaussianRange(low: low, high: high))
+                continue
             }
             guard fields.count == 2, let value = Corruption.parseNumber(fields[1]) else {
                 throw fail("'\(kind)' needs a number, e.g. \(kind):0.1 or \(kind):25/255")
@@ -87,6 +99,7 @@ public struct Corruption: Sendable, Equatable, CustomStringConvertible {
         var parts = steps.map { step -> String in
             switch step {
             case .gaussian(let std): "gaussian:\(std)"
+            case .gaussianRange(let low, let high): "gaussian:\(low)..\(high)"
             case .saltAndPepper(let fraction): "salt-pepper:\(fraction)"
             case .masking(let fraction): "masking:\(fraction)"
             }
@@ -103,8 +116,12 @@ public struct Corruption: Sendable, Equatable, CustomStringConvertible {
             let step = steps[position]
             var rng = SplitMix64(key: seed, UInt64(epoch), UInt64(sampleIndex),
                                  RandomPurpose.noise &+ UInt64(position))
+            var drawn: Float?
+            if case .gaussianRange(let low, let high) = step { drawn = low + (high - low) * rng.nextUniform() }
             switch step {
-            case .gaussian(let std):
+            case .gaussian, .gaussianRange:
+                let std: Float
+                if case .gaussian(let fixed) = step { std = fixed } else { std = drawn! }
                 var i = 0
                 while i + 1 < count {
                     let (a, b) = rng.nextGaussianPair()

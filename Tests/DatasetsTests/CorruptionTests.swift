@@ -9,6 +9,9 @@ import TestSupport
     @Test func parsesSpecs() throws {
         #expect(try Corruption(parsing: "gaussian:0.3").steps == [.gaussian(std: 0.3)])
         #expect(try Corruption(parsing: "gaussian:25/255").steps == [.gaussian(std: 25.0 / 255)])
+        #expect(try Corruption(parsing: "gaussian:5/255..55/255").steps
+            == [.gaussianRange(low: 5.0 / 255, high: 55.0 / 255)])
+        #expect(throws: DatasetError.self) { try Corruption(parsing: "gaussian:0.5..0.1") }
         let combined = try Corruption(parsing: "masking:0.2+salt-pepper:0.1+clip")
         #expect(combined.steps == [.masking(fraction: 0.2), .saltAndPepper(fraction: 0.1)])
         #expect(combined.clip)
@@ -38,6 +41,21 @@ import TestSupport
         let clipped = try noisy("gaussian:0.5+clip")
         #expect(clipped.allSatisfy { $0 >= 0 && $0 <= 1 })
         #expect(clipped.contains(0) && clipped.contains(1))
+    }
+
+    @Test func sigmaRangeDrawsOneSigmaPerSample() throws {
+        // Each sample's noise has one sigma, spread over the range across samples.
+        let spec = try Corruption(parsing: "gaussian:0.1..0.3")
+        var sigmas: [Float] = []
+        for sample in 0..<40 {
+            var row = [Float](repeating: 0, count: 4000)
+            row.withUnsafeMutableBufferPointer {
+                spec.apply(to: $0.baseAddress!, count: $0.count, seed: 1, epoch: 0, sampleIndex: sample)
+            }
+            sigmas.append((row.map { $0 * $0 }.reduce(0, +) / Float(row.count)).squareRoot())
+        }
+        #expect(sigmas.allSatisfy { $0 > 0.095 && $0 < 0.31 })
+        #expect(sigmas.min()! < 0.13 && sigmas.max()! > 0.27)
     }
 
     @Test func maskingAndSaltPepperFractions() throws {
