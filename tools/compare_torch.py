@@ -5,6 +5,11 @@
     tools/compare_torch.py --models M1 --threads 2 --min-time 5
     tools/compare_torch.py --repeats 6                      # interleaved torch/swift runs, medians + ratios
     tools/compare_torch.py --only torch --min-time 2        # just the PyTorch half (no binary needed)
+    tools/compare_torch.py --models M2,denoiser --repeats 3 # conv AE and the shipped denoiser
+
+"denoiser" is our U-Net denoiser (1 channel, depth 2, width 32, batch 32 of 48x48 patches): its PyTorch
+twin is tools/torch_denoiser.py (same layers and sizes); our side trains on runs/photos/train
+(made by tools/prepare_photos.py when missing; needs pip install scikit-image).
 
 Setup (see ../shared/bench/README.md):
     apt-get install -y dataset-fashion-mnist
@@ -36,7 +41,9 @@ ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
 # Our command line per reference model, without the binary, --shards, --min-time and --json (added here).
 SWIFT_COMMANDS = {
     "M1": ["bench", "--model", "deep", "--layers", "784,1000,500,250,30", "--batch-size", "256"],
-    # "M2": conv AE, batch 128: not implemented yet
+    "M2": ["bench", "--model", "conv", "--batch-size", "128"],
+    "denoiser": ["bench", "--model", "denoiser", "--data", os.path.join(ROOT, "runs", "photos", "train"),
+                 "--channels", "1", "--batch-size", "32"],
     # "M3": LSTM seq2seq AE, batch 128: not implemented yet
     # "M4": GRU seq2seq AE, batch 128: not implemented yet
     # "M5": MLP VAE, batch 128: not implemented yet
@@ -51,17 +58,29 @@ def fail(msg):
 
 
 def run_torch(args, out_path):
-    cmd = [sys.executable, os.path.join(args.bench_dir, "throughput.py"),
-           "--models", ",".join(args.models), "--threads", ",".join(map(str, args.threads)),
-           "--min-time", str(args.min_time), "--json", out_path]
+    rows = []
     env = dict(os.environ, **TORCH_ENV)
-    print("$ " + " ".join(f"{k}={v}" for k, v in TORCH_ENV.items()) + " " + " ".join(cmd), flush=True)
-    r = subprocess.run(cmd, env=env)
-    if r.returncode != 0:
-        fail(f"throughput.py exited with status {r.returncode}")
-    with open(out_path) as f:
-        data = json.load(f)
-    return data["rows"] if isinstance(data, dict) else data
+    reference = [m for m in args.models if m != "denoiser"]
+    jobs = []
+    if reference:
+        jobs.append([sys.executable, os.path.join(args.bench_dir, "throughput.py"),
+                     "--models", ",".join(reference), "--threads", ",".join(map(str, args.threads)),
+                     "--min-time", str(args.min_time), "--json", out_path])
+    if "denoiser" in args.models:
+        jobs.append([sys.executable, os.path.join(ROOT, "tools", "torch_denoiser.py"), "bench",
+                     "--threads", ",".join(map(str, args.threads)), "--min-time", str(args.min_time),
+                     "--json", out_path])
+    for cmd in jobs:
+        print("$ " + " ".join(f"{k}={v}" for k, v in TORCH_ENV.items()) + " " + " ".join(cmd), flush=True)
+        r = subprocess.run(cmd, env=env)
+        if r.returncode != 0:
+            fail(f"{os.path.basename(cmd[1])} exited with status {r.returncode}")
+        with open(out_path) as f:
+            data = json.load(f)
+        rows += data["rows"] if isinstance(data, dict) else data
+    with open(out_path, "w") as f:
+        json.dump(rows, f, indent=1)
+    return rows
 
 
 def parse_json_list(text):
@@ -151,7 +170,7 @@ def print_medians(torch_runs, swift_runs):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", default="M1", help="comma-separated, from M1..M5 (default M1)")
+    ap.add_argument("--models", default="M1", help="comma-separated, from M1..M5 and denoiser (default M1)")
     ap.add_argument("--threads", default="1,2", help="thread counts for torch = shard counts for swift")
     ap.add_argument("--min-time", type=float, default=20.0,
                     help="timed seconds per measurement, passed to both (default 20)")
@@ -191,6 +210,12 @@ def main():
             fail(f"binary {args.binary} not found or not executable: build it with "
                  f"`swift build -c release` in {ROOT}, pass --binary PATH, or use --only torch")
         args.binary = resolved
+    photos = os.path.join(ROOT, "runs", "photos", "train")
+    if do_swift and "denoiser" in args.models and not os.path.isdir(photos):
+        r = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "prepare_photos.py"),
+                            os.path.join(ROOT, "runs", "photos")])
+        if r.returncode != 0:
+            fail("tools/prepare_photos.py failed; the denoiser bench needs runs/photos/train")
     try:
         load = os.getloadavg()[0]
         if load > 0.5:

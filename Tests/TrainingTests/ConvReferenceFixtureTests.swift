@@ -1,7 +1,8 @@
 // The convolutional autoencoders of tools/make_conv_model_fixtures.py (PyTorch) with the same
 // weights give the same reconstruction, loss and gradients: M2 (direct convolutions, fused ReLU,
 // max-pool, nearest upsampling, BCE on logits) with 5 Adam steps, and the strided variant
-// (stride-2 convolutions, transposed convolutions with per-dimension output padding) on 7x9.
+// (stride-2 convolutions, transposed convolutions with per-dimension output padding) on 7x9; and
+// the U-Net denoiser of tools/torch_denoiser.py (skip concatenations, residual output).
 
 import Foundation
 import Kernels
@@ -66,5 +67,37 @@ import Training
         config.architecture = .strided
         config.loss = .mse
         try check("strided", model: ConvAutoencoder(config), rows: 3, adam: false)
+    }
+
+    @Test(arguments: [("d2", 1, 8, 12, 2, 4), ("d1rgb", 3, 6, 4, 1, 2)])
+    func denoiserMatchesPyTorch(prefix: String, channels: Int, height: Int, width: Int, depth: Int,
+                                filters: Int) throws {
+        let fixture = try Fixture(path: modelFixtures + "/denoiser.bin.gz")
+        var config = ConvDenoiserConfig(channels: channels)
+        config.depth = depth
+        config.width = filters
+        let model = ConvDenoiser(config, height: height, width: width)
+        let params = FloatBuffer(count: model.layout.count)
+        defer { withExtendedLifetime(params) {} }
+        for slot in model.layout.slots {
+            let tensor = try #require(fixture["\(prefix).\(slot.name)"], "fixture lacks \(prefix).\(slot.name)")
+            #expect(tensor.shape == slot.shape, "\(slot.name)")
+            for i in 0..<slot.count { params[slot.offset + i] = tensor.values[i] }
+        }
+        let ws = model.makeWorkspace(maxRows: 2)
+        let n = model.inputWidth
+        for (i, v) in fixture["\(prefix).input"]!.values.enumerated() { model.input(ws, rows: 2).base[i] = v }
+        for (i, v) in fixture["\(prefix).target"]!.values.enumerated() { model.target(ws, rows: 2).base[i] = v }
+        model.forward(phase: 0, ws, rows: 2, params: Arena(params), training: true, statistic: nil)
+        expectClose(model.reconstruction(ws, rows: 2).array, fixture["\(prefix).output"]!.values, relative: 1e-5,
+                    absolute: 1e-6, "\(prefix) output")
+        let sums = model.backward(phase: 0, ws, rows: 2, globalRows: 2, params: Arena(params),
+                                  grads: ws.gradientArena, statistic: nil)
+        expectClose(Float(sums.objective / Double(2 * n)), fixture["\(prefix).loss"]!.values[0], relative: 1e-5,
+                    "\(prefix) loss")
+        for slot in model.layout.slots {
+            expectClose(Array(ws.gradients.array[slot.range]), fixture["\(prefix).grad.\(slot.name)"]!.values,
+                        relative: 1e-4, absolute: 1e-6, "\(prefix) grad.\(slot.name)")
+        }
     }
 }

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Our fully convolutional denoiser (Sources/Models/ConvDenoiser.swift) in PyTorch, for two jobs:
+
+    tools/torch_denoiser.py fixture     # writes Tests/ModelsTests/Fixtures/denoiser.bin.gz
+    tools/torch_denoiser.py bench [--threads 1,2] [--min-time 10] [--json out.json]
+
+The network: per level l (0 = full resolution), [MaxPool2d(2) if l > 0], Conv3x3(->width*2^l), ReLU,
+Conv3x3, ReLU; the deepest level ends with nearest Upsample(2); each decoder level l < depth takes
+cat([from below, encoder level l], dim=1), Conv3x3, ReLU, Conv3x3, ReLU, then Upsample(2) (l > 0);
+a final Conv3x3(width -> channels) predicts the noise and the output is input - prediction. Module
+names equal our checkpoint names (down.L.i, up.L.i, head).
+
+fixture: two tiny networks (torch.manual_seed(0), default init; 1 channel 8x12 depth 2 width 4;
+3 channels 6x4 depth 1 width 2), batch 2, input = clean + N(0, 0.1), loss MSE(mean) against clean.
+Tensors per prefix P (d2, d1rgb): P.<param>, P.input, P.target, P.output, P.loss, P.grad.<param>.
+
+bench: training (Adam 1e-3, MSE) and inference samples/s of the shipped size (1 channel, depth 2,
+width 32) on batches of 32 random 48x48 patches, the same workload as
+`autoencoder bench --model denoiser --batch-size 32`. Rows as ../shared/bench/throughput.py writes
+them ({"impl": "torch", "model": "denoiser", "batch", "threads", "train_sps", "infer_sps"}).
+Setup: pip install torch threadpoolctl
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+import torch.nn as nn
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+
+class Denoiser(nn.Module):
+    def __init__(self, channels=1, depth=2, width=32, residual=True):
+        super().__init__()
+        self.depth, self.residual = depth, residual
+
+        def stage(pool, in_c, out_c, upsample):
+            layers = [nn.MaxPool2d(2)] if pool else []
+            layers += [nn.Conv2d(in_c, out_c, 3, padding=1), nn.ReLU(), nn.Conv2d(out_c, out_c, 3, padding=1), nn.ReLU()]
+            if upsample:
+                layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
+            return nn.Sequential(*layers)
+
+        self.down = nn.ModuleList(
+            stage(level > 0, channels if level == 0 else width << (level - 1), width << level, level == depth > 0)
+            for level in range(depth + 1))
+        self.up = nn.ModuleList(
+            stage(False, (width << (level + 1)) + (width << level), width << level, level > 0) for level in range(depth))
+        self.head = nn.Conv2d(width, channels, 3, padding=1)
+
+    def forward(self, x):
+        skips, h = [], x
+        for stage in self.down:
+            h = stage(h)
+            skips.append(h)
+        below = skips[-1]
+        for level in reversed(range(self.depth)):
+            below = self.up[level](torch.cat([below, skips[level]], dim=1))
+        prediction = self.head(below)
+        return x - prediction if self.residual else prediction
+
+
+def fixture():
+    from fixture_format import write_fixture
+    torch.set_num_threads(1)
+    tensors = []
+    flat = lambda t: t.detach().reshape(-1).tolist()
+    for prefix, channels, h, w, depth, width in (("d2", 1, 8, 12, 2, 4), ("d1rgb", 3, 6, 4, 1, 2)):
+        torch.manual_seed(0)
+        model = Denoiser(channels, depth, width)
+        generator = torch.Generator().manual_seed(1)
+        clean = torch.rand(2, channels, h, w, generator=generator)
+        noisy = clean + 0.1 * torch.randn(2, channels, h, w, generator=generator)
+        out = model(noisy)
+        loss = nn.functional.mse_loss(out, clean)
+        loss.backward()
+        for name, p in model.state_dict().items():
+            tensors.append((f"{prefix}.{name}", tuple(p.shape), flat(p)))
+        row = channels * h * w
+        tensors += [(f"{prefix}.input", (2, row), flat(noisy)), (f"{prefix}.target", (2, row), flat(clean)),
+                    (f"{prefix}.output", (2, row), flat(out)), (f"{prefix}.loss", (1,), [loss.item()])]
+        for name, p in model.named_parameters():
+            tensors.append((f"{prefix}.grad.{name}", tuple(p.shape), flat(p.grad)))
+    out_path = os.path.join(HERE, "..", "Tests", "ModelsTests", "Fixtures", "denoiser.bin.gz")
+    write_fixture(out_path, tensors)
+    print(f"wrote {out_path} ({os.path.getsize(out_path)} bytes)")
+
+
+def bench(args):
+    from threadpoolctl import threadpool_limits
+    rows = []
+    for threads in args.threads:
+        with threadpool_limits(threads):
+            torch.set_num_threads(threads)
+            torch.manual_seed(0)
+            model = Denoiser()
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+            clean = torch.rand(args.batch, 1, 48, 48)
+            noisy = clean + 25 / 255 * torch.randn_like(clean)
+
+            def step():
+                opt.zero_grad(set_to_none=True)
+                nn.functional.mse_loss(model(noisy), clean).backward()
+                opt.step()
+
+            def rate(fn):
+                for _ in range(3):
+                    fn()
+                n, start = 0, time.perf_counter()
+                while time.perf_counter() - start < args.min_time or n < 5:
+                    fn()
+                    n += 1
+                return n * args.batch / (time.perf_counter() - start)
+
+            train = rate(step)
+            with torch.no_grad():
+                infer = rate(lambda: model(noisy))
+            row = {"impl": "torch", "model": "denoiser", "batch": args.batch, "threads": threads,
+                   "train_sps": train, "infer_sps": infer}
+            print(f"torch denoiser batch {args.batch} threads {threads}: train {train:.1f} samples/s, "
+                  f"inference {infer:.1f} samples/s", flush=True)
+            rows.append(row)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("job", choices=["fixture", "bench"])
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--min-time", type=float, default=10)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    args.threads = [int(t) for t in args.threads.split(",")]
+    fixture() if args.job == "fixture" else bench(args)
+
+
+if __name__ == "__main__":
+    main()
