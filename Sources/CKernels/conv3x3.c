@@ -11,7 +11,7 @@
 
 int ae_conv3x3_row_stride(int width) { return (width + 7) / 8 * 8 + 2; }
 
-void ae_conv3x3_pad(const float *x, float *padded, int channels, int height, int width) {
+void ae_conv3x3_pad(const float *x, const float *relu_y, float *padded, int channels, int height, int width) {
     int ps = ae_conv3x3_row_stride(width);
     // Only the border and the row tails need zeros; the interior is overwritten.
     for (int c = 0; c < channels; c++) {
@@ -20,8 +20,16 @@ void ae_conv3x3_pad(const float *x, float *padded, int channels, int height, int
         memset(plane + (size_t)(height + 1) * ps, 0, sizeof(float) * (size_t)ps);
         for (int y = 0; y < height; y++) {
             float *row = plane + (size_t)(y + 1) * ps;
+            size_t offset = ((size_t)c * height + y) * width;
+            const float *source = x + offset;
             row[0] = 0;
-            memcpy(row + 1, x + ((size_t)c * height + y) * width, sizeof(float) * (size_t)width);
+            // Rows are short (7-64 floats here): a plain loop beats a memcpy call.
+            if (relu_y) {
+                const float *gate = relu_y + offset;
+                for (int i = 0; i < width; i++) row[i + 1] = gate[i] > 0 ? source[i] : 0;
+            } else {
+                for (int i = 0; i < width; i++) row[i + 1] = source[i];
+            }
             for (int i = width + 1; i < ps; i++) row[i] = 0;
         }
     }
@@ -49,14 +57,16 @@ static void conv_scalar(const float *xpad, int in_c, int height, int width, cons
     }
 }
 
-static void wgrad_scalar(const float *xpad, int in_c, int height, int width, const float *dy, int out_c, float *dw,
-                         float *db) {
+static void wgrad_scalar(const float *xpad, int in_c, int height, int width, const float *dy, const float *relu_y,
+                         int out_c, float *dw, float *db) {
     int ps = ae_conv3x3_row_stride(width);
     size_t plane = (size_t)(height + 2) * ps;
     for (int o = 0; o < out_c; o++) {
         const float *g = dy + (size_t)o * height * width;
+        const float *gate = relu_y ? relu_y + (size_t)o * height * width : NULL;
+#define G(i) (gate && !(gate[i] > 0) ? 0.0f : g[i])
         float s = 0;
-        for (int i = 0; i < height * width; i++) s += g[i];
+        for (int i = 0; i < height * width; i++) s += G(i);
         db[o] += s;
         for (int c = 0; c < in_c; c++) {
             for (int t = 0; t < 9; t++) {
@@ -64,12 +74,13 @@ static void wgrad_scalar(const float *xpad, int in_c, int height, int width, con
                 float a = 0;
                 for (int yy = 0; yy < height; yy++) {
                     const float *row = xpad + c * plane + (size_t)(yy + ky) * ps + kx;
-                    for (int x = 0; x < width; x++) a += g[yy * width + x] * row[x];
+                    for (int x = 0; x < width; x++) a += G(yy * width + x) * row[x];
                 }
                 dw[((size_t)o * in_c + c) * 9 + t] += a;
             }
         }
     }
+#undef G
 }
 
 #if defined(__x86_64__)
@@ -174,13 +185,15 @@ static inline __attribute__((target("avx2,fma"))) float hsum(__m256 v) {
 }
 
 static __attribute__((target("avx2,fma"))) void wgrad_avx2(const float *xpad, int in_c, int height, int width,
-                                                            const float *dy, int out_c, float *dw, float *db) {
+                                                            const float *dy, const float *relu_y, int out_c,
+                                                            float *dw, float *db) {
     int ps = ae_conv3x3_row_stride(width);
     size_t plane = (size_t)(height + 2) * ps;
     int vectors = (width + 7) / 8;
     __m256i mask = tail_mask(width - (vectors - 1) * 8);
     for (int o = 0; o < out_c; o++) {
         const float *g = dy + (size_t)o * height * width;
+        const float *gate = relu_y ? relu_y + (size_t)o * height * width : NULL;
         __m256 sum = _mm256_setzero_ps();
         for (int c = 0; c < in_c; c++) {
             __m256 acc[9];
@@ -189,6 +202,11 @@ static __attribute__((target("avx2,fma"))) void wgrad_avx2(const float *xpad, in
                 for (int v = 0; v < vectors; v++) {
                     const float *gp = g + (size_t)yy * width + v * 8;
                     __m256 gv = v == vectors - 1 ? _mm256_maskload_ps(gp, mask) : _mm256_loadu_ps(gp);
+                    if (gate) {
+                        const float *yp = gate + (size_t)yy * width + v * 8;
+                        __m256 yv = v == vectors - 1 ? _mm256_maskload_ps(yp, mask) : _mm256_loadu_ps(yp);
+                        gv = _mm256_and_ps(gv, _mm256_cmp_ps(yv, _mm256_setzero_ps(), _CMP_GT_OQ));
+                    }
                     if (c == 0) sum = _mm256_add_ps(sum, gv);
                     const float *base = xpad + c * plane + (size_t)yy * ps + v * 8;
                     for (int ky = 0; ky < 3; ky++) {
@@ -244,15 +262,15 @@ void ae_relu_inplace(float *y, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = y[i] > 0 ? y[i] : 0;
 }
 
-void ae_conv3x3_weight_grad(const float *xpad, int in_c, int height, int width, const float *dy, int out_c, float *dw,
-                            float *db) {
+void ae_conv3x3_weight_grad(const float *xpad, int in_c, int height, int width, const float *dy, const float *relu_y,
+                            int out_c, float *dw, float *db) {
 #if defined(__x86_64__)
     if (use_avx2()) {
-        wgrad_avx2(xpad, in_c, height, width, dy, out_c, dw, db);
+        wgrad_avx2(xpad, in_c, height, width, dy, relu_y, out_c, dw, db);
         return;
     }
 #endif
-    wgrad_scalar(xpad, in_c, height, width, dy, out_c, dw, db);
+    wgrad_scalar(xpad, in_c, height, width, dy, relu_y, out_c, dw, db);
 }
 
 void ae_conv3x3_flip(const float *w, float *flipped, int out_c, int in_c) {

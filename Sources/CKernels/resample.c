@@ -7,21 +7,29 @@ void ae_maxpool2x2(const float *x, float *y, float *argmax, int planes, int heig
     int oh = height / 2, ow = width / 2;
     for (int p = 0; p < planes; p++) {
         const float *plane = x + (size_t)p * height * width;
-        size_t base = (size_t)p * height * width;
+        int base = p * height * width;
         for (int oy = 0; oy < oh; oy++) {
             const float *r0 = plane + (size_t)(2 * oy) * width, *r1 = r0 + width;
+            int i0 = base + 2 * oy * width;
             for (int ox = 0; ox < ow; ox++) {
                 // Row-major window order, first maximum wins; a NaN wins (PyTorch propagates it).
+                // Selects instead of branches: the comparisons are unpredictable.
                 float best = r0[2 * ox];
-                int at = 2 * oy * width + 2 * ox;
+                int at = i0 + 2 * ox;
                 float v = r0[2 * ox + 1];
-                if (v > best || v != v) { best = v; at = 2 * oy * width + 2 * ox + 1; }
+                int take = v > best || v != v;
+                best = take ? v : best;
+                at = take ? i0 + 2 * ox + 1 : at;
                 v = r1[2 * ox];
-                if (v > best || v != v) { best = v; at = (2 * oy + 1) * width + 2 * ox; }
+                take = v > best || v != v;
+                best = take ? v : best;
+                at = take ? i0 + width + 2 * ox : at;
                 v = r1[2 * ox + 1];
-                if (v > best || v != v) { best = v; at = (2 * oy + 1) * width + 2 * ox + 1; }
+                take = v > best || v != v;
+                best = take ? v : best;
+                at = take ? i0 + width + 2 * ox + 1 : at;
                 *y++ = best;
-                *argmax++ = (float)(base + (size_t)at);
+                *argmax++ = (float)at;
             }
         }
     }

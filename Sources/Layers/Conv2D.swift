@@ -78,11 +78,10 @@ public struct Conv2D: Layer {
     /// Rows of the im2col matrix (inC * kH * kW) times its columns (outH * outW).
     var patchSize: Int { inChannels * kernel * kernel }
     public var cacheWidth: Int {
-        // A fused ReLU needs room for dy masked by the output.
-        let masked = fusedReLU ? outputWidth : 0
-        guard direct else { return patchSize * outHeight * outWidth + masked }
+        // The GEMM path's fused ReLU needs room for dy masked by the output.
+        guard direct else { return patchSize * outHeight * outWidth + (fusedReLU ? outputWidth : 0) }
         // Padded input (kept for the weight gradient), padded dy, and the flipped weights.
-        return paddedPlane * (inChannels + outChannels) + 9 * inChannels * outChannels + masked
+        return paddedPlane * (inChannels + outChannels) + 9 * inChannels * outChannels
     }
 
     /// dy of the convolution itself: `dy` where the fused ReLU's output is positive.
@@ -172,7 +171,7 @@ public struct Conv2D: Layer {
         if direct {
             for r in 0..<x.rows {
                 let padded = cache.row(r)
-                ae_conv3x3_pad(x.row(r), padded, Int32(inChannels), Int32(height), Int32(width))
+                ae_conv3x3_pad(x.row(r), nil, padded, Int32(inChannels), Int32(height), Int32(width))
                 ae_conv3x3(padded, Int32(inChannels), Int32(height), Int32(width), params[weight], params[bias],
                            Int32(outChannels), y.row(r), 0, fusedReLU ? 1 : 0)
             }
@@ -200,12 +199,13 @@ public struct Conv2D: Layer {
             if dx != nil { ae_conv3x3_flip(params[weight], flipped, Int32(outChannels), Int32(inChannels)) }
             for r in 0..<dy.rows {
                 let padded = cache.row(r), paddedDy = padded + paddedPlane * inChannels
-                let g = preActivationGradient(dy, y, cache, row: r)
-                ae_conv3x3_weight_grad(padded, Int32(inChannels), Int32(height), Int32(width), g,
+                // A fused ReLU's mask is applied while reading dy (no separate pass).
+                let gate = fusedReLU ? UnsafePointer(y.row(r)) : nil
+                ae_conv3x3_weight_grad(padded, Int32(inChannels), Int32(height), Int32(width), dy.row(r), gate,
                                        Int32(outChannels), grads[weight], grads[bias])
                 if let dx {
                     // dx = dy convolved with the flipped kernel: a forward pass with channels swapped.
-                    ae_conv3x3_pad(g, paddedDy, Int32(outChannels), Int32(height), Int32(width))
+                    ae_conv3x3_pad(dy.row(r), gate, paddedDy, Int32(outChannels), Int32(height), Int32(width))
                     ae_conv3x3(paddedDy, Int32(outChannels), Int32(height), Int32(width), flipped, nil,
                                Int32(inChannels), dx.row(r), 1, 0)
                 }

@@ -36,7 +36,8 @@ void ae_sgd_update(float *p, float *g, float *m, size_t n, float lr, float momen
 /// Direct 3x3 convolution, stride 1, zero padding 1 (see conv3x3.c). Planes are padded by
 /// ae_conv3x3_pad to rows of ae_conv3x3_row_stride(width) floats with a zero border.
 int ae_conv3x3_row_stride(int width);
-void ae_conv3x3_pad(const float *x, float *padded, int channels, int height, int width);
+/// With `relu_y`, values where relu_y <= 0 become 0 (dy through a fused ReLU).
+void ae_conv3x3_pad(const float *x, const float *relu_y, float *padded, int channels, int height, int width);
 /// y (out_c, H, W) = bias + w (out_c, in_c, 3, 3) correlated with the padded input; adds into y
 /// instead when `accumulate` (bias ignored); then max(y, 0) when `relu`.
 void ae_conv3x3(const float *xpad, int in_c, int height, int width, const float *w, const float *bias, int out_c,
@@ -44,9 +45,10 @@ void ae_conv3x3(const float *xpad, int in_c, int height, int width, const float 
 /// g = dy where y > 0, else 0 (the backward of a fused ReLU); and y = max(y, 0) in place.
 void ae_relu_mask(const float *dy, const float *y, float *g, size_t n);
 void ae_relu_inplace(float *y, size_t n);
-/// dw += dy (out_c, H, W) correlated with the padded input; db += sums of dy.
-void ae_conv3x3_weight_grad(const float *xpad, int in_c, int height, int width, const float *dy, int out_c, float *dw,
-                            float *db);
+/// dw += dy (out_c, H, W) correlated with the padded input; db += sums of dy. With `relu_y`, dy
+/// counts only where relu_y > 0 (a fused ReLU's output).
+void ae_conv3x3_weight_grad(const float *xpad, int in_c, int height, int width, const float *dy, const float *relu_y,
+                            int out_c, float *dw, float *db);
 /// flipped (in_c, out_c, 3, 3) = w (out_c, in_c, 3, 3) with channels swapped and the kernel
 /// rotated by 180 degrees: the input gradient is then a forward convolution of dy.
 void ae_conv3x3_flip(const float *w, float *flipped, int out_c, int in_c);
