@@ -67,16 +67,23 @@ public struct Network: Sendable {
     /// Runs every layer; stochastic layers draw their masks from `ws.rowKeys` when training and
     /// act as the identity otherwise.
     public func forward(_ ws: Workspace, rows: Int, params: Arena, training: Bool) {
+        forward(ws, rows: 0..<rows, params: params, training: training)
+    }
+
+    /// `forward` on a slice of the rows, so a model can run forward and backward of a few rows
+    /// back to back while their activations are still in cache.
+    public func forward(_ ws: Workspace, rows range: Range<Int>, params: Arena, training: Bool) {
+        let rows = range.count
         for (i, layer) in layers.enumerated() {
-            var cache = ws.matrix(caches[i], rows: rows)
+            var cache = ws.matrix(caches[i], rows: range)
             if let stochastic = layer as? any StochasticLayer {
                 if training {
-                    stochastic.draw(cache: cache, rowKeys: ws.rowKeys)
+                    stochastic.draw(cache: cache, rowKeys: ws.rowKeys + range.lowerBound)
                 } else {
                     cache = Matrix(cache.base, rows: rows, cols: 0)
                 }
             }
-            layer.forward(x: activation(i, ws, rows: rows), y: activation(i + 1, ws, rows: rows),
+            layer.forward(x: ws.matrix(activations[i], rows: range), y: ws.matrix(activations[i + 1], rows: range),
                           cache: cache, params: params)
         }
     }
@@ -90,12 +97,18 @@ public struct Network: Sendable {
     /// Backward through `range` of the layers only (top first), for models that add a penalty's
     /// gradient at an inner activation between two segments.
     public func backward(_ ws: Workspace, rows: Int, params: Arena, grads: Arena, layers range: Range<Int>) {
-        for i in range.reversed() {
-            let dx = gradient(i, ws, rows: rows)
+        backward(ws, rows: 0..<rows, params: params, grads: grads, layers: range)
+    }
+
+    /// `backward` on a slice of the rows (see `forward(_:rows:params:training:)` with a range).
+    public func backward(_ ws: Workspace, rows slice: Range<Int>, params: Arena, grads: Arena,
+                         layers range: Range<Int>? = nil) {
+        for i in (range ?? 0..<layers.count).reversed() {
+            let dx = gradients[i].map { ws.matrix($0, rows: slice) }
             dx?.fill(0)
-            layers[i].backward(dy: gradient(i + 1, ws, rows: rows)!, x: activation(i, ws, rows: rows),
-                               y: activation(i + 1, ws, rows: rows),
-                               cache: ws.matrix(caches[i], rows: rows), dx: dx, params: params,
+            layers[i].backward(dy: ws.matrix(gradients[i + 1]!, rows: slice), x: ws.matrix(activations[i], rows: slice),
+                               y: ws.matrix(activations[i + 1], rows: slice),
+                               cache: ws.matrix(caches[i], rows: slice), dx: dx, params: params,
                                grads: grads)
         }
     }

@@ -57,5 +57,13 @@ public final class Workspace: @unchecked Sendable {
         return Matrix(buffer.pointer + region.start * maxRows, rows: rows, cols: region.cols)
     }
 
+    /// Rows `range` of `region`.
+    @inline(__always)
+    public func matrix(_ region: Region, rows range: Range<Int>) -> Matrix {
+        precondition(range.upperBound <= maxRows, "rows \(range) exceed the workspace's \(maxRows)")
+        return Matrix(buffer.pointer + region.start * maxRows + range.lowerBound * region.cols, rows: range.count,
+                      cols: region.cols)
+    }
+
     public var gradientArena: Arena { Arena(gradients) }
 }

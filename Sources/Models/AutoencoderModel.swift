@@ -50,10 +50,15 @@ public protocol AutoencoderModel: Sendable {
     func reconstruction(_ ws: Workspace, rows: Int) -> Matrix
     /// The first layer (by name) whose output holds NaN or infinity after a forward, if any.
     func firstNonFiniteLayer(_ ws: Workspace, rows: Int) -> String?
+    /// True when `backward` with gradients runs the training forward itself (e.g. a few rows at
+    /// a time, forward and backward back to back while the activations are in cache); the engine
+    /// then skips the separate training `forward` for models without a statistic.
+    var forwardsInBackward: Bool { get }
 }
 
 extension AutoencoderModel {
     public func firstNonFiniteLayer(_ ws: Workspace, rows: Int) -> String? { nil }
+    public var forwardsInBackward: Bool { false }
     public var statisticWidth: Int { 0 }
     public var stateWidth: Int { 0 }
     public func finishStatistic(_ statistic: UnsafeMutablePointer<Float>, globalRows: Int,

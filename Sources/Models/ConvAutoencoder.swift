@@ -66,6 +66,9 @@ public struct ConvAutoencoder: AutoencoderModel {
     public let workspaceColumns: Int
     public let phases: [Phase]
     public let inputWidth: Int
+    /// Rows whose forward and backward run back to back in training (about 1 MB of workspace),
+    /// so their activations are still in cache; the arithmetic per row is unchanged.
+    public let chunkRows: Int
 
     public init(_ config: ConvAutoencoderConfig) {
         precondition(config.validationError() == nil, config.validationError() ?? "")
@@ -163,6 +166,7 @@ public struct ConvAutoencoder: AutoencoderModel {
         targetRegion = allocator.take(inputWidth)
         probabilities = allocator.take(config.loss == .bce ? inputWidth : 0)
         workspaceColumns = allocator.columns
+        chunkRows = max(1, (1 << 18) / max(workspaceColumns, 1))
         self.layout = layout
         phases = [Phase(name: "autoencoder", group: 0..<layout.count)]
     }
@@ -184,14 +188,32 @@ public struct ConvAutoencoder: AutoencoderModel {
         network.forward(ws, rows: rows, params: params, training: training)
     }
 
+    /// `backward` with gradients runs forward, loss and backward chunk by chunk (`chunkRows`).
+    public var forwardsInBackward: Bool { true }
+
     public func backward(phase: Int, _ ws: Workspace, rows: Int, globalRows: Int, params: Arena,
                          grads: Arena?, statistic: UnsafePointer<Float>?) -> LossSums {
-        let dOutput = grads == nil ? nil : network.outputGradient(ws, rows: rows)
-        dOutput?.fill(0)
         // Per-value mean over the global batch, as nn.BCELoss / nn.MSELoss with 'mean'.
-        let sums = Loss.evaluate(config.loss, output: network.output(ws, rows: rows), target: target(ws, rows: rows),
-                                 dOutput: dOutput, scale: 1 / Float(globalRows * targetWidth))
-        if let grads { network.backward(ws, rows: rows, params: params, grads: grads) }
+        let scale = 1 / Float(globalRows * targetWidth)
+        guard let grads else {
+            return Loss.evaluate(config.loss, output: network.output(ws, rows: rows), target: target(ws, rows: rows),
+                                 dOutput: nil, scale: scale)
+        }
+        var sums = LossSums()
+        var start = 0
+        while start < rows {
+            let chunk = start..<min(start + chunkRows, rows)
+            network.forward(ws, rows: chunk, params: params, training: true)
+            let dOutput = ws.matrix(network.gradients.last!!, rows: chunk)
+            dOutput.fill(0)
+            let part = Loss.evaluate(config.loss, output: ws.matrix(network.activations.last!, rows: chunk),
+                                     target: ws.matrix(targetRegion, rows: chunk), dOutput: dOutput, scale: scale)
+            sums.objective += part.objective
+            sums.squaredError += part.squaredError
+            sums.penalty += part.penalty
+            network.backward(ws, rows: chunk, params: params, grads: grads)
+            start = chunk.upperBound
+        }
         return sums
     }
 

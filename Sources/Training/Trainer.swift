@@ -216,8 +216,11 @@ public final class Trainer: @unchecked Sendable {
         case .trainForwardBackward, .trainForward:
             if job.phase == 0 { assemble(job.source, indices: job.indices, epoch: job.epoch, plan: job.plan, shard: s) }
             if coupled { ws.statistics.zero() }
-            model.forward(phase: job.phase, ws, rows: rows, params: paramsArena, training: true,
-                          statistic: coupled ? ws.statistics.pointer : nil)
+            // A model that runs its training forward inside backward (chunk by chunk) skips it here.
+            if job.mode == .trainForward || !model.forwardsInBackward {
+                model.forward(phase: job.phase, ws, rows: rows, params: paramsArena, training: true,
+                              statistic: coupled ? ws.statistics.pointer : nil)
+            }
             if job.mode == .trainForwardBackward {
                 shardSums[s] = model.backward(phase: job.phase, ws, rows: rows, globalRows: globalRows,
                                               params: paramsArena, grads: ws.gradientArena, statistic: nil)
