@@ -57,8 +57,7 @@ let package = Package(
                                                           "Images", "TestSupport", "CAllocationCounter"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "Kernels", "TestSupport"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Images", "TestSupport"],
-                    exclude: ["Fixtures"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Images", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["autoencoder", "Datasets", "Images", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
