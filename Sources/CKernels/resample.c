@@ -35,7 +35,36 @@ void ae_maxpool2x2(const float *x, float *y, float *argmax, int planes, int heig
     }
 }
 
+static void upsample2(const float *x, float *y, int planes, int height, int width) {
+    int ow = 2 * width;
+    for (int p = 0; p < planes; p++) {
+        for (int iy = 0; iy < height; iy++, y += 2 * ow) {
+            const float *line = x + ((size_t)p * height + iy) * width;
+            for (int ix = 0; ix < width; ix++) {
+                y[2 * ix] = line[ix];
+                y[2 * ix + 1] = line[ix];
+            }
+            for (int i = 0; i < ow; i++) y[ow + i] = y[i];
+        }
+    }
+}
+
+static void upsample2_backward(const float *dy, float *dx, int planes, int height, int width) {
+    int ow = 2 * width;
+    for (int p = 0; p < planes; p++) {
+        for (int iy = 0; iy < height; iy++, dy += 2 * ow) {
+            float *line = dx + ((size_t)p * height + iy) * width;
+            const float *d1 = dy + ow;
+            for (int ix = 0; ix < width; ix++) line[ix] += (dy[2 * ix] + dy[2 * ix + 1]) + (d1[2 * ix] + d1[2 * ix + 1]);
+        }
+    }
+}
+
 void ae_upsample_nearest(const float *x, float *y, int planes, int height, int width, int scale) {
+    if (scale == 2) {
+        upsample2(x, y, planes, height, width);
+        return;
+    }
     int ow = width * scale;
     for (int p = 0; p < planes; p++) {
         const float *plane = x + (size_t)p * height * width;
@@ -54,6 +83,10 @@ void ae_upsample_nearest(const float *x, float *y, int planes, int height, int w
 }
 
 void ae_upsample_nearest_backward(const float *dy, float *dx, int planes, int height, int width, int scale) {
+    if (scale == 2) {
+        upsample2_backward(dy, dx, planes, height, width);
+        return;
+    }
     int ow = width * scale;
     for (int p = 0; p < planes; p++) {
         for (int iy = 0; iy < height; iy++) {

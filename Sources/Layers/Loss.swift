@@ -62,8 +62,10 @@ public enum Loss {
             case .bce:
                 for i in 0..<d {
                     let z = o[i]
-                    objective += Double(max(z, 0) - z * t[i] + log1pf(expf(-abs(z))))
-                    let p = Activation.sigmoid(z)
+                    // One exponential serves the stable loss and the sigmoid.
+                    let e = expf(-abs(z))
+                    objective += Double(max(z, 0) - z * t[i] + log1pf(e))
+                    let p = z >= 0 ? 1 / (1 + e) : e / (1 + e)
                     squared += Double((p - t[i]) * (p - t[i]))
                     g?[i] += scale * (p - t[i])
                 }
