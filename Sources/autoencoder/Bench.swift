@@ -81,7 +81,11 @@ struct Bench: ParsableCommand {
             name = isM2(conv, optimizer) ? "M2" : config.modelDescription
             gemmShapes = (model as! ConvAutoencoder).gemmShapes
         case .denoiser:
-            name = config.modelDescription
+            // The shipped size under the name tools/torch_denoiser.py uses; others described.
+            let d = config.denoiser!
+            let shipped = d.depth == 2 && d.width == 32 && d.residual && d.activation == .relu && d.channels == 1
+                && patchSize == 48
+            name = shipped ? "denoiser" : config.modelDescription
             gemmShapes = (model as! ConvDenoiser).gemmShapes
         default:
             let widths = config.model.widths
