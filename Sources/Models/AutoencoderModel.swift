@@ -54,11 +54,15 @@ public protocol AutoencoderModel: Sendable {
     /// a time, forward and backward back to back while the activations are in cache); the engine
     /// then skips the separate training `forward` for models without a statistic.
     var forwardsInBackward: Bool { get }
+    /// Values per target row that carry data (per-value figures divide by it); `targetWidth`
+    /// unless rows carry extra bookkeeping such as a sequence length.
+    var valuesPerTarget: Int { get }
 }
 
 extension AutoencoderModel {
     public func firstNonFiniteLayer(_ ws: Workspace, rows: Int) -> String? { nil }
     public var forwardsInBackward: Bool { false }
+    public var valuesPerTarget: Int { targetWidth }
     public var statisticWidth: Int { 0 }
     public var stateWidth: Int { 0 }
     public func finishStatistic(_ statistic: UnsafeMutablePointer<Float>, globalRows: Int,

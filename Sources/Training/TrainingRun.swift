@@ -263,7 +263,7 @@ public final class TrainingRun {
 
     /// The training objective in its reported unit: the per-value mean loss plus penalties.
     func objective(_ sums: LossSums, rows: Int) -> Double {
-        sums.objective / Double(rows * model.targetWidth) + sums.penalty
+        sums.objective / Double(rows * model.valuesPerTarget) + sums.penalty
     }
 
     public struct Evaluation: Sendable {
@@ -313,7 +313,7 @@ public final class TrainingRun {
             penaltyBatches += Double(end - start)
             start = end
         }
-        let n = Double(indices.count), d = Double(model.targetWidth)
+        let n = Double(indices.count), d = Double(model.valuesPerTarget)
         return Evaluation(objective: total.objective / (n * d) + total.penalty / max(penaltyBatches, 1),
                           squaredErrorPerImage: total.squaredError / n, msePerPixel: total.squaredError / (n * d),
                           bcePerImage: config.loss == .bce ? total.objective / n : nil,
