@@ -28,6 +28,11 @@ public struct LinePlot: Sendable {
     public var yLabel: String
     public var logScaleY: Bool
     public var series: [Series] = []
+    /// Whether the legend box is drawn (right of the frame); small panels that share one
+    /// legend, as in SequencePlot, leave it out to keep the width for data.
+    public var showsLegend = true
+    /// Half-width of the square marker at each point; 0 draws the lines only.
+    public var markerRadius = 2
 
     public init(title: String, xLabel: String, yLabel: String, logScaleY: Bool = false) {
         self.title = title
@@ -110,7 +115,7 @@ public struct LinePlot: Sendable {
 
         var right = width - 1 - m
         var legend: (Int, Int, Int, Int)?
-        if !series.isEmpty {
+        if showsLegend && !series.isEmpty {
             // The legend sits right of the frame, so it never hides data.
             let widestLabel = series.map { BitmapFont.width(of: $0.label, scale: s) }.max() ?? 0
             let legendWidth = 8 + Self.swatchWidth + 6 + widestLabel + 8
@@ -127,6 +132,13 @@ public struct LinePlot: Sendable {
 
     /// Draws the plot on a white background.
     public func render(width: Int = 640, height: Int = 400) -> PNGImage {
+        let canvas = draw(width: width, height: height)
+        return PNGImage(width: width, height: height, layout: .rgb, bitDepth: 8,
+                        samples: canvas.pixels.map(UInt16.init))
+    }
+
+    /// The plot as RGB bytes, for `render` and for figures that place several plots.
+    func draw(width: Int, height: Int) -> Canvas {
         let layout = layout(width: width, height: height)
         var canvas = Canvas(width: width, height: height)
         let (left, top, right, bottom) = (layout.left, layout.top, layout.right, layout.bottom)
@@ -160,8 +172,8 @@ public struct LinePlot: Sendable {
             for (a, b) in zip(pixels, pixels.dropFirst()) {
                 canvas.line(from: a, to: b, line.color)
             }
-            for (x, y) in pixels {
-                canvas.fill(x - 2, y - 2, x + 2, y + 2, line.color)
+            for (x, y) in pixels where markerRadius > 0 {
+                canvas.fill(x - markerRadius, y - markerRadius, x + markerRadius, y + markerRadius, line.color)
             }
         }
         canvas.clip = nil
@@ -188,9 +200,7 @@ public struct LinePlot: Sendable {
         // The y label reads bottom to top, centred on the frame.
         canvas.text(yLabel, x: Self.margin, y: (top + bottom) / 2 + BitmapFont.width(of: yLabel, scale: s) / 2,
                     color: Self.black, rotated: true)
-
-        return PNGImage(width: width, height: height, layout: .rgb, bitDepth: 8,
-                        samples: canvas.pixels.map(UInt16.init))
+        return canvas
     }
 }
 
