@@ -8,9 +8,10 @@ import Models
 
 /// The model families `train --model` accepts.
 public enum ModelFamily: String, Sendable, Codable, CaseIterable {
-    case dense, deep, sparse, denoising, dropout, contractive, conv, denoiser
+    case dense, deep, sparse, denoising, dropout, contractive, conv, denoiser, lstm, gru
 
     public var isConvolutional: Bool { self == .conv || self == .denoiser }
+    public var isRecurrent: Bool { self == .lstm || self == .gru }
 }
 
 public struct TrainingConfig: Sendable, Codable, Equatable {
@@ -20,6 +21,13 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
     /// The conv family's model; channels and size come from the data when absent.
     public var conv: ConvAutoencoderConfig?
     public var denoiser: ConvDenoiserConfig?
+    /// The lstm and gru families' model; steps and features come from the data.
+    public var sequence: SequenceAutoencoderConfig?
+    /// Per-feature standardization of sequence files, fitted on the training split at the start.
+    public var standardization: Standardization?
+    /// A single sequence CSV: the column holding the sequence id, and an optional label column.
+    public var sequenceID: String?
+    public var sequenceLabel: String?
     /// Square training patch cut at random from each image (denoiser); nil: whole images.
     public var patch: Int?
     /// Patches cut from each training image per epoch (nil: about one pass over its pixels).
@@ -81,7 +89,7 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
         case .denoising: [d, 256, 64]
         case .dropout: [d, 512, 128, 32]
         case .contractive: [d, 128]
-        case .conv, .denoiser: []
+        case .conv, .denoiser, .lstm, .gru: []
         }
     }
 
@@ -105,6 +113,10 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
                     + "\(shape.width)x\(shape.height) is not (choose --patch as a multiple of \(multiple))")
             }
             self.denoiser = denoiser
+        case .lstm, .gru:
+            // Image rows are the steps: (C, H, W) read as H steps of C x W values.
+            try resolveSequenceModel(steps: shape.height, features: shape.channels * shape.width,
+                                     imageChannels: shape.channels, variableLength: false)
         default:
             if model.widths.isEmpty { model.widths = TrainingConfig.defaultWidths(family, inputWidth: shape.count) }
             guard model.widths[0] == shape.count else {
@@ -120,6 +132,7 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
         switch family {
         case .conv: ConvAutoencoder(conv!)
         case .denoiser: ConvDenoiser(denoiser!, height: shape.height, width: shape.width)
+        case .lstm, .gru: SequenceAutoencoder(sequence!)
         default: DenseAutoencoder(model)
         }
     }
@@ -135,6 +148,12 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
             guard let denoiser else { return "denoiser" }
             return "denoiser depth \(denoiser.depth) width \(denoiser.width)"
                 + (denoiser.residual ? " (residual)" : "") + (patch.map { " on \($0)x\($0) patches" } ?? "")
+        case .lstm, .gru:
+            guard let sequence else { return family.rawValue }
+            return "\(family.rawValue) seq2seq, \(sequence.layers) x \(sequence.hidden) hidden"
+                + (sequence.bidirectional ? " (bidirectional encoder)" : "")
+                + ", code \(sequence.codeWidth), decoder fed \(sequence.decoderInput == .code ? "the code" : "the previous step")"
+                + (sequence.reverse ? ", reversed" : "") + ", \(sequence.steps) steps x \(sequence.features) features"
         default:
             return "\(family.rawValue) \(model.widths.map(String.init).joined(separator: "-"))"
         }
@@ -144,8 +163,26 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
     public var loss: LossKind {
         switch family {
         case .conv: conv?.loss ?? .bce
-        case .denoiser: .mse
+        case .denoiser, .lstm, .gru: .mse
         default: model.loss
         }
+    }
+}
+
+extension TrainingConfig {
+    /// Sets the recurrent model's size (options the user gave are kept) and checks it.
+    public mutating func resolveSequenceModel(steps: Int, features: Int, imageChannels: Int,
+                                              variableLength: Bool) throws {
+        let cell: RecurrentCell = family == .gru ? .gru : .lstm
+        var sequence = self.sequence ?? SequenceAutoencoderConfig(cell: cell, steps: steps, features: features)
+        sequence.cell = cell
+        sequence.steps = steps
+        sequence.features = features
+        sequence.imageChannels = imageChannels
+        sequence.variableLength = variableLength
+        // Images are in [0, 1]; standardized sequences are not.
+        sequence.output = variableLength ? .linear : .sigmoid
+        if let problem = sequence.validationError() { throw TrainingError(problem) }
+        self.sequence = sequence
     }
 }

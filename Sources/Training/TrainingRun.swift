@@ -38,15 +38,15 @@ public final class TrainingRun {
     public let model: any AutoencoderModel
     public let trainer: Trainer
     public internal(set) var progress: RunProgress
-    let trainSet: Dataset
-    let testSet: Dataset
     let trainIndices: [Int]
     let testIndices: [Int]
-    let trainAssembler: BatchAssembler
-    let testAssembler: BatchAssembler
-    /// The assemblers as existentials, made once (converting per step would allocate).
+    /// The batch sources as existentials, made once (converting per step would allocate).
     let trainSource: any BatchSource
     let testSource: any BatchSource
+    /// The test split's images (grids), or its sequences (plots), whichever the data is.
+    let testImages: BatchAssembler?
+    let testSequences: SequenceBatchSource?
+    let corruption: Corruption
     let evaluationEpoch: Int
 
     /// Prepares a run (loads data, builds the model); `resume` is a checkpoint or run folder.
@@ -62,61 +62,87 @@ public final class TrainingRun {
             config = loaded.config
             config.epochs = epochs
         }
-        let source = try DataSource.load(config.data, options: config.folderOptions)
-        let dataset = source.train
-        if config.family == .denoiser && config.patch == nil { config.patch = 48 }
+        corruption = try Corruption(parsing: config.noise)
         let shape: ImageShape
-        if let patch = config.patch {
-            shape = ImageShape(channels: dataset.channels, height: patch, width: patch)
-        } else if let fixed = dataset.fixedShape {
-            shape = fixed
+        var trainCount: Int
+        if config.family.isRecurrent && SequenceSource.looksLikeSequences(config.data) {
+            let splits = try SequenceSource.loadSplits(config.data, idColumn: config.sequenceID,
+                                                       labelColumn: config.sequenceLabel)
+            let test = splits.test ?? splits.train
+            let (trainIDs, testIDs) = try TrainingRun.split(count: splits.train.count, testCount: splits.test?.count,
+                                                             config: config, source: splits.train.source)
+            // Standardize with the training sequences' statistics, kept in the config (and so in
+            // every checkpoint) so evaluation and resumed runs use the same ones.
+            if config.standardization == nil {
+                config.standardization = Standardization(fitting: splits.train, indices: trainIDs)
+            }
+            let longest = max(splits.train.maxLength, test.maxLength)
+            if contents == nil || config.sequence == nil {
+                try config.resolveSequenceModel(steps: longest, features: splits.train.features, imageChannels: 1,
+                                                variableLength: true)
+            }
+            let sequence = config.sequence!
+            guard sequence.features == splits.train.features, sequence.variableLength else {
+                throw TrainingError("\(splits.train.source): \(splits.train.features) values per step; the model "
+                    + "was trained on \(sequence.features)\(sequence.variableLength ? "" : " (image rows)")")
+            }
+            let train = try SequenceBatchSource(sequences: splits.train, standardization: config.standardization,
+                                                corruption: corruption, seed: config.seed, steps: sequence.steps)
+            // Evaluation noise is fixed: one seed and epoch, so test figures compare across epochs.
+            let testSource = try SequenceBatchSource(sequences: test, standardization: config.standardization,
+                                                     corruption: corruption, seed: config.seed ^ 0x7465_7374,
+                                                     steps: sequence.steps)
+            shape = ImageShape(channels: 1, height: sequence.steps, width: sequence.features)
+            trainIndices = trainIDs
+            testIndices = testIDs
+            trainSource = train
+            self.testSource = testSource
+            testSequences = testSource
+            testImages = nil
+            trainCount = trainIDs.count
         } else {
-            throw TrainingError("\(dataset.source): images differ in size; pass --resize WxH, --crop WxH or --patch N")
+            let source = try DataSource.load(config.data, options: config.folderOptions)
+            let dataset = source.train
+            if config.family == .denoiser && config.patch == nil { config.patch = 48 }
+            if let patch = config.patch {
+                shape = ImageShape(channels: dataset.channels, height: patch, width: patch)
+            } else if let fixed = dataset.fixedShape {
+                shape = fixed
+            } else {
+                throw TrainingError("\(dataset.source): images differ in size; pass --resize WxH, --crop WxH or --patch N")
+            }
+            try config.resolveModel(rowShape: shape)
+            if let patch = config.patch, config.patchesPerImage == nil {
+                // About one pass over the training pixels per epoch.
+                let (h, w) = dataset.meanSize
+                config.patchesPerImage = max(1, Int((Double(h * w) / Double(patch * patch)).rounded(.up)))
+            }
+            let repeats = config.patchesPerImage ?? 1
+            let testSet = source.test ?? dataset
+            let (trainImages, testImageIDs) = try TrainingRun.split(count: dataset.count, testCount: source.test?.count,
+                                                                    config: config, source: dataset.source)
+            let patch = config.patch.map { (height: $0, width: $0) }
+            let train = try BatchAssembler(dataset: dataset, corruption: corruption, seed: config.seed, patch: patch,
+                                           patchesPerImage: repeats)
+            // Evaluation noise and crops are fixed: one seed and epoch, so test figures compare across epochs.
+            let test = try BatchAssembler(dataset: testSet, corruption: corruption, seed: config.seed ^ 0x7465_7374,
+                                          patch: patch, patchesPerImage: repeats)
+            trainIndices = train.sampleIndices(images: trainImages)
+            testIndices = test.sampleIndices(images: testImageIDs)
+            trainSource = train
+            testSource = test
+            testImages = test
+            testSequences = nil
+            trainCount = trainIndices.count
         }
-        try config.resolveModel(rowShape: shape)
-        if let patch = config.patch, config.patchesPerImage == nil {
-            // About one pass over the training pixels per epoch.
-            let (h, w) = dataset.meanSize
-            config.patchesPerImage = max(1, Int((Double(h * w) / Double(patch * patch)).rounded(.up)))
-        }
-        let repeats = config.patchesPerImage ?? 1
-        let trainCount = repeats * (source.test == nil ? dataset.count - Int(Double(dataset.count) * config.holdout)
-                                                        : dataset.count)
         if config.optimizer.schedule.kind == .cosine && config.optimizer.schedule.totalSteps <= 1 {
             // Cosine decays over the whole run unless told otherwise.
+            trainCount = max(trainCount, 1)
             config.optimizer.schedule.totalSteps = config.epochs * ((trainCount + config.batchSize - 1) / config.batchSize)
         }
         self.config = config
         self.runDirectory = runDirectory
-        trainSet = dataset
-        let trainImages: [Int], testImages: [Int]
-        if let test = source.test {
-            testSet = test
-            trainImages = Array(0..<dataset.count)
-            testImages = Array(0..<test.count)
-        } else {
-            // Hold out a seeded random part of a single-split source for evaluation.
-            let order = EpochOrder(count: dataset.count, seed: config.seed ^ 0x686F_6C64).permutation(epoch: 0)
-            let held = min(max(Int(Double(dataset.count) * config.holdout), 1), dataset.count - 1)
-            guard held >= 1, dataset.count >= 2 else {
-                throw TrainingError("\(dataset.source): need at least 2 samples to hold some out for testing")
-            }
-            testSet = dataset
-            testImages = Array(order[0..<held]).sorted()
-            trainImages = Array(order[held...]).sorted()
-        }
-        let corruption = try Corruption(parsing: config.noise)
-        let patch = config.patch.map { (height: $0, width: $0) }
-        trainAssembler = try BatchAssembler(dataset: trainSet, corruption: corruption, seed: config.seed, patch: patch,
-                                            patchesPerImage: repeats)
-        // Evaluation noise and crops are fixed: one seed and epoch, so test figures compare across epochs.
-        testAssembler = try BatchAssembler(dataset: testSet, corruption: corruption, seed: config.seed ^ 0x7465_7374,
-                                           patch: patch, patchesPerImage: repeats)
-        trainIndices = trainAssembler.sampleIndices(images: trainImages)
-        testIndices = testAssembler.sampleIndices(images: testImages)
         evaluationEpoch = 0
-        trainSource = trainAssembler
-        testSource = testAssembler
         model = config.makeModel(rowShape: shape)
         trainer = Trainer(model: model, optimizers: [config.optimizer], shards: config.shards,
                           maxBatch: config.batchSize, seed: config.seed)
@@ -125,6 +151,17 @@ public final class TrainingRun {
             try Checkpoint.restore(contents, into: trainer)
             progress = contents.progress
         }
+    }
+
+    /// Training and test sample indices: every sample of each split when the source has a test
+    /// split, else a seeded random `holdout` part of the one split for testing.
+    static func split(count: Int, testCount: Int?, config: TrainingConfig, source: String) throws
+        -> (train: [Int], test: [Int]) {
+        if let testCount { return (Array(0..<count), Array(0..<testCount)) }
+        guard count >= 2 else { throw TrainingError("\(source): need at least 2 samples to hold some out for testing") }
+        let order = EpochOrder(count: count, seed: config.seed ^ 0x686F_6C64).permutation(epoch: 0)
+        let held = min(max(Int(Double(count) * config.holdout), 1), count - 1)
+        return (Array(order[held...]).sorted(), Array(order[0..<held]).sorted())
     }
 
     /// A run holding a checkpoint's weights, for reconstruction and evaluation; `data`, `noise`
@@ -293,7 +330,7 @@ public final class TrainingRun {
             let sums: LossSums
             if measurePSNR {
                 sums = indices[start..<end].withUnsafeBufferPointer { ids in
-                    testAssembler.fill(indices: ids, epoch: evaluationEpoch, clean: &clean, corrupted: nil)
+                    testSource.fill(indices: ids, epoch: evaluationEpoch, clean: &clean, corrupted: nil)
                     return trainer.evaluate(testSource, indices: ids, epoch: evaluationEpoch,
                                             reconstructions: &recon, inputs: &noisy)
                 }
@@ -345,15 +382,17 @@ public final class TrainingRun {
     public func evaluateTestSplit() -> Evaluation { evaluate(indices: testIndices) }
 
     /// Writes a clean | corrupted | reconstruction grid of the first `count` test samples
-    /// (rows of up to 10 samples).
+    /// (rows of up to 10 samples); for sequence data, a plot of original vs reconstruction per
+    /// feature of the first few test sequences, in the data's units.
     public func writeGrid(to path: String, count: Int) throws {
-        let ids = Array(testIndices.prefix(min(count, config.batchSize)))
+        let shown = testSequences == nil ? count : min(count, 3)
+        let ids = Array(testIndices.prefix(min(shown, config.batchSize)))
         let width = model.targetWidth
         var clean = [Float](repeating: 0, count: ids.count * width)
         var noisy = clean, recon = clean
         ids.withUnsafeBufferPointer { p in
             clean.withUnsafeMutableBufferPointer { c in
-                testAssembler.fill(indices: p, epoch: evaluationEpoch, clean: c.baseAddress!, corrupted: nil)
+                testSource.fill(indices: p, epoch: evaluationEpoch, clean: c.baseAddress!, corrupted: nil)
             }
             noisy.withUnsafeMutableBufferPointer { n in
                 recon.withUnsafeMutableBufferPointer { r in
@@ -362,14 +401,33 @@ public final class TrainingRun {
                 }
             }
         }
-        let shape = testAssembler.rowShape
-        guard shape.channels == 1 || shape.channels == 3 else { return }
+        if let sequences = testSequences?.sequences {
+            var plot = SequencePlot(featureNames: sequences.featureNames)
+            let d = sequences.features
+            for (r, id) in ids.enumerated() {
+                let n = sequences.length(of: id)
+                var original = Array(clean[(r * width)..<(r * width + n * d)])
+                var reconstruction = Array(recon[(r * width)..<(r * width + n * d)])
+                if let standardization = config.standardization {
+                    original = standardization.inverted(original)
+                    reconstruction = standardization.inverted(reconstruction)
+                }
+                var caption = sequences.files?[id] ?? "sequence \(id + 1)"
+                if let labels = sequences.labels {
+                    caption += " (class " + (sequences.classNames?[Int(labels[id])] ?? "\(labels[id])") + ")"
+                }
+                plot.add(caption + ", \(n) steps", original: original, reconstruction: reconstruction)
+            }
+            try plot.write(to: path)
+            return
+        }
+        guard let shape = testImages?.rowShape, shape.channels == 1 || shape.channels == 3 else { return }
         var grid = ImageGrid(tileWidth: shape.width, tileHeight: shape.height, channels: shape.channels)
         let perRow = 10
         for start in stride(from: 0, to: ids.count, by: perRow) {
             let range = (start * width)..<(min(start + perRow, ids.count) * width)
             grid.addRow(label: "clean", tiles: Array(clean[range]))
-            if !trainAssembler.corruption.isNone { grid.addRow(label: "noisy", tiles: Array(noisy[range])) }
+            if !corruption.isNone { grid.addRow(label: "noisy", tiles: Array(noisy[range])) }
             grid.addRow(label: config.family == .denoiser ? "denoised" : "recon", tiles: Array(recon[range]))
         }
         try PNGCodec.write(grid.render(), to: path)

@@ -13,4 +13,9 @@ struct AutoencoderCommand: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [Train.self, Reconstruct.self, Evaluate.self, Denoise.self, Bench.self, Inspect.self, Grid.self])
+
+    static func main() {
+        BLASKernel.restartIfNeeded()
+        main(nil)
+    }
 }

@@ -57,6 +57,7 @@ struct Bench: ParsableCommand {
         switch family {
         case .conv: config.conv = try modelOptions.convConfig()
         case .denoiser: config.denoiser = try modelOptions.denoiserConfig()
+        case .lstm, .gru: config.sequence = try modelOptions.sequenceConfig()
         default: break
         }
         config.patch = patchSize
@@ -87,6 +88,13 @@ struct Bench: ParsableCommand {
                 && patchSize == 48
             name = shipped ? "denoiser" : config.modelDescription
             gemmShapes = (model as! ConvDenoiser).gemmShapes
+        case .lstm, .gru:
+            let sequence = config.sequence!
+            let reference = sequence.steps == 28 && sequence.features == 28 && sequence.hidden == 128
+                && sequence.layers == 1 && !sequence.bidirectional && sequence.code == 0
+                && sequence.decoderInput == .code && !sequence.reverse && optimizer.kind == .adam
+            name = reference ? (family == .lstm ? "M3" : "M4") : config.modelDescription
+            gemmShapes = (model as! SequenceAutoencoder).gemmShapes
         default:
             let widths = config.model.widths
             name = isM1(config.model, optimizer) ? "M1" : "dense " + widths.map(String.init).joined(separator: "-")

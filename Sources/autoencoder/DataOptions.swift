@@ -25,7 +25,8 @@ struct PixelSize: ExpressibleByArgument, Equatable {
 extension ResizeFilter: ExpressibleByArgument {}
 
 struct DataOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Data: IDX folder, IDX images file, PNG folder, or bundled name.",
+    @Option(help: ArgumentHelp("Data: IDX folder, IDX images file, PNG folder, sequence files (lstm/gru: a "
+        + "folder of CSV files, a CSV with --sequence-id, a UEA .ts file), or a bundled name.",
                                valueName: "path"))
     var data: String = "mnist-sample"
 
@@ -47,6 +48,14 @@ struct DataOptions: ParsableArguments {
 
     @Flag(help: "PNG folders: skip files libpng rejects (listed) instead of stopping.")
     var skipBad = false
+
+    @Option(help: ArgumentHelp("Sequences in one CSV file: the column holding each row's sequence id.",
+                               valueName: "column"))
+    var sequenceID: String?
+
+    @Option(help: ArgumentHelp("Sequences in one CSV file: an optional column holding the class label.",
+                               valueName: "column"))
+    var sequenceLabel: String?
 
     func validate() throws {
         if let channels, channels != 1 && channels != 3 {

@@ -12,6 +12,7 @@ extension LossKind: ExpressibleByArgument {}
 extension Initializer: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 extension ConvArchitecture: ExpressibleByArgument {}
+extension SequenceDecoderInput: ExpressibleByArgument {}
 
 /// A comma-separated list of positive integers, e.g. `784,1000,500,250,30`.
 struct IntList: ExpressibleByArgument {
@@ -35,11 +36,13 @@ struct ActivationList: ExpressibleByArgument {
 
 struct ModelOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Model family: dense (one hidden code layer), deep, sparse, denoising, dropout, "
-        + "contractive, conv (convolutional), denoiser (fully convolutional, any image size)."))
+        + "contractive, conv (convolutional), denoiser (fully convolutional, any image size), lstm and gru "
+        + "(sequence-to-sequence over image rows or sequence files)."))
     var model: ModelFamily = .deep
 
     @Option(help: ArgumentHelp("Encoder widths from input to code; the decoder mirrors them "
-        + "(default per family, e.g. deep: IN,1000,500,250,30).", valueName: "IN,...,CODE"))
+        + "(default per family, e.g. deep: IN,1000,500,250,30); lstm/gru: the number of stacked layers.",
+        valueName: "IN,...,CODE"))
     var layers: IntList?
 
     @Option(help: "Hidden activation: relu, leaky-relu, elu, sigmoid, tanh, softplus, identity.")
@@ -76,6 +79,25 @@ struct ModelOptions: ParsableArguments {
 
     @Flag(help: "denoiser: predict the clean image instead of the noise (residual learning is the default).")
     var predictImage = false
+
+    @Option(help: "lstm/gru: hidden units per layer.")
+    var hidden: Int = 128
+
+    @Option(help: "lstm/gru: width of a linear bottleneck after the encoder (0: the code is the final hidden state).")
+    var code: Int = 0
+
+    @Flag(help: "lstm/gru: bidirectional encoder (the code holds both directions' final states).")
+    var bidirectional = false
+
+    @Option(help: ArgumentHelp("lstm/gru: decoder input: code (the code at every step) or previous (the previous "
+        + "step's value, initial state from the code)."))
+    var decoderInput: SequenceDecoderInput = .code
+
+    @Option(help: "lstm/gru with --decoder-input previous: probability of feeding the true previous value in training.")
+    var teacherForcing: Float = 1
+
+    @Flag(help: "lstm/gru: reconstruct the sequence in reverse order.")
+    var reverse = false
 
     @Option(help: ArgumentHelp("Weight initialiser: default (PyTorch nn.Linear/nn.Conv2d), he-uniform, he-normal, "
         + "xavier-uniform, xavier-normal (default: he-uniform for denoiser)."))
@@ -177,6 +199,26 @@ struct ModelOptions: ParsableArguments {
         config.initializer = initializer ?? .heUniform
         if let problem = config.validationError() { throw ValidationError(problem) }
         if let loss, loss != .mse { throw ValidationError("--loss \(loss.rawValue): the denoiser trains with mse") }
+        return config
+    }
+
+    /// The lstm/gru model; steps and features are filled in from the data.
+    func sequenceConfig() throws -> SequenceAutoencoderConfig {
+        var config = SequenceAutoencoderConfig(cell: model == .gru ? .gru : .lstm, steps: 1, features: 1)
+        if let layers {
+            guard layers.values.count == 1 else {
+                throw ValidationError("--layers for \(model.rawValue) is the number of stacked layers, e.g. --layers 2")
+            }
+            config.layers = layers.values[0]
+        }
+        config.hidden = hidden
+        config.code = code
+        config.bidirectional = bidirectional
+        config.decoderInput = decoderInput
+        config.teacherForcing = teacherForcing
+        config.reverse = reverse
+        if let problem = config.validationError() { throw ValidationError(problem) }
+        if let loss, loss != .mse { throw ValidationError("--loss \(loss.rawValue): \(model.rawValue) trains with mse") }
         return config
     }
 

@@ -78,6 +78,7 @@ struct Train: ParsableCommand {
         switch modelOptions.model {
         case .conv: config.conv = try modelOptions.convConfig()
         case .denoiser: config.denoiser = try modelOptions.denoiserConfig()
+        case .lstm, .gru: config.sequence = try modelOptions.sequenceConfig()
         default: break
         }
         config.patch = patch
@@ -88,6 +89,8 @@ struct Train: ParsableCommand {
         config.resizeFilter = dataOptions.resizeFilter.rawValue
         config.crop = dataOptions.crop.map { [$0.width, $0.height] }
         config.skipBad = dataOptions.skipBad
+        config.sequenceID = dataOptions.sequenceID
+        config.sequenceLabel = dataOptions.sequenceLabel
         config.noise = noise ?? (modelOptions.model == .denoising ? "gaussian:0.3+clip" : "none")
         config.epochs = epochs
         config.batchSize = batchSize
