@@ -367,6 +367,12 @@ public struct SequenceAutoencoder: AutoencoderModel {
         return out
     }
 
+    /// What the conditioned decoder read at each step in the last forward ((T, D) per row, output
+    /// step order); nil for a decoder fed the code.
+    public func decoderInputs(_ ws: Workspace, rows: Int) -> Matrix? {
+        config.decoderInput == .previous ? ws.matrix(decoderInputRegion, rows: rows) : nil
+    }
+
     public func firstNonFiniteLayer(_ ws: Workspace, rows: Int) -> String? {
         let checks: [(String, Region)] = [("enc", encoderState), ("dec", decoderOutput), ("out", logits)]
         for (name, region) in checks {

@@ -416,7 +416,7 @@ public final class TrainingRun {
                 if let labels = sequences.labels {
                     caption += " (class " + (sequences.classNames?[Int(labels[id])] ?? "\(labels[id])") + ")"
                 }
-                plot.add(caption + ", \(n) steps", original: original, reconstruction: reconstruction)
+                plot.add(caption + ": \(n) steps", original: original, reconstruction: reconstruction)
             }
             try plot.write(to: path)
             return
