@@ -44,8 +44,8 @@ SWIFT_COMMANDS = {
     "M2": ["bench", "--model", "conv", "--batch-size", "128"],
     "denoiser": ["bench", "--model", "denoiser", "--data", os.path.join(ROOT, "runs", "photos", "train"),
                  "--channels", "1", "--batch-size", "32"],
-    # "M3": LSTM seq2seq AE, batch 128: not implemented yet
-    # "M4": GRU seq2seq AE, batch 128: not implemented yet
+    "M3": ["bench", "--model", "lstm", "--hidden", "128", "--batch-size", "128"],
+    "M4": ["bench", "--model", "gru", "--hidden", "128", "--batch-size", "128"],
     # "M5": MLP VAE, batch 128: not implemented yet
 }
 
