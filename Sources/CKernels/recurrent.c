@@ -77,8 +77,8 @@ ROW lstm_forward_row(int H, float *restrict a, const float *restrict xp, const f
 
 CLONES void ae_lstm_forward_step(int batch, int hidden, float *gates, size_t gates_stride, const float *xp,
                                  size_t xp_stride, const float *bias_ih, const float *bias_hh, const float *c_prev,
-                                 float *c, size_t c_stride, const float *h_prev, float *h, size_t h_stride, float *y,
-                                 size_t y_stride, const int32_t *lengths, int step) {
+                                 float *c, size_t c_stride, const float *h_prev, size_t h_prev_stride, float *h,
+                                 size_t h_stride, float *y, size_t y_stride, const int32_t *lengths, int step) {
     size_t H = (size_t)hidden;
     for (int b = 0; b < batch; b++) {
         float *yb = y ? y + b * y_stride : NULL;
@@ -88,7 +88,7 @@ CLONES void ae_lstm_forward_step(int batch, int hidden, float *gates, size_t gat
         } else {
             // Padding: the state stays what it was after the sample's last step.
             memcpy(c + b * c_stride, c_prev + b * c_stride, sizeof(float) * H);
-            memcpy(h + b * h_stride, h_prev + b * h_stride, sizeof(float) * H);
+            memcpy(h + b * h_stride, h_prev + b * h_prev_stride, sizeof(float) * H);
             if (yb) memset(yb, 0, sizeof(float) * H);
         }
     }
@@ -147,16 +147,17 @@ ROW gru_forward_row(int H, float *restrict a, const float *restrict xp, float *r
 
 CLONES void ae_gru_forward_step(int batch, int hidden, float *gates, size_t gates_stride, const float *xp,
                                 size_t xp_stride, float *hgates, size_t hgates_stride, const float *bias_ih,
-                                const float *bias_hh, const float *h_prev, float *h, size_t h_stride, float *y,
-                                size_t y_stride, const int32_t *lengths, int step) {
+                                const float *bias_hh, const float *h_prev, size_t h_prev_stride, float *h,
+                                size_t h_stride, float *y, size_t y_stride, const int32_t *lengths, int step) {
     size_t H = (size_t)hidden;
     for (int b = 0; b < batch; b++) {
         float *yb = y ? y + b * y_stride : NULL;
         if (valid(lengths, b, step)) {
             gru_forward_row(hidden, gates + b * gates_stride, xp ? xp + b * xp_stride : NULL,
-                            hgates + b * hgates_stride, bias_ih, bias_hh, h_prev + b * h_stride, h + b * h_stride, yb);
+                            hgates + b * hgates_stride, bias_ih, bias_hh, h_prev + b * h_prev_stride, h + b * h_stride,
+                            yb);
         } else {
-            memcpy(h + b * h_stride, h_prev + b * h_stride, sizeof(float) * H);
+            memcpy(h + b * h_stride, h_prev + b * h_prev_stride, sizeof(float) * H);
             if (yb) memset(yb, 0, sizeof(float) * H);
         }
     }

@@ -70,7 +70,7 @@ public struct RecurrentLayer: Sendable {
     /// Per sample: every (layer, direction) keeps its gates for all steps (GRU: input and hidden
     /// parts apart, since r multiplies the hidden n part), LSTM cell states for T+1 steps and a
     /// copy of h0; a repeated input keeps its projection; every layer keeps its hidden states in
-    /// T+2 rows (an initial-state row on each side, see `Buffers`); then dh, dc and, with
+    /// B*T + 2 rows (reserved as T+2 per sample, see `Buffers`); then dh, dc and, with
     /// several layers, the gradient of a layer's output.
     public var cacheWidth: Int {
         let (H, T, G) = (hiddenSize, steps, cell.gateCount * hiddenSize)
@@ -109,18 +109,18 @@ public struct RecurrentLayer: Sendable {
         /// LSTM: row b*(T+1) + t + 1 - d holds c_t (d = 1: reverse), so c_{t-1} (c_{t+1} in
         /// reverse) and the initial cell are rows of the same sample block.
         func cells(_ run: Int) -> UnsafeMutablePointer<Float> { hiddenGates(run) }
-        /// A copy of h0 (B, H): forward overwrites its slots in `hidden`, backward restores them.
+        /// h0 (B, H): the first step's previous state; backward copies it into `hidden`.
         func initial(_ run: Int) -> UnsafeMutablePointer<Float> { gates(run) + rows * (runWidth - layer.hiddenSize) }
         var runsEnd: UnsafeMutablePointer<Float> { base + rows * layer.layers * layer.directions * runWidth }
         /// Repeated input: x W_ih^T per sample, (B, G) per direction; backward reuses it for the
         /// gate gradients summed over steps.
         func projection(_ d: Int) -> UnsafeMutablePointer<Float> { runsEnd + rows * d * gateWidth }
         /// (B*T + 2, dirs*H): row 1 + b*T + t holds layer k's output at (b, t), so rows 1...B*T are
-        /// the next layer's input. The forward direction's h_{t-1} is the row above, the reverse
-        /// direction's h_{t+1} the row below; a sample's initial state sits in the row before its
-        /// first row (forward) or after its last (reverse), which is another sample's state at its
-        /// last step: it is written just before that step overwrites it. So the previous states
-        /// of all (b, t) are one strided (B*T, H) matrix for the weight-gradient GEMM.
+        /// the next layer's input. A direction's previous state is the row above (forward) or
+        /// below (reverse), so the previous states of all (b, t) are one strided (B*T, H) matrix
+        /// for the weight-gradient GEMM. For a sample's first step that row is a neighbour's output
+        /// (or an end row): forward reads h0 from `initial` instead, and backward, which needs no
+        /// outputs, copies h0 into those rows before it reads them.
         func hidden(_ k: Int) -> UnsafeMutablePointer<Float> {
             runsEnd + rows * (layer.repeatedInput ? layer.directions * gateWidth : 0)
                 + k * (rows * layer.steps + 2) * layer.directions * layer.hiddenSize
@@ -145,7 +145,7 @@ extension RecurrentLayer {
     public func forward(x: Matrix, y: Matrix, finalHidden: Matrix?, initialHidden: Matrix?, initialCell: Matrix?,
                         finalCell: Matrix? = nil, lengths: UnsafePointer<Int32>?, cache: Matrix, params: Arena) {
         let B = x.rows
-        checkShapes(x: x, y: y, cache: cache, states: [finalHidden, initialHidden, initialCell, finalCell])
+        checkShapes(x: x, y: y, cache: cache, finalHidden, initialHidden, initialCell, finalCell)
         precondition(cell == .lstm || (initialCell == nil && finalCell == nil), "a GRU has no cell state")
         if let lengths {
             for b in 0..<B {
@@ -164,18 +164,24 @@ extension RecurrentLayer {
         }
     }
 
-    func checkShapes(x: Matrix, y: Matrix, cache: Matrix, states: [Matrix?]) {
+    /// Four states as separate arguments: an array of them would allocate on every call.
+    func checkShapes(x: Matrix, y: Matrix, cache: Matrix, _ a: Matrix?, _ b: Matrix?, _ c: Matrix?, _ d: Matrix?) {
         let B = x.rows
         precondition(x.cols == inputWidth && y.rows == B && y.cols == outputWidth,
                      "recurrent layer takes (B, \(inputWidth)) to (B, \(outputWidth)), got \(x.cols) and \(y.cols)")
         precondition(repeatedInput || x.isContiguous, "the sequence input must be contiguous: it is read as (B*T, D)")
         precondition(cache.rows == B && cache.cols == cacheWidth && cache.isContiguous,
                      "the cache must be a contiguous (B, \(cacheWidth)) block")
-        for state in states {
-            guard let state else { continue }
-            precondition(state.rows == B && state.cols == stateWidth,
-                         "states are (B, \(stateWidth)), got (\(state.rows), \(state.cols))")
-        }
+        checkState(a, rows: B)
+        checkState(b, rows: B)
+        checkState(c, rows: B)
+        checkState(d, rows: B)
+    }
+
+    func checkState(_ state: Matrix?, rows: Int) {
+        guard let state else { return }
+        precondition(state.rows == rows && state.cols == stateWidth,
+                     "states are (B, \(stateWidth)), got (\(state.rows), \(state.cols))")
     }
 
     /// Layer k's input as (B*T, width), or the repeated input (B, D).
@@ -202,17 +208,14 @@ extension RecurrentLayer {
             gemm(input(layer: k, x: x, buffers: buffers), params.matrix(w.inputWeight), transposeB: true,
                  into: Matrix(gates, rows: B * T, cols: G))
         }
-        // h0 goes to the row before the sample's first step (see Buffers.hidden), c0 likewise.
+        // h0 in its own (B, H) block: the first step reads it from there (see Buffers.hidden).
         let initial = buffers.initial(run)
-        let firstPrevious = reverse ? T + 1 : 0
         for b in 0..<B {
-            let h0 = initial + b * H
             if let initialHidden {
-                h0.update(from: initialHidden.row(b) + run * H, count: H)
+                (initial + b * H).update(from: initialHidden.row(b) + run * H, count: H)
             } else {
-                h0.update(repeating: 0, count: H)
+                (initial + b * H).update(repeating: 0, count: H)
             }
-            (hidden + (b * T + firstPrevious) * W).update(from: h0, count: H)
             if cell == .lstm {
                 let c0 = buffers.cells(run) + (b * (T + 1) + (reverse ? T : 0)) * H
                 if let initialCell {
@@ -226,7 +229,8 @@ extension RecurrentLayer {
         let xp = projected ? UnsafePointer(buffers.projection(d)) : nil
         for s in 0..<T {
             let t = reverse ? T - 1 - s : s
-            let previous = Matrix(hidden + (t + (reverse ? 2 : 0)) * W, rows: B, cols: H, stride: T * W)
+            let previous = s == 0 ? Matrix(initial, rows: B, cols: H)
+                : Matrix(hidden + (t + (reverse ? 2 : 0)) * W, rows: B, cols: H, stride: T * W)
             let out = hidden + (1 + t) * W
             let stepGates = Matrix(gates + t * G, rows: B, cols: G, stride: T * G)
             let yStep = y.map { $0.base + t * W + d * H }
@@ -238,13 +242,13 @@ extension RecurrentLayer {
                 let cells = buffers.cells(run)
                 ae_lstm_forward_step(Int32(B), Int32(H), stepGates.base, T * G, xp, G, params[w.inputBias],
                                      params[w.hiddenBias], cells + (t + d) * H, cells + (t + 1 - d) * H, (T + 1) * H,
-                                     previous.base, out, T * W, yStep, yStride, lengths, Int32(t))
+                                     previous.base, previous.stride, out, T * W, yStep, yStride, lengths, Int32(t))
             case .gru:
                 let hiddenGates = buffers.hiddenGates(run) + t * G
                 gemm(previous, recurrent, transposeB: true, into: Matrix(hiddenGates, rows: B, cols: G, stride: T * G))
                 ae_gru_forward_step(Int32(B), Int32(H), stepGates.base, T * G, xp, G, hiddenGates, T * G,
-                                    params[w.inputBias], params[w.hiddenBias], previous.base, out, T * W, yStep,
-                                    yStride, lengths, Int32(t))
+                                    params[w.inputBias], params[w.hiddenBias], previous.base, previous.stride, out,
+                                    T * W, yStep, yStride, lengths, Int32(t))
             }
         }
     }
@@ -269,7 +273,7 @@ extension RecurrentLayer {
     public func backward(dy: Matrix?, dFinalHidden: Matrix?, dFinalCell: Matrix? = nil, x: Matrix, y: Matrix,
                          cache: Matrix, dx: Matrix?, dInitialHidden: Matrix?, dInitialCell: Matrix?,
                          lengths: UnsafePointer<Int32>?, params: Arena, grads: Arena) {
-        checkShapes(x: x, y: y, cache: cache, states: [dFinalHidden, dFinalCell, dInitialHidden, dInitialCell])
+        checkShapes(x: x, y: y, cache: cache, dFinalHidden, dFinalCell, dInitialHidden, dInitialCell)
         precondition(dy.map { $0.rows == x.rows && $0.cols == outputWidth } ?? true, "dy must be shaped like y")
         precondition(dx.map { $0.rows == x.rows && $0.cols == inputWidth && (repeatedInput || $0.isContiguous) }
                      ?? true, "dx must be shaped like x (contiguous for a sequence input)")
@@ -309,7 +313,7 @@ extension RecurrentLayer {
             } else {
                 (dc + b * H).update(repeating: 0, count: H)
             }
-            // Forward overwrote h0's slot with another sample's last state; h_{t-1} must be h0 again.
+            // h0 into the previous-state row of the sample's first step (see Buffers.hidden).
             (hidden + (b * T + firstPrevious) * W).update(from: buffers.initial(run) + b * H, count: H)
         }
         // dy of this layer: the caller's for the top layer, else what the layer above left.

@@ -20,6 +20,7 @@ struct RecurrentCase: Sendable, CustomStringConvertible {
     var initialState = false
     /// false: only h_n (and c_n) enter the loss and dy is nil, as for an encoder.
     var usesOutput = true
+    var steps = 4
 
     var description: String {
         var parts = ["\(cell)", "L\(layers)"]
@@ -28,12 +29,13 @@ struct RecurrentCase: Sendable, CustomStringConvertible {
         if let lengths { parts.append("lengths \(lengths)") }
         if initialState { parts.append("h0") }
         if !usesOutput { parts.append("final state only") }
+        if steps != 4 { parts.append("T\(steps)") }
         return parts.joined(separator: " ")
     }
 }
 
-/// One layer with all its buffers, for B = 3 samples of T = 4 steps, D = 3, H = 4. The loss is
-/// L = sum(y * ry) + sum(h_n * rh) (+ sum(c_n * rc)), so dy = ry, dh_n = rh, dc_n = rc.
+/// One layer with all its buffers, for B = 3 samples of `spec.steps` steps, D = 3, H = 4. The
+/// loss is L = sum(y * ry) + sum(h_n * rh) (+ sum(c_n * rc)), so dy = ry, dh_n = rh, dc_n = rc.
 final class RecurrentHarness {
     let spec: RecurrentCase
     let layer: RecurrentLayer
@@ -42,10 +44,10 @@ final class RecurrentHarness {
     let params, x, y, cache, finalHidden, finalCell, h0, c0, ry, rh, rc, dx, dh0, dc0, grads: FloatBuffer
     let lengths: UnsafeMutablePointer<Int32>?
 
-    init(_ spec: RecurrentCase, steps: Int = 4, inputSize: Int = 3, hiddenSize: Int = 4) {
+    init(_ spec: RecurrentCase, inputSize: Int = 3, hiddenSize: Int = 4) {
         self.spec = spec
         var layout = ParameterLayout()
-        layer = RecurrentLayer(cell: spec.cell, inputSize: inputSize, hiddenSize: hiddenSize, steps: steps,
+        layer = RecurrentLayer(cell: spec.cell, inputSize: inputSize, hiddenSize: hiddenSize, steps: spec.steps,
                                layers: spec.layers, bidirectional: spec.bidirectional, repeatedInput: spec.repeated,
                                name: "rnn", layout: &layout)
         self.layout = layout
@@ -131,6 +133,8 @@ let recurrentGradientCases: [RecurrentCase] = [RecurrentCell.lstm, .gru].flatMap
         RecurrentCase(cell: cell, initialState: true),
         RecurrentCase(cell: cell, bidirectional: true, usesOutput: false),
         RecurrentCase(cell: cell, layers: 2, lengths: [3, 1, 4], initialState: true, usesOutput: false),
+        // One step: a sample's initial-state row is its neighbour's output row (see Buffers.hidden).
+        RecurrentCase(cell: cell, layers: 2, bidirectional: true, initialState: true, steps: 1),
     ]
 }
 

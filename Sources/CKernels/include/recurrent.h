@@ -17,8 +17,8 @@
 /// `h` and, when non-NULL, to `y`.
 void ae_lstm_forward_step(int batch, int hidden, float *gates, size_t gates_stride, const float *xp,
                           size_t xp_stride, const float *bias_ih, const float *bias_hh, const float *c_prev,
-                          float *c, size_t c_stride, const float *h_prev, float *h, size_t h_stride, float *y,
-                          size_t y_stride, const int32_t *lengths, int step);
+                          float *c, size_t c_stride, const float *h_prev, size_t h_prev_stride, float *h,
+                          size_t h_stride, float *y, size_t y_stride, const int32_t *lengths, int step);
 
 /// LSTM backward step. Reads the activated gates and c_{t-1}, c_t; dh (B, H) holds dL/dh_t from
 /// later steps (dy_t, when non-NULL, is added here) and dc (B, H) dL/dc_t. Writes the
@@ -34,8 +34,8 @@ void ae_lstm_backward_step(int batch, int hidden, float *gates, size_t gates_str
 /// gh (with b_hh), of which backward needs gh_n.
 void ae_gru_forward_step(int batch, int hidden, float *gates, size_t gates_stride, const float *xp,
                          size_t xp_stride, float *hgates, size_t hgates_stride, const float *bias_ih,
-                         const float *bias_hh, const float *h_prev, float *h, size_t h_stride, float *y,
-                         size_t y_stride, const int32_t *lengths, int step);
+                         const float *bias_hh, const float *h_prev, size_t h_prev_stride, float *h,
+                         size_t h_stride, float *y, size_t y_stride, const int32_t *lengths, int step);
 
 /// GRU backward step. Writes dL/d(input pre-activations) over `gates` and dL/d(hidden
 /// pre-activations) over `hgates` (they differ in the n part: r gh_n), and dh = z dh (valid
