@@ -119,7 +119,7 @@ final class RecurrentHarness {
     func isPadding(_ b: Int, _ t: Int) -> Bool { spec.lengths.map { t >= Int($0[b]) } ?? false }
 }
 
-func minus(_ a: [Float], _ b: [Float]) -> [Float] { zip(a, b).map { $0 - $1 } }
+private func minus(_ a: [Float], _ b: [Float]) -> [Float] { zip(a, b).map { $0 - $1 } }
 
 let recurrentGradientCases: [RecurrentCase] = [RecurrentCell.lstm, .gru].flatMap { cell in
     [
