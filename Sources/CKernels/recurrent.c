@@ -1,0 +1,207 @@
+// See recurrent.h. One call handles one time step for the whole batch; the loops over the hidden
+// units are written with restrict rows and branch-free activations so clang vectorises them
+// (expf/tanhf calls would not vectorise without a vector math library). The activations follow
+// Cephes' expf (range reduction by ln 2, degree-5 polynomial) and Eigen's 13/6 rational tanh.
+#include "recurrent.h"
+#include <string.h>
+
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+static inline float exp_approx(float x) {
+    // exp(x) = 2^n exp(r), n = round(x / ln 2), |r| <= ln 2 / 2; ln 2 split in two for exactness.
+    x = __builtin_fminf(__builtin_fmaxf(x, -87.0f), 88.0f);
+    float n = __builtin_rintf(x * 1.44269504088896341f);
+    float r = x - n * 0.693359375f;
+    r = r + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+static inline float sigmoid(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
+
+static inline float tanh_approx(float x) {
+    // Odd/even rational interpolant, a few ulp on [-9, 9]; outside, tanh is +-1 in float.
+    x = __builtin_fminf(__builtin_fmaxf(x, -9.0f), 9.0f);
+    float x2 = x * x;
+    float p = -2.76076847742355e-16f;
+    p = p * x2 + 2.00018790482477e-13f;
+    p = p * x2 - 8.60467152213735e-11f;
+    p = p * x2 + 5.12229709037114e-08f;
+    p = p * x2 + 1.48572235717979e-05f;
+    p = p * x2 + 6.37261928875436e-04f;
+    p = p * x2 + 4.89352455891786e-03f;
+    float q = 1.19825839466702e-06f;
+    q = q * x2 + 1.18534705686654e-04f;
+    q = q * x2 + 2.26843463243900e-03f;
+    q = q * x2 + 4.89352518554385e-03f;
+    return x * p / q;
+}
+
+float ae_sigmoid_scalar(float x) { return sigmoid(x); }
+float ae_tanh_scalar(float x) { return tanh_approx(x); }
+
+static inline int valid(const int32_t *lengths, int b, int step) { return !lengths || step < lengths[b]; }
+
+// always_inline: each target clone must get its own vectorised copy of the row loops.
+#define ROW static inline __attribute__((always_inline)) void
+
+ROW lstm_forward_row(int H, float *restrict a, const float *restrict xp, const float *restrict bi,
+                     const float *restrict bh, const float *restrict cp, float *restrict c, float *restrict h,
+                     float *restrict y) {
+    if (xp) {
+        for (int j = 0; j < 4 * H; j++) a[j] += xp[j] + bi[j] + bh[j];
+    } else {
+        for (int j = 0; j < 4 * H; j++) a[j] += bi[j] + bh[j];
+    }
+    for (int j = 0; j < H; j++) {
+        float i = sigmoid(a[j]), f = sigmoid(a[H + j]), g = tanh_approx(a[2 * H + j]), o = sigmoid(a[3 * H + j]);
+        a[j] = i;
+        a[H + j] = f;
+        a[2 * H + j] = g;
+        a[3 * H + j] = o;
+        float cc = f * cp[j] + i * g;
+        c[j] = cc;
+        h[j] = o * tanh_approx(cc);
+    }
+    if (y) memcpy(y, h, sizeof(float) * (size_t)H);
+}
+
+CLONES void ae_lstm_forward_step(int batch, int hidden, float *gates, size_t gates_stride, const float *xp,
+                                 size_t xp_stride, const float *bias_ih, const float *bias_hh, const float *c_prev,
+                                 float *c, size_t c_stride, const float *h_prev, size_t h_prev_stride, float *h,
+                                 size_t h_stride, float *y, size_t y_stride, const int32_t *lengths, int step) {
+    size_t H = (size_t)hidden;
+    for (int b = 0; b < batch; b++) {
+        float *yb = y ? y + b * y_stride : NULL;
+        if (valid(lengths, b, step)) {
+            lstm_forward_row(hidden, gates + b * gates_stride, xp ? xp + b * xp_stride : NULL, bias_ih, bias_hh,
+                             c_prev + b * c_stride, c + b * c_stride, h + b * h_stride, yb);
+        } else {
+            // Padding: the state stays what it was after the sample's last step.
+            memcpy(c + b * c_stride, c_prev + b * c_stride, sizeof(float) * H);
+            memcpy(h + b * h_stride, h_prev + b * h_prev_stride, sizeof(float) * H);
+            if (yb) memset(yb, 0, sizeof(float) * H);
+        }
+    }
+}
+
+ROW lstm_backward_row(int H, float *restrict a, const float *restrict cp, const float *restrict c,
+                      const float *restrict dy, float *restrict dh, float *restrict dc) {
+    for (int j = 0; j < H; j++) {
+        float i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
+        float tc = tanh_approx(c[j]);
+        float d = dy ? dh[j] + dy[j] : dh[j];
+        // h = o tanh(c);  c = f c_prev + i g;  then through each gate's activation.
+        float dcc = dc[j] + d * o * (1 - tc * tc);
+        a[j] = dcc * g * i * (1 - i);
+        a[H + j] = dcc * cp[j] * f * (1 - f);
+        a[2 * H + j] = dcc * i * (1 - g * g);
+        a[3 * H + j] = d * tc * o * (1 - o);
+        dc[j] = dcc * f;
+        dh[j] = 0;
+    }
+}
+
+CLONES void ae_lstm_backward_step(int batch, int hidden, float *gates, size_t gates_stride, const float *c_prev,
+                                  const float *c, size_t c_stride, const float *dy, size_t dy_stride, float *dh,
+                                  float *dc, const int32_t *lengths, int step) {
+    size_t H = (size_t)hidden;
+    for (int b = 0; b < batch; b++) {
+        if (valid(lengths, b, step)) {
+            lstm_backward_row(hidden, gates + b * gates_stride, c_prev + b * c_stride, c + b * c_stride,
+                              dy ? dy + b * dy_stride : NULL, dh + b * H, dc + b * H);
+        } else {
+            // A frozen state passes dh and dc through; padded gates get no gradient.
+            memset(gates + b * gates_stride, 0, sizeof(float) * 4 * H);
+        }
+    }
+}
+
+ROW gru_forward_row(int H, float *restrict a, const float *restrict xp, float *restrict gh, const float *restrict bi,
+                    const float *restrict bh, const float *restrict hp, float *restrict h, float *restrict y) {
+    if (xp) memcpy(a, xp, sizeof(float) * 3 * (size_t)H);
+    for (int j = 0; j < 3 * H; j++) {
+        a[j] += bi[j];
+        gh[j] += bh[j];
+    }
+    for (int j = 0; j < H; j++) {
+        float r = sigmoid(a[j] + gh[j]);
+        float z = sigmoid(a[H + j] + gh[H + j]);
+        float n = tanh_approx(a[2 * H + j] + r * gh[2 * H + j]);
+        a[j] = r;
+        a[H + j] = z;
+        a[2 * H + j] = n;
+        h[j] = (1 - z) * n + z * hp[j];
+    }
+    if (y) memcpy(y, h, sizeof(float) * (size_t)H);
+}
+
+CLONES void ae_gru_forward_step(int batch, int hidden, float *gates, size_t gates_stride, const float *xp,
+                                size_t xp_stride, float *hgates, size_t hgates_stride, const float *bias_ih,
+                                const float *bias_hh, const float *h_prev, size_t h_prev_stride, float *h,
+                                size_t h_stride, float *y, size_t y_stride, const int32_t *lengths, int step) {
+    size_t H = (size_t)hidden;
+    for (int b = 0; b < batch; b++) {
+        float *yb = y ? y + b * y_stride : NULL;
+        if (valid(lengths, b, step)) {
+            gru_forward_row(hidden, gates + b * gates_stride, xp ? xp + b * xp_stride : NULL,
+                            hgates + b * hgates_stride, bias_ih, bias_hh, h_prev + b * h_prev_stride, h + b * h_stride,
+                            yb);
+        } else {
+            memcpy(h + b * h_stride, h_prev + b * h_prev_stride, sizeof(float) * H);
+            if (yb) memset(yb, 0, sizeof(float) * H);
+        }
+    }
+}
+
+ROW gru_backward_row(int H, float *restrict a, float *restrict gh, const float *restrict hp,
+                     const float *restrict dy, float *restrict dh) {
+    for (int j = 0; j < H; j++) {
+        float r = a[j], z = a[H + j], n = a[2 * H + j], ghn = gh[2 * H + j];
+        float d = dy ? dh[j] + dy[j] : dh[j];
+        // h = (1 - z) n + z h_prev;  n = tanh(gi_n + r gh_n);  r, z = sigmoid(gi + gh).
+        float dn = d * (1 - z) * (1 - n * n);
+        float dz = d * (hp[j] - n) * z * (1 - z);
+        float dr = dn * ghn * r * (1 - r);
+        a[j] = dr;
+        a[H + j] = dz;
+        a[2 * H + j] = dn;
+        gh[j] = dr;
+        gh[H + j] = dz;
+        gh[2 * H + j] = dn * r;
+        dh[j] = d * z;
+    }
+}
+
+CLONES void ae_gru_backward_step(int batch, int hidden, float *gates, size_t gates_stride, float *hgates,
+                                 size_t hgates_stride, const float *h_prev, size_t h_stride, const float *dy,
+                                 size_t dy_stride, float *dh, const int32_t *lengths, int step) {
+    size_t H = (size_t)hidden;
+    for (int b = 0; b < batch; b++) {
+        if (valid(lengths, b, step)) {
+            gru_backward_row(hidden, gates + b * gates_stride, hgates + b * hgates_stride, h_prev + b * h_stride,
+                             dy ? dy + b * dy_stride : NULL, dh + b * H);
+        } else {
+            memset(gates + b * gates_stride, 0, sizeof(float) * 3 * H);
+            memset(hgates + b * hgates_stride, 0, sizeof(float) * 3 * H);
+        }
+    }
+}
+
+CLONES void ae_column_sums(const float *m, int rows, int cols, size_t stride, float *out, int accumulate) {
+    if (!accumulate) memset(out, 0, sizeof(float) * (size_t)cols);
+    for (int r = 0; r < rows; r++) {
+        const float *restrict row = m + r * stride;
+        float *restrict o = out;
+        for (int j = 0; j < cols; j++) o[j] += row[j];
+    }
+}
