@@ -7,7 +7,7 @@
 
 #define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
-static inline float exp_approx(float x) {
+static inline __attribute__((always_inline)) float exp_approx(float x) {
     // exp(x) = 2^n exp(r), n = round(x / ln 2), |r| <= ln 2 / 2; ln 2 split in two for exactness.
     x = __builtin_fminf(__builtin_fmaxf(x, -87.0f), 88.0f);
     float n = __builtin_rintf(x * 1.44269504088896341f);
@@ -26,9 +26,9 @@ static inline float exp_approx(float x) {
     return p * scale;
 }
 
-static inline float sigmoid(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
+static inline __attribute__((always_inline)) float sigmoid(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
 
-static inline float tanh_approx(float x) {
+static inline __attribute__((always_inline)) float tanh_approx(float x) {
     // Odd/even rational interpolant, a few ulp on [-9, 9]; outside, tanh is +-1 in float.
     x = __builtin_fminf(__builtin_fmaxf(x, -9.0f), 9.0f);
     float x2 = x * x;
