@@ -52,6 +52,9 @@ float ae_tanh_scalar(float x) { return tanh_approx(x); }
 static inline int valid(const int32_t *lengths, int b, int step) { return !lengths || step < lengths[b]; }
 
 // always_inline: each target clone must get its own vectorised copy of the row loops.
+// The gate blocks of a row are disjoint ranges of one array, which clang cannot prove without
+// runtime overlap checks that sent every call down the scalar loop (perf); they cannot overlap.
+#define ASSUME_SAFE _Pragma("clang loop vectorize(assume_safety)")
 #define ROW static inline __attribute__((always_inline)) void
 
 ROW lstm_forward_row(int H, float *restrict a, const float *restrict xp, const float *restrict bi,
@@ -62,6 +65,7 @@ ROW lstm_forward_row(int H, float *restrict a, const float *restrict xp, const f
     } else {
         for (int j = 0; j < 4 * H; j++) a[j] += bi[j] + bh[j];
     }
+    ASSUME_SAFE
     for (int j = 0; j < H; j++) {
         float i = sigmoid(a[j]), f = sigmoid(a[H + j]), g = tanh_approx(a[2 * H + j]), o = sigmoid(a[3 * H + j]);
         a[j] = i;
@@ -96,6 +100,7 @@ CLONES void ae_lstm_forward_step(int batch, int hidden, float *gates, size_t gat
 
 ROW lstm_backward_row(int H, float *restrict a, const float *restrict cp, const float *restrict c,
                       const float *restrict dy, float *restrict dh, float *restrict dc) {
+    ASSUME_SAFE
     for (int j = 0; j < H; j++) {
         float i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
         float tc = tanh_approx(c[j]);
@@ -133,6 +138,7 @@ ROW gru_forward_row(int H, float *restrict a, const float *restrict xp, float *r
         a[j] += bi[j];
         gh[j] += bh[j];
     }
+    ASSUME_SAFE
     for (int j = 0; j < H; j++) {
         float r = sigmoid(a[j] + gh[j]);
         float z = sigmoid(a[H + j] + gh[H + j]);
@@ -165,6 +171,7 @@ CLONES void ae_gru_forward_step(int batch, int hidden, float *gates, size_t gate
 
 ROW gru_backward_row(int H, float *restrict a, float *restrict gh, const float *restrict hp,
                      const float *restrict dy, float *restrict dh) {
+    ASSUME_SAFE
     for (int j = 0; j < H; j++) {
         float r = a[j], z = a[H + j], n = a[2 * H + j], ghn = gh[2 * H + j];
         float d = dy ? dh[j] + dy[j] : dh[j];
