@@ -37,7 +37,27 @@ struct Inspect: ParsableCommand {
         var skipped: [String]
     }
 
+    struct SequenceSplitSummary: Codable {
+        var split: String
+        var count: Int
+        var features: Int
+        var featureNames: [String]
+        var minLength: Int
+        var maxLength: Int
+        var steps: Int
+        var labels: [String: Int]?
+        var source: String
+    }
+
+    struct SequenceSummary: Codable {
+        var path: String
+        var kind: String
+        var total: Int
+        var splits: [SequenceSplitSummary]
+    }
+
     func run() throws {
+        if SequenceSource.looksLikeSequences(dataOptions.data) { return try inspectSequences() }
         let started = Date()
         let source = try dataOptions.load(allowMixedSizes: true)
         let seconds = Date().timeIntervalSince(started)
@@ -89,6 +109,53 @@ struct Inspect: ParsableCommand {
         }
         for file in source.skipped {
             print("  skipped \(file.path): \(file.reason)")
+        }
+    }
+
+    /// Sequence files (CSV folder, CSV with an id column, UEA .ts): counts, lengths, classes.
+    func inspectSequences() throws {
+        let splits: (train: SequenceSet, test: SequenceSet?)
+        do {
+            splits = try SequenceSource.loadSplits(dataOptions.data, idColumn: dataOptions.sequenceID,
+                                                   labelColumn: dataOptions.sequenceLabel)
+        } catch let error as DatasetError {
+            throw CommandFailure(message: error.description)
+        }
+        var named = [("train", splits.train)]
+        if let test = splits.test { named.append(("test", test)) }
+        let summaries = named.map { name, set in
+            var labels: [String: Int]?
+            let histogram = set.labelHistogram()
+            if !histogram.isEmpty {
+                labels = [:]
+                for (label, count) in histogram.enumerated() where count > 0 {
+                    labels![set.classNames?[label] ?? String(label)] = count
+                }
+            }
+            return SequenceSplitSummary(split: name, count: set.count, features: set.features,
+                                        featureNames: set.featureNames, minLength: set.minLength,
+                                        maxLength: set.maxLength, steps: set.totalSteps, labels: labels,
+                                        source: set.source)
+        }
+        let summary = SequenceSummary(path: dataOptions.data, kind: "sequences",
+                                      total: summaries.reduce(0) { $0 + $1.count }, splits: summaries)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+            return
+        }
+        print("\(dataOptions.data): sequences, \(summary.total) in all")
+        for s in summaries {
+            let names = s.featureNames.prefix(6).joined(separator: ",") + (s.features > 6 ? ",..." : "")
+            print("  \(s.split): \(s.count) sequences (\(s.source)), \(s.features) features (\(names)), "
+                + "\(s.minLength)-\(s.maxLength) steps, \(s.steps) steps in all")
+            if let labels = s.labels {
+                let parts = labels.sorted { $0.key.localizedStandardCompare($1.key) == .orderedAscending }
+                print("    labels: \(labels.count) classes | " + parts.map { "\($0.key): \($0.value)" }.joined(separator: " "))
+            } else {
+                print("    labels: none")
+            }
         }
     }
 }

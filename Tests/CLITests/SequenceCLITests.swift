@@ -40,6 +40,16 @@ import TestSupport
         #expect(mse > 0 && mse < 1)
     }
 
+    @Test func inspectDescribesSequenceSplits() throws {
+        let result = try runTool(["inspect", "--data", "japanese-vowels", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let splits = try #require(object["splits"] as? [[String: Any]])
+        #expect(splits.map { $0["count"] as? Int } == [270, 370])
+        #expect(splits.map { $0["max_length"] as? Int ?? $0["maxLength"] as? Int } == [26, 29])
+        #expect(splits[1]["features"] as? Int == 12)
+    }
+
     @Test func csvFolderTrainsWithBidirectionalEncoderAndBottleneck() throws {
         let folder = try makeScratchFolder("clicsv")
         let result = try runTool(["train", "--model", "lstm", "--data", "japanese-vowels-csv", "--hidden", "8",
