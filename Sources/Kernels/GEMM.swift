@@ -32,4 +32,19 @@ public enum BLAS {
     public static var coreName: String {
         String(cString: openblas_get_corename())
     }
+
+    /// OpenBLAS core names that already use AVX2 or AVX-512 kernels.
+    static let modernCores: Set<String> = ["Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids"]
+
+    /// The `OPENBLAS_CORETYPE` to ask for on a CPU with these /proc/cpuinfo `flags` when OpenBLAS
+    /// picked `current` (it falls back to SSE3 kernels on CPUs it does not know), or nil when its
+    /// choice is fine.
+    public static func betterCoreType(current: String, cpuFlags: Set<String>) -> String? {
+        guard !modernCores.contains(current) else { return nil }
+        if cpuFlags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl"]) {
+            return cpuFlags.contains("avx512_bf16") ? "Cooperlake" : "SkylakeX"
+        }
+        if cpuFlags.isSuperset(of: ["avx2", "fma"]) { return "Haswell" }
+        return nil
+    }
 }

@@ -8,19 +8,6 @@ import Foundation
 import Kernels
 
 enum BLASKernel {
-    /// OpenBLAS core names that already use AVX2 or AVX-512 kernels.
-    static let modern: Set<String> = ["Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids"]
-
-    /// The core type to ask for on this CPU, or nil when OpenBLAS's own choice is fine.
-    static func betterCoreType(current: String, cpuFlags: Set<String>) -> String? {
-        guard !modern.contains(current) else { return nil }
-        if cpuFlags.contains("avx512f") && cpuFlags.contains("avx512bw") && cpuFlags.contains("avx512vl") {
-            return cpuFlags.contains("avx512_bf16") ? "Cooperlake" : "SkylakeX"
-        }
-        if cpuFlags.contains("avx2") && cpuFlags.contains("fma") { return "Haswell" }
-        return nil
-    }
-
     /// The `flags` of the first processor in /proc/cpuinfo (empty where there is none).
     static func cpuFlags() -> Set<String> {
         guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
@@ -34,7 +21,7 @@ enum BLASKernel {
     static func restartIfNeeded() {
         let environment = ProcessInfo.processInfo.environment
         guard environment["OPENBLAS_CORETYPE"] == nil,
-              let core = betterCoreType(current: BLAS.coreName, cpuFlags: cpuFlags()) else { return }
+              let core = BLAS.betterCoreType(current: BLAS.coreName, cpuFlags: cpuFlags()) else { return }
         setenv("OPENBLAS_CORETYPE", core, 1)
         let arguments = CommandLine.arguments
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
