@@ -219,6 +219,10 @@ struct ModelOptions: ParsableArguments {
         config.reverse = reverse
         if let problem = config.validationError() { throw ValidationError(problem) }
         if let loss, loss != .mse { throw ValidationError("--loss \(loss.rawValue): \(model.rawValue) trains with mse") }
+        if dropout != nil || inputDropout != 0 || sparsity != nil || contractive != nil || tied {
+            throw ValidationError("--dropout, --input-dropout, --sparsity, --contractive and --tied are for the dense "
+                + "models; for input dropout on sequences use --noise masking:P (zeroes a fraction P of the values)")
+        }
         return config
     }
 
