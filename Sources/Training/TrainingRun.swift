@@ -276,7 +276,9 @@ public final class TrainingRun {
                 "test_loss": test.objective, "test_squared_error_per_image": test.squaredErrorPerImage,
                 "test_mse_per_pixel": test.msePerPixel, "seconds": trainSeconds,
                 "samples_per_second": Double(epochSamples) / max(trainSeconds, 1e-9)]
-            var quality = String(format: "test squared error/image %.3f", test.squaredErrorPerImage)
+            var quality = testSequences == nil
+                ? String(format: "test squared error/image %.3f", test.squaredErrorPerImage)
+                : String(format: "test MSE per value %.5f (standardized)", test.msePerPixel)
             if let psnr = test.psnr, let noisy = test.psnrNoisy {
                 entry["test_psnr"] = psnr
                 entry["test_psnr_noisy"] = noisy
@@ -374,6 +376,9 @@ public final class TrainingRun {
         try writeGrid(to: runDirectory + String(format: "/grids/reconstruction-epoch-%03d.png", epoch),
                       count: config.gridCount)
     }
+
+    /// True when the run reads sequence files (standardized values, not images).
+    public var isSequenceData: Bool { testSequences != nil }
 
     /// The test split's indices (the held-out part for single-split sources).
     public var testSampleCount: Int { testIndices.count }

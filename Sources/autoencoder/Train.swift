@@ -143,7 +143,10 @@ struct Train: ParsableCommand {
             throw CommandFailure(message: error.description)
         }
         progress.finish()
-        if let best = metrics["best_test_squared_error_per_image"] {
+        if run.isSequenceData, let best = metrics["best_test_mse_per_pixel"] {
+            print(String(format: "best test MSE per value %.5f (standardized) at epoch %.0f; %.0f s wall",
+                         best, metrics["best_epoch"] ?? 0, metrics["wall_seconds"] ?? 0))
+        } else if let best = metrics["best_test_squared_error_per_image"] {
             print(String(format: "best test squared error per image %.3f (MSE per pixel %.5f) at epoch %.0f; "
                 + "%.0f s wall", best, metrics["best_test_mse_per_pixel"] ?? 0, metrics["best_epoch"] ?? 0,
                 metrics["wall_seconds"] ?? 0))
