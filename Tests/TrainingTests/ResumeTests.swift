@@ -25,7 +25,47 @@ func resumeConfig(epochs: Int) -> TrainingConfig {
     return config
 }
 
+/// A GRU on the shipped time series: standardization, variable lengths, noise and scheduled
+/// teacher forcing all have to come back the same after a resume.
+func sequenceResumeConfig(epochs: Int) -> TrainingConfig {
+    var config = TrainingConfig(family: .gru, model: DenseAutoencoderConfig(widths: []), optimizer: OptimizerConfig(),
+                                data: repositoryRoot + "/data/japanese-vowels")
+    var sequence = SequenceAutoencoderConfig(cell: .gru, steps: 1, features: 1)
+    sequence.hidden = 8
+    sequence.decoderInput = .previous
+    sequence.teacherForcing = 0.7
+    config.sequence = sequence
+    config.noise = "gaussian:0.1"
+    config.epochs = epochs
+    config.batchSize = 50
+    config.shards = 2
+    config.seed = 5
+    config.gridCount = 2
+    config.logEvery = 1
+    return config
+}
+
 @Suite(.serialized) struct ResumeTests {
+    @Test func sequenceRunResumesBitIdentically() throws {
+        let straight = try TrainingRun(config: sequenceResumeConfig(epochs: 2),
+                                       runDirectory: try makeScratchFolder("seqstraight"))
+        _ = try straight.run(report: { _ in }, log: { _ in })
+        let folder = try makeScratchFolder("seqresumed")
+        _ = try TrainingRun(config: sequenceResumeConfig(epochs: 1), runDirectory: folder).run(report: { _ in },
+                                                                                               log: { _ in })
+        let resumed = try TrainingRun(config: sequenceResumeConfig(epochs: 2), runDirectory: folder, resume: folder)
+        _ = try resumed.run(report: { _ in }, log: { _ in })
+        #expect(resumed.trainer.params.array == straight.trainer.params.array)
+        #expect(resumed.config.standardization == straight.config.standardization)
+        let folder2 = try makeScratchFolder("seqinterrupted")
+        let interrupted = try TrainingRun(config: sequenceResumeConfig(epochs: 2), runDirectory: folder2)
+        _ = try interrupted.run(report: { r in if r.epoch == 1 && r.batch == 3 { stopRequested = 1 } }, log: { _ in })
+        stopRequested = 0
+        let continued = try TrainingRun(config: sequenceResumeConfig(epochs: 2), runDirectory: folder2, resume: folder2)
+        _ = try continued.run(report: { _ in }, log: { _ in })
+        #expect(continued.trainer.params.array == straight.trainer.params.array)
+    }
+
     @Test func resumeAtEpochBoundaryAndMidEpochIsBitIdentical() throws {
         let straight = try TrainingRun(config: resumeConfig(epochs: 2), runDirectory: try makeScratchFolder("straight"))
         _ = try straight.run(report: { _ in }, log: { _ in })
