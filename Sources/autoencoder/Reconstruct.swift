@@ -89,16 +89,22 @@ struct Evaluate: ParsableCommand {
         var object: [String: Any] = [
             "samples": run.testSampleCount, "objective": e.objective,
             "squared_error_per_image": e.squaredErrorPerImage, "mse_per_pixel": e.msePerPixel,
-            "psnr": 10 * log10(1 / max(e.msePerPixel, 1e-12)), "data": run.config.data, "noise": run.config.noise,
+            "data": run.config.data, "noise": run.config.noise,
         ]
+        // PSNR with peak 1 means something for pixels in [0, 1], not for standardized sequences.
+        let psnr = run.isSequenceData ? nil : 10 * log10(1 / max(e.msePerPixel, 1e-12))
+        if let psnr { object["psnr"] = psnr }
         if let bce = e.bcePerImage { object["bce_per_image"] = bce }
         if json {
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
+        } else if run.isSequenceData {
+            print(String(format: "%d test sequences of %@ (noise %@): MSE per standardized value %.6f", run.testSampleCount,
+                         run.config.data, run.config.noise, e.msePerPixel))
         } else {
             print(String(format: "%d test samples of %@ (noise %@): squared error per image %.4f, MSE per pixel %.6f, "
                 + "PSNR %.2f dB, objective %.6f", run.testSampleCount, run.config.data, run.config.noise,
-                e.squaredErrorPerImage, e.msePerPixel, object["psnr"] as! Double, e.objective)
+                e.squaredErrorPerImage, e.msePerPixel, psnr!, e.objective)
                 + (e.bcePerImage.map { String(format: ", BCE %.3f nats per image", $0) } ?? ""))
         }
     }

@@ -38,6 +38,7 @@ import TestSupport
         let mse = try #require(object?["mse_per_pixel"] as? Double)
         // Standardized values: predicting the mean scores about 1; two epochs do better.
         #expect(mse > 0 && mse < 1)
+        #expect(object?["psnr"] == nil, "no PSNR for standardized values")
     }
 
     @Test func inspectDescribesSequenceSplits() throws {
