@@ -78,10 +78,22 @@ public struct Conv2D: Layer {
     /// Rows of the im2col matrix (inC * kH * kW) times its columns (outH * outW).
     var patchSize: Int { inChannels * kernel * kernel }
     public var cacheWidth: Int {
-        // The GEMM path's fused ReLU needs room for dy masked by the output.
-        guard direct else { return patchSize * outHeight * outWidth + (fusedReLU ? outputWidth : 0) }
+        // The GEMM path: im2col, the flipped weights (row 0 only) for the transposed gradient, and
+        // room for dy masked by a fused ReLU's output.
+        guard direct else {
+            return patchSize * outHeight * outWidth + (transposedGradient ? patchSize * outChannels : 0)
+                + (fusedReLU ? outputWidth : 0)
+        }
         // Padded input (kept for the weight gradient), padded dy, and the flipped weights.
         return paddedPlane * (inChannels + outChannels) + 9 * inChannels * outChannels
+    }
+
+    /// The GEMM path computes dx as a convolution of dy with the flipped kernel, channels swapped:
+    /// one GEMM with K = outC*k*k per sample (instead of K = outC) and no col2im scatter. That
+    /// needs stride 1 and 'same' zero padding, and im2col(dy) must fit the im2col buffer.
+    var transposedGradient: Bool {
+        !direct && stride == 1 && paddingMode == .zeros && kernel % 2 == 1
+            && padding == dilation * (kernel - 1) / 2 && outChannels <= inChannels
     }
 
     /// dy of the convolution itself: `dy` where the fused ReLU's output is positive.
@@ -216,6 +228,18 @@ public struct Conv2D: Layer {
         let w = Matrix(params[weight], rows: outChannels, cols: patchSize)
         let dw = Matrix(grads[weight], rows: outChannels, cols: patchSize)
         let db = grads[bias]
+        let k2 = kernel * kernel
+        let flipped = cache.row(0) + patchSize * spatial
+        if transposedGradient && dx != nil {
+            // flipped (inC, outC, k, k)[c, o, ky, kx] = weight[o, c, k-1-ky, k-1-kx]
+            let wp = params[weight]
+            for o in 0..<outChannels {
+                for c in 0..<inChannels {
+                    let from = wp + (o * inChannels + c) * k2, to = flipped + (c * outChannels + o) * k2
+                    for i in 0..<k2 { to[k2 - 1 - i] = from[i] }
+                }
+            }
+        }
         for r in 0..<dy.rows {
             let g = Matrix(preActivationGradient(dy, y, cache, row: r), rows: outChannels, cols: spatial)
             let col = Matrix(cache.row(r), rows: patchSize, cols: spatial)
@@ -227,8 +251,15 @@ public struct Conv2D: Layer {
                 for i in 0..<spatial { s += go[i] }
                 db[o] += s
             }
-            if let dx {
-                // The cache's im2col is no longer needed for this row: it holds dcol from here on.
+            guard let dx else { continue }
+            // The cache's im2col is no longer needed for this row: it holds im2col(dy) or dcol now.
+            if transposedGradient {
+                ae_im2col(g.base, col.base, Int32(outChannels), Int32(height), Int32(width), Int32(kernel), 1,
+                          Int32(padding), Int32(dilation), Int32(height), Int32(width))
+                gemm(Matrix(flipped, rows: inChannels, cols: outChannels * k2),
+                     Matrix(col.base, rows: outChannels * k2, cols: spatial),
+                     into: Matrix(dx.row(r), rows: inChannels, cols: spatial), beta: 1)
+            } else {
                 gemm(w, transposeA: true, g, into: col)
                 col2im(col.base, into: dx.row(r))
             }
