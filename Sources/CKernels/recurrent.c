@@ -1,50 +1,11 @@
 // See recurrent.h. One call handles one time step for the whole batch; the loops over the hidden
 // units are written with restrict rows and branch-free activations so clang vectorises them
-// (expf/tanhf calls would not vectorise without a vector math library). The activations follow
-// Cephes' expf (range reduction by ln 2, degree-5 polynomial) and Eigen's 13/6 rational tanh.
+// (expf/tanhf calls would not vectorise without a vector math library); see fastmath.h.
 #include "recurrent.h"
+#include "fastmath.h"
 #include <string.h>
 
 #define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-
-static inline __attribute__((always_inline)) float exp_approx(float x) {
-    // exp(x) = 2^n exp(r), n = round(x / ln 2), |r| <= ln 2 / 2; ln 2 split in two for exactness.
-    x = __builtin_fminf(__builtin_fmaxf(x, -87.0f), 88.0f);
-    float n = __builtin_rintf(x * 1.44269504088896341f);
-    float r = x - n * 0.693359375f;
-    r = r + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
-}
-
-static inline __attribute__((always_inline)) float sigmoid(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
-
-static inline __attribute__((always_inline)) float tanh_approx(float x) {
-    // Odd/even rational interpolant, a few ulp on [-9, 9]; outside, tanh is +-1 in float.
-    x = __builtin_fminf(__builtin_fmaxf(x, -9.0f), 9.0f);
-    float x2 = x * x;
-    float p = -2.76076847742355e-16f;
-    p = p * x2 + 2.00018790482477e-13f;
-    p = p * x2 - 8.60467152213735e-11f;
-    p = p * x2 + 5.12229709037114e-08f;
-    p = p * x2 + 1.48572235717979e-05f;
-    p = p * x2 + 6.37261928875436e-04f;
-    p = p * x2 + 4.89352455891786e-03f;
-    float q = 1.19825839466702e-06f;
-    q = q * x2 + 1.18534705686654e-04f;
-    q = q * x2 + 2.26843463243900e-03f;
-    q = q * x2 + 4.89352518554385e-03f;
-    return x * p / q;
-}
 
 float ae_sigmoid_scalar(float x) { return sigmoid(x); }
 float ae_tanh_scalar(float x) { return tanh_approx(x); }

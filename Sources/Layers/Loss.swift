@@ -1,7 +1,8 @@
 // Reconstruction losses with their gradients, seeded with a caller-given scale (1 / global
 // batch, times 1 / features for per-pixel means) so shard results simply add.
-// BCE takes logits and uses the stable form max(z,0) - z*t + log(1 + e^-|z|).
+// BCE takes logits and uses the stable form max(z,0) - z*t + log(1 + e^-|z|) (CKernels loss.c).
 
+import CKernels
 import Foundation
 import Kernels
 
@@ -60,15 +61,8 @@ public enum Loss {
                 }
                 objective = squared
             case .bce:
-                for i in 0..<d {
-                    let z = o[i]
-                    // One exponential serves the stable loss and the sigmoid.
-                    let e = expf(-abs(z))
-                    objective += Double(max(z, 0) - z * t[i] + log1pf(e))
-                    let p = z >= 0 ? 1 / (1 + e) : e / (1 + e)
-                    squared += Double((p - t[i]) * (p - t[i]))
-                    g?[i] += scale * (p - t[i])
-                }
+                // Vectorised in C (one exponential serves the stable loss and the sigmoid).
+                ae_bce_logits(o, t, g, d, scale, &objective, &squared)
             case .gaussianNLL:
                 let halfLog2Pi = 0.5 * log(2 * Double.pi)
                 for i in 0..<d {

@@ -42,6 +42,11 @@ void ae_conv3x3_pad(const float *x, const float *relu_y, float *padded, int chan
 /// instead when `accumulate` (bias ignored); then max(y, 0) when `relu`.
 void ae_conv3x3(const float *xpad, int in_c, int height, int width, const float *w, const float *bias, int out_c,
                 float *y, int accumulate, int relu);
+/// Binary cross-entropy on logits z against targets t over n values: adds the loss sum to
+/// *objective, the squared error of sigmoid(z) to *squared, and scale * (sigmoid(z) - t) into g
+/// when g is non-null.
+void ae_bce_logits(const float *z, const float *t, float *g, size_t n, float scale, double *objective,
+                   double *squared);
 /// g = dy where y > 0, else 0 (the backward of a fused ReLU); and y = max(y, 0) in place.
 void ae_relu_mask(const float *dy, const float *y, float *g, size_t n);
 void ae_relu_inplace(float *y, size_t n);
