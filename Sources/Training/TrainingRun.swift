@@ -101,9 +101,10 @@ public final class TrainingRun {
             testImages = nil
             trainCount = trainIDs.count
         } else {
+            // The denoiser trains on patches by default, so its folder may mix image sizes.
+            if config.family == .denoiser && config.patch == nil { config.patch = 48 }
             let source = try DataSource.load(config.data, options: config.folderOptions)
             let dataset = source.train
-            if config.family == .denoiser && config.patch == nil { config.patch = 48 }
             if let patch = config.patch {
                 shape = ImageShape(channels: dataset.channels, height: patch, width: patch)
             } else if let fixed = dataset.fixedShape {

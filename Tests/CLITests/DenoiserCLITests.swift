@@ -51,6 +51,23 @@ func pngImage(width: Int, height: Int, layout: PixelLayout, bitDepth: Int, seed:
         return run
     }
 
+    /// The README's command has no --patch: the denoiser's default (48) must apply before the
+    /// folder is read, so images of mixed sizes are accepted.
+    @Test func defaultPatchAcceptsMixedSizes() throws {
+        let data = try makeScratchFolder("denoiser-mixed")
+        for (i, size) in [(50, 52), (64, 49), (57, 60)].enumerated() {
+            try PNGCodec.write(pngImage(width: size.0, height: size.1, layout: .gray, bitDepth: 8, seed: i),
+                               to: data + "/img\(i).png")
+        }
+        let run = try makeScratchFolder("denoiser-mixed-run")
+        let result = try runTool(["train", "--model", "denoiser", "--data", data, "--noise", "gaussian:25/255",
+                                  "--depth", "1", "--width", "4", "--epochs", "1", "--batch-size", "4",
+                                  "--run-dir", run])
+        #expect(result.status == 0, "\(result.stderr)")
+        let config = try String(contentsOfFile: run + "/config.json", encoding: .utf8)
+        #expect(config.contains("\"patch\" : 48"), "\(config)")
+    }
+
     @Test func denoiseKeepsNamesSizesColorTypesAndDepths() throws {
         let run = try trainTinyDenoiser()
         let input = try makeScratchFolder("denoise-in"), output = input + "-out"
