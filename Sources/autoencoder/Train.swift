@@ -143,7 +143,10 @@ struct Train: ParsableCommand {
             throw CommandFailure(message: error.description)
         }
         progress.finish()
-        if run.isSequenceData, let best = metrics["best_test_mse_per_pixel"] {
+        if let psnr = metrics["best_test_psnr"] {
+            print(String(format: "best validation PSNR %.2f dB (noisy %.2f dB); %.0f s wall", psnr,
+                         metrics["best_test_psnr_noisy"] ?? 0, metrics["wall_seconds"] ?? 0))
+        } else if run.isSequenceData, let best = metrics["best_test_mse_per_pixel"] {
             print(String(format: "best test MSE per value %.5f (standardized) at epoch %.0f; %.0f s wall",
                          best, metrics["best_epoch"] ?? 0, metrics["wall_seconds"] ?? 0))
         } else if let best = metrics["best_test_squared_error_per_image"] {
