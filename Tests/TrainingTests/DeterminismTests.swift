@@ -43,7 +43,8 @@ func train(_ config: DenseAutoencoderConfig, shards: Int, steps: Int, assembler:
     return trainer
 }
 
-@Suite struct DeterminismTests {
+/// Serialized: the allocation tests count every malloc in the process.
+@Suite(.serialized) struct DeterminismTests {
     @Test func sameConfigTwiceIsBitIdentical() throws {
         let assembler = try sampleAssembler()
         let a = train(smallConfig(), shards: 3, steps: 4, assembler: assembler)
@@ -71,6 +72,31 @@ func train(_ config: DenseAutoencoderConfig, shards: Int, steps: Int, assembler:
         let l3 = ids.withUnsafeBufferPointer { three.evaluate(assembler, indices: $0, epoch: 0) }
         expectClose(Float(l3.objective), Float(l1.objective), relative: 1e-5, "loss")
         expectClose(Float(l3.penalty), Float(l1.penalty), relative: 1e-5, absolute: 1e-7, "penalty")
+    }
+
+    /// The same for a sequence model (stacked, bidirectional, masks, scheduled teacher forcing).
+    @Test(.enabled(if: optimizedBuild, "needs an optimised build (swift test -c release)"))
+    func stepAllocatesNothingAfterWarmUpForSequences() throws {
+        let source: any BatchSource = try vowelSource()
+        var config = SequenceAutoencoderConfig(cell: .lstm, steps: 29, features: 12)
+        config.hidden = 16
+        config.layers = 2
+        config.bidirectional = true
+        config.variableLength = true
+        config.output = .linear
+        config.decoderInput = .previous
+        config.teacherForcing = 0.5
+        var optimizer = OptimizerConfig()
+        optimizer.clipNorm = 1
+        let trainer = Trainer(model: SequenceAutoencoder(config), optimizers: [optimizer], shards: 2, maxBatch: 30,
+                              seed: 1)
+        let ids = Array(0..<30)
+        ids.withUnsafeBufferPointer { p in
+            for _ in 0..<3 { trainer.trainStep(source, indices: p, epoch: 0) }
+            let before = allocation_count()
+            for _ in 0..<5 { trainer.trainStep(source, indices: p, epoch: 1) }
+            #expect(allocation_count() - before == 0, "\(allocation_count() - before) allocations in 5 steps")
+        }
     }
 
     /// Debug builds allocate in unspecialised generic code and closure thunks, so this runs in
