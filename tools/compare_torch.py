@@ -6,6 +6,8 @@
     tools/compare_torch.py --repeats 6                      # interleaved torch/swift runs, medians + ratios
     tools/compare_torch.py --only torch --min-time 2        # just the PyTorch half (no binary needed)
     tools/compare_torch.py --models M2,denoiser --repeats 3 # conv AE and the shipped denoiser
+    tools/compare_torch.py --models M3,M4 --repeats 3       # LSTM and GRU seq2seq (hidden 128, batch 128)
+    tools/compare_torch.py --threads 1,2,4,8,16 --binary B --bench-dir D   # e.g. on a lent 16-core machine
 
 "denoiser" is our U-Net denoiser (1 channel, depth 2, width 32, batch 32 of 48x48 patches): its PyTorch
 twin is tools/torch_denoiser.py (same layers and sizes); our side trains on runs/photos/train
