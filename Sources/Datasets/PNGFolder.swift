@@ -52,19 +52,7 @@ public struct SkippedFile: Sendable, Equatable, CustomStringConvertible {
 
 public enum PNGFolder {
     /// PNG files under `folder`, relative paths, sorted; other files are ignored.
-    public static func listFiles(in folder: String) -> [String] {
-        guard let walker = FileManager.default.enumerator(atPath: folder) else { return [] }
-        var files: [String] = []
-        while let relative = walker.nextObject() as? String {
-            guard relative.lowercased().hasSuffix(".png") else { continue }
-            var isFolder: ObjCBool = false
-            let full = (folder as NSString).appendingPathComponent(relative)
-            if FileManager.default.fileExists(atPath: full, isDirectory: &isFolder), !isFolder.boolValue {
-                files.append(relative)
-            }
-        }
-        return files.sorted()
-    }
+    public static func listFiles(in folder: String) -> [String] { filesRecursively(in: folder, withExtension: "png") }
 
     /// Decodes every PNG under `folder`.
     /// - Throws: `DatasetError` for an empty folder, a file libpng rejects (unless `skipBad`),

@@ -6,19 +6,7 @@ import Foundation
 
 public enum SequenceCSV {
     /// CSV files under `folder`, relative paths, sorted; other files are ignored.
-    public static func listFiles(in folder: String) -> [String] {
-        guard let walker = FileManager.default.enumerator(atPath: folder) else { return [] }
-        var files: [String] = []
-        while let relative = walker.nextObject() as? String {
-            guard relative.lowercased().hasSuffix(".csv") else { continue }
-            var isFolder: ObjCBool = false
-            let full = (folder as NSString).appendingPathComponent(relative)
-            if FileManager.default.fileExists(atPath: full, isDirectory: &isFolder), !isFolder.boolValue {
-                files.append(relative)
-            }
-        }
-        return files.sorted()
-    }
+    public static func listFiles(in folder: String) -> [String] { filesRecursively(in: folder, withExtension: "csv") }
 
     /// A parsed CSV file: the header (when the first row has one) and the data rows.
     struct Table {

@@ -83,8 +83,9 @@ public struct SequenceAutoencoder: AutoencoderModel {
     public let workspaceColumns: Int
     public let phases: [Phase]
     let inputRegion: Region, targetRegion: Region
-    /// The input as (T, D) steps (a copy when rows carry a length or channels are planar).
+    /// The input as (T, D) steps: a copy when rows carry a length or channels are planar.
     let sequence: Region
+    let copiesInput: Bool
     let lengthRegion: Region
     let encoderOutput: Region, encoderState: Region, encoderCache: Region
     let code: Region
@@ -123,8 +124,8 @@ public struct SequenceAutoencoder: AutoencoderModel {
         var allocator = RegionAllocator()
         inputRegion = allocator.take(inputWidth)
         targetRegion = allocator.take(inputWidth)
-        let needsCopy = config.variableLength || config.imageChannels > 1
-        sequence = needsCopy ? allocator.take(t * d) : Region(start: inputRegion.start, cols: t * d)
+        copiesInput = config.variableLength || config.imageChannels > 1
+        sequence = copiesInput ? allocator.take(t * d) : Region(start: inputRegion.start, cols: t * d)
         lengthRegion = allocator.take(config.variableLength ? 1 : 0)
         encoderOutput = allocator.take(encoder.outputWidth)
         encoderState = allocator.take(encoder.stateWidth)
@@ -167,7 +168,9 @@ public struct SequenceAutoencoder: AutoencoderModel {
     /// Per-row lengths in steps (nil for fixed-length rows), read from the input's last column.
     func lengths(_ ws: Workspace, rows: Int) -> UnsafeMutablePointer<Int32>? {
         guard config.variableLength else { return nil }
-        return UnsafeMutableRawPointer(ws.matrix(lengthRegion, rows: rows).base).assumingMemoryBound(to: Int32.self)
+        // The region holds nothing but these lengths, so it is bound to Int32 for good.
+        return UnsafeMutableRawPointer(ws.matrix(lengthRegion, rows: rows).base).bindMemory(to: Int32.self,
+                                                                                           capacity: rows)
     }
 
     @inline(__always)
@@ -199,7 +202,7 @@ public struct SequenceAutoencoder: AutoencoderModel {
                 lengths[r] = Int32(min(max(raw.isFinite ? raw.rounded() : 1, 1), Float(t)))
             }
         }
-        if sequence != Region(start: inputRegion.start, cols: t * d) {
+        if copiesInput {
             for r in 0..<rows {
                 let src = x.row(r), dst = xs.row(r)
                 for s in 0..<t { for f in 0..<d { dst[s * d + f] = src[dataOffset(step: s, feature: f)] } }
