@@ -78,8 +78,62 @@ public final class ImageDenoiser: @unchecked Sendable {
     /// Denoises a planar image of `config.channels` channels with values in [0, 1].
     /// - Parameters:
     ///   - tiled: false runs the whole (padded) image in one pass.
+    ///   - ensemble: also denoise the 7 other rotations and mirror images and average the 8 results
+    ///     mapped back (self-ensemble; 8 times the work, the output is then equivariant under them).
     ///   - runners: one per thread; tiles are spread over them in parallel when there are several.
-    public func denoise(_ image: [Float], height: Int, width: Int, tiled: Bool = true, runners: [Runner]) -> [Float] {
+    public func denoise(_ image: [Float], height: Int, width: Int, tiled: Bool = true, ensemble: Bool = false,
+                        runners: [Runner]) -> [Float] {
+        guard ensemble else { return denoiseOnce(image, height: height, width: width, tiled: tiled, runners: runners) }
+        let c = config.channels
+        var sum = [Float](repeating: 0, count: image.count)
+        for k in 0..<8 {
+            let mirrored = k >= 4, turns = k % 4
+            let (h, w) = turns % 2 == 0 ? (height, width) : (width, height)
+            let seen = Self.orient(image, channels: c, height: height, width: width, mirrored: mirrored, turns: turns)
+            let out = denoiseOnce(seen, height: h, width: w, tiled: tiled, runners: runners)
+            let back = Self.unorient(out, channels: c, height: h, width: w, mirrored: mirrored, turns: turns)
+            for i in sum.indices { sum[i] += back[i] }
+        }
+        return sum.map { $0 / 8 }
+    }
+
+    /// Mirrors each channel plane left-right (when `mirrored`), then turns it 90 degrees
+    /// counter-clockwise `turns` times; odd turns swap height and width.
+    public static func orient(_ image: [Float], channels: Int, height: Int, width: Int, mirrored: Bool,
+                              turns: Int) -> [Float] {
+        var plane = image, h = height, w = width
+        if mirrored {
+            for ch in 0..<channels {
+                for y in 0..<h {
+                    for x in 0..<w { plane[(ch * h + y) * w + x] = image[(ch * h + y) * w + (w - 1 - x)] }
+                }
+            }
+        }
+        for _ in 0..<(turns % 4) {
+            var turned = plane
+            // Counter-clockwise: out (w x h) at (y, x) is in (h x w) at (x, w - 1 - y).
+            for ch in 0..<channels {
+                for y in 0..<w {
+                    for x in 0..<h { turned[(ch * w + y) * h + x] = plane[(ch * h + x) * w + (w - 1 - y)] }
+                }
+            }
+            plane = turned
+            swap(&h, &w)
+        }
+        return plane
+    }
+
+    /// Undoes `orient`: `height` and `width` are those of the oriented image.
+    public static func unorient(_ image: [Float], channels: Int, height: Int, width: Int, mirrored: Bool,
+                                turns: Int) -> [Float] {
+        let back = (4 - turns % 4) % 4
+        let turned = orient(image, channels: channels, height: height, width: width, mirrored: false, turns: back)
+        guard mirrored else { return turned }
+        let (h, w) = back % 2 == 0 ? (height, width) : (width, height)
+        return orient(turned, channels: channels, height: h, width: w, mirrored: true, turns: 0)
+    }
+
+    func denoiseOnce(_ image: [Float], height: Int, width: Int, tiled: Bool, runners: [Runner]) -> [Float] {
         let c = config.channels, step = config.sizeMultiple
         precondition(image.count == c * height * width, "image has \(image.count) values, expected \(c * height * width)")
         let ph = (height + 2 * border + step - 1) / step * step, pw = (width + 2 * border + step - 1) / step * step

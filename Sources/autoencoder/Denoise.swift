@@ -32,6 +32,9 @@ struct Denoise: ParsableCommand {
     @Option(help: "Output pixels per tile side; bounds memory for large images.")
     var tile: Int = 192
 
+    @Flag(help: "Average over the 8 rotations and mirror images of each image (self-ensemble; 8x the time).")
+    var ensemble = false
+
     @Option(help: "Threads (default: active cores).")
     var threads: Int?
 
@@ -48,7 +51,7 @@ struct Denoise: ParsableCommand {
             index, runners in
             let file = files[index]
             let image = try PNGCodec.read(path: file.path)
-            let result = denoise(image, with: denoiser, runners: runners)
+            let result = denoise(image, with: denoiser, ensemble: ensemble, runners: runners)
             // Subfolders of the input are recreated under the output.
             let target = (output as NSString).appendingPathComponent(file.relative)
             try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent,
@@ -76,6 +79,7 @@ struct DenoiserEvaluation {
     let noise: String?
     let seed: UInt64
     let tile: Int
+    let ensemble: Bool
     let threads: Int
 
     func run(json: Bool) throws {
@@ -101,7 +105,8 @@ struct DenoiserEvaluation {
             noisy.withUnsafeMutableBufferPointer {
                 corruption.apply(to: $0.baseAddress!, count: $0.count, seed: seed, epoch: 0, sampleIndex: index)
             }
-            let denoised = denoiser.denoise(noisy, height: image.height, width: image.width, runners: runners)
+            let denoised = denoiser.denoise(noisy, height: image.height, width: image.width, ensemble: ensemble,
+                                            runners: runners)
                 .map { min(max($0, 0), 1) }
             func psnr(_ a: [Float], _ b: [Float]) -> Double {
                 min(ImageMetrics.psnr(a, b, count: a.count), 100)
@@ -176,7 +181,8 @@ func inputFiles(_ path: String) throws -> [(path: String, relative: String)] {
 }
 
 /// Denoises a decoded PNG and returns an image of the same size, layout and bit depth.
-func denoise(_ image: PNGImage, with denoiser: ImageDenoiser, runners: [ImageDenoiser.Runner]) -> PNGImage {
+func denoise(_ image: PNGImage, with denoiser: ImageDenoiser, ensemble: Bool, runners: [ImageDenoiser.Runner])
+    -> PNGImage {
     let n = image.width * image.height, k = image.layout.channels
     let colors = image.layout.isColor ? 3 : 1
     let scale = 1 / image.maxValue
@@ -187,16 +193,18 @@ func denoise(_ image: PNGImage, with denoiser: ImageDenoiser, runners: [ImageDen
     let modelChannels = denoiser.config.channels
     var result: [Float]
     if modelChannels == colors {
-        result = denoiser.denoise(planes, height: image.height, width: image.width, runners: runners)
+        result = denoiser.denoise(planes, height: image.height, width: image.width, ensemble: ensemble,
+                                  runners: runners)
     } else if modelChannels == 1 {
         result = []
         for c in 0..<colors {
             result += denoiser.denoise(Array(planes[(c * n)..<((c + 1) * n)]), height: image.height, width: image.width,
-                                       runners: runners)
+                                       ensemble: ensemble, runners: runners)
         }
     } else {
         // A color model on a gray image: three equal channels in, their mean out.
-        let rgb = denoiser.denoise(planes + planes + planes, height: image.height, width: image.width, runners: runners)
+        let rgb = denoiser.denoise(planes + planes + planes, height: image.height, width: image.width,
+                                   ensemble: ensemble, runners: runners)
         result = (0..<n).map { (rgb[$0] + rgb[n + $0] + rgb[2 * n + $0]) / 3 }
     }
     var samples = image.samples

@@ -70,6 +70,9 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Denoisers: output pixels per tile side.")
     var tile: Int = 192
 
+    @Flag(help: "Denoisers: average over the 8 rotations and mirror images (self-ensemble; 8x the time).")
+    var ensemble = false
+
     func run() throws {
         let family: ModelFamily
         do {
@@ -81,7 +84,8 @@ struct Evaluate: ParsableCommand {
             // Whole images of --data (default: the training folder), corrupted here, then denoised.
             let data = try options.data ?? Checkpoint.load(options.checkpoint).config.data
             try DenoiserEvaluation(checkpoint: options.checkpoint, data: data, noise: options.noise, seed: seed,
-                                   tile: tile, threads: options.shards ?? activeCores).run(json: json)
+                                   tile: tile, ensemble: ensemble, threads: options.shards ?? activeCores)
+                .run(json: json)
             return
         }
         let run = try options.load()

@@ -100,6 +100,52 @@ func uniformArray(_ count: Int, seed: UInt64) -> [Float] {
         #expect(zip(whole, image).contains { abs($0 - $1) > 1e-3 })
     }
 
+    @Test func orientationsAreEightDistinctInvertibleMaps() {
+        let channels = 2, height = 3, width = 5
+        let image = (0..<(channels * height * width)).map(Float.init)
+        var seen: Set<[Float]> = []
+        for k in 0..<8 {
+            let turned = ImageDenoiser.orient(image, channels: channels, height: height, width: width,
+                                              mirrored: k >= 4, turns: k % 4)
+            seen.insert(turned)
+            let (h, w) = k % 2 == 0 ? (height, width) : (width, height)
+            #expect(ImageDenoiser.unorient(turned, channels: channels, height: h, width: w, mirrored: k >= 4,
+                                           turns: k % 4) == image)
+        }
+        #expect(seen.count == 8)
+        // One counter-clockwise turn of [[0 1 2] [3 4 5]] (2 x 3) is [[2 5] [1 4] [0 3]].
+        #expect(ImageDenoiser.orient([0, 1, 2, 3, 4, 5], channels: 1, height: 2, width: 3, mirrored: false,
+                                     turns: 1) == [2, 5, 1, 4, 0, 3])
+    }
+
+    @Test func selfEnsembleIsEquivariantUnderRotationsAndMirrors() {
+        // Averaging over the group makes the output of a turned or mirrored input the turned or
+        // mirrored output, which a single pass (bottom/right padding, pooling grid) does not give.
+        var config = ConvDenoiserConfig(channels: 1)
+        config.depth = 2
+        config.width = 4
+        let model = ConvDenoiser(config, height: 8, width: 8)
+        let params = FloatBuffer(count: model.layout.count)
+        defer { withExtendedLifetime(params) {} }
+        model.initialize(params: Arena(params), seed: 3)
+        let denoiser = ImageDenoiser(config: config, parameters: params.pointer, tile: 16)
+        let height = 29, width = 22
+        let image = uniformArray(height * width, seed: 5)
+        let runners = [ImageDenoiser.Runner()]
+        let plain = denoiser.denoise(image, height: height, width: width, runners: runners)
+        let averaged = denoiser.denoise(image, height: height, width: width, ensemble: true, runners: runners)
+        let turnedInput = ImageDenoiser.orient(image, channels: 1, height: height, width: width, mirrored: true,
+                                               turns: 1)
+        func turned(_ output: [Float]) -> [Float] {
+            ImageDenoiser.orient(output, channels: 1, height: height, width: width, mirrored: true, turns: 1)
+        }
+        let ofTurned = denoiser.denoise(turnedInput, height: width, width: height, ensemble: true, runners: runners)
+        expectClose(ofTurned, turned(averaged), relative: 1e-5, absolute: 1e-6)
+        let plainOfTurned = denoiser.denoise(turnedInput, height: width, width: height, runners: runners)
+        #expect(zip(plainOfTurned, turned(plain)).contains { abs($0 - $1) > 1e-4 })
+        #expect(zip(averaged, plain).contains { abs($0 - $1) > 1e-4 })
+    }
+
     @Test func receptiveRadiusBoundsTheInfluenceOfAPixel() {
         // Changing one input pixel must leave outputs further away than the radius unchanged.
         var config = ConvDenoiserConfig(channels: 1)
