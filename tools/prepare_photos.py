@@ -4,19 +4,54 @@ the denoiser (`README.md`, "denoising your own PNGs"): 12 for training, and came
 chelsea held out for evaluation (the usual gray test images). Synthetic images (charts, logos,
 phantoms, chessboards) are left out. Needs `pip install scikit-image`.
 
+With --backgrounds, TRAIN also gets the 12 nature photographs of Debian's `mate-backgrounds`
+package (GPL-2+; macro shots of plants, water, sand, wood), block-averaged down to at most ~640
+pixels a side, which also averages away their JPEG artifacts and sensor noise. They are taken
+from /usr/share/backgrounds/mate/nature when the package is installed, else from the package
+file fetched with `apt-get download` (no install). Needs Pillow (a scikit-image dependency).
+
     python3 tools/prepare_photos.py runs/photos     # -> runs/photos/train, runs/photos/test
+    python3 tools/prepare_photos.py runs/photos --backgrounds
 """
+import glob
 import os
 import shutil
+import subprocess
 import sys
+import tempfile
 
 TRAIN = ["astronaut", "brick", "clock_motion", "coffee", "grass", "gravel", "ihc", "moon",
          "motorcycle_left", "motorcycle_right", "page", "text"]
 TEST = ["camera", "coins", "chelsea"]
 
 
+NATURE = "usr/share/backgrounds/mate/nature"
+
+
+def add_backgrounds(train):
+    from PIL import Image
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = "/" + NATURE
+        if not os.path.isdir(folder):
+            subprocess.run(["apt-get", "download", "mate-backgrounds"], cwd=scratch, check=True)
+            debs = glob.glob(os.path.join(scratch, "mate-backgrounds_*.deb"))
+            subprocess.run(["dpkg-deb", "-x", debs[0], os.path.join(scratch, "x")], check=True)
+            folder = os.path.join(scratch, "x", NATURE)
+        files = sorted(glob.glob(os.path.join(folder, "*.jpg")))
+        if len(files) != 12:
+            sys.exit(f"{folder}: expected the 12 nature photographs, found {len(files)}")
+        for path in files:
+            image = Image.open(path).convert("RGB")
+            factor = max(2, round(max(image.size) / 640))
+            small = image.resize((image.width // factor, image.height // factor), Image.BOX)
+            name = "mate-" + os.path.splitext(os.path.basename(path))[0].lower() + ".png"
+            small.save(os.path.join(train, name))
+    print(f"{train}: + {len(files)} nature photographs from mate-backgrounds")
+
+
 def main():
-    if len(sys.argv) != 2:
+    args = [a for a in sys.argv[1:] if a != "--backgrounds"]
+    if len(args) != 1:
         sys.exit(__doc__)
     try:
         import skimage
@@ -24,7 +59,7 @@ def main():
         sys.exit("scikit-image is not installed: pip install scikit-image")
     source = os.path.join(os.path.dirname(skimage.__file__), "data")
     for split, names in (("train", TRAIN), ("test", TEST)):
-        folder = os.path.join(sys.argv[1], split)
+        folder = os.path.join(args[0], split)
         os.makedirs(folder, exist_ok=True)
         for name in names:
             path = os.path.join(source, name + ".png")
@@ -32,6 +67,8 @@ def main():
                 sys.exit(f"{path}: not in this scikit-image version")
             shutil.copyfile(path, os.path.join(folder, name + ".png"))
         print(f"{folder}: {len(names)} images")
+    if "--backgrounds" in sys.argv[1:]:
+        add_backgrounds(os.path.join(args[0], "train"))
 
 
 if __name__ == "__main__":

@@ -127,6 +127,39 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
         }
     }
 
+    /// What a resolved model takes, in words ("784 values per sample", "images of 1 channel(s)").
+    public var modelInput: String? {
+        switch family {
+        case .conv: conv.map { "images of \($0.channels) channel(s)" }
+        case .denoiser: denoiser.map { "images of \($0.channels) channel(s)" }
+        case .lstm, .gru:
+            sequence.map { $0.variableLength ? "sequences of \($0.features) values per step"
+                : "image rows of \($0.features) values" }
+        default: model.widths.first.map { "\($0) values per sample" }
+        }
+    }
+
+    /// Why data of `shape` cannot go through this (resolved) model, or nil when it can.
+    public func inputMismatch(_ shape: ImageShape) -> String? {
+        switch family {
+        case .conv:
+            // Fully convolutional: only the channel count is fixed by the parameters.
+            guard let conv, conv.channels != shape.channels else { return nil }
+            return "images of \(shape.channels) channel(s)"
+        case .denoiser:
+            guard let denoiser, denoiser.channels != shape.channels else { return nil }
+            return "images of \(shape.channels) channel(s)"
+        case .lstm, .gru:
+            guard let sequence, sequence.variableLength || sequence.features != shape.channels * shape.width else {
+                return nil
+            }
+            return "image rows of \(shape.channels * shape.width) values"
+        default:
+            guard let first = model.widths.first, first != shape.count else { return nil }
+            return "\(shape.count) values per sample (\(shape))"
+        }
+    }
+
     /// The model this configuration describes, for rows of `shape` (after `resolveModel`).
     public func makeModel(rowShape shape: ImageShape) -> any AutoencoderModel {
         switch family {

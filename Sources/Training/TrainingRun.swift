@@ -51,7 +51,9 @@ public final class TrainingRun {
 
     /// Prepares a run (loads data, builds the model); `resume` is a checkpoint or run folder.
     /// - Throws: `DatasetError`, `TrainingError` or `SafeTensorsError` with a one-line reason.
-    public init(config requested: TrainingConfig, runDirectory: String, resume: String? = nil) throws {
+    /// `evaluating`: the checkpoint whose model is run on `config.data`, for errors that name it.
+    public init(config requested: TrainingConfig, runDirectory: String, resume: String? = nil,
+                evaluating: (checkpoint: String, trainedOn: String)? = nil) throws {
         var config = requested
         var contents: Checkpoint.Contents?
         if let resume {
@@ -103,7 +105,19 @@ public final class TrainingRun {
         } else {
             // The denoiser trains on patches by default, so its folder may mix image sizes.
             if config.family == .denoiser && config.patch == nil { config.patch = 48 }
-            let source = try DataSource.load(config.data, options: config.folderOptions)
+            if SequenceSource.looksLikeSequences(config.data) {
+                throw TrainingError("\(config.data): sequence data (.ts or .csv); the \(config.family.rawValue) model "
+                    + "takes images (sequences need --model lstm or gru)")
+            }
+            let source: DataSource
+            do {
+                source = try DataSource.load(config.data, options: config.folderOptions)
+            } catch let error as DatasetError where error.kind == .mixedSizes && evaluating != nil {
+                // The flags the message suggests are training options; say what the model takes.
+                let reason = error.reason.replacingOccurrences(of: "; pass --resize WxH or --crop WxH", with: "")
+                throw DatasetError(.mixedSizes, path: error.path, reason + "; the model in \(evaluating!.checkpoint) "
+                    + "takes \(config.modelInput ?? "images of one size")")
+            }
             let dataset = source.train
             if let patch = config.patch {
                 shape = ImageShape(channels: dataset.channels, height: patch, width: patch)
@@ -111,6 +125,10 @@ public final class TrainingRun {
                 shape = fixed
             } else {
                 throw TrainingError("\(dataset.source): images differ in size; pass --resize WxH, --crop WxH or --patch N")
+            }
+            if let evaluating, let problem = config.inputMismatch(shape) {
+                throw TrainingError("\(dataset.source): \(problem); the model in \(evaluating.checkpoint) takes "
+                    + "\(config.modelInput ?? "other data") (trained on \(evaluating.trainedOn))")
             }
             try config.resolveModel(rowShape: shape)
             if let patch = config.patch, config.patchesPerImage == nil {
@@ -171,10 +189,12 @@ public final class TrainingRun {
                                       shards: Int? = nil) throws -> TrainingRun {
         let contents = try Checkpoint.load(path)
         var config = contents.config
+        let trainedOn = config.data
         if let data { config.data = data }
         if let noise { config.noise = noise }
         if let shards { config.shards = shards }
-        let run = try TrainingRun(config: config, runDirectory: NSTemporaryDirectory())
+        let run = try TrainingRun(config: config, runDirectory: NSTemporaryDirectory(),
+                                  evaluating: (contents.path, trainedOn))
         try Checkpoint.restore(contents, into: run.trainer, optimizer: false)
         run.progress = contents.progress
         return run

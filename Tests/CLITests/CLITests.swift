@@ -116,6 +116,33 @@ func runTool(_ arguments: [String]) throws -> (status: Int32, stdout: String, st
                                           "--count", "5", "--out", folder + "/r.png"])
         #expect(reconstruction.status == 0, "\(reconstruction.stderr)")
         #expect(try PNGCodec.read(path: folder + "/r.png").width > 5 * 28)
+
+        // Data the model cannot take: the error names the data, what it is and what the model takes,
+        // and suggests no training-only flags.
+        func gray(_ side: Int, _ path: String) throws {
+            let image = PNGImage(width: side, height: side, layout: .gray, bitDepth: 8,
+                                 samples: [UInt16](repeating: 100, count: side * side))
+            try PNGCodec.write(image, to: path)
+        }
+        let small = folder + "/small", mixed = folder + "/mixed"
+        for dir in [small, mixed] { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        try gray(10, small + "/a.png")
+        try gray(10, small + "/b.png")
+        try gray(10, mixed + "/a.png")
+        try gray(12, mixed + "/b.png")
+        let wrongSize = try runTool(["evaluate", "--checkpoint", run, "--data", small])
+        #expect(wrongSize.status != 0)
+        #expect(wrongSize.stderr.contains("100 values per sample") && wrongSize.stderr.contains("takes 784 values"),
+                "\(wrongSize.stderr)")
+        #expect(!wrongSize.stderr.contains("--layers"))
+        let mixedSizes = try runTool(["evaluate", "--checkpoint", run, "--data", mixed])
+        #expect(mixedSizes.status != 0)
+        #expect(mixedSizes.stderr.contains("mixed sizes") && mixedSizes.stderr.contains("takes 784 values"),
+                "\(mixedSizes.stderr)")
+        #expect(!mixedSizes.stderr.contains("--resize"))
+        let sequences = try runTool(["evaluate", "--checkpoint", run, "--data",
+                                     "data/japanese-vowels/JapaneseVowels_TRAIN.ts"])
+        #expect(sequences.status != 0 && sequences.stderr.contains("sequence data"), "\(sequences.stderr)")
     }
 
     @Test func trainRejectsBadOptionsWithOneLine() throws {
