@@ -78,17 +78,22 @@ func uniformArray(_ count: Int, seed: UInt64) -> [Float] {
         expectClose(two.params.array, one.params.array, relative: 1e-5, absolute: 1e-6)
     }
 
-    @Test(arguments: [(1, 0), (1, 2), (3, 2), (1, 3)])
-    func tiledDenoisingMatchesOnePass(channels: Int, depth: Int) {
+    /// A small randomly initialised denoiser (width 4) that runs in 16-pixel tiles.
+    func randomDenoiser(channels: Int, depth: Int, seed: UInt64) -> ImageDenoiser {
         var config = ConvDenoiserConfig(channels: channels)
         config.depth = depth
         config.width = 4
         let model = ConvDenoiser(config, height: 8, width: 8)
         let params = FloatBuffer(count: model.layout.count)
-        defer { withExtendedLifetime(params) {} }
-        model.initialize(params: Arena(params), seed: 7)
+        model.initialize(params: Arena(params), seed: seed)
+        // The denoiser copies the parameters.
+        return withExtendedLifetime(params) { ImageDenoiser(config: config, parameters: params.pointer, tile: 16) }
+    }
+
+    @Test(arguments: [(1, 0), (1, 2), (3, 2), (1, 3)])
+    func tiledDenoisingMatchesOnePass(channels: Int, depth: Int) {
         // Tiles much smaller than the image, so interior, edge and corner tiles all occur.
-        let denoiser = ImageDenoiser(config: config, parameters: params.pointer, tile: 16)
+        let denoiser = randomDenoiser(channels: channels, depth: depth, seed: 7)
         let height = 53, width = 37
         let image = uniformArray(channels * height * width, seed: 2)
         let runners = [ImageDenoiser.Runner(), ImageDenoiser.Runner()]
@@ -121,14 +126,7 @@ func uniformArray(_ count: Int, seed: UInt64) -> [Float] {
     @Test func selfEnsembleIsEquivariantUnderRotationsAndMirrors() {
         // Averaging over the group makes the output of a turned or mirrored input the turned or
         // mirrored output, which a single pass (bottom/right padding, pooling grid) does not give.
-        var config = ConvDenoiserConfig(channels: 1)
-        config.depth = 2
-        config.width = 4
-        let model = ConvDenoiser(config, height: 8, width: 8)
-        let params = FloatBuffer(count: model.layout.count)
-        defer { withExtendedLifetime(params) {} }
-        model.initialize(params: Arena(params), seed: 3)
-        let denoiser = ImageDenoiser(config: config, parameters: params.pointer, tile: 16)
+        let denoiser = randomDenoiser(channels: 1, depth: 2, seed: 3)
         let height = 29, width = 22
         let image = uniformArray(height * width, seed: 5)
         let runners = [ImageDenoiser.Runner()]
