@@ -9,6 +9,17 @@ public protocol BatchSource: Sendable {
     var rowWidth: Int { get }
     func fill(indices: UnsafeBufferPointer<Int>, epoch: Int, clean: UnsafeMutablePointer<Float>,
               corrupted: UnsafeMutablePointer<Float>?)
+    /// Writes the label of each sample of `indices` (-1 where the data has none).
+    func fillLabels(indices: UnsafeBufferPointer<Int>, into labels: UnsafeMutablePointer<Int32>)
+    /// Number of classes of the labels (0 when the data has none).
+    var classCount: Int { get }
+}
+
+extension BatchSource {
+    public func fillLabels(indices: UnsafeBufferPointer<Int>, into labels: UnsafeMutablePointer<Int32>) {
+        labels.update(repeating: -1, count: indices.count)
+    }
+    public var classCount: Int { 0 }
 }
 
 /// Fills rows of a minibatch from a dataset. Shards call `fill` on their own row ranges.
@@ -58,6 +69,16 @@ public struct BatchAssembler: BatchSource {
 
     /// Floats per row.
     public var rowWidth: Int { rowShape.count }
+
+    public func fillLabels(indices: UnsafeBufferPointer<Int>, into labels: UnsafeMutablePointer<Int32>) {
+        guard let known = dataset.labels else {
+            labels.update(repeating: -1, count: indices.count)
+            return
+        }
+        for r in 0..<indices.count { labels[r] = known[indices[r] % dataset.count] }
+    }
+
+    public var classCount: Int { dataset.classCount }
 
     /// Writes samples `indices` of `epoch` as rows of `clean` and, when given, `corrupted`
     /// (both `indices.count * rowWidth` floats). The clean rows are never corrupted.

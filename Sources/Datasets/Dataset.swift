@@ -167,6 +167,12 @@ public struct Dataset: Sendable {
         return (mean, max(0, squares / n - mean * mean).squareRoot())
     }
 
+    /// Number of label classes (class names, else the largest label + 1); 0 when unlabelled.
+    public var classCount: Int {
+        guard let labels else { return 0 }
+        return max(classNames?.count ?? 0, Int(labels.max() ?? -1) + 1)
+    }
+
     /// Number of samples per label value (index = label), empty when unlabelled.
     public func labelHistogram() -> [Int] {
         guard let labels, let top = labels.max() else { return [] }

@@ -27,6 +27,16 @@ public struct SequenceBatchSource: BatchSource {
 
     public var rowWidth: Int { steps * sequences.features + 1 }
 
+    public func fillLabels(indices: UnsafeBufferPointer<Int>, into labels: UnsafeMutablePointer<Int32>) {
+        guard let known = sequences.labels else {
+            labels.update(repeating: -1, count: indices.count)
+            return
+        }
+        for r in 0..<indices.count { labels[r] = known[indices[r]] }
+    }
+
+    public var classCount: Int { sequences.classCount }
+
     /// Writes sequences `indices` as rows of `clean` and, when given, `corrupted`; noise touches
     /// only the valid steps, so padding stays zero.
     public func fill(indices: UnsafeBufferPointer<Int>, epoch: Int, clean: UnsafeMutablePointer<Float>,

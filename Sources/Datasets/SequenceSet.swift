@@ -98,6 +98,12 @@ public struct SequenceSet: Sendable {
         for i in (t * d)..<(steps * d) { row[i] = 0 }
     }
 
+    /// Number of label classes (class names, else the largest label + 1); 0 when unlabelled.
+    public var classCount: Int {
+        guard let labels else { return 0 }
+        return max(classNames?.count ?? 0, Int(labels.max() ?? -1) + 1)
+    }
+
     /// The sequences at `indices`, in that order, with their labels and file names.
     public func subset(_ indices: [Int]) -> SequenceSet {
         var values: [Float] = []

@@ -16,6 +16,47 @@ public enum LossKind: String, Sendable, CaseIterable, Codable {
     case gaussianNLL = "gaussian-nll"
 }
 
+/// Named loss parts of a step (sums over rows), fixed capacity so a step allocates nothing; the
+/// model's `lossPartNames` say what each index holds.
+public struct LossParts: Sendable, Equatable {
+    public static let capacity = 4
+    var values: (Double, Double, Double, Double) = (0, 0, 0, 0)
+
+    public init() {}
+
+    public subscript(index: Int) -> Double {
+        get {
+            switch index {
+            case 0: values.0
+            case 1: values.1
+            case 2: values.2
+            case 3: values.3
+            default: preconditionFailure("loss part \(index) beyond capacity \(LossParts.capacity)")
+            }
+        }
+        set {
+            switch index {
+            case 0: values.0 = newValue
+            case 1: values.1 = newValue
+            case 2: values.2 = newValue
+            case 3: values.3 = newValue
+            default: preconditionFailure("loss part \(index) beyond capacity \(LossParts.capacity)")
+            }
+        }
+    }
+
+    public static func == (a: LossParts, b: LossParts) -> Bool {
+        (0..<capacity).allSatisfy { a[$0] == b[$0] }
+    }
+
+    public static func += (a: inout LossParts, b: LossParts) {
+        a.values.0 += b.values.0
+        a.values.1 += b.values.1
+        a.values.2 += b.values.2
+        a.values.3 += b.values.3
+    }
+}
+
 public struct LossSums: Sendable, Equatable {
     /// Sum over the rows of the objective per row (sum over features).
     public var objective: Double = 0
@@ -23,6 +64,8 @@ public struct LossSums: Sendable, Equatable {
     public var squaredError: Double = 0
     /// Regularisation penalties (sparsity, contraction), already in per-batch units.
     public var penalty: Double = 0
+    /// Sums over rows of the model's named loss parts (see `AutoencoderModel.lossPartNames`).
+    public var parts = LossParts()
 
     public init(objective: Double = 0, squaredError: Double = 0, penalty: Double = 0) {
         self.objective = objective
@@ -34,6 +77,7 @@ public struct LossSums: Sendable, Equatable {
         a.objective += b.objective
         a.squaredError += b.squaredError
         a.penalty += b.penalty
+        a.parts += b.parts
     }
 }
 

@@ -36,6 +36,8 @@ public final class Workspace: @unchecked Sendable {
     public let rowKeys: UnsafeMutablePointer<UInt64>
     /// Scratch for a model's cross-shard statistic (e.g. summed code activations).
     public let statistics: FloatBuffer
+    /// Per-row labels of the batch (-1 where the data has none).
+    public let labels: UnsafeMutablePointer<Int32>
 
     public init(columns: Int, maxRows: Int, parameterCount: Int, statisticWidth: Int = 0) {
         self.maxRows = maxRows
@@ -44,10 +46,13 @@ public final class Workspace: @unchecked Sendable {
         rowKeys = .allocate(capacity: max(maxRows, 1))
         rowKeys.initialize(repeating: 0, count: max(maxRows, 1))
         statistics = FloatBuffer(count: statisticWidth)
+        labels = .allocate(capacity: max(maxRows, 1))
+        labels.initialize(repeating: -1, count: max(maxRows, 1))
     }
 
     deinit {
         rowKeys.deallocate()
+        labels.deallocate()
     }
 
     /// The first `rows` rows of `region`.

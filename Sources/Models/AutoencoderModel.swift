@@ -17,6 +17,36 @@ public struct Phase: Sendable, Equatable {
     }
 }
 
+/// Where a step stands, passed to forward and backward: schedules (KL warm-up), phase-dependent
+/// behaviour and stochastic layers read it.
+public struct StepContext: Sendable, Equatable {
+    /// Updates applied by phase 0 before this step (0 for the first step).
+    public var step: Int
+    public var epoch: Int
+    /// Index into the model's `phases`.
+    public var phase: Int
+    /// False for evaluation: stochastic layers act as the identity, running state is not updated.
+    public var training: Bool
+
+    public init(step: Int = 0, epoch: Int = 0, phase: Int = 0, training: Bool) {
+        self.step = step
+        self.epoch = epoch
+        self.phase = phase
+        self.training = training
+    }
+
+    /// An evaluation forward of phase 0.
+    public static let evaluation = StepContext(training: false)
+}
+
+/// What the reported objective is averaged over.
+public enum ObjectiveUnit: Sendable, Equatable {
+    /// Per value (nn.MSELoss / BCEWithLogitsLoss 'mean'): sums divided by rows x values.
+    case perValue
+    /// Per sample, e.g. nats per image for likelihood models: sums divided by rows.
+    case perSample
+}
+
 public protocol AutoencoderModel: Sendable {
     var layout: ParameterLayout { get }
     /// Floats per sample of the (corrupted) input and of the clean target.
@@ -36,15 +66,16 @@ public protocol AutoencoderModel: Sendable {
     func input(_ ws: Workspace, rows: Int) -> Matrix
     func target(_ ws: Workspace, rows: Int) -> Matrix
 
-    /// Forward for `phase`; adds this shard's part of the statistic into `statistic` if any.
-    func forward(phase: Int, _ ws: Workspace, rows: Int, params: Arena, training: Bool,
+    /// Forward for `context.phase`; adds this shard's part of the statistic into `statistic` if any.
+    func forward(_ context: StepContext, _ ws: Workspace, rows: Int, params: Arena,
                  statistic: UnsafeMutablePointer<Float>?)
     /// Turns the statistic summed over all shards into what backward uses (may update `state`).
     func finishStatistic(_ statistic: UnsafeMutablePointer<Float>, globalRows: Int,
                          state: UnsafeMutablePointer<Float>, training: Bool)
     /// Loss of this shard's rows and, when `grads` is given, its gradient scaled for a
-    /// `globalRows` batch, added into `grads`. Call after `forward`.
-    func backward(phase: Int, _ ws: Workspace, rows: Int, globalRows: Int, params: Arena,
+    /// `globalRows` batch, added into `grads`. Call after `forward`. A phase may add gradients
+    /// outside its own group (backpropagating through another sub-network); the engine discards them.
+    func backward(_ context: StepContext, _ ws: Workspace, rows: Int, globalRows: Int, params: Arena,
                   grads: Arena?, statistic: UnsafePointer<Float>?) -> LossSums
     /// The reconstruction (values in the data's range) after an evaluation forward.
     func reconstruction(_ ws: Workspace, rows: Int) -> Matrix
@@ -57,6 +88,13 @@ public protocol AutoencoderModel: Sendable {
     /// Values per target row that carry data (per-value figures divide by it); `targetWidth`
     /// unless rows carry extra bookkeeping such as a sequence length.
     var valuesPerTarget: Int { get }
+    /// Names of the loss parts a step reports in `LossSums.parts` (sums over rows, e.g.
+    /// `reconstruction`, `kl`), at most `LossParts.capacity`; empty when the objective is all.
+    var lossPartNames: [String] { get }
+    /// The unit of the reported objective.
+    var objectiveUnit: ObjectiveUnit { get }
+    /// True when the model reads labels (`Workspace.labels`) in training.
+    var usesLabels: Bool { get }
 }
 
 extension AutoencoderModel {
@@ -65,6 +103,9 @@ extension AutoencoderModel {
     public var valuesPerTarget: Int { targetWidth }
     public var statisticWidth: Int { 0 }
     public var stateWidth: Int { 0 }
+    public var lossPartNames: [String] { [] }
+    public var objectiveUnit: ObjectiveUnit { .perValue }
+    public var usesLabels: Bool { false }
     public func finishStatistic(_ statistic: UnsafeMutablePointer<Float>, globalRows: Int,
                                 state: UnsafeMutablePointer<Float>, training: Bool) {}
 

@@ -183,15 +183,15 @@ public struct ConvAutoencoder: AutoencoderModel {
     public func input(_ ws: Workspace, rows: Int) -> Matrix { network.input(ws, rows: rows) }
     public func target(_ ws: Workspace, rows: Int) -> Matrix { ws.matrix(targetRegion, rows: rows) }
 
-    public func forward(phase: Int, _ ws: Workspace, rows: Int, params: Arena, training: Bool,
+    public func forward(_ context: StepContext, _ ws: Workspace, rows: Int, params: Arena,
                         statistic: UnsafeMutablePointer<Float>?) {
-        network.forward(ws, rows: rows, params: params, training: training)
+        network.forward(ws, rows: rows, params: params, training: context.training)
     }
 
     /// `backward` with gradients runs forward, loss and backward chunk by chunk (`chunkRows`).
     public var forwardsInBackward: Bool { true }
 
-    public func backward(phase: Int, _ ws: Workspace, rows: Int, globalRows: Int, params: Arena,
+    public func backward(_ context: StepContext, _ ws: Workspace, rows: Int, globalRows: Int, params: Arena,
                          grads: Arena?, statistic: UnsafePointer<Float>?) -> LossSums {
         // Per-value mean over the global batch, as nn.BCELoss / nn.MSELoss with 'mean'.
         let scale = 1 / Float(globalRows * targetWidth)

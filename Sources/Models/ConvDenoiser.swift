@@ -187,14 +187,14 @@ public struct ConvDenoiser: AutoencoderModel {
     public func input(_ ws: Workspace, rows: Int) -> Matrix { down[0].input(ws, rows: rows) }
     public func target(_ ws: Workspace, rows: Int) -> Matrix { ws.matrix(targetRegion, rows: rows) }
 
-    public func forward(phase: Int, _ ws: Workspace, rows: Int, params: Arena, training: Bool,
+    public func forward(_ context: StepContext, _ ws: Workspace, rows: Int, params: Arena,
                         statistic: UnsafeMutablePointer<Float>?) {
-        for network in down { network.forward(ws, rows: rows, params: params, training: training) }
+        for network in down { network.forward(ws, rows: rows, params: params, training: context.training) }
         for level in stride(from: config.depth - 1, through: 0, by: -1) {
             let below = level == config.depth - 1 ? down[level + 1] : up[level + 1]
             Skip.concatChannels(below.output(ws, rows: rows), down[level].output(ws, rows: rows),
                                 into: ws.matrix(joined[level], rows: rows))
-            up[level].forward(ws, rows: rows, params: params, training: training)
+            up[level].forward(ws, rows: rows, params: params, training: context.training)
         }
         let x = input(ws, rows: rows), prediction = last.output(ws, rows: rows)
         let y = ws.matrix(outputRegion, rows: rows)
@@ -208,7 +208,7 @@ public struct ConvDenoiser: AutoencoderModel {
         }
     }
 
-    public func backward(phase: Int, _ ws: Workspace, rows: Int, globalRows: Int, params: Arena,
+    public func backward(_ context: StepContext, _ ws: Workspace, rows: Int, globalRows: Int, params: Arena,
                          grads: Arena?, statistic: UnsafePointer<Float>?) -> LossSums {
         let dy = grads == nil ? nil : ws.matrix(outputGradient, rows: rows)
         dy?.fill(0)

@@ -198,9 +198,9 @@ public struct DenseAutoencoder: AutoencoderModel {
     public func target(_ ws: Workspace, rows: Int) -> Matrix { ws.matrix(targetRegion, rows: rows) }
     public func code(_ ws: Workspace, rows: Int) -> Matrix { network.activation(codeIndex, ws, rows: rows) }
 
-    public func forward(phase: Int, _ ws: Workspace, rows: Int, params: Arena, training: Bool,
+    public func forward(_ context: StepContext, _ ws: Workspace, rows: Int, params: Arena,
                         statistic: UnsafeMutablePointer<Float>?) {
-        network.forward(ws, rows: rows, params: params, training: training)
+        network.forward(ws, rows: rows, params: params, training: context.training)
         if let statistic, statisticWidth > 0 {
             let h = code(ws, rows: rows)
             for r in 0..<rows {
@@ -225,7 +225,7 @@ public struct DenseAutoencoder: AutoencoderModel {
         if training { state[codeWidth] = 1 }
     }
 
-    public func backward(phase: Int, _ ws: Workspace, rows: Int, globalRows: Int, params: Arena,
+    public func backward(_ context: StepContext, _ ws: Workspace, rows: Int, globalRows: Int, params: Arena,
                          grads: Arena?, statistic: UnsafePointer<Float>?) -> LossSums {
         let output = network.output(ws, rows: rows)
         let target = self.target(ws, rows: rows)

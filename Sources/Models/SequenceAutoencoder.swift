@@ -191,7 +191,7 @@ public struct SequenceAutoencoder: AutoencoderModel {
         return ((f / w) * config.steps + s) * w + f % w
     }
 
-    public func forward(phase: Int, _ ws: Workspace, rows: Int, params: Arena, training: Bool,
+    public func forward(_ context: StepContext, _ ws: Workspace, rows: Int, params: Arena,
                         statistic: UnsafeMutablePointer<Float>?) {
         let t = config.steps, d = config.features
         let x = ws.matrix(inputRegion, rows: rows), xs = ws.matrix(sequence, rows: rows)
@@ -233,18 +233,18 @@ public struct SequenceAutoencoder: AutoencoderModel {
                 }
             }
             decode(ws, rows: rows, lengths: lengths, params: params)
-            if training && config.teacherForcing >= 1 { break }
+            if context.training && config.teacherForcing >= 1 { break }
             // ... or the decoder's own predictions. In training a second pass mixes them in per step
             // (parallel scheduled sampling, Duckworth et al. 2019); evaluation runs free: pass k fixes
             // step k, so T passes give exactly the step-by-step result.
-            let passes = training ? 1 : t - 1
+            let passes = context.training ? 1 : t - 1
             let v = ws.matrix(values, rows: rows)
             for _ in 0..<passes {
                 for r in 0..<rows {
                     let n = length(lengths, r), row = din.row(r), own = v.row(r)
                     var rng = SplitMix64(key: ws.rowKeys[r], 0x7465_6163)
                     for step in 1..<max(n, 1) {
-                        let feedOwn = !training || rng.nextUniform() >= config.teacherForcing
+                        let feedOwn = !context.training || rng.nextUniform() >= config.teacherForcing
                         if feedOwn { (row + step * d).update(from: own + (step - 1) * d, count: d) }
                     }
                 }
@@ -284,7 +284,7 @@ public struct SequenceAutoencoder: AutoencoderModel {
 
     func empty(_ like: Matrix) -> Matrix { Matrix(like.base, rows: like.rows, cols: 0) }
 
-    public func backward(phase: Int, _ ws: Workspace, rows: Int, globalRows: Int, params: Arena,
+    public func backward(_ context: StepContext, _ ws: Workspace, rows: Int, globalRows: Int, params: Arena,
                          grads: Arena?, statistic: UnsafePointer<Float>?) -> LossSums {
         let t = config.steps, d = config.features, h = config.hidden
         let lengths = lengths(ws, rows: rows)

@@ -27,6 +27,9 @@ public struct EpochRecord: Sendable, Codable, Equatable {
     public var testPSNR: Double?
     public var testPSNRNoisy: Double?
     public var seconds: Double
+    /// The model's named loss parts per sample (e.g. `reconstruction`, `kl`), train and test.
+    public var trainParts: [String: Double]?
+    public var testParts: [String: Double]?
 }
 
 public enum Checkpoint {

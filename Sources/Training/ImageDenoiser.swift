@@ -196,7 +196,7 @@ public final class ImageDenoiser: @unchecked Sendable {
             }
         }
         withExtendedLifetime(params) {
-            model.forward(phase: 0, ws, rows: 1, params: Arena(params), training: false, statistic: nil)
+            model.forward(.evaluation, ws, rows: 1, params: Arena(params), statistic: nil)
         }
         let out = model.reconstruction(ws, rows: 1).base
         for ch in 0..<c {

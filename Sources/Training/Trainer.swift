@@ -112,6 +112,7 @@ public final class Trainer: @unchecked Sendable {
         let ids = UnsafeBufferPointer(rebasing: indices[range])
         assembler.fill(indices: ids, epoch: epoch, clean: model.target(ws, rows: range.count).base,
                        corrupted: model.input(ws, rows: range.count).base)
+        assembler.fillLabels(indices: ids, into: ws.labels)
         for r in 0..<ids.count {
             ws.rowKeys[r] = SplitMix64(key: seed, UInt64(epoch), UInt64(ids[r]), 0x6472_6F70).state
         }
@@ -124,12 +125,13 @@ public final class Trainer: @unchecked Sendable {
     public func trainStep(_ source: any BatchSource, indices: UnsafeBufferPointer<Int>, epoch: Int) -> LossSums {
         let rows = indices.count
         precondition(rows > 0 && rows <= maxBatch, "batch of \(rows) rows, trainer sized for \(maxBatch)")
-        var job = ShardJob(trainer: self, source: source, indices: indices, epoch: epoch, phase: 0,
+        var job = ShardJob(trainer: self, source: source, indices: indices,
+                           context: StepContext(step: step, epoch: epoch, phase: 0, training: true),
                            plan: plan(rows: rows), mode: .trainForwardBackward)
         var total = LossSums()
         let coupled = model.statisticWidth > 0
         for phase in 0..<model.phases.count {
-            job.phase = phase
+            job.context.phase = phase
             job.mode = coupled ? .trainForward : .trainForwardBackward
             Parallel.run(shards, workers: shards, job: &job, ShardJob.task)
             if coupled {
@@ -178,6 +180,17 @@ public final class Trainer: @unchecked Sendable {
             job.pass = .update
         }
         Parallel.run(job.chunks, workers: shards, job: &job, ReduceJob.task)
+        discardGradients(outside: job.group)
+    }
+
+    /// Zeroes every slab outside `group`: a phase that backpropagated through another group's
+    /// layers leaves nothing there for that group's next update.
+    func discardGradients(outside group: Range<Int>) {
+        let count = model.layout.count
+        guard group.lowerBound > 0 || group.upperBound < count else { return }
+        var job = ZeroJob(slabs: slabPointers, slabCount: shards, before: group.lowerBound, after: group.upperBound,
+                          count: count, chunkSize: chunkSize)
+        Parallel.run(job.chunks, workers: shards, job: &job, ZeroJob.task)
     }
 
     /// Loss of `indices` without training (evaluation forward, parallel over shards), and the
@@ -187,7 +200,8 @@ public final class Trainer: @unchecked Sendable {
                          inputs: UnsafeMutablePointer<Float>? = nil) -> LossSums {
         let rows = indices.count
         precondition(rows > 0 && rows <= maxBatch, "batch of \(rows) rows, trainer sized for \(maxBatch)")
-        var job = ShardJob(trainer: self, source: source, indices: indices, epoch: epoch, phase: 0,
+        var job = ShardJob(trainer: self, source: source, indices: indices,
+                           context: StepContext(step: step, epoch: epoch, phase: 0, training: false),
                            plan: plan(rows: rows), mode: .evaluateForward)
         job.reconstructions = reconstructions
         job.inputs = inputs
@@ -214,31 +228,33 @@ public final class Trainer: @unchecked Sendable {
         let statistic: UnsafePointer<Float>? = coupled ? UnsafePointer(self.statistic.pointer) : nil
         switch job.mode {
         case .trainForwardBackward, .trainForward:
-            if job.phase == 0 { assemble(job.source, indices: job.indices, epoch: job.epoch, plan: job.plan, shard: s) }
+            if job.context.phase == 0 {
+                assemble(job.source, indices: job.indices, epoch: job.context.epoch, plan: job.plan, shard: s)
+            }
             if coupled { ws.statistics.zero() }
             // A model that runs its training forward inside backward (chunk by chunk) skips it here.
             if job.mode == .trainForward || !model.forwardsInBackward {
-                model.forward(phase: job.phase, ws, rows: rows, params: paramsArena, training: true,
+                model.forward(job.context, ws, rows: rows, params: paramsArena,
                               statistic: coupled ? ws.statistics.pointer : nil)
             }
             if job.mode == .trainForwardBackward {
-                shardSums[s] = model.backward(phase: job.phase, ws, rows: rows, globalRows: globalRows,
+                shardSums[s] = model.backward(job.context, ws, rows: rows, globalRows: globalRows,
                                               params: paramsArena, grads: ws.gradientArena, statistic: nil)
             }
         case .trainBackward:
-            shardSums[s] = model.backward(phase: job.phase, ws, rows: rows, globalRows: globalRows,
+            shardSums[s] = model.backward(job.context, ws, rows: rows, globalRows: globalRows,
                                           params: paramsArena, grads: ws.gradientArena, statistic: statistic)
         case .evaluateForward:
-            assemble(job.source, indices: job.indices, epoch: job.epoch, plan: job.plan, shard: s)
+            assemble(job.source, indices: job.indices, epoch: job.context.epoch, plan: job.plan, shard: s)
             if coupled { ws.statistics.zero() }
-            model.forward(phase: 0, ws, rows: rows, params: paramsArena, training: false,
+            model.forward(job.context, ws, rows: rows, params: paramsArena,
                           statistic: coupled ? ws.statistics.pointer : nil)
             if let inputs = job.inputs {
                 let x = model.input(ws, rows: rows), width = model.inputWidth
                 for r in 0..<rows { (inputs + (range.lowerBound + r) * width).update(from: x.row(r), count: width) }
             }
         case .evaluateBackward:
-            shardSums[s] = model.backward(phase: 0, ws, rows: rows, globalRows: globalRows, params: paramsArena,
+            shardSums[s] = model.backward(job.context, ws, rows: rows, globalRows: globalRows, params: paramsArena,
                                           grads: nil, statistic: statistic)
             if let reconstructions = job.reconstructions {
                 let out = model.reconstruction(ws, rows: rows), width = model.targetWidth
@@ -257,20 +273,18 @@ struct ShardJob {
     unowned(unsafe) let trainer: Trainer
     let source: any BatchSource
     let indices: UnsafeBufferPointer<Int>
-    let epoch: Int
-    var phase: Int
+    var context: StepContext
     let plan: ShardPlan
     var mode: Mode
     var reconstructions: UnsafeMutablePointer<Float>?
     var inputs: UnsafeMutablePointer<Float>?
 
-    init(trainer: Trainer, source: any BatchSource, indices: UnsafeBufferPointer<Int>, epoch: Int, phase: Int,
+    init(trainer: Trainer, source: any BatchSource, indices: UnsafeBufferPointer<Int>, context: StepContext,
          plan: ShardPlan, mode: Mode) {
         self.trainer = trainer
         self.source = source
         self.indices = indices
-        self.epoch = epoch
-        self.phase = phase
+        self.context = context
         self.plan = plan
         self.mode = mode
     }
@@ -340,5 +354,27 @@ struct ReduceJob: @unchecked Sendable {
     func update(_ c: Int, gradientScale: Float) {
         applyUpdateFast(config, range: range(c), params: params, gradient: slabs[0], m: m, v: v, t: t,
                         learningRate: learningRate, gradientScale: gradientScale)
+    }
+}
+
+/// Zeroes every slab outside one parameter group, in chunks (see `Trainer.discardGradients`).
+struct ZeroJob {
+    let slabs: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+    let slabCount: Int
+    /// The complement of the group: `0..<before` and `after..<count`.
+    let before: Int
+    let after: Int
+    let count: Int
+    let chunkSize: Int
+
+    var chunksBefore: Int { (before + chunkSize - 1) / chunkSize }
+    var chunks: Int { chunksBefore + (count - after + chunkSize - 1) / chunkSize }
+
+    static let task: Parallel.Task = { context, c in
+        let job = context!.assumingMemoryBound(to: ZeroJob.self).pointee
+        let range = c < job.chunksBefore
+            ? (c * job.chunkSize)..<min((c + 1) * job.chunkSize, job.before)
+            : (job.after + (c - job.chunksBefore) * job.chunkSize)..<min(job.after + (c - job.chunksBefore + 1) * job.chunkSize, job.count)
+        for s in 0..<job.slabCount { (job.slabs[s] + range.lowerBound).update(repeating: 0, count: range.count) }
     }
 }

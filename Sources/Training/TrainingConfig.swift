@@ -33,6 +33,8 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
     /// Patches cut from each training image per epoch (nil: about one pass over its pixels).
     public var patchesPerImage: Int?
     public var optimizer: OptimizerConfig
+    /// Optimizer settings of named phases (e.g. `discriminator`) that differ from `optimizer`.
+    public var phaseOptimizers: [String: OptimizerConfig]?
     public var data: String
     public var channels: Int?
     public var background: Float = 0
@@ -68,6 +70,17 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
                          resize: resize.map { ($0[0], $0[1]) },
                          resizeFilter: ResizeFilter(rawValue: resizeFilter) ?? .area,
                          crop: crop.map { ($0[0], $0[1]) }, allowMixedSizes: patch != nil, skipBad: skipBad)
+    }
+
+    /// One optimizer per phase of `model`: the phase's own settings, else `optimizer`.
+    /// - Throws: `TrainingError` when a named phase is not one of the model's.
+    public func phaseOptimizerList(for model: any AutoencoderModel) throws -> [OptimizerConfig] {
+        let names = model.phases.map(\.name)
+        for name in (phaseOptimizers ?? [:]).keys.sorted() where !names.contains(name) {
+            throw TrainingError("--phase-optimizer \(name): the \(family.rawValue) model has no phase \(name) "
+                + "(its phases: \(names.joined(separator: ", ")))")
+        }
+        return names.map { phaseOptimizers?[$0] ?? optimizer }
     }
 
     public func jsonString(pretty: Bool = false) -> String {

@@ -27,6 +27,8 @@ public struct StepReport: Sendable {
     public let millisecondsPerStep: Double
     public let samplesPerSecond: Double
     public let secondsLeft: Double
+    /// The model's named loss parts per sample over the same batches, in the model's order.
+    public let parts: [(name: String, value: Double)]
 }
 
 /// Set by a SIGINT handler: the run checkpoints at the next step boundary and stops.
@@ -159,11 +161,16 @@ public final class TrainingRun {
             trainCount = max(trainCount, 1)
             config.optimizer.schedule.totalSteps = config.epochs * ((trainCount + config.batchSize - 1) / config.batchSize)
         }
+        for (name, var phase) in config.phaseOptimizers ?? [:]
+        where phase.schedule.kind == .cosine && phase.schedule.totalSteps <= 1 {
+            phase.schedule.totalSteps = config.epochs * ((max(trainCount, 1) + config.batchSize - 1) / config.batchSize)
+            config.phaseOptimizers?[name] = phase
+        }
         self.config = config
         self.runDirectory = runDirectory
         evaluationEpoch = 0
         model = config.makeModel(rowShape: shape)
-        trainer = Trainer(model: model, optimizers: [config.optimizer], shards: config.shards,
+        trainer = Trainer(model: model, optimizers: try config.phaseOptimizerList(for: model), shards: config.shards,
                           maxBatch: config.batchSize, seed: config.seed)
         progress = RunProgress()
         if let contents {
@@ -221,6 +228,7 @@ public final class TrainingRun {
             let epochStart = Date()
             var windowStart = Date(), windowLoss = 0.0, windowSteps = 0, windowSamples = 0
             var epochLoss = 0.0, epochSamples = 0
+            var windowParts = LossParts(), epochParts = LossParts()
             var b = progress.batchInEpoch
             while b < batchesPerEpoch {
                 let lower = b * config.batchSize
@@ -241,6 +249,8 @@ public final class TrainingRun {
                 }
                 windowLoss += loss
                 epochLoss += loss * Double(rows)
+                windowParts += sums.parts
+                epochParts += sums.parts
                 epochSamples += rows
                 windowSteps += 1
                 windowSamples += rows
@@ -254,11 +264,15 @@ public final class TrainingRun {
                     let stepReport = StepReport(
                         epoch: epoch, epochs: config.epochs, batch: b, batches: batchesPerEpoch,
                         loss: windowLoss / Double(windowSteps), millisecondsPerStep: perStep * 1000,
-                        samplesPerSecond: Double(windowSamples) / max(seconds, 1e-9), secondsLeft: stepsLeft * perStep)
+                        samplesPerSecond: Double(windowSamples) / max(seconds, 1e-9), secondsLeft: stepsLeft * perStep,
+                        parts: partList(windowParts, samples: windowSamples))
                     report(stepReport)
-                    logFile.write(["type": "step", "epoch": epoch + 1, "batch": b, "step": trainer.step,
-                                   "loss": stepReport.loss, "ms_per_step": stepReport.millisecondsPerStep,
-                                   "samples_per_second": stepReport.samplesPerSecond])
+                    var line: [String: Any] = ["type": "step", "epoch": epoch + 1, "batch": b, "step": trainer.step,
+                                               "loss": stepReport.loss, "ms_per_step": stepReport.millisecondsPerStep,
+                                               "samples_per_second": stepReport.samplesPerSecond]
+                    for part in stepReport.parts { line["loss_" + part.name] = part.value }
+                    logFile.write(line)
+                    windowParts = LossParts()
                     windowStart = Date()
                     windowLoss = 0
                     windowSteps = 0
@@ -281,7 +295,9 @@ public final class TrainingRun {
             let record = EpochRecord(epoch: epoch + 1, trainLoss: epochLoss / Double(max(epochSamples, 1)),
                                      testLoss: test.objective, testSquaredErrorPerImage: test.squaredErrorPerImage,
                                      testMSEPerPixel: test.msePerPixel, testPSNR: test.psnr,
-                                     testPSNRNoisy: test.psnrNoisy, seconds: trainSeconds)
+                                     testPSNRNoisy: test.psnrNoisy, seconds: trainSeconds,
+                                     trainParts: partDictionary(partList(epochParts, samples: epochSamples)),
+                                     testParts: partDictionary(test.parts))
             progress.history.append(record)
             progress.epoch += 1
             progress.batchInEpoch = 0
@@ -297,8 +313,11 @@ public final class TrainingRun {
                 "test_loss": test.objective, "test_squared_error_per_image": test.squaredErrorPerImage,
                 "test_mse_per_pixel": test.msePerPixel, "seconds": trainSeconds,
                 "samples_per_second": Double(epochSamples) / max(trainSeconds, 1e-9)]
+            for (name, value) in record.trainParts ?? [:] { entry["train_" + name] = value }
+            for (name, value) in record.testParts ?? [:] { entry["test_" + name] = value }
             var quality = testSequences == nil
                 ? String(format: "test squared error/image %.3f", test.squaredErrorPerImage)
+                    + test.parts.map { String(format: ", %@ %.3f", $0.name, $0.value) }.joined()
                 : String(format: "test MSE per value %.5f (standardized)", test.msePerPixel)
             if let psnr = test.psnr, let noisy = test.psnrNoisy {
                 entry["test_psnr"] = psnr
@@ -321,9 +340,22 @@ public final class TrainingRun {
         return metrics(wallSeconds: Date().timeIntervalSince(started), samples: samplesTrained)
     }
 
-    /// The training objective in its reported unit: the per-value mean loss plus penalties.
+    /// The training objective in its reported unit (per value, or per sample for likelihood
+    /// models) plus penalties.
     func objective(_ sums: LossSums, rows: Int) -> Double {
-        sums.objective / Double(rows * model.valuesPerTarget) + sums.penalty
+        sums.objective / Double(rows * objectiveDivisor) + sums.penalty
+    }
+
+    /// Values per sample that the objective's sum is divided by (1 for a per-sample objective).
+    var objectiveDivisor: Int { model.objectiveUnit == .perValue ? model.valuesPerTarget : 1 }
+
+    /// The model's named loss parts as per-sample means over `samples` rows.
+    func partList(_ parts: LossParts, samples: Int) -> [(name: String, value: Double)] {
+        model.lossPartNames.enumerated().map { ($0.element, parts[$0.offset] / Double(max(samples, 1))) }
+    }
+
+    func partDictionary(_ list: [(name: String, value: Double)]) -> [String: Double]? {
+        list.isEmpty ? nil : Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0.value) })
     }
 
     public struct Evaluation: Sendable {
@@ -336,6 +368,8 @@ public final class TrainingRun {
         /// clean images, per image then averaged (denoisers), else nil.
         public var psnr: Double?
         public var psnrNoisy: Double?
+        /// The model's named loss parts per sample.
+        public var parts: [(name: String, value: Double)] = []
     }
 
     /// Loss figures over `indices` of the test set (fixed evaluation noise), in batches.
@@ -369,15 +403,17 @@ public final class TrainingRun {
             }
             total.objective += sums.objective
             total.squaredError += sums.squaredError
+            total.parts += sums.parts
             total.penalty += sums.penalty * Double(end - start)
             penaltyBatches += Double(end - start)
             start = end
         }
         let n = Double(indices.count), d = Double(model.valuesPerTarget)
-        return Evaluation(objective: total.objective / (n * d) + total.penalty / max(penaltyBatches, 1),
+        return Evaluation(objective: total.objective / (n * Double(objectiveDivisor)) + total.penalty / max(penaltyBatches, 1),
                           squaredErrorPerImage: total.squaredError / n, msePerPixel: total.squaredError / (n * d),
                           bcePerImage: config.loss == .bce ? total.objective / n : nil,
-                          psnr: measurePSNR ? psnrSum / n : nil, psnrNoisy: measurePSNR ? psnrNoisySum / n : nil)
+                          psnr: measurePSNR ? psnrSum / n : nil, psnrNoisy: measurePSNR ? psnrNoisySum / n : nil,
+                          parts: partList(total.parts, samples: indices.count))
     }
 
     /// PSNR in dB of `b` against `a` for values in [0, 1]; the reconstruction is clipped to
@@ -464,6 +500,11 @@ public final class TrainingRun {
         plot.add("train", color: (31, 119, 180), points: progress.history.map { (Double($0.epoch), $0.trainLoss) })
         plot.add("test", color: (214, 39, 40),
                  points: progress.history.compactMap { r in r.testLoss.map { (Double(r.epoch), $0) } })
+        let colors: [(UInt8, UInt8, UInt8)] = [(44, 160, 44), (148, 103, 189), (140, 86, 75), (227, 119, 194)]
+        for (i, name) in model.lossPartNames.enumerated() {
+            plot.add("test " + name, color: colors[i % colors.count],
+                     points: progress.history.compactMap { r in r.testParts?[name].map { (Double(r.epoch), $0) } })
+        }
         try PNGCodec.write(plot.render(), to: runDirectory + "/plots/loss.png")
     }
 
@@ -476,6 +517,8 @@ public final class TrainingRun {
             m["test_loss"] = last.testLoss
             m["test_squared_error_per_image"] = last.testSquaredErrorPerImage
             m["test_mse_per_pixel"] = last.testMSEPerPixel
+            for (name, value) in last.trainParts ?? [:] { m["train_" + name] = value }
+            for (name, value) in last.testParts ?? [:] { m["test_" + name] = value }
         }
         if let best = progress.history.filter({ $0.testSquaredErrorPerImage != nil })
             .min(by: { $0.testSquaredErrorPerImage! < $1.testSquaredErrorPerImage! }) {

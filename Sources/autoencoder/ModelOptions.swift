@@ -149,6 +149,11 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Linear warm-up steps.")
     var warmup: Int = 0
 
+    @Option(help: ArgumentHelp("Optimizer settings of one phase of a multi-phase model, starting from the options "
+        + "above: PHASE:key=value,... with keys optimizer, lr, momentum, beta1, beta2, weight-decay, clip-norm "
+        + "(e.g. discriminator:lr=2e-4,beta1=0.5). Repeat for several phases.", valueName: "spec"))
+    var phaseOptimizer: [String] = []
+
     /// The dense model configuration for inputs of `inputWidth` values (nil: decide from data).
     func denseConfig(inputWidth: Int?) throws -> DenseAutoencoderConfig {
         var config = DenseAutoencoderConfig(widths: layers?.values ?? [])
@@ -237,6 +242,38 @@ struct ModelOptions: ParsableArguments {
         case ("kl", 3): return .kl(target: n[0], weight: n[1], momentum: n[2])
         default: throw ValidationError("--sparsity \(spec): expected l1:WEIGHT or kl:RHO:WEIGHT[:MOMENTUM]")
         }
+    }
+
+    /// The `--phase-optimizer` settings by phase name, each starting from `base`.
+    func phaseOptimizers(base: OptimizerConfig) throws -> [String: OptimizerConfig]? {
+        guard !phaseOptimizer.isEmpty else { return nil }
+        var result: [String: OptimizerConfig] = [:]
+        for spec in phaseOptimizer {
+            let usage = "--phase-optimizer \(spec): expected PHASE:key=value,... (keys optimizer, lr, momentum, "
+                + "beta1, beta2, weight-decay, clip-norm)"
+            guard let colon = spec.firstIndex(of: ":"), colon != spec.startIndex else { throw ValidationError(usage) }
+            let name = String(spec[..<colon])
+            var config = result[name] ?? base
+            for pair in spec[spec.index(after: colon)...].split(separator: ",") {
+                let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
+                guard kv.count == 2 else { throw ValidationError(usage) }
+                let number = Float(kv[1])
+                switch kv[0] {
+                case "optimizer":
+                    guard let kind = OptimizerKind(rawValue: kv[1]) else { throw ValidationError(usage) }
+                    config.kind = kind
+                case "lr" where number != nil: config.learningRate = number!
+                case "momentum" where number != nil: config.momentum = number!
+                case "beta1" where number != nil: config.beta1 = number!
+                case "beta2" where number != nil: config.beta2 = number!
+                case "weight-decay" where number != nil: config.weightDecay = number!
+                case "clip-norm" where number != nil: config.clipNorm = number!
+                default: throw ValidationError(usage)
+                }
+            }
+            result[name] = config
+        }
+        return result
     }
 
     func optimizerConfig() throws -> OptimizerConfig {

@@ -75,6 +75,7 @@ struct Train: ParsableCommand {
         let model = try modelOptions.denseConfig(inputWidth: nil)
         var config = TrainingConfig(family: modelOptions.model, model: model,
                                     optimizer: try modelOptions.optimizerConfig(), data: dataOptions.data)
+        config.phaseOptimizers = try modelOptions.phaseOptimizers(base: config.optimizer)
         switch modelOptions.model {
         case .conv: config.conv = try modelOptions.convConfig()
         case .denoiser: config.denoiser = try modelOptions.denoiserConfig()
@@ -168,8 +169,10 @@ final class ProgressDisplay {
     }
 
     func show(_ r: StepReport) {
-        let text = String(format: "epoch %d step %d/%d | loss %.5f | %.1f ms | %.0f img/s", r.epoch + 1, r.batch,
-                          r.batches, r.loss, r.millisecondsPerStep, r.samplesPerSecond)
+        let parts = r.parts.map { String(format: " %@ %.4g", $0.name, $0.value) }.joined()
+        let text = String(format: "epoch %d step %d/%d | loss %.5f", r.epoch + 1, r.batch, r.batches, r.loss)
+            + (parts.isEmpty ? "" : " |" + parts)
+            + String(format: " | %.1f ms | %.0f img/s", r.millisecondsPerStep, r.samplesPerSecond)
         if terminal {
             let width = 24
             let filled = Int(Double(width) * Double(r.batch) / Double(max(r.batches, 1)))

@@ -89,8 +89,8 @@ struct AnyModelHarness {
 
     func objective(gradients: Bool) -> Double {
         let x = model.input(ws, rows: rows)
-        model.forward(phase: 0, ws, rows: rows, params: Arena(params), training: true, statistic: nil)
-        let sums = model.backward(phase: 0, ws, rows: rows, globalRows: rows, params: Arena(params),
+        model.forward(StepContext(training: true), ws, rows: rows, params: Arena(params), statistic: nil)
+        let sums = model.backward(StepContext(training: true), ws, rows: rows, globalRows: rows, params: Arena(params),
                                   grads: gradients ? ws.gradientArena : nil, statistic: nil)
         // Backward may not touch the input, but restore it so every evaluation sees the same one.
         for (i, v) in input.enumerated() { x.base[i] = v }

@@ -86,7 +86,7 @@ struct ModelHarness {
     func objective(gradients: Bool) -> Double {
         let input = model.input(ws, rows: rows)
         let saved = input.array
-        model.forward(phase: 0, ws, rows: rows, params: Arena(params), training: true,
+        model.forward(StepContext(training: true), ws, rows: rows, params: Arena(params),
                       statistic: model.statisticWidth > 0 ? statistic.pointer : nil)
         var statePointer = state.pointer
         let scratch = FloatBuffer(count: state.count)
@@ -96,7 +96,7 @@ struct ModelHarness {
             statePointer = scratch.pointer
             model.finishStatistic(statistic.pointer, globalRows: rows, state: statePointer, training: true)
         }
-        let sums = model.backward(phase: 0, ws, rows: rows, globalRows: rows, params: Arena(params),
+        let sums = model.backward(StepContext(training: true), ws, rows: rows, globalRows: rows, params: Arena(params),
                                   grads: gradients ? ws.gradientArena : nil,
                                   statistic: model.statisticWidth > 0 ? UnsafePointer(statistic.pointer) : nil)
         statistic.zero()

@@ -40,8 +40,8 @@ final class SequenceHarness {
 
     /// The per-value mean squared error; fills `ws.gradients` when `gradients` is set.
     func objective(gradients: Bool, training: Bool = true) -> Double {
-        model.forward(phase: 0, ws, rows: rows, params: Arena(params), training: training, statistic: nil)
-        let sums = model.backward(phase: 0, ws, rows: rows, globalRows: rows, params: Arena(params),
+        model.forward(StepContext(training: training), ws, rows: rows, params: Arena(params), statistic: nil)
+        let sums = model.backward(StepContext(training: true), ws, rows: rows, globalRows: rows, params: Arena(params),
                                   grads: gradients ? ws.gradientArena : nil, statistic: nil)
         return sums.objective / Double(rows * model.valuesPerTarget)
     }

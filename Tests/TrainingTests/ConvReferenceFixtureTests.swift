@@ -39,8 +39,8 @@ import Training
             data.fill(indices: ids, epoch: 0, clean: model.target(ws, rows: rows).base,
                       corrupted: model.input(ws, rows: rows).base)
         }
-        model.forward(phase: 0, ws, rows: rows, params: Arena(trainer.params), training: true, statistic: nil)
-        _ = model.backward(phase: 0, ws, rows: rows, globalRows: rows, params: Arena(trainer.params),
+        model.forward(StepContext(training: true), ws, rows: rows, params: Arena(trainer.params), statistic: nil)
+        _ = model.backward(StepContext(training: true), ws, rows: rows, globalRows: rows, params: Arena(trainer.params),
                            grads: ws.gradientArena, statistic: nil)
         for slot in model.layout.slots {
             expectClose(Array(ws.gradients.array[slot.range]), fixture["\(prefix).grad.\(slot.name)"]!.values,
@@ -88,10 +88,10 @@ import Training
         let n = model.inputWidth
         for (i, v) in fixture["\(prefix).input"]!.values.enumerated() { model.input(ws, rows: 2).base[i] = v }
         for (i, v) in fixture["\(prefix).target"]!.values.enumerated() { model.target(ws, rows: 2).base[i] = v }
-        model.forward(phase: 0, ws, rows: 2, params: Arena(params), training: true, statistic: nil)
+        model.forward(StepContext(training: true), ws, rows: 2, params: Arena(params), statistic: nil)
         expectClose(model.reconstruction(ws, rows: 2).array, fixture["\(prefix).output"]!.values, relative: 1e-5,
                     absolute: 1e-6, "\(prefix) output")
-        let sums = model.backward(phase: 0, ws, rows: 2, globalRows: 2, params: Arena(params),
+        let sums = model.backward(StepContext(training: true), ws, rows: 2, globalRows: 2, params: Arena(params),
                                   grads: ws.gradientArena, statistic: nil)
         expectClose(Float(sums.objective / Double(2 * n)), fixture["\(prefix).loss"]!.values[0], relative: 1e-5,
                     "\(prefix) loss")

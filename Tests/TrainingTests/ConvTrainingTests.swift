@@ -158,7 +158,7 @@ func uniformArray(_ count: Int, seed: UInt64) -> [Float] {
             let x = model.input(ws, rows: 1).base
             for i in 0..<(size * size) { x[i] = 0.5 }
             x[(size / 2) * size + size / 2] = poke
-            model.forward(phase: 0, ws, rows: 1, params: Arena(params), training: false, statistic: nil)
+            model.forward(StepContext(training: false), ws, rows: 1, params: Arena(params), statistic: nil)
             return model.reconstruction(ws, rows: 1).array
         }
         let a = run(0.5), b = run(5)

@@ -10,7 +10,7 @@ import Layers
 import Models
 import Testing
 import TestSupport
-import Training
+@testable import Training
 
 #if DEBUG
 let optimizedBuild = false
@@ -128,7 +128,9 @@ func train(_ config: DenseAutoencoderConfig, shards: Int, steps: Int, assembler:
 }
 
 /// Two parameter groups, two phases: phase 0 fits `a` with SGD, phase 1 fits `b` with Adam,
-/// each on its own squared error; each group must move only in its own phase.
+/// each on its own squared error; each group must move only in its own phase. With `leaks`,
+/// each phase also adds a large gradient into the other group's slot, as a generator phase that
+/// backpropagates through a discriminator does; the engine must discard it.
 struct TwoGroupToy: AutoencoderModel {
     let layout: ParameterLayout
     let a: ParameterSlot
@@ -137,8 +139,10 @@ struct TwoGroupToy: AutoencoderModel {
     let targetRegion: Region
     let workspaceColumns: Int
     let phases: [Phase]
+    var leaks = false
 
-    init() {
+    init(leaks: Bool = false) {
+        self.leaks = leaks
         var layout = ParameterLayout()
         a = layout.reserve("first.weight", shape: [3])
         b = layout.reserve("second.weight", shape: [3])
@@ -156,13 +160,17 @@ struct TwoGroupToy: AutoencoderModel {
     func initialize(params: Arena, seed: UInt64) {}
     func input(_ ws: Workspace, rows: Int) -> Matrix { ws.matrix(inputRegion, rows: rows) }
     func target(_ ws: Workspace, rows: Int) -> Matrix { ws.matrix(targetRegion, rows: rows) }
-    func forward(phase: Int, _ ws: Workspace, rows: Int, params: Arena, training: Bool,
+    func forward(_ context: StepContext, _ ws: Workspace, rows: Int, params: Arena,
                  statistic: UnsafeMutablePointer<Float>?) {}
 
     /// Phase p: loss = mean over rows and values of (w_p * x - t)^2, w_p = a or b.
-    func backward(phase: Int, _ ws: Workspace, rows: Int, globalRows: Int, params: Arena, grads: Arena?,
+    func backward(_ context: StepContext, _ ws: Workspace, rows: Int, globalRows: Int, params: Arena, grads: Arena?,
                   statistic: UnsafePointer<Float>?) -> LossSums {
-        let slot = phase == 0 ? a : b
+        let slot = context.phase == 0 ? a : b
+        if leaks, let grads {
+            let other = context.phase == 0 ? b : a
+            for i in 0..<3 { grads[other][i] += 100 }
+        }
         let w = params[slot]
         let x = input(ws, rows: rows), t = target(ws, rows: rows)
         var sums = LossSums()
@@ -198,6 +206,27 @@ struct TwoGroupToy: AutoencoderModel {
                 expectClose(trainer.params[3 + i], 1 + 0.05, relative: 1e-5, "adam b[\(i)] shards \(shards)")
             }
             #expect(trainer.optimizerState.updates == [1, 1])
+        }
+    }
+
+    /// A phase that writes gradients into another group (backpropagating through its layers)
+    /// changes nothing: the same updates as without, and every slab is zero after the step.
+    @Test func aPhaseLeavesNoGradientInAnotherGroup() {
+        let sgd = OptimizerConfig(kind: .sgd, learningRate: 0.1)
+        let adam = OptimizerConfig(kind: .adam, learningRate: 0.05)
+        let rows = FloatRows(rowWidth: 3, values: [1, 2, 3, 0.5, -1, 2])
+        for shards in [1, 2] {
+            var results: [[Float]] = []
+            for model in [TwoGroupToy(), TwoGroupToy(leaks: true)] {
+                let trainer = Trainer(model: model, optimizers: [sgd, adam], shards: shards, maxBatch: 2, seed: 0)
+                for i in 0..<6 { trainer.params[i] = 1 }
+                for _ in 0..<3 { [0, 1].withUnsafeBufferPointer { _ = trainer.trainStep(rows, indices: $0, epoch: 0) } }
+                results.append((0..<6).map { trainer.params[$0] })
+                for ws in trainer.workspaces {
+                    #expect((0..<6).allSatisfy { ws.gradients[$0] == 0 }, "stale gradient left, shards \(shards)")
+                }
+            }
+            #expect(results[0] == results[1], "leaked gradients changed the updates (shards \(shards))")
         }
     }
 }

@@ -51,8 +51,8 @@ let modelFixtures = repositoryRoot + "/Tests/ModelsTests/Fixtures"
             rows.fill(indices: ids, epoch: 0, clean: model.target(ws, rows: 6).base,
                       corrupted: model.input(ws, rows: 6).base)
         }
-        model.forward(phase: 0, ws, rows: 6, params: Arena(trainer.params), training: true, statistic: nil)
-        _ = model.backward(phase: 0, ws, rows: 6, globalRows: 6, params: Arena(trainer.params),
+        model.forward(StepContext(training: true), ws, rows: 6, params: Arena(trainer.params), statistic: nil)
+        _ = model.backward(StepContext(training: true), ws, rows: 6, globalRows: 6, params: Arena(trainer.params),
                            grads: ws.gradientArena, statistic: nil)
         for slot in model.layout.slots {
             expectClose(Array(ws.gradients.array[slot.range]), fixture["grad." + slot.name]!.values,
@@ -82,10 +82,10 @@ let modelFixtures = repositoryRoot + "/Tests/ModelsTests/Fixtures"
             rows.fill(indices: ids, epoch: 0, clean: model.target(ws, rows: 6).base,
                       corrupted: model.input(ws, rows: 6).base)
         }
-        model.forward(phase: 0, ws, rows: 6, params: Arena(trainer.params), training: true, statistic: nil)
+        model.forward(StepContext(training: true), ws, rows: 6, params: Arena(trainer.params), statistic: nil)
         expectClose(model.network.output(ws, rows: 6).array, fixture["bce.output_logits"]!.values,
                     relative: 1e-5, absolute: 1e-6, "logits")
-        let sums = model.backward(phase: 0, ws, rows: 6, globalRows: 6, params: Arena(trainer.params),
+        let sums = model.backward(StepContext(training: true), ws, rows: 6, globalRows: 6, params: Arena(trainer.params),
                                   grads: ws.gradientArena, statistic: nil)
         expectClose(Float(sums.objective / 72), fixture["bce.loss"]!.values[0], relative: 1e-5, "bce loss")
         for slot in model.layout.slots {

@@ -1,0 +1,111 @@
+// The step contract: models see the step context, read the batch's labels and report named loss
+// parts that add up over shards; per-phase optimizer settings are checked against the phases.
+
+import Datasets
+import Foundation
+import Kernels
+import Layers
+import Models
+import Testing
+import TestSupport
+@testable import Training
+
+/// Reports, per row, its label as loss part 0, the step as part 1 and the epoch as part 2.
+struct LabelReadingToy: AutoencoderModel {
+    let layout: ParameterLayout
+    let region: Region
+    let workspaceColumns: Int
+    let phases: [Phase]
+
+    init() {
+        var layout = ParameterLayout()
+        let slot = layout.reserve("weight", shape: [1])
+        self.layout = layout
+        var allocator = RegionAllocator()
+        region = allocator.take(784)
+        workspaceColumns = allocator.columns
+        phases = [Phase(name: "autoencoder", group: slot.range)]
+    }
+
+    var inputWidth: Int { 784 }
+    var targetWidth: Int { 784 }
+    var lossKind: LossKind { .mse }
+    var lossPartNames: [String] { ["label", "step", "epoch"] }
+    var usesLabels: Bool { true }
+    func initialize(params: Arena, seed: UInt64) {}
+    func input(_ ws: Workspace, rows: Int) -> Matrix { ws.matrix(region, rows: rows) }
+    func target(_ ws: Workspace, rows: Int) -> Matrix { ws.matrix(region, rows: rows) }
+    func forward(_ context: StepContext, _ ws: Workspace, rows: Int, params: Arena,
+                 statistic: UnsafeMutablePointer<Float>?) {}
+    func backward(_ context: StepContext, _ ws: Workspace, rows: Int, globalRows: Int, params: Arena, grads: Arena?,
+                  statistic: UnsafePointer<Float>?) -> LossSums {
+        var sums = LossSums()
+        for r in 0..<rows {
+            sums.parts[0] += Double(ws.labels[r])
+            sums.parts[1] += Double(context.step)
+            sums.parts[2] += Double(context.epoch)
+        }
+        return sums
+    }
+    func reconstruction(_ ws: Workspace, rows: Int) -> Matrix { input(ws, rows: rows) }
+}
+
+@Suite struct StepContractTests {
+    @Test func labelsStepAndEpochReachEveryShard() throws {
+        let (train, _) = try MNIST.loadFolder(bundledMNISTSample)
+        let dataset = try #require(train)
+        let source: any BatchSource = try BatchAssembler(dataset: dataset, seed: 0)
+        #expect(source.classCount == 10)
+        let ids = [3, 17, 256, 1024, 4999, 42, 7]
+        let labelSum = ids.reduce(0.0) { $0 + Double(dataset.labels![$1]) }
+        for shards in [1, 3] {
+            let trainer = Trainer(model: LabelReadingToy(), optimizers: [OptimizerConfig(kind: .sgd)], shards: shards,
+                                  maxBatch: 8, seed: 0)
+            var sums = LossSums()
+            ids.withUnsafeBufferPointer { p in
+                for _ in 0..<2 { sums = trainer.trainStep(source, indices: p, epoch: 5) }
+            }
+            #expect(sums.parts[0] == labelSum, "labels summed over \(shards) shard(s)")
+            #expect(sums.parts[1] == Double(ids.count), "the second step sees step 1")
+            #expect(sums.parts[2] == Double(5 * ids.count))
+        }
+    }
+
+    @Test func sourcesWithoutLabelsGiveMinusOne() throws {
+        let rows = FloatRows(rowWidth: 2, values: [1, 2, 3, 4])
+        var labels: [Int32] = [7, 7]
+        [0, 1].withUnsafeBufferPointer { p in rows.fillLabels(indices: p, into: &labels) }
+        #expect(labels == [-1, -1])
+        #expect(rows.classCount == 0)
+    }
+
+    @Test func sequenceLabelsComeFromTheFile() throws {
+        let splits = try SequenceSource.loadSplits(repositoryRoot + "/data/japanese-vowels", idColumn: nil,
+                                                   labelColumn: nil)
+        let source = try SequenceBatchSource(sequences: splits.train, standardization: nil, seed: 0,
+                                             steps: splits.train.maxLength)
+        #expect(source.classCount == 9)
+        var labels = [Int32](repeating: 0, count: 3)
+        [0, 100, 269].withUnsafeBufferPointer { p in source.fillLabels(indices: p, into: &labels) }
+        #expect(labels == [0, 100, 269].map { splits.train.labels![$0] })
+    }
+
+    @Test func phaseOptimizersMustNameThePhases() throws {
+        var config = resumeConfig(epochs: 1)
+        var discriminator = OptimizerConfig(kind: .sgd, learningRate: 0.5)
+        discriminator.momentum = 0.9
+        config.phaseOptimizers = ["autoencoder": discriminator]
+        let model = DenseAutoencoder(DenseAutoencoderConfig(widths: [4, 2]))
+        #expect(try config.phaseOptimizerList(for: model) == [discriminator])
+        config.phaseOptimizers = ["discriminator": discriminator]
+        #expect(throws: TrainingError.self) { try config.phaseOptimizerList(for: model) }
+        do {
+            _ = try config.phaseOptimizerList(for: model)
+        } catch let error as TrainingError {
+            #expect(error.message.contains("no phase discriminator") && error.message.contains("autoencoder"))
+        }
+        // Round trip through the config file.
+        config.phaseOptimizers = ["autoencoder": discriminator]
+        #expect(try TrainingConfig.from(json: config.jsonString()) == config)
+    }
+}
