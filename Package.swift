@@ -54,11 +54,12 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "Kernels", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Layers", "Kernels", "Datasets",
-                                                          "Images", "TestSupport", "CAllocationCounter"]),
+                                                          "Images", "TestSupport", "CAllocationCounter"],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "Kernels", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Images", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["autoencoder", "Datasets", "Images", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["autoencoder", "Datasets", "Images", "Training", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

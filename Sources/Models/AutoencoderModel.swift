@@ -95,6 +95,10 @@ public protocol AutoencoderModel: Sendable {
     var objectiveUnit: ObjectiveUnit { get }
     /// True when the model reads labels (`Workspace.labels`) in training.
     var usesLabels: Bool { get }
+    /// Forward GEMM shapes per sample (m x k times k x n): FLOP counts and the sgemm reference.
+    var gemmShapes: [(m: Int, k: Int, n: Int)] { get }
+    /// True when a shard's GEMMs stack its rows (dense, recurrent): m grows with rows per shard.
+    var gemmRowsStack: Bool { get }
 }
 
 extension AutoencoderModel {
@@ -106,6 +110,8 @@ extension AutoencoderModel {
     public var lossPartNames: [String] { [] }
     public var objectiveUnit: ObjectiveUnit { .perValue }
     public var usesLabels: Bool { false }
+    public var gemmShapes: [(m: Int, k: Int, n: Int)] { [] }
+    public var gemmRowsStack: Bool { true }
     public func finishStatistic(_ statistic: UnsafeMutablePointer<Float>, globalRows: Int,
                                 state: UnsafeMutablePointer<Float>, training: Bool) {}
 

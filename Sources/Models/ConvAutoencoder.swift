@@ -257,8 +257,10 @@ func convolutionShapes(_ layers: [any Layer]) -> [(m: Int, k: Int, n: Int)] {
 
 extension ConvAutoencoder {
     public var gemmShapes: [(m: Int, k: Int, n: Int)] { convolutionShapes(network.layers) }
+    public var gemmRowsStack: Bool { false }
 }
 
 extension ConvDenoiser {
     public var gemmShapes: [(m: Int, k: Int, n: Int)] { convolutionShapes((down + up).flatMap(\.layers)) }
+    public var gemmRowsStack: Bool { false }
 }

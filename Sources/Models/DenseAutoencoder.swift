@@ -352,3 +352,10 @@ public struct DenseAutoencoder: AutoencoderModel {
         return p
     }
 }
+
+extension DenseAutoencoder {
+    /// One (1 x in) x (in x out) product per Dense layer, encoder then decoder.
+    public var gemmShapes: [(m: Int, k: Int, n: Int)] {
+        network.layers.compactMap { $0 as? Dense }.map { (1, $0.inputWidth, $0.outputWidth) }
+    }
+}

@@ -97,6 +97,8 @@ public enum Checkpoint {
         do {
             config = try TrainingConfig.from(json: configJSON)
             progress = try JSONDecoder().decode(RunProgress.self, from: Data(progressJSON.utf8))
+        } catch let error as TrainingError {
+            throw SafeTensorsError(path: file, reason: error.message)
         } catch {
             throw SafeTensorsError(path: file, reason: "checkpoint metadata unreadable: \(error)")
         }

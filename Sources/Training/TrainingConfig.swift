@@ -6,23 +6,14 @@ import Foundation
 import Layers
 import Models
 
-/// The model families `train --model` accepts.
-public enum ModelFamily: String, Sendable, Codable, CaseIterable {
-    case dense, deep, sparse, denoising, dropout, contractive, conv, denoiser, lstm, gru
-
-    public var isConvolutional: Bool { self == .conv || self == .denoiser }
-    public var isRecurrent: Bool { self == .lstm || self == .gru }
-}
-
 public struct TrainingConfig: Sendable, Codable, Equatable {
+    /// The version of this file's layout; version 1 (no `formatVersion` key) is read and converted.
+    public static let currentFormatVersion = 2
+    public var formatVersion = TrainingConfig.currentFormatVersion
+    /// The preset the model started from (`train --model`), for names and defaults.
     public var family: ModelFamily
-    /// The dense families' model (unused by conv and denoiser).
-    public var model: DenseAutoencoderConfig
-    /// The conv family's model; channels and size come from the data when absent.
-    public var conv: ConvAutoencoderConfig?
-    public var denoiser: ConvDenoiserConfig?
-    /// The lstm and gru families' model; steps and features come from the data.
-    public var sequence: SequenceAutoencoderConfig?
+    /// The model, with its family's config.
+    public var model: ModelSpec
     /// Per-feature standardization of sequence files, fitted on the training split at the start.
     public var standardization: Standardization?
     /// A single sequence CSV: the column holding the sequence id, and an optional label column.
@@ -58,11 +49,15 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
     /// Stop after the epoch during which this many seconds of training have passed (nil: none).
     public var timeLimit: Double?
 
-    public init(family: ModelFamily, model: DenseAutoencoderConfig, optimizer: OptimizerConfig, data: String) {
+    /// A run of `model` (default: the family's preset).
+    public init(family: ModelFamily, model: ModelSpec? = nil, optimizer: OptimizerConfig = OptimizerConfig(),
+                data: String) {
         self.family = family
-        self.model = model
+        self.model = model ?? family.preset
         self.optimizer = optimizer
         self.data = data
+        noise = family.defaultNoise
+        patch = family.defaultPatch
     }
 
     public var folderOptions: PNGFolderOptions {
@@ -89,146 +84,77 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
         return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
     }
 
+    /// Reads a config (any format version this tool knows; version 1 is converted).
+    /// - Throws: `TrainingError` naming a newer format version; `DecodingError` for bad JSON.
     public static func from(json: String) throws -> TrainingConfig {
-        try JSONDecoder().decode(TrainingConfig.self, from: Data(json.utf8))
+        var data = Data(json.utf8)
+        if var object = try JSONSerialization.jsonObject(with: data) as? [String: Any] {
+            let version = object["formatVersion"] as? Int ?? 1
+            guard version <= currentFormatVersion else {
+                throw TrainingError("config format version \(version) is newer than this tool's "
+                    + "(\(currentFormatVersion)); use a newer autoencoder")
+            }
+            if version == 1 {
+                try convertVersion1(&object)
+                data = try JSONSerialization.data(withJSONObject: object)
+            }
+        }
+        return try JSONDecoder().decode(TrainingConfig.self, from: data)
     }
 
-    /// Default encoder widths of each family for inputs of `inputWidth` floats.
-    public static func defaultWidths(_ family: ModelFamily, inputWidth d: Int) -> [Int] {
-        switch family {
-        case .dense: [d, 32]
-        case .deep: [d, 1000, 500, 250, 30]
-        case .sparse: [d, 64]
-        case .denoising: [d, 256, 64]
-        case .dropout: [d, 512, 128, 32]
-        case .contractive: [d, 128]
-        case .conv, .denoiser, .lstm, .gru: []
+    /// Version 1 kept a dense config under `model` for every family, plus optional `conv`,
+    /// `denoiser` and `sequence` configs; version 2 keeps the family's config under `model`.
+    static func convertVersion1(_ object: inout [String: Any]) throws {
+        guard let name = object["family"] as? String, let family = ModelFamily(rawValue: name) else {
+            throw TrainingError("config format version 1 without a known family")
         }
+        let key: String, value: Any?
+        switch family.preset {
+        case .dense: (key, value) = ("dense", object["model"])
+        case .conv: (key, value) = ("conv", object["conv"])
+        case .denoiser: (key, value) = ("denoiser", object["denoiser"])
+        case .sequence: (key, value) = ("sequence", object["sequence"])
+        case .vae: throw TrainingError("config format version 1 has no vae family")
+        }
+        if let value {
+            object["model"] = [key: value]
+        } else {
+            let preset = try JSONSerialization.jsonObject(with: JSONEncoder().encode(family.preset))
+            object["model"] = preset
+        }
+        for old in ["conv", "denoiser", "sequence"] { object[old] = nil }
+        object["formatVersion"] = currentFormatVersion
     }
 
     /// Fills in the model's size from the data and checks it; `shape` is one training row.
     public mutating func resolveModel(rowShape shape: ImageShape) throws {
-        switch family {
-        case .conv:
-            var conv = self.conv ?? ConvAutoencoderConfig()
-            conv.channels = shape.channels
-            conv.height = shape.height
-            conv.width = shape.width
-            if let problem = conv.validationError() { throw TrainingError(problem) }
-            self.conv = conv
-        case .denoiser:
-            var denoiser = self.denoiser ?? ConvDenoiserConfig(channels: shape.channels)
-            denoiser.channels = shape.channels
-            if let problem = denoiser.validationError() { throw TrainingError(problem) }
-            let multiple = denoiser.sizeMultiple
-            guard shape.height % multiple == 0 && shape.width % multiple == 0 else {
-                throw TrainingError("the denoiser of depth \(denoiser.depth) trains on sizes divisible by \(multiple); "
-                    + "\(shape.width)x\(shape.height) is not (choose --patch as a multiple of \(multiple))")
-            }
-            self.denoiser = denoiser
-        case .lstm, .gru:
-            // Image rows are the steps: (C, H, W) read as H steps of C x W values.
-            try resolveSequenceModel(steps: shape.height, features: shape.channels * shape.width,
-                                     imageChannels: shape.channels, variableLength: false)
-        default:
-            if model.widths.isEmpty { model.widths = TrainingConfig.defaultWidths(family, inputWidth: shape.count) }
-            guard model.widths[0] == shape.count else {
-                throw TrainingError("--layers starts with \(model.widths[0]) but the data has "
-                    + "\(shape.count) values per sample (\(shape)); start the list with \(shape.count)")
-            }
-            if let problem = model.validationError() { throw TrainingError(problem) }
-        }
+        try model.update { try $0.resolve(rowShape: shape) }
+    }
+
+    /// Sets the size of a model that reads sequence files.
+    public mutating func resolveSequenceModel(steps: Int, features: Int) throws {
+        try model.update { try $0.resolve(sequenceSteps: steps, features: features) }
     }
 
     /// What a resolved model takes, in words ("784 values per sample", "images of 1 channel(s)").
-    public var modelInput: String? {
-        switch family {
-        case .conv: conv.map { "images of \($0.channels) channel(s)" }
-        case .denoiser: denoiser.map { "images of \($0.channels) channel(s)" }
-        case .lstm, .gru:
-            sequence.map { $0.variableLength ? "sequences of \($0.features) values per step"
-                : "image rows of \($0.features) values" }
-        default: model.widths.first.map { "\($0) values per sample" }
-        }
-    }
+    public var modelInput: String { model.specification.modelInput }
 
     /// Why data of `shape` cannot go through this (resolved) model, or nil when it can.
-    public func inputMismatch(_ shape: ImageShape) -> String? {
-        switch family {
-        case .conv:
-            // Fully convolutional: only the channel count is fixed by the parameters.
-            guard let conv, conv.channels != shape.channels else { return nil }
-            return "images of \(shape.channels) channel(s)"
-        case .denoiser:
-            guard let denoiser, denoiser.channels != shape.channels else { return nil }
-            return "images of \(shape.channels) channel(s)"
-        case .lstm, .gru:
-            guard let sequence, sequence.variableLength || sequence.features != shape.channels * shape.width else {
-                return nil
-            }
-            return "image rows of \(shape.channels * shape.width) values"
-        default:
-            guard let first = model.widths.first, first != shape.count else { return nil }
-            return "\(shape.count) values per sample (\(shape))"
-        }
-    }
+    public func inputMismatch(_ shape: ImageShape) -> String? { model.specification.inputMismatch(shape) }
 
     /// The model this configuration describes, for rows of `shape` (after `resolveModel`).
     public func makeModel(rowShape shape: ImageShape) -> any AutoencoderModel {
-        switch family {
-        case .conv: ConvAutoencoder(conv!)
-        case .denoiser: ConvDenoiser(denoiser!, height: shape.height, width: shape.width)
-        case .lstm, .gru: SequenceAutoencoder(sequence!)
-        default: DenseAutoencoder(model)
-        }
+        model.specification.makeModel(rowShape: shape)
     }
 
     /// A short description of the architecture for the console.
     public var modelDescription: String {
-        switch family {
-        case .conv:
-            guard let conv else { return "conv" }
-            return "conv \(conv.architecture.rawValue) \(conv.filters.map(String.init).joined(separator: "-")) "
-                + "on \(conv.channels)x\(conv.height)x\(conv.width)"
-        case .denoiser:
-            guard let denoiser else { return "denoiser" }
-            return "denoiser depth \(denoiser.depth) width \(denoiser.width)"
-                + (denoiser.residual ? " (residual)" : "") + (patch.map { " on \($0)x\($0) patches" } ?? "")
-        case .lstm, .gru:
-            guard let sequence else { return family.rawValue }
-            return "\(family.rawValue) seq2seq, \(sequence.layers) x \(sequence.hidden) hidden"
-                + (sequence.bidirectional ? " (bidirectional encoder)" : "")
-                + ", code \(sequence.codeWidth), decoder fed \(sequence.decoderInput == .code ? "the code" : "the previous step")"
-                + (sequence.reverse ? ", reversed" : "") + ", \(sequence.steps) steps x \(sequence.features) features"
-        default:
-            return "\(family.rawValue) \(model.widths.map(String.init).joined(separator: "-"))"
-        }
+        "\(family.rawValue) \(model.specification.summary)" + (patch.map { " on \($0)x\($0) patches" } ?? "")
     }
 
     /// The loss the model trains with.
-    public var loss: LossKind {
-        switch family {
-        case .conv: conv?.loss ?? .bce
-        case .denoiser, .lstm, .gru: .mse
-        default: model.loss
-        }
-    }
-}
+    public var loss: LossKind { model.specification.loss }
 
-extension TrainingConfig {
-    /// Sets the recurrent model's size (options the user gave are kept) and checks it.
-    public mutating func resolveSequenceModel(steps: Int, features: Int, imageChannels: Int,
-                                              variableLength: Bool) throws {
-        let cell: RecurrentCell = family == .gru ? .gru : .lstm
-        var sequence = self.sequence ?? SequenceAutoencoderConfig(cell: cell, steps: steps, features: features)
-        sequence.cell = cell
-        sequence.steps = steps
-        sequence.features = features
-        sequence.imageChannels = imageChannels
-        sequence.variableLength = variableLength
-        // Images are in [0, 1]; standardized sequences are not.
-        sequence.output = variableLength ? .linear : .sigmoid
-        if let problem = sequence.validationError() { throw TrainingError(problem) }
-        self.sequence = sequence
-    }
+    /// The reference benchmark name (M1-M5) when the model and optimizer are one.
+    public var referenceName: String? { model.specification.referenceName(optimizer: optimizer) }
 }

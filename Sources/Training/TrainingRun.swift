@@ -54,22 +54,24 @@ public final class TrainingRun {
     /// Prepares a run (loads data, builds the model); `resume` is a checkpoint or run folder.
     /// - Throws: `DatasetError`, `TrainingError` or `SafeTensorsError` with a one-line reason.
     /// `evaluating`: the checkpoint whose model is run on `config.data`, for errors that name it.
-    public init(config requested: TrainingConfig, runDirectory: String, resume: String? = nil,
-                evaluating: (checkpoint: String, trainedOn: String)? = nil) throws {
+    /// `epochs`: with `resume`, the run's new epoch count (nil keeps the run's own).
+    public init(config requested: TrainingConfig, runDirectory: String, resume: String? = nil, epochs: Int? = nil,
+                dataOverride: String? = nil, evaluating: (checkpoint: String, trainedOn: String)? = nil) throws {
         var config = requested
         var contents: Checkpoint.Contents?
         if let resume {
             let loaded = try Checkpoint.load(resume)
             contents = loaded
-            // The checkpoint's config is authoritative; only the epoch count may grow.
-            let epochs = max(requested.epochs, loaded.config.epochs)
+            // The checkpoint's config is authoritative; only the epoch count (and where the data
+            // now lives) may change.
             config = loaded.config
-            config.epochs = epochs
+            if let epochs { config.epochs = epochs }
+            if let dataOverride { config.data = dataOverride }
         }
         corruption = try Corruption(parsing: config.noise)
         let shape: ImageShape
         var trainCount: Int
-        if config.family.isRecurrent && SequenceSource.looksLikeSequences(config.data) {
+        if config.model.specification.readsSequenceFiles && SequenceSource.looksLikeSequences(config.data) {
             let splits = try SequenceSource.loadSplits(config.data, idColumn: config.sequenceID,
                                                        labelColumn: config.sequenceLabel)
             let test = splits.test ?? splits.train
@@ -81,14 +83,21 @@ public final class TrainingRun {
                 config.standardization = Standardization(fitting: splits.train, indices: trainIDs)
             }
             let longest = max(splits.train.maxLength, test.maxLength)
-            if contents == nil || config.sequence == nil {
-                try config.resolveSequenceModel(steps: longest, features: splits.train.features, imageChannels: 1,
-                                                variableLength: true)
+            guard case .sequence(var sequence) = config.model else {
+                throw TrainingError("\(config.data): sequence data needs a sequence model")
             }
-            let sequence = config.sequence!
-            guard sequence.features == splits.train.features, sequence.variableLength else {
+            if contents == nil || !sequence.variableLength {
+                if contents != nil && !sequence.variableLength {
+                    throw TrainingError("\(splits.train.source): \(splits.train.features) values per step; the model "
+                        + "was trained on \(sequence.features) (image rows)")
+                }
+                try config.resolveSequenceModel(steps: longest, features: splits.train.features)
+                guard case .sequence(let resolved) = config.model else { preconditionFailure("sequence model expected") }
+                sequence = resolved
+            }
+            guard sequence.features == splits.train.features else {
                 throw TrainingError("\(splits.train.source): \(splits.train.features) values per step; the model "
-                    + "was trained on \(sequence.features)\(sequence.variableLength ? "" : " (image rows)")")
+                    + "was trained on \(sequence.features)")
             }
             let train = try SequenceBatchSource(sequences: splits.train, standardization: config.standardization,
                                                 corruption: corruption, seed: config.seed, steps: sequence.steps)
@@ -106,7 +115,7 @@ public final class TrainingRun {
             trainCount = trainIDs.count
         } else {
             // The denoiser trains on patches by default, so its folder may mix image sizes.
-            if config.family == .denoiser && config.patch == nil { config.patch = 48 }
+            if config.patch == nil { config.patch = config.family.defaultPatch }
             if SequenceSource.looksLikeSequences(config.data) {
                 throw TrainingError("\(config.data): sequence data (.ts or .csv); the \(config.family.rawValue) model "
                     + "takes images (sequences need --model lstm or gru)")
@@ -118,7 +127,7 @@ public final class TrainingRun {
                 // The flags the message suggests are training options; say what the model takes.
                 let reason = error.reason.replacingOccurrences(of: "; pass --resize WxH or --crop WxH", with: "")
                 throw DatasetError(.mixedSizes, path: error.path, reason + "; the model in \(evaluating!.checkpoint) "
-                    + "takes \(config.modelInput ?? "images of one size")")
+                    + "takes \(config.modelInput)")
             }
             let dataset = source.train
             if let patch = config.patch {
@@ -130,7 +139,7 @@ public final class TrainingRun {
             }
             if let evaluating, let problem = config.inputMismatch(shape) {
                 throw TrainingError("\(dataset.source): \(problem); the model in \(evaluating.checkpoint) takes "
-                    + "\(config.modelInput ?? "other data") (trained on \(evaluating.trainedOn))")
+                    + "\(config.modelInput) (trained on \(evaluating.trainedOn))")
             }
             try config.resolveModel(rowShape: shape)
             if let patch = config.patch, config.patchesPerImage == nil {
@@ -377,7 +386,7 @@ public final class TrainingRun {
         var total = LossSums()
         var penaltyBatches = 0.0
         var start = 0
-        let measurePSNR = config.family == .denoiser
+        let measurePSNR = isDenoiser
         let width = model.targetWidth
         var clean = [Float](repeating: 0, count: measurePSNR ? config.batchSize * width : 0)
         var noisy = clean, recon = clean
@@ -432,6 +441,12 @@ public final class TrainingRun {
     public func writeGrid(epoch: Int) throws {
         try writeGrid(to: runDirectory + String(format: "/grids/reconstruction-epoch-%03d.png", epoch),
                       count: config.gridCount)
+    }
+
+    /// True for the fully convolutional denoiser (PSNR figures, "denoised" grid rows).
+    var isDenoiser: Bool {
+        if case .denoiser = config.model { return true }
+        return false
     }
 
     /// True when the run reads sequence files (standardized values, not images).
@@ -490,7 +505,7 @@ public final class TrainingRun {
             let range = (start * width)..<(min(start + perRow, ids.count) * width)
             grid.addRow(label: "clean", tiles: Array(clean[range]))
             if !corruption.isNone { grid.addRow(label: "noisy", tiles: Array(noisy[range])) }
-            grid.addRow(label: config.family == .denoiser ? "denoised" : "recon", tiles: Array(recon[range]))
+            grid.addRow(label: isDenoiser ? "denoised" : "recon", tiles: Array(recon[range]))
         }
         try PNGCodec.write(grid.render(), to: path)
     }

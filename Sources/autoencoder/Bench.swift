@@ -40,8 +40,8 @@ struct Bench: ParsableCommand {
     var noise: String?
 
     func run() throws {
-        let family = modelOptions.model
-        let patchSize = patch ?? (family == .denoiser ? 48 : nil)
+        let family = modelOptions.model ?? .deep
+        let patchSize = patch ?? family.defaultPatch
         let source = try dataOptions.load(allowMixedSizes: patchSize != nil)
         let shape: ImageShape
         if let patchSize {
@@ -52,56 +52,30 @@ struct Bench: ParsableCommand {
             throw CommandFailure(message: "\(source.train.source): images differ in size; pass --resize WxH or --patch N")
         }
         let optimizer = try modelOptions.optimizerConfig()
-        var config = TrainingConfig(family: family, model: try modelOptions.denseConfig(inputWidth: shape.count),
+        var config = TrainingConfig(family: family, model: try modelOptions.modelSpec(family: family),
                                     optimizer: optimizer, data: dataOptions.data)
-        switch family {
-        case .conv: config.conv = try modelOptions.convConfig()
-        case .denoiser: config.denoiser = try modelOptions.denoiserConfig()
-        case .lstm, .gru: config.sequence = try modelOptions.sequenceConfig()
-        default: break
-        }
         config.patch = patchSize
         do { try config.resolveModel(rowShape: shape) } catch let error as TrainingError {
             throw CommandFailure(message: error.description)
         }
         let model = config.makeModel(rowShape: shape)
-        let spec = noise ?? (family == .denoiser ? "gaussian:25/255" : "none")
+        let spec = noise ?? (family == .denoiser ? "gaussian:25/255" : family.defaultNoise)
         let corruption: Corruption
         do { corruption = try Corruption(parsing: spec) } catch let error as DatasetError {
             throw CommandFailure(message: error.description)
         }
         let assembler: any BatchSource = try BatchAssembler(dataset: source.train, corruption: corruption, seed: 0,
                                                             patch: patchSize.map { ($0, $0) })
-        let name: String
+        // The shipped denoiser under the name tools/torch_denoiser.py uses; the PyTorch reference
+        // models by their names (M1-M5); others described.
+        var name = config.referenceName ?? config.modelDescription
+        if case .denoiser(let d) = config.model, d.depth == 2 && d.width == 32 && d.residual && d.activation == .relu
+            && d.channels == 1 && patchSize == 48 {
+            name = "denoiser"
+        }
         // Per-sample forward GEMM shapes (m x k times k x n); FLOPs are their multiply-adds x 2,
         // training taken as 3 x forward (as ../shared/bench).
-        let gemmShapes: [(m: Int, k: Int, n: Int)]
-        switch family {
-        case .conv:
-            let conv = config.conv!
-            name = isM2(conv, optimizer) ? "M2" : config.modelDescription
-            gemmShapes = (model as! ConvAutoencoder).gemmShapes
-        case .denoiser:
-            // The shipped size under the name tools/torch_denoiser.py uses; others described.
-            let d = config.denoiser!
-            let shipped = d.depth == 2 && d.width == 32 && d.residual && d.activation == .relu && d.channels == 1
-                && patchSize == 48
-            name = shipped ? "denoiser" : config.modelDescription
-            gemmShapes = (model as! ConvDenoiser).gemmShapes
-        case .lstm, .gru:
-            let sequence = config.sequence!
-            let reference = sequence.steps == 28 && sequence.features == 28 && sequence.hidden == 128
-                && sequence.layers == 1 && !sequence.bidirectional && sequence.code == 0
-                && sequence.decoderInput == .code && !sequence.reverse && optimizer.kind == .adam
-            name = reference ? (family == .lstm ? "M3" : "M4") : config.modelDescription
-            gemmShapes = (model as! SequenceAutoencoder).gemmShapes
-        default:
-            let widths = config.model.widths
-            name = isM1(config.model, optimizer) ? "M1" : "dense " + widths.map(String.init).joined(separator: "-")
-            var shapes: [(m: Int, k: Int, n: Int)] = []
-            for i in 0..<(widths.count - 1) { shapes.append((1, widths[i], widths[i + 1])) }
-            gemmShapes = shapes + shapes.reversed().map { (1, $0.n, $0.k) }
-        }
+        let gemmShapes = model.gemmShapes
         let forwardFlops = gemmShapes.reduce(0.0) { $0 + 2 * Double($1.m * $1.k * $1.n) }
         var rows: [[String: Any]] = []
         for shardCount in shards.values {
@@ -144,9 +118,9 @@ struct Bench: ParsableCommand {
             let inferRate = Double(inferSteps * batchSize) / Date().timeIntervalSince(inferStart)
             let gflops = 3 * forwardFlops * trainRate / 1e9
             let perShard = batchSize / shardCount
-            let sgemm = family.isConvolutional
-                ? sgemmRate(shapes: gemmShapes, threads: shardCount)
-                : sgemmRate(shapes: gemmShapes.map { ($0.m * perShard, $0.k, $0.n) }, threads: shardCount)
+            let sgemm = model.gemmRowsStack
+                ? sgemmRate(shapes: gemmShapes.map { ($0.m * perShard, $0.k, $0.n) }, threads: shardCount)
+                : sgemmRate(shapes: gemmShapes, threads: shardCount)
             let row: [String: Any] = [
                 "impl": "swift", "model": name, "batch": batchSize, "threads": shardCount,
                 "train_sps": trainRate, "infer_sps": inferRate,
@@ -168,17 +142,6 @@ struct Bench: ParsableCommand {
             let data = try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         }
-    }
-
-    func isM1(_ c: DenseAutoencoderConfig, _ o: OptimizerConfig) -> Bool {
-        c.widths == [784, 1000, 500, 250, 30] && c.hiddenActivation == .relu && c.codeActivation == .identity
-            && c.outputActivation == .sigmoid && c.loss == .mse && o.kind == .adam && c.dropout == 0
-            && c.sparsity == .none && c.contractive == 0 && !c.tiedWeights && c.inputDropout == 0
-    }
-
-    func isM2(_ c: ConvAutoencoderConfig, _ o: OptimizerConfig) -> Bool {
-        c.filters == [16, 8, 8] && c.architecture == .pooled && c.kernel == 3 && c.loss == .bce
-            && c.channels == 1 && c.height == 28 && c.width == 28 && o.kind == .adam
     }
 
     /// Aggregate GFLOP/s of `threads` concurrent single-thread sgemm callers running the model's

@@ -25,22 +25,31 @@ struct PixelSize: ExpressibleByArgument, Equatable {
 extension ResizeFilter: ExpressibleByArgument {}
 
 struct DataOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Data: IDX folder, IDX images file, PNG folder, sequence files (lstm/gru: a "
-        + "folder of CSV files, a CSV with --sequence-id, a UEA .ts file), or a bundled name.",
+    @Option(name: .customLong("data"), help: ArgumentHelp("Data: IDX folder, IDX images file, PNG folder, sequence "
+        + "files (lstm/gru: a folder of CSV files, a CSV with --sequence-id, a UEA .ts file), or a bundled name "
+        + "(default mnist-sample).",
                                valueName: "path"))
-    var data: String = "mnist-sample"
+    var dataPath: String?
+
+    /// The data to read (default: the bundled MNIST sample).
+    var data: String { dataPath ?? "mnist-sample" }
 
     @Option(help: "PNG folders: 1 (gray) or 3 (RGB); default 3 if any image is in color.")
     var channels: Int?
 
-    @Option(help: "PNG folders: gray level in [0, 1] that transparent pixels are composited on.")
-    var background: Float = 0
+    @Option(name: .customLong("background"),
+            help: "PNG folders: gray level in [0, 1] that transparent pixels are composited on (default 0).")
+    var backgroundLevel: Float?
+
+    var background: Float { backgroundLevel ?? 0 }
 
     @Option(help: ArgumentHelp("PNG folders: resize every image to WxH.", valueName: "WxH"))
     var resize: PixelSize?
 
-    @Option(help: "PNG folders: resize filter (area or bilinear).")
-    var resizeFilter: ResizeFilter = .area
+    @Option(name: .customLong("resize-filter"), help: "PNG folders: resize filter (area or bilinear; default area).")
+    var resizeFilterChoice: ResizeFilter?
+
+    var resizeFilter: ResizeFilter { resizeFilterChoice ?? .area }
 
     @Option(help: ArgumentHelp("PNG folders: centre-crop every image (after --resize) to WxH.",
                                valueName: "WxH"))
@@ -61,8 +70,8 @@ struct DataOptions: ParsableArguments {
         if let channels, channels != 1 && channels != 3 {
             throw ValidationError("--channels must be 1 or 3, got \(channels)")
         }
-        guard (0...1).contains(background) else {
-            throw ValidationError("--background must be in [0, 1], got \(background)")
+        if let backgroundLevel, !(0...1).contains(backgroundLevel) {
+            throw ValidationError("--background must be in [0, 1], got \(backgroundLevel)")
         }
     }
 

@@ -11,7 +11,6 @@ extension ActivationKind: ExpressibleByArgument {}
 extension LossKind: ExpressibleByArgument {}
 extension Initializer: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
-extension ConvArchitecture: ExpressibleByArgument {}
 extension SequenceDecoderInput: ExpressibleByArgument {}
 
 /// A comma-separated list of positive integers, e.g. `784,1000,500,250,30`.
@@ -37,16 +36,17 @@ struct ActivationList: ExpressibleByArgument {
 struct ModelOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Model family: dense (one hidden code layer), deep, sparse, denoising, dropout, "
         + "contractive, conv (convolutional), denoiser (fully convolutional, any image size), lstm and gru "
-        + "(sequence-to-sequence over image rows or sequence files)."))
-    var model: ModelFamily = .deep
+        + "(sequence-to-sequence over image rows or sequence files), vae (variational). Default: deep, or the "
+        + "family of --config."))
+    var model: ModelFamily?
 
     @Option(help: ArgumentHelp("Encoder widths from input to code; the decoder mirrors them "
-        + "(default per family, e.g. deep: IN,1000,500,250,30); lstm/gru: the number of stacked layers.",
-        valueName: "IN,...,CODE"))
+        + "(default per family, e.g. deep: IN,1000,500,250,30; vae: IN,400,20 with the latent last); lstm/gru: "
+        + "the number of stacked layers.", valueName: "IN,...,CODE"))
     var layers: IntList?
 
-    @Option(help: "Hidden activation: relu, leaky-relu, elu, sigmoid, tanh, softplus, identity.")
-    var activation: ActivationKind = .relu
+    @Option(help: "Hidden activation: relu, leaky-relu, elu, sigmoid, tanh, softplus, identity (default relu).")
+    var activation: ActivationKind?
 
     @Option(help: ArgumentHelp("Per-layer hidden activations, input side first (the decoder mirrors them).",
                                valueName: "a,b,..."))
@@ -56,48 +56,63 @@ struct ModelOptions: ParsableArguments {
         + "and contractive)."))
     var codeActivation: ActivationKind?
 
-    @Option(help: "Output activation: sigmoid or identity.")
-    var outputActivation: ActivationKind = .sigmoid
+    @Option(help: "Output activation: sigmoid or identity (default sigmoid).")
+    var outputActivation: ActivationKind?
 
     @Option(help: ArgumentHelp("Loss: mse (per-pixel mean), bce (on logits), gaussian-nll (mean and "
         + "log-variance heads). Default: mse; bce for conv."))
     var loss: LossKind?
 
-    @Option(help: ArgumentHelp("conv: output channels of the encoder convolutions, input side first; the last "
-        + "is the code (default 16,8,8).", valueName: "c1,...,code"))
+    @Option(help: ArgumentHelp("conv and vae --architecture conv: output channels of the encoder convolutions, "
+        + "input side first (conv default 16,8,8, the last is the code; vae default 32,64).", valueName: "c1,..."))
     var filters: IntList?
 
     @Option(help: ArgumentHelp("conv: pooled (max-pool down, nearest upsampling up) or strided (stride-2 "
-        + "convolutions down, transposed convolutions up)."))
-    var architecture: ConvArchitecture = .pooled
+        + "convolutions down, transposed convolutions up); vae: dense or conv."))
+    var architecture: String?
 
-    @Option(help: "denoiser: resolution halvings of the encoder-decoder (0 = a plain stack at full resolution).")
-    var depth: Int = 2
+    @Option(help: "denoiser: resolution halvings of the encoder-decoder (0 = a plain stack at full resolution; default 2).")
+    var depth: Int?
 
-    @Option(help: "denoiser: filters at full resolution, doubled at each level down.")
-    var width: Int = 32
+    @Option(help: "denoiser: filters at full resolution, doubled at each level down (default 32).")
+    var width: Int?
 
     @Flag(help: "denoiser: predict the clean image instead of the noise (residual learning is the default).")
     var predictImage = false
 
-    @Option(help: "lstm/gru: hidden units per layer.")
-    var hidden: Int = 128
+    @Option(help: "lstm/gru: hidden units per layer (default 128).")
+    var hidden: Int?
 
     @Option(help: "lstm/gru: width of a linear bottleneck after the encoder (0: the code is the final hidden state).")
-    var code: Int = 0
+    var code: Int?
 
     @Flag(help: "lstm/gru: bidirectional encoder (the code holds both directions' final states).")
     var bidirectional = false
 
     @Option(help: ArgumentHelp("lstm/gru: decoder input: code (the code at every step) or previous (the previous "
         + "step's value, initial state from the code)."))
-    var decoderInput: SequenceDecoderInput = .code
+    var decoderInput: SequenceDecoderInput?
 
     @Option(help: "lstm/gru with --decoder-input previous: probability of feeding the true previous value in training.")
-    var teacherForcing: Float = 1
+    var teacherForcing: Float?
 
     @Flag(help: "lstm/gru: reconstruct the sequence in reverse order.")
     var reverse = false
+
+    @Option(help: ArgumentHelp("vae: the likelihood p(x|z): bernoulli (BCE on logits, default), gaussian[:VARIANCE] "
+        + "(fixed variance, default 1) or gaussian-learned (a log-variance per value).", valueName: "kind"))
+    var decoder: String?
+
+    @Option(help: "vae: weight of the KL term (beta-VAE; 1 is the ELBO).")
+    var beta: Float?
+
+    @Option(help: ArgumentHelp("vae: raise the KL weight linearly from 0 to beta over this many steps.",
+                               valueName: "steps"))
+    var klWarmup: Int?
+
+    @Option(help: ArgumentHelp("vae: free bits, nats per latent dimension whose batch-mean KL is not penalised.",
+                               valueName: "nats"))
+    var freeBits: Float?
 
     @Option(help: ArgumentHelp("Weight initialiser: default (PyTorch nn.Linear/nn.Conv2d), he-uniform, he-normal, "
         + "xavier-uniform, xavier-normal (default: he-uniform for denoiser)."))
@@ -122,113 +137,181 @@ struct ModelOptions: ParsableArguments {
     var dropoutLayers: IntList?
 
     @Option(help: "Dropout rate on the input.")
-    var inputDropout: Float = 0
+    var inputDropout: Float?
 
-    @Option(help: "Optimizer: sgd, adam, adamw.")
-    var optimizer: OptimizerKind = .adam
+    @Option(help: "Optimizer: sgd, adam, adamw (default adam).")
+    var optimizer: OptimizerKind?
 
-    @Option(help: "Learning rate.")
-    var lr: Float = 1e-3
+    @Option(help: "Learning rate (default 1e-3).")
+    var lr: Float?
 
     @Option(help: "SGD momentum.")
-    var momentum: Float = 0
+    var momentum: Float?
 
     @Flag(help: "Nesterov momentum (SGD).")
     var nesterov = false
 
     @Option(help: "Weight decay (L2 for sgd/adam, decoupled for adamw).")
-    var weightDecay: Float = 0
+    var weightDecay: Float?
 
     @Option(help: "Clip the gradient's global norm to this value.")
     var clipNorm: Float?
 
     @Option(help: ArgumentHelp("Learning-rate schedule: constant, step:EVERY:GAMMA (steps), cosine[:MIN_FACTOR] "
         + "(cosine decays over the whole run).", valueName: "spec"))
-    var schedule: String = "constant"
+    var schedule: String?
 
     @Option(help: "Linear warm-up steps.")
-    var warmup: Int = 0
+    var warmup: Int?
 
     @Option(help: ArgumentHelp("Optimizer settings of one phase of a multi-phase model, starting from the options "
         + "above: PHASE:key=value,... with keys optimizer, lr, momentum, beta1, beta2, weight-decay, clip-norm "
         + "(e.g. discriminator:lr=2e-4,beta1=0.5). Repeat for several phases.", valueName: "spec"))
     var phaseOptimizer: [String] = []
 
-    /// The dense model configuration for inputs of `inputWidth` values (nil: decide from data).
-    func denseConfig(inputWidth: Int?) throws -> DenseAutoencoderConfig {
-        var config = DenseAutoencoderConfig(widths: layers?.values ?? [])
-        if config.widths.isEmpty, let inputWidth {
-            config.widths = TrainingConfig.defaultWidths(model, inputWidth: inputWidth)
-        }
-        config.hiddenActivation = activation
-        config.hiddenActivations = activations?.values ?? []
-        config.outputActivation = outputActivation
-        config.loss = loss ?? .mse
-        config.initializer = initializer ?? .pytorchDefault
-        config.tiedWeights = tied
-        config.inputDropout = inputDropout
-        let sigmoidCode = model == .sparse || model == .contractive
-        config.codeActivation = codeActivation ?? (sigmoidCode ? .sigmoid : .identity)
-        if let sparsity {
-            config.sparsity = try Self.parseSparsity(sparsity)
-        } else if model == .sparse {
-            config.sparsity = .kl(target: 0.05, weight: 0.001, momentum: 0)
-        }
-        config.contractive = contractive ?? (model == .contractive ? 1e-3 : 0)
-        config.dropout = dropout ?? (model == .dropout ? 0.2 : 0)
-        config.dropoutLayers = dropoutLayers?.values ?? []
-        return config
+    /// The model flags the user gave, each with the families it applies to.
+    var givenModelFlags: [(flag: String, families: Set<ModelFamily>)] {
+        let dense: Set<ModelFamily> = [.dense, .deep, .sparse, .denoising, .dropout, .contractive]
+        let sequence: Set<ModelFamily> = [.lstm, .gru]
+        let images = Set(ModelFamily.allCases).subtracting(sequence)
+        let candidates: [(Bool, String, Set<ModelFamily>)] = [
+            (layers != nil, "--layers", dense.union(sequence).union([.vae])),
+            (activation != nil, "--activation", images),
+            (activations != nil, "--activations", dense),
+            (codeActivation != nil, "--code-activation", dense),
+            (outputActivation != nil, "--output-activation", dense),
+            (loss != nil, "--loss", dense.union([.conv])),
+            (filters != nil, "--filters", [.conv, .vae]),
+            (architecture != nil, "--architecture", [.conv, .vae]),
+            (depth != nil, "--depth", [.denoiser]),
+            (width != nil, "--width", [.denoiser]),
+            (predictImage, "--predict-image", [.denoiser]),
+            (hidden != nil, "--hidden", sequence),
+            (code != nil, "--code", sequence),
+            (bidirectional, "--bidirectional", sequence),
+            (decoderInput != nil, "--decoder-input", sequence),
+            (teacherForcing != nil, "--teacher-forcing", sequence),
+            (reverse, "--reverse", sequence),
+            (decoder != nil, "--decoder", [.vae]),
+            (beta != nil, "--beta", [.vae]),
+            (klWarmup != nil, "--kl-warmup", [.vae]),
+            (freeBits != nil, "--free-bits", [.vae]),
+            (initializer != nil, "--initializer", images),
+            (tied, "--tied", dense),
+            (sparsity != nil, "--sparsity", dense),
+            (contractive != nil, "--contractive", dense),
+            (dropout != nil, "--dropout", dense),
+            (dropoutLayers != nil, "--dropout-layers", dense),
+            (inputDropout != nil, "--input-dropout", dense),
+        ]
+        return candidates.filter(\.0).map { ($0.1, $0.2) }
     }
 
-    /// The conv family's model; channels and size are filled in from the data.
-    func convConfig() throws -> ConvAutoencoderConfig {
-        var config = ConvAutoencoderConfig()
-        config.filters = filters?.values ?? [16, 8, 8]
-        config.architecture = architecture
-        config.loss = loss ?? .bce
-        config.activation = activation
-        config.initializer = initializer ?? .pytorchDefault
-        guard config.loss == .bce || config.loss == .mse else {
-            throw ValidationError("--loss \(config.loss.rawValue): the conv family uses bce or mse")
-        }
-        return config
-    }
-
-    /// The denoiser's model; channels are filled in from the data.
-    func denoiserConfig() throws -> ConvDenoiserConfig {
-        var config = ConvDenoiserConfig(channels: 1)
-        config.depth = depth
-        config.width = width
-        config.residual = !predictImage
-        config.activation = activation
-        config.initializer = initializer ?? .heUniform
-        if let problem = config.validationError() { throw ValidationError(problem) }
-        if let loss, loss != .mse { throw ValidationError("--loss \(loss.rawValue): the denoiser trains with mse") }
-        return config
-    }
-
-    /// The lstm/gru model; steps and features are filled in from the data.
-    func sequenceConfig() throws -> SequenceAutoencoderConfig {
-        var config = SequenceAutoencoderConfig(cell: model == .gru ? .gru : .lstm, steps: 1, features: 1)
-        if let layers {
-            guard layers.values.count == 1 else {
-                throw ValidationError("--layers for \(model.rawValue) is the number of stacked layers, e.g. --layers 2")
+    /// Refuses, in one line, a model flag the family does not take.
+    /// - Throws: `CommandFailure` naming the flag and the family.
+    func refuseForeignFlags(family: ModelFamily) throws {
+        for (flag, families) in givenModelFlags where !families.contains(family) {
+            var hint = ""
+            if flag == "--loss" && family == .vae { hint = " (the vae's likelihood is --decoder)" }
+            if flag == "--loss" && [.denoiser, .lstm, .gru].contains(family) { hint = " (it trains with mse)" }
+            if [.lstm, .gru].contains(family) && ["--dropout", "--input-dropout"].contains(flag) {
+                hint = " (for input dropout on sequences use --noise masking:P)"
             }
-            config.layers = layers.values[0]
+            // One line, no usage block: the flag and the family say it all.
+            throw CommandFailure(message: "\(flag) does not apply to --model \(family.rawValue)\(hint)")
         }
-        config.hidden = hidden
-        config.code = code
-        config.bidirectional = bidirectional
-        config.decoderInput = decoderInput
-        config.teacherForcing = teacherForcing
-        config.reverse = reverse
-        if let problem = config.validationError() { throw ValidationError(problem) }
-        if let loss, loss != .mse { throw ValidationError("--loss \(loss.rawValue): \(model.rawValue) trains with mse") }
-        if dropout != nil || inputDropout != 0 || sparsity != nil || contractive != nil || tied {
-            throw ValidationError("--dropout, --input-dropout, --sparsity, --contractive and --tied are for the dense "
-                + "models; for input dropout on sequences use --noise masking:P (zeroes a fraction P of the values)")
+    }
+
+    /// The model of `family` with the given flags applied on top of `base` (default: the preset).
+    func modelSpec(family: ModelFamily, base: ModelSpec? = nil) throws -> ModelSpec {
+        try refuseForeignFlags(family: family)
+        switch base ?? family.preset {
+        case .dense(var config):
+            if let layers { config.widths = layers.values }
+            if let activation { config.hiddenActivation = activation }
+            if let activations { config.hiddenActivations = activations.values }
+            if let outputActivation { config.outputActivation = outputActivation }
+            if let loss { config.loss = loss }
+            if let initializer { config.initializer = initializer }
+            if tied { config.tiedWeights = true }
+            if let inputDropout { config.inputDropout = inputDropout }
+            if let codeActivation { config.codeActivation = codeActivation }
+            if let sparsity { config.sparsity = try Self.parseSparsity(sparsity) }
+            if let contractive { config.contractive = contractive }
+            if let dropout { config.dropout = dropout }
+            if let dropoutLayers { config.dropoutLayers = dropoutLayers.values }
+            return .dense(config)
+        case .conv(var config):
+            if let filters { config.filters = filters.values }
+            if let architecture {
+                guard let kind = ConvArchitecture(rawValue: architecture) else {
+                    throw ValidationError("--architecture \(architecture): the conv family takes pooled or strided")
+                }
+                config.architecture = kind
+            }
+            if let loss {
+                guard loss == .bce || loss == .mse else {
+                    throw ValidationError("--loss \(loss.rawValue): the conv family uses bce or mse")
+                }
+                config.loss = loss
+            }
+            if let activation { config.activation = activation }
+            if let initializer { config.initializer = initializer }
+            return .conv(config)
+        case .denoiser(var config):
+            if let depth { config.depth = depth }
+            if let width { config.width = width }
+            if predictImage { config.residual = false }
+            if let activation { config.activation = activation }
+            if let initializer { config.initializer = initializer }
+            if let problem = config.validationError() { throw ValidationError(problem) }
+            return .denoiser(config)
+        case .sequence(var config):
+            config.cell = family == .gru ? .gru : .lstm
+            if let layers {
+                guard layers.values.count == 1 else {
+                    throw ValidationError("--layers for \(family.rawValue) is the number of stacked layers, e.g. --layers 2")
+                }
+                config.layers = layers.values[0]
+            }
+            if let hidden { config.hidden = hidden }
+            if let code { config.code = code }
+            if bidirectional { config.bidirectional = true }
+            if let decoderInput { config.decoderInput = decoderInput }
+            if let teacherForcing { config.teacherForcing = teacherForcing }
+            if reverse { config.reverse = true }
+            if let problem = config.validationError() { throw ValidationError(problem) }
+            return .sequence(config)
+        case .vae(var config):
+            if let architecture {
+                guard let kind = VAEArchitecture(rawValue: architecture) else {
+                    throw ValidationError("--architecture \(architecture): the vae takes dense or conv")
+                }
+                config.architecture = kind
+            }
+            if let layers {
+                // Conv: only the latent width counts; a single number is enough.
+                config.widths = config.architecture == .conv ? [layers.values.last!] : layers.values
+            } else if config.architecture == .conv && config.widths.count > 1 {
+                config.widths = [config.latentWidth]
+            }
+            if let filters { config.filters = filters.values }
+            if let decoder {
+                guard let kind = VAEDecoder(parsing: decoder) else {
+                    throw ValidationError("--decoder \(decoder): expected bernoulli, gaussian[:VARIANCE] or gaussian-learned")
+                }
+                config.decoder = kind
+            }
+            if let beta { config.beta = beta }
+            if let klWarmup { config.warmupSteps = klWarmup }
+            if let freeBits { config.freeBits = freeBits }
+            if let activation { config.activation = activation }
+            if let initializer { config.initializer = initializer }
+            if config.beta < 0 || config.warmupSteps < 0 || config.freeBits < 0 {
+                throw ValidationError("--beta, --kl-warmup and --free-bits must be >= 0")
+            }
+            return .vae(config)
         }
-        return config
     }
 
     static func parseSparsity(_ spec: String) throws -> Sparsity {
@@ -276,32 +359,38 @@ struct ModelOptions: ParsableArguments {
         return result
     }
 
-    func optimizerConfig() throws -> OptimizerConfig {
-        var config = OptimizerConfig(kind: optimizer, learningRate: lr)
-        config.momentum = momentum
-        config.nesterov = nesterov
-        config.weightDecay = weightDecay
-        config.clipNorm = clipNorm
-        var schedule = Schedule()
-        let parts = self.schedule.split(separator: ":").map(String.init)
-        switch parts.first {
-        case "constant" where parts.count == 1:
-            schedule.kind = .constant
-        case "step" where parts.count == 3:
-            guard let every = Int(parts[1]), let gamma = Float(parts[2]), every > 0 else {
-                throw ValidationError("--schedule \(self.schedule): expected step:EVERY:GAMMA")
+    /// The optimizer: the given options on top of `base` (default: Adam 1e-3).
+    func optimizerConfig(base: OptimizerConfig? = nil) throws -> OptimizerConfig {
+        var config = base ?? OptimizerConfig()
+        if let optimizer { config.kind = optimizer }
+        if let lr { config.learningRate = lr }
+        if let momentum { config.momentum = momentum }
+        if nesterov { config.nesterov = true }
+        if let weightDecay { config.weightDecay = weightDecay }
+        if let clipNorm { config.clipNorm = clipNorm }
+        if let spec = self.schedule {
+            var schedule = Schedule()
+            let parts = spec.split(separator: ":").map(String.init)
+            switch parts.first {
+            case "constant" where parts.count == 1:
+                schedule.kind = .constant
+            case "step" where parts.count == 3:
+                guard let every = Int(parts[1]), let gamma = Float(parts[2]), every > 0 else {
+                    throw ValidationError("--schedule \(spec): expected step:EVERY:GAMMA")
+                }
+                schedule.kind = .step
+                schedule.every = every
+                schedule.gamma = gamma
+            case "cosine" where parts.count <= 2:
+                schedule.kind = .cosine
+                schedule.minFactor = parts.count == 2 ? (Float(parts[1]) ?? 0) : 0
+            default:
+                throw ValidationError("--schedule \(spec): expected constant, step:EVERY:GAMMA or cosine[:MIN]")
             }
-            schedule.kind = .step
-            schedule.every = every
-            schedule.gamma = gamma
-        case "cosine" where parts.count <= 2:
-            schedule.kind = .cosine
-            schedule.minFactor = parts.count == 2 ? (Float(parts[1]) ?? 0) : 0
-        default:
-            throw ValidationError("--schedule \(self.schedule): expected constant, step:EVERY:GAMMA or cosine[:MIN]")
+            schedule.warmupSteps = config.schedule.warmupSteps
+            config.schedule = schedule
         }
-        schedule.warmupSteps = warmup
-        config.schedule = schedule
+        if let warmup { config.schedule.warmupSteps = warmup }
         return config
     }
 }

@@ -13,6 +13,10 @@ struct Train: ParsableCommand {
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var modelOptions: ModelOptions
 
+    @Option(help: ArgumentHelp("Start from a written config: a config.json or a run folder holding one. Options "
+        + "given next to it override its values and are recorded in the new run's config.", valueName: "path"))
+    var config: String?
+
     @Option(help: ArgumentHelp("Noise on the input: gaussian:S, salt-pepper:F, masking:F, joined by + "
         + "(default: none; gaussian:0.3+clip for --model denoising)."))
     var noise: String?
@@ -25,88 +29,130 @@ struct Train: ParsableCommand {
                                valueName: "N"))
     var patchesPerImage: Int?
 
-    @Option(help: "Epochs to train.")
-    var epochs: Int = 10
+    @Option(help: "Epochs to train (default 10; with --resume: the run's own count).")
+    var epochs: Int?
 
-    @Option(help: "Minibatch size.")
-    var batchSize: Int = 256
+    @Option(help: "Minibatch size (default 256).")
+    var batchSize: Int?
 
     @Option(help: "Shards per minibatch (default: active cores). Same seed and shards: bit-identical runs.")
     var shards: Int?
 
-    @Option(help: "Random seed (initialisation, order, noise, dropout).")
-    var seed: UInt64 = 0
+    @Option(help: "Random seed (initialisation, order, noise, dropout; default 0).")
+    var seed: UInt64?
 
     @Option(help: "Run folder (default: runs/<model>-<date>).")
     var runDir: String?
 
-    @Option(help: "Continue from a checkpoint file or run folder (its config wins; --epochs may extend).")
+    @Option(help: "Continue from a checkpoint file or run folder (its config wins; --epochs and --data may change).")
     var resume: String?
 
-    @Option(help: "Fraction held out for testing when the data has no test split.")
-    var holdout: Double = 0.1
+    @Option(help: "Fraction held out for testing when the data has no test split (default 0.1).")
+    var holdout: Double?
 
-    @Option(help: "Samples in the reconstruction grid.")
-    var gridCount: Int = 10
+    @Option(help: "Samples in the reconstruction grid (default 10).")
+    var gridCount: Int?
 
     @Option(help: "Also checkpoint every N steps (0: each epoch).")
-    var checkpointEvery: Int = 0
+    var checkpointEvery: Int?
 
-    @Option(help: "Steps between progress reports.")
-    var logEvery: Int = 50
+    @Option(help: "Steps between progress reports (default 50).")
+    var logEvery: Int?
 
     @Option(help: "Stop after the epoch in which this many minutes of training have passed.")
     var timeLimit: Double?
 
     func validate() throws {
-        guard epochs > 0, batchSize > 0 else { throw ValidationError("--epochs and --batch-size must be positive") }
+        if let epochs, epochs <= 0 { throw ValidationError("--epochs must be positive") }
+        if let batchSize, batchSize <= 0 { throw ValidationError("--batch-size must be positive") }
         if let shards, shards <= 0 { throw ValidationError("--shards must be positive") }
         if let patch, patch <= 0 { throw ValidationError("--patch must be positive") }
         if let patchesPerImage, patchesPerImage <= 0 { throw ValidationError("--patches-per-image must be positive") }
-        guard holdout > 0 && holdout < 1 else { throw ValidationError("--holdout must be in (0, 1)") }
+        if let holdout, !(holdout > 0 && holdout < 1) { throw ValidationError("--holdout must be in (0, 1)") }
         if let noise {
             do { _ = try Corruption(parsing: noise) } catch let error as DatasetError {
                 throw ValidationError(error.description)
             }
         }
+        if config != nil && resume != nil {
+            throw ValidationError("--config starts a new run from a config; --resume continues a run: give one")
+        }
+        if resume != nil, let flag = modelOptions.givenModelFlags.first?.flag ?? (modelOptions.model != nil ? "--model" : nil) {
+            throw CommandFailure(message: "\(flag): a resumed run keeps its model (only --epochs, --data, --run-dir change)")
+        }
+        if resume == nil {
+            // The family's flags are checked against the config's family when one is given.
+            if config == nil { try modelOptions.refuseForeignFlags(family: modelOptions.model ?? .deep) }
+            if (patch != nil || patchesPerImage != nil) && [.lstm, .gru].contains(modelOptions.model) {
+                throw ValidationError("--patch does not apply to --model \(modelOptions.model!.rawValue)")
+            }
+        }
     }
 
-    func makeConfig() throws -> TrainingConfig {
-        let model = try modelOptions.denseConfig(inputWidth: nil)
-        var config = TrainingConfig(family: modelOptions.model, model: model,
-                                    optimizer: try modelOptions.optimizerConfig(), data: dataOptions.data)
-        config.phaseOptimizers = try modelOptions.phaseOptimizers(base: config.optimizer)
-        switch modelOptions.model {
-        case .conv: config.conv = try modelOptions.convConfig()
-        case .denoiser: config.denoiser = try modelOptions.denoiserConfig()
-        case .lstm, .gru: config.sequence = try modelOptions.sequenceConfig()
-        default: break
+    /// The config file that `--config` names (a file, or a run folder's config.json).
+    static func readConfig(_ path: String) throws -> TrainingConfig {
+        var isFolder: ObjCBool = false
+        let file = FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue
+            ? (path as NSString).appendingPathComponent("config.json") : path
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+            throw CommandFailure(message: "\(file): cannot read the config")
         }
-        config.patch = patch
-        config.patchesPerImage = patchesPerImage
-        config.channels = dataOptions.channels
-        config.background = dataOptions.background
-        config.resize = dataOptions.resize.map { [$0.width, $0.height] }
-        config.resizeFilter = dataOptions.resizeFilter.rawValue
-        config.crop = dataOptions.crop.map { [$0.width, $0.height] }
-        config.skipBad = dataOptions.skipBad
-        config.sequenceID = dataOptions.sequenceID
-        config.sequenceLabel = dataOptions.sequenceLabel
-        config.noise = noise ?? (modelOptions.model == .denoising ? "gaussian:0.3+clip" : "none")
-        config.epochs = epochs
-        config.batchSize = batchSize
-        config.shards = shards ?? activeCores
-        config.seed = seed
-        config.holdout = holdout
-        config.gridCount = gridCount
-        config.checkpointEvery = checkpointEvery
-        config.logEvery = logEvery
-        config.timeLimit = timeLimit.map { $0 * 60 }
+        do {
+            return try TrainingConfig.from(json: text)
+        } catch let error as TrainingError {
+            throw CommandFailure(message: "\(file): \(error.message)")
+        } catch {
+            throw CommandFailure(message: "\(file): not a config of this tool (\(error.localizedDescription))")
+        }
+    }
+
+    /// The run's config: the defaults (or `--config`), with every given option applied.
+    func makeConfig() throws -> TrainingConfig {
+        let base = try config.map(Self.readConfig)
+        let family = modelOptions.model ?? base?.family ?? .deep
+        // A different --model than the config's starts from that family's preset.
+        let baseModel = base?.family == family ? base?.model : nil
+        let model: ModelSpec
+        do { model = try modelOptions.modelSpec(family: family, base: baseModel) } catch let error as ValidationError {
+            throw CommandFailure(message: error.message)
+        }
+        var config = base ?? TrainingConfig(family: family, data: dataOptions.data)
+        if base?.family != family {
+            config.family = family
+            config.noise = family.defaultNoise
+            config.patch = family.defaultPatch
+        }
+        config.model = model
+        config.optimizer = try modelOptions.optimizerConfig(base: base?.optimizer)
+        if let given = try modelOptions.phaseOptimizers(base: config.optimizer) {
+            config.phaseOptimizers = (config.phaseOptimizers ?? [:]).merging(given) { $1 }
+        }
+        if let patch { config.patch = patch }
+        if let patchesPerImage { config.patchesPerImage = patchesPerImage }
+        if let path = dataOptions.dataPath { config.data = path }
+        if let channels = dataOptions.channels { config.channels = channels }
+        if let background = dataOptions.backgroundLevel { config.background = background }
+        if let resize = dataOptions.resize { config.resize = [resize.width, resize.height] }
+        if let filter = dataOptions.resizeFilterChoice { config.resizeFilter = filter.rawValue }
+        if let crop = dataOptions.crop { config.crop = [crop.width, crop.height] }
+        if dataOptions.skipBad { config.skipBad = true }
+        if let id = dataOptions.sequenceID { config.sequenceID = id }
+        if let label = dataOptions.sequenceLabel { config.sequenceLabel = label }
+        if let noise { config.noise = noise }
+        if let epochs { config.epochs = epochs }
+        if let batchSize { config.batchSize = batchSize }
+        config.shards = shards ?? (base == nil ? activeCores : config.shards)
+        if let seed { config.seed = seed }
+        if let holdout { config.holdout = holdout }
+        if let gridCount { config.gridCount = gridCount }
+        if let checkpointEvery { config.checkpointEvery = checkpointEvery }
+        if let logEvery { config.logEvery = logEvery }
+        if let timeLimit { config.timeLimit = timeLimit * 60 }
         return config
     }
 
     func run() throws {
-        let config = try makeConfig()
+        let config = resume == nil ? try makeConfig() : TrainingConfig(family: .deep, data: dataOptions.data)
         let folder: String
         if let runDir {
             folder = runDir
@@ -119,7 +165,8 @@ struct Train: ParsableCommand {
         }
         let run: TrainingRun
         do {
-            run = try TrainingRun(config: config, runDirectory: folder, resume: resume)
+            run = try TrainingRun(config: config, runDirectory: folder, resume: resume, epochs: epochs,
+                                  dataOverride: dataOptions.dataPath)
         } catch let error as DatasetError {
             throw CommandFailure(message: error.description)
         } catch let error as TrainingError {

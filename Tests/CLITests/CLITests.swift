@@ -3,6 +3,7 @@
 
 import Foundation
 import Images
+import Training
 import Testing
 import TestSupport
 
@@ -174,5 +175,51 @@ func runTool(_ arguments: [String]) throws -> (status: Int32, stdout: String, st
         #expect(result.status != 0)
         #expect(result.stderr.contains("loss became") && result.stderr.contains("in layer"), "\(result.stderr)")
         #expect(result.stderr.contains("no checkpoint had been written yet"))
+    }
+}
+
+/// One model specification from the command line: foreign flags refused, `--config` restarts a
+/// written run bit-identically, `--resume` keeps the epoch count.
+@Suite(.serialized) struct ModelSpecCLITests {
+    @Test(arguments: [
+        (["--model", "conv", "--layers", "784,128"], "--layers does not apply to --model conv"),
+        (["--model", "dense", "--filters", "16,8"], "--filters does not apply to --model dense"),
+        (["--model", "denoiser", "--tied"], "--tied does not apply to --model denoiser"),
+        (["--model", "vae", "--loss", "bce"], "--loss does not apply to --model vae"),
+        (["--model", "gru", "--dropout", "0.1"], "--dropout does not apply to --model gru"),
+    ])
+    func foreignFlagsAreRefusedInOneLine(_ flags: [String], _ message: String) throws {
+        let result = try runTool(["train", "--epochs", "1"] + flags)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains(message), "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count <= 2, "\(result.stderr)")
+    }
+
+    @Test func configRestartsARunBitIdenticallyAndResumeKeepsEpochs() throws {
+        let folder = try makeScratchFolder("configrun")
+        let first = try runTool(["train", "--model", "dense", "--layers", "784,12", "--epochs", "1", "--shards", "2",
+                                 "--batch-size", "100", "--noise", "masking:0.2", "--seed", "4",
+                                 "--run-dir", folder + "/a"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let again = try runTool(["train", "--config", folder + "/a", "--run-dir", folder + "/b"])
+        #expect(again.status == 0, "\(again.stderr)")
+        let a = try SafeTensors.read(path: folder + "/a/checkpoints/last.safetensors").tensors
+        let b = try SafeTensors.read(path: folder + "/b/checkpoints/last.safetensors").tensors
+        #expect(!a.isEmpty && a.keys.sorted() == b.keys.sorted())
+        for (name, tensor) in a { #expect(tensor.values == b[name]?.values, "\(name) differs") }
+        // Options next to --config override and are recorded.
+        let changed = try runTool(["train", "--config", folder + "/a/config.json", "--seed", "5", "--epochs", "2",
+                                   "--run-dir", folder + "/c"])
+        #expect(changed.status == 0, "\(changed.stderr)")
+        let config = try TrainingConfig.from(json: String(contentsOfFile: folder + "/c/config.json", encoding: .utf8))
+        #expect(config.seed == 5 && config.epochs == 2 && config.noise == "masking:0.2" && config.batchSize == 100)
+        // --resume without --epochs keeps the run's count (2), with --epochs extends it.
+        let resumed = try runTool(["train", "--resume", folder + "/c"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try String(contentsOfFile: folder + "/c/metrics.json", encoding: .utf8).contains("\"epochs_done\" : 2"))
+        let extended = try runTool(["train", "--resume", folder + "/c", "--epochs", "3"])
+        #expect(extended.status == 0 && extended.stdout.contains("epoch 3/3"), "\(extended.stdout)")
+        let refused = try runTool(["train", "--resume", folder + "/c", "--layers", "784,10"])
+        #expect(refused.status != 0 && refused.stderr.contains("a resumed run keeps its model"))
     }
 }

@@ -14,7 +14,7 @@ func resumeConfig(epochs: Int) -> TrainingConfig {
     model.codeActivation = .sigmoid
     model.sparsity = .kl(target: 0.1, weight: 0.01, momentum: 0.5)
     model.dropout = 0.1
-    var config = TrainingConfig(family: .sparse, model: model, optimizer: OptimizerConfig(), data: bundledMNISTSample)
+    var config = TrainingConfig(family: .sparse, model: .dense(model), optimizer: OptimizerConfig(), data: bundledMNISTSample)
     config.noise = "masking:0.2"
     config.epochs = epochs
     config.batchSize = 250
@@ -28,13 +28,12 @@ func resumeConfig(epochs: Int) -> TrainingConfig {
 /// A GRU on the shipped time series: standardization, variable lengths, noise and scheduled
 /// teacher forcing all have to come back the same after a resume.
 func sequenceResumeConfig(epochs: Int) -> TrainingConfig {
-    var config = TrainingConfig(family: .gru, model: DenseAutoencoderConfig(widths: []), optimizer: OptimizerConfig(),
-                                data: repositoryRoot + "/data/japanese-vowels")
+    var config = TrainingConfig(family: .gru, data: repositoryRoot + "/data/japanese-vowels")
     var sequence = SequenceAutoencoderConfig(cell: .gru, steps: 1, features: 1)
     sequence.hidden = 8
     sequence.decoderInput = .previous
     sequence.teacherForcing = 0.7
-    config.sequence = sequence
+    config.model = .sequence(sequence)
     config.noise = "gaussian:0.1"
     config.epochs = epochs
     config.batchSize = 50
@@ -53,7 +52,7 @@ func sequenceResumeConfig(epochs: Int) -> TrainingConfig {
         let folder = try makeScratchFolder("seqresumed")
         _ = try TrainingRun(config: sequenceResumeConfig(epochs: 1), runDirectory: folder).run(report: { _ in },
                                                                                                log: { _ in })
-        let resumed = try TrainingRun(config: sequenceResumeConfig(epochs: 2), runDirectory: folder, resume: folder)
+        let resumed = try TrainingRun(config: sequenceResumeConfig(epochs: 2), runDirectory: folder, resume: folder, epochs: 2)
         _ = try resumed.run(report: { _ in }, log: { _ in })
         #expect(resumed.trainer.params.array == straight.trainer.params.array)
         #expect(resumed.config.standardization == straight.config.standardization)
@@ -61,7 +60,7 @@ func sequenceResumeConfig(epochs: Int) -> TrainingConfig {
         let interrupted = try TrainingRun(config: sequenceResumeConfig(epochs: 2), runDirectory: folder2)
         _ = try interrupted.run(report: { r in if r.epoch == 1 && r.batch == 3 { stopRequested = 1 } }, log: { _ in })
         stopRequested = 0
-        let continued = try TrainingRun(config: sequenceResumeConfig(epochs: 2), runDirectory: folder2, resume: folder2)
+        let continued = try TrainingRun(config: sequenceResumeConfig(epochs: 2), runDirectory: folder2, resume: folder2, epochs: 2)
         _ = try continued.run(report: { _ in }, log: { _ in })
         #expect(continued.trainer.params.array == straight.trainer.params.array)
     }
@@ -74,7 +73,7 @@ func sequenceResumeConfig(epochs: Int) -> TrainingConfig {
         let folder = try makeScratchFolder("resumed")
         let first = try TrainingRun(config: resumeConfig(epochs: 1), runDirectory: folder)
         _ = try first.run(report: { _ in }, log: { _ in })
-        let resumed = try TrainingRun(config: resumeConfig(epochs: 2), runDirectory: folder, resume: folder)
+        let resumed = try TrainingRun(config: resumeConfig(epochs: 2), runDirectory: folder, resume: folder, epochs: 2)
         #expect(resumed.progress.epoch == 1)
         _ = try resumed.run(report: { _ in }, log: { _ in })
         #expect(resumed.trainer.params.array == straight.trainer.params.array)
@@ -87,7 +86,7 @@ func sequenceResumeConfig(epochs: Int) -> TrainingConfig {
         _ = try interrupted.run(report: { r in if r.epoch == 1 && r.batch == 7 { stopRequested = 1 } }, log: { _ in })
         stopRequested = 0
         #expect(interrupted.progress.epoch == 1 && interrupted.progress.batchInEpoch == 7)
-        let continued = try TrainingRun(config: resumeConfig(epochs: 2), runDirectory: folder2, resume: folder2)
+        let continued = try TrainingRun(config: resumeConfig(epochs: 2), runDirectory: folder2, resume: folder2, epochs: 2)
         _ = try continued.run(report: { _ in }, log: { _ in })
         #expect(continued.trainer.params.array == straight.trainer.params.array)
         #expect(continued.progress.history.count == 2)

@@ -1,0 +1,163 @@
+// One model specification for every family: the `Codable` value that the CLI builds, `config.json`
+// and checkpoints store, `--config` reads and library users write. Each family's config conforms
+// to `ModelSpecification` in its own file; `ModelSpec` below is the one registration, and
+// `ModelFamily` names the presets (`train --model NAME`) that start from it.
+
+import Datasets
+import Foundation
+import Layers
+import Models
+
+/// What a family's configuration tells the run, whatever the family.
+public protocol ModelSpecification: Sendable, Codable, Equatable {
+    /// Sets the sizes that come from the data (one training row of `shape`) and checks them.
+    /// - Throws: `TrainingError` saying what does not fit.
+    mutating func resolve(rowShape shape: ImageShape) throws
+    /// Sets the sizes of a model that reads sequence files (variable length, `features` per step).
+    mutating func resolve(sequenceSteps steps: Int, features: Int) throws
+    /// What a resolved model takes, in words ("784 values per sample").
+    var modelInput: String { get }
+    /// Why rows of `shape` cannot go through this resolved model, or nil when they can.
+    func inputMismatch(_ shape: ImageShape) -> String?
+    /// The model, for training rows of `shape` (after `resolve`).
+    func makeModel(rowShape shape: ImageShape) -> any AutoencoderModel
+    /// The architecture in a few words, for the console.
+    var summary: String { get }
+    /// The reconstruction loss.
+    var loss: LossKind { get }
+    /// The name of the reference benchmark model (M1-M5 of the PyTorch references) this is, if any.
+    func referenceName(optimizer: OptimizerConfig) -> String?
+    /// True when the family also reads sequence files (`.ts`, CSV).
+    var readsSequenceFiles: Bool { get }
+}
+
+extension ModelSpecification {
+    public mutating func resolve(sequenceSteps steps: Int, features: Int) throws {
+        throw TrainingError("this model takes images (sequence files need --model lstm or gru)")
+    }
+    public func referenceName(optimizer: OptimizerConfig) -> String? { nil }
+    public var readsSequenceFiles: Bool { false }
+}
+
+/// The model of a run: one case per family config. Adding a family adds a case here.
+public enum ModelSpec: Sendable, Equatable, Codable {
+    case dense(DenseAutoencoderConfig)
+    case conv(ConvAutoencoderConfig)
+    case denoiser(ConvDenoiserConfig)
+    case sequence(SequenceAutoencoderConfig)
+    case vae(VariationalAutoencoderConfig)
+
+    /// The family's config, through the common protocol.
+    public var specification: any ModelSpecification {
+        switch self {
+        case .dense(let c): c
+        case .conv(let c): c
+        case .denoiser(let c): c
+        case .sequence(let c): c
+        case .vae(let c): c
+        }
+    }
+
+    /// Wraps a family config back into its case.
+    init(_ specification: any ModelSpecification) {
+        switch specification {
+        case let c as DenseAutoencoderConfig: self = .dense(c)
+        case let c as ConvAutoencoderConfig: self = .conv(c)
+        case let c as ConvDenoiserConfig: self = .denoiser(c)
+        case let c as SequenceAutoencoderConfig: self = .sequence(c)
+        case let c as VariationalAutoencoderConfig: self = .vae(c)
+        default: preconditionFailure("\(type(of: specification)) is not registered in ModelSpec")
+        }
+    }
+
+    /// Runs `body` on the family config and stores the result.
+    mutating func update(_ body: (inout any ModelSpecification) throws -> Void) rethrows {
+        var specification = self.specification
+        try body(&specification)
+        self = ModelSpec(specification)
+    }
+
+    // `{"dense": {...}}`: one key naming the family config.
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case dense, conv, denoiser, sequence, vae
+    }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        guard container.allKeys.count == 1, let key = container.allKeys.first else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription:
+                "the model needs exactly one of " + CodingKeys.allCases.map(\.rawValue).joined(separator: ", ")))
+        }
+        switch key {
+        case .dense: self = .dense(try container.decode(DenseAutoencoderConfig.self, forKey: key))
+        case .conv: self = .conv(try container.decode(ConvAutoencoderConfig.self, forKey: key))
+        case .denoiser: self = .denoiser(try container.decode(ConvDenoiserConfig.self, forKey: key))
+        case .sequence: self = .sequence(try container.decode(SequenceAutoencoderConfig.self, forKey: key))
+        case .vae: self = .vae(try container.decode(VariationalAutoencoderConfig.self, forKey: key))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .dense(let c): try container.encode(c, forKey: .dense)
+        case .conv(let c): try container.encode(c, forKey: .conv)
+        case .denoiser(let c): try container.encode(c, forKey: .denoiser)
+        case .sequence(let c): try container.encode(c, forKey: .sequence)
+        case .vae(let c): try container.encode(c, forKey: .vae)
+        }
+    }
+}
+
+/// The names `train --model` accepts: each a preset of one family's config.
+public enum ModelFamily: String, Sendable, Codable, CaseIterable {
+    case dense, deep, sparse, denoising, dropout, contractive, conv, denoiser, lstm, gru, vae
+
+    /// The preset model. Widths starting with 0 take the data's width when the run resolves them.
+    public var preset: ModelSpec {
+        switch self {
+        case .dense, .deep, .sparse, .denoising, .dropout, .contractive:
+            return .dense(DenseAutoencoderConfig.preset(self))
+        case .conv: return .conv(ConvAutoencoderConfig())
+        case .denoiser: return .denoiser(ConvDenoiserConfig(channels: 1))
+        case .lstm: return .sequence(SequenceAutoencoderConfig(cell: .lstm, steps: 1, features: 1))
+        case .gru: return .sequence(SequenceAutoencoderConfig(cell: .gru, steps: 1, features: 1))
+        case .vae: return .vae(VariationalAutoencoderConfig(widths: [0, 400, 20]))
+        }
+    }
+
+    /// Input noise when none is given: the denoising families learn to remove some.
+    public var defaultNoise: String {
+        switch self {
+        case .denoising: "gaussian:0.3+clip"
+        default: "none"
+        }
+    }
+
+    /// Training patch size when none is given (the denoiser trains on crops of any image size).
+    public var defaultPatch: Int? { self == .denoiser ? 48 : nil }
+}
+
+extension DenseAutoencoderConfig {
+    /// The dense family presets: widths (0 = the data's width), code activation and penalties.
+    public static func preset(_ family: ModelFamily) -> DenseAutoencoderConfig {
+        var config = DenseAutoencoderConfig(widths: [])
+        switch family {
+        case .deep: config.widths = [0, 1000, 500, 250, 30]
+        case .sparse:
+            config.widths = [0, 64]
+            config.codeActivation = .sigmoid
+            config.sparsity = .kl(target: 0.05, weight: 0.001, momentum: 0)
+        case .denoising: config.widths = [0, 256, 64]
+        case .dropout:
+            config.widths = [0, 512, 128, 32]
+            config.dropout = 0.2
+        case .contractive:
+            config.widths = [0, 128]
+            config.codeActivation = .sigmoid
+            config.contractive = 1e-3
+        default: config.widths = [0, 32]
+        }
+        return config
+    }
+}

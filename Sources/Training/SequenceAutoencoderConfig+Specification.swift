@@ -1,0 +1,56 @@
+// The LSTM/GRU sequence-to-sequence autoencoder as a model specification: over image rows
+// (C x W values per step, H steps) or over sequence files (standardized, variable length).
+
+import Datasets
+import Layers
+import Models
+
+extension SequenceAutoencoderConfig: ModelSpecification {
+    /// Image rows are the steps: (C, H, W) read as H steps of C x W values.
+    public mutating func resolve(rowShape shape: ImageShape) throws {
+        try resolve(steps: shape.height, features: shape.channels * shape.width, imageChannels: shape.channels,
+                    variableLength: false)
+    }
+
+    public mutating func resolve(sequenceSteps steps: Int, features: Int) throws {
+        try resolve(steps: steps, features: features, imageChannels: 1, variableLength: true)
+    }
+
+    mutating func resolve(steps: Int, features: Int, imageChannels: Int, variableLength: Bool) throws {
+        self.steps = steps
+        self.features = features
+        self.imageChannels = imageChannels
+        self.variableLength = variableLength
+        // Images are in [0, 1]; standardized sequences are not.
+        output = variableLength ? .linear : .sigmoid
+        if let problem = validationError() { throw TrainingError(problem) }
+    }
+
+    public var modelInput: String {
+        variableLength ? "sequences of \(features) values per step" : "image rows of \(features) values"
+    }
+
+    public func inputMismatch(_ shape: ImageShape) -> String? {
+        guard !variableLength && features != shape.channels * shape.width else { return nil }
+        return "image rows of \(shape.channels * shape.width) values"
+    }
+
+    public func makeModel(rowShape shape: ImageShape) -> any AutoencoderModel { SequenceAutoencoder(self) }
+
+    public var summary: String {
+        "seq2seq, \(layers) x \(hidden) hidden" + (bidirectional ? " (bidirectional encoder)" : "")
+            + ", code \(codeWidth), decoder fed \(decoderInput == .code ? "the code" : "the previous step")"
+            + (reverse ? ", reversed" : "") + ", \(steps) steps x \(features) features"
+    }
+
+    public var loss: LossKind { .mse }
+
+    public func referenceName(optimizer o: OptimizerConfig) -> String? {
+        let reference = steps == 28 && features == 28 && hidden == 128 && layers == 1 && !bidirectional && code == 0
+            && decoderInput == .code && !reverse && o.kind == .adam
+        guard reference else { return nil }
+        return cell == .lstm ? "M3" : "M4"
+    }
+
+    public var readsSequenceFiles: Bool { true }
+}

@@ -1,0 +1,72 @@
+// The model specification: configs of format version 1 (written before it) are read and
+// converted, a newer version is refused naming it, and every family round-trips through JSON.
+
+import Foundation
+import Layers
+import Models
+import Testing
+import TestSupport
+import Training
+
+@Suite struct ModelSpecTests {
+    func fixture(_ name: String) throws -> String {
+        try String(contentsOfFile: repositoryRoot + "/Tests/TrainingTests/Fixtures/config-v1-\(name).json", encoding: .utf8)
+    }
+
+    @Test func version1ConfigsAreConverted() throws {
+        let sparse = try TrainingConfig.from(json: fixture("sparse"))
+        #expect(sparse.family == .sparse && sparse.formatVersion == 2)
+        guard case .dense(let dense) = sparse.model else { Issue.record("not dense"); return }
+        #expect(dense.widths == [784, 16] && dense.codeActivation == .sigmoid)
+        #expect(dense.sparsity == .kl(target: 0.05, weight: 0.001, momentum: 0))
+
+        let conv = try TrainingConfig.from(json: fixture("conv"))
+        guard case .conv(let c) = conv.model else { Issue.record("not conv"); return }
+        #expect(c.filters == [4, 4] && c.height == 28 && c.loss == .bce)
+
+        let gru = try TrainingConfig.from(json: fixture("gru"))
+        guard case .sequence(let g) = gru.model else { Issue.record("not sequence"); return }
+        #expect(g.cell == .gru && g.hidden == 4 && g.variableLength && gru.standardization != nil)
+
+        let denoiser = try TrainingConfig.from(json: fixture("denoiser"))
+        guard case .denoiser(let d) = denoiser.model else { Issue.record("not denoiser"); return }
+        #expect(d.depth == 1 && d.width == 4 && denoiser.patch == 16 && denoiser.noise == "gaussian:0.1")
+        // Converted configs write version 2 and read back the same.
+        for config in [sparse, conv, gru, denoiser] {
+            #expect(config.jsonString().contains("\"formatVersion\":2"))
+            #expect(try TrainingConfig.from(json: config.jsonString()) == config)
+        }
+    }
+
+    @Test func newerFormatIsRefusedNamingTheVersion() throws {
+        var object = try JSONSerialization.jsonObject(with: Data(TrainingConfig(family: .vae, data: "x").jsonString().utf8))
+            as! [String: Any]
+        object["formatVersion"] = 7
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+        do {
+            _ = try TrainingConfig.from(json: json)
+            Issue.record("a version 7 config was read")
+        } catch let error as TrainingError {
+            #expect(error.message.contains("version 7") && error.message.contains("(2)"))
+        }
+    }
+
+    @Test(arguments: ModelFamily.allCases)
+    func everyPresetRoundTrips(_ family: ModelFamily) throws {
+        let config = TrainingConfig(family: family, data: "mnist-sample")
+        #expect(try TrainingConfig.from(json: config.jsonString(pretty: true)) == config)
+    }
+
+    @Test func presetsLiveInTheLibrary() {
+        guard case .dense(let sparse) = ModelFamily.sparse.preset,
+              case .dense(let contractive) = ModelFamily.contractive.preset,
+              case .dense(let dropout) = ModelFamily.dropout.preset else {
+            Issue.record("dense presets expected")
+            return
+        }
+        #expect(sparse.codeActivation == .sigmoid && sparse.sparsity != .none)
+        #expect(contractive.contractive > 0 && dropout.dropout > 0)
+        #expect(TrainingConfig(family: .denoising, data: "x").noise == "gaussian:0.3+clip")
+        #expect(TrainingConfig(family: .denoiser, data: "x").patch == 48)
+    }
+}
