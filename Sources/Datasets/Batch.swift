@@ -33,6 +33,11 @@ public struct BatchAssembler: BatchSource {
     /// Patches cut from each image per epoch: sample index `k * dataset.count + i` is the k-th
     /// patch of image i, with its own crop and noise.
     public let patchesPerImage: Int
+    /// Dynamic binarization (targets too): each value v becomes 1 with probability v, else 0,
+    /// drawn per (seed, epoch, sample); with `binarizeEpoch` set, always that epoch's draw, so a
+    /// test split is binarized once.
+    public var binarize = false
+    public var binarizeEpoch: Int?
 
     /// - Throws: `DatasetError` when sizes vary without a patch size, or a patch exceeds an image.
     public init(dataset: Dataset, corruption: Corruption = .none, seed: UInt64,
@@ -98,6 +103,10 @@ public struct BatchAssembler: BatchSource {
                                   width: patch.width, into: row)
             } else {
                 dataset.copySample(image, into: row)
+            }
+            if binarize {
+                var rng = SplitMix64(key: seed, UInt64(binarizeEpoch ?? epoch), UInt64(sample), RandomPurpose.binarize)
+                for i in 0..<width { row[i] = rng.nextUniform() < row[i] ? 1 : 0 }
             }
             if let corrupted {
                 let noisy = corrupted + r * width

@@ -230,29 +230,41 @@ public struct VariationalAutoencoder: AutoencoderModel {
     /// Encodes, draws z = mean + e^(logVar/2) eps (eps from the row's key) and decodes.
     public func forward(_ context: StepContext, _ ws: Workspace, rows: Int, params: Arena,
                         statistic: UnsafeMutablePointer<Float>?) {
+        forward(context, ws, rows: rows, params: params, statistic: statistic, epsilonGiven: false)
+    }
+
+    /// `forward` with, when `epsilonGiven`, the noise already in `epsilon(ws, rows:)` (fixtures).
+    public func forward(_ context: StepContext, _ ws: Workspace, rows: Int, params: Arena,
+                        statistic: UnsafeMutablePointer<Float>?, epsilonGiven: Bool) {
         encoder.forward(ws, rows: rows, params: params, training: context.training)
-        sampleLatent(ws, rows: rows)
+        sampleLatent(ws, rows: rows, draw: !epsilonGiven)
         decoder.forward(ws, rows: rows, params: params, training: context.training)
         if let statistic, statisticWidth > 0 {
             let stats = posterior(ws, rows: rows), z = latentWidth
             for r in 0..<rows {
                 let row = stats.row(r)
-                for j in 0..<z {
-                    let m = row[j], lv = Self.clampedLogVariance(row[z + j])
-                    statistic[j] += 0.5 * (m * m + expf(lv) - 1 - lv)
-                }
+                for j in 0..<z { statistic[j] += Self.klDivergence(mean: row[j], logVariance: row[z + j]) }
             }
         }
     }
 
-    /// Fills eps and z from the posterior; eps is N(0, 1) keyed by the row (sample, epoch, seed).
-    func sampleLatent(_ ws: Workspace, rows: Int) {
+    /// KL(N(mean, e^logVar) || N(0, 1)) of one dimension, `(mean^2 + e^logVar - 1 - logVar) / 2`,
+    /// with the log-variance clamped as the model uses it.
+    @inline(__always)
+    public static func klDivergence(mean m: Float, logVariance raw: Float) -> Float {
+        let lv = clampedLogVariance(raw)
+        return 0.5 * (m * m + expf(lv) - 1 - lv)
+    }
+
+    /// Fills eps (when `draw`) and z from the posterior; eps is N(0, 1) keyed by the row (sample,
+    /// epoch, seed).
+    func sampleLatent(_ ws: Workspace, rows: Int, draw: Bool = true) {
         let stats = posterior(ws, rows: rows), eps = epsilon(ws, rows: rows), zs = latent(ws, rows: rows)
         let z = latentWidth
         for r in 0..<rows {
             var rng = SplitMix64(key: ws.rowKeys[r], 0x6570_7369)
             let e = eps.row(r), row = stats.row(r), out = zs.row(r)
-            var j = 0
+            var j = draw ? 0 : z
             while j < z {
                 let (a, b) = rng.nextGaussianPair()
                 e[j] = a
@@ -296,7 +308,7 @@ public struct VariationalAutoencoder: AutoencoderModel {
             for j in 0..<z {
                 let m = row[j], raw = row[z + j], lv = Self.clampedLogVariance(raw)
                 let variance = expf(lv)
-                let klj = 0.5 * (m * m + variance - 1 - lv)
+                let klj = Self.klDivergence(mean: m, logVariance: raw)
                 kl += Double(klj)
                 // Free bits: a dimension whose batch-mean KL is under the floor costs the floor, no gradient.
                 let active = floor <= 0 || (statistic.map { $0[j] >= floor } ?? true)

@@ -34,6 +34,9 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
     public var crop: [Int]?
     public var skipBad = false
     public var noise: String = "none"
+    /// Dynamic binarization of image values (Bernoulli draws, fresh every epoch; the test split
+    /// once), as for likelihoods on binarized MNIST. Nil: off.
+    public var binarize: Bool?
     public var epochs: Int = 10
     public var batchSize: Int = 256
     public var shards: Int = 1

@@ -152,11 +152,16 @@ public final class TrainingRun {
             let (trainImages, testImageIDs) = try TrainingRun.split(count: dataset.count, testCount: source.test?.count,
                                                                     config: config, source: dataset.source)
             let patch = config.patch.map { (height: $0, width: $0) }
-            let train = try BatchAssembler(dataset: dataset, corruption: corruption, seed: config.seed, patch: patch,
+            var train = try BatchAssembler(dataset: dataset, corruption: corruption, seed: config.seed, patch: patch,
                                            patchesPerImage: repeats)
             // Evaluation noise and crops are fixed: one seed and epoch, so test figures compare across epochs.
-            let test = try BatchAssembler(dataset: testSet, corruption: corruption, seed: config.seed ^ 0x7465_7374,
+            var test = try BatchAssembler(dataset: testSet, corruption: corruption, seed: config.seed ^ 0x7465_7374,
                                           patch: patch, patchesPerImage: repeats)
+            if config.binarize == true {
+                train.binarize = true
+                test.binarize = true
+                test.binarizeEpoch = 0
+            }
             trainIndices = train.sampleIndices(images: trainImages)
             testIndices = test.sampleIndices(images: testImageIDs)
             trainSource = train
@@ -420,7 +425,7 @@ public final class TrainingRun {
         let n = Double(indices.count), d = Double(model.valuesPerTarget)
         return Evaluation(objective: total.objective / (n * Double(objectiveDivisor)) + total.penalty / max(penaltyBatches, 1),
                           squaredErrorPerImage: total.squaredError / n, msePerPixel: total.squaredError / (n * d),
-                          bcePerImage: config.loss == .bce ? total.objective / n : nil,
+                          bcePerImage: config.loss == .bce && model.objectiveUnit == .perValue ? total.objective / n : nil,
                           psnr: measurePSNR ? psnrSum / n : nil, psnrNoisy: measurePSNR ? psnrNoisySum / n : nil,
                           parts: partList(total.parts, samples: indices.count))
     }
@@ -457,6 +462,21 @@ public final class TrainingRun {
 
     /// Evaluation over the whole test split.
     public func evaluateTestSplit() -> Evaluation { evaluate(indices: testIndices) }
+
+    /// Importance-sampled negative log-likelihood (nats per sample) of the test split with
+    /// `samples` draws per sample: the mean, and each sample's.
+    /// - Throws: `TrainingError` for a model without a likelihood or corrupted inputs.
+    public func importanceSampledNLL(samples: Int) throws -> (mean: Double, perSample: [Double]) {
+        guard model is VariationalAutoencoder else {
+            throw TrainingError("importance-sampled likelihoods need a vae checkpoint (this is \(config.family.rawValue))")
+        }
+        guard corruption.isNone else {
+            throw TrainingError("importance sampling scores the clean inputs; pass --noise none (the run used \(config.noise))")
+        }
+        guard samples > 0 else { throw TrainingError("--nll-samples must be positive") }
+        let values = trainer.negativeLogLikelihoods(testSource, indices: testIndices, samples: samples)
+        return (values.reduce(0, +) / Double(max(values.count, 1)), values)
+    }
 
     /// Writes a clean | corrupted | reconstruction grid of the first `count` test samples
     /// (rows of up to 10 samples); for sequence data, a plot of original vs reconstruction per

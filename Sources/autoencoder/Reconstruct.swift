@@ -73,6 +73,10 @@ struct Evaluate: ParsableCommand {
     @Flag(help: "Denoisers: average over the 8 rotations and mirror images (self-ensemble; 8x the time).")
     var ensemble = false
 
+    @Option(help: ArgumentHelp("vae: also estimate -log p(x) by importance sampling with K draws per sample "
+        + "(log-sum-exp in double precision).", valueName: "K"))
+    var nllSamples: Int?
+
     func run() throws {
         let family: ModelFamily
         do {
@@ -99,6 +103,16 @@ struct Evaluate: ParsableCommand {
         let psnr = run.isSequenceData ? nil : 10 * log10(1 / max(e.msePerPixel, 1e-12))
         if let psnr { object["psnr"] = psnr }
         if let bce = e.bcePerImage { object["bce_per_image"] = bce }
+        for part in e.parts { object[part.name] = part.value }
+        if run.model.objectiveUnit == .perSample { object["negative_elbo"] = e.objective }
+        var nll: Double?
+        if let nllSamples {
+            do { nll = try run.importanceSampledNLL(samples: nllSamples).mean } catch let error as TrainingError {
+                throw CommandFailure(message: error.description)
+            }
+            object["nll"] = nll
+            object["nll_samples"] = nllSamples
+        }
         if json {
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
@@ -110,6 +124,11 @@ struct Evaluate: ParsableCommand {
                 + "PSNR %.2f dB, objective %.6f", run.testSampleCount, run.config.data, run.config.noise,
                 e.squaredErrorPerImage, e.msePerPixel, psnr!, e.objective)
                 + (e.bcePerImage.map { String(format: ", BCE %.3f nats per image", $0) } ?? ""))
+            if run.model.objectiveUnit == .perSample {
+                print(String(format: "negative ELBO %.3f nats per sample (", e.objective)
+                    + e.parts.map { String(format: "%@ %.3f", $0.name, $0.value) }.joined(separator: ", ") + ")"
+                    + (nll.map { String(format: "; importance-sampled NLL %.3f nats (K = %d)", $0, nllSamples!) } ?? ""))
+            }
         }
     }
 }

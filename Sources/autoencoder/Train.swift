@@ -21,6 +21,10 @@ struct Train: ParsableCommand {
         + "(default: none; gaussian:0.3+clip for --model denoising)."))
     var noise: String?
 
+    @Flag(help: ArgumentHelp("Dynamic binarization: each value becomes 1 with its own probability, drawn afresh "
+        + "every epoch (the test split once), as for likelihoods on binarized MNIST."))
+    var binarize = false
+
     @Option(help: ArgumentHelp("Train on random N x N patches cut afresh from each image every epoch (denoiser "
         + "default 48; images may then differ in size).", valueName: "N"))
     var patch: Int?
@@ -139,6 +143,7 @@ struct Train: ParsableCommand {
         if let id = dataOptions.sequenceID { config.sequenceID = id }
         if let label = dataOptions.sequenceLabel { config.sequenceLabel = label }
         if let noise { config.noise = noise }
+        if binarize { config.binarize = true }
         if let epochs { config.epochs = epochs }
         if let batchSize { config.batchSize = batchSize }
         config.shards = shards ?? (base == nil ? activeCores : config.shards)

@@ -1,0 +1,51 @@
+// Importance-sampled log-likelihood of a variational autoencoder (Burda et al. 2016, eq. 10):
+// log p(x) ~ logsumexp_k(log p(x|z_k) + log p(z_k) - log q(z_k|x)) - log K with z_k ~ q(z|x).
+// Draw k uses the evaluation epoch `base + k`, so every draw has its own epsilon per sample and
+// the estimate is the same at any shard count; the log-sum-exp runs in double precision.
+
+import Datasets
+import Foundation
+import Models
+
+extension Trainer {
+    /// -log p(x) (nats) of each sample of `indices` with `samples` importance draws.
+    /// - Precondition: the model is a `VariationalAutoencoder`; `source` yields the same rows at
+    ///   every epoch (no noise; binarization fixed).
+    public func negativeLogLikelihoods(_ source: any BatchSource, indices: [Int], samples: Int,
+                                       epochBase: Int = 1 << 20) -> [Double] {
+        guard let vae = model as? VariationalAutoencoder else {
+            preconditionFailure("importance sampling needs a variational autoencoder")
+        }
+        precondition(samples > 0, "need at least one importance sample")
+        var result = [Double](repeating: 0, count: indices.count)
+        var weights = [Double](repeating: 0, count: maxBatch * samples)
+        var start = 0
+        while start < indices.count {
+            let end = min(start + maxBatch, indices.count)
+            let rows = end - start
+            for k in 0..<samples {
+                indices[start..<end].withUnsafeBufferPointer { ids in
+                    _ = evaluate(source, indices: ids, epoch: epochBase + k)
+                }
+                let plan = plan(rows: rows)
+                weights.withUnsafeMutableBufferPointer { w in
+                    for s in 0..<shards where !plan.ranges[s].isEmpty {
+                        let range = plan.ranges[s]
+                        let scratch = UnsafeMutablePointer<Double>.allocate(capacity: range.count)
+                        defer { scratch.deallocate() }
+                        vae.logImportanceWeights(workspaces[s], rows: range.count, into: scratch)
+                        for r in 0..<range.count { w[(range.lowerBound + r) * samples + k] = scratch[r] }
+                    }
+                }
+            }
+            for r in 0..<rows {
+                let row = weights[(r * samples)..<((r + 1) * samples)]
+                let top = row.max()!
+                let sum = row.reduce(0.0) { $0 + exp($1 - top) }
+                result[start + r] = -(top + log(sum) - log(Double(samples)))
+            }
+            start = end
+        }
+        return result
+    }
+}
