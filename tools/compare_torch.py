@@ -7,6 +7,7 @@
     tools/compare_torch.py --only torch --min-time 2        # just the PyTorch half (no binary needed)
     tools/compare_torch.py --models M2,denoiser --repeats 3 # conv AE and the shipped denoiser
     tools/compare_torch.py --models M3,M4 --repeats 3       # LSTM and GRU seq2seq (hidden 128, batch 128)
+    tools/compare_torch.py --models M5 --repeats 3          # MLP VAE 784-512-256-(z=20), batch 128
     tools/compare_torch.py --threads 1,2,4,8,16 --binary B --bench-dir D   # e.g. on a lent 16-core machine
 
 "denoiser" is our U-Net denoiser (1 channel, depth 2, width 32, batch 32 of 48x48 patches): its PyTorch
@@ -48,7 +49,7 @@ SWIFT_COMMANDS = {
                  "--channels", "1", "--batch-size", "32"],
     "M3": ["bench", "--model", "lstm", "--hidden", "128", "--batch-size", "128"],
     "M4": ["bench", "--model", "gru", "--hidden", "128", "--batch-size", "128"],
-    # "M5": MLP VAE, batch 128: not implemented yet
+    "M5": ["bench", "--model", "vae", "--layers", "784,512,256,20", "--batch-size", "128"],
 }
 
 TORCH_ENV = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "1073741824"}

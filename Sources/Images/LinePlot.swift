@@ -33,6 +33,8 @@ public struct LinePlot: Sendable {
     public var showsLegend = true
     /// Half-width of the square marker at each point; 0 draws the lines only.
     public var markerRadius = 2
+    /// False draws the markers alone: a scatter plot.
+    public var connectsPoints = true
 
     public init(title: String, xLabel: String, yLabel: String, logScaleY: Bool = false) {
         self.title = title
@@ -169,7 +171,7 @@ public struct LinePlot: Sendable {
                       let x = layout.column(point.x), let y = layout.row(point.y) else { return nil }
                 return (x, y)
             }
-            for (a, b) in zip(pixels, pixels.dropFirst()) {
+            for (a, b) in zip(pixels, pixels.dropFirst()) where connectsPoints {
                 canvas.line(from: a, to: b, line.color)
             }
             for (x, y) in pixels where markerRadius > 0 {

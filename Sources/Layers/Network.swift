@@ -70,6 +70,17 @@ public struct Network: Sendable {
         forward(ws, rows: 0..<rows, params: params, training: training)
     }
 
+    /// Runs `layers` of the chain only (e.g. a decoder from a code written into its input).
+    public func forward(_ ws: Workspace, rows: Int, params: Arena, training: Bool, layers range: Range<Int>) {
+        for i in range {
+            precondition(!(layers[i] is any StochasticLayer) || !training, "partial forward is for evaluation")
+            let cache = layers[i] is any StochasticLayer ? Matrix(ws.matrix(caches[i], rows: rows).base, rows: rows, cols: 0)
+                : ws.matrix(caches[i], rows: rows)
+            layers[i].forward(x: ws.matrix(activations[i], rows: rows), y: ws.matrix(activations[i + 1], rows: rows),
+                              cache: cache, params: params)
+        }
+    }
+
     /// `forward` on a slice of the rows, so a model can run forward and backward of a few rows
     /// back to back while their activations are still in cache.
     public func forward(_ ws: Workspace, rows range: Range<Int>, params: Arena, training: Bool) {

@@ -120,3 +120,22 @@ extension AutoencoderModel {
                   statisticWidth: statisticWidth)
     }
 }
+
+/// A model with a code: encode to it, decode from it (latent tools: encode, sample, interpolate,
+/// traverse, latent plots).
+public protocol LatentModel: AutoencoderModel {
+    /// Floats per code.
+    var codeWidth: Int { get }
+    /// The code of each row after an evaluation forward (a VAE's posterior mean).
+    func code(_ ws: Workspace, rows: Int) -> Matrix
+    /// Where `decode` reads codes from.
+    func latentInput(_ ws: Workspace, rows: Int) -> Matrix
+    /// Decodes the codes in `latentInput` into `reconstruction(ws, rows:)`.
+    func decode(_ ws: Workspace, rows: Int, params: Arena)
+    /// True when codes have a prior to sample from, N(0, I) (variational models).
+    var hasPrior: Bool { get }
+}
+
+extension LatentModel {
+    public var hasPrior: Bool { false }
+}

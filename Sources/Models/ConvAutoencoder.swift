@@ -264,3 +264,13 @@ extension ConvDenoiser {
     public var gemmShapes: [(m: Int, k: Int, n: Int)] { convolutionShapes((down + up).flatMap(\.layers)) }
     public var gemmRowsStack: Bool { false }
 }
+
+extension ConvAutoencoder: LatentModel {
+    /// The code feature map, (C, h, w) flattened.
+    public func code(_ ws: Workspace, rows: Int) -> Matrix { network.activation(codeIndex, ws, rows: rows) }
+    public func latentInput(_ ws: Workspace, rows: Int) -> Matrix { code(ws, rows: rows) }
+
+    public func decode(_ ws: Workspace, rows: Int, params: Arena) {
+        network.forward(ws, rows: rows, params: params, training: false, layers: codeIndex..<network.layers.count)
+    }
+}

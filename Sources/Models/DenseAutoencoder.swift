@@ -359,3 +359,11 @@ extension DenseAutoencoder {
         network.layers.compactMap { $0 as? Dense }.map { (1, $0.inputWidth, $0.outputWidth) }
     }
 }
+
+extension DenseAutoencoder: LatentModel {
+    public func latentInput(_ ws: Workspace, rows: Int) -> Matrix { code(ws, rows: rows) }
+
+    public func decode(_ ws: Workspace, rows: Int, params: Arena) {
+        network.forward(ws, rows: rows, params: params, training: false, layers: codeIndex..<network.layers.count)
+    }
+}

@@ -424,3 +424,17 @@ extension VariationalAutoencoder {
             + convolutionShapes(layers.filter { !($0 is Dense) })
     }
 }
+
+extension VariationalAutoencoder: LatentModel {
+    public var codeWidth: Int { latentWidth }
+    /// The posterior mean.
+    public func code(_ ws: Workspace, rows: Int) -> Matrix {
+        let stats = posterior(ws, rows: rows)
+        return Matrix(stats.base, rows: rows, cols: latentWidth, stride: stats.stride)
+    }
+    public func latentInput(_ ws: Workspace, rows: Int) -> Matrix { latent(ws, rows: rows) }
+    public func decode(_ ws: Workspace, rows: Int, params: Arena) {
+        decoder.forward(ws, rows: rows, params: params, training: false)
+    }
+    public var hasPrior: Bool { true }
+}

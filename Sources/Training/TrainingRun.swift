@@ -322,6 +322,10 @@ public final class TrainingRun {
             }
             try writeGrid(epoch: epoch + 1)
             try writePlot()
+            if model is any LatentModel && !isSequenceData {
+                try writeLatentScatter(to: runDirectory + String(format: "/plots/latent-epoch-%03d.png", epoch + 1),
+                                       title: "test codes, epoch \(epoch + 1)")
+            }
             var entry: [String: Any] = [
                 "type": "epoch", "epoch": epoch + 1, "step": trainer.step, "train_loss": record.trainLoss,
                 "test_loss": test.objective, "test_squared_error_per_image": test.squaredErrorPerImage,

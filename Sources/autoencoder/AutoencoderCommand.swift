@@ -14,7 +14,8 @@ struct AutoencoderCommand: ParsableCommand {
             or a UEA .ts file (bundled: japanese-vowels, japanese-vowels-csv).
             """,
         version: "0.1.0",
-        subcommands: [Train.self, Reconstruct.self, Evaluate.self, Denoise.self, Bench.self, Inspect.self, Grid.self])
+        subcommands: [Train.self, Reconstruct.self, Evaluate.self, Denoise.self, Encode.self, Sample.self,
+                      Interpolate.self, Traverse.self, Bench.self, Inspect.self, Grid.self])
 
     static func main() {
         BLASKernel.restartIfNeeded()

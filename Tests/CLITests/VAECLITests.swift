@@ -1,0 +1,66 @@
+// The variational autoencoder and the latent tools end to end, as the README shows them: train
+// with the defaults on the bundled sample, evaluate (ELBO parts, importance-sampled NLL), encode,
+// sample, interpolate, traverse; the convolutional VAE; tools refused where they do not apply.
+
+import Foundation
+import Images
+import Testing
+import TestSupport
+
+@Suite(.serialized) struct VAECLITests {
+    @Test func vaeAndLatentToolsEndToEnd() throws {
+        let folder = try makeScratchFolder("vaecli")
+        let run = folder + "/vae"
+        let train = try runTool(["train", "--model", "vae", "--epochs", "1", "--shards", "2", "--run-dir", run])
+        #expect(train.status == 0, "\(train.stderr)")
+        #expect(train.stdout.contains("training vae 784-400-20, bernoulli decoder"), "\(train.stdout)")
+        #expect(train.stdout.contains("reconstruction") && train.stdout.contains("kl"))
+        let log = try String(contentsOfFile: run + "/log.jsonl", encoding: .utf8)
+        #expect(log.contains("\"test_kl\"") && log.contains("\"loss_reconstruction\""))
+        #expect(FileManager.default.fileExists(atPath: run + "/plots/latent-epoch-001.png"))
+
+        let evaluate = try runTool(["evaluate", "--checkpoint", run, "--nll-samples", "20", "--json"])
+        #expect(evaluate.status == 0, "\(evaluate.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(evaluate.stdout.utf8)) as? [String: Any]
+        let elbo = try #require(object?["negative_elbo"] as? Double), nll = try #require(object?["nll"] as? Double)
+        let kl = try #require(object?["kl"] as? Double), recon = try #require(object?["reconstruction"] as? Double)
+        #expect(abs(recon + kl - elbo) < 1e-6 * elbo)
+        #expect(nll < elbo && nll > elbo - 30, "NLL \(nll) is a tighter bound than the negative ELBO \(elbo)")
+
+        let encode = try runTool(["encode", "--checkpoint", run, "--out", folder + "/codes.csv"])
+        #expect(encode.status == 0, "\(encode.stderr)")
+        let lines = try String(contentsOfFile: folder + "/codes.csv", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 1001 && lines[0].hasPrefix("z0,z1,") && lines[0].hasSuffix(",label"))
+        #expect(lines[1].split(separator: ",").count == 21)
+
+        for (command, extra, size) in [("sample", ["--count", "25"], (3, 10)), ("interpolate", ["--pairs", "3"], (3, 12)),
+                                       ("traverse", ["--dimensions", "4", "--steps", "7"], (4, 7))] {
+            let out = folder + "/\(command).png"
+            let result = try runTool([command, "--checkpoint", run, "--out", out] + extra)
+            #expect(result.status == 0, "\(command): \(result.stderr)")
+            let image = try PNGCodec.read(path: out)
+            // Tiles of 28 + a 2-pixel gutter; traversal rows carry a label column on the left.
+            #expect(image.height == 2 + size.0 * 30, "\(command) height \(image.height)")
+            #expect(image.width >= 2 + size.1 * 30 && image.width < 2 + size.1 * 30 + 60, "\(command) width \(image.width)")
+        }
+    }
+
+    @Test func convolutionalVAEAndRefusals() throws {
+        let folder = try makeScratchFolder("vaeconv")
+        let conv = try runTool(["train", "--model", "vae", "--architecture", "conv", "--layers", "8", "--filters", "8,16",
+                                "--epochs", "1", "--run-dir", folder + "/conv"])
+        #expect(conv.status == 0, "\(conv.stderr)")
+        #expect(conv.stdout.contains("conv 8-16 on 1x28x28, latent 8"), "\(conv.stdout)")
+        let sample = try runTool(["sample", "--checkpoint", folder + "/conv", "--out", folder + "/s.png", "--count", "10"])
+        #expect(sample.status == 0, "\(sample.stderr)")
+
+        let dense = try runTool(["train", "--model", "dense", "--layers", "784,8", "--epochs", "1", "--run-dir", folder + "/ae"])
+        #expect(dense.status == 0, "\(dense.stderr)")
+        let noPrior = try runTool(["sample", "--checkpoint", folder + "/ae", "--out", folder + "/x.png"])
+        #expect(noPrior.status != 0 && noPrior.stderr.contains("no prior"), "\(noPrior.stderr)")
+        let noNLL = try runTool(["evaluate", "--checkpoint", folder + "/ae", "--nll-samples", "5"])
+        #expect(noNLL.status != 0 && noNLL.stderr.contains("need a vae"), "\(noNLL.stderr)")
+        let traverse = try runTool(["traverse", "--checkpoint", folder + "/ae", "--out", folder + "/t.png"])
+        #expect(traverse.status == 0, "\(traverse.stderr)")
+    }
+}
