@@ -6,8 +6,14 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "autoencoder", targets: ["autoencoder"]),
+        .library(name: "Kernels", targets: ["Kernels"]),
+        .library(name: "Layers", targets: ["Layers"]),
+        .library(name: "Models", targets: ["Models"]),
+        .library(name: "Training", targets: ["Training"]),
         .library(name: "Datasets", targets: ["Datasets"]),
         .library(name: "Images", targets: ["Images"]),
+        // Preloaded by `bench` runs that count allocations (LD_PRELOAD); not in the shipped binary.
+        .library(name: "AllocationCounter", type: .dynamic, targets: ["CAllocationCounter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -27,7 +33,8 @@ let package = Package(
         // Worker pool and vectorised optimizer loops (C: restrict pointers, target_clones).
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
 
-        // Process-wide allocation counter (wraps glibc's malloc family) for the benchmark.
+        // Process-wide allocation counter (wraps glibc's malloc family): linked into the tests,
+        // preloaded into `autoencoder bench` as libAllocationCounter.so.
         .target(name: "CAllocationCounter"),
 
         // MARK: Libraries
@@ -40,7 +47,7 @@ let package = Package(
 
         // MARK: Executable
         .executableTarget(name: "autoencoder", dependencies: [
-            "Datasets", "Images", "Kernels", "Layers", "Models", "Training", "CAllocationCounter",
+            "Datasets", "Images", "Kernels", "Layers", "Models", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

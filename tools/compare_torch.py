@@ -107,8 +107,13 @@ def run_swift(args, out_path):
     for model in args.models:
         cmd = [args.binary] + SWIFT_COMMANDS[model] + [
             "--shards", ",".join(map(str, args.threads)), "--min-time", str(args.min_time), "--json"]
+        # The allocation counter is a preloaded library beside the binary, not part of it.
+        env = dict(os.environ)
+        counter = os.path.join(os.path.dirname(args.binary), "libAllocationCounter.so")
+        if os.path.isfile(counter):
+            env["LD_PRELOAD"] = counter
         print("$ " + " ".join(cmd), flush=True)
-        r = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=env)
         if r.returncode != 0:
             fail(f"{args.binary} bench exited with status {r.returncode} for {model} "
                  f"(command: {' '.join(cmd)})")

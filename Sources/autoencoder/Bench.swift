@@ -2,7 +2,6 @@
 // step, and the single-thread sgemm rate of the model's own GEMM shapes measured in the same run.
 
 import ArgumentParser
-import CAllocationCounter
 import Datasets
 import Dispatch
 import Foundation
@@ -99,7 +98,7 @@ struct Bench: ParsableCommand {
                 nextBatch().withUnsafeBufferPointer { _ = trainer.trainStep(assembler, indices: $0, epoch: 0) }
             }
             var steps = 0
-            let allocationsBefore = allocation_count()
+            let allocationsBefore = AllocationCounter.count()
             let start = DispatchTime.now().uptimeNanoseconds
             func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
             while elapsed() < minTime || steps < 10 {
@@ -107,7 +106,7 @@ struct Bench: ParsableCommand {
                 steps += 1
             }
             let trainSeconds = elapsed()
-            let allocations = Double(allocation_count() - allocationsBefore) / Double(steps)
+            let allocations = AllocationCounter.count().map { Double($0 - allocationsBefore!) / Double(steps) }
             let trainRate = Double(steps * batchSize) / trainSeconds
             var inferSteps = 0
             let inferStart = Date()
@@ -127,15 +126,17 @@ struct Bench: ParsableCommand {
                 "shards": shardCount, "batch_size": batchSize,
                 "train_samples_per_second": trainRate, "infer_samples_per_second": inferRate,
                 "gflops": gflops, "infer_gflops": forwardFlops * inferRate / 1e9,
-                "allocations_per_step": allocations, "sgemm_gflops": sgemm,
+                "allocations_per_step": allocations ?? NSNull(), "sgemm_gflops": sgemm,
                 "sgemm_efficiency": gflops / sgemm, "steps": steps, "seconds": trainSeconds,
                 "blas_core": BLAS.coreName,
             ]
             rows.append(row)
             if !json {
                 print(name + String(format: " batch %d shards %d: train %.0f samples/s (%.1f GFLOP/s, %.0f%% of sgemm "
-                    + "%.1f GFLOP/s on its shapes), inference %.0f samples/s, %.1f allocations/step", batchSize, shardCount,
-                    trainRate, gflops, 100 * gflops / sgemm, sgemm, inferRate, allocations))
+                    + "%.1f GFLOP/s on its shapes), inference %.0f samples/s, ", batchSize, shardCount,
+                    trainRate, gflops, 100 * gflops / sgemm, sgemm, inferRate)
+                    + (allocations.map { String(format: "%.1f allocations/step", $0) }
+                        ?? "allocations not counted (run with \(AllocationCounter.library))"))
             }
         }
         if json {
@@ -175,4 +176,24 @@ struct Bench: ParsableCommand {
 struct Unchecked<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }
+}
+
+/// The allocation counter when `libAllocationCounter.so` is preloaded (`LD_PRELOAD`), found at
+/// run time so the shipped binary carries no malloc interposer.
+enum AllocationCounter {
+    typealias Count = @convention(c) () -> UInt64
+
+    static let function: Count? = {
+        guard let symbol = dlsym(nil, "allocation_count") else { return nil }
+        return unsafeBitCast(symbol, to: Count.self)
+    }()
+
+    /// Allocations so far, or nil when the counter is not loaded.
+    static func count() -> UInt64? { function?() }
+
+    /// Where the library sits: beside this executable after `swift build`.
+    static var library: String {
+        let folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+        return "LD_PRELOAD=\(folder)/libAllocationCounter.so"
+    }
 }

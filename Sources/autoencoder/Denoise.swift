@@ -1,6 +1,7 @@
 // `autoencoder denoise` (a folder of PNGs of any size -> denoised PNGs with the same names, sizes,
 // color types and bit depths) and the denoiser branch of `autoencoder evaluate` (adds noise to
-// clean images reproducibly, denoises them, reports PSNR and SSIM per image and overall).
+// clean images reproducibly, denoises them, reports PSNR and SSIM per image and overall): parsing
+// and printing; the work is ImageDenoiser's (Training).
 
 import ArgumentParser
 import Datasets
@@ -47,11 +48,10 @@ struct Denoise: ParsableCommand {
         }
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         let started = Date()
-        let failures = parallelOverImages(count: files.count, threads: threads ?? activeCores, denoiser: denoiser) {
-            index, runners in
+        let failures = ImageDenoiser.forEachImage(count: files.count, threads: threads ?? activeCores) { index, runners in
             let file = files[index]
             let image = try PNGCodec.read(path: file.path)
-            let result = denoise(image, with: denoiser, ensemble: ensemble, runners: runners)
+            let result = denoiser.denoise(image, ensemble: ensemble, runners: runners)
             // Subfolders of the input are recreated under the output.
             let target = (output as NSString).appendingPathComponent(file.relative)
             try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent,
@@ -67,13 +67,6 @@ struct Denoise: ParsableCommand {
 
 /// Evaluates a denoiser checkpoint on a folder of clean images.
 struct DenoiserEvaluation {
-    struct ImageResult {
-        var file: String
-        var width: Int, height: Int
-        var psnrNoisy: Double, psnrDenoised: Double
-        var ssimNoisy: Double, ssimDenoised: Double
-    }
-
     let checkpoint: String
     let data: String
     let noise: String?
@@ -93,38 +86,15 @@ struct DenoiserEvaluation {
             throw CommandFailure(message: "evaluating a denoiser needs noise: pass --noise, e.g. gaussian:25/255")
         }
         let files = try inputFiles(data)
-        let results = ResultSlots<ImageResult>(count: files.count)
         let started = Date()
-        let c = denoiser.config.channels
-        let failures = parallelOverImages(count: files.count, threads: threads, denoiser: denoiser) { index, runners in
-            let file = files[index].path
-            let image = try PNGCodec.read(path: file)
-            // Compare in the model's channels: a gray model is scored on luma.
-            let clean = PNGFolder.planarFloats(image, channels: c, background: 0)
-            var noisy = clean
-            noisy.withUnsafeMutableBufferPointer {
-                corruption.apply(to: $0.baseAddress!, count: $0.count, seed: seed, epoch: 0, sampleIndex: index)
-            }
-            let denoised = denoiser.denoise(noisy, height: image.height, width: image.width, ensemble: ensemble,
-                                            runners: runners)
-                .map { min(max($0, 0), 1) }
-            func psnr(_ a: [Float], _ b: [Float]) -> Double {
-                min(ImageMetrics.psnr(a, b, count: a.count), 100)
-            }
-            func ssim(_ a: [Float], _ b: [Float]) -> Double {
-                ImageMetrics.ssim(a, b, channels: c, height: image.height, width: image.width)
-            }
-            results[index] = ImageResult(file: files[index].relative, width: image.width,
-                                         height: image.height, psnrNoisy: psnr(clean, noisy),
-                                         psnrDenoised: psnr(clean, denoised), ssimNoisy: ssim(clean, noisy),
-                                         ssimDenoised: ssim(clean, denoised))
+        let all: [DenoiserScore]
+        do {
+            all = try denoiser.score(files: files, corruption: corruption, seed: seed, ensemble: ensemble, threads: threads)
+        } catch let error as TrainingError {
+            throw CommandFailure(message: error.message)
         }
-        if !failures.isEmpty {
-            throw CommandFailure(message: failures.map(\.description).joined(separator: "\n"))
-        }
-        let all = (0..<files.count).compactMap { results[$0] }
         let n = Double(all.count)
-        func mean(_ key: KeyPath<ImageResult, Double>) -> Double { all.reduce(0) { $0 + $1[keyPath: key] } / n }
+        func mean(_ key: KeyPath<DenoiserScore, Double>) -> Double { all.reduce(0) { $0 + $1[keyPath: key] } / n }
         let seconds = Date().timeIntervalSince(started)
         if json {
             let object: [String: Any] = [
@@ -180,79 +150,3 @@ func inputFiles(_ path: String) throws -> [(path: String, relative: String)] {
     return files.map { ((path as NSString).appendingPathComponent($0), $0) }
 }
 
-/// Denoises a decoded PNG and returns an image of the same size, layout and bit depth.
-func denoise(_ image: PNGImage, with denoiser: ImageDenoiser, ensemble: Bool, runners: [ImageDenoiser.Runner])
-    -> PNGImage {
-    let n = image.width * image.height, k = image.layout.channels
-    let colors = image.layout.isColor ? 3 : 1
-    let scale = 1 / image.maxValue
-    var planes = [Float](repeating: 0, count: colors * n)
-    for p in 0..<n {
-        for c in 0..<colors { planes[c * n + p] = Float(image.samples[p * k + c]) * scale }
-    }
-    let modelChannels = denoiser.config.channels
-    var result: [Float]
-    if modelChannels == colors {
-        result = denoiser.denoise(planes, height: image.height, width: image.width, ensemble: ensemble,
-                                  runners: runners)
-    } else if modelChannels == 1 {
-        result = []
-        for c in 0..<colors {
-            result += denoiser.denoise(Array(planes[(c * n)..<((c + 1) * n)]), height: image.height, width: image.width,
-                                       ensemble: ensemble, runners: runners)
-        }
-    } else {
-        // A color model on a gray image: three equal channels in, their mean out.
-        let rgb = denoiser.denoise(planes + planes + planes, height: image.height, width: image.width,
-                                   ensemble: ensemble, runners: runners)
-        result = (0..<n).map { (rgb[$0] + rgb[n + $0] + rgb[2 * n + $0]) / 3 }
-    }
-    var samples = image.samples
-    let maxValue = image.maxValue
-    for p in 0..<n {
-        for c in 0..<colors {
-            samples[p * k + c] = UInt16((min(max(result[c * n + p], 0), 1) * maxValue).rounded())
-        }
-    }
-    return PNGImage(width: image.width, height: image.height, layout: image.layout, bitDepth: image.bitDepth,
-                    samples: samples)
-}
-
-/// Runs `body` for every image index on `threads` workers: in parallel over images when there
-/// are enough of them, else one image at a time with its tiles spread over the workers.
-/// Returns the errors, each naming its file.
-func parallelOverImages(count: Int, threads: Int, denoiser: ImageDenoiser,
-                        _ body: @escaping @Sendable (Int, [ImageDenoiser.Runner]) throws -> Void) -> [String] {
-    BLAS.useSingleThread()
-    let workers = max(1, threads)
-    let runners = (0..<workers).map { _ in ImageDenoiser.Runner() }
-    let errors = ResultSlots<String>(count: count)
-    let runOne = { @Sendable (index: Int, runners: [ImageDenoiser.Runner]) in
-        do {
-            try body(index, runners)
-        } catch {
-            errors[index] = "\(error)"
-        }
-    }
-    if count >= workers {
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            for index in stride(from: w, to: count, by: workers) { runOne(index, [runners[w]]) }
-        }
-    } else {
-        for index in 0..<count { runOne(index, runners) }
-    }
-    return (0..<count).compactMap { errors[$0] }
-}
-
-/// One slot per index, written by parallel workers (each index by one worker only).
-final class ResultSlots<Value>: @unchecked Sendable {
-    private var storage: [Value?]
-    private let lock = NSLock()
-
-    init(count: Int) { storage = Array(repeating: nil, count: count) }
-
-    subscript(index: Int) -> Value? {
-        get { lock.withLock { storage[index] } }
-        set { lock.withLock { storage[index] = newValue } }
-    }
-}

@@ -109,3 +109,29 @@ struct LabelReadingToy: AutoencoderModel {
         #expect(try TrainingConfig.from(json: config.jsonString()) == config)
     }
 }
+
+@Suite(.serialized) struct RunHookTests {
+    @Test func hooksSeeEpochsEvaluationsAndCheckpoints() throws {
+        let folder = try makeScratchFolder("hooks")
+        var epochs: [Int] = [], evaluations = 0, checkpoints: [String] = []
+        var hooks = RunHooks()
+        hooks.epochEnded = { epochs.append($0.epoch) }
+        hooks.evaluated = { _ in evaluations += 1 }
+        hooks.checkpointed = { checkpoints.append(($0 as NSString).lastPathComponent) }
+        _ = try TrainingRun(config: resumeConfig(epochs: 2), runDirectory: folder + "/writer")
+            .run(report: { _ in }, log: { _ in }, hooks: hooks)
+        #expect(epochs == [1, 2] && evaluations == 2)
+        #expect(checkpoints.filter { $0 == "last.safetensors" }.count == 2 && checkpoints.contains("best.safetensors"))
+        // A process that is not the writer trains the same and leaves no files.
+        var silent = RunHooks()
+        silent.writesFiles = false
+        let quiet = try TrainingRun(config: resumeConfig(epochs: 2), runDirectory: folder + "/reader")
+        let metrics = try quiet.run(report: { _ in }, log: { _ in }, hooks: silent)
+        #expect(!FileManager.default.fileExists(atPath: folder + "/reader"))
+        #expect(metrics["epochs_done"] == 2)
+        let written = try Checkpoint.load(folder + "/writer")
+        #expect(written.tensors["encoder.0.weight"]?.values
+            == Array(UnsafeBufferPointer(start: quiet.trainer.params.pointer + quiet.model.layout.slot(named: "encoder.0.weight")!.offset,
+                                         count: 784 * 32)))
+    }
+}

@@ -1,0 +1,125 @@
+// Whole PNG images through a denoiser: same size, layout and bit depth out as in (a gray model
+// denoises each channel of a color image, a color model sees gray as three equal channels), in
+// parallel over images or over one image's tiles; and scoring against clean images (PSNR, SSIM).
+
+import Datasets
+import Dispatch
+import Foundation
+import Images
+import Kernels
+
+/// PSNR and SSIM of one image, noisy and denoised, against the clean image.
+public struct DenoiserScore: Sendable {
+    public var file: String
+    public var width: Int, height: Int
+    public var psnrNoisy: Double, psnrDenoised: Double
+    public var ssimNoisy: Double, ssimDenoised: Double
+}
+
+extension ImageDenoiser {
+    /// Denoises a decoded PNG and returns an image of the same size, layout and bit depth.
+    public func denoise(_ image: PNGImage, ensemble: Bool, runners: [Runner]) -> PNGImage {
+        let n = image.width * image.height, k = image.layout.channels
+        let colors = image.layout.isColor ? 3 : 1
+        let scale = 1 / image.maxValue
+        var planes = [Float](repeating: 0, count: colors * n)
+        for p in 0..<n {
+            for c in 0..<colors { planes[c * n + p] = Float(image.samples[p * k + c]) * scale }
+        }
+        let modelChannels = config.channels
+        var result: [Float]
+        if modelChannels == colors {
+            result = denoise(planes, height: image.height, width: image.width, ensemble: ensemble,
+                                      runners: runners)
+        } else if modelChannels == 1 {
+            result = []
+            for c in 0..<colors {
+                result += denoise(Array(planes[(c * n)..<((c + 1) * n)]), height: image.height, width: image.width,
+                                           ensemble: ensemble, runners: runners)
+            }
+        } else {
+            // A color model on a gray image: three equal channels in, their mean out.
+            let rgb = denoise(planes + planes + planes, height: image.height, width: image.width,
+                                       ensemble: ensemble, runners: runners)
+            result = (0..<n).map { (rgb[$0] + rgb[n + $0] + rgb[2 * n + $0]) / 3 }
+        }
+        var samples = image.samples
+        let maxValue = image.maxValue
+        for p in 0..<n {
+            for c in 0..<colors {
+                samples[p * k + c] = UInt16((min(max(result[c * n + p], 0), 1) * maxValue).rounded())
+            }
+        }
+        return PNGImage(width: image.width, height: image.height, layout: image.layout, bitDepth: image.bitDepth,
+                        samples: samples)
+    }
+
+    /// Runs `body` for every image index on `threads` workers: in parallel over images when there
+    /// are enough of them, else one image at a time with its tiles spread over the workers.
+    /// Returns the errors, each naming its file.
+    public static func forEachImage(count: Int, threads: Int,
+                                     _ body: @escaping @Sendable (Int, [Runner]) throws -> Void) -> [String] {
+        BLAS.useSingleThread()
+        let workers = max(1, threads)
+        let runners = (0..<workers).map { _ in Runner() }
+        let errors = ResultSlots<String>(count: count)
+        let runOne = { @Sendable (index: Int, runners: [Runner]) in
+            do {
+                try body(index, runners)
+            } catch {
+                errors[index] = "\(error)"
+            }
+        }
+        if count >= workers {
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                for index in stride(from: w, to: count, by: workers) { runOne(index, [runners[w]]) }
+            }
+        } else {
+            for index in 0..<count { runOne(index, runners) }
+        }
+        return (0..<count).compactMap { errors[$0] }
+    }
+
+    /// Adds `corruption` to each clean image (keyed by `seed` and the file's index), denoises it
+    /// whole and scores noisy and denoised against clean, in the model's channels (a gray model
+    /// is scored on luma).
+    /// - Throws: `TrainingError` listing the files that failed.
+    public func score(files: [(path: String, relative: String)], corruption: Corruption, seed: UInt64,
+                      ensemble: Bool, threads: Int) throws -> [DenoiserScore] {
+        let results = ResultSlots<DenoiserScore>(count: files.count)
+        let c = config.channels
+        let failures = Self.forEachImage(count: files.count, threads: threads) { index, runners in
+            let file = files[index].path
+            let image = try PNGCodec.read(path: file)
+            let clean = PNGFolder.planarFloats(image, channels: c, background: 0)
+            var noisy = clean
+            noisy.withUnsafeMutableBufferPointer {
+                corruption.apply(to: $0.baseAddress!, count: $0.count, seed: seed, epoch: 0, sampleIndex: index)
+            }
+            let denoised = self.denoise(noisy, height: image.height, width: image.width, ensemble: ensemble,
+                                        runners: runners).map { min(max($0, 0), 1) }
+            func psnr(_ a: [Float], _ b: [Float]) -> Double { min(ImageMetrics.psnr(a, b, count: a.count), 100) }
+            func ssim(_ a: [Float], _ b: [Float]) -> Double {
+                ImageMetrics.ssim(a, b, channels: c, height: image.height, width: image.width)
+            }
+            results[index] = DenoiserScore(file: files[index].relative, width: image.width, height: image.height,
+                                           psnrNoisy: psnr(clean, noisy), psnrDenoised: psnr(clean, denoised),
+                                           ssimNoisy: ssim(clean, noisy), ssimDenoised: ssim(clean, denoised))
+        }
+        if !failures.isEmpty { throw TrainingError(failures.joined(separator: "\n")) }
+        return (0..<files.count).compactMap { results[$0] }
+    }
+}
+
+/// One slot per index, written by parallel workers (each index by one worker only).
+public final class ResultSlots<Value>: @unchecked Sendable {
+    private var storage: [Value?]
+    private let lock = NSLock()
+
+    public init(count: Int) { storage = Array(repeating: nil, count: count) }
+
+    public subscript(index: Int) -> Value? {
+        get { lock.withLock { storage[index] } }
+        set { lock.withLock { storage[index] = newValue } }
+    }
+}

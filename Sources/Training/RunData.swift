@@ -1,0 +1,141 @@
+// Data resolution of a run: what `--data` holds (IDX, PNG folder, sequence files), the train
+// and test splits (a held-out part when there is no test split), the batch sources with their
+// noise, patches and binarization, and the model's size resolved from one training row.
+
+import Datasets
+import Foundation
+import Models
+
+/// The data side of a run, resolved once from its config.
+public struct RunData {
+    public internal(set) var corruption: Corruption
+    /// One training row's shape (sequences: steps x features).
+    public internal(set) var shape: ImageShape
+    public internal(set) var trainIndices: [Int]
+    public internal(set) var testIndices: [Int]
+    var trainCount: Int
+    /// The batch sources as existentials, made once (converting per step would allocate).
+    let trainSource: any BatchSource
+    let testSource: any BatchSource
+    /// The test split's images (grids), or its sequences (plots), whichever the data is.
+    let testImages: BatchAssembler?
+    let testSequences: SequenceBatchSource?
+
+    /// Loads the data of `config` and resolves its model's size (filled into `config`).
+    /// `resuming`: the model's size is the checkpoint's. `evaluating`: the checkpoint whose model
+    /// is run on `config.data`, for errors that name it.
+    /// - Throws: `DatasetError` or `TrainingError` with a one-line reason.
+    init(config: inout TrainingConfig, resuming: Bool, evaluating: (checkpoint: String, trainedOn: String)?) throws {
+        corruption = try Corruption(parsing: config.noise)
+        if config.model.specification.readsSequenceFiles && SequenceSource.looksLikeSequences(config.data) {
+            let splits = try SequenceSource.loadSplits(config.data, idColumn: config.sequenceID,
+                                                       labelColumn: config.sequenceLabel)
+            let test = splits.test ?? splits.train
+            let (trainIDs, testIDs) = try Self.split(count: splits.train.count, testCount: splits.test?.count,
+                                                             config: config, source: splits.train.source)
+            // Standardize with the training sequences' statistics, kept in the config (and so in
+            // every checkpoint) so evaluation and resumed runs use the same ones.
+            if config.standardization == nil {
+                config.standardization = Standardization(fitting: splits.train, indices: trainIDs)
+            }
+            let longest = max(splits.train.maxLength, test.maxLength)
+            guard case .sequence(var sequence) = config.model else {
+                throw TrainingError("\(config.data): sequence data needs a sequence model")
+            }
+            if !resuming || !sequence.variableLength {
+                if resuming && !sequence.variableLength {
+                    throw TrainingError("\(splits.train.source): \(splits.train.features) values per step; the model "
+                        + "was trained on \(sequence.features) (image rows)")
+                }
+                try config.resolveSequenceModel(steps: longest, features: splits.train.features)
+                guard case .sequence(let resolved) = config.model else { preconditionFailure("sequence model expected") }
+                sequence = resolved
+            }
+            guard sequence.features == splits.train.features else {
+                throw TrainingError("\(splits.train.source): \(splits.train.features) values per step; the model "
+                    + "was trained on \(sequence.features)")
+            }
+            let train = try SequenceBatchSource(sequences: splits.train, standardization: config.standardization,
+                                                corruption: corruption, seed: config.seed, steps: sequence.steps)
+            // Evaluation noise is fixed: one seed and epoch, so test figures compare across epochs.
+            let testSource = try SequenceBatchSource(sequences: test, standardization: config.standardization,
+                                                     corruption: corruption, seed: config.seed ^ 0x7465_7374,
+                                                     steps: sequence.steps)
+            shape = ImageShape(channels: 1, height: sequence.steps, width: sequence.features)
+            trainIndices = trainIDs
+            testIndices = testIDs
+            trainSource = train
+            self.testSource = testSource
+            testSequences = testSource
+            testImages = nil
+            trainCount = trainIDs.count
+        } else {
+            // The denoiser trains on patches by default, so its folder may mix image sizes.
+            if config.patch == nil { config.patch = config.family.defaultPatch }
+            if SequenceSource.looksLikeSequences(config.data) {
+                throw TrainingError("\(config.data): sequence data (.ts or .csv); the \(config.family.rawValue) model "
+                    + "takes images (sequences need --model lstm or gru)")
+            }
+            let source: DataSource
+            do {
+                source = try DataSource.load(config.data, options: config.folderOptions)
+            } catch let error as DatasetError where error.kind == .mixedSizes && evaluating != nil {
+                // The flags the message suggests are training options; say what the model takes.
+                let reason = error.reason.replacingOccurrences(of: "; pass --resize WxH or --crop WxH", with: "")
+                throw DatasetError(.mixedSizes, path: error.path, reason + "; the model in \(evaluating!.checkpoint) "
+                    + "takes \(config.modelInput)")
+            }
+            let dataset = source.train
+            if let patch = config.patch {
+                shape = ImageShape(channels: dataset.channels, height: patch, width: patch)
+            } else if let fixed = dataset.fixedShape {
+                shape = fixed
+            } else {
+                throw TrainingError("\(dataset.source): images differ in size; pass --resize WxH, --crop WxH or --patch N")
+            }
+            if let evaluating, let problem = config.inputMismatch(shape) {
+                throw TrainingError("\(dataset.source): \(problem); the model in \(evaluating.checkpoint) takes "
+                    + "\(config.modelInput) (trained on \(evaluating.trainedOn))")
+            }
+            try config.resolveModel(rowShape: shape)
+            if let patch = config.patch, config.patchesPerImage == nil {
+                // About one pass over the training pixels per epoch.
+                let (h, w) = dataset.meanSize
+                config.patchesPerImage = max(1, Int((Double(h * w) / Double(patch * patch)).rounded(.up)))
+            }
+            let repeats = config.patchesPerImage ?? 1
+            let testSet = source.test ?? dataset
+            let (trainImages, testImageIDs) = try Self.split(count: dataset.count, testCount: source.test?.count,
+                                                                    config: config, source: dataset.source)
+            let patch = config.patch.map { (height: $0, width: $0) }
+            var train = try BatchAssembler(dataset: dataset, corruption: corruption, seed: config.seed, patch: patch,
+                                           patchesPerImage: repeats)
+            // Evaluation noise and crops are fixed: one seed and epoch, so test figures compare across epochs.
+            var test = try BatchAssembler(dataset: testSet, corruption: corruption, seed: config.seed ^ 0x7465_7374,
+                                          patch: patch, patchesPerImage: repeats)
+            if config.binarize == true {
+                train.binarize = true
+                test.binarize = true
+                test.binarizeEpoch = 0
+            }
+            trainIndices = train.sampleIndices(images: trainImages)
+            testIndices = test.sampleIndices(images: testImageIDs)
+            trainSource = train
+            testSource = test
+            testImages = test
+            testSequences = nil
+            trainCount = trainIndices.count
+        }
+    }
+
+    /// Training and test sample indices: every sample of each split when the source has a test
+    /// split, else a seeded random `holdout` part of the one split for testing.
+    static func split(count: Int, testCount: Int?, config: TrainingConfig, source: String) throws
+        -> (train: [Int], test: [Int]) {
+        if let testCount { return (Array(0..<count), Array(0..<testCount)) }
+        guard count >= 2 else { throw TrainingError("\(source): need at least 2 samples to hold some out for testing") }
+        let order = EpochOrder(count: count, seed: config.seed ^ 0x686F_6C64).permutation(epoch: 0)
+        let held = min(max(Int(Double(count) * config.holdout), 1), count - 1)
+        return (Array(order[held...]).sorted(), Array(order[0..<held]).sorted())
+    }
+}

@@ -1,0 +1,249 @@
+// Reporting of a run: evaluation figures of the test split (loss parts, PSNR for denoisers),
+// clean | corrupted | reconstruction grids and sequence plots, the loss plot, metrics and the
+// log file.
+
+import Datasets
+import Foundation
+import Images
+import Kernels
+import Layers
+import Models
+
+extension TrainingRun {
+    /// The training objective in its reported unit (per value, or per sample for likelihood
+    /// models) plus penalties.
+    func objective(_ sums: LossSums, rows: Int) -> Double {
+        sums.objective / Double(rows * objectiveDivisor) + sums.penalty
+    }
+
+    /// Values per sample that the objective's sum is divided by (1 for a per-sample objective).
+    var objectiveDivisor: Int { model.objectiveUnit == .perValue ? model.valuesPerTarget : 1 }
+
+    /// The model's named loss parts as per-sample means over `samples` rows.
+    func partList(_ parts: LossParts, samples: Int) -> [(name: String, value: Double)] {
+        model.lossPartNames.enumerated().map { ($0.element, parts[$0.offset] / Double(max(samples, 1))) }
+    }
+
+    func partDictionary(_ list: [(name: String, value: Double)]) -> [String: Double]? {
+        list.isEmpty ? nil : Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0.value) })
+    }
+
+    public struct Evaluation: Sendable {
+        public var objective: Double
+        public var squaredErrorPerImage: Double
+        public var msePerPixel: Double
+        /// BCE nats per image (BCE models), else nil.
+        public var bcePerImage: Double?
+        /// Mean PSNR (dB, peak 1) of the reconstructions and of the corrupted inputs against the
+        /// clean images, per image then averaged (denoisers), else nil.
+        public var psnr: Double?
+        public var psnrNoisy: Double?
+        /// The model's named loss parts per sample.
+        public var parts: [(name: String, value: Double)] = []
+    }
+
+    /// Loss figures over `indices` of the test set (fixed evaluation noise), in batches.
+    public func evaluate(indices: [Int]) -> Evaluation {
+        var total = LossSums()
+        var penaltyBatches = 0.0
+        var start = 0
+        let measurePSNR = isDenoiser
+        let width = model.targetWidth
+        var clean = [Float](repeating: 0, count: measurePSNR ? config.batchSize * width : 0)
+        var noisy = clean, recon = clean
+        var psnrSum = 0.0, psnrNoisySum = 0.0
+        while start < indices.count {
+            let end = min(start + config.batchSize, indices.count)
+            let sums: LossSums
+            if measurePSNR {
+                sums = indices[start..<end].withUnsafeBufferPointer { ids in
+                    testSource.fill(indices: ids, epoch: evaluationEpoch, clean: &clean, corrupted: nil)
+                    return trainer.evaluate(testSource, indices: ids, epoch: evaluationEpoch,
+                                            reconstructions: &recon, inputs: &noisy)
+                }
+                for r in 0..<(end - start) {
+                    let range = (r * width)..<((r + 1) * width)
+                    psnrSum += psnr(clean[range], recon[range])
+                    psnrNoisySum += psnr(clean[range], noisy[range])
+                }
+            } else {
+                sums = indices[start..<end].withUnsafeBufferPointer {
+                    trainer.evaluate(testSource, indices: $0, epoch: evaluationEpoch)
+                }
+            }
+            total.objective += sums.objective
+            total.squaredError += sums.squaredError
+            total.parts += sums.parts
+            total.penalty += sums.penalty * Double(end - start)
+            penaltyBatches += Double(end - start)
+            start = end
+        }
+        let n = Double(indices.count), d = Double(model.valuesPerTarget)
+        return Evaluation(objective: total.objective / (n * Double(objectiveDivisor)) + total.penalty / max(penaltyBatches, 1),
+                          squaredErrorPerImage: total.squaredError / n, msePerPixel: total.squaredError / (n * d),
+                          bcePerImage: config.loss == .bce && model.objectiveUnit == .perValue ? total.objective / n : nil,
+                          psnr: measurePSNR ? psnrSum / n : nil, psnrNoisy: measurePSNR ? psnrNoisySum / n : nil,
+                          parts: partList(total.parts, samples: indices.count))
+    }
+
+    /// PSNR in dB of `b` against `a` for values in [0, 1]; the reconstruction is clipped to
+    /// that range first, as a saved image would be. Capped at 100 dB for identical images.
+    func psnr(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Double {
+        var sum = 0.0
+        for (x, y) in zip(a, b) {
+            let e = Double(x) - Double(min(max(y, 0), 1))
+            sum += e * e
+        }
+        let mse = sum / Double(a.count)
+        return mse > 0 ? min(10 * log10(1 / mse), 100) : 100
+    }
+
+    /// Clean | corrupted | reconstruction rows of the first `gridCount` test samples.
+    public func writeGrid(epoch: Int) throws {
+        try writeGrid(to: runDirectory + String(format: "/grids/reconstruction-epoch-%03d.png", epoch),
+                      count: config.gridCount)
+    }
+
+    /// True for the fully convolutional denoiser (PSNR figures, "denoised" grid rows).
+    var isDenoiser: Bool {
+        if case .denoiser = config.model { return true }
+        return false
+    }
+
+    /// True when the run reads sequence files (standardized values, not images).
+    public var isSequenceData: Bool { testSequences != nil }
+
+    /// The test split's indices (the held-out part for single-split sources).
+    public var testSampleCount: Int { testIndices.count }
+
+    /// Evaluation over the whole test split.
+    public func evaluateTestSplit() -> Evaluation { evaluate(indices: testIndices) }
+
+    /// Importance-sampled negative log-likelihood (nats per sample) of the test split with
+    /// `samples` draws per sample: the mean, and each sample's.
+    /// - Throws: `TrainingError` for a model without a likelihood or corrupted inputs.
+    public func importanceSampledNLL(samples: Int) throws -> (mean: Double, perSample: [Double]) {
+        guard model is VariationalAutoencoder else {
+            throw TrainingError("importance-sampled likelihoods need a vae checkpoint (this is \(config.family.rawValue))")
+        }
+        guard corruption.isNone else {
+            throw TrainingError("importance sampling scores the clean inputs; pass --noise none (the run used \(config.noise))")
+        }
+        guard samples > 0 else { throw TrainingError("--nll-samples must be positive") }
+        let values = trainer.negativeLogLikelihoods(testSource, indices: testIndices, samples: samples)
+        return (values.reduce(0, +) / Double(max(values.count, 1)), values)
+    }
+
+    /// Writes a clean | corrupted | reconstruction grid of the first `count` test samples
+    /// (rows of up to 10 samples); for sequence data, a plot of original vs reconstruction per
+    /// feature of the first few test sequences, in the data's units.
+    public func writeGrid(to path: String, count: Int) throws {
+        let shown = testSequences == nil ? count : min(count, 3)
+        let ids = Array(testIndices.prefix(min(shown, config.batchSize)))
+        let width = model.targetWidth
+        var clean = [Float](repeating: 0, count: ids.count * width)
+        var noisy = clean, recon = clean
+        ids.withUnsafeBufferPointer { p in
+            clean.withUnsafeMutableBufferPointer { c in
+                testSource.fill(indices: p, epoch: evaluationEpoch, clean: c.baseAddress!, corrupted: nil)
+            }
+            noisy.withUnsafeMutableBufferPointer { n in
+                recon.withUnsafeMutableBufferPointer { r in
+                    _ = trainer.evaluate(testSource, indices: p, epoch: evaluationEpoch,
+                                         reconstructions: r.baseAddress!, inputs: n.baseAddress!)
+                }
+            }
+        }
+        if let sequences = testSequences?.sequences {
+            var plot = SequencePlot(featureNames: sequences.featureNames)
+            let d = sequences.features
+            for (r, id) in ids.enumerated() {
+                let n = sequences.length(of: id)
+                var original = Array(clean[(r * width)..<(r * width + n * d)])
+                var reconstruction = Array(recon[(r * width)..<(r * width + n * d)])
+                if let standardization = config.standardization {
+                    original = standardization.inverted(original)
+                    reconstruction = standardization.inverted(reconstruction)
+                }
+                var caption = sequences.files?[id] ?? "sequence \(id + 1)"
+                if let labels = sequences.labels {
+                    caption += " (class " + (sequences.classNames?[Int(labels[id])] ?? "\(labels[id])") + ")"
+                }
+                plot.add(caption + ": \(n) steps", original: original, reconstruction: reconstruction)
+            }
+            try plot.write(to: path)
+            return
+        }
+        guard let shape = testImages?.rowShape, shape.channels == 1 || shape.channels == 3 else { return }
+        var grid = ImageGrid(tileWidth: shape.width, tileHeight: shape.height, channels: shape.channels)
+        let perRow = 10
+        for start in stride(from: 0, to: ids.count, by: perRow) {
+            let range = (start * width)..<(min(start + perRow, ids.count) * width)
+            grid.addRow(label: "clean", tiles: Array(clean[range]))
+            if !corruption.isNone { grid.addRow(label: "noisy", tiles: Array(noisy[range])) }
+            grid.addRow(label: isDenoiser ? "denoised" : "recon", tiles: Array(recon[range]))
+        }
+        try PNGCodec.write(grid.render(), to: path)
+    }
+
+    func writePlot() throws {
+        var plot = LinePlot(title: "loss per epoch", xLabel: "epoch", yLabel: "objective", logScaleY: true)
+        plot.add("train", color: (31, 119, 180), points: progress.history.map { (Double($0.epoch), $0.trainLoss) })
+        plot.add("test", color: (214, 39, 40),
+                 points: progress.history.compactMap { r in r.testLoss.map { (Double(r.epoch), $0) } })
+        let colors: [(UInt8, UInt8, UInt8)] = [(44, 160, 44), (148, 103, 189), (140, 86, 75), (227, 119, 194)]
+        for (i, name) in model.lossPartNames.enumerated() {
+            plot.add("test " + name, color: colors[i % colors.count],
+                     points: progress.history.compactMap { r in r.testParts?[name].map { (Double(r.epoch), $0) } })
+        }
+        try PNGCodec.write(plot.render(), to: runDirectory + "/plots/loss.png")
+    }
+
+    func metrics(wallSeconds: Double, samples: Int) -> [String: Double] {
+        var m: [String: Double] = ["epochs_done": Double(progress.history.count), "steps": Double(trainer.step),
+                                   "wall_seconds": wallSeconds,
+                                   "train_samples_per_second": Double(samples) / max(wallSeconds, 1e-9)]
+        if let last = progress.history.last {
+            m["train_loss"] = last.trainLoss
+            m["test_loss"] = last.testLoss
+            m["test_squared_error_per_image"] = last.testSquaredErrorPerImage
+            m["test_mse_per_pixel"] = last.testMSEPerPixel
+            for (name, value) in last.trainParts ?? [:] { m["train_" + name] = value }
+            for (name, value) in last.testParts ?? [:] { m["test_" + name] = value }
+        }
+        if let best = progress.history.filter({ $0.testSquaredErrorPerImage != nil })
+            .min(by: { $0.testSquaredErrorPerImage! < $1.testSquaredErrorPerImage! }) {
+            m["best_epoch"] = Double(best.epoch)
+            m["best_test_squared_error_per_image"] = best.testSquaredErrorPerImage
+            m["best_test_mse_per_pixel"] = best.testMSEPerPixel
+        }
+        if let best = progress.history.filter({ $0.testPSNR != nil }).max(by: { $0.testPSNR! < $1.testPSNR! }) {
+            m["best_test_psnr"] = best.testPSNR
+            m["best_test_psnr_noisy"] = best.testPSNRNoisy
+        }
+        return m
+    }
+}
+
+/// Appends one JSON object per line, flushed as it goes.
+final class LogFile {
+    let handle: FileHandle
+
+    init(path: String, append: Bool) throws {
+        if !append || !FileManager.default.fileExists(atPath: path) {
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
+        }
+        guard let handle = FileHandle(forWritingAtPath: path) else {
+            throw TrainingError("\(path): cannot open the log for writing")
+        }
+        handle.seekToEndOfFile()
+        self.handle = handle
+    }
+
+    func write(_ object: [String: Any]) {
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+        handle.write(data + Data("\n".utf8))
+    }
+
+    deinit { try? handle.close() }
+}
