@@ -20,8 +20,14 @@ static size_t job_count, job_workers, job_remaining;
 static void *job_context;
 static ae_task job_task;
 
+// Set while a thread runs a loop's iterations: a loop started from inside one runs inline
+// (the pool serves one loop at a time; waiting for it there would deadlock).
+static _Thread_local int inside_loop = 0;
+
 static void run_share(size_t worker) {
+    inside_loop = 1;
     for (size_t i = worker; i < job_count; i += job_workers) job_task(job_context, i);
+    inside_loop = 0;
 }
 
 static void *pool_main(void *argument) {
@@ -43,7 +49,7 @@ static void *pool_main(void *argument) {
 void ae_parallel_for(size_t count, size_t workers, void *context, ae_task task) {
     if (workers > count) workers = count;
     if (workers > MAX_WORKERS) workers = MAX_WORKERS;
-    if (workers <= 1) {
+    if (workers <= 1 || inside_loop) {
         for (size_t i = 0; i < count; i++) task(context, i);
         return;
     }

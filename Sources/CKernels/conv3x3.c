@@ -225,13 +225,9 @@ static __attribute__((target("avx2,fma"))) void wgrad_avx2(const float *xpad, in
 }
 #endif
 
-static _Atomic int force_portable = 0;
-
-void ae_conv3x3_use_portable(int portable) { force_portable = portable; }
-
-static int use_avx2(void) {
+static int use_avx2(int portable) {
 #if defined(__x86_64__)
-    if (force_portable) return 0;
+    if (portable) return 0;
     static int cached = -1;
     if (cached < 0) {
         __builtin_cpu_init();
@@ -244,9 +240,9 @@ static int use_avx2(void) {
 }
 
 void ae_conv3x3(const float *xpad, int in_c, int height, int width, const float *w, const float *bias, int out_c,
-                float *y, int accumulate, int relu) {
+                float *y, int accumulate, int relu, int portable) {
 #if defined(__x86_64__)
-    if (use_avx2()) {
+    if (use_avx2(portable)) {
         conv_avx2(xpad, in_c, height, width, w, bias, out_c, y, accumulate, relu);
         return;
     }
@@ -263,9 +259,9 @@ void ae_relu_inplace(float *y, size_t n) {
 }
 
 void ae_conv3x3_weight_grad(const float *xpad, int in_c, int height, int width, const float *dy, const float *relu_y,
-                            int out_c, float *dw, float *db) {
+                            int out_c, float *dw, float *db, int portable) {
 #if defined(__x86_64__)
-    if (use_avx2()) {
+    if (use_avx2(portable)) {
         wgrad_avx2(xpad, in_c, height, width, dy, relu_y, out_c, dw, db);
         return;
     }

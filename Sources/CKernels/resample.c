@@ -2,9 +2,12 @@
 // nearest upsampling by an integer factor): per-element integer division and generic window
 // loops cost more than the convolutions around them in small networks such as M2.
 #include "ckernels.h"
+#include <stdint.h>
 
 void ae_maxpool2x2(const float *x, float *y, float *argmax, int planes, int height, int width) {
     int oh = height / 2, ow = width / 2;
+    // The argmax slots hold int32 indices in float-sized storage (exact for any image size).
+    int32_t *index = (int32_t *)argmax;
     for (int p = 0; p < planes; p++) {
         const float *plane = x + (size_t)p * height * width;
         int base = p * height * width;
@@ -29,7 +32,7 @@ void ae_maxpool2x2(const float *x, float *y, float *argmax, int planes, int heig
                 best = take ? v : best;
                 at = take ? i0 + width + 2 * ox + 1 : at;
                 *y++ = best;
-                *argmax++ = (float)at;
+                *index++ = at;
             }
         }
     }

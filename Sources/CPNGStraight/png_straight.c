@@ -68,7 +68,8 @@ int png_straight_decode16(const unsigned char *data, size_t size, uint16_t *samp
         return 1;
     }
     png_infop info = png_create_info_struct(png);
-    png_bytep *rows = NULL;
+    // volatile: assigned after setjmp and read in its error path (C11 7.13.2.1).
+    png_bytep *volatile rows = NULL;
     if (setjmp(failure.jump)) {
         free(rows);
         png_destroy_read_struct(&png, &info, NULL);
@@ -110,7 +111,8 @@ int png_straight_encode16(const uint16_t *samples, uint32_t width, uint32_t heig
         return 1;
     }
     png_infop info = png_create_info_struct(png);
-    png_bytep *rows = NULL;
+    // volatile: assigned after setjmp and read in its error path (C11 7.13.2.1).
+    png_bytep *volatile rows = NULL;
     if (setjmp(failure.jump)) {
         free(rows);
         free(writer.data);

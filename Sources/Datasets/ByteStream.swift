@@ -63,46 +63,53 @@ final class ByteStream {
             }
             return filled
         }
-        zstream.next_out = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        zstream.avail_out = UInt32(buffer.count)
-        while zstream.avail_out > 0 && !streamEnded {
-            if zstream.avail_in == 0 && !inputEnded {
-                let chunk = try readRaw(max: inputCapacity)
-                if chunk.isEmpty {
-                    inputEnded = true
-                } else {
-                    chunk.copyBytes(to: input, count: chunk.count)
-                    zstream.next_in = input
-                    zstream.avail_in = UInt32(chunk.count)
-                }
-            }
-            let status = inflate(&zstream, Z_NO_FLUSH)
-            switch status {
-            case Z_STREAM_END:
-                // A gzip file may hold several members; continue with the next one if present.
-                if zstream.avail_in == 0 {
+        // zlib counts output in UInt32: fill buffers over 4 GiB in windows of 1 GiB.
+        let base = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        var written = 0
+        while written < buffer.count && !streamEnded {
+            let window = min(buffer.count - written, 1 << 30)
+            zstream.next_out = base + written
+            zstream.avail_out = UInt32(window)
+            while zstream.avail_out > 0 && !streamEnded {
+                if zstream.avail_in == 0 && !inputEnded {
                     let chunk = try readRaw(max: inputCapacity)
                     if chunk.isEmpty {
-                        streamEnded = true
+                        inputEnded = true
                     } else {
                         chunk.copyBytes(to: input, count: chunk.count)
                         zstream.next_in = input
                         zstream.avail_in = UInt32(chunk.count)
                     }
                 }
-                if !streamEnded { inflateReset(&zstream) }
-            case Z_OK:
-                break
-            case Z_BUF_ERROR where inputEnded:
-                throw DatasetError(.truncated, path: path, "gzip stream ends early (file truncated)")
-            case Z_BUF_ERROR:
-                break
-            default:
-                let message = zstream.msg.map { String(cString: $0) } ?? "status \(status)"
-                throw DatasetError(.corrupt, path: path, "corrupt gzip data: \(message)")
+                let status = inflate(&zstream, Z_NO_FLUSH)
+                switch status {
+                case Z_STREAM_END:
+                    // A gzip file may hold several members; continue with the next one if present.
+                    if zstream.avail_in == 0 {
+                        let chunk = try readRaw(max: inputCapacity)
+                        if chunk.isEmpty {
+                            streamEnded = true
+                        } else {
+                            chunk.copyBytes(to: input, count: chunk.count)
+                            zstream.next_in = input
+                            zstream.avail_in = UInt32(chunk.count)
+                        }
+                    }
+                    if !streamEnded { inflateReset(&zstream) }
+                case Z_OK:
+                    break
+                case Z_BUF_ERROR where inputEnded:
+                    throw DatasetError(.truncated, path: path, "gzip stream ends early (file truncated)")
+                case Z_BUF_ERROR:
+                    break
+                default:
+                    let message = zstream.msg.map { String(cString: $0) } ?? "status \(status)"
+                    throw DatasetError(.corrupt, path: path, "corrupt gzip data: \(message)")
+                }
             }
+            written += window - Int(zstream.avail_out)
         }
-        return buffer.count - Int(zstream.avail_out)
+        return written
     }
 
     /// Reads up to `count` bytes into a new array (for headers and small reads).

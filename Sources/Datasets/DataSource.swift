@@ -61,7 +61,49 @@ public struct DataSource: Sendable {
             return DataSource(path: resolved, kind: .idxFolder, train: first,
                               test: train == nil ? nil : test, skipped: [])
         }
+        if let splits = try splitFolders(resolved) {
+            // train/ and test/ (or val/) folders, each with its class folders below.
+            let (train, trainSkipped) = try PNGFolder.load(splits.train, options: options)
+            var testOptions = options
+            testOptions.classNames = train.classNames
+            let test = try splits.test.map { try PNGFolder.load($0, options: testOptions) }
+            return DataSource(path: resolved, kind: .pngFolder, train: train, test: test?.dataset,
+                              skipped: trainSkipped + (test?.skipped ?? []))
+        }
         let (dataset, skipped) = try PNGFolder.load(resolved, options: options)
         return DataSource(path: resolved, kind: .pngFolder, train: dataset, test: nil, skipped: skipped)
+    }
+
+    /// Names of split folders (any case): the training split, and the test split (a validation
+    /// folder serves when there is no test folder).
+    static let trainNames: Set<String> = ["train", "training"]
+    static let testNames: Set<String> = ["test", "testing"]
+    static let validationNames: Set<String> = ["val", "valid", "validation"]
+
+    /// The training and test folders when `folder` holds split folders, nil when it does not.
+    /// - Throws: `DatasetError` when PNGs sit beside the split folders (which split would they be?).
+    static func splitFolders(_ folder: String) throws -> (train: String, test: String?)? {
+        let fm = FileManager.default
+        let entries = ((try? fm.contentsOfDirectory(atPath: folder)) ?? []).sorted()
+        func isFolder(_ name: String) -> Bool {
+            var flag: ObjCBool = false
+            return fm.fileExists(atPath: (folder as NSString).appendingPathComponent(name), isDirectory: &flag)
+                && flag.boolValue
+        }
+        let folders = entries.filter(isFolder)
+        guard let train = folders.first(where: { trainNames.contains($0.lowercased()) }) else { return nil }
+        let test = folders.first { testNames.contains($0.lowercased()) }
+            ?? folders.first { validationNames.contains($0.lowercased()) }
+        let splits = Set([train, test].compactMap { $0 })
+        let allSplitNames = trainNames.union(testNames).union(validationNames)
+        for entry in entries where !splits.contains(entry) && !allSplitNames.contains(entry.lowercased()) {
+            let path = (folder as NSString).appendingPathComponent(entry)
+            let holdsPNGs = isFolder(entry) ? !PNGFolder.listFiles(in: path).isEmpty : entry.lowercased().hasSuffix(".png")
+            if holdsPNGs {
+                throw DatasetError(.badOption, path: path, "PNGs beside the split folders (\(splits.sorted().joined(separator: ", "))); "
+                    + "move them into a split or point --data at one split")
+            }
+        }
+        return ((folder as NSString).appendingPathComponent(train), test.map { (folder as NSString).appendingPathComponent($0) })
     }
 }

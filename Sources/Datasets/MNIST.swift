@@ -76,6 +76,12 @@ public enum MNIST {
             guard let images = find(in: folder, split: name, images: true) else { return nil }
             return try load(images: images, labels: find(in: folder, split: name, images: false))
         }
-        return (try split("train"), try split("t10k"))
+        let train = try split("train"), test = try split("t10k")
+        // A model sized for one split must be able to read the other.
+        if let train, let test, let a = train.fixedShape, let b = test.fixedShape, a != b {
+            throw DatasetError(.mixedSizes, path: test.source, "test images are \(b), the training images "
+                + "(\(train.source)) are \(a); both splits must have one size")
+        }
+        return (train, test)
     }
 }

@@ -21,6 +21,9 @@ public struct PNGFolderOptions: Sendable, Equatable {
     public var allowMixedSizes: Bool
     /// Skip files libpng rejects (listed in the result) instead of failing.
     public var skipBad: Bool
+    /// Class names that labels index (a test split takes its training split's); nil: the class
+    /// folders found, sorted.
+    public var classNames: [String]?
 
     public init(channels: Int? = nil, background: Float = 0, resize: (width: Int, height: Int)? = nil,
                 resizeFilter: ResizeFilter = .area, crop: (width: Int, height: Int)? = nil,
@@ -39,7 +42,7 @@ public struct PNGFolderOptions: Sendable, Equatable {
             && a.resize?.width == b.resize?.width && a.resize?.height == b.resize?.height
             && a.resizeFilter == b.resizeFilter && a.crop?.width == b.crop?.width
             && a.crop?.height == b.crop?.height && a.allowMixedSizes == b.allowMixedSizes
-            && a.skipBad == b.skipBad
+            && a.skipBad == b.skipBad && a.classNames == b.classNames
     }
 }
 
@@ -167,7 +170,13 @@ public enum PNGFolder {
         var classNames: [String]?
         let parts = kept.map { $0.split(separator: "/", omittingEmptySubsequences: true) }
         if parts.allSatisfy({ $0.count >= 2 }) {
-            let names = Array(Set(parts.map { String($0[0]) })).sorted()
+            let found = Array(Set(parts.map { String($0[0]) })).sorted()
+            if let given = options.classNames, let unknown = found.first(where: { !given.contains($0) }) {
+                throw DatasetError(.badOption, path: (folder as NSString).appendingPathComponent(unknown),
+                                   "class \(unknown) has no training images (training classes: "
+                                   + "\(given.joined(separator: ", ")))")
+            }
+            let names = options.classNames ?? found
             let index = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, Int32($0)) })
             labels = parts.map { index[String($0[0])]! }
             classNames = names

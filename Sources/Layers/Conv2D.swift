@@ -33,6 +33,9 @@ public struct Conv2D: Layer {
     public let direct: Bool
     /// Applies ReLU to the output (saves a layer's pass, region and zeroing in small networks).
     public let fusedReLU: Bool
+    /// The direct kernel runs its portable C loops even where AVX2 is available (tests of the
+    /// fallback; a parameter rather than a process-wide switch).
+    public let portableKernel: Bool
 
     /// Channel products up to which 3x3 'same' convolutions run the direct kernel (measured with
     /// `autoencoder bench`: M2's 1-16 channels gain ~4x; 32x32 channels are faster with GEMM).
@@ -41,7 +44,7 @@ public struct Conv2D: Layer {
     public init(inChannels: Int, outChannels: Int, height: Int, width: Int, kernel: Int, stride: Int = 1,
                 padding: Int = 0, dilation: Int = 1, paddingMode: PaddingMode = .zeros, name: String,
                 layout: inout ParameterLayout, initializer: Initializer = .pytorchDefault, direct: Bool? = nil,
-                fusedReLU: Bool = false) {
+                fusedReLU: Bool = false, portableKernel: Bool = false) {
         precondition(kernel > 0 && stride > 0 && dilation > 0 && padding >= 0, "bad convolution geometry")
         // One reflection must land inside the image, as in PyTorch's reflect pad.
         precondition(paddingMode == .zeros || (padding < height && padding < width),
@@ -59,6 +62,7 @@ public struct Conv2D: Layer {
         let eligible = kernel == 3 && stride == 1 && padding == 1 && dilation == 1 && paddingMode == .zeros
         self.direct = eligible && (direct ?? (inChannels * outChannels <= Conv2D.directChannelProduct))
         self.fusedReLU = fusedReLU
+        self.portableKernel = portableKernel
         weight = layout.reserve(name + ".weight", shape: [outChannels, inChannels, kernel, kernel])
         bias = layout.reserve(name + ".bias", shape: [outChannels])
         precondition(outHeight > 0 && outWidth > 0, "convolution output would be empty")
@@ -185,7 +189,7 @@ public struct Conv2D: Layer {
                 let padded = cache.row(r)
                 ae_conv3x3_pad(x.row(r), nil, padded, Int32(inChannels), Int32(height), Int32(width))
                 ae_conv3x3(padded, Int32(inChannels), Int32(height), Int32(width), params[weight], params[bias],
-                           Int32(outChannels), y.row(r), 0, fusedReLU ? 1 : 0)
+                           Int32(outChannels), y.row(r), 0, fusedReLU ? 1 : 0, portableKernel ? 1 : 0)
             }
             return
         }
@@ -214,12 +218,12 @@ public struct Conv2D: Layer {
                 // A fused ReLU's mask is applied while reading dy (no separate pass).
                 let gate = fusedReLU ? UnsafePointer(y.row(r)) : nil
                 ae_conv3x3_weight_grad(padded, Int32(inChannels), Int32(height), Int32(width), dy.row(r), gate,
-                                       Int32(outChannels), grads[weight], grads[bias])
+                                       Int32(outChannels), grads[weight], grads[bias], portableKernel ? 1 : 0)
                 if let dx {
                     // dx = dy convolved with the flipped kernel: a forward pass with channels swapped.
                     ae_conv3x3_pad(dy.row(r), gate, paddedDy, Int32(outChannels), Int32(height), Int32(width))
                     ae_conv3x3(paddedDy, Int32(outChannels), Int32(height), Int32(width), flipped, nil,
-                               Int32(inChannels), dx.row(r), 1, 0)
+                               Int32(inChannels), dx.row(r), 1, 0, portableKernel ? 1 : 0)
                 }
             }
             return

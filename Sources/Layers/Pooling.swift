@@ -16,8 +16,8 @@ public struct MaxPool2D: Layer {
     public init(channels: Int, height: Int, width: Int, kernel: Int, stride: Int? = nil) {
         precondition(channels > 0 && kernel > 0 && (stride ?? kernel) > 0, "bad pooling geometry")
         precondition(height >= kernel && width >= kernel, "pooling window larger than the \(height)x\(width) input")
-        // The argmax is stored as a Float, which holds every integer exactly only up to 2^24.
-        precondition(channels * height * width <= 1 << 24, "input too large for a Float argmax index")
+        // The argmax is an Int32 stored in a Float slot's bits (any image up to 2^31 values).
+        precondition(channels * height * width <= Int(Int32.max), "input too large for an Int32 argmax index")
         self.channels = channels
         self.height = height
         self.width = width
@@ -29,7 +29,7 @@ public struct MaxPool2D: Layer {
     public var outWidth: Int { (width - kernel) / stride + 1 }
     public var inputWidth: Int { channels * height * width }
     public var outputWidth: Int { channels * outHeight * outWidth }
-    /// The flat input index (within the sample) of each output's maximum.
+    /// The flat input index (within the sample) of each output's maximum, as Int32 bits.
     public var cacheWidth: Int { outputWidth }
 
     /// `y[c, oy, ox] = max over the window at (oy*s, ox*s)`; ties go to the first maximum in
@@ -61,7 +61,7 @@ public struct MaxPool2D: Layer {
                             }
                         }
                         ys[o] = best
-                        argmax[o] = Float(bestIndex)
+                        argmax[o] = Float(bitPattern: UInt32(truncatingIfNeeded: Int32(bestIndex)))
                         o += 1
                     }
                 }
@@ -76,7 +76,7 @@ public struct MaxPool2D: Layer {
         for r in 0..<dy.rows {
             let g = dy.row(r), argmax = cache.row(r), d = dx.row(r)
             // y[o] = x[argmax[o]]: overlapping windows may share an argmax, hence +=.
-            for o in 0..<n { d[Int(argmax[o])] += g[o] }
+            for o in 0..<n { d[Int(Int32(bitPattern: argmax[o].bitPattern))] += g[o] }
         }
     }
 }

@@ -132,9 +132,12 @@ public enum Checkpoint {
             if trainer.modelState.count > 0 {
                 try copy("state.model", [trainer.modelState.count], into: trainer.modelState.pointer)
             }
-            if contents.updates.count == trainer.optimizerState.updates.count {
-                trainer.optimizerState.updates = contents.updates
+            // Adam's bias correction and the schedules need every phase's update count.
+            guard contents.updates.count == trainer.optimizerState.updates.count else {
+                throw SafeTensorsError(path: contents.path, reason: "holds update counts for \(contents.updates.count) "
+                    + "phase(s), the model has \(trainer.optimizerState.updates.count)")
             }
+            trainer.optimizerState.updates = contents.updates
         }
     }
 }

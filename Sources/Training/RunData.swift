@@ -20,6 +20,8 @@ public struct RunData {
     /// The test split's images (grids), or its sequences (plots), whichever the data is.
     let testImages: BatchAssembler?
     let testSequences: SequenceBatchSource?
+    /// Files left out with `--skip-bad`, each with libpng's reason.
+    public internal(set) var skipped: [SkippedFile] = []
 
     /// Loads the data of `config` and resolves its model's size (filled into `config`).
     /// `resuming`: the model's size is the checkpoint's. `evaluating`: the checkpoint whose model
@@ -86,6 +88,7 @@ public struct RunData {
                     + "takes \(config.modelInput)")
             }
             let dataset = source.train
+            skipped = source.skipped
             if let patch = config.patch {
                 shape = ImageShape(channels: dataset.channels, height: patch, width: patch)
             } else if let fixed = dataset.fixedShape {
@@ -105,6 +108,10 @@ public struct RunData {
             }
             let repeats = config.patchesPerImage ?? 1
             let testSet = source.test ?? dataset
+            if config.patch == nil, let a = dataset.fixedShape, let b = testSet.fixedShape, a != b {
+                throw DatasetError(.mixedSizes, path: testSet.source, "test images are \(b), the training images are "
+                    + "\(a); both splits must have one size (or pass --resize WxH)")
+            }
             let (trainImages, testImageIDs) = try Self.split(count: dataset.count, testCount: source.test?.count,
                                                                     config: config, source: dataset.source)
             let patch = config.patch.map { (height: $0, width: $0) }

@@ -217,6 +217,10 @@ extension TrainingRun {
             m["best_test_squared_error_per_image"] = best.testSquaredErrorPerImage
             m["best_test_mse_per_pixel"] = best.testMSEPerPixel
         }
+        if let best = progress.history.filter({ $0.testLoss != nil }).min(by: { $0.testLoss! < $1.testLoss! }) {
+            m["best_test_loss"] = best.testLoss
+            m["best_test_loss_epoch"] = Double(best.epoch)
+        }
         if let best = progress.history.filter({ $0.testPSNR != nil }).max(by: { $0.testPSNR! < $1.testPSNR! }) {
             m["best_test_psnr"] = best.testPSNR
             m["best_test_psnr_noisy"] = best.testPSNRNoisy
@@ -241,8 +245,23 @@ final class LogFile {
     }
 
     func write(_ object: [String: Any]) {
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
-        handle.write(data + Data("\n".utf8))
+        handle.write(LogFile.json(object) + Data("\n".utf8))
+    }
+
+    /// JSON of `object` with non-finite numbers as null (JSON has no NaN): a diverged loss is
+    /// logged, not dropped.
+    static func json(_ object: [String: Any], pretty: Bool = false) -> Data {
+        func clean(_ value: Any) -> Any {
+            switch value {
+            case let d as Double: return d.isFinite ? d : NSNull()
+            case let f as Float: return f.isFinite ? Double(f) : NSNull()
+            case let dictionary as [String: Any]: return dictionary.mapValues(clean)
+            case let array as [Any]: return array.map(clean)
+            default: return value
+            }
+        }
+        let options: JSONSerialization.WritingOptions = pretty ? [.sortedKeys, .prettyPrinted] : [.sortedKeys]
+        return (try? JSONSerialization.data(withJSONObject: clean(object), options: options)) ?? Data("{}".utf8)
     }
 
     deinit { try? handle.close() }

@@ -65,6 +65,8 @@ public final class TrainingRun {
     let testSequences: SequenceBatchSource?
     let corruption: Corruption
     let evaluationEpoch: Int
+    /// Files left out with `--skip-bad` (listed in the log when the run starts).
+    public let skipped: [SkippedFile]
 
     /// Prepares a run (loads data, builds the model); `resume` is a checkpoint or run folder.
     /// - Throws: `DatasetError`, `TrainingError` or `SafeTensorsError` with a one-line reason.
@@ -91,6 +93,7 @@ public final class TrainingRun {
         testSource = data.testSource
         testImages = data.testImages
         testSequences = data.testSequences
+        skipped = data.skipped
         let shape = data.shape
         var trainCount = data.trainCount
         if config.optimizer.schedule.kind == .cosine && config.optimizer.schedule.totalSteps <= 1 {
@@ -148,6 +151,11 @@ public final class TrainingRun {
         }
         let logFile = writes
             ? try LogFile(path: runDirectory + "/log.jsonl", append: progress.epoch > 0 || progress.batchInEpoch > 0) : nil
+        if !skipped.isEmpty && progress.epoch == 0 && progress.batchInEpoch == 0 {
+            log("skipped \(skipped.count) file(s) that libpng rejects (--skip-bad):")
+            for file in skipped { log("  \(file)") }
+            logFile?.write(["type": "skipped", "files": skipped.map { ["path": $0.path, "reason": $0.reason] }])
+        }
         func checkpoint(_ name: String) throws {
             guard writes else { return }
             let path = runDirectory + "/checkpoints/\(name).safetensors"
@@ -270,9 +278,7 @@ public final class TrainingRun {
                 + String(format: " | %.1f s | %.0f img/s", trainSeconds, Double(epochSamples) / max(trainSeconds, 1e-9)))
             let metrics = metrics(wallSeconds: Date().timeIntervalSince(started), samples: samplesTrained)
             if writes {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-                try AtomicFile.write(try encoder.encode(metrics), to: runDirectory + "/metrics.json")
+                try AtomicFile.write(LogFile.json(metrics, pretty: true), to: runDirectory + "/metrics.json")
             }
             hooks.epochEnded?(record)
             if let limit = config.timeLimit, Date().timeIntervalSince(started) >= limit, progress.epoch < config.epochs {

@@ -71,19 +71,19 @@ struct ModelOptions: ParsableArguments {
         + "convolutions down, transposed convolutions up); vae: dense or conv."))
     var architecture: String?
 
-    @Option(help: "denoiser: resolution halvings of the encoder-decoder (0 = a plain stack at full resolution; default 2).")
+    @Option(parsing: .unconditional, help: "denoiser: resolution halvings of the encoder-decoder (0 = a plain stack at full resolution; default 2).")
     var depth: Int?
 
-    @Option(help: "denoiser: filters at full resolution, doubled at each level down (default 32).")
+    @Option(parsing: .unconditional, help: "denoiser: filters at full resolution, doubled at each level down (default 32).")
     var width: Int?
 
     @Flag(help: "denoiser: predict the clean image instead of the noise (residual learning is the default).")
     var predictImage = false
 
-    @Option(help: "lstm/gru: hidden units per layer (default 128).")
+    @Option(parsing: .unconditional, help: "lstm/gru: hidden units per layer (default 128).")
     var hidden: Int?
 
-    @Option(help: "lstm/gru: width of a linear bottleneck after the encoder (0: the code is the final hidden state).")
+    @Option(parsing: .unconditional, help: "lstm/gru: width of a linear bottleneck after the encoder (0: the code is the final hidden state).")
     var code: Int?
 
     @Flag(help: "lstm/gru: bidirectional encoder (the code holds both directions' final states).")
@@ -93,7 +93,7 @@ struct ModelOptions: ParsableArguments {
         + "step's value, initial state from the code)."))
     var decoderInput: SequenceDecoderInput?
 
-    @Option(help: "lstm/gru with --decoder-input previous: probability of feeding the true previous value in training.")
+    @Option(parsing: .unconditional, help: "lstm/gru with --decoder-input previous: probability of feeding the true previous value in training.")
     var teacherForcing: Float?
 
     @Flag(help: "lstm/gru: reconstruct the sequence in reverse order.")
@@ -103,14 +103,14 @@ struct ModelOptions: ParsableArguments {
         + "(fixed variance, default 1) or gaussian-learned (a log-variance per value).", valueName: "kind"))
     var decoder: String?
 
-    @Option(help: "vae: weight of the KL term (beta-VAE; 1 is the ELBO).")
+    @Option(parsing: .unconditional, help: "vae: weight of the KL term (beta-VAE; 1 is the ELBO).")
     var beta: Float?
 
-    @Option(help: ArgumentHelp("vae: raise the KL weight linearly from 0 to beta over this many steps.",
+    @Option(parsing: .unconditional, help: ArgumentHelp("vae: raise the KL weight linearly from 0 to beta over this many steps.",
                                valueName: "steps"))
     var klWarmup: Int?
 
-    @Option(help: ArgumentHelp("vae: free bits, nats per latent dimension whose batch-mean KL is not penalised.",
+    @Option(parsing: .unconditional, help: ArgumentHelp("vae: free bits, nats per latent dimension whose batch-mean KL is not penalised.",
                                valueName: "nats"))
     var freeBits: Float?
 
@@ -126,48 +126,71 @@ struct ModelOptions: ParsableArguments {
         valueName: "spec"))
     var sparsity: String?
 
-    @Option(help: "Contractive penalty weight (squared Frobenius norm of the encoder Jacobian).")
+    @Option(parsing: .unconditional, help: "Contractive penalty weight (squared Frobenius norm of the encoder Jacobian).")
     var contractive: Float?
 
-    @Option(help: "Dropout rate after hidden layers.")
+    @Option(parsing: .unconditional, help: "Dropout rate after hidden layers.")
     var dropout: Float?
 
     @Option(help: ArgumentHelp("Hidden layers that get dropout, counted from the input side (default: all).",
                                valueName: "i,j,..."))
     var dropoutLayers: IntList?
 
-    @Option(help: "Dropout rate on the input.")
+    @Option(parsing: .unconditional, help: "Dropout rate on the input.")
     var inputDropout: Float?
 
     @Option(help: "Optimizer: sgd, adam, adamw (default adam).")
     var optimizer: OptimizerKind?
 
-    @Option(help: "Learning rate (default 1e-3).")
+    @Option(parsing: .unconditional, help: "Learning rate (default 1e-3).")
     var lr: Float?
 
-    @Option(help: "SGD momentum.")
+    @Option(parsing: .unconditional, help: "SGD momentum.")
     var momentum: Float?
 
     @Flag(help: "Nesterov momentum (SGD).")
     var nesterov = false
 
-    @Option(help: "Weight decay (L2 for sgd/adam, decoupled for adamw).")
+    @Option(parsing: .unconditional, help: "Weight decay (L2 for sgd/adam, decoupled for adamw).")
     var weightDecay: Float?
 
-    @Option(help: "Clip the gradient's global norm to this value.")
+    @Option(parsing: .unconditional, help: "Clip the gradient's global norm to this value.")
     var clipNorm: Float?
 
     @Option(help: ArgumentHelp("Learning-rate schedule: constant, step:EVERY:GAMMA (steps), cosine[:MIN_FACTOR] "
         + "(cosine decays over the whole run).", valueName: "spec"))
     var schedule: String?
 
-    @Option(help: "Linear warm-up steps.")
+    @Option(parsing: .unconditional, help: "Linear warm-up steps.")
     var warmup: Int?
 
     @Option(help: ArgumentHelp("Optimizer settings of one phase of a multi-phase model, starting from the options "
         + "above: PHASE:key=value,... with keys optimizer, lr, momentum, beta1, beta2, weight-decay, clip-norm "
         + "(e.g. discriminator:lr=2e-4,beta1=0.5). Repeat for several phases.", valueName: "spec"))
     var phaseOptimizer: [String] = []
+
+    func validate() throws {
+        func check(_ value: Float?, _ flag: String, _ valid: (Float) -> Bool, _ what: String) throws {
+            if let value, !(value.isFinite && valid(value)) { throw ValidationError("\(flag) must be \(what), got \(value)") }
+        }
+        try check(lr, "--lr", { $0 > 0 }, "a positive number")
+        try check(momentum, "--momentum", { $0 >= 0 && $0 < 1 }, "in [0, 1)")
+        try check(weightDecay, "--weight-decay", { $0 >= 0 }, ">= 0")
+        try check(clipNorm, "--clip-norm", { $0 > 0 }, "a positive number")
+        try check(beta, "--beta", { $0 >= 0 }, ">= 0")
+        try check(freeBits, "--free-bits", { $0 >= 0 }, ">= 0")
+        try check(contractive, "--contractive", { $0 >= 0 }, ">= 0")
+        try check(dropout, "--dropout", { $0 >= 0 && $0 < 1 }, "in [0, 1)")
+        try check(inputDropout, "--input-dropout", { $0 >= 0 && $0 < 1 }, "in [0, 1)")
+        try check(teacherForcing, "--teacher-forcing", { $0 >= 0 && $0 <= 1 }, "in [0, 1]")
+        for (value, flag) in [(warmup, "--warmup"), (klWarmup, "--kl-warmup")] where (value ?? 0) < 0 {
+            throw ValidationError("\(flag) must be >= 0, got \(value!)")
+        }
+        for (value, flag) in [(hidden, "--hidden"), (depth.map { $0 + 1 }, "--depth"), (width, "--width"),
+                              (code.map { $0 + 1 }, "--code")] where (value ?? 1) <= 0 {
+            throw ValidationError("\(flag) must be \(flag == "--depth" || flag == "--code" ? ">= 0" : "positive")")
+        }
+    }
 
     /// The model flags the user gave, each with the families it applies to.
     var givenModelFlags: [(flag: String, families: Set<ModelFamily>)] {

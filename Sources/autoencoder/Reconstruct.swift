@@ -43,6 +43,10 @@ struct Reconstruct: ParsableCommand {
     @Option(help: "Output PNG file.")
     var out: String = "reconstruction.png"
 
+    func validate() throws {
+        guard count > 0 else { throw ValidationError("--count must be positive") }
+    }
+
     func run() throws {
         let run = try options.load()
         try run.writeGrid(to: out, count: count)

@@ -25,49 +25,57 @@ struct Train: ParsableCommand {
         + "every epoch (the test split once), as for likelihoods on binarized MNIST."))
     var binarize = false
 
-    @Option(help: ArgumentHelp("Train on random N x N patches cut afresh from each image every epoch (denoiser "
+    @Option(parsing: .unconditional, help: ArgumentHelp("Train on random N x N patches cut afresh from each image every epoch (denoiser "
         + "default 48; images may then differ in size).", valueName: "N"))
     var patch: Int?
 
-    @Option(help: ArgumentHelp("Patches per image per epoch (default: about one pass over each image's pixels).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Patches per image per epoch (default: about one pass over each image's pixels).",
                                valueName: "N"))
     var patchesPerImage: Int?
 
-    @Option(help: "Epochs to train (default 10; with --resume: the run's own count).")
+    @Option(parsing: .unconditional, help: "Epochs to train (default 10; with --resume: the run's own count).")
     var epochs: Int?
 
-    @Option(help: "Minibatch size (default 256).")
+    @Option(parsing: .unconditional, help: "Minibatch size (default 256).")
     var batchSize: Int?
 
-    @Option(help: "Shards per minibatch (default: active cores). Same seed and shards: bit-identical runs.")
+    @Option(parsing: .unconditional, help: "Shards per minibatch (default: active cores). Same seed and shards: bit-identical runs.")
     var shards: Int?
 
     @Option(help: "Random seed (initialisation, order, noise, dropout; default 0).")
     var seed: UInt64?
 
-    @Option(help: "Run folder (default: runs/<model>-<date>).")
+    @Option(help: ArgumentHelp("Run folder (default: runs/<model>-<date>). A folder that already holds files is "
+        + "refused unless --resume or --overwrite."))
     var runDir: String?
+
+    @Flag(help: "Replace what --run-dir already holds (its config, log, grids and checkpoints are deleted first).")
+    var overwrite = false
 
     @Option(help: "Continue from a checkpoint file or run folder (its config wins; --epochs and --data may change).")
     var resume: String?
 
-    @Option(help: "Fraction held out for testing when the data has no test split (default 0.1).")
+    @Option(parsing: .unconditional, help: "Fraction held out for testing when the data has no test split (default 0.1).")
     var holdout: Double?
 
-    @Option(help: "Samples in the reconstruction grid (default 10).")
+    @Option(parsing: .unconditional, help: "Samples in the reconstruction grid (default 10).")
     var gridCount: Int?
 
-    @Option(help: "Also checkpoint every N steps (0: each epoch).")
+    @Option(parsing: .unconditional, help: "Also checkpoint every N steps (0: each epoch).")
     var checkpointEvery: Int?
 
-    @Option(help: "Steps between progress reports (default 50).")
+    @Option(parsing: .unconditional, help: "Steps between progress reports (default 50).")
     var logEvery: Int?
 
-    @Option(help: "Stop after the epoch in which this many minutes of training have passed.")
+    @Option(parsing: .unconditional, help: "Stop after the epoch in which this many minutes of training have passed.")
     var timeLimit: Double?
 
     func validate() throws {
         if let epochs, epochs <= 0 { throw ValidationError("--epochs must be positive") }
+        if let gridCount, gridCount <= 0 { throw ValidationError("--grid-count must be positive") }
+        if let logEvery, logEvery <= 0 { throw ValidationError("--log-every must be positive") }
+        if let checkpointEvery, checkpointEvery < 0 { throw ValidationError("--checkpoint-every must be >= 0") }
+        if let timeLimit, !(timeLimit > 0) { throw ValidationError("--time-limit must be a positive number of minutes") }
         if let batchSize, batchSize <= 0 { throw ValidationError("--batch-size must be positive") }
         if let shards, shards <= 0 { throw ValidationError("--shards must be positive") }
         if let patch, patch <= 0 { throw ValidationError("--patch must be positive") }
@@ -91,6 +99,38 @@ struct Train: ParsableCommand {
                 throw ValidationError("--patch does not apply to --model \(modelOptions.model!.rawValue)")
             }
         }
+    }
+
+    /// Checks the run folder before any data is read: a file is refused, and a folder that holds
+    /// files only with --resume (it is that run) or --overwrite (emptied first).
+    func prepareRunFolder(_ folder: String) throws {
+        var isFolder: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder)
+        if exists && !isFolder.boolValue {
+            throw CommandFailure(message: "\(folder): a file, not a folder; choose another --run-dir")
+        }
+        guard resume == nil else { return }
+        let entries = exists ? ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []) : []
+        if !entries.isEmpty {
+            guard overwrite else {
+                throw CommandFailure(message: "\(folder): already holds a run (\(entries.sorted().prefix(3).joined(separator: ", "))"
+                    + "\(entries.count > 3 ? ", ..." : "")); continue it with --resume \(folder), or pass --overwrite "
+                    + "to replace it")
+            }
+            do { try FileManager.default.removeItem(atPath: folder) } catch {
+                throw CommandFailure(message: "\(folder): cannot remove the old run (\(error.localizedDescription))")
+            }
+        }
+        do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
+            throw CommandFailure(message: "\(folder): cannot create the run folder (\(error.localizedDescription))")
+        }
+    }
+
+    /// An existing path made absolute, so a run resumes from any working directory; bundled data
+    /// names stay names.
+    static func absolute(_ path: String) -> String {
+        guard FileManager.default.fileExists(atPath: path) else { return path }
+        return URL(fileURLWithPath: path).standardizedFileURL.path
     }
 
     /// The config file that `--config` names (a file, or a run folder's config.json).
@@ -133,7 +173,7 @@ struct Train: ParsableCommand {
         }
         if let patch { config.patch = patch }
         if let patchesPerImage { config.patchesPerImage = patchesPerImage }
-        if let path = dataOptions.dataPath { config.data = path }
+        if let path = dataOptions.dataPath { config.data = Self.absolute(path) }
         if let channels = dataOptions.channels { config.channels = channels }
         if let background = dataOptions.backgroundLevel { config.background = background }
         if let resize = dataOptions.resize { config.resize = [resize.width, resize.height] }
@@ -165,13 +205,21 @@ struct Train: ParsableCommand {
             folder = resume.hasSuffix(".safetensors")
                 ? ((resume as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent : resume
         } else {
+            // Runs started in the same second get -2, -3, ...: a default name never reuses a folder.
             let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
-            folder = "runs/\(config.family.rawValue)-\(stamp)"
+            let base = "runs/\(config.family.rawValue)-\(stamp)"
+            var candidate = base, n = 1
+            while FileManager.default.fileExists(atPath: candidate) {
+                n += 1
+                candidate = "\(base)-\(n)"
+            }
+            folder = candidate
         }
+        try prepareRunFolder(folder)
         let run: TrainingRun
         do {
             run = try TrainingRun(config: config, runDirectory: folder, resume: resume, epochs: epochs,
-                                  dataOverride: dataOptions.dataPath)
+                                  dataOverride: dataOptions.dataPath.map(Self.absolute))
         } catch let error as DatasetError {
             throw CommandFailure(message: error.description)
         } catch let error as TrainingError {
@@ -185,7 +233,15 @@ struct Train: ParsableCommand {
             + "\(c.optimizer.kind.rawValue) lr \(c.optimizer.learningRate)")
         print("run folder: \(folder)")
         fflush(nil)
-        signal(SIGINT) { _ in stopRequested = 1 }
+        // Ctrl-C and kill (SIGTERM) checkpoint at the next step and stop; the exit code says which.
+        signal(SIGINT) { _ in stopRequested = SIGINT }
+        signal(SIGTERM) { _ in stopRequested = SIGTERM }
+        // A parent may have blocked them (the mask survives exec): unblock, or they never arrive.
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGINT)
+        sigaddset(&signals, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
         let terminal = isatty(STDOUT_FILENO) != 0
         let progress = ProgressDisplay(terminal: terminal)
         let metrics: [String: Double]
@@ -199,6 +255,9 @@ struct Train: ParsableCommand {
         if let psnr = metrics["best_test_psnr"] {
             print(String(format: "best validation PSNR %.2f dB (noisy %.2f dB); %.0f s wall", psnr,
                          metrics["best_test_psnr_noisy"] ?? 0, metrics["wall_seconds"] ?? 0))
+        } else if run.model.objectiveUnit == .perSample, let best = metrics["best_test_loss"] {
+            print(String(format: "best test loss %.3f nats per sample at epoch %.0f; %.0f s wall", best,
+                         metrics["best_test_loss_epoch"] ?? 0, metrics["wall_seconds"] ?? 0))
         } else if run.isSequenceData, let best = metrics["best_test_mse_per_pixel"] {
             print(String(format: "best test MSE per value %.5f (standardized) at epoch %.0f; %.0f s wall",
                          best, metrics["best_epoch"] ?? 0, metrics["wall_seconds"] ?? 0))
@@ -208,6 +267,8 @@ struct Train: ParsableCommand {
                 metrics["wall_seconds"] ?? 0))
         }
         print("outputs: \(folder)/grids, \(folder)/plots/loss.png, \(folder)/checkpoints, \(folder)/metrics.json")
+        // Stopped by a signal after saving: exit 128 + signal, as shells expect (130 for Ctrl-C).
+        if stopRequested != 0 { throw ExitCode(128 + stopRequested) }
     }
 }
 

@@ -86,15 +86,13 @@ let convCases = [
 
     /// The portable loops (machines without AVX2) on the same shapes.
     @Test func portableLoopsMatchTheGEMMPath() {
-        ae_conv3x3_use_portable(1)
-        defer { ae_conv3x3_use_portable(0) }
-        for (c, o, h, w) in Self.shapes { compare(c: c, o: o, h: h, w: w) }
+        for (c, o, h, w) in Self.shapes { compare(c: c, o: o, h: h, w: w, portable: true) }
     }
 
-    func compare(c: Int, o: Int, h: Int, w: Int) {
+    func compare(c: Int, o: Int, h: Int, w: Int, portable: Bool = false) {
         var layoutA = ParameterLayout(), layoutB = ParameterLayout()
         let direct = Conv2D(inChannels: c, outChannels: o, height: h, width: w, kernel: 3, padding: 1, name: "conv",
-                            layout: &layoutA, direct: true)
+                            layout: &layoutA, direct: true, portableKernel: portable)
         let reference = Conv2D(inChannels: c, outChannels: o, height: h, width: w, kernel: 3, padding: 1,
                                name: "conv", layout: &layoutB, direct: false)
         #expect(direct.direct && !reference.direct)

@@ -135,3 +135,25 @@ struct LabelReadingToy: AutoencoderModel {
                                          count: 784 * 32)))
     }
 }
+
+@Suite struct ReportingRobustnessTests {
+    @Test func nonFiniteNumbersAreLoggedAsNull() throws {
+        let data = LogFile.json(["loss": Double.nan, "parts": ["kl": Double.infinity, "ok": 1.5], "n": 3])
+        let text = String(decoding: data, as: UTF8.self)
+        #expect(text == #"{"loss":null,"n":3,"parts":{"kl":null,"ok":1.5}}"#, "\(text)")
+    }
+
+    @Test func restoreRefusesAnotherPhaseCount() throws {
+        let folder = try makeScratchFolder("phasecount")
+        let single = Trainer(model: DenseAutoencoder(DenseAutoencoderConfig(widths: [3, 2])),
+                             optimizers: [OptimizerConfig()], shards: 1, maxBatch: 2, seed: 0)
+        var config = resumeConfig(epochs: 1)
+        config.model = .dense(DenseAutoencoderConfig(widths: [3, 2]))
+        try Checkpoint.save(single, config: config, progress: RunProgress(), to: folder + "/one.safetensors")
+        var contents = try Checkpoint.load(folder + "/one.safetensors")
+        try Checkpoint.restore(contents, into: single)
+        contents = Checkpoint.Contents(path: contents.path, config: contents.config, progress: contents.progress,
+                                       updates: [4, 4], tensors: contents.tensors)
+        #expect(throws: SafeTensorsError.self) { try Checkpoint.restore(contents, into: single) }
+    }
+}

@@ -39,9 +39,10 @@ int ae_conv3x3_row_stride(int width);
 /// With `relu_y`, values where relu_y <= 0 become 0 (dy through a fused ReLU).
 void ae_conv3x3_pad(const float *x, const float *relu_y, float *padded, int channels, int height, int width);
 /// y (out_c, H, W) = bias + w (out_c, in_c, 3, 3) correlated with the padded input; adds into y
-/// instead when `accumulate` (bias ignored); then max(y, 0) when `relu`.
+/// instead when `accumulate` (bias ignored); then max(y, 0) when `relu`. `portable` nonzero runs
+/// the portable C loops even where AVX2 is available (a parameter, so tests need no global).
 void ae_conv3x3(const float *xpad, int in_c, int height, int width, const float *w, const float *bias, int out_c,
-                float *y, int accumulate, int relu);
+                float *y, int accumulate, int relu, int portable);
 /// Binary cross-entropy on logits z against targets t over n values: adds the loss sum to
 /// *objective, the squared error of sigmoid(z) to *squared, and scale * (sigmoid(z) - t) into g
 /// when g is non-null.
@@ -53,16 +54,15 @@ void ae_relu_inplace(float *y, size_t n);
 /// dw += dy (out_c, H, W) correlated with the padded input; db += sums of dy. With `relu_y`, dy
 /// counts only where relu_y > 0 (a fused ReLU's output).
 void ae_conv3x3_weight_grad(const float *xpad, int in_c, int height, int width, const float *dy, const float *relu_y,
-                            int out_c, float *dw, float *db);
+                            int out_c, float *dw, float *db, int portable);
 /// flipped (in_c, out_c, 3, 3) = w (out_c, in_c, 3, 3) with channels swapped and the kernel
 /// rotated by 180 degrees: the input gradient is then a forward convolution of dy.
 void ae_conv3x3_flip(const float *w, float *flipped, int out_c, int in_c);
-/// 2x2 max-pool, stride 2, of `planes` planes; argmax holds each maximum's flat index in the sample.
+/// 2x2 max-pool, stride 2, of `planes` planes; argmax holds each maximum's flat index in the
+/// sample as int32 bits in its float slots.
 void ae_maxpool2x2(const float *x, float *y, float *argmax, int planes, int height, int width);
 /// Nearest upsampling by an integer factor, and its adjoint (adds into dx).
 void ae_upsample_nearest(const float *x, float *y, int planes, int height, int width, int scale);
 void ae_upsample_nearest_backward(const float *dy, float *dx, int planes, int height, int width, int scale);
-/// Tests: nonzero runs the portable C loops even where AVX2 is available.
-void ae_conv3x3_use_portable(int portable);
 
 #endif

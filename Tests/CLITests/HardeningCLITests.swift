@@ -1,0 +1,118 @@
+// Hostile or careless input through the binary: run folders are never overwritten by accident,
+// splits of different sizes are refused before anything is allocated for them, PNG split folders
+// give train and test splits with class labels, signals save and exit 128 + signal, and bad
+// numbers are refused with one line.
+
+import Foundation
+import Images
+import Testing
+import TestSupport
+import Training
+
+/// An IDX images file of `count` images of `side` x `side` bytes.
+func idxImages(count: Int, side: Int) -> [UInt8] {
+    func be(_ v: Int) -> [UInt8] { [UInt8(v >> 24 & 255), UInt8(v >> 16 & 255), UInt8(v >> 8 & 255), UInt8(v & 255)] }
+    return [0, 0, 8, 3] + be(count) + be(side) + be(side) + (0..<(count * side * side)).map { UInt8($0 % 251) }
+}
+
+@Suite(.serialized) struct HardeningCLITests {
+    @Test func runFoldersAreNotOverwrittenByAccident() throws {
+        let folder = try makeScratchFolder("runfolders")
+        let args = ["train", "--model", "dense", "--layers", "784,8", "--epochs", "1", "--run-dir", folder + "/run"]
+        #expect(try runTool(args).status == 0)
+        let again = try runTool(args)
+        #expect(again.status != 0 && again.stderr.contains("already holds a run") && again.stderr.contains("--resume"),
+                "\(again.stderr)")
+        let replaced = try runTool(args + ["--overwrite"])
+        #expect(replaced.status == 0, "\(replaced.stderr)")
+        try writeFile(folder + "/file", [1, 2, 3])
+        let file = try runTool(["train", "--model", "dense", "--run-dir", folder + "/file", "--data", folder + "/nothing"])
+        #expect(file.status != 0 && file.stderr.contains("a file, not a folder"), "\(file.stderr)")
+        #expect(file.stderr.split(separator: "\n").count == 1)
+        // The data path is stored absolute, so a resume works from any folder.
+        let config = try TrainingConfig.from(json: String(contentsOfFile: folder + "/run/config.json", encoding: .utf8))
+        #expect(config.data == "mnist-sample")
+        let relative = try runTool(["train", "--model", "dense", "--layers", "784,8", "--epochs", "1", "--data",
+                                    "data/mnist-sample", "--run-dir", folder + "/rel"])
+        #expect(relative.status == 0, "\(relative.stderr)")
+        let stored = try TrainingConfig.from(json: String(contentsOfFile: folder + "/rel/config.json", encoding: .utf8))
+        #expect(stored.data.hasPrefix("/") && stored.data.hasSuffix("data/mnist-sample"), "\(stored.data)")
+    }
+
+    @Test func splitsOfDifferentSizesAreRefused() throws {
+        let folder = try makeScratchFolder("splitsizes")
+        try writeFile(folder + "/train-images-idx3-ubyte", idxImages(count: 10, side: 28))
+        try writeFile(folder + "/t10k-images-idx3-ubyte", idxImages(count: 30, side: 64))
+        for command in [["inspect"], ["train", "--model", "dense", "--epochs", "1", "--run-dir", folder + "/run"]] {
+            let result = try runTool(command + ["--data", folder])
+            #expect(result.status != 0, "\(command[0]) accepted splits of two sizes")
+            #expect(result.stderr.contains("t10k-images-idx3-ubyte") && result.stderr.contains("64x64"), "\(result.stderr)")
+        }
+    }
+
+    @Test func pngSplitFoldersGiveSplitsAndClasses() throws {
+        let folder = try makeScratchFolder("pngsplits")
+        for (split, count) in [("Train", 6), ("test", 2)] {
+            for label in ["cat", "dog"] {
+                try FileManager.default.createDirectory(atPath: "\(folder)/data/\(split)/\(label)", withIntermediateDirectories: true)
+                for i in 0..<count {
+                    try PNGCodec.write(pngImage(width: 8, height: 8, layout: .gray, bitDepth: 8, seed: i),
+                                       to: "\(folder)/data/\(split)/\(label)/\(i).png")
+                }
+            }
+        }
+        let inspect = try runTool(["inspect", "--data", folder + "/data", "--json"])
+        #expect(inspect.status == 0, "\(inspect.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as? [String: Any]
+        #expect(object?["total"] as? Int == 16, "\(inspect.stdout)")
+        #expect(inspect.stdout.contains("cat") && inspect.stdout.contains("dog") && !inspect.stdout.contains("\"Train\""))
+        // A class only the test split has, and PNGs beside the split folders, are refused.
+        try FileManager.default.createDirectory(atPath: folder + "/data/test/bird", withIntermediateDirectories: true)
+        try PNGCodec.write(pngImage(width: 8, height: 8, layout: .gray, bitDepth: 8, seed: 1), to: folder + "/data/test/bird/0.png")
+        let unknown = try runTool(["inspect", "--data", folder + "/data"])
+        #expect(unknown.status != 0 && unknown.stderr.contains("class bird has no training images"), "\(unknown.stderr)")
+        try FileManager.default.removeItem(atPath: folder + "/data/test/bird")
+        try PNGCodec.write(pngImage(width: 8, height: 8, layout: .gray, bitDepth: 8, seed: 1), to: folder + "/data/stray.png")
+        let stray = try runTool(["inspect", "--data", folder + "/data"])
+        #expect(stray.status != 0 && stray.stderr.contains("beside the split folders"), "\(stray.stderr)")
+    }
+
+    @Test func terminationSavesAndExitsWithTheSignal() throws {
+        let folder = try makeScratchFolder("sigterm")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: autoencoderBinary)
+        process.arguments = ["train", "--model", "dense", "--layers", "784,64,8", "--epochs", "60", "--shards", "1",
+                             "--run-dir", folder + "/run", "--log-every", "5"]
+        process.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot)
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = Pipe()
+        try process.run()
+        // Wait for the first progress line: the run is training, its handlers are installed.
+        var seen = ""
+        while !seen.contains("step") {
+            let data = out.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            seen += String(decoding: data, as: UTF8.self)
+        }
+        process.terminate()  // SIGTERM
+        _ = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 128 + SIGTERM, "exit \(process.terminationStatus)")
+        #expect(FileManager.default.fileExists(atPath: folder + "/run/checkpoints/last.safetensors"))
+        let resumed = try runTool(["train", "--resume", folder + "/run", "--epochs", "1"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+    }
+
+    @Test(arguments: [
+        (["train", "--epochs", "-1"], "--epochs must be positive"),
+        (["train", "--lr", "nan"], "--lr must be a positive number"),
+        (["train", "--grid-count", "0"], "--grid-count must be positive"),
+        (["train", "--momentum", "1.5"], "--momentum must be in [0, 1)"),
+        (["reconstruct", "--checkpoint", "x", "--count", "0"], "--count must be positive"),
+    ])
+    func badNumbersAreRefused(_ arguments: [String], _ message: String) throws {
+        let result = try runTool(arguments)
+        #expect(result.status != 0 && result.stderr.contains(message), "\(result.stderr)")
+    }
+}
