@@ -79,6 +79,15 @@ public enum Checkpoint {
         public let progress: RunProgress
         public let updates: [Int]
         public let tensors: [String: SafeTensors.Tensor]
+
+        public init(path: String, config: TrainingConfig, progress: RunProgress, updates: [Int],
+                    tensors: [String: SafeTensors.Tensor]) {
+            self.path = path
+            self.config = config
+            self.progress = progress
+            self.updates = updates
+            self.tensors = tensors
+        }
     }
 
     /// Reads a checkpoint file, or `checkpoints/last.safetensors` inside a run folder.

@@ -153,7 +153,7 @@ extension TrainingRun {
     }
 
     /// Spherical interpolation (Shoemake), linear when the codes are (anti)parallel.
-    static func slerp(_ a: [Float], _ b: [Float], _ t: Float) -> [Float] {
+    public static func slerp(_ a: [Float], _ b: [Float], _ t: Float) -> [Float] {
         let na = sqrt(a.reduce(0) { $0 + Double($1 * $1) }), nb = sqrt(b.reduce(0) { $0 + Double($1 * $1) })
         let dot = zip(a, b).reduce(0.0) { $0 + Double($1.0 * $1.1) } / max(na * nb, 1e-12)
         let omega = acos(min(max(dot, -1), 1))
@@ -211,7 +211,7 @@ extension TrainingRun {
     }
 
     /// The standard normal quantile (Acklam's rational approximation, relative error < 1.2e-9).
-    static func normalQuantile(_ p: Double) -> Double {
+    public static func normalQuantile(_ p: Double) -> Double {
         let a = [-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02,
                  -3.066479806614716e+01, 2.506628277459239e+00]
         let b = [-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771972e+01,
@@ -258,7 +258,7 @@ extension TrainingRun {
 
     /// 2-D points from codes (rows x width): the code itself when width is 2, (index, code) when
     /// 1, else the projection on the first two principal components (power iteration, double).
-    static func projectTo2D(_ codes: [Float], width z: Int) -> [(x: Double, y: Double)] {
+    public static func projectTo2D(_ codes: [Float], width z: Int) -> [(x: Double, y: Double)] {
         let n = codes.count / max(z, 1)
         if z == 1 { return (0..<n).map { (Double($0), Double(codes[$0])) } }
         if z == 2 { return (0..<n).map { (Double(codes[2 * $0]), Double(codes[2 * $0 + 1])) } }

@@ -36,6 +36,8 @@ public final class Trainer: @unchecked Sendable {
     public let maxBatch: Int
     public let seed: UInt64
     let workspaces: [Workspace]
+    /// Each shard's workspace (activations and gradient slab), for tests and tools.
+    public var shardWorkspaces: [Workspace] { workspaces }
     let statistic: FloatBuffer
     let shardSums: UnsafeMutablePointer<LossSums>
     /// Floats per all-reduce chunk: large enough to amortise dispatch, small for load balance.

@@ -230,7 +230,7 @@ extension TrainingRun {
 }
 
 /// Appends one JSON object per line, flushed as it goes.
-final class LogFile {
+public final class LogFile {
     let handle: FileHandle
 
     init(path: String, append: Bool) throws {
@@ -250,7 +250,7 @@ final class LogFile {
 
     /// JSON of `object` with non-finite numbers as null (JSON has no NaN): a diverged loss is
     /// logged, not dropped.
-    static func json(_ object: [String: Any], pretty: Bool = false) -> Data {
+    public static func json(_ object: [String: Any], pretty: Bool = false) -> Data {
         func clean(_ value: Any) -> Any {
             switch value {
             case let d as Double: return d.isFinite ? d : NSNull()

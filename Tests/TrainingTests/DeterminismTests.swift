@@ -10,7 +10,7 @@ import Layers
 import Models
 import Testing
 import TestSupport
-@testable import Training
+import Training
 
 #if DEBUG
 let optimizedBuild = false
@@ -222,7 +222,7 @@ struct TwoGroupToy: AutoencoderModel {
                 for i in 0..<6 { trainer.params[i] = 1 }
                 for _ in 0..<3 { [0, 1].withUnsafeBufferPointer { _ = trainer.trainStep(rows, indices: $0, epoch: 0) } }
                 results.append((0..<6).map { trainer.params[$0] })
-                for ws in trainer.workspaces {
+                for ws in trainer.shardWorkspaces {
                     #expect((0..<6).allSatisfy { ws.gradients[$0] == 0 }, "stale gradient left, shards \(shards)")
                 }
             }

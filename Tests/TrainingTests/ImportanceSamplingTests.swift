@@ -8,7 +8,7 @@ import Layers
 import Models
 import Testing
 import TestSupport
-@testable import Training
+import Training
 
 @Suite struct ImportanceSamplingTests {
     let w: [[Double]] = [[1, 0], [0, 2], [0, 0]]  // (3, 2)

@@ -9,7 +9,7 @@ import Layers
 import Models
 import Testing
 import TestSupport
-@testable import Training
+import Training
 
 @Suite struct LatentToolsTests {
     @Test(arguments: ["dense", "conv"])

@@ -8,7 +8,7 @@ import Layers
 import Models
 import Testing
 import TestSupport
-@testable import Training
+import Training
 
 /// Reports, per row, its label as loss part 0, the step as part 1 and the epoch as part 2.
 struct LabelReadingToy: AutoencoderModel {
