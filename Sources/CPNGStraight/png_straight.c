@@ -76,6 +76,9 @@ int png_straight_decode16(const unsigned char *data, size_t size, uint16_t *samp
         return 1;
     }
     png_set_read_fn(png, &reader, read_memory);
+    // The caller checked the size already; no chunk may claim more memory than the file holds.
+    png_set_user_limits(png, width, height);
+    png_set_chunk_malloc_max(png, size);
     png_read_info(png, info);
     if (png_get_image_width(png, info) != width || png_get_image_height(png, info) != height
         || png_get_bit_depth(png, info) != 16) {

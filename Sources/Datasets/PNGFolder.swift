@@ -21,6 +21,8 @@ public struct PNGFolderOptions: Sendable, Equatable {
     public var allowMixedSizes: Bool
     /// Skip files libpng rejects (listed in the result) instead of failing.
     public var skipBad: Bool
+    /// Pixels an image may declare (checked before decoding it).
+    public var maxPixels = PNGCodec.defaultMaxPixels
     /// Class names that labels index (a test split takes its training split's); nil: the class
     /// folders found, sorted.
     public var classNames: [String]?
@@ -42,7 +44,16 @@ public struct PNGFolderOptions: Sendable, Equatable {
             && a.resize?.width == b.resize?.width && a.resize?.height == b.resize?.height
             && a.resizeFilter == b.resizeFilter && a.crop?.width == b.crop?.width
             && a.crop?.height == b.crop?.height && a.allowMixedSizes == b.allowMixedSizes
-            && a.skipBad == b.skipBad && a.classNames == b.classNames
+            && a.skipBad == b.skipBad && a.classNames == b.classNames && a.maxPixels == b.maxPixels
+    }
+}
+
+extension PNGFolderOptions {
+    /// These options with a pixel limit (nil keeps the default).
+    public func withMaxPixels(_ limit: Int?) -> PNGFolderOptions {
+        var options = self
+        if let limit { options.maxPixels = limit }
+        return options
     }
 }
 
@@ -74,7 +85,7 @@ public enum PNGFolder {
         DispatchQueue.concurrentPerform(iterations: files.count) { i in
             let path = (folder as NSString).appendingPathComponent(files[i])
             do {
-                decoded[i] = .success(try PNGCodec.read(path: path))
+                decoded[i] = .success(try PNGCodec.read(path: path, maxPixels: options.maxPixels))
             } catch let error as PNGError {
                 decoded[i] = .failure(error)
             } catch {
@@ -123,10 +134,21 @@ public enum PNGFolder {
                 + "\(sizes[other].width)x\(sizes[other].height); pass --resize WxH or --crop WxH")
         }
 
-        // Convert in parallel into one planar buffer at the chosen depth.
+        // Convert in parallel into one planar buffer at the chosen depth, if it fits in memory
+        // (a --resize of 100000x100000 must not try to take 40 GB).
         var offsets = [0]
         for size in sizes { offsets.append(offsets.last! + channels * size.height * size.width) }
         let total = offsets.last!
+        // Stored samples, plus each parallel conversion's float copies (decoded and resized).
+        let largest = sizes.map { channels * $0.height * $0.width }.max() ?? 0
+        let converting = min(ProcessInfo.processInfo.activeProcessorCount, images.count)
+        let bytesNeeded = Double(total) * (depth == 16 ? 2 : 1) + Double(largest) * 8 * Double(converting)
+        let available = Double(ProcessInfo.processInfo.physicalMemory) * 0.75
+        guard bytesNeeded <= available else {
+            throw DatasetError(.absurdSize, path: folder, String(format: "%d images at this size need %.1f GB, more "
+                + "than the %.1f GB this machine can give (choose a smaller --resize or --crop)", images.count,
+                bytesNeeded / 1e9, available / 1e9))
+        }
         let scale: Float = depth == 16 ? 65535 : 255
         let converted = ParallelSlots<[UInt16]>(count: images.count)
         let decodedImages = images

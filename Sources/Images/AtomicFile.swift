@@ -21,6 +21,7 @@ public enum AtomicFile {
         } catch {
             throw FileWriteError(path: path, reason: "cannot create folder \(folder.path)")
         }
+        removeStaleTemporaries(of: url.lastPathComponent, in: folder.path)
         let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
         guard FileManager.default.createFile(atPath: temporary.path, contents: nil),
               let handle = FileHandle(forWritingAtPath: temporary.path) else {
@@ -39,6 +40,18 @@ public enum AtomicFile {
             let reason = String(cString: strerror(errno))
             try? FileManager.default.removeItem(at: temporary)
             throw FileWriteError(path: path, reason: "rename failed: \(reason)")
+        }
+    }
+
+    /// Deletes `.NAME.tmp-PID` files left by processes that no longer run (killed mid-write).
+    static func removeStaleTemporaries(of name: String, in folder: String) {
+        let prefix = ".\(name).tmp-"
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+        for entry in entries where entry.hasPrefix(prefix) {
+            guard let pid = Int32(entry.dropFirst(prefix.count)), pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                try? FileManager.default.removeItem(atPath: (folder as NSString).appendingPathComponent(entry))
+            }
         }
     }
 }

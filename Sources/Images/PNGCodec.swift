@@ -11,21 +11,32 @@ import Foundation
 public enum PNGCodec {
     static let signature: [UInt8] = [137, 80, 78, 71, 13, 10, 26, 10]
 
+    /// Pixels a decoded image may have unless told otherwise (100 megapixels: 10,000 x 10,000, at
+    /// most 800 MB of samples): a header can declare far more than its file holds.
+    public static let defaultMaxPixels = 100_000_000
+
     /// Decodes a PNG file.
-    /// - Throws: `PNGError` naming the file when it cannot be read or libpng rejects it.
-    public static func read(path: String) throws -> PNGImage {
+    /// - Throws: `PNGError` naming the file when it cannot be read, declares more than
+    ///   `maxPixels` pixels, or libpng rejects it.
+    public static func read(path: String, maxPixels: Int = defaultMaxPixels) throws -> PNGImage {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw PNGError(path: path, reason: "cannot read file")
         }
-        return try decode([UInt8](data), path: path)
+        return try decode([UInt8](data), path: path, maxPixels: maxPixels)
     }
 
-    /// Decodes PNG bytes; `path` only names the source in errors.
-    public static func decode(_ bytes: [UInt8], path: String = "<memory>") throws -> PNGImage {
+    /// Decodes PNG bytes; `path` only names the source in errors. Sizes declared by the file are
+    /// checked before anything is allocated for them.
+    public static func decode(_ bytes: [UInt8], path: String = "<memory>", maxPixels: Int = defaultMaxPixels) throws
+        -> PNGImage {
         guard bytes.count >= 8, Array(bytes[0..<8]) == signature else {
             throw PNGError(path: path, reason: "not a PNG file (bad signature)")
         }
-        let (filtered, header) = dropColorManagement(bytes)
+        let (filtered, header) = try dropColorManagement(bytes, path: path)
+        if let header, header.width * header.height > maxPixels {
+            throw PNGError(path: path, reason: "declares \(header.width)x\(header.height) pixels, more than the limit of "
+                + "\(maxPixels) (--max-pixels)")
+        }
         // libpng reads from this memory until the image is finished, so all work stays inside.
         return try filtered.withUnsafeBytes { raw in
             try decodeFiltered(raw, header: header, path: path)
@@ -159,19 +170,25 @@ public enum PNGCodec {
     }
 
     /// Returns the bytes without gAMA/sRGB/iCCP/cHRM chunks, and the IHDR fields when present.
-    /// Malformed chunk structure is left in place for libpng to report.
-    static func dropColorManagement(_ bytes: [UInt8]) -> ([UInt8], PNGHeader?) {
+    /// - Throws: `PNGError` for a chunk that declares more bytes than the file has left (libpng
+    ///   would allocate and zero-fill that much before noticing). Other malformed structure is
+    ///   left in place for libpng to report.
+    static func dropColorManagement(_ bytes: [UInt8], path: String = "<memory>") throws -> ([UInt8], PNGHeader?) {
         let dropped: Set<String> = ["gAMA", "sRGB", "iCCP", "cHRM"]
         var out = [UInt8]()
         out.reserveCapacity(bytes.count)
         out.append(contentsOf: bytes[0..<8])
         var header: PNGHeader?
         var at = 8
-        while at + 12 <= bytes.count {
+        while at + 8 <= bytes.count {
             let length = Int(readUInt32(bytes, at))
             let end = at + 12 + length
-            guard length <= 0x7FFF_FFFF, end <= bytes.count else { break }
             let type = String(decoding: bytes[(at + 4)..<(at + 8)], as: UTF8.self)
+            guard length <= 0x7FFF_FFFF, end <= bytes.count else {
+                let printable = type.allSatisfy { $0.isLetter && $0.isASCII } ? type : "at byte \(at)"
+                throw PNGError(path: path, reason: "chunk \(printable) declares \(length) bytes, the file has "
+                    + "\(max(bytes.count - at - 8, 0)) left (truncated or crafted)")
+            }
             if type == "IHDR", length == 13 {
                 header = PNGHeader(width: Int(readUInt32(bytes, at + 8)),
                                    height: Int(readUInt32(bytes, at + 12)),

@@ -33,6 +33,8 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
     public var resizeFilter: String = ResizeFilter.area.rawValue
     public var crop: [Int]?
     public var skipBad = false
+    /// Pixels a PNG may declare (nil: `PNGCodec.defaultMaxPixels`).
+    public var maxPixels: Int?
     public var noise: String = "none"
     /// Dynamic binarization of image values (Bernoulli draws, fresh every epoch; the test split
     /// once), as for likelihoods on binarized MNIST. Nil: off.
@@ -68,6 +70,7 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
                          resize: resize.map { ($0[0], $0[1]) },
                          resizeFilter: ResizeFilter(rawValue: resizeFilter) ?? .area,
                          crop: crop.map { ($0[0], $0[1]) }, allowMixedSizes: patch != nil, skipBad: skipBad)
+            .withMaxPixels(maxPixels)
     }
 
     /// One optimizer per phase of `model`: the phase's own settings, else `optimizer`.

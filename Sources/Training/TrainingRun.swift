@@ -96,6 +96,10 @@ public final class TrainingRun {
         skipped = data.skipped
         let shape = data.shape
         var trainCount = data.trainCount
+        if evaluating == nil && config.batchSize > data.trainIndices.count {
+            // A batch larger than the data would only size workspaces for rows that never come.
+            config.batchSize = max(data.trainIndices.count, 1)
+        }
         if config.optimizer.schedule.kind == .cosine && config.optimizer.schedule.totalSteps <= 1 {
             // Cosine decays over the whole run unless told otherwise.
             trainCount = max(trainCount, 1)
@@ -110,12 +114,27 @@ public final class TrainingRun {
         self.runDirectory = runDirectory
         evaluationEpoch = 0
         model = config.makeModel(rowShape: shape)
+        try Self.checkMemory(model: model, batchSize: config.batchSize, shards: config.shards)
         trainer = Trainer(model: model, optimizers: try config.phaseOptimizerList(for: model), shards: config.shards,
                           maxBatch: config.batchSize, seed: config.seed)
         progress = RunProgress()
         if let contents {
             try Checkpoint.restore(contents, into: trainer)
             progress = contents.progress
+        }
+    }
+
+    /// Refuses a model and batch whose buffers (parameters, gradient slabs, moments and the
+    /// shards' workspaces) would not fit in this machine's memory, before allocating them.
+    static func checkMemory(model: any AutoencoderModel, batchSize: Int, shards: Int) throws {
+        let rowsPerShard = (batchSize + shards - 1) / shards
+        let floats = Double(model.layout.count) * Double(4 + shards)
+            + Double(shards) * Double(rowsPerShard) * Double(model.workspaceColumns)
+        let bytes = floats * 4, available = Double(ProcessInfo.processInfo.physicalMemory) * 0.75
+        guard bytes <= available else {
+            throw TrainingError(String(format: "the model at batch %d on %d shard(s) needs about %.1f GB, more than the "
+                + "%.1f GB this machine can give; use a smaller --batch-size or model", batchSize, shards, bytes / 1e9,
+                available / 1e9))
         }
     }
 

@@ -58,6 +58,11 @@ struct DataOptions: ParsableArguments {
     @Flag(help: "PNG folders: skip files libpng rejects (listed) instead of stopping.")
     var skipBad = false
 
+    @Option(parsing: .unconditional, help: ArgumentHelp("PNG files: the most pixels an image may declare "
+        + "(default 100000000, i.e. 10000x10000); larger headers are refused before any memory is taken.",
+        valueName: "N"))
+    var maxPixels: Int?
+
     @Option(help: ArgumentHelp("Sequences in one CSV file: the column holding each row's sequence id.",
                                valueName: "column"))
     var sequenceID: String?
@@ -70,6 +75,7 @@ struct DataOptions: ParsableArguments {
         if let channels, channels != 1 && channels != 3 {
             throw ValidationError("--channels must be 1 or 3, got \(channels)")
         }
+        if let maxPixels, maxPixels <= 0 { throw ValidationError("--max-pixels must be positive") }
         if let backgroundLevel, !(0...1).contains(backgroundLevel) {
             throw ValidationError("--background must be in [0, 1], got \(backgroundLevel)")
         }
@@ -79,7 +85,7 @@ struct DataOptions: ParsableArguments {
         PNGFolderOptions(channels: channels, background: background,
                          resize: resize.map { ($0.width, $0.height) }, resizeFilter: resizeFilter,
                          crop: crop.map { ($0.width, $0.height) }, allowMixedSizes: allowMixedSizes,
-                         skipBad: skipBad)
+                         skipBad: skipBad).withMaxPixels(maxPixels)
     }
 
     /// Loads the data, turning library errors into a one-line message and exit code 1.

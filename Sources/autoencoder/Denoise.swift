@@ -39,6 +39,9 @@ struct Denoise: ParsableCommand {
     @Option(help: "Threads (default: active cores).")
     var threads: Int?
 
+    @Option(help: ArgumentHelp("The most pixels an input may declare (default 100000000).", valueName: "N"))
+    var maxPixels: Int = PNGCodec.defaultMaxPixels
+
     func run() throws {
         let denoiser = try loadDenoiser(checkpoint, tile: tile)
         let files = try inputFiles(input)
@@ -50,7 +53,7 @@ struct Denoise: ParsableCommand {
         let started = Date()
         let failures = ImageDenoiser.forEachImage(count: files.count, threads: threads ?? activeCores) { index, runners in
             let file = files[index]
-            let image = try PNGCodec.read(path: file.path)
+            let image = try PNGCodec.read(path: file.path, maxPixels: maxPixels)
             let result = denoiser.denoise(image, ensemble: ensemble, runners: runners)
             // Subfolders of the input are recreated under the output.
             let target = (output as NSString).appendingPathComponent(file.relative)

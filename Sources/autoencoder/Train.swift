@@ -180,6 +180,7 @@ struct Train: ParsableCommand {
         if let filter = dataOptions.resizeFilterChoice { config.resizeFilter = filter.rawValue }
         if let crop = dataOptions.crop { config.crop = [crop.width, crop.height] }
         if dataOptions.skipBad { config.skipBad = true }
+        if let maxPixels = dataOptions.maxPixels { config.maxPixels = maxPixels }
         if let id = dataOptions.sequenceID { config.sequenceID = id }
         if let label = dataOptions.sequenceLabel { config.sequenceLabel = label }
         if let noise { config.noise = noise }

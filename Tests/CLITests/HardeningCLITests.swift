@@ -104,6 +104,21 @@ func idxImages(count: Int, side: Int) -> [UInt8] {
         #expect(resumed.status == 0, "\(resumed.stderr)")
     }
 
+    @Test func sizesFromTheCommandLineAreChecked() throws {
+        let folder = try makeScratchFolder("sizes")
+        // A batch larger than the data is clamped to it (not a workspace for a million rows).
+        let batch = try runTool(["train", "--model", "dense", "--layers", "784,8", "--batch-size", "1000000", "--epochs", "1",
+                                 "--run-dir", folder + "/a"])
+        #expect(batch.status == 0 && batch.stdout.contains("batch 5000,"), "\(batch.stdout) \(batch.stderr)")
+        let memory = try runTool(["train", "--model", "dense", "--layers", "784,2000000,784", "--batch-size", "4000",
+                                  "--run-dir", folder + "/b"])
+        #expect(memory.status != 0 && memory.stderr.contains("GB, more than the"), "\(memory.stderr)")
+        try FileManager.default.createDirectory(atPath: folder + "/png", withIntermediateDirectories: true)
+        try PNGCodec.write(pngImage(width: 8, height: 8, layout: .gray, bitDepth: 8, seed: 1), to: folder + "/png/a.png")
+        let resize = try runTool(["inspect", "--data", folder + "/png", "--resize", "100000x100000"])
+        #expect(resize.status != 0 && resize.stderr.contains("need") && resize.stderr.contains("--resize"), "\(resize.stderr)")
+    }
+
     @Test(arguments: [
         (["train", "--epochs", "-1"], "--epochs must be positive"),
         (["train", "--lr", "nan"], "--lr must be a positive number"),
