@@ -1,6 +1,12 @@
 // Defining the malloc family here interposes it for the process (ELF symbol lookup finds the
 // executable's definitions first); each wrapper counts and forwards to glibc's implementation.
 #include "allocation_counter.h"
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
 #include <errno.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -15,6 +21,7 @@ static _Atomic uint64_t allocations = 0;
 
 uint64_t allocation_count(void) { return atomic_load_explicit(&allocations, memory_order_relaxed); }
 
+#ifndef SANITIZED  // the sanitizers own malloc; counting is for release builds anyway
 static inline void count(void) { atomic_fetch_add_explicit(&allocations, 1, memory_order_relaxed); }
 
 void *malloc(size_t size) {
@@ -52,3 +59,4 @@ int posix_memalign(void **out, size_t alignment, size_t size) {
     *out = pointer;
     return 0;
 }
+#endif

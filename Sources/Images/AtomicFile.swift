@@ -43,12 +43,13 @@ public enum AtomicFile {
         }
     }
 
-    /// Deletes `.NAME.tmp-PID` files left by processes that no longer run (killed mid-write).
+    /// Deletes `.NAME.tmp-PID` files in `folder` left by processes that no longer run (killed
+    /// mid-write); temporaries of running processes are theirs.
     static func removeStaleTemporaries(of name: String, in folder: String) {
-        let prefix = ".\(name).tmp-"
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
-        for entry in entries where entry.hasPrefix(prefix) {
-            guard let pid = Int32(entry.dropFirst(prefix.count)), pid != getpid() else { continue }
+        for entry in entries where entry.hasPrefix(".") {
+            guard let marker = entry.range(of: ".tmp-", options: .backwards),
+                  let pid = Int32(entry[marker.upperBound...]), pid != getpid() else { continue }
             if kill(pid, 0) != 0 && errno == ESRCH {
                 try? FileManager.default.removeItem(atPath: (folder as NSString).appendingPathComponent(entry))
             }

@@ -14,7 +14,9 @@ extension OptimizerKind: ExpressibleByArgument {}
 extension SequenceDecoderInput: ExpressibleByArgument {}
 
 /// A comma-separated list of positive integers, e.g. `784,1000,500,250,30`.
-struct IntList: ExpressibleByArgument {
+struct IntList: ExpressibleByArgument, CustomStringConvertible {
+    /// As written on the command line (`--help` shows defaults this way).
+    var description: String { values.map(String.init).joined(separator: ",") }
     var values: [Int]
     init?(argument: String) {
         let parts = argument.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }

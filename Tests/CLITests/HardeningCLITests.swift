@@ -131,3 +131,56 @@ func idxImages(count: Int, side: Int) -> [UInt8] {
         #expect(result.status != 0 && result.stderr.contains(message), "\(result.stderr)")
     }
 }
+
+/// `kill -9` at random moments (checkpoint writes included), then `--resume` until the run ends:
+/// the result equals an uninterrupted run bit for bit and no temporary file is left behind.
+@Suite(.serialized) struct KillResumeTests {
+    static func arguments(epochs: Int) -> [String] {
+        ["train", "--model", "dense", "--layers", "784,32", "--epochs", "\(epochs)", "--batch-size", "100",
+         "--shards", "2", "--checkpoint-every", "3", "--noise", "masking:0.3", "--seed", "9"]
+    }
+
+    func parameters(_ run: String) throws -> [String: [Float]] {
+        try SafeTensors.read(path: run + "/checkpoints/last.safetensors").tensors
+            .filter { !$0.key.hasPrefix("optimizer.") }.mapValues(\.values)
+    }
+
+    @Test func killedRunsResumeBitIdentically() throws {
+        let folder = try makeScratchFolder("killresume")
+        // AUTOENCODER_KILLS=20 swift test --filter KillResumeTests for a longer trial.
+        let planned = Int(ProcessInfo.processInfo.environment["AUTOENCODER_KILLS"] ?? "") ?? 4
+        let epochs = 2 * planned
+        let straight = try runTool(Self.arguments(epochs: epochs) + ["--run-dir", folder + "/straight"])
+        #expect(straight.status == 0, "\(straight.stderr)")
+        var rng = SystemRandomNumberGenerator()
+        let run = folder + "/killed"
+        var kills = 0, finished = false, attempts = 0
+        while !finished && attempts < 4 * planned + 10 {
+            attempts += 1
+            let started = FileManager.default.fileExists(atPath: run + "/checkpoints/last.safetensors")
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: autoencoderBinary)
+            process.arguments = started ? ["train", "--resume", run] : Self.arguments(epochs: epochs) + ["--run-dir", run, "--overwrite"]
+            process.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot)
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            if kills < planned {
+                usleep(UInt32.random(in: 50_000...600_000, using: &rng))
+                if process.isRunning {
+                    kill(process.processIdentifier, SIGKILL)
+                    kills += 1
+                }
+            }
+            process.waitUntilExit()
+            finished = process.terminationReason == .exit && process.terminationStatus == 0
+        }
+        #expect(finished, "the run never finished after \(kills) kills")
+        #expect(kills == planned, "only \(kills) of \(planned) kills landed before the run ended")
+        let a = try parameters(folder + "/straight"), b = try parameters(run)
+        #expect(!a.isEmpty && a.keys.sorted() == b.keys.sorted())
+        for (name, values) in a { #expect(values == b[name], "\(name) differs after \(kills) kills") }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: run + "/checkpoints").filter { $0.contains(".tmp-") }
+        #expect(leftovers.isEmpty, "temporaries left: \(leftovers)")
+    }
+}
