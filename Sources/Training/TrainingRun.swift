@@ -29,6 +29,8 @@ public struct StepReport: Sendable {
     public let secondsLeft: Double
     /// The model's named loss parts per sample over the same batches, in the model's order.
     public let parts: [(name: String, value: Double)]
+    /// What a sample is in rates: "img" for images, "seq" for sequences.
+    public let rateUnit: String
 }
 
 /// What a caller of `TrainingRun.run` plugs into the loop: a staged pipeline watches epochs and
@@ -123,6 +125,9 @@ public final class TrainingRun {
             progress = contents.progress
         }
     }
+
+    /// "seq" when the run reads sequence files, else "img" (rates in the progress line).
+    var rateUnit: String { testSequences != nil ? "seq" : "img" }
 
     /// Refuses a model and batch whose buffers (parameters, gradient slabs, moments and the
     /// shards' workspaces) would not fit in this machine's memory, before allocating them.
@@ -229,7 +234,7 @@ public final class TrainingRun {
                         epoch: epoch, epochs: config.epochs, batch: b, batches: batchesPerEpoch,
                         loss: windowLoss / Double(windowSteps), millisecondsPerStep: perStep * 1000,
                         samplesPerSecond: Double(windowSamples) / max(seconds, 1e-9), secondsLeft: stepsLeft * perStep,
-                        parts: partList(windowParts, samples: windowSamples))
+                        parts: partList(windowParts, samples: windowSamples), rateUnit: rateUnit)
                     report(stepReport)
                     var line: [String: Any] = ["type": "step", "epoch": epoch + 1, "batch": b, "step": trainer.step,
                                                "loss": stepReport.loss, "ms_per_step": stepReport.millisecondsPerStep,
@@ -294,7 +299,8 @@ public final class TrainingRun {
             logFile?.write(entry)
             log(String(format: "epoch %d/%d | train %.5f | test %.5f | ", epoch + 1, config.epochs, record.trainLoss,
                        test.objective) + quality
-                + String(format: " | %.1f s | %.0f img/s", trainSeconds, Double(epochSamples) / max(trainSeconds, 1e-9)))
+                + String(format: " | %.1f s | %.0f %@/s", trainSeconds, Double(epochSamples) / max(trainSeconds, 1e-9),
+                         rateUnit))
             let metrics = metrics(wallSeconds: Date().timeIntervalSince(started), samples: samplesTrained)
             if writes {
                 try AtomicFile.write(LogFile.json(metrics, pretty: true), to: runDirectory + "/metrics.json")

@@ -41,7 +41,8 @@ struct Bench: ParsableCommand {
     func run() throws {
         let family = modelOptions.model ?? .deep
         let patchSize = patch ?? family.defaultPatch
-        let source = try dataOptions.load(allowMixedSizes: patchSize != nil)
+        let source = try dataOptions.load(allowMixedSizes: patchSize != nil, sequencesHint: "bench times image data "
+            + "(lstm/gru read its rows, as M3/M4: --data mnist-sample); train a sequence model to time sequence files")
         let shape: ImageShape
         if let patchSize {
             shape = ImageShape(channels: source.train.channels, height: patchSize, width: patchSize)

@@ -88,8 +88,12 @@ struct DataOptions: ParsableArguments {
                          skipBad: skipBad).withMaxPixels(maxPixels)
     }
 
-    /// Loads the data, turning library errors into a one-line message and exit code 1.
-    func load(allowMixedSizes: Bool = false) throws -> DataSource {
+    /// Loads image data, turning library errors into a one-line message and exit code 1.
+    /// `sequencesHint`: what to say when the path holds sequence files instead.
+    func load(allowMixedSizes: Bool = false, sequencesHint: String? = nil) throws -> DataSource {
+        if let sequencesHint, SequenceSource.looksLikeSequences(data) {
+            throw CommandFailure(message: "\(data): sequence files; \(sequencesHint)")
+        }
         do {
             return try DataSource.load(data, options: folderOptions(allowMixedSizes: allowMixedSizes))
         } catch let error as DatasetError {

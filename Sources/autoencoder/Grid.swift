@@ -44,7 +44,8 @@ struct Grid: ParsableCommand {
     }
 
     func run() throws {
-        let source = try dataOptions.load(allowMixedSizes: patch != nil)
+        let source = try dataOptions.load(allowMixedSizes: patch != nil, sequencesHint: "grid shows images; "
+            + "`inspect` describes sequence files and `train` plots them against their reconstructions")
         let dataset = source.test ?? source.train
         let corruption = try Corruption(parsing: noise)
         let assembler: BatchAssembler

@@ -17,7 +17,9 @@ struct Train: ParsableCommand {
         + "given next to it override its values and are recorded in the new run's config.", valueName: "path"))
     var config: String?
 
-    @Option(help: ArgumentHelp("Noise on the input: gaussian:S, salt-pepper:F, masking:F, joined by + "
+    @Option(help: ArgumentHelp("Noise on the input: gaussian:S (S also as 25/255), gaussian:A..B (a standard "
+        + "deviation drawn per sample from [A, B], blind denoising), salt-pepper:F, masking:F (fractions), "
+        + "joined by + and optionally +clip to clip to [0, 1], e.g. masking:0.2+gaussian:0.1+clip "
         + "(default: none; gaussian:0.3+clip for --model denoising)."))
     var noise: String?
 
@@ -286,7 +288,7 @@ final class ProgressDisplay {
         let parts = r.parts.map { String(format: " %@ %.4g", $0.name, $0.value) }.joined()
         let text = String(format: "epoch %d step %d/%d | loss %.5f", r.epoch + 1, r.batch, r.batches, r.loss)
             + (parts.isEmpty ? "" : " |" + parts)
-            + String(format: " | %.1f ms | %.0f img/s", r.millisecondsPerStep, r.samplesPerSecond)
+            + String(format: " | %.1f ms | %.0f %@/s", r.millisecondsPerStep, r.samplesPerSecond, r.rateUnit)
         if terminal {
             let width = 24
             let filled = Int(Double(width) * Double(r.batch) / Double(max(r.batches, 1)))
