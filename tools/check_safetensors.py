@@ -4,7 +4,7 @@
     tools/check_safetensors.py CHECKPOINT                 # list tensors, metadata; check float32 + finite
     tools/check_safetensors.py CHECKPOINT --model-check   # also load an M1 checkpoint into PyTorch and
                                                           # print its reconstruction MSE on 1000 test digits
-        [--data FOLDER]   IDX folder with t10k-images-idx3-ubyte.gz (default /work/main/data/mnist-sample)
+        [--data FOLDER]   IDX folder with t10k-images-idx3-ubyte.gz (default: the repository's data/mnist-sample)
 
 Setup: pip install torch safetensors threadpoolctl
 Prints each tensor's name, dtype and shape and the file's __metadata__. Exits 1 with a message if
@@ -22,7 +22,7 @@ import struct
 import sys
 
 M1_DIMS = (784, 1000, 500, 250, 30)
-DEFAULT_DATA = "/work/main/data/mnist-sample"
+DEFAULT_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "mnist-sample")
 
 
 def fail(msg):
