@@ -2,6 +2,7 @@
 // See ckernels.h. The pool's threads sleep on a condition variable between parallel loops and
 // are woken by a generation counter; workers claim iterations w, w + W, ... (fixed assignment).
 #include "ckernels.h"
+#include "fastmath.h"
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -77,7 +78,6 @@ void ae_parallel_for(size_t count, size_t workers, void *context, ae_task task) 
     pthread_mutex_unlock(&pool_call);
 }
 
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 CLONES void ae_add_and_zero(float *restrict dst, float *restrict src, size_t n) {
     for (size_t i = 0; i < n; i++) {

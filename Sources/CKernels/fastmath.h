@@ -6,6 +6,19 @@
 #include <stdint.h>
 #include <string.h>
 
+// One build per instruction set, picked at run time (ifunc). ThreadSanitizer instruments the
+// ifunc resolvers, which then run before its runtime exists and crash: plain builds there.
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define AE_NO_CLONES 1
+#endif
+#endif
+#ifdef AE_NO_CLONES
+#define CLONES
+#else
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+
 static inline __attribute__((always_inline)) float exp_approx(float x) {
     // exp(x) = 2^n exp(r), n = round(x / ln 2), |r| <= ln 2 / 2; ln 2 split in two for exactness.
     x = __builtin_fminf(__builtin_fmaxf(x, -87.0f), 88.0f);

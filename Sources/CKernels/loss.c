@@ -3,7 +3,6 @@
 #include "ckernels.h"
 #include "fastmath.h"
 
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 CLONES void ae_bce_logits(const float *restrict z, const float *restrict t, float *restrict g, size_t n,
                           float scale, double *objective, double *squared) {

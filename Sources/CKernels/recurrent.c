@@ -5,7 +5,6 @@
 #include "fastmath.h"
 #include <string.h>
 
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 float ae_sigmoid_scalar(float x) { return sigmoid(x); }
 float ae_tanh_scalar(float x) { return tanh_approx(x); }
