@@ -104,6 +104,21 @@ func idxImages(count: Int, side: Int) -> [UInt8] {
         #expect(resumed.status == 0, "\(resumed.stderr)")
     }
 
+    @Test func skippedFilesAreListed() throws {
+        let folder = try makeScratchFolder("skipbad")
+        try FileManager.default.createDirectory(atPath: folder + "/png", withIntermediateDirectories: true)
+        for i in 0..<4 {
+            try PNGCodec.write(pngImage(width: 8, height: 8, layout: .gray, bitDepth: 8, seed: i), to: folder + "/png/\(i).png")
+        }
+        try writeFile(folder + "/png/broken.png", [137, 80, 78, 71, 13, 10, 26, 10, 0, 0])
+        let result = try runTool(["train", "--model", "dense", "--layers", "64,4", "--epochs", "1", "--skip-bad",
+                                  "--data", folder + "/png", "--run-dir", folder + "/run"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("skipped 1 file(s)") && result.stdout.contains("broken.png"), "\(result.stdout)")
+        let log = try String(contentsOfFile: folder + "/run/log.jsonl", encoding: .utf8)
+        #expect(log.contains("\"type\":\"skipped\"") && log.contains("broken.png"))
+    }
+
     @Test func sizesFromTheCommandLineAreChecked() throws {
         let folder = try makeScratchFolder("sizes")
         // A batch larger than the data is clamped to it (not a workspace for a million rows).
