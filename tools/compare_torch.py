@@ -14,19 +14,22 @@
 twin is tools/torch_denoiser.py (same layers and sizes); our side trains on runs/photos/train
 (made by tools/prepare_photos.py when missing; needs pip install scikit-image).
 
-Setup (see ../shared/bench/README.md):
+PyTorch's side is tools/torch_reference.py (the reference models M1-M5, written here); --bench-dir
+DIR runs DIR/throughput.py instead (same options and rows).
+
+Setup:
     apt-get install -y dataset-fashion-mnist
     pip install torch safetensors threadpoolctl numpy
     swift build -c release                                  # gives .build/release/autoencoder
 
 Per repeat, in this order (never two benchmarks at once; use an idle machine):
-  1. torch: python3 BENCH_DIR/throughput.py --models M --threads T --min-time S --json runs/compare/torch.json
+  1. torch: python3 tools/torch_reference.py --models M --threads T --min-time S --json runs/compare/torch.json
      with MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824 in its environment
      (the bench README's setting for PyTorch's best figure).
   2. swift: BINARY bench ... --shards T --min-time S --json, per model (table SWIFT_COMMANDS below);
      its stdout is a JSON list of rows ({"impl": "swift", "model", "batch", "threads", "train_sps",
      "infer_sps", ...}), saved to runs/compare/swift.json as one list for all models.
-  3. the merged table: python3 BENCH_DIR/throughput.py --compare-only runs/compare/torch.json runs/compare/swift.json
+  3. the merged table of both files, with ratios
 With --repeats N > 1 each run's files are also kept as torch.runK.json / swift.runK.json (torch.json and
 swift.json hold the last run), and a final table gives per-row medians of train samples/s and
 swift/torch ratios. Paths are relative to the repository root (the folder above tools/).
@@ -66,7 +69,11 @@ def run_torch(args, out_path):
     reference = [m for m in args.models if m != "denoiser"]
     jobs = []
     if reference:
-        jobs.append([sys.executable, os.path.join(args.bench_dir, "throughput.py"),
+        # The project's own reference models (tools/torch_reference.py), or another bench's
+        # throughput.py when --bench-dir names one.
+        script = (os.path.join(args.bench_dir, "throughput.py") if args.bench_dir
+                  else os.path.join(ROOT, "tools", "torch_reference.py"))
+        jobs.append([sys.executable, script,
                      "--models", ",".join(reference), "--threads", ",".join(map(str, args.threads)),
                      "--min-time", str(args.min_time), "--json", out_path])
     if "denoiser" in args.models:
@@ -146,10 +153,23 @@ def run_swift(args, out_path):
 
 
 def compare_only(args, paths):
-    cmd = [sys.executable, os.path.join(args.bench_dir, "throughput.py"), "--compare-only"] + paths
-    r = subprocess.run(cmd)
-    if r.returncode != 0:
-        fail(f"throughput.py --compare-only exited with status {r.returncode}")
+    """The rows of both sides in one table, with our train / inference ratios to PyTorch's."""
+    rows = []
+    for path in paths:
+        with open(path) as f:
+            data = json.load(f)
+        rows += data["rows"] if isinstance(data, dict) else data
+    torch_rows = {key(r): r for r in rows if str(r.get("impl", "")).startswith("torch")}
+    print("| impl | model | batch | threads | train samples/s | infer samples/s | vs torch (train / infer) |")
+    print("|---|---|---|---|---|---|---|")
+    for r in sorted(rows, key=lambda r: (key(r), str(r.get("impl")))):
+        ratio = ""
+        t = torch_rows.get(key(r))
+        if t and not str(r.get("impl", "")).startswith("torch"):
+            parts = [f"{r[k] / t[k]:.2f}x" if r.get(k) and t.get(k) else "-" for k in ("train_sps", "infer_sps")]
+            ratio = " / ".join(parts)
+        infer = f"{r['infer_sps']:,.1f}" if r.get("infer_sps") else "-"
+        print(f"| {r.get('impl')} | {r['model']} | {r['batch']} | {r['threads']} | {r['train_sps']:,.1f} | {infer} | {ratio} |")
 
 
 def key(row):
@@ -183,8 +203,8 @@ def main():
     ap.add_argument("--min-time", type=float, default=20.0,
                     help="timed seconds per measurement, passed to both (default 20)")
     ap.add_argument("--repeats", type=int, default=1, help="interleaved torch/swift runs (default 1)")
-    ap.add_argument("--bench-dir", default=os.path.join(ROOT, "..", "shared", "bench"),
-                    help="folder holding throughput.py (default ../shared/bench)")
+    ap.add_argument("--bench-dir", default=None,
+                    help="use another bench's throughput.py (same options and rows) instead of tools/torch_reference.py")
     ap.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "autoencoder"),
                     help="our binary (default .build/release/autoencoder)")
     ap.add_argument("--out-dir", default=os.path.join(ROOT, "runs", "compare"),
@@ -201,12 +221,13 @@ def main():
         fail("--models and --threads must name at least one model and positive thread counts")
     if args.repeats < 1:
         fail("--repeats must be at least 1")
-    args.bench_dir = os.path.normpath(os.path.abspath(args.bench_dir))
+    if args.bench_dir:
+        args.bench_dir = os.path.normpath(os.path.abspath(args.bench_dir))
     do_torch, do_swift = args.only != "swift", args.only != "torch"
 
     # Check everything before spending minutes on the first benchmark.
-    if not os.path.isfile(os.path.join(args.bench_dir, "throughput.py")):
-        fail(f"{os.path.join(args.bench_dir, 'throughput.py')} not found (set --bench-dir)")
+    if args.bench_dir and not os.path.isfile(os.path.join(args.bench_dir, "throughput.py")):
+        fail(f"{os.path.join(args.bench_dir, 'throughput.py')} not found (--bench-dir)")
     if do_swift:
         unknown = [m for m in args.models if m not in SWIFT_COMMANDS]
         if unknown:
