@@ -51,6 +51,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // Replays inputs through the fuzz harnesses; tools/fuzz builds it with libFuzzer.
+        .executableTarget(name: "autoencoder-fuzz", dependencies: ["Datasets", "Images", "Training"]),
+
         // MARK: Test support
         .target(name: "TestSupport", dependencies: ["CZlib", "Kernels"], path: "Tests/TestSupport"),
 
@@ -66,7 +69,8 @@ let package = Package(
         .testTarget(name: "ImagesTests", dependencies: ["Images", "Kernels", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Images", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["autoencoder", "Datasets", "Images", "Training", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["autoencoder", "autoencoder-fuzz", "Datasets", "Images", "Training",
+                                                     "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -16,7 +16,15 @@ struct TextFile {
         guard FileManager.default.fileExists(atPath: path) else {
             throw DatasetError(.notFound, path: path, "no such file")
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
+        // An empty file is read without Foundation, whose FileManager.contents leaks a 4 KB
+        // buffer on it (LeakSanitizer, found by fuzzing).
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+        let data: Data
+        if size == 0 {
+            data = Data()
+        } else if let read = FileManager.default.contents(atPath: path) {
+            data = read
+        } else {
             throw DatasetError(.unreadable, path: path, "cannot read the file")
         }
         let bytes = [UInt8](data)

@@ -33,7 +33,9 @@ public enum PNGCodec {
             throw PNGError(path: path, reason: "not a PNG file (bad signature)")
         }
         let (filtered, header) = try dropColorManagement(bytes, path: path)
-        if let header, header.width * header.height > maxPixels {
+        // Widths and heights are up to 2^32 - 1 each: their product can overflow Int.
+        if let header, header.width.multipliedReportingOverflow(by: header.height).overflow
+            || header.width * header.height > maxPixels {
             throw PNGError(path: path, reason: "declares \(header.width)x\(header.height) pixels, more than the limit of "
                 + "\(maxPixels) (--max-pixels)")
         }

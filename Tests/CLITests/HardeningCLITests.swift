@@ -199,3 +199,22 @@ func idxImages(count: Int, side: Int) -> [UInt8] {
         #expect(leftovers.isEmpty, "temporaries left: \(leftovers)")
     }
 }
+
+/// The fuzz corpus (Fuzz/corpus, seeds and inputs that once crashed) replayed through every
+/// harness in a normal build: each input loads or throws (tools/fuzz runs libFuzzer on them).
+@Suite struct FuzzCorpusTests {
+    @Test(arguments: ["png", "idx", "ts", "csv", "safetensors", "config"])
+    func corpusReplaysWithoutCrashing(_ target: String) throws {
+        let binary = (autoencoderBinary as NSString).deletingLastPathComponent + "/autoencoder-fuzz"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = [target, repositoryRoot + "/Fuzz/corpus/" + target]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0 && text.contains("\(target): "), "\(text)")
+        #expect(!text.contains(": 0 input(s)"), "no corpus for \(target)")
+    }
+}
