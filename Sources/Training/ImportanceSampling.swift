@@ -19,6 +19,7 @@ extension Trainer {
         precondition(samples > 0, "need at least one importance sample")
         var result = [Double](repeating: 0, count: indices.count)
         var weights = [Double](repeating: 0, count: maxBatch * samples)
+        var scratch = [Double](repeating: 0, count: maxBatch)
         var start = 0
         while start < indices.count {
             let end = min(start + maxBatch, indices.count)
@@ -28,14 +29,12 @@ extension Trainer {
                     _ = evaluate(source, indices: ids, epoch: epochBase + k)
                 }
                 let plan = plan(rows: rows)
-                weights.withUnsafeMutableBufferPointer { w in
-                    for s in 0..<shards where !plan.ranges[s].isEmpty {
-                        let range = plan.ranges[s]
-                        let scratch = UnsafeMutablePointer<Double>.allocate(capacity: range.count)
-                        defer { scratch.deallocate() }
-                        vae.logImportanceWeights(workspaces[s], rows: range.count, into: scratch)
-                        for r in 0..<range.count { w[(range.lowerBound + r) * samples + k] = scratch[r] }
+                for s in 0..<shards where !plan.ranges[s].isEmpty {
+                    let range = plan.ranges[s]
+                    scratch.withUnsafeMutableBufferPointer {
+                        vae.logImportanceWeights(workspaces[s], rows: range.count, into: $0.baseAddress!)
                     }
+                    for r in 0..<range.count { weights[(range.lowerBound + r) * samples + k] = scratch[r] }
                 }
             }
             for r in 0..<rows {

