@@ -8,13 +8,14 @@
     tools/compare_torch.py --models M2,denoiser --repeats 3 # conv AE and the shipped denoiser
     tools/compare_torch.py --models M3,M4 --repeats 3       # LSTM and GRU seq2seq (hidden 128, batch 128)
     tools/compare_torch.py --models M5 --repeats 3          # MLP VAE 784-512-256-(z=20), batch 128
+    tools/compare_torch.py --models M6,M7 --repeats 3       # adversarial and disentangling AEs, batch 128
     tools/compare_torch.py --threads 1,2,4,8,16 --binary B --bench-dir D   # e.g. on a lent 16-core machine
 
 "denoiser" is our U-Net denoiser (1 channel, depth 2, width 32, batch 32 of 48x48 patches): its PyTorch
 twin is tools/torch_denoiser.py (same layers and sizes); our side trains on runs/photos/train
 (made by tools/prepare_photos.py when missing; needs pip install scikit-image).
 
-PyTorch's side is tools/torch_reference.py (the reference models M1-M5, written here); --bench-dir
+PyTorch's side is tools/torch_reference.py (the reference models M1-M7, written here); --bench-dir
 DIR runs DIR/throughput.py instead (same options and rows).
 
 Setup:
@@ -53,6 +54,8 @@ SWIFT_COMMANDS = {
     "M3": ["bench", "--model", "lstm", "--hidden", "128", "--batch-size", "128"],
     "M4": ["bench", "--model", "gru", "--hidden", "128", "--batch-size", "128"],
     "M5": ["bench", "--model", "vae", "--layers", "784,512,256,20", "--batch-size", "128"],
+    "M6": ["bench", "--model", "aae", "--batch-size", "128"],
+    "M7": ["bench", "--model", "disentangle", "--batch-size", "128"],
 }
 
 TORCH_ENV = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "1073741824"}
@@ -198,7 +201,7 @@ def print_medians(torch_runs, swift_runs):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", default="M1", help="comma-separated, from M1..M5 and denoiser (default M1)")
+    ap.add_argument("--models", default="M1", help="comma-separated, from M1..M7 and denoiser (default M1)")
     ap.add_argument("--threads", default="1,2", help="thread counts for torch = shard counts for swift")
     ap.add_argument("--min-time", type=float, default=20.0,
                     help="timed seconds per measurement, passed to both (default 20)")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The PyTorch reference models M1-M5, written here to the definitions the project compares
+"""The PyTorch reference models M1-M7, written here to the definitions the project compares
 against, and their training/inference throughput on real digits (so the comparison needs nothing
 outside this repository):
 
@@ -11,6 +11,16 @@ outside this repository):
     M4  M3 with GRU
     M5  VAE 784-512-256-(z=20)-256-512-784, ReLU, sigmoid out; BCE(sum)+KL per sample; batch 128;
         inference decodes z = mean
+    M6  adversarial AE (`--model aae`): 784-1000-1000-2, mirrored, BCE-with-logits(mean); a
+        discriminator 2-500-500-1 on the code against N(0, I) draws; per step three Adam updates:
+        reconstruction (encoder+decoder), discriminator, generator (encoder); batch 128
+    M7  split-latent disentangling AE (`--model disentangle`): encoder 784-512-(256)-(16 means |
+        16 log-variances), z = mean + e^(logvar/2) eps; decoder stages (16+10)-256, (256+10)-512,
+        (512+10)-784 with the label one-hot at every stage; adversary 16-256-10 on the mean; per
+        step: autoencoder (BCE-with-logits(mean) + 0.25 x KL / 784 + 0.05 x cross-entropy of the
+        adversary against uniform, per-sample terms averaged over the batch) and adversary
+        (cross-entropy against the label) updates; batch 128 (labels drawn at random: the speed
+        does not depend on them)
 All: PyTorch default init, Adam(lr=1e-3). FLOPs are the analytic multiply-adds x 2 of the
 GEMM/conv/recurrent products per sample, training taken as 3 x forward.
 
@@ -113,6 +123,92 @@ def vae_loss(model, x):
     return (F.binary_cross_entropy(recon, x, reduction="sum") + kl) / x.shape[0]
 
 
+def mlp(widths, last_activation=False):
+    layers = []
+    for i in range(len(widths) - 1):
+        layers.append(nn.Linear(widths[i], widths[i + 1]))
+        if i < len(widths) - 2 or last_activation:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class AAE(nn.Module):
+    """M6: its own optimizers, one per phase, as `autoencoder train --model aae`."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = mlp([784, 1000, 1000, 2])
+        self.decoder = mlp([2, 1000, 1000, 784])
+        self.discriminator = mlp([2, 500, 500, 1])
+        self.opt_ae = torch.optim.Adam(list(self.encoder.parameters()) + list(self.decoder.parameters()), lr=1e-3)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=1e-3)
+        self.opt_g = torch.optim.Adam(self.encoder.parameters(), lr=1e-3)
+
+    def forward(self, x):
+        return torch.sigmoid(self.decoder(self.encoder(x)))
+
+    def train_step(self, x):
+        bce = F.binary_cross_entropy_with_logits
+        self.opt_ae.zero_grad(set_to_none=True)
+        bce(self.decoder(self.encoder(x)), x).backward()
+        self.opt_ae.step()
+        self.opt_d.zero_grad(set_to_none=True)
+        fake = self.encoder(x).detach()
+        real = torch.randn_like(fake)
+        ones, zeros = torch.ones(len(x), 1), torch.zeros(len(x), 1)
+        (bce(self.discriminator(real), ones) + bce(self.discriminator(fake), zeros)).backward()
+        self.opt_d.step()
+        self.opt_g.zero_grad(set_to_none=True)
+        bce(self.discriminator(self.encoder(x)), ones).backward()
+        self.opt_g.step()
+
+
+class SplitLatent(nn.Module):
+    """M7: the label one-hot next to the code at every decoder stage; an adversary on the code."""
+
+    def __init__(self, classes=10, code=16, weight=0.05):
+        super().__init__()
+        self.classes, self.weight = classes, weight
+        self.code = code
+        self.encoder = mlp([784, 512, 256, 2 * code])
+        self.stages = nn.ModuleList([nn.Linear(code + classes, 256), nn.Linear(256 + classes, 512),
+                                     nn.Linear(512 + classes, 784)])
+        self.adversary = mlp([code, 256, classes])
+        autoencoder = list(self.encoder.parameters()) + list(self.stages.parameters())
+        self.opt_ae = torch.optim.Adam(autoencoder, lr=1e-3)
+        self.opt_adv = torch.optim.Adam(self.adversary.parameters(), lr=1e-3)
+
+    def decode(self, code, onehot):
+        h = code
+        for i, stage in enumerate(self.stages):
+            h = stage(torch.cat([h, onehot], dim=1))
+            if i < len(self.stages) - 1:
+                h = F.relu(h)
+        return h
+
+    def forward(self, x):
+        onehot = torch.zeros(len(x), self.classes)
+        return torch.sigmoid(self.decode(self.encoder(x)[:, :self.code], onehot))
+
+    def train_step(self, x):
+        labels = torch.randint(0, self.classes, (len(x),))
+        onehot = F.one_hot(labels, self.classes).float()
+        self.opt_ae.zero_grad(set_to_none=True)
+        mean, logvar = self.encoder(x).split(self.code, dim=1)
+        z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+        kl = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(dim=1).mean()
+        # The engine's units: per-pixel BCE plus per-sample terms divided by the pixels, as
+        # `autoencoder` scales them (the adversary's term by lambda per sample).
+        confusion = -F.log_softmax(self.adversary(mean), dim=1).mean(dim=1).mean()
+        loss = F.binary_cross_entropy_with_logits(self.decode(z, onehot), x) + 0.25 * kl / 784 \
+            + self.weight * confusion
+        loss.backward()
+        self.opt_ae.step()
+        self.opt_adv.zero_grad(set_to_none=True)
+        F.cross_entropy(self.adversary(self.encoder(x)[:, :self.code].detach()), labels).backward()
+        self.opt_adv.step()
+
+
 def macs(name):
     if name == "M1":
         w = [784, 1000, 500, 250, 30]
@@ -122,6 +218,14 @@ def macs(name):
     if name in ("M3", "M4"):
         gates = 4 if name == "M3" else 3
         return 28 * gates * 128 * (28 + 128) + 28 * gates * 128 * 256 + 28 * 128 * 28
+    if name == "M6":
+        encoder = 784 * 1000 + 1000 * 1000 + 1000 * 2
+        discriminator = 2 * 500 + 500 * 500 + 500
+        return 3 * encoder + encoder + 3 * discriminator  # per step: encoder x3, decoder, discriminator x3
+    if name == "M7":
+        encoder = 784 * 512 + 512 * 256 + 256 * 32
+        decoder = 26 * 256 + 266 * 512 + 522 * 784
+        return 2 * encoder + decoder + 2 * (16 * 256 + 256 * 10)
     return 784 * 512 + 512 * 256 + 2 * 256 * 20 + 20 * 256 + 256 * 512 + 512 * 784
 
 
@@ -131,6 +235,9 @@ MODELS = {  # name: (batch, build, training loss, inference)
     "M3": (128, lambda: SeqAE("lstm"), lambda m, x: F.mse_loss(m(x), x), lambda m, x: m(x)),
     "M4": (128, lambda: SeqAE("gru"), lambda m, x: F.mse_loss(m(x), x), lambda m, x: m(x)),
     "M5": (128, VAE, vae_loss, lambda m, x: m.decode(m.encode(x)[0])),
+    # Multi-phase models step their own optimizers (train_step).
+    "M6": (128, AAE, None, lambda m, x: m(x)),
+    "M7": (128, SplitLatent, None, lambda m, x: m(x)),
 }
 
 
@@ -147,7 +254,7 @@ def measure(fn, batch, min_time, warmup=5):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", default="M1,M2,M3,M4,M5")
+    ap.add_argument("--models", default="M1,M2,M3,M4,M5,M6,M7")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--min-time", type=float, default=10)
     ap.add_argument("--json")
@@ -178,6 +285,9 @@ def main():
 
                 def step():
                     x = next_batch()
+                    if loss_fn is None:
+                        model.train_step(x)
+                        return
                     opt.zero_grad(set_to_none=True)
                     loss_fn(model, x).backward()
                     opt.step()

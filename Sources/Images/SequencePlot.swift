@@ -11,16 +11,22 @@ public struct SequencePlot: Sendable {
         public var caption: String
         public var original: [Float]
         public var reconstruction: [Float]
+        /// A third series of its own length (a conversion's target-speaker reference), or nil.
+        public var reference: [Float]?
 
-        public init(caption: String, original: [Float], reconstruction: [Float]) {
+        public init(caption: String, original: [Float], reconstruction: [Float], reference: [Float]? = nil) {
             self.caption = caption
             self.original = original
             self.reconstruction = reconstruction
+            self.reference = reference
         }
     }
 
     public static let originalColor: (UInt8, UInt8, UInt8) = (30, 90, 220)
     public static let reconstructionColor: (UInt8, UInt8, UInt8) = (220, 40, 40)
+    public static let referenceColor: (UInt8, UInt8, UInt8) = (40, 160, 60)
+    /// Legend names of the original, reconstruction and reference series.
+    public var seriesNames = (original: "original", reconstruction: "reconstruction", reference: "reference")
     /// Height of the legend strip at the top and of each sequence's caption row.
     public static let legendHeight = 30
     public static let captionHeight = 28
@@ -37,11 +43,13 @@ public struct SequencePlot: Sendable {
     }
 
     /// Adds a sequence; `original` and `reconstruction` hold the same whole number of steps.
-    public mutating func add(_ caption: String, original: [Float], reconstruction: [Float]) {
+    public mutating func add(_ caption: String, original: [Float], reconstruction: [Float], reference: [Float]? = nil) {
         precondition(original.count == reconstruction.count, "original and reconstruction differ in size")
         precondition(!original.isEmpty && original.count % featureNames.count == 0,
                      "\(original.count) values are not whole steps of \(featureNames.count) features")
-        sequences.append(Sequence(caption: caption, original: original, reconstruction: reconstruction))
+        precondition((reference?.count ?? 0) % featureNames.count == 0, "the reference is not whole steps")
+        sequences.append(Sequence(caption: caption, original: original, reconstruction: reconstruction,
+                                  reference: reference))
     }
 
     var shownFeatures: Int { min(featureNames.count, maxFeatures) }
@@ -65,7 +73,9 @@ public struct SequencePlot: Sendable {
         // Legend: a swatch and a name per series, once for the figure.
         var x = LinePlot.margin
         let legendTop = (Self.legendHeight - LinePlot.textHeight) / 2
-        for (name, color) in [("original", Self.originalColor), ("reconstruction", Self.reconstructionColor)] {
+        var legend = [(seriesNames.original, Self.originalColor), (seriesNames.reconstruction, Self.reconstructionColor)]
+        if sequences.contains(where: { $0.reference != nil }) { legend.append((seriesNames.reference, Self.referenceColor)) }
+        for (name, color) in legend {
             let middle = legendTop + LinePlot.textHeight / 2 - 1
             canvas.line(from: (x, middle), to: (x + LinePlot.swatchWidth - 2, middle), color)
             canvas.text(name, x: x + LinePlot.swatchWidth + 6, y: legendTop, color: color)
@@ -89,6 +99,10 @@ public struct SequencePlot: Sendable {
                           points: (0..<steps).map { (Double($0), Double(sequence.original[$0 * d + f])) })
                 panel.add("reconstruction", color: Self.reconstructionColor,
                           points: (0..<steps).map { (Double($0), Double(sequence.reconstruction[$0 * d + f])) })
+                if let reference = sequence.reference {
+                    panel.add("reference", color: Self.referenceColor,
+                              points: (0..<(reference.count / d)).map { (Double($0), Double(reference[$0 * d + f])) })
+                }
                 let pixels = panel.draw(width: panelWidth, height: panelHeight).pixels
                 let left = (f % across) * panelWidth, panelTop = top + (f / across) * panelHeight
                 for row in 0..<panelHeight {

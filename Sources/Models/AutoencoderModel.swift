@@ -132,10 +132,20 @@ public protocol LatentModel: AutoencoderModel {
     func latentInput(_ ws: Workspace, rows: Int) -> Matrix
     /// Decodes the codes in `latentInput` into `reconstruction(ws, rows:)`.
     func decode(_ ws: Workspace, rows: Int, params: Arena)
-    /// True when codes have a prior to sample from, N(0, I) (variational models).
-    var hasPrior: Bool { get }
+    /// The prior codes are drawn from (N(0, I) for variational models), nil when there is none.
+    var prior: LatentPrior? { get }
+    /// Components of the prior a draw can be asked for (mixture components, clusters), else 0.
+    var priorComponents: Int { get }
+    /// One code from the prior (`codeWidth` values): from `component` when it is in range,
+    /// spread scaled by `temperature`.
+    func drawCode(into code: UnsafeMutablePointer<Float>, rng: inout SplitMix64, component: Int, temperature: Float)
 }
 
 extension LatentModel {
-    public var hasPrior: Bool { false }
+    public var prior: LatentPrior? { nil }
+    public var priorComponents: Int { prior?.components ?? 0 }
+    public func drawCode(into code: UnsafeMutablePointer<Float>, rng: inout SplitMix64, component: Int,
+                         temperature: Float) {
+        prior?.draw(into: code, width: codeWidth, rng: &rng, component: component, temperature: temperature)
+    }
 }

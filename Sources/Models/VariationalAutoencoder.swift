@@ -436,5 +436,5 @@ extension VariationalAutoencoder: LatentModel {
     public func decode(_ ws: Workspace, rows: Int, params: Arena) {
         decoder.forward(ws, rows: rows, params: params, training: false)
     }
-    public var hasPrior: Bool { true }
+    public var prior: LatentPrior? { .gaussian }
 }

@@ -45,10 +45,13 @@ public enum Checkpoint {
         for slot in layout.slots {
             tensors.append((slot.name, slot.shape, view(trainer.params.pointer, slot)))
         }
-        for slot in layout.slots {
-            tensors.append(("optimizer.\(slot.name).m", slot.shape, view(trainer.optimizerState.m.pointer, slot)))
-            if trainer.optimizers.contains(where: { $0.kind != .sgd }) {
-                tensors.append(("optimizer.\(slot.name).v", slot.shape, view(trainer.optimizerState.v.pointer, slot)))
+        let adaptive = trainer.optimizers.contains { $0.kind != .sgd }
+        for (prefix, offset, slots) in momentTensors(trainer) {
+            for slot in slots {
+                tensors.append((prefix + "\(slot.name).m", slot.shape, view(trainer.optimizerState.m.pointer + offset, slot)))
+                if adaptive {
+                    tensors.append((prefix + "\(slot.name).v", slot.shape, view(trainer.optimizerState.v.pointer + offset, slot)))
+                }
             }
         }
         if trainer.modelState.count > 0 {
@@ -88,6 +91,18 @@ public enum Checkpoint {
             self.updates = updates
             self.tensors = tensors
         }
+    }
+
+    /// The moment tensors: `optimizer.<slot>` for every slot (the first block), and
+    /// `optimizer.<phase>.<slot>` for the slots of a phase that keeps its own moments.
+    static func momentTensors(_ trainer: Trainer) -> [(prefix: String, offset: Int, slots: [ParameterSlot])] {
+        let layout = trainer.model.layout, state = trainer.optimizerState
+        var result: [(String, Int, [ParameterSlot])] = [("optimizer.", 0, layout.slots)]
+        for (phase, offset) in zip(trainer.model.phases, state.momentOffsets) where offset > 0 {
+            let slots = layout.slots.filter { phase.group.contains($0.offset) }
+            result.append(("optimizer.\(phase.name).", offset, slots))
+        }
+        return result
     }
 
     /// Reads a checkpoint file, or `checkpoints/last.safetensors` inside a run folder.
@@ -130,14 +145,17 @@ public enum Checkpoint {
         }
         for slot in trainer.model.layout.slots {
             try copy(slot.name, slot.shape, into: trainer.params.pointer + slot.offset)
-            if optimizer {
-                try copy("optimizer.\(slot.name).m", slot.shape, into: trainer.optimizerState.m.pointer + slot.offset)
-                if contents.tensors["optimizer.\(slot.name).v"] != nil {
-                    try copy("optimizer.\(slot.name).v", slot.shape, into: trainer.optimizerState.v.pointer + slot.offset)
-                }
-            }
         }
         if optimizer {
+            for (prefix, offset, slots) in momentTensors(trainer) {
+                for slot in slots {
+                    try copy(prefix + "\(slot.name).m", slot.shape, into: trainer.optimizerState.m.pointer + offset + slot.offset)
+                    if contents.tensors[prefix + "\(slot.name).v"] != nil {
+                        try copy(prefix + "\(slot.name).v", slot.shape,
+                                 into: trainer.optimizerState.v.pointer + offset + slot.offset)
+                    }
+                }
+            }
             if trainer.modelState.count > 0 {
                 try copy("state.model", [trainer.modelState.count], into: trainer.modelState.pointer)
             }

@@ -60,7 +60,7 @@ extension TrainingRun {
     public func latentModel() throws -> any LatentModel {
         guard let latent = model as? any LatentModel else {
             throw TrainingError("the \(config.family.rawValue) model has no code these tools can decode "
-                + "(they take dense, deep, sparse, denoising, dropout, contractive, conv and vae checkpoints)")
+                + "(they take dense, deep, sparse, denoising, dropout, contractive, conv, vae and aae checkpoints)")
         }
         return latent
     }
@@ -101,27 +101,30 @@ extension TrainingRun {
         try PNGCodec.write(grid.render(), to: path)
     }
 
-    /// `count` decoded draws from the prior N(0, temperature^2 I), rows of 10.
+    /// `count` decoded draws from the model's prior (spread scaled by `temperature`): rows of 10,
+    /// or one labelled row per component for a prior with components (mixture, clusters).
     public func writeSamples(to path: String, count: Int, seed: UInt64, temperature: Float = 1) throws {
         let latent = try latentModel()
-        guard latent.hasPrior else {
-            throw TrainingError("the \(config.family.rawValue) model has no prior to sample from (train --model vae)")
+        guard latent.prior != nil else {
+            throw TrainingError("the \(config.family.rawValue) model has no prior to sample from (train --model vae or aae)")
         }
-        let z = latent.codeWidth
+        let z = latent.codeWidth, components = latent.priorComponents
+        let perRow = components > 0 ? max(1, count / components) : 10
+        let total = components > 0 ? perRow * components : count
         var rng = SplitMix64(key: seed, 0x7361_6D70)
-        var codes = [Float](repeating: 0, count: count * z)
-        var i = 0
-        while i < codes.count {
-            let (a, b) = rng.nextGaussianPair()
-            codes[i] = a * temperature
-            if i + 1 < codes.count { codes[i + 1] = b * temperature }
-            i += 2
+        var codes = [Float](repeating: 0, count: total * z)
+        codes.withUnsafeMutableBufferPointer { buffer in
+            for i in 0..<total {
+                latent.drawCode(into: buffer.baseAddress! + i * z, rng: &rng,
+                                component: components > 0 ? i / perRow : -1, temperature: temperature)
+            }
         }
         let images = trainer.decode(codes: codes)
         let width = model.targetWidth
         var rows: [(String?, [Float])] = []
-        for start in stride(from: 0, to: count, by: 10) {
-            rows.append((nil, Array(images[(start * width)..<(min(start + 10, count) * width)])))
+        for start in stride(from: 0, to: total, by: perRow) {
+            rows.append((components > 0 ? "\(start / perRow)" : nil,
+                         Array(images[(start * width)..<(min(start + perRow, total) * width)])))
         }
         try writeRows(rows, to: path)
     }
@@ -143,7 +146,7 @@ extension TrainingRun {
             var path: [Float] = []
             for s in 0..<steps {
                 let t = steps == 1 ? 0.5 : Float(s) / Float(steps - 1)
-                path += latent.hasPrior ? Self.slerp(a, b, t) : zip(a, b).map { $0 + t * ($1 - $0) }
+                path += latent.prior == .gaussian ? Self.slerp(a, b, t) : zip(a, b).map { $0 + t * ($1 - $0) }
             }
             let decoded = trainer.decode(codes: path)
             rows.append((nil, Array(originals[(2 * p * width)..<((2 * p + 1) * width)]) + decoded
@@ -171,7 +174,8 @@ extension TrainingRun {
         let (codes, _, z) = try encodeTestSplit()
         let n = codes.count / z
         var mean = [Float](repeating: 0, count: z), sd = [Float](repeating: 1, count: z)
-        if !latent.hasPrior {
+        let gaussian = latent.prior == .gaussian
+        if !gaussian {
             for j in 0..<z {
                 var s = 0.0, s2 = 0.0
                 for r in 0..<n { let v = Double(codes[r * z + j]); s += v; s2 += v * v }
@@ -181,7 +185,7 @@ extension TrainingRun {
         }
         func value(_ j: Int, _ s: Int) -> Float {
             let t = steps == 1 ? 0 : -range + 2 * range * Float(s) / Float(steps - 1)
-            if latent.hasPrior && z == 2 {
+            if gaussian && z == 2 {
                 // Quantiles of N(0, 1) over (0, 1), as Kingma and Welling's manifold figure.
                 let q = (Double(s) + 0.5) / Double(steps)
                 return Float(Self.normalQuantile(q))
@@ -244,6 +248,18 @@ extension TrainingRun {
                                                 (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127),
                                                 (188, 189, 34), (23, 190, 207)]
         let classes = Set(labels.filter { $0 >= 0 }).sorted()
+        if z == 2, let latent = model as? any LatentModel, latent.prior != nil {
+            // Draws of the prior behind the codes, so a plot shows how well the codes match it.
+            var rng = SplitMix64(key: 0x706C_6F74)
+            var draw: [Float] = [0, 0]
+            let drawn = (0..<2000).map { _ -> (x: Double, y: Double) in
+                draw.withUnsafeMutableBufferPointer {
+                    latent.drawCode(into: $0.baseAddress!, rng: &rng, component: -1, temperature: 1)
+                }
+                return (Double(draw[0]), Double(draw[1]))
+            }
+            plot.add("prior", color: (200, 200, 200), points: drawn)
+        }
         if classes.isEmpty {
             plot.add("test codes", color: palette[0], points: points)
             plot.showsLegend = false

@@ -29,6 +29,13 @@ public protocol ModelSpecification: Sendable, Codable, Equatable {
     func referenceName(optimizer: OptimizerConfig) -> String?
     /// True when the family also reads sequence files (`.ts`, CSV).
     var readsSequenceFiles: Bool { get }
+    /// True when the model reads labels in training (its size may depend on the class count).
+    var readsLabels: Bool { get }
+    /// For a model that reads labels: takes the data's class count, or refuses data with no
+    /// labels or more classes than the model takes.
+    mutating func resolve(classCount: Int, data: String) throws
+    /// Steps and values per step of a model resolved for sequence files, nil for other models.
+    var sequenceSize: (steps: Int, features: Int)? { get }
 }
 
 extension ModelSpecification {
@@ -37,6 +44,13 @@ extension ModelSpecification {
     }
     public func referenceName(optimizer: OptimizerConfig) -> String? { nil }
     public var readsSequenceFiles: Bool { false }
+    public var readsLabels: Bool { false }
+    public mutating func resolve(classCount: Int, data: String) throws {
+        if classCount == 0 {
+            throw TrainingError("this model reads labels and \(data) has none (IDX label files, class folders or sequence labels)")
+        }
+    }
+    public var sequenceSize: (steps: Int, features: Int)? { nil }
 }
 
 /// The model of a run: one case per family config. Adding a family adds a case here.
@@ -46,6 +60,8 @@ public enum ModelSpec: Sendable, Equatable, Codable {
     case denoiser(ConvDenoiserConfig)
     case sequence(SequenceAutoencoderConfig)
     case vae(VariationalAutoencoderConfig)
+    case aae(AdversarialAutoencoderConfig)
+    case disentangle(DisentanglingAutoencoderConfig)
 
     /// The family's config, through the common protocol.
     public var specification: any ModelSpecification {
@@ -55,6 +71,8 @@ public enum ModelSpec: Sendable, Equatable, Codable {
         case .denoiser(let c): c
         case .sequence(let c): c
         case .vae(let c): c
+        case .aae(let c): c
+        case .disentangle(let c): c
         }
     }
 
@@ -66,6 +84,8 @@ public enum ModelSpec: Sendable, Equatable, Codable {
         case let c as ConvDenoiserConfig: self = .denoiser(c)
         case let c as SequenceAutoencoderConfig: self = .sequence(c)
         case let c as VariationalAutoencoderConfig: self = .vae(c)
+        case let c as AdversarialAutoencoderConfig: self = .aae(c)
+        case let c as DisentanglingAutoencoderConfig: self = .disentangle(c)
         default: preconditionFailure("\(type(of: specification)) is not registered in ModelSpec")
         }
     }
@@ -79,7 +99,7 @@ public enum ModelSpec: Sendable, Equatable, Codable {
 
     // `{"dense": {...}}`: one key naming the family config.
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case dense, conv, denoiser, sequence, vae
+        case dense, conv, denoiser, sequence, vae, aae, disentangle
     }
 
     public init(from decoder: Decoder) throws {
@@ -94,6 +114,8 @@ public enum ModelSpec: Sendable, Equatable, Codable {
         case .denoiser: self = .denoiser(try container.decode(ConvDenoiserConfig.self, forKey: key))
         case .sequence: self = .sequence(try container.decode(SequenceAutoencoderConfig.self, forKey: key))
         case .vae: self = .vae(try container.decode(VariationalAutoencoderConfig.self, forKey: key))
+        case .aae: self = .aae(try container.decode(AdversarialAutoencoderConfig.self, forKey: key))
+        case .disentangle: self = .disentangle(try container.decode(DisentanglingAutoencoderConfig.self, forKey: key))
         }
     }
 
@@ -105,13 +127,15 @@ public enum ModelSpec: Sendable, Equatable, Codable {
         case .denoiser(let c): try container.encode(c, forKey: .denoiser)
         case .sequence(let c): try container.encode(c, forKey: .sequence)
         case .vae(let c): try container.encode(c, forKey: .vae)
+        case .aae(let c): try container.encode(c, forKey: .aae)
+        case .disentangle(let c): try container.encode(c, forKey: .disentangle)
         }
     }
 }
 
 /// The names `train --model` accepts: each a preset of one family's config.
 public enum ModelFamily: String, Sendable, Codable, CaseIterable {
-    case dense, deep, sparse, denoising, dropout, contractive, conv, denoiser, lstm, gru, vae
+    case dense, deep, sparse, denoising, dropout, contractive, conv, denoiser, lstm, gru, vae, aae, disentangle
 
     /// The preset model. Widths starting with 0 take the data's width when the run resolves them.
     public var preset: ModelSpec {
@@ -123,6 +147,8 @@ public enum ModelFamily: String, Sendable, Codable, CaseIterable {
         case .lstm: return .sequence(SequenceAutoencoderConfig(cell: .lstm, steps: 1, features: 1))
         case .gru: return .sequence(SequenceAutoencoderConfig(cell: .gru, steps: 1, features: 1))
         case .vae: return .vae(VariationalAutoencoderConfig(widths: [0, 400, 20]))
+        case .aae: return .aae(AdversarialAutoencoderConfig(widths: [0, 1000, 1000, 2]))
+        case .disentangle: return .disentangle(DisentanglingAutoencoderConfig(widths: [0, 512, 256, 16]))
         }
     }
 

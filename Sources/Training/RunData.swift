@@ -41,29 +41,28 @@ public struct RunData {
                 config.standardization = Standardization(fitting: splits.train, indices: trainIDs)
             }
             let longest = max(splits.train.maxLength, test.maxLength)
-            guard case .sequence(var sequence) = config.model else {
-                throw TrainingError("\(config.data): sequence data needs a sequence model")
-            }
-            if !resuming || !sequence.variableLength {
-                if resuming && !sequence.variableLength {
+            if resuming && config.model.specification.sequenceSize == nil {
+                if case .sequence(let sequence) = config.model {
                     throw TrainingError("\(splits.train.source): \(splits.train.features) values per step; the model "
                         + "was trained on \(sequence.features) (image rows)")
                 }
-                try config.resolveSequenceModel(steps: longest, features: splits.train.features)
-                guard case .sequence(let resolved) = config.model else { preconditionFailure("sequence model expected") }
-                sequence = resolved
+                throw TrainingError("\(splits.train.source): sequence files; the model was trained on images")
             }
-            guard sequence.features == splits.train.features else {
+            if !resuming { try config.resolveSequenceModel(steps: longest, features: splits.train.features) }
+            guard let size = config.model.specification.sequenceSize else {
+                preconditionFailure("a model resolved for sequence files has a sequence size")
+            }
+            guard size.features == splits.train.features else {
                 throw TrainingError("\(splits.train.source): \(splits.train.features) values per step; the model "
-                    + "was trained on \(sequence.features)")
+                    + "was trained on \(size.features)")
             }
             let train = try SequenceBatchSource(sequences: splits.train, standardization: config.standardization,
-                                                corruption: corruption, seed: config.seed, steps: sequence.steps)
+                                                corruption: corruption, seed: config.seed, steps: size.steps)
             // Evaluation noise is fixed: one seed and epoch, so test figures compare across epochs.
             let testSource = try SequenceBatchSource(sequences: test, standardization: config.standardization,
                                                      corruption: corruption, seed: config.seed ^ 0x7465_7374,
-                                                     steps: sequence.steps)
-            shape = ImageShape(channels: 1, height: sequence.steps, width: sequence.features)
+                                                     steps: size.steps)
+            shape = ImageShape(channels: 1, height: size.steps, width: size.features)
             trainIndices = trainIDs
             testIndices = testIDs
             trainSource = train
@@ -76,7 +75,7 @@ public struct RunData {
             if config.patch == nil { config.patch = config.family.defaultPatch }
             if SequenceSource.looksLikeSequences(config.data) {
                 throw TrainingError("\(config.data): sequence data (.ts or .csv); the \(config.family.rawValue) model "
-                    + "takes images (sequences need --model lstm or gru)")
+                    + "takes images (sequences need --model lstm, gru or disentangle)")
             }
             let source: DataSource
             do {

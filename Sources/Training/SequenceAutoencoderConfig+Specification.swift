@@ -26,6 +26,8 @@ extension SequenceAutoencoderConfig: ModelSpecification {
         if let problem = validationError() { throw TrainingError(problem) }
     }
 
+    public var sequenceSize: (steps: Int, features: Int)? { variableLength ? (steps, features) : nil }
+
     public var modelInput: String {
         variableLength ? "sequences of \(features) values per step" : "image rows of \(features) values"
     }

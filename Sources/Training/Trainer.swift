@@ -11,17 +11,36 @@ import Kernels
 import Layers
 import Models
 
-/// Flat optimizer state: first and second moments with the parameters' layout.
+/// Flat optimizer state: first and second moments with the parameters' layout, one block per
+/// set of phases whose groups do not overlap. Phases that update the same parameters (an
+/// adversarial generator phase and the reconstruction phase both move the encoder) keep their
+/// own moments, as separate optimizers would.
 public final class OptimizerState: @unchecked Sendable {
     public let m: FloatBuffer
     public let v: FloatBuffer
     /// Updates applied so far, per phase.
     public var updates: [Int]
+    /// Where each phase's moments start in `m` and `v` (a multiple of the parameter count).
+    public let momentOffsets: [Int]
 
-    init(count: Int, phases: Int) {
-        m = FloatBuffer(count: count)
-        v = FloatBuffer(count: count)
-        updates = [Int](repeating: 0, count: phases)
+    init(count: Int, phases: [Phase]) {
+        let blocks = Self.momentBlocks(phases)
+        let blockCount = (blocks.max() ?? 0) + 1
+        m = FloatBuffer(count: count * blockCount)
+        v = FloatBuffer(count: count * blockCount)
+        updates = [Int](repeating: 0, count: phases.count)
+        momentOffsets = blocks.map { $0 * count }
+    }
+
+    /// The moment block of each phase: the first whose phases' groups it does not overlap.
+    public static func momentBlocks(_ phases: [Phase]) -> [Int] {
+        var blocks: [[Range<Int>]] = []
+        return phases.map { phase in
+            let block = blocks.firstIndex { $0.allSatisfy { !$0.overlaps(phase.group) } } ?? blocks.count
+            if block == blocks.count { blocks.append([]) }
+            blocks[block].append(phase.group)
+            return block
+        }
     }
 }
 
@@ -64,7 +83,7 @@ public final class Trainer: @unchecked Sendable {
         self.seed = seed
         params = FloatBuffer(count: model.layout.count)
         modelState = FloatBuffer(count: model.stateWidth)
-        optimizerState = OptimizerState(count: model.layout.count, phases: model.phases.count)
+        optimizerState = OptimizerState(count: model.layout.count, phases: model.phases)
         let rowsPerShard = (maxBatch + shards - 1) / shards
         workspaces = (0..<shards).map { _ in model.makeWorkspace(maxRows: rowsPerShard) }
         statistic = FloatBuffer(count: model.statisticWidth)
@@ -168,7 +187,8 @@ public final class Trainer: @unchecked Sendable {
         let t = optimizerState.updates[phase]
         var job = ReduceJob(config: config, group: model.phases[phase].group, chunkSize: chunkSize,
                             slabs: slabPointers, slabCount: shards, params: params.pointer,
-                            m: optimizerState.m.pointer, v: optimizerState.v.pointer, t: t,
+                            m: optimizerState.m.pointer + optimizerState.momentOffsets[phase],
+                            v: optimizerState.v.pointer + optimizerState.momentOffsets[phase], t: t,
                             learningRate: config.learningRate * config.schedule.factor(at: t - 1),
                             norms: chunkNormSquares, gradientScale: 1, pass: .sumAndUpdate)
         if let clip = config.clipNorm {

@@ -120,7 +120,7 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
         case .conv: (key, value) = ("conv", object["conv"])
         case .denoiser: (key, value) = ("denoiser", object["denoiser"])
         case .sequence: (key, value) = ("sequence", object["sequence"])
-        case .vae: throw TrainingError("config format version 1 has no vae family")
+        case .vae, .aae, .disentangle: throw TrainingError("config format version 1 has no \(family.rawValue) family")
         }
         if let value {
             object["model"] = [key: value]
@@ -138,6 +138,14 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
     }
 
     /// Sets the size of a model that reads sequence files.
+    /// For a model that reads labels: takes the training data's class count (or refuses data
+    /// without labels); nothing for other models.
+    public mutating func resolveLabels(classCount: Int) throws {
+        guard model.specification.readsLabels else { return }
+        let name = data
+        try model.update { try $0.resolve(classCount: classCount, data: name) }
+    }
+
     public mutating func resolveSequenceModel(steps: Int, features: Int) throws {
         try model.update { try $0.resolve(sequenceSteps: steps, features: features) }
     }

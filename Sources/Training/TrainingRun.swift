@@ -112,6 +112,7 @@ public final class TrainingRun {
             phase.schedule.totalSteps = config.epochs * ((max(trainCount, 1) + config.batchSize - 1) / config.batchSize)
             config.phaseOptimizers?[name] = phase
         }
+        try config.resolveLabels(classCount: data.trainSource.classCount)
         self.config = config
         self.runDirectory = runDirectory
         evaluationEpoch = 0
@@ -133,7 +134,8 @@ public final class TrainingRun {
     /// shards' workspaces) would not fit in this machine's memory, before allocating them.
     static func checkMemory(model: any AutoencoderModel, batchSize: Int, shards: Int) throws {
         let rowsPerShard = (batchSize + shards - 1) / shards
-        let floats = Double(model.layout.count) * Double(4 + shards)
+        let momentBlocks = (OptimizerState.momentBlocks(model.phases).max() ?? 0) + 1
+        let floats = Double(model.layout.count) * Double(2 + 2 * momentBlocks + shards)
             + Double(shards) * Double(rowsPerShard) * Double(model.workspaceColumns)
         let bytes = floats * 4, available = Double(ProcessInfo.processInfo.physicalMemory) * 0.75
         guard bytes <= available else {

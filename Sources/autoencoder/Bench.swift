@@ -55,7 +55,10 @@ struct Bench: ParsableCommand {
         var config = TrainingConfig(family: family, model: try modelOptions.modelSpec(family: family),
                                     optimizer: optimizer, data: dataOptions.data)
         config.patch = patchSize
-        do { try config.resolveModel(rowShape: shape) } catch let error as TrainingError {
+        do {
+            try config.resolveModel(rowShape: shape)
+            try config.resolveLabels(classCount: source.train.classCount)
+        } catch let error as TrainingError {
             throw CommandFailure(message: error.description)
         }
         let model = config.makeModel(rowShape: shape)
@@ -67,7 +70,7 @@ struct Bench: ParsableCommand {
         let assembler: any BatchSource = try BatchAssembler(dataset: source.train, corruption: corruption, seed: 0,
                                                             patch: patchSize.map { ($0, $0) })
         // The shipped denoiser under the name tools/torch_denoiser.py uses; the PyTorch reference
-        // models by their names (M1-M5); others described.
+        // models by their names (M1-M7); others described.
         var name = config.referenceName ?? config.modelDescription
         if case .denoiser(let d) = config.model, d.depth == 2 && d.width == 32 && d.residual && d.activation == .relu
             && d.channels == 1 && patchSize == 48 {

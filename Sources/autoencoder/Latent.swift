@@ -35,7 +35,8 @@ struct Encode: ParsableCommand {
 
 struct Sample: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Decode draws from a vae's prior N(0, I) into a PNG grid (rows of 10).")
+        abstract: "Decode draws from the prior of a vae or aae into a PNG grid.",
+        discussion: "Rows of 10; with a mixture prior or clusters, one labelled row per component.")
 
     @OptionGroup var options: CheckpointOptions
 
@@ -66,7 +67,7 @@ struct Sample: ParsableCommand {
 struct Interpolate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Rows between pairs of test images: the two images and the decoded codes between them.",
-        discussion: "Spherical interpolation for a vae (codes are Gaussian), linear otherwise.")
+        discussion: "Spherical interpolation when the prior is N(0, I) (vae, aae --prior gaussian), linear otherwise.")
 
     @OptionGroup var options: CheckpointOptions
 
@@ -94,9 +95,9 @@ struct Traverse: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "One row per latent dimension, swept across the row; a 2-D code gives the 2-D manifold grid.",
         discussion: """
-            Starts from the first test sample's code. A vae sweeps -RANGE..RANGE prior standard deviations; other \
+            Starts from the first test sample's code. With a N(0, I) prior (vae, aae --prior gaussian) it sweeps -RANGE..RANGE prior standard deviations; other \
             models the test codes' mean +- RANGE standard deviations of that dimension. With a 2-D code both \
-            dimensions are swept (for a vae over the prior's quantiles, as Kingma and Welling's manifold figure).
+            dimensions are swept (over the prior's quantiles for a N(0, I) prior, as Kingma and Welling's manifold figure).
             """)
 
     @OptionGroup var options: CheckpointOptions
@@ -123,5 +124,37 @@ struct Traverse: ParsableCommand {
         let run = try options.load()
         try latentCommand { try run.writeTraversal(to: out, dimensions: dimensions, steps: steps, range: range) }
         print("traversal -> \(out)")
+    }
+}
+
+struct Swap: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Decode one sample's free code with another's label (disentangle checkpoints).",
+        discussion: """
+            Images: a grid whose top row holds --columns test images, one per label (the label sources), and each \
+            further row a test image (the free-code source: style, handwriting) followed by its free code decoded \
+            with each column's label. Sequences: for --rows test sequences, per feature, the source, a sequence of \
+            another label (the target reference) and the source converted to that label.
+            """)
+
+    @OptionGroup var options: CheckpointOptions
+
+    @Option(help: "Free-code sources (rows).")
+    var rows: Int = 8
+
+    @Option(help: "Label sources (columns; images only).")
+    var columns: Int = 10
+
+    @Option(help: "Output PNG file.")
+    var out: String = "swap.png"
+
+    func validate() throws {
+        guard rows > 0, columns > 0 else { throw ValidationError("--rows and --columns must be positive") }
+    }
+
+    func run() throws {
+        let run = try options.load()
+        try latentCommand { try run.writeSwaps(to: out, rows: rows, columns: columns) }
+        print("swaps -> \(out)")
     }
 }

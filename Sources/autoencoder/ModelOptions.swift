@@ -12,6 +12,7 @@ extension LossKind: ExpressibleByArgument {}
 extension Initializer: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 extension SequenceDecoderInput: ExpressibleByArgument {}
+extension AdversaryKind: ExpressibleByArgument {}
 
 /// A comma-separated list of positive integers, e.g. `784,1000,500,250,30`.
 struct IntList: ExpressibleByArgument, CustomStringConvertible {
@@ -38,12 +39,14 @@ struct ActivationList: ExpressibleByArgument {
 struct ModelOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Model family: dense (one hidden code layer), deep, sparse, denoising, dropout, "
         + "contractive, conv (convolutional), denoiser (fully convolutional, any image size), lstm and gru "
-        + "(sequence-to-sequence over image rows or sequence files), vae (variational). Default: deep, or the "
+        + "(sequence-to-sequence over image rows or sequence files), vae (variational), aae (adversarial), disentangle "
+        + "(split latent: a free code with no label, plus the label). Default: deep, or the "
         + "family of --config."))
     var model: ModelFamily?
 
     @Option(help: ArgumentHelp("Encoder widths from input to code; the decoder mirrors them "
-        + "(default per family, e.g. deep: IN,1000,500,250,30; vae: IN,400,20 with the latent last); lstm/gru: "
+        + "(default per family, e.g. deep: IN,1000,500,250,30; vae: IN,400,20 with the latent last; aae: "
+        + "IN,1000,1000,2); lstm/gru: "
         + "the number of stacked layers.", valueName: "IN,...,CODE"))
     var layers: IntList?
 
@@ -116,6 +119,37 @@ struct ModelOptions: ParsableArguments {
                                valueName: "nats"))
     var freeBits: Float?
 
+    @Option(help: ArgumentHelp("aae: the prior the codes are matched to: gaussian (N(0, I), default), mixture[:K] "
+        + "(K Gaussians on a circle in the first two dimensions, default 10) or uniform (on [-1, 1]).", valueName: "kind"))
+    var prior: String?
+
+    @Flag(help: "aae: label-conditioned prior (the label picks the mixture component; the discriminator sees it one-hot).")
+    var conditional = false
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("aae: unsupervised clustering, a softmax head of K clusters next to the style "
+        + "code (the last --layers width), each with its own discriminator.", valueName: "K"))
+    var clusters: Int?
+
+    @Option(help: ArgumentHelp("aae: hidden widths of the discriminator (default 500,500).", valueName: "w1,..."))
+    var discriminator: IntList?
+
+    @Option(help: ArgumentHelp("disentangle: how the encoder fights the adversary on the free code: alternating "
+        + "(an adversary phase, then the confusion loss; default) or reversal (gradient reversal, one phase).",
+        valueName: "kind"))
+    var adversary: AdversaryKind?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("disentangle: lambda, the weight of the adversarial term "
+        + "in the autoencoder's objective (default 0.05).", valueName: "lambda"))
+    var adversaryWeight: Float?
+
+    @Option(help: ArgumentHelp("disentangle: hidden widths of the adversary (default 256), or linear (no hidden layer).",
+                               valueName: "w1,...|linear"))
+    var adversaryLayers: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("disentangle: the weight of the free code's KL divergence "
+        + "from N(0, I), the code being variational (default 0.25; 0: a deterministic code).", valueName: "beta"))
+    var kl: Float?
+
     @Option(help: ArgumentHelp("Weight initialiser: default (PyTorch nn.Linear/nn.Conv2d), he-uniform, he-normal, "
         + "xavier-uniform, xavier-normal (default: he-uniform for denoiser)."))
     var initializer: Initializer?
@@ -181,6 +215,8 @@ struct ModelOptions: ParsableArguments {
         try check(clipNorm, "--clip-norm", { $0 > 0 }, "a positive number")
         try check(beta, "--beta", { $0 >= 0 }, ">= 0")
         try check(freeBits, "--free-bits", { $0 >= 0 }, ">= 0")
+        try check(adversaryWeight, "--adversary-weight", { $0 >= 0 }, ">= 0")
+        try check(kl, "--kl", { $0 >= 0 }, ">= 0")
         try check(contractive, "--contractive", { $0 >= 0 }, ">= 0")
         try check(dropout, "--dropout", { $0 >= 0 && $0 < 1 }, "in [0, 1)")
         try check(inputDropout, "--input-dropout", { $0 >= 0 && $0 < 1 }, "in [0, 1)")
@@ -200,12 +236,12 @@ struct ModelOptions: ParsableArguments {
         let sequence: Set<ModelFamily> = [.lstm, .gru]
         let images = Set(ModelFamily.allCases).subtracting(sequence)
         let candidates: [(Bool, String, Set<ModelFamily>)] = [
-            (layers != nil, "--layers", dense.union(sequence).union([.vae])),
+            (layers != nil, "--layers", dense.union(sequence).union([.vae, .aae, .disentangle])),
             (activation != nil, "--activation", images),
             (activations != nil, "--activations", dense),
             (codeActivation != nil, "--code-activation", dense),
             (outputActivation != nil, "--output-activation", dense),
-            (loss != nil, "--loss", dense.union([.conv])),
+            (loss != nil, "--loss", dense.union([.conv, .aae, .disentangle])),
             (filters != nil, "--filters", [.conv, .vae]),
             (architecture != nil, "--architecture", [.conv, .vae]),
             (depth != nil, "--depth", [.denoiser]),
@@ -221,6 +257,14 @@ struct ModelOptions: ParsableArguments {
             (beta != nil, "--beta", [.vae]),
             (klWarmup != nil, "--kl-warmup", [.vae]),
             (freeBits != nil, "--free-bits", [.vae]),
+            (prior != nil, "--prior", [.aae]),
+            (conditional, "--conditional", [.aae]),
+            (clusters != nil, "--clusters", [.aae]),
+            (discriminator != nil, "--discriminator", [.aae]),
+            (adversary != nil, "--adversary", [.disentangle]),
+            (adversaryWeight != nil, "--adversary-weight", [.disentangle]),
+            (adversaryLayers != nil, "--adversary-layers", [.disentangle]),
+            (kl != nil, "--kl", [.disentangle]),
             (initializer != nil, "--initializer", images),
             (tied, "--tied", dense),
             (sparsity != nil, "--sparsity", dense),
@@ -336,6 +380,44 @@ struct ModelOptions: ParsableArguments {
                 throw ValidationError("--beta, --kl-warmup and --free-bits must be >= 0")
             }
             return .vae(config)
+        case .aae(var config):
+            if let layers { config.widths = layers.values }
+            if let prior {
+                guard let kind = LatentPrior(parsing: prior) else {
+                    throw ValidationError("--prior \(prior): expected gaussian, mixture[:K] (K from 2 to 1000) or uniform")
+                }
+                config.prior = kind
+            }
+            if conditional { config.conditional = true }
+            if let clusters { config.clusters = clusters }
+            if let discriminator { config.discriminator = discriminator.values }
+            if let loss { config.loss = loss }
+            if let activation { config.activation = activation }
+            if let initializer { config.initializer = initializer }
+            if config.widths.first != 0, let problem = config.validationError() { throw ValidationError(problem) }
+            return .aae(config)
+        case .disentangle(var config):
+            if let layers { config.widths = layers.values }
+            if let adversary { config.adversary = adversary }
+            if let adversaryWeight { config.adversaryWeight = adversaryWeight }
+            if let adversaryLayers {
+                if adversaryLayers == "linear" {
+                    config.adversaryWidths = []
+                } else {
+                    guard let widths = IntList(argument: adversaryLayers) else {
+                        throw ValidationError("--adversary-layers \(adversaryLayers): expected positive widths or linear")
+                    }
+                    config.adversaryWidths = widths.values
+                }
+            }
+            if let kl { config.kl = kl }
+            if let loss {
+                guard loss != .gaussianNLL else { throw ValidationError("--loss gaussian-nll: disentangle uses bce or mse") }
+                config.loss = loss
+            }
+            if let activation { config.activation = activation }
+            if let initializer { config.initializer = initializer }
+            return .disentangle(config)
         }
     }
 

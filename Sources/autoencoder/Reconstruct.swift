@@ -3,6 +3,7 @@
 import ArgumentParser
 import Datasets
 import Foundation
+import Models
 import Training
 
 struct CheckpointOptions: ParsableArguments {
@@ -60,7 +61,13 @@ struct Evaluate: ParsableCommand {
         discussion: """
             For a denoiser: adds --noise (default: the training noise) to every image of --data with --seed, \
             denoises the whole images and reports PSNR and SSIM of noisy and denoised against clean, per \
-            image and as means (JSON keys psnr_noisy, psnr_denoised, ssim_noisy, ssim_denoised).
+            image and as means (JSON keys psnr_noisy, psnr_denoised, ssim_noisy, ssim_denoised). For an aae \
+            with --clusters: the clustering error of the test split, each cluster labelled by its most frequent \
+            training label (JSON cluster_error, clusters_used). For a disentangle model: linear-probe accuracy of the \
+            label from the free code (lower is better) and from the labelled part, against chance, and swap \
+            consistency, how often a classifier trained on the real training data gives the outputs decoded from \
+            one test sample's free code and another's label that label (JSON probe_free, probe_labelled, \
+            probe_chance, swap_consistency, classifier_accuracy).
             """)
 
     @OptionGroup var options: CheckpointOptions
@@ -117,6 +124,27 @@ struct Evaluate: ParsableCommand {
             object["nll"] = nll
             object["nll_samples"] = nllSamples
         }
+        var clustering: (error: Double, clusters: Int, used: Int)?
+        if let aae = run.model as? AdversarialAutoencoder, aae.clusters > 0 {
+            do { clustering = try run.clusteringError() } catch let error as TrainingError {
+                throw CommandFailure(message: error.description)
+            }
+            object["cluster_error"] = clustering!.error
+            object["clusters_used"] = clustering!.used
+        }
+        var disentanglement: TrainingRun.Disentanglement?
+        if run.model is any DisentanglingModel {
+            do { disentanglement = try run.measureDisentanglement() } catch let error as TrainingError {
+                throw CommandFailure(message: error.description)
+            }
+            let m = disentanglement!
+            object["probe_free"] = m.freeProbe
+            object["probe_labelled"] = m.labelledProbe
+            object["probe_chance"] = m.chance
+            object["swap_consistency"] = m.swapConsistency
+            object["classifier_accuracy"] = m.classifierAccuracy
+            object["swaps"] = m.swaps
+        }
         if json {
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
@@ -128,11 +156,21 @@ struct Evaluate: ParsableCommand {
                 + "PSNR %.2f dB, objective %.6f", run.testSampleCount, run.config.data, run.config.noise,
                 e.squaredErrorPerImage, e.msePerPixel, psnr!, e.objective)
                 + (e.bcePerImage.map { String(format: ", BCE %.3f nats per image", $0) } ?? ""))
+            if let clustering {
+                print(String(format: "clustering error %.2f%% (%d clusters, %d holding training samples; each labelled "
+                    + "by its most frequent training label)", 100 * clustering.error, clustering.clusters, clustering.used))
+            }
             if run.model.objectiveUnit == .perSample {
                 print(String(format: "negative ELBO %.3f nats per sample (", e.objective)
                     + e.parts.map { String(format: "%@ %.3f", $0.name, $0.value) }.joined(separator: ", ") + ")"
                     + (nll.map { String(format: "; importance-sampled NLL %.3f nats (K = %d)", $0, nllSamples!) } ?? ""))
             }
+        }
+        if !json, let m = disentanglement {
+            print(String(format: "label from the free code: %.1f%% (linear probe; chance %.1f%%), from the labelled "
+                + "part: %.1f%%; swap consistency %.1f%% of %d swaps (classifier: %.1f%% on real test data)",
+                100 * m.freeProbe, 100 * m.chance, 100 * m.labelledProbe, 100 * m.swapConsistency, m.swaps,
+                100 * m.classifierAccuracy))
         }
     }
 }

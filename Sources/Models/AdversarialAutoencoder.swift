@@ -1,0 +1,407 @@
+// Adversarial autoencoder (Makhzani et al. 2015): a deterministic encoder q(z|x) whose codes a
+// discriminator learns to tell from draws of a prior, and which learns in turn to fool it. Three
+// phases per step, each with its own optimizer: reconstruction (encoder and decoder),
+// discriminator (its own parameters), generator (the encoder, through the discriminator).
+// Priors: Gaussian, a mixture of K Gaussians, uniform; label-conditioned (the label chooses the
+// component and the discriminator sees it one-hot); and the unsupervised clustering form (a
+// softmax head of K clusters next to the style code, one discriminator for each part).
+
+import Foundation
+import Kernels
+import Layers
+
+public struct AdversarialAutoencoderConfig: Sendable, Equatable, Codable {
+    /// Encoder widths from input to the (style) code, e.g. [784, 1000, 1000, 2]; the decoder mirrors them.
+    public var widths: [Int]
+    /// Hidden widths of each discriminator (its output is one logit).
+    public var discriminator: [Int] = [500, 500]
+    public var activation: ActivationKind = .relu
+    public var prior: LatentPrior = .gaussian
+    /// The label picks the mixture component of its real codes and the discriminator sees it one-hot.
+    public var conditional = false
+    /// Unsupervised clustering: a softmax head of this many clusters next to the style code (0: off).
+    public var clusters = 0
+    /// bce: the decoder outputs logits; mse: a sigmoid output.
+    public var loss: LossKind = .bce
+    public var initializer: Initializer = .pytorchDefault
+
+    public init(widths: [Int]) {
+        self.widths = widths
+    }
+
+    public var styleWidth: Int { widths.last ?? 0 }
+    /// What the decoder reads: the cluster probabilities (if any), then the style code.
+    public var codeWidth: Int { clusters + styleWidth }
+    /// Columns of the one-hot label the style discriminator reads next to the code.
+    public var labelColumns: Int { conditional ? prior.components : 0 }
+
+    public func validationError() -> String? {
+        if widths.count < 2 || widths.contains(where: { $0 <= 0 }) {
+            return "layers need at least an input and a code width, all positive (got \(widths))"
+        }
+        if discriminator.isEmpty || discriminator.contains(where: { $0 <= 0 }) {
+            return "the discriminator needs at least one hidden width, all positive (got \(discriminator))"
+        }
+        if conditional && prior.components == 0 {
+            return "a label-conditioned prior needs a mixture prior (--prior mixture:K, K = the number of classes)"
+        }
+        if clusters == 1 || clusters < 0 { return "clusters must be 0 (off) or at least 2" }
+        if clusters > 0 && conditional { return "the clustering form learns its own categories; drop --conditional" }
+        if loss == .gaussianNLL { return "the adversarial autoencoder reconstructs with bce or mse" }
+        return nil
+    }
+}
+
+public struct AdversarialAutoencoder: AutoencoderModel {
+    public let config: AdversarialAutoencoderConfig
+    public let layout: ParameterLayout
+    /// Input -> (cluster logits | style code).
+    public let encoder: Network
+    /// Code (cluster probabilities | style) -> logits or probabilities.
+    public let decoder: Network
+    /// The style discriminator on prior draws and on codes (same parameters, own activations).
+    public let styleReal: Network
+    public let styleFake: Network
+    /// The cluster discriminator on one-hot draws and on cluster probabilities (clustering form).
+    public let clusterReal: Network?
+    public let clusterFake: Network?
+    let codeRegion: Region
+    let codeGradient: Region
+    let styleFakeGradient: Region
+    let clusterFakeGradient: Region?
+    let targetRegion: Region
+    let probabilities: Region
+    public let workspaceColumns: Int
+    public let phases: [Phase]
+    public let inputWidth: Int
+    public let styleWidth: Int
+    public let clusters: Int
+    let labelColumns: Int
+    let layerNames: [(Network, String)]
+
+    public init(_ config: AdversarialAutoencoderConfig) {
+        precondition(config.validationError() == nil, config.validationError() ?? "")
+        self.config = config
+        var layout = ParameterLayout()
+        let w = config.widths, k = config.clusters, z = config.styleWidth
+        var encoderLayers: [any Layer] = [], decoderLayers: [any Layer] = []
+        for i in 0..<(w.count - 1) {
+            let isHead = i == w.count - 2
+            encoderLayers.append(Dense(w[i], isHead ? k + z : w[i + 1], name: "encoder.\(encoderLayers.count)",
+                                       layout: &layout, initializer: config.initializer))
+            if !isHead { encoderLayers.append(Activation(config.activation, width: w[i + 1])) }
+        }
+        let encoderEnd = layout.count
+        for i in stride(from: w.count - 1, to: 0, by: -1) {
+            let isOutput = i == 1
+            decoderLayers.append(Dense(i == w.count - 1 ? k + z : w[i], isOutput ? w[0] : w[i - 1],
+                                       name: "decoder.\(decoderLayers.count)", layout: &layout,
+                                       initializer: config.initializer))
+            if !isOutput { decoderLayers.append(Activation(config.activation, width: w[i - 1])) }
+        }
+        if config.loss == .mse { decoderLayers.append(Activation(.sigmoid, width: w[0])) }
+        let decoderEnd = layout.count
+        func discriminator(_ name: String, input: Int) -> [any Layer] {
+            var layers: [any Layer] = []
+            var width = input
+            for hidden in config.discriminator {
+                layers.append(Dense(width, hidden, name: "\(name).\(layers.count)", layout: &layout,
+                                    initializer: config.initializer))
+                layers.append(Activation(config.activation, width: hidden))
+                width = hidden
+            }
+            layers.append(Dense(width, 1, name: "\(name).\(layers.count)", layout: &layout,
+                                initializer: config.initializer))
+            return layers
+        }
+        let styleLayers = discriminator("discriminator", input: z + config.labelColumns)
+        let clusterLayers = k > 0 ? discriminator("cluster_discriminator", input: k) : nil
+        var allocator = RegionAllocator()
+        encoder = Network(encoderLayers, allocator: &allocator)
+        codeRegion = allocator.take(k + z)
+        codeGradient = allocator.take(k + z)
+        decoder = Network(decoderLayers, allocator: &allocator, input: codeRegion, inputGradient: codeGradient)
+        styleReal = Network(styleLayers, allocator: &allocator)
+        styleFakeGradient = allocator.take(z + config.labelColumns)
+        styleFake = Network(styleLayers, allocator: &allocator, input: allocator.take(z + config.labelColumns),
+                            inputGradient: styleFakeGradient)
+        if let clusterLayers {
+            clusterReal = Network(clusterLayers, allocator: &allocator)
+            let gradient = allocator.take(k)
+            clusterFakeGradient = gradient
+            clusterFake = Network(clusterLayers, allocator: &allocator, input: allocator.take(k), inputGradient: gradient)
+        } else {
+            clusterReal = nil
+            clusterFake = nil
+            clusterFakeGradient = nil
+        }
+        targetRegion = allocator.take(w[0])
+        probabilities = allocator.take(w[0])
+        workspaceColumns = allocator.columns
+        self.layout = layout
+        inputWidth = w[0]
+        styleWidth = z
+        clusters = k
+        labelColumns = config.labelColumns
+        phases = [Phase(name: "reconstruction", group: 0..<decoderEnd),
+                  Phase(name: "discriminator", group: decoderEnd..<layout.count),
+                  Phase(name: "generator", group: 0..<encoderEnd)]
+        layerNames = [(encoder, "encoder"), (decoder, "decoder"), (styleFake, "discriminator")]
+            + (clusterFake.map { [($0, "cluster_discriminator")] } ?? [])
+    }
+
+    public var targetWidth: Int { inputWidth }
+    public var lossKind: LossKind { config.loss }
+    public var lossPartNames: [String] { ["reconstruction", "discriminator", "generator"] }
+    public var usesLabels: Bool { config.conditional }
+
+    public func initialize(params: Arena, seed: UInt64) {
+        var rng = SplitMix64(key: seed, 0x696E_6974)
+        encoder.initialize(params: params, rng: &rng)
+        decoder.initialize(params: params, rng: &rng)
+        styleReal.initialize(params: params, rng: &rng)
+        clusterReal?.initialize(params: params, rng: &rng)
+    }
+
+    public func input(_ ws: Workspace, rows: Int) -> Matrix { encoder.input(ws, rows: rows) }
+    public func target(_ ws: Workspace, rows: Int) -> Matrix { ws.matrix(targetRegion, rows: rows) }
+    /// What the decoder reads: (cluster probabilities | style code), (B, K + Z).
+    public func codeMatrix(_ ws: Workspace, rows: Int) -> Matrix { ws.matrix(codeRegion, rows: rows) }
+
+    /// Phase 0 and evaluation: encode and decode. Discriminator phase: encode, draw real codes
+    /// and score both. Generator phase: encode and score the codes.
+    public func forward(_ context: StepContext, _ ws: Workspace, rows: Int, params: Arena,
+                        statistic: UnsafeMutablePointer<Float>?) {
+        encoder.forward(ws, rows: rows, params: params, training: context.training)
+        fillCode(ws, rows: rows)
+        let phase = context.training ? context.phase : 0
+        if phase == 0 { decoder.forward(ws, rows: rows, params: params, training: context.training) }
+        if phase == 1 || !context.training {
+            drawReal(ws, rows: rows)
+            styleReal.forward(ws, rows: rows, params: params, training: false)
+            clusterReal?.forward(ws, rows: rows, params: params, training: false)
+        }
+        if phase >= 1 || !context.training {
+            fillFake(ws, rows: rows)
+            styleFake.forward(ws, rows: rows, params: params, training: false)
+            clusterFake?.forward(ws, rows: rows, params: params, training: false)
+        }
+    }
+
+    /// The decoder's input from the encoder's head: softmax over the cluster logits, then the style.
+    func fillCode(_ ws: Workspace, rows: Int) {
+        let head = encoder.output(ws, rows: rows), code = codeMatrix(ws, rows: rows), k = clusters
+        for r in 0..<rows {
+            let h = head.row(r), c = code.row(r)
+            if k > 0 {
+                var top = h[0]
+                for j in 1..<k { top = max(top, h[j]) }
+                var sum: Float = 0
+                for j in 0..<k {
+                    c[j] = expf(h[j] - top)
+                    sum += c[j]
+                }
+                for j in 0..<k { c[j] /= sum }
+            }
+            (c + k).update(from: h + k, count: styleWidth)
+        }
+    }
+
+    /// The sample's mixture component (its label) when the prior is label-conditioned, else -1.
+    @inline(__always)
+    func component(_ ws: Workspace, _ r: Int) -> Int {
+        guard labelColumns > 0 else { return -1 }
+        let label = Int(ws.labels[r])
+        return label < labelColumns ? label : -1
+    }
+
+    /// One-hot of `component` (zeros when unknown) into `row[0..<labelColumns]`.
+    @inline(__always)
+    func writeLabel(_ row: UnsafeMutablePointer<Float>, _ component: Int) {
+        for j in 0..<labelColumns { row[j] = j == component ? 1 : 0 }
+    }
+
+    /// Prior draws for the discriminators, keyed by the row (same draws at any shard count).
+    func drawReal(_ ws: Workspace, rows: Int) {
+        let real = styleReal.input(ws, rows: rows), z = styleWidth
+        for r in 0..<rows {
+            var rng = SplitMix64(key: ws.rowKeys[r], 0x7072_696F)
+            let c = component(ws, r), row = real.row(r)
+            config.prior.draw(into: row, width: z, rng: &rng, component: c)
+            writeLabel(row + z, c)
+            if let clusterReal {
+                let category = Int(rng.next() % UInt64(clusters)), one = clusterReal.input(ws, rows: rows).row(r)
+                for j in 0..<clusters { one[j] = j == category ? 1 : 0 }
+            }
+        }
+    }
+
+    /// The codes as the discriminators read them.
+    func fillFake(_ ws: Workspace, rows: Int) {
+        let code = codeMatrix(ws, rows: rows), fake = styleFake.input(ws, rows: rows), k = clusters, z = styleWidth
+        for r in 0..<rows {
+            let row = fake.row(r)
+            row.update(from: code.row(r) + k, count: z)
+            writeLabel(row + z, component(ws, r))
+            if let clusterFake { clusterFake.input(ws, rows: rows).row(r).update(from: code.row(r), count: k) }
+        }
+    }
+
+    /// Sum over rows of BCE(logit, target) = softplus(logit) - target * logit; adds
+    /// `scale * (sigmoid(logit) - target)` into `gradient` when given.
+    static func logitLoss(_ logits: Matrix, target: Float, gradient: Matrix?, scale: Float) -> Double {
+        var sum = 0.0
+        for r in 0..<logits.rows {
+            let l = logits.row(r)[0]
+            sum += Double(Activation.softplus(l) - target * l)
+            if let gradient { gradient.row(r)[0] = scale * (Activation.sigmoid(l) - target) }
+        }
+        return sum
+    }
+
+    public func backward(_ context: StepContext, _ ws: Workspace, rows: Int, globalRows: Int, params: Arena,
+                         grads: Arena?, statistic: UnsafePointer<Float>?) -> LossSums {
+        let perRow = 1 / Float(globalRows)
+        var sums = LossSums()
+        let phase = context.training ? context.phase : 0
+        if phase == 0 {
+            let output = decoder.output(ws, rows: rows)
+            let dOutput = grads == nil ? nil : decoder.outputGradient(ws, rows: rows)
+            dOutput?.fill(0)
+            sums = Loss.evaluate(config.loss, output: output, target: target(ws, rows: rows), dOutput: dOutput,
+                                 scale: perRow / Float(inputWidth))
+            sums.parts[0] = sums.objective
+            if let grads {
+                decoder.backward(ws, rows: rows, params: params, grads: grads)
+                backwardCode(ws, rows: rows, params: params, grads: grads, from: ws.matrix(codeGradient, rows: rows))
+            }
+        }
+        if phase == 1 || !context.training {
+            // Real codes are 1, the encoder's are 0.
+            let train = grads != nil && context.training
+            var d = Self.logitLoss(styleReal.output(ws, rows: rows), target: 1,
+                                   gradient: train ? styleReal.outputGradient(ws, rows: rows) : nil, scale: perRow)
+            d += Self.logitLoss(styleFake.output(ws, rows: rows), target: 0,
+                                gradient: train ? styleFake.outputGradient(ws, rows: rows) : nil, scale: perRow)
+            if let clusterReal, let clusterFake {
+                d += Self.logitLoss(clusterReal.output(ws, rows: rows), target: 1,
+                                    gradient: train ? clusterReal.outputGradient(ws, rows: rows) : nil, scale: perRow)
+                d += Self.logitLoss(clusterFake.output(ws, rows: rows), target: 0,
+                                    gradient: train ? clusterFake.outputGradient(ws, rows: rows) : nil, scale: perRow)
+            }
+            sums.parts[1] = d
+            if train, let grads {
+                // One by one: an array of the networks would allocate every step.
+                styleReal.backward(ws, rows: rows, params: params, grads: grads)
+                styleFake.backward(ws, rows: rows, params: params, grads: grads)
+                clusterReal?.backward(ws, rows: rows, params: params, grads: grads)
+                clusterFake?.backward(ws, rows: rows, params: params, grads: grads)
+            }
+        }
+        if phase == 2 || !context.training {
+            // Non-saturating generator loss: the encoder's codes labelled real.
+            let train = grads != nil && context.training
+            var g = Self.logitLoss(styleFake.output(ws, rows: rows), target: 1,
+                                   gradient: train ? styleFake.outputGradient(ws, rows: rows) : nil, scale: perRow)
+            if let clusterFake {
+                g += Self.logitLoss(clusterFake.output(ws, rows: rows), target: 1,
+                                    gradient: train ? clusterFake.outputGradient(ws, rows: rows) : nil, scale: perRow)
+            }
+            sums.parts[2] = g
+            if train, let grads {
+                // The discriminators' parameter gradients land outside this phase's group: discarded.
+                styleFake.backward(ws, rows: rows, params: params, grads: grads)
+                clusterFake?.backward(ws, rows: rows, params: params, grads: grads)
+                let dCode = ws.matrix(codeGradient, rows: rows), dStyle = ws.matrix(styleFakeGradient, rows: rows)
+                let dCluster = clusterFakeGradient.map { ws.matrix($0, rows: rows) }
+                for r in 0..<rows {
+                    let row = dCode.row(r)
+                    if let dCluster { row.update(from: dCluster.row(r), count: clusters) }
+                    (row + clusters).update(from: dStyle.row(r), count: styleWidth)
+                }
+                backwardCode(ws, rows: rows, params: params, grads: grads, from: dCode)
+            }
+        }
+        return sums
+    }
+
+    /// From the gradient of the code to the encoder's head (softmax Jacobian for the clusters),
+    /// then through the encoder.
+    func backwardCode(_ ws: Workspace, rows: Int, params: Arena, grads: Arena, from dCode: Matrix) {
+        let dHead = encoder.outputGradient(ws, rows: rows), code = codeMatrix(ws, rows: rows), k = clusters
+        for r in 0..<rows {
+            let g = dCode.row(r), d = dHead.row(r), y = code.row(r)
+            if k > 0 {
+                var dot: Float = 0
+                for j in 0..<k { dot += y[j] * g[j] }
+                for j in 0..<k { d[j] = y[j] * (g[j] - dot) }
+            }
+            (d + k).update(from: g + k, count: styleWidth)
+        }
+        encoder.backward(ws, rows: rows, params: params, grads: grads)
+    }
+
+    public func reconstruction(_ ws: Workspace, rows: Int) -> Matrix {
+        let output = decoder.output(ws, rows: rows)
+        guard config.loss == .bce else { return output }
+        let p = ws.matrix(probabilities, rows: rows)
+        for r in 0..<rows {
+            let o = output.row(r), q = p.row(r)
+            for i in 0..<inputWidth { q[i] = Activation.sigmoid(o[i]) }
+        }
+        return p
+    }
+
+    /// The cluster of each row (argmax of the softmax head) after an evaluation forward.
+    public func cluster(_ ws: Workspace, row r: Int) -> Int {
+        let code = codeMatrix(ws, rows: r + 1).row(r)
+        var best = 0
+        for j in 1..<max(clusters, 1) where code[j] > code[best] { best = j }
+        return best
+    }
+
+    public func firstNonFiniteLayer(_ ws: Workspace, rows: Int) -> String? {
+        for (network, name) in layerNames {
+            for i in 0..<network.layers.count {
+                let y = network.activation(i + 1, ws, rows: rows)
+                for r in 0..<rows where !(0..<y.cols).allSatisfy({ y.row(r)[$0].isFinite }) {
+                    return "\(name).\(i)"
+                }
+            }
+        }
+        return nil
+    }
+
+    /// Per step: the encoder three times, the decoder once, the style (and cluster) discriminator
+    /// three times (real and fake, then fake).
+    public var gemmShapes: [(m: Int, k: Int, n: Int)] {
+        let dense: ([any Layer]) -> [(m: Int, k: Int, n: Int)] = { $0.compactMap { $0 as? Dense }.map { (1, $0.inputWidth, $0.outputWidth) } }
+        let discriminators = dense(styleFake.layers) + dense(clusterFake?.layers ?? [])
+        return Array([[(m: Int, k: Int, n: Int)]](repeating: dense(encoder.layers), count: 3).joined())
+            + dense(decoder.layers) + Array([[(m: Int, k: Int, n: Int)]](repeating: discriminators, count: 3).joined())
+    }
+}
+
+extension AdversarialAutoencoder: LatentModel {
+    public var codeWidth: Int { clusters + styleWidth }
+    public func code(_ ws: Workspace, rows: Int) -> Matrix { codeMatrix(ws, rows: rows) }
+    public func latentInput(_ ws: Workspace, rows: Int) -> Matrix { codeMatrix(ws, rows: rows) }
+    public func decode(_ ws: Workspace, rows: Int, params: Arena) {
+        decoder.forward(ws, rows: rows, params: params, training: false)
+    }
+    public var prior: LatentPrior? { config.prior }
+    public var priorComponents: Int { clusters > 0 ? clusters : config.prior.components }
+
+    /// A code from the prior: a one-hot category (`component`, or drawn) and a style draw for the
+    /// clustering form; the prior's draw (from `component` of a mixture) otherwise.
+    public func drawCode(into code: UnsafeMutablePointer<Float>, rng: inout SplitMix64, component: Int,
+                        temperature: Float) {
+        if clusters > 0 {
+            let c = component >= 0 && component < clusters ? component : Int(rng.next() % UInt64(clusters))
+            for j in 0..<clusters { code[j] = j == c ? 1 : 0 }
+            config.prior.draw(into: code + clusters, width: styleWidth, rng: &rng, temperature: temperature)
+        } else {
+            config.prior.draw(into: code, width: styleWidth, rng: &rng, component: component, temperature: temperature)
+        }
+    }
+}

@@ -1,0 +1,432 @@
+// Feature-disentangling autoencoder with a split latent: the encoder writes a free code, the
+// decoder reads it next to the sample's label one-hot (at every layer), and an adversary (a classifier on the free
+// code) is fought so that the free code carries no label (Lample et al.'s Fader networks, with a
+// multi-class adversary). The label then lives only in the one-hot: decoding one sample's free
+// code with another's label swaps the label and keeps the rest (a digit's handwriting, an
+// utterance's content). Two ways to fight the adversary:
+// - alternating: an adversary phase trains the classifier on the codes; the autoencoder phase
+//   adds lambda times the cross-entropy of the classifier's prediction against the uniform
+//   distribution (the classifier is left with nothing to read);
+// - reversal: one phase; the classifier minimises its cross-entropy and the gradient reaching the
+//   code is reversed and scaled by lambda (Ganin & Lempitsky 2015).
+// Rows may also be variable-length sequences (steps x features, zero-padded, then the length):
+// the loss then covers each row's valid steps only.
+
+import Foundation
+import Kernels
+import Layers
+
+public enum AdversaryKind: String, Sendable, Codable, CaseIterable {
+    case alternating, reversal
+}
+
+/// The code layout of a disentangling model: which columns should carry no label and which carry it.
+public protocol DisentanglingModel: LatentModel {
+    /// Columns of the code that should hold no label (the free code).
+    var freeColumns: Range<Int> { get }
+    /// Columns that hold the label (its one-hot, or a learned style code).
+    var labelledColumns: Range<Int> { get }
+    /// Classes of the label.
+    var classes: Int { get }
+}
+
+public struct DisentanglingAutoencoderConfig: Sendable, Equatable, Codable {
+    /// Encoder widths from input to the free code, e.g. [784, 512, 256, 16]; the decoder mirrors
+    /// them from the free code plus the label one-hot.
+    public var widths: [Int]
+    /// Classes of the label (filled in from the data).
+    public var classes = 0
+    public var adversary: AdversaryKind = .alternating
+    /// Hidden widths of the adversary (its output is one logit per class).
+    public var adversaryWidths: [Int] = [256]
+    /// lambda: weight of the adversarial term in the autoencoder's objective.
+    public var adversaryWeight: Float = 0.05
+    public var activation: ActivationKind = .relu
+    /// beta of a variational free code (0: a deterministic code; default 0.25). Above 0 the encoder gives a mean
+    /// and a log-variance, training decodes a draw, and beta x KL(q || N(0, I)) joins the objective
+    /// in the reconstruction's units: a bottleneck that leaves the label to the one-hot.
+    public var kl: Float = 0.25
+    /// bce: logits out, images in [0, 1]; mse: a sigmoid output for images, linear for sequences.
+    public var loss: LossKind = .bce
+    /// Sequences: steps per row and values per step (0 for images).
+    public var steps = 0
+    public var features = 0
+    public var initializer: Initializer = .pytorchDefault
+
+    public init(widths: [Int]) {
+        self.widths = widths
+    }
+
+    public var codeWidth: Int { widths.last ?? 0 }
+    public var isSequence: Bool { steps > 0 }
+    /// Values of a row that carry data (a sequence row ends in its length).
+    public var dataWidth: Int { isSequence ? steps * features : (widths.first ?? 0) }
+
+    public func validationError() -> String? {
+        if widths.count < 2 || widths.contains(where: { $0 <= 0 }) {
+            return "layers need at least an input and a code width, all positive (got \(widths))"
+        }
+        if adversaryWidths.contains(where: { $0 <= 0 }) { return "adversary widths must be positive (got \(adversaryWidths))" }
+        if classes < 2 { return "the label needs at least 2 classes (got \(classes))" }
+        if !(adversaryWeight >= 0) || !(kl >= 0) { return "the adversary weight and the KL weight must be >= 0" }
+        if loss == .gaussianNLL { return "the disentangling autoencoder reconstructs with bce or mse" }
+        if isSequence && loss == .bce { return "sequences (standardized values) reconstruct with mse" }
+        if isSequence && widths[0] != steps * features + 1 { return "a sequence row is steps x features + 1 wide" }
+        return nil
+    }
+}
+
+public struct DisentanglingAutoencoder: AutoencoderModel {
+    public let config: DisentanglingAutoencoderConfig
+    public let layout: ParameterLayout
+    /// Input -> free code.
+    public let encoder: Network
+    /// (free code | label one-hot) -> reconstruction (logits or values), in stages: each stage
+    /// is one dense layer (and its activation) whose input is the stage below's output next to
+    /// the label one-hot, so every layer of the decoder sees the label (as Fader networks do).
+    public let decoderStages: [Network]
+    /// Each stage's input and input gradient after the first (hidden | one-hot).
+    let stageInputs: [(input: Region, gradient: Region)]
+    /// Free code -> class logits.
+    public let adversary: Network
+    let codeRegion: Region
+    let codeGradient: Region
+    let epsilonRegion: Region
+    let adversaryGradient: Region
+    let targetRegion: Region
+    let probabilities: Region
+    public let workspaceColumns: Int
+    public let phases: [Phase]
+    public let inputWidth: Int
+    /// Width of the free code.
+    public let freeWidth: Int
+    public let classes: Int
+    /// Values of a row that carry data; a sequence row's last value is its length.
+    let dataWidth: Int
+    let features: Int
+
+    public init(_ config: DisentanglingAutoencoderConfig) {
+        precondition(config.validationError() == nil, config.validationError() ?? "")
+        self.config = config
+        var layout = ParameterLayout()
+        let w = config.widths, c = config.codeWidth, k = config.classes, d = config.dataWidth
+        var encoderLayers: [any Layer] = [], adversaryLayers: [any Layer] = []
+        let variational = config.kl > 0
+        for i in 0..<(w.count - 1) {
+            let out = i == w.count - 2 && variational ? 2 * w[i + 1] : w[i + 1]
+            encoderLayers.append(Dense(w[i], out, name: "encoder.\(encoderLayers.count)", layout: &layout,
+                                       initializer: config.initializer))
+            if i < w.count - 2 { encoderLayers.append(Activation(config.activation, width: w[i + 1])) }
+        }
+        var stageLayers: [[any Layer]] = []
+        for i in stride(from: w.count - 1, to: 0, by: -1) {
+            let isOutput = i == 1
+            var stage: [any Layer] = [Dense((i == w.count - 1 ? c : w[i]) + k, isOutput ? d : w[i - 1],
+                                            name: "decoder.\(2 * stageLayers.count)", layout: &layout,
+                                            initializer: config.initializer)]
+            if !isOutput { stage.append(Activation(config.activation, width: w[i - 1])) }
+            if isOutput && config.loss == .mse && !config.isSequence { stage.append(Activation(.sigmoid, width: d)) }
+            stageLayers.append(stage)
+        }
+        let autoencoderEnd = layout.count
+        var width = c
+        for h in config.adversaryWidths {
+            adversaryLayers.append(Dense(width, h, name: "adversary.\(adversaryLayers.count)", layout: &layout,
+                                         initializer: config.initializer))
+            adversaryLayers.append(Activation(config.activation, width: h))
+            width = h
+        }
+        adversaryLayers.append(Dense(width, k, name: "adversary.\(adversaryLayers.count)", layout: &layout,
+                                     initializer: config.initializer))
+        var allocator = RegionAllocator()
+        encoder = Network(encoderLayers, allocator: &allocator)
+        codeRegion = allocator.take(c + k)
+        codeGradient = allocator.take(c + k)
+        epsilonRegion = allocator.take(variational ? c : 0)
+        var stages = [Network(stageLayers[0], allocator: &allocator, input: codeRegion, inputGradient: codeGradient)]
+        var inputs: [(input: Region, gradient: Region)] = []
+        for layers in stageLayers.dropFirst() {
+            let width = layers[0].inputWidth
+            let pair = (input: allocator.take(width), gradient: allocator.take(width))
+            inputs.append(pair)
+            stages.append(Network(layers, allocator: &allocator, input: pair.input, inputGradient: pair.gradient))
+        }
+        decoderStages = stages
+        stageInputs = inputs
+        adversaryGradient = allocator.take(c)
+        adversary = Network(adversaryLayers, allocator: &allocator, input: allocator.take(c), inputGradient: adversaryGradient)
+        targetRegion = allocator.take(w[0])
+        probabilities = allocator.take(w[0])
+        workspaceColumns = allocator.columns
+        self.layout = layout
+        inputWidth = w[0]
+        freeWidth = c
+        classes = k
+        dataWidth = d
+        features = config.features
+        switch config.adversary {
+        case .alternating:
+            phases = [Phase(name: "autoencoder", group: 0..<autoencoderEnd),
+                      Phase(name: "adversary", group: autoencoderEnd..<layout.count)]
+        case .reversal:
+            phases = [Phase(name: "autoencoder", group: 0..<layout.count)]
+        }
+    }
+
+    public var targetWidth: Int { inputWidth }
+    public var valuesPerTarget: Int { dataWidth }
+    public var lossKind: LossKind { config.loss }
+    public var usesLabels: Bool { true }
+    public var lossPartNames: [String] {
+        (config.adversary == .alternating ? ["reconstruction", "adversary", "confusion"] : ["reconstruction", "adversary"])
+            + (config.kl > 0 ? ["kl"] : [])
+    }
+
+    /// Where the KL part is reported.
+    var klPart: Int { config.adversary == .alternating ? 3 : 2 }
+
+    public func initialize(params: Arena, seed: UInt64) {
+        var rng = SplitMix64(key: seed, 0x696E_6974)
+        encoder.initialize(params: params, rng: &rng)
+        for stage in decoderStages { stage.initialize(params: params, rng: &rng) }
+        adversary.initialize(params: params, rng: &rng)
+    }
+
+    public func input(_ ws: Workspace, rows: Int) -> Matrix { encoder.input(ws, rows: rows) }
+    public func target(_ ws: Workspace, rows: Int) -> Matrix { ws.matrix(targetRegion, rows: rows) }
+    /// What the decoder reads: (free code | label one-hot).
+    public func codeMatrix(_ ws: Workspace, rows: Int) -> Matrix { ws.matrix(codeRegion, rows: rows) }
+
+    @inline(__always)
+    func label(_ ws: Workspace, _ r: Int) -> Int {
+        let label = Int(ws.labels[r])
+        return label < classes ? label : -1
+    }
+
+    public func forward(_ context: StepContext, _ ws: Workspace, rows: Int, params: Arena,
+                        statistic: UnsafeMutablePointer<Float>?) {
+        encoder.forward(ws, rows: rows, params: params, training: context.training)
+        let head = encoder.output(ws, rows: rows), code = codeMatrix(ws, rows: rows)
+        let adversaryInput = adversary.input(ws, rows: rows)
+        let eps = ws.matrix(epsilonRegion, rows: rows)
+        for r in 0..<rows {
+            let row = code.row(r), y = label(ws, r), h = head.row(r)
+            if config.kl > 0 && context.training {
+                // z = mean + e^(logVar/2) eps, eps from the row's key; evaluation decodes the mean.
+                var rng = SplitMix64(key: ws.rowKeys[r], 0x6570_7369)
+                let e = eps.row(r)
+                var j = 0
+                while j < freeWidth {
+                    let (a, b) = rng.nextGaussianPair()
+                    e[j] = a
+                    if j + 1 < freeWidth { e[j + 1] = b }
+                    j += 2
+                }
+                for j in 0..<freeWidth { row[j] = h[j] + expf(0.5 * Self.logVariance(h[freeWidth + j])) * e[j] }
+            } else {
+                row.update(from: h, count: freeWidth)
+            }
+            for j in 0..<classes { row[freeWidth + j] = j == y ? 1 : 0 }
+            // The adversary reads the mean: what `encode` writes and a probe reads (sampling noise
+            // would hide from it what the mean still holds).
+            adversaryInput.row(r).update(from: h, count: freeWidth)
+        }
+        let adversaryPhase = context.training && config.adversary == .alternating && context.phase == 1
+        if !adversaryPhase { decode(ws, rows: rows, params: params) }
+        adversary.forward(ws, rows: rows, params: params, training: false)
+    }
+
+    /// The log-variance head, clamped as the VAE's.
+    @inline(__always)
+    static func logVariance(_ raw: Float) -> Float { min(max(raw, -30), 20) }
+
+    /// Sums over labelled rows of the adversary's cross-entropy against the label and against the
+    /// uniform distribution; writes `scale` times the gradient of the chosen one (by `uniform`)
+    /// into the adversary's output gradient when `gradient` is set.
+    func adversaryLosses(_ ws: Workspace, rows: Int, gradient: Bool, uniform: Bool, scale: Float)
+        -> (labelled: Double, confusion: Double) {
+        let logits = adversary.output(ws, rows: rows), dLogits = adversary.outputGradient(ws, rows: rows)
+        var labelled = 0.0, confusion = 0.0
+        let k = Float(classes)
+        for r in 0..<rows {
+            let l = logits.row(r), g = dLogits.row(r), y = label(ws, r)
+            if gradient { for j in 0..<classes { g[j] = 0 } }
+            guard y >= 0 else { continue }
+            var top = l[0]
+            for j in 1..<classes { top = max(top, l[j]) }
+            var sum: Float = 0, mean: Float = 0
+            for j in 0..<classes {
+                sum += expf(l[j] - top)
+                mean += l[j]
+            }
+            let logSum = top + logf(sum)
+            labelled += Double(logSum - l[y])
+            confusion += Double(logSum - mean / k)
+            guard gradient else { continue }
+            for j in 0..<classes {
+                let p = expf(l[j] - logSum)
+                g[j] = scale * (p - (uniform ? 1 / k : (j == y ? 1 : 0)))
+            }
+        }
+        return (labelled, confusion)
+    }
+
+    public func backward(_ context: StepContext, _ ws: Workspace, rows: Int, globalRows: Int, params: Arena,
+                         grads: Arena?, statistic: UnsafePointer<Float>?) -> LossSums {
+        let perRow = 1 / Float(globalRows)
+        let training = grads != nil && context.training
+        let lambda = config.adversaryWeight
+        var sums = LossSums()
+        if context.training && config.adversary == .alternating && context.phase == 1 {
+            let losses = adversaryLosses(ws, rows: rows, gradient: training, uniform: false, scale: perRow)
+            sums.parts[1] = losses.labelled
+            sums.parts[2] = losses.confusion
+            if let grads, training { adversary.backward(ws, rows: rows, params: params, grads: grads) }
+            return sums
+        }
+        sums = reconstructionLoss(ws, rows: rows, gradient: grads != nil, scale: perRow / Float(dataWidth))
+        sums.parts[0] = sums.objective
+        let alternating = config.adversary == .alternating
+        // Alternating: the autoencoder's term is the confusion loss, through the adversary to the code.
+        // Reversal: the adversary learns its cross-entropy; the code receives it reversed.
+        let losses = adversaryLosses(ws, rows: rows, gradient: training, uniform: alternating,
+                                     scale: alternating ? lambda * perRow : perRow)
+        // Alternating training reports the adversary's losses from its own phase (no double count).
+        if !(alternating && context.training) {
+            sums.parts[1] = losses.labelled
+            if alternating { sums.parts[2] = losses.confusion }
+        }
+        if config.kl > 0 {
+            let head = encoder.output(ws, rows: rows)
+            var kl = 0.0
+            for r in 0..<rows {
+                let h = head.row(r)
+                for j in 0..<freeWidth {
+                    let lv = Self.logVariance(h[freeWidth + j])
+                    kl += Double(0.5 * (h[j] * h[j] + expf(lv) - 1 - lv))
+                }
+            }
+            sums.parts[klPart] = kl
+            sums.objective += Double(config.kl) * kl
+        }
+        guard let grads else { return sums }
+        for (i, stage) in decoderStages.enumerated().reversed() {
+            stage.backward(ws, rows: rows, params: params, grads: grads)
+            guard i > 0 else { continue }
+            // The hidden part of this stage's input gradient belongs to the stage below.
+            let g = ws.matrix(stageInputs[i - 1].gradient, rows: rows), below = decoderStages[i - 1].outputGradient(ws, rows: rows)
+            for r in 0..<rows { below.row(r).update(from: g.row(r), count: below.cols) }
+        }
+        let dFree = encoder.outputGradient(ws, rows: rows), dCode = ws.matrix(codeGradient, rows: rows)
+        if training {
+            // Alternating: the adversary's parameter gradients fall outside this phase and are discarded.
+            adversary.backward(ws, rows: rows, params: params, grads: grads)
+        }
+        let dAdversary = ws.matrix(adversaryGradient, rows: rows)
+        let factor: Float = alternating ? 1 : -lambda
+        let head = encoder.output(ws, rows: rows), eps = ws.matrix(epsilonRegion, rows: rows)
+        // KL(N(m, e^lv) || N(0, 1)) per dimension, in the reconstruction's per-value units.
+        let klScale = config.kl * perRow / Float(dataWidth)
+        for r in 0..<rows {
+            let g = dFree.row(r), a = dCode.row(r), b = dAdversary.row(r), h = head.row(r)
+            for j in 0..<freeWidth {
+                let dMean = a[j] + (training ? factor * b[j] : 0)
+                guard config.kl > 0 else {
+                    g[j] = dMean
+                    continue
+                }
+                let raw = h[freeWidth + j], lv = Self.logVariance(raw), inside = raw == lv
+                g[j] = dMean + klScale * h[j]
+                // Only the decoder read the draw.
+                let sampled = context.training ? a[j] * eps.row(r)[j] * 0.5 * expf(0.5 * lv) : 0
+                g[freeWidth + j] = inside ? sampled + klScale * 0.5 * (expf(lv) - 1) : 0
+            }
+        }
+        encoder.backward(ws, rows: rows, params: params, grads: grads)
+        return sums
+    }
+
+    /// The reconstruction loss over each row's data (a sequence row's valid steps), with its
+    /// gradient scaled by `scale` into the decoder's output gradient when `gradient` is set.
+    func reconstructionLoss(_ ws: Workspace, rows: Int, gradient: Bool, scale: Float) -> LossSums {
+        let output = decoderOutput(ws, rows: rows), target = self.target(ws, rows: rows)
+        let dOutput = gradient ? decoderStages.last!.outputGradient(ws, rows: rows) : nil
+        dOutput?.fill(0)
+        guard config.isSequence else {
+            return Loss.evaluate(config.loss, output: output, target: target, dOutput: dOutput, scale: scale)
+        }
+        var sums = LossSums()
+        for r in 0..<rows {
+            let o = output.row(r), t = target.row(r), g = dOutput?.row(r)
+            let valid = min(max(Int(t[inputWidth - 1]), 0), config.steps) * features
+            var squared = 0.0
+            for i in 0..<valid {
+                let e = o[i] - t[i]
+                squared += Double(e * e)
+                g?[i] = scale * 2 * e
+            }
+            sums.objective += squared
+            sums.squaredError += squared
+        }
+        return sums
+    }
+
+    /// Images: probabilities (or the sigmoid output). Sequences: the values, then the row's length.
+    public func reconstruction(_ ws: Workspace, rows: Int) -> Matrix {
+        let output = decoderOutput(ws, rows: rows)
+        if config.loss == .mse && !config.isSequence { return output }
+        let p = ws.matrix(probabilities, rows: rows), t = target(ws, rows: rows)
+        for r in 0..<rows {
+            let o = output.row(r), q = p.row(r)
+            if config.isSequence {
+                q.update(from: o, count: dataWidth)
+                q[dataWidth] = t.row(r)[dataWidth]
+            } else {
+                for i in 0..<dataWidth { q[i] = Activation.sigmoid(o[i]) }
+            }
+        }
+        return p
+    }
+
+    public func firstNonFiniteLayer(_ ws: Workspace, rows: Int) -> String? {
+        for (network, name) in [(encoder, "encoder")] + decoderStages.map { ($0, "decoder") } + [(adversary, "adversary")] {
+            for i in 0..<network.layers.count {
+                let y = network.activation(i + 1, ws, rows: rows)
+                for r in 0..<rows where !(0..<y.cols).allSatisfy({ y.row(r)[$0].isFinite }) {
+                    return "\(name).\(i)"
+                }
+            }
+        }
+        return nil
+    }
+
+    public var gemmShapes: [(m: Int, k: Int, n: Int)] {
+        (encoder.layers + decoderStages.flatMap(\.layers) + adversary.layers).compactMap { $0 as? Dense }.map { (1, $0.inputWidth, $0.outputWidth) }
+    }
+}
+
+extension DisentanglingAutoencoder: DisentanglingModel {
+    /// The decoder's input: the free code, then the label one-hot.
+    public var codeWidth: Int { freeWidth + classes }
+    public var freeColumns: Range<Int> { 0..<freeWidth }
+    public var labelledColumns: Range<Int> { freeWidth..<(freeWidth + classes) }
+    public func code(_ ws: Workspace, rows: Int) -> Matrix { codeMatrix(ws, rows: rows) }
+    public func latentInput(_ ws: Workspace, rows: Int) -> Matrix { codeMatrix(ws, rows: rows) }
+    /// Runs the decoder's stages from the code, passing the code's one-hot to every stage.
+    public func decode(_ ws: Workspace, rows: Int, params: Arena) {
+        let code = codeMatrix(ws, rows: rows)
+        for (i, stage) in decoderStages.enumerated() {
+            if i > 0 {
+                let x = ws.matrix(stageInputs[i - 1].input, rows: rows), below = decoderStages[i - 1].output(ws, rows: rows)
+                let hidden = below.cols
+                for r in 0..<rows {
+                    x.row(r).update(from: below.row(r), count: hidden)
+                    (x.row(r) + hidden).update(from: code.row(r) + freeWidth, count: classes)
+                }
+            }
+            stage.forward(ws, rows: rows, params: params, training: false)
+        }
+    }
+
+    func decoderOutput(_ ws: Workspace, rows: Int) -> Matrix { decoderStages.last!.output(ws, rows: rows) }
+}

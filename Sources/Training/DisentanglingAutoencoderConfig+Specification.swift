@@ -1,0 +1,70 @@
+// The disentangling autoencoder as a model specification: images (dense widths take the data's
+// width, a leading 0) or sequence files (steps x features, padded, plus the length), and the
+// label's class count from the data.
+
+import Datasets
+import Layers
+import Models
+
+extension DisentanglingAutoencoderConfig: ModelSpecification {
+    public mutating func resolve(rowShape shape: ImageShape) throws {
+        guard !isSequence else { return }
+        if widths.first == 0 { widths[0] = shape.count }
+        guard widths.first == shape.count else {
+            throw TrainingError("--layers starts with \(widths.first ?? 0) but the data has "
+                + "\(shape.count) values per sample (\(shape)); start the list with \(shape.count)")
+        }
+    }
+
+    /// Sequences are standardized values: mse on each row's valid steps.
+    public mutating func resolve(sequenceSteps steps: Int, features: Int) throws {
+        self.steps = steps
+        self.features = features
+        widths[0] = steps * features + 1
+        loss = .mse
+    }
+
+    public var readsSequenceFiles: Bool { true }
+    public var sequenceSize: (steps: Int, features: Int)? { isSequence ? (steps, features) : nil }
+    public var readsLabels: Bool { true }
+
+    /// M7 of the references: the default on 10-class digits (784-512-256-16, adversary 256,
+    /// alternating, lambda 0.05, variational code with KL weight 0.25), Adam.
+    public func referenceName(optimizer o: OptimizerConfig) -> String? {
+        let m7 = widths == [784, 512, 256, 16] && classes == 10 && adversary == .alternating && adversaryWidths == [256]
+            && adversaryWeight == 0.05 && kl == 0.25 && loss == .bce && activation == .relu && o.kind == .adam
+        return m7 ? "M7" : nil
+    }
+
+    public mutating func resolve(classCount: Int, data: String) throws {
+        guard classCount > 0 else {
+            throw TrainingError("the disentangle model separates the label from the rest and \(data) has no labels "
+                + "(IDX label files, class folders, a .ts file's class labels or --sequence-label)")
+        }
+        if classes == 0 { classes = classCount }
+        guard classCount <= classes else {
+            throw TrainingError("\(data) has \(classCount) classes, the model was trained with \(classes)")
+        }
+        if let problem = validationError() { throw TrainingError(problem) }
+    }
+
+    public var modelInput: String {
+        isSequence ? "sequences of \(features) values per step, at most \(steps) steps" : "\(widths.first ?? 0) values per sample"
+    }
+
+    public func inputMismatch(_ shape: ImageShape) -> String? {
+        if isSequence { return "images (\(shape))" }
+        return widths.first == shape.count ? nil : "\(shape.count) values per sample (\(shape))"
+    }
+
+    public func makeModel(rowShape shape: ImageShape) -> any AutoencoderModel { DisentanglingAutoencoder(self) }
+
+    public var summary: String {
+        let body = isSequence
+            ? "sequences of \(steps) x \(features) -> " + widths.dropFirst().map(String.init).joined(separator: "-")
+            : widths.map(String.init).joined(separator: "-")
+        return body + " + \(classes)-class label, \(adversary.rawValue) adversary "
+            + (adversaryWidths + [classes]).map(String.init).joined(separator: "-") + ", lambda \(adversaryWeight)"
+            + (kl > 0 ? ", variational code (KL weight \(kl))" : "")
+    }
+}

@@ -1,0 +1,72 @@
+// The disentangling autoencoder end to end: defaults on the bundled digits (probes and swap
+// consistency in `evaluate --json`, the swap grid's layout, the latent tools on its code) and on
+// the bundled JapaneseVowels sequences (speaker = label, conversion plots); data without labels
+// is refused.
+
+import Foundation
+import Images
+import Testing
+import TestSupport
+
+@Suite(.serialized) struct DisentangleCLITests {
+    @Test func digitsAndVowels() throws {
+        let folder = try makeScratchFolder("discli")
+        let run = folder + "/digits"
+        let train = try runTool(["train", "--model", "disentangle", "--layers", "784,64,8", "--adversary-layers", "32",
+                                 "--epochs", "1", "--shards", "2", "--run-dir", run])
+        #expect(train.status == 0, "\(train.stderr)")
+        #expect(train.stdout.contains("training disentangle 784-64-8 + 10-class label, alternating adversary 32-10"),
+                "\(train.stdout)")
+        let evaluate = try runTool(["evaluate", "--checkpoint", run, "--json"])
+        #expect(evaluate.status == 0, "\(evaluate.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(evaluate.stdout.utf8)) as? [String: Any]
+        let free = try #require(object?["probe_free"] as? Double)
+        let labelled = try #require(object?["probe_labelled"] as? Double)
+        let consistency = try #require(object?["swap_consistency"] as? Double)
+        #expect(object?["probe_chance"] as? Double == 0.1)
+        #expect(labelled > 0.99, "the one-hot holds the label")
+        #expect(free >= 0 && free <= 1 && consistency >= 0 && consistency <= 1)
+        let classifier = try #require(object?["classifier_accuracy"] as? Double)
+        #expect(classifier > 0.8, "the classifier learns the digits: \(classifier)")
+
+        let swap = try runTool(["swap", "--checkpoint", run, "--rows", "4", "--columns", "10", "--out", folder + "/swap.png"])
+        #expect(swap.status == 0, "\(swap.stderr)")
+        let grid = try PNGCodec.read(path: folder + "/swap.png")
+        // A header row and 4 rows; the source column and 10 label columns; tiles of 28 + 2.
+        #expect(grid.height == 2 + 5 * 30 && grid.width == 2 + 11 * 30, "\(grid.width)x\(grid.height)")
+        for command in ["interpolate", "traverse"] {
+            let result = try runTool([command, "--checkpoint", run, "--out", folder + "/\(command).png"])
+            #expect(result.status == 0, "\(command): \(result.stderr)")
+        }
+
+        let vowels = folder + "/vowels"
+        let sequences = try runTool(["train", "--model", "disentangle", "--data", "japanese-vowels", "--epochs", "2",
+                                     "--run-dir", vowels])
+        #expect(sequences.status == 0, "\(sequences.stderr)")
+        #expect(sequences.stdout.contains("sequences of 29 x 12"), "\(sequences.stdout)")
+        let converted = try runTool(["swap", "--checkpoint", vowels, "--rows", "2", "--out", folder + "/convert.png"])
+        #expect(converted.status == 0, "\(converted.stderr)")
+        #expect(try PNGCodec.read(path: folder + "/convert.png").height > 300)
+        let speakers = try runTool(["evaluate", "--checkpoint", vowels, "--json"])
+        let speakerObject = try JSONSerialization.jsonObject(with: Data(speakers.stdout.utf8)) as? [String: Any]
+        #expect(abs((speakerObject?["probe_chance"] as? Double ?? 0) - 1.0 / 9) < 1e-12)
+    }
+
+    @Test func refusesDataWithoutLabels() throws {
+        let folder = try makeScratchFolder("disrefuse")
+        let images = folder + "/images"
+        try FileManager.default.createDirectory(atPath: images, withIntermediateDirectories: true)
+        for i in 0..<4 {
+            let image = PNGImage(width: 8, height: 8, layout: .gray, bitDepth: 8,
+                                 samples: [UInt16](repeating: UInt16(40 * i), count: 64))
+            try PNGCodec.write(image, to: images + "/\(i).png")
+        }
+        let result = try runTool(["train", "--model", "disentangle", "--data", images, "--epochs", "1",
+                                  "--run-dir", folder + "/run"])
+        #expect(result.status != 0 && result.stderr.contains("has no labels"), "\(result.stderr)")
+        let dense = try runTool(["train", "--model", "dense", "--layers", "784,8", "--epochs", "1", "--run-dir", folder + "/ae"])
+        #expect(dense.status == 0, "\(dense.stderr)")
+        let swap = try runTool(["swap", "--checkpoint", folder + "/ae", "--out", folder + "/s.png"])
+        #expect(swap.status != 0 && swap.stderr.contains("does not separate a label"), "\(swap.stderr)")
+    }
+}

@@ -1,0 +1,150 @@
+// The split-latent disentangling autoencoder: every parameter's gradient against central
+// differences of the objective its phase follows (alternating: reconstruction + lambda x
+// confusion for the autoencoder, cross-entropy for the adversary; reversal: the adversary's
+// cross-entropy reaches the encoder reversed and scaled), for images and for variable-length
+// sequences, whose padding neither costs nor receives anything.
+
+import Foundation
+import Kernels
+import Layers
+import Models
+import Testing
+import TestSupport
+
+final class DisentangleHarness {
+    let model: DisentanglingAutoencoder
+    let rows: Int
+    let params: FloatBuffer
+    let ws: Workspace
+
+    init(_ config: DisentanglingAutoencoderConfig, rows: Int) {
+        model = DisentanglingAutoencoder(config)
+        self.rows = rows
+        params = FloatBuffer(count: model.layout.count)
+        ws = model.makeWorkspace(maxRows: rows)
+        model.initialize(params: Arena(params), seed: 5)
+        var rng = SplitMix64(seed: 12)
+        let x = model.input(ws, rows: rows), t = model.target(ws, rows: rows)
+        for r in 0..<rows {
+            for i in 0..<model.inputWidth {
+                let v = 0.1 + 0.8 * rng.nextUniform()
+                x.row(r)[i] = v
+                t.row(r)[i] = v
+            }
+            if config.isSequence {
+                // Lengths 2..steps, zero padding after them, the length last.
+                let n = 2 + r % (config.steps - 1)
+                for i in (n * config.features)..<(config.steps * config.features) {
+                    x.row(r)[i] = 0
+                    t.row(r)[i] = 0
+                }
+                x.row(r)[model.inputWidth - 1] = Float(n)
+                t.row(r)[model.inputWidth - 1] = Float(n)
+            }
+            ws.labels[r] = Int32(r % config.classes)
+        }
+        ws.labels[rows - 1] = -1  // an unlabelled row: no adversary term
+    }
+
+    /// (reconstruction per value, adversary cross-entropy per sample, confusion per sample).
+    /// A variational code draws its sample in training only: its losses come from a training pass.
+    func losses() -> (Double, Double, Double) {
+        let context = model.config.kl > 0 ? StepContext(training: true) : .evaluation
+        model.forward(context, ws, rows: rows, params: Arena(params), statistic: nil)
+        let sums = model.backward(context, ws, rows: rows, globalRows: rows, params: Arena(params), grads: nil,
+                                  statistic: nil)
+        let r = Double(rows)
+        return (sums.objective / (r * Double(model.valuesPerTarget)), sums.parts[1] / r, sums.parts[2] / r)
+    }
+
+    /// Gradients of one training phase into `ws.gradients`.
+    func gradients(phase: Int) -> [Float] {
+        ws.gradients.zero()
+        let context = StepContext(phase: phase, training: true)
+        model.forward(context, ws, rows: rows, params: Arena(params), statistic: nil)
+        _ = model.backward(context, ws, rows: rows, globalRows: rows, params: Arena(params), grads: ws.gradientArena,
+                           statistic: nil)
+        return ws.gradients.array
+    }
+}
+
+struct DisentangleVariant: CustomStringConvertible, Sendable {
+    let name: String
+    let config: DisentanglingAutoencoderConfig
+    var description: String { name }
+}
+
+let disentangleVariants: [DisentangleVariant] = {
+    func make(_ edit: (inout DisentanglingAutoencoderConfig) -> Void) -> DisentanglingAutoencoderConfig {
+        var config = DisentanglingAutoencoderConfig(widths: [10, 6, 3])
+        config.classes = 3
+        config.adversaryWidths = [5]
+        config.adversaryWeight = 0.7
+        config.activation = .tanh
+        config.kl = 0
+        edit(&config)
+        return config
+    }
+    return [
+        DisentangleVariant(name: "alternating bce", config: make { _ in }),
+        DisentangleVariant(name: "reversal bce", config: make { $0.adversary = .reversal }),
+        DisentangleVariant(name: "alternating mse", config: make { $0.loss = .mse; $0.adversaryWidths = [] }),
+        // Training reports the adversary's loss in its own phase only when alternating: reversal here.
+        DisentangleVariant(name: "reversal variational", config: make { $0.adversary = .reversal; $0.kl = 0.5 }),
+        DisentangleVariant(name: "reversal sequences", config: make {
+            $0.adversary = .reversal; $0.loss = .mse; $0.steps = 4; $0.features = 2; $0.widths = [9, 6, 3]
+        }),
+    ]
+}()
+
+@Suite struct DisentanglingAutoencoderTests {
+    @Test(arguments: disentangleVariants)
+    func gradientsMatchFiniteDifferences(variant: DisentangleVariant) {
+        let harness = DisentangleHarness(variant.config, rows: 4)
+        let model = harness.model, lambda = Double(variant.config.adversaryWeight)
+        let adversaryStart = model.layout.slots.first { $0.name.hasPrefix("adversary.") }!.offset
+        // Which objective each parameter follows, and the phase whose gradient it gets.
+        let alternating = variant.config.adversary == .alternating
+        let phaseGradients = alternating ? [harness.gradients(phase: 0), harness.gradients(phase: 1)]
+            : [harness.gradients(phase: 0)]
+        for slot in model.layout.slots {
+            let isAdversary = slot.offset >= adversaryStart
+            let analytic = phaseGradients[alternating && isAdversary ? 1 : 0]
+            let objective: () -> Double = {
+                let (recon, crossEntropy, confusion) = harness.losses()
+                if isAdversary { return crossEntropy }
+                return alternating ? recon + lambda * confusion : recon - lambda * crossEntropy
+            }
+            checkGradient("\(variant.name) \(slot.name)", values: harness.params.pointer + slot.offset, count: slot.count,
+                          analytic: Array(analytic[slot.range]), samples: 10, epsilon: 3e-3, tolerance: 2e-2,
+                          floor: 1e-3, loss: objective)
+        }
+    }
+
+    /// A sequence's padding (and the output there) costs nothing.
+    @Test func sequencePaddingIsMasked() {
+        let harness = DisentangleHarness(disentangleVariants[4].config, rows: 4)
+        let before = harness.losses().0
+        let t = harness.model.target(harness.ws, rows: 4)
+        t.row(0)[7] = 5  // row 0 has 2 steps of 2 values: index 7 is padding
+        #expect(harness.losses().0 == before)
+        t.row(0)[3] = 5  // index 3 is data
+        #expect(harness.losses().0 > before)
+    }
+
+    /// Alternating training reports the adversary's losses from its own phase only.
+    @Test func partsAreNotCountedTwice() {
+        let harness = DisentangleHarness(disentangleVariants[0].config, rows: 4)
+        let model = harness.model
+        var total = LossSums()
+        for phase in 0..<2 {
+            let context = StepContext(phase: phase, training: true)
+            model.forward(context, harness.ws, rows: 4, params: Arena(harness.params), statistic: nil)
+            total += model.backward(context, harness.ws, rows: 4, globalRows: 4, params: Arena(harness.params),
+                                    grads: nil, statistic: nil)
+        }
+        let (_, crossEntropy, confusion) = harness.losses()
+        #expect(abs(total.parts[1] / 4 - crossEntropy) < 1e-9)
+        #expect(abs(total.parts[2] / 4 - confusion) < 1e-9)
+    }
+}

@@ -1,0 +1,136 @@
+// The adversarial autoencoder in the engine: each phase moves only its own parameters, phases
+// that share parameters keep their own optimizer moments (and checkpoints carry them: a resumed
+// run is bit-identical), shard counts agree within rounding, labels reach the conditioned
+// prior, and a step allocates nothing.
+
+import CAllocationCounter
+import Datasets
+import Foundation
+import Kernels
+import Layers
+import Models
+import Testing
+import TestSupport
+import Training
+
+func smallAAE(clusters: Int = 0, conditional: Bool = false) -> AdversarialAutoencoderConfig {
+    var config = AdversarialAutoencoderConfig(widths: [784, 48, 2])
+    config.discriminator = [16]
+    config.clusters = clusters
+    if conditional {
+        config.prior = .mixture(components: 10)
+        config.conditional = true
+    }
+    return config
+}
+
+/// `steps` minibatches of 48 from a fixed order.
+func trainAAE(_ config: AdversarialAutoencoderConfig, shards: Int, steps: Int, source: any BatchSource,
+              optimizers: [OptimizerConfig] = [OptimizerConfig()]) -> Trainer {
+    let trainer = Trainer(model: AdversarialAutoencoder(config), optimizers: optimizers, shards: shards,
+                          maxBatch: 48, seed: 7)
+    let order = EpochOrder(count: 1000, seed: 7).permutation(epoch: 0)
+    for k in 0..<steps {
+        order[(k * 48)..<((k + 1) * 48)].withUnsafeBufferPointer { _ = trainer.trainStep(source, indices: $0, epoch: 0) }
+    }
+    return trainer
+}
+
+func aaeRunConfig(epochs: Int) -> TrainingConfig {
+    var config = TrainingConfig(family: .aae, model: .aae(smallAAE(conditional: true)), data: bundledMNISTSample)
+    config.epochs = epochs
+    config.batchSize = 250
+    config.shards = 2
+    config.seed = 4
+    config.gridCount = 2
+    config.phaseOptimizers = ["discriminator": OptimizerConfig(learningRate: 2e-4)]
+    return config
+}
+
+@Suite(.serialized) struct AdversarialTrainingTests {
+    /// With every other phase at learning rate 0, a phase changes exactly its own group.
+    @Test(arguments: [0, 1, 2])
+    func aPhaseMovesOnlyItsOwnParameters(phase: Int) throws {
+        let source: any BatchSource = try sampleAssembler(noise: "none")
+        let config = smallAAE(clusters: 3)
+        let frozen = OptimizerConfig(learningRate: 0)
+        var optimizers = [frozen, frozen, frozen]
+        optimizers[phase] = OptimizerConfig(learningRate: 1e-2)
+        let start = Trainer(model: AdversarialAutoencoder(config), optimizers: [frozen], shards: 1, maxBatch: 48, seed: 7)
+        let trained = trainAAE(config, shards: 2, steps: 2, source: source, optimizers: optimizers)
+        let group = trained.model.phases[phase].group
+        let before = start.params.array, after = trained.params.array
+        for slot in trained.model.layout.slots {
+            let moved = before[slot.range] != after[slot.range]
+            #expect(moved == group.contains(slot.offset), "phase \(phase): \(slot.name) moved: \(moved)")
+        }
+    }
+
+    /// The generator phase keeps its own moments for the encoder: block 1, not block 0.
+    @Test func phasesSharingParametersKeepTheirOwnMoments() throws {
+        let source: any BatchSource = try sampleAssembler(noise: "none")
+        let trainer = trainAAE(smallAAE(), shards: 2, steps: 2, source: source)
+        let count = trainer.model.layout.count
+        #expect(trainer.optimizerState.momentOffsets == [0, 0, count])
+        let encoder = trainer.model.phases[2].group
+        let m = trainer.optimizerState.m.array
+        #expect(encoder.contains { m[$0] != m[count + $0] })
+        #expect(encoder.contains { m[count + $0] != 0 })
+        // Outside the generator's group its block stays unused.
+        #expect((encoder.upperBound..<count).allSatisfy { m[count + $0] == 0 })
+    }
+
+    @Test func shardCountsAgreeWithinRounding() throws {
+        let source: any BatchSource = try sampleAssembler(noise: "none")
+        let sgd = OptimizerConfig(kind: .sgd, learningRate: 0.1)
+        let one = trainAAE(smallAAE(clusters: 3), shards: 1, steps: 3, source: source, optimizers: [sgd])
+        let three = trainAAE(smallAAE(clusters: 3), shards: 3, steps: 3, source: source, optimizers: [sgd])
+        expectClose(three.params.array, one.params.array, relative: 1e-4, absolute: 1e-6, "params")
+        let again = trainAAE(smallAAE(clusters: 3), shards: 3, steps: 3, source: source, optimizers: [sgd])
+        #expect(again.params.array == three.params.array)
+    }
+
+    /// The conditioned prior reads the batch's labels: with labels the discriminator sees other
+    /// inputs than without, so training differs.
+    @Test func conditionedPriorReadsLabels() throws {
+        let labelled: any BatchSource = try sampleAssembler(noise: "none")
+        let train = try MNIST.loadFolder(bundledMNISTSample).0!
+        let unlabelled: any BatchSource = try BatchAssembler(
+            dataset: Dataset(source: train.source, shape: train.fixedShape!, storage: train.storage, labels: nil),
+            corruption: Corruption(parsing: "none"), seed: 4)
+        let a = trainAAE(smallAAE(conditional: true), shards: 2, steps: 2, source: labelled)
+        let b = trainAAE(smallAAE(conditional: true), shards: 2, steps: 2, source: unlabelled)
+        let labels = a.shardWorkspaces[0].labels
+        #expect((0..<24).allSatisfy { labels[$0] >= 0 && labels[$0] < 10 })
+        #expect(a.params.array != b.params.array)
+    }
+
+    @Test func resumedRunIsBitIdentical() throws {
+        let straight = try TrainingRun(config: aaeRunConfig(epochs: 2), runDirectory: try makeScratchFolder("aaestraight"))
+        _ = try straight.run(report: { _ in }, log: { _ in })
+        let folder = try makeScratchFolder("aaeresumed")
+        _ = try TrainingRun(config: aaeRunConfig(epochs: 1), runDirectory: folder).run(report: { _ in }, log: { _ in })
+        let resumed = try TrainingRun(config: aaeRunConfig(epochs: 2), runDirectory: folder, resume: folder, epochs: 2)
+        _ = try resumed.run(report: { _ in }, log: { _ in })
+        #expect(resumed.trainer.params.array == straight.trainer.params.array)
+        #expect(resumed.trainer.optimizerState.m.array == straight.trainer.optimizerState.m.array)
+        #expect(resumed.trainer.optimizerState.v.array == straight.trainer.optimizerState.v.array)
+        let contents = try Checkpoint.load(folder)
+        #expect(contents.tensors["optimizer.generator.encoder.0.weight.m"] != nil)
+        #expect(contents.tensors["optimizer.generator.decoder.0.weight.m"] == nil)
+    }
+
+    @Test(.enabled(if: optimizedBuild, "needs an optimised build (swift test -c release)"))
+    func stepAllocatesNothingAfterWarmUpForAdversarial() throws {
+        let source: any BatchSource = try sampleAssembler(noise: "none")
+        let trainer = Trainer(model: AdversarialAutoencoder(smallAAE(clusters: 4)), optimizers: [OptimizerConfig()],
+                              shards: 2, maxBatch: 48, seed: 1)
+        let ids = Array(0..<48)
+        ids.withUnsafeBufferPointer { p in
+            for _ in 0..<3 { trainer.trainStep(source, indices: p, epoch: 0) }
+            let before = allocation_count()
+            for _ in 0..<5 { trainer.trainStep(source, indices: p, epoch: 1) }
+            #expect(allocation_count() - before == 0, "\(allocation_count() - before) allocations in 5 steps")
+        }
+    }
+}
