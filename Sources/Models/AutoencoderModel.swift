@@ -67,6 +67,8 @@ public protocol AutoencoderModel: Sendable {
     func target(_ ws: Workspace, rows: Int) -> Matrix
 
     /// Forward for `context.phase`; adds this shard's part of the statistic into `statistic` if any.
+    /// A training step runs the phases in order on the same rows, so a phase may reuse what the
+    /// previous phase's forward left in the workspace when its parameters have not changed since.
     func forward(_ context: StepContext, _ ws: Workspace, rows: Int, params: Arena,
                  statistic: UnsafeMutablePointer<Float>?)
     /// Turns the statistic summed over all shards into what backward uses (may update `state`).

@@ -160,7 +160,17 @@ extension TrainingRun {
         for p in testLabels.indices where columnPositions.count < columns && !columnPositions.contains(p) {
             columnPositions.append(p)
         }
-        let rowPositions = Array(testLabels.indices.filter { !columnPositions.contains($0) }.prefix(rows))
+        // Rows take the labels in turn (the next unused sample of each), so they show every class.
+        var pools = [[Int]](repeating: [], count: latent.classes + 1)
+        for p in testLabels.indices where !columnPositions.contains(p) {
+            pools[testLabels[p] >= 0 ? Int(testLabels[p]) : latent.classes].append(p)
+        }
+        var rowPositions: [Int] = []
+        var depth = 0
+        while rowPositions.count < rows && pools.contains(where: { $0.count > depth }) {
+            for pool in pools where pool.count > depth && rowPositions.count < rows { rowPositions.append(pool[depth]) }
+            depth += 1
+        }
         guard !columnPositions.isEmpty, !rowPositions.isEmpty else {
             throw TrainingError("a swap needs at least 2 test samples")
         }
@@ -169,8 +179,11 @@ extension TrainingRun {
             plot.seriesNames = (original: "source", reconstruction: "converted", reference: "target reference")
             let d = sequences.features
             func name(_ label: Int32) -> String { sequences.classNames?[Int(label)] ?? "\(label)" }
-            for a in rowPositions {
-                guard let b = columnPositions.first(where: { testLabels[$0] != testLabels[a] }) else { continue }
+            for (k, a) in rowPositions.enumerated() {
+                // Targets in turn among the other labels.
+                let others = columnPositions.filter { testLabels[$0] != testLabels[a] }
+                guard !others.isEmpty else { continue }
+                let b = others[k % others.count]
                 var converted = trainer.decode(codes: swappedCodes(codes, width: width, model: latent, pairs: [(a, b)]))
                 shapeSequenceRows(&converted, lengthsFrom: row(a))
                 let n = sequences.length(of: testIndices[a]), m = sequences.length(of: testIndices[b])

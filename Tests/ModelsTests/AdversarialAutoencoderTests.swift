@@ -37,8 +37,10 @@ final class AAEHarness {
 
     /// The loss phase `phase` minimises, per sample (per value for reconstruction); fills
     /// `ws.gradients` when `gradients` is set.
+    /// The generator phase reuses the discriminator phase's encoding: run that forward first.
     func loss(phase: Int, gradients: Bool) -> Double {
         let context = StepContext(phase: phase, training: true)
+        if phase == 2 { model.forward(StepContext(phase: 1, training: true), ws, rows: rows, params: Arena(params), statistic: nil) }
         model.forward(context, ws, rows: rows, params: Arena(params), statistic: nil)
         let sums = model.backward(context, ws, rows: rows, globalRows: rows, params: Arena(params),
                                   grads: gradients ? ws.gradientArena : nil, statistic: nil)
