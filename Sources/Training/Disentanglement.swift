@@ -194,7 +194,7 @@ extension TrainingRun {
                     reference = standardization.inverted(reference)
                     output = standardization.inverted(output)
                 }
-                plot.add("class \(name(testLabels[a])) -> \(name(testLabels[b])): \(n) steps", original: source,
+                plot.add("class \(name(testLabels[a])) as class \(name(testLabels[b])): \(n) steps", original: source,
                          reconstruction: output, reference: reference)
             }
             try plot.write(to: path)
