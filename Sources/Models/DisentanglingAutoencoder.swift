@@ -41,6 +41,8 @@ public struct DisentanglingAutoencoderConfig: Sendable, Equatable, Codable {
     public var adversaryWidths: [Int] = [256]
     /// lambda: weight of the adversarial term in the autoencoder's objective.
     public var adversaryWeight: Float = 0.05
+    /// Steps over which lambda rises linearly from 0 (0: none).
+    public var adversaryWarmup = 0
     public var activation: ActivationKind = .relu
     /// beta of a variational free code (0: a deterministic code; default 0.25). Above 0 the encoder gives a mean
     /// and a log-variance, training decodes a draw, and beta x KL(q || N(0, I)) joins the objective
@@ -68,7 +70,9 @@ public struct DisentanglingAutoencoderConfig: Sendable, Equatable, Codable {
         }
         if adversaryWidths.contains(where: { $0 <= 0 }) { return "adversary widths must be positive (got \(adversaryWidths))" }
         if classes < 2 { return "the label needs at least 2 classes (got \(classes))" }
-        if !(adversaryWeight >= 0) || !(kl >= 0) { return "the adversary weight and the KL weight must be >= 0" }
+        if !(adversaryWeight >= 0) || !(kl >= 0) || adversaryWarmup < 0 {
+            return "the adversary weight, its warm-up and the KL weight must be >= 0"
+        }
         if loss == .gaussianNLL { return "the disentangling autoencoder reconstructs with bce or mse" }
         if isSequence && loss == .bce { return "sequences (standardized values) reconstruct with mse" }
         if isSequence && widths[0] != steps * features + 1 { return "a sequence row is steps x features + 1 wide" }
@@ -236,6 +240,13 @@ public struct DisentanglingAutoencoder: AutoencoderModel {
         adversary.forward(ws, rows: rows, params: params, training: false)
     }
 
+    /// lambda at `step`: raised linearly from 0 over the warm-up (Fader networks), so the
+    /// autoencoder learns to reconstruct before the adversary pulls at its code.
+    public func adversaryWeight(step: Int) -> Float {
+        guard config.adversaryWarmup > 0 else { return config.adversaryWeight }
+        return config.adversaryWeight * Float(min(step, config.adversaryWarmup)) / Float(config.adversaryWarmup)
+    }
+
     /// The log-variance head, clamped as the VAE's.
     @inline(__always)
     static func logVariance(_ raw: Float) -> Float { min(max(raw, -30), 20) }
@@ -275,7 +286,7 @@ public struct DisentanglingAutoencoder: AutoencoderModel {
                          grads: Arena?, statistic: UnsafePointer<Float>?) -> LossSums {
         let perRow = 1 / Float(globalRows)
         let training = grads != nil && context.training
-        let lambda = config.adversaryWeight
+        let lambda = adversaryWeight(step: context.training ? context.step : Int.max)
         var sums = LossSums()
         if context.training && config.adversary == .alternating && context.phase == 1 {
             let losses = adversaryLosses(ws, rows: rows, gradient: training, uniform: false, scale: perRow)
@@ -429,4 +440,24 @@ extension DisentanglingAutoencoder: DisentanglingModel {
     }
 
     func decoderOutput(_ ws: Workspace, rows: Int) -> Matrix { decoderStages.last!.output(ws, rows: rows) }
+}
+
+extension DisentanglingAutoencoderConfig {
+    /// Keys missing from a stored config take their defaults, so configs written before a field
+    /// existed still load.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(widths: try c.decode([Int].self, forKey: .widths))
+        classes = try c.decodeIfPresent(Int.self, forKey: .classes) ?? classes
+        adversary = try c.decodeIfPresent(AdversaryKind.self, forKey: .adversary) ?? adversary
+        adversaryWidths = try c.decodeIfPresent([Int].self, forKey: .adversaryWidths) ?? adversaryWidths
+        adversaryWeight = try c.decodeIfPresent(Float.self, forKey: .adversaryWeight) ?? adversaryWeight
+        adversaryWarmup = try c.decodeIfPresent(Int.self, forKey: .adversaryWarmup) ?? adversaryWarmup
+        activation = try c.decodeIfPresent(ActivationKind.self, forKey: .activation) ?? activation
+        kl = try c.decodeIfPresent(Float.self, forKey: .kl) ?? 0
+        loss = try c.decodeIfPresent(LossKind.self, forKey: .loss) ?? loss
+        steps = try c.decodeIfPresent(Int.self, forKey: .steps) ?? steps
+        features = try c.decodeIfPresent(Int.self, forKey: .features) ?? features
+        initializer = try c.decodeIfPresent(Initializer.self, forKey: .initializer) ?? initializer
+    }
 }

@@ -32,7 +32,7 @@ extension DisentanglingAutoencoderConfig: ModelSpecification {
     /// alternating, lambda 0.05, variational code with KL weight 0.25), Adam.
     public func referenceName(optimizer o: OptimizerConfig) -> String? {
         let m7 = widths == [784, 512, 256, 16] && classes == 10 && adversary == .alternating && adversaryWidths == [256]
-            && adversaryWeight == 0.05 && kl == 0.25 && loss == .bce && activation == .relu && o.kind == .adam
+            && adversaryWeight == 0.05 && adversaryWarmup == 0 && kl == 0.25 && loss == .bce && activation == .relu && o.kind == .adam
         return m7 ? "M7" : nil
     }
 
@@ -65,6 +65,7 @@ extension DisentanglingAutoencoderConfig: ModelSpecification {
             : widths.map(String.init).joined(separator: "-")
         return body + " + \(classes)-class label, \(adversary.rawValue) adversary "
             + (adversaryWidths + [classes]).map(String.init).joined(separator: "-") + ", lambda \(adversaryWeight)"
+            + (adversaryWarmup > 0 ? " after \(adversaryWarmup) warm-up steps" : "")
             + (kl > 0 ? ", variational code (KL weight \(kl))" : "")
     }
 }

@@ -142,6 +142,10 @@ struct ModelOptions: ParsableArguments {
         + "in the autoencoder's objective (default 0.05).", valueName: "lambda"))
     var adversaryWeight: Float?
 
+    @Option(parsing: .unconditional, help: ArgumentHelp("disentangle: raise the adversary weight linearly from 0 "
+        + "over this many steps (default 0: none).", valueName: "steps"))
+    var adversaryWarmup: Int?
+
     @Option(help: ArgumentHelp("disentangle: hidden widths of the adversary (default 256), or linear (no hidden layer).",
                                valueName: "w1,...|linear"))
     var adversaryLayers: String?
@@ -221,7 +225,8 @@ struct ModelOptions: ParsableArguments {
         try check(dropout, "--dropout", { $0 >= 0 && $0 < 1 }, "in [0, 1)")
         try check(inputDropout, "--input-dropout", { $0 >= 0 && $0 < 1 }, "in [0, 1)")
         try check(teacherForcing, "--teacher-forcing", { $0 >= 0 && $0 <= 1 }, "in [0, 1]")
-        for (value, flag) in [(warmup, "--warmup"), (klWarmup, "--kl-warmup")] where (value ?? 0) < 0 {
+        for (value, flag) in [(warmup, "--warmup"), (klWarmup, "--kl-warmup"), (adversaryWarmup, "--adversary-warmup")]
+        where (value ?? 0) < 0 {
             throw ValidationError("\(flag) must be >= 0, got \(value!)")
         }
         for (value, flag) in [(hidden, "--hidden"), (depth.map { $0 + 1 }, "--depth"), (width, "--width"),
@@ -263,6 +268,7 @@ struct ModelOptions: ParsableArguments {
             (discriminator != nil, "--discriminator", [.aae]),
             (adversary != nil, "--adversary", [.disentangle]),
             (adversaryWeight != nil, "--adversary-weight", [.disentangle]),
+            (adversaryWarmup != nil, "--adversary-warmup", [.disentangle]),
             (adversaryLayers != nil, "--adversary-layers", [.disentangle]),
             (kl != nil, "--kl", [.disentangle]),
             (initializer != nil, "--initializer", images),
@@ -400,6 +406,7 @@ struct ModelOptions: ParsableArguments {
             if let layers { config.widths = layers.values }
             if let adversary { config.adversary = adversary }
             if let adversaryWeight { config.adversaryWeight = adversaryWeight }
+            if let adversaryWarmup { config.adversaryWarmup = adversaryWarmup }
             if let adversaryLayers {
                 if adversaryLayers == "linear" {
                     config.adversaryWidths = []

@@ -132,6 +132,26 @@ let disentangleVariants: [DisentangleVariant] = {
         #expect(harness.losses().0 > before)
     }
 
+    @Test func adversaryWeightWarmsUp() {
+        var config = disentangleVariants[0].config
+        config.adversaryWarmup = 100
+        let model = DisentanglingAutoencoder(config)
+        #expect(model.adversaryWeight(step: 0) == 0)
+        #expect(abs(model.adversaryWeight(step: 50) - 0.35) < 1e-6)
+        #expect(model.adversaryWeight(step: 1000) == config.adversaryWeight)
+    }
+
+    /// A config stored before a field existed loads with that field's default (kl: 0, the
+    /// deterministic code such configs had).
+    @Test func storedConfigsMissingFieldsLoad() throws {
+        let json = #"{"widths": [10, 6, 3], "classes": 3, "adversaryWeight": 0.2}"#
+        let config = try JSONDecoder().decode(DisentanglingAutoencoderConfig.self, from: Data(json.utf8))
+        #expect(config.classes == 3 && config.adversaryWeight == 0.2 && config.kl == 0)
+        #expect(config.adversaryWarmup == 0 && config.adversary == .alternating && config.adversaryWidths == [256])
+        let again = try JSONDecoder().decode(DisentanglingAutoencoderConfig.self, from: JSONEncoder().encode(config))
+        #expect(again == config)
+    }
+
     /// Alternating training reports the adversary's losses from its own phase only.
     @Test func partsAreNotCountedTwice() {
         let harness = DisentangleHarness(disentangleVariants[0].config, rows: 4)
