@@ -13,13 +13,14 @@ outside this repository):
         inference decodes z = mean
     M6  adversarial AE (`--model aae`): 784-1000-1000-2, mirrored, BCE-with-logits(mean); a
         discriminator 2-500-500-1 on the code against N(0, I) draws; per step three Adam updates:
-        reconstruction (encoder+decoder), discriminator, generator (encoder); batch 128
+        reconstruction (encoder+decoder), discriminator, generator (encoder; it reuses the
+        discriminator update's encoding, as the encoder has not changed); batch 128
     M7  split-latent disentangling AE (`--model disentangle`): encoder 784-512-(256)-(16 means |
         16 log-variances), z = mean + e^(logvar/2) eps; decoder stages (16+10)-256, (256+10)-512,
         (512+10)-784 with the label one-hot at every stage; adversary 16-256-10 on the mean; per
-        step: autoencoder (BCE-with-logits(mean) + 0.25 x KL / 784 + 0.05 x cross-entropy of the
-        adversary against uniform, per-sample terms averaged over the batch) and adversary
-        (cross-entropy against the label) updates; batch 128 (labels drawn at random: the speed
+        step: adversary (cross-entropy against the label) then autoencoder (BCE-with-logits(mean)
+        + 0.25 x KL / 784 + 0.05 x cross-entropy of the adversary against uniform, per-sample terms
+        averaged over the batch) updates on one encoding of the batch; batch 128 (labels drawn at random: the speed
         does not depend on them)
 All: PyTorch default init, Adam(lr=1e-3). FLOPs are the analytic multiply-adds x 2 of the
 GEMM/conv/recurrent products per sample, training taken as 3 x forward.
@@ -152,14 +153,16 @@ class AAE(nn.Module):
         self.opt_ae.zero_grad(set_to_none=True)
         bce(self.decoder(self.encoder(x)), x).backward()
         self.opt_ae.step()
+        # One encoding serves the discriminator and generator updates: the discriminator's
+        # update leaves the encoder as it was (as `autoencoder` does).
         self.opt_d.zero_grad(set_to_none=True)
-        fake = self.encoder(x).detach()
-        real = torch.randn_like(fake)
+        code = self.encoder(x)
+        real = torch.randn_like(code)
         ones, zeros = torch.ones(len(x), 1), torch.zeros(len(x), 1)
-        (bce(self.discriminator(real), ones) + bce(self.discriminator(fake), zeros)).backward()
+        (bce(self.discriminator(real), ones) + bce(self.discriminator(code.detach()), zeros)).backward()
         self.opt_d.step()
         self.opt_g.zero_grad(set_to_none=True)
-        bce(self.discriminator(self.encoder(x)), ones).backward()
+        bce(self.discriminator(code), ones).backward()
         self.opt_g.step()
 
 
@@ -193,8 +196,13 @@ class SplitLatent(nn.Module):
     def train_step(self, x):
         labels = torch.randint(0, self.classes, (len(x),))
         onehot = F.one_hot(labels, self.classes).float()
-        self.opt_ae.zero_grad(set_to_none=True)
+        # The adversary first, then the autoencoder on the same encoding (the adversary's update
+        # leaves the encoder as it was), as `autoencoder` does.
         mean, logvar = self.encoder(x).split(self.code, dim=1)
+        self.opt_adv.zero_grad(set_to_none=True)
+        F.cross_entropy(self.adversary(mean.detach()), labels).backward()
+        self.opt_adv.step()
+        self.opt_ae.zero_grad(set_to_none=True)
         z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
         kl = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(dim=1).mean()
         # The engine's units: per-pixel BCE plus per-sample terms divided by the pixels, as
@@ -204,9 +212,6 @@ class SplitLatent(nn.Module):
             + self.weight * confusion
         loss.backward()
         self.opt_ae.step()
-        self.opt_adv.zero_grad(set_to_none=True)
-        F.cross_entropy(self.adversary(self.encoder(x)[:, :self.code].detach()), labels).backward()
-        self.opt_adv.step()
 
 
 def macs(name):
@@ -221,11 +226,11 @@ def macs(name):
     if name == "M6":
         encoder = 784 * 1000 + 1000 * 1000 + 1000 * 2
         discriminator = 2 * 500 + 500 * 500 + 500
-        return 3 * encoder + encoder + 3 * discriminator  # per step: encoder x3, decoder, discriminator x3
+        return 2 * encoder + encoder + 3 * discriminator  # per step: encoder x2, decoder, discriminator x3
     if name == "M7":
         encoder = 784 * 512 + 512 * 256 + 256 * 32
         decoder = 26 * 256 + 266 * 512 + 522 * 784
-        return 2 * encoder + decoder + 2 * (16 * 256 + 256 * 10)
+        return encoder + decoder + 2 * (16 * 256 + 256 * 10)
     return 784 * 512 + 512 * 256 + 2 * 256 * 20 + 20 * 256 + 256 * 512 + 512 * 784
 
 

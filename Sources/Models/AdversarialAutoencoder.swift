@@ -380,12 +380,12 @@ public struct AdversarialAutoencoder: AutoencoderModel {
         return nil
     }
 
-    /// Per step: the encoder three times, the decoder once, the style (and cluster) discriminator
-    /// three times (real and fake, then fake).
+    /// Per step: the encoder twice (the generator phase reuses the discriminator phase's), the
+    /// decoder once, the style (and cluster) discriminator three times (real and fake, then fake).
     public var gemmShapes: [(m: Int, k: Int, n: Int)] {
         let dense: ([any Layer]) -> [(m: Int, k: Int, n: Int)] = { $0.compactMap { $0 as? Dense }.map { (1, $0.inputWidth, $0.outputWidth) } }
         let discriminators = dense(styleFake.layers) + dense(clusterFake?.layers ?? [])
-        return Array([[(m: Int, k: Int, n: Int)]](repeating: dense(encoder.layers), count: 3).joined())
+        return Array([[(m: Int, k: Int, n: Int)]](repeating: dense(encoder.layers), count: 2).joined())
             + dense(decoder.layers) + Array([[(m: Int, k: Int, n: Int)]](repeating: discriminators, count: 3).joined())
     }
 }

@@ -170,8 +170,10 @@ public struct DisentanglingAutoencoder: AutoencoderModel {
         features = config.features
         switch config.adversary {
         case .alternating:
-            phases = [Phase(name: "autoencoder", group: 0..<autoencoderEnd),
-                      Phase(name: "adversary", group: autoencoderEnd..<layout.count)]
+            // The adversary first (as Fader networks): it changes only itself, so the autoencoder
+            // phase that follows reuses its encoding of the batch.
+            phases = [Phase(name: "adversary", group: autoencoderEnd..<layout.count),
+                      Phase(name: "autoencoder", group: 0..<autoencoderEnd)]
         case .reversal:
             phases = [Phase(name: "autoencoder", group: 0..<layout.count)]
         }
@@ -207,8 +209,22 @@ public struct DisentanglingAutoencoder: AutoencoderModel {
         return label < classes ? label : -1
     }
 
+    /// Whether `context` is the alternating form's adversary phase (the first of a step).
+    @inline(__always)
+    func isAdversaryPhase(_ context: StepContext) -> Bool {
+        context.training && config.adversary == .alternating && context.phase == 0
+    }
+
+    /// Alternating training: the adversary phase encodes (a draw of the code when variational)
+    /// and scores the means; the autoencoder phase right after it on the same rows keeps that
+    /// encoding (the adversary phase changed only the adversary), decodes and scores again.
     public func forward(_ context: StepContext, _ ws: Workspace, rows: Int, params: Arena,
                         statistic: UnsafeMutablePointer<Float>?) {
+        if context.training && config.adversary == .alternating && context.phase == 1 {
+            decode(ws, rows: rows, params: params)
+            adversary.forward(ws, rows: rows, params: params, training: false)
+            return
+        }
         encoder.forward(ws, rows: rows, params: params, training: context.training)
         let head = encoder.output(ws, rows: rows), code = codeMatrix(ws, rows: rows)
         let adversaryInput = adversary.input(ws, rows: rows)
@@ -235,8 +251,7 @@ public struct DisentanglingAutoencoder: AutoencoderModel {
             // would hide from it what the mean still holds).
             adversaryInput.row(r).update(from: h, count: freeWidth)
         }
-        let adversaryPhase = context.training && config.adversary == .alternating && context.phase == 1
-        if !adversaryPhase { decode(ws, rows: rows, params: params) }
+        if !isAdversaryPhase(context) { decode(ws, rows: rows, params: params) }
         adversary.forward(ws, rows: rows, params: params, training: false)
     }
 
@@ -288,7 +303,7 @@ public struct DisentanglingAutoencoder: AutoencoderModel {
         let training = grads != nil && context.training
         let lambda = adversaryWeight(step: context.training ? context.step : Int.max)
         var sums = LossSums()
-        if context.training && config.adversary == .alternating && context.phase == 1 {
+        if isAdversaryPhase(context) {
             let losses = adversaryLosses(ws, rows: rows, gradient: training, uniform: false, scale: perRow)
             sums.parts[1] = losses.labelled
             sums.parts[2] = losses.confusion
@@ -411,8 +426,11 @@ public struct DisentanglingAutoencoder: AutoencoderModel {
         return nil
     }
 
+    /// Per step: the encoder and decoder once, the adversary once per phase.
     public var gemmShapes: [(m: Int, k: Int, n: Int)] {
-        (encoder.layers + decoderStages.flatMap(\.layers) + adversary.layers).compactMap { $0 as? Dense }.map { (1, $0.inputWidth, $0.outputWidth) }
+        let adversaries = Array(repeating: adversary.layers, count: phases.count).flatMap { $0 }
+        return (encoder.layers + decoderStages.flatMap(\.layers) + adversaries).compactMap { $0 as? Dense }
+            .map { (1, $0.inputWidth, $0.outputWidth) }
     }
 }
 

@@ -57,9 +57,13 @@ final class DisentangleHarness {
         return (sums.objective / (r * Double(model.valuesPerTarget)), sums.parts[1] / r, sums.parts[2] / r)
     }
 
-    /// Gradients of one training phase into `ws.gradients`.
+    /// Gradients of one training phase into `ws.gradients` (after the phases before it: the
+    /// alternating autoencoder phase reuses the adversary phase's encoding).
     func gradients(phase: Int) -> [Float] {
         ws.gradients.zero()
+        for earlier in 0..<phase {
+            model.forward(StepContext(phase: earlier, training: true), ws, rows: rows, params: Arena(params), statistic: nil)
+        }
         let context = StepContext(phase: phase, training: true)
         model.forward(context, ws, rows: rows, params: Arena(params), statistic: nil)
         _ = model.backward(context, ws, rows: rows, globalRows: rows, params: Arena(params), grads: ws.gradientArena,
@@ -105,11 +109,12 @@ let disentangleVariants: [DisentangleVariant] = {
         let adversaryStart = model.layout.slots.first { $0.name.hasPrefix("adversary.") }!.offset
         // Which objective each parameter follows, and the phase whose gradient it gets.
         let alternating = variant.config.adversary == .alternating
+        // Alternating: phase 0 trains the adversary, phase 1 the autoencoder.
         let phaseGradients = alternating ? [harness.gradients(phase: 0), harness.gradients(phase: 1)]
             : [harness.gradients(phase: 0)]
         for slot in model.layout.slots {
             let isAdversary = slot.offset >= adversaryStart
-            let analytic = phaseGradients[alternating && isAdversary ? 1 : 0]
+            let analytic = phaseGradients[alternating && !isAdversary ? 1 : 0]
             let objective: () -> Double = {
                 let (recon, crossEntropy, confusion) = harness.losses()
                 if isAdversary { return crossEntropy }
