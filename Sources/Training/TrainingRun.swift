@@ -54,6 +54,9 @@ nonisolated(unsafe) public var stopRequested: Int32 = 0
 public final class TrainingRun {
     public let config: TrainingConfig
     public let runDirectory: String
+    /// Stops this run the same way as `stopRequested` (set from its own callbacks): a library
+    /// user or a test stops one run without touching others in the process.
+    public var stopThisRun = false
     public let model: any AutoencoderModel
     public let trainer: Trainer
     public internal(set) var progress: RunProgress
@@ -252,7 +255,7 @@ public final class TrainingRun {
                 if config.checkpointEvery > 0 && trainer.step % config.checkpointEvery == 0 && b < batchesPerEpoch {
                     try checkpoint("last")
                 }
-                if stopRequested != 0 {
+                if stopRequested != 0 || stopThisRun {
                     try checkpoint("last")
                     log("interrupted at epoch \(epoch + 1) batch \(b): saved checkpoints/last.safetensors; "
                         + "continue with --resume \(runDirectory)")

@@ -58,8 +58,9 @@ func sequenceResumeConfig(epochs: Int) -> TrainingConfig {
         #expect(resumed.config.standardization == straight.config.standardization)
         let folder2 = try makeScratchFolder("seqinterrupted")
         let interrupted = try TrainingRun(config: sequenceResumeConfig(epochs: 2), runDirectory: folder2)
-        _ = try interrupted.run(report: { r in if r.epoch == 1 && r.batch == 3 { stopRequested = 1 } }, log: { _ in })
-        stopRequested = 0
+        // The run's own flag: the process-wide one would also stop runs of suites running beside this one.
+        _ = try interrupted.run(report: { r in if r.epoch == 1 && r.batch == 3 { interrupted.stopThisRun = true } },
+                                log: { _ in })
         let continued = try TrainingRun(config: sequenceResumeConfig(epochs: 2), runDirectory: folder2, resume: folder2, epochs: 2)
         _ = try continued.run(report: { _ in }, log: { _ in })
         #expect(continued.trainer.params.array == straight.trainer.params.array)
@@ -83,8 +84,8 @@ func sequenceResumeConfig(epochs: Int) -> TrainingConfig {
         // Interrupt mid-epoch (after batch 7 of epoch 1), then resume.
         let folder2 = try makeScratchFolder("interrupted")
         let interrupted = try TrainingRun(config: resumeConfig(epochs: 2), runDirectory: folder2)
-        _ = try interrupted.run(report: { r in if r.epoch == 1 && r.batch == 7 { stopRequested = 1 } }, log: { _ in })
-        stopRequested = 0
+        _ = try interrupted.run(report: { r in if r.epoch == 1 && r.batch == 7 { interrupted.stopThisRun = true } },
+                                log: { _ in })
         #expect(interrupted.progress.epoch == 1 && interrupted.progress.batchInEpoch == 7)
         let continued = try TrainingRun(config: resumeConfig(epochs: 2), runDirectory: folder2, resume: folder2, epochs: 2)
         _ = try continued.run(report: { _ in }, log: { _ in })
