@@ -143,9 +143,10 @@ public struct AdversarialAutoencoder: AutoencoderModel {
         styleWidth = z
         clusters = k
         labelColumns = config.labelColumns
-        phases = [Phase(name: "reconstruction", group: 0..<decoderEnd),
-                  Phase(name: "discriminator", group: decoderEnd..<layout.count),
-                  Phase(name: "generator", group: 0..<encoderEnd)]
+        // Only the generator writes outside its group (into the discriminators, through them).
+        phases = [Phase(name: "reconstruction", group: 0..<decoderEnd, spills: 0..<0),
+                  Phase(name: "discriminator", group: decoderEnd..<layout.count, spills: 0..<0),
+                  Phase(name: "generator", group: 0..<encoderEnd, spills: decoderEnd..<layout.count)]
         layerNames = [(encoder, "encoder"), (decoder, "decoder"), (styleFake, "discriminator")]
             + (clusterFake.map { [($0, "cluster_discriminator")] } ?? [])
     }

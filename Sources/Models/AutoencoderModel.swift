@@ -10,10 +10,15 @@ import Layers
 public struct Phase: Sendable, Equatable {
     public let name: String
     public let group: Range<Int>
+    /// Where outside its group the phase's backward writes gradients (backpropagating through
+    /// another sub-network), which the engine zeroes after the update; nil: anywhere, so the
+    /// engine zeroes the whole complement of the group.
+    public let spills: Range<Int>?
 
-    public init(name: String, group: Range<Int>) {
+    public init(name: String, group: Range<Int>, spills: Range<Int>? = nil) {
         self.name = name
         self.group = group
+        self.spills = spills
     }
 }
 

@@ -172,8 +172,8 @@ public struct DisentanglingAutoencoder: AutoencoderModel {
         case .alternating:
             // The adversary first (as Fader networks): it changes only itself, so the autoencoder
             // phase that follows reuses its encoding of the batch.
-            phases = [Phase(name: "adversary", group: autoencoderEnd..<layout.count),
-                      Phase(name: "autoencoder", group: 0..<autoencoderEnd)]
+            phases = [Phase(name: "adversary", group: autoencoderEnd..<layout.count, spills: 0..<0),
+                      Phase(name: "autoencoder", group: 0..<autoencoderEnd, spills: autoencoderEnd..<layout.count)]
         case .reversal:
             phases = [Phase(name: "autoencoder", group: 0..<layout.count)]
         }

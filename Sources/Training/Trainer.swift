@@ -202,16 +202,25 @@ public final class Trainer: @unchecked Sendable {
             job.pass = .update
         }
         Parallel.run(job.chunks, workers: shards, job: &job, ReduceJob.task)
-        discardGradients(outside: job.group)
+        discardGradients(of: model.phases[phase])
     }
 
-    /// Zeroes every slab outside `group`: a phase that backpropagated through another group's
-    /// layers leaves nothing there for that group's next update.
-    func discardGradients(outside group: Range<Int>) {
-        let count = model.layout.count
-        guard group.lowerBound > 0 || group.upperBound < count else { return }
-        var job = ZeroJob(slabs: slabPointers, slabCount: shards, before: group.lowerBound, after: group.upperBound,
+    /// Zeroes the slabs where `phase` wrote outside its group (all of the complement unless it
+    /// names its spill): a phase that backpropagated through another group's layers leaves
+    /// nothing there for that group's next update.
+    func discardGradients(of phase: Phase) {
+        let count = model.layout.count, group = phase.group
+        var job: ZeroJob
+        if let spills = phase.spills {
+            guard !spills.isEmpty else { return }
+            // One range: zero before 0 (nothing) and from its start to its end.
+            job = ZeroJob(slabs: slabPointers, slabCount: shards, before: 0, after: spills.lowerBound,
+                          count: spills.upperBound, chunkSize: chunkSize)
+        } else {
+            guard group.lowerBound > 0 || group.upperBound < count else { return }
+            job = ZeroJob(slabs: slabPointers, slabCount: shards, before: group.lowerBound, after: group.upperBound,
                           count: count, chunkSize: chunkSize)
+        }
         Parallel.run(job.chunks, workers: shards, job: &job, ZeroJob.task)
     }
 

@@ -65,6 +65,26 @@ func aaeRunConfig(epochs: Int) -> TrainingConfig {
         }
     }
 
+    /// Each phase names where it writes outside its group (the engine zeroes only there): after a
+    /// step every shard's gradient slab is zero again, for the AAE and the disentangling model.
+    @Test func phasesDeclareWhereTheySpill() throws {
+        let source: any BatchSource = try sampleAssembler(noise: "none")
+        var disentangle = DisentanglingAutoencoderConfig(widths: [784, 32, 4])
+        disentangle.classes = 10
+        disentangle.adversaryWidths = [8]
+        let models: [any AutoencoderModel] = [AdversarialAutoencoder(smallAAE(clusters: 3)),
+                                              AdversarialAutoencoder(smallAAE(conditional: true)),
+                                              DisentanglingAutoencoder(disentangle)]
+        for model in models {
+            let trainer = Trainer(model: model, optimizers: [OptimizerConfig()], shards: 2, maxBatch: 48, seed: 3)
+            let ids = Array(0..<48)
+            ids.withUnsafeBufferPointer { _ = trainer.trainStep(source, indices: $0, epoch: 0) }
+            for ws in trainer.shardWorkspaces {
+                #expect(ws.gradients.array.allSatisfy { $0 == 0 }, "\(type(of: model)): gradients left in a slab")
+            }
+        }
+    }
+
     /// The generator phase keeps its own moments for the encoder: block 1, not block 0.
     @Test func phasesSharingParametersKeepTheirOwnMoments() throws {
         let source: any BatchSource = try sampleAssembler(noise: "none")
