@@ -64,6 +64,15 @@ public struct Network: Sendable {
         gradients[index].map { ws.matrix($0, rows: rows) }
     }
 
+    /// Index of the first layer whose output holds NaN or infinity after a forward, if any.
+    public func firstNonFiniteLayer(_ ws: Workspace, rows: Int) -> Int? {
+        for i in 0..<layers.count {
+            let y = activation(i + 1, ws, rows: rows)
+            for r in 0..<rows where !(0..<y.cols).allSatisfy({ y.row(r)[$0].isFinite }) { return i }
+        }
+        return nil
+    }
+
     /// Runs every layer; stochastic layers draw their masks from `ws.rowKeys` when training and
     /// act as the identity otherwise.
     public func forward(_ ws: Workspace, rows: Int, params: Arena, training: Bool) {

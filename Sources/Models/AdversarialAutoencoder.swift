@@ -371,12 +371,7 @@ public struct AdversarialAutoencoder: AutoencoderModel {
 
     public func firstNonFiniteLayer(_ ws: Workspace, rows: Int) -> String? {
         for (network, name) in layerNames {
-            for i in 0..<network.layers.count {
-                let y = network.activation(i + 1, ws, rows: rows)
-                for r in 0..<rows where !(0..<y.cols).allSatisfy({ y.row(r)[$0].isFinite }) {
-                    return "\(name).\(i)"
-                }
-            }
+            if let i = network.firstNonFiniteLayer(ws, rows: rows) { return "\(name).\(i)" }
         }
         return nil
     }

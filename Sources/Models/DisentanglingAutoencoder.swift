@@ -415,15 +415,12 @@ public struct DisentanglingAutoencoder: AutoencoderModel {
     }
 
     public func firstNonFiniteLayer(_ ws: Workspace, rows: Int) -> String? {
-        for (network, name) in [(encoder, "encoder")] + decoderStages.map { ($0, "decoder") } + [(adversary, "adversary")] {
-            for i in 0..<network.layers.count {
-                let y = network.activation(i + 1, ws, rows: rows)
-                for r in 0..<rows where !(0..<y.cols).allSatisfy({ y.row(r)[$0].isFinite }) {
-                    return "\(name).\(i)"
-                }
-            }
+        if let i = encoder.firstNonFiniteLayer(ws, rows: rows) { return "encoder.\(i)" }
+        // Stage k holds decoder layers 2k (dense) and 2k + 1 (its activation).
+        for (k, stage) in decoderStages.enumerated() {
+            if let i = stage.firstNonFiniteLayer(ws, rows: rows) { return "decoder.\(2 * k + i)" }
         }
-        return nil
+        return adversary.firstNonFiniteLayer(ws, rows: rows).map { "adversary.\($0)" }
     }
 
     /// Per step: the encoder and decoder once, the adversary once per phase.

@@ -403,16 +403,8 @@ public struct VariationalAutoencoder: AutoencoderModel {
     }
 
     public func firstNonFiniteLayer(_ ws: Workspace, rows: Int) -> String? {
-        let networks = [(encoder, 0), (decoder, encoder.layers.count)]
-        for (network, offset) in networks {
-            for i in 0..<network.layers.count {
-                let y = network.activation(i + 1, ws, rows: rows)
-                for r in 0..<rows where !(0..<y.cols).allSatisfy({ y.row(r)[$0].isFinite }) {
-                    return layerNames[offset + i]
-                }
-            }
-        }
-        return nil
+        if let i = encoder.firstNonFiniteLayer(ws, rows: rows) { return layerNames[i] }
+        return decoder.firstNonFiniteLayer(ws, rows: rows).map { layerNames[encoder.layers.count + $0] }
     }
 }
 

@@ -23,13 +23,8 @@ final class AAEHarness {
         ws = model.makeWorkspace(maxRows: rows)
         model.initialize(params: Arena(params), seed: 5)
         var rng = SplitMix64(seed: 11)
-        let x = model.input(ws, rows: rows), t = model.target(ws, rows: rows)
+        fillSameRows(model.input(ws, rows: rows), model.target(ws, rows: rows), rows: rows, rng: &rng)
         for r in 0..<rows {
-            for i in 0..<model.inputWidth {
-                let v = 0.1 + 0.8 * rng.nextUniform()
-                x.row(r)[i] = v
-                t.row(r)[i] = v
-            }
             ws.rowKeys[r] = UInt64(300 + r)
             ws.labels[r] = Int32(r % 3)
         }

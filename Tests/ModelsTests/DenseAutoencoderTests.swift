@@ -66,15 +66,8 @@ struct ModelHarness {
         ws = model.makeWorkspace(maxRows: rows)
         model.initialize(params: Arena(params), seed: 3)
         var rng = SplitMix64(seed: 9)
-        let x = model.input(ws, rows: rows), t = model.target(ws, rows: rows)
-        for r in 0..<rows {
-            for i in 0..<model.inputWidth {
-                let v = 0.1 + 0.8 * rng.nextUniform()
-                x.row(r)[i] = v
-                t.row(r)[i] = v
-            }
-            ws.rowKeys[r] = UInt64(100 + r)
-        }
+        fillSameRows(model.input(ws, rows: rows), model.target(ws, rows: rows), rows: rows, rng: &rng)
+        for r in 0..<rows { ws.rowKeys[r] = UInt64(100 + r) }
         if model.stateWidth > 0 {
             // A running average already under way: state holds a previous rate estimate.
             for j in 0..<model.codeWidth { state[j] = 0.3 + 0.02 * Float(j) }

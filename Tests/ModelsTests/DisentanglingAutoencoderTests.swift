@@ -25,12 +25,8 @@ final class DisentangleHarness {
         model.initialize(params: Arena(params), seed: 5)
         var rng = SplitMix64(seed: 12)
         let x = model.input(ws, rows: rows), t = model.target(ws, rows: rows)
+        fillSameRows(x, t, rows: rows, rng: &rng)
         for r in 0..<rows {
-            for i in 0..<model.inputWidth {
-                let v = 0.1 + 0.8 * rng.nextUniform()
-                x.row(r)[i] = v
-                t.row(r)[i] = v
-            }
             if config.isSequence {
                 // Lengths 2..steps, zero padding after them, the length last.
                 let n = 2 + r % (config.steps - 1)

@@ -26,15 +26,8 @@ final class VAEHarness {
         ws = model.makeWorkspace(maxRows: rows)
         model.initialize(params: Arena(params), seed: 5)
         var rng = SplitMix64(seed: 11)
-        let x = model.input(ws, rows: rows), t = model.target(ws, rows: rows)
-        for r in 0..<rows {
-            for i in 0..<model.inputWidth {
-                let v = 0.1 + 0.8 * rng.nextUniform()
-                x.row(r)[i] = v
-                t.row(r)[i] = v
-            }
-            ws.rowKeys[r] = UInt64(200 + r)
-        }
+        fillSameRows(model.input(ws, rows: rows), model.target(ws, rows: rows), rows: rows, rng: &rng)
+        for r in 0..<rows { ws.rowKeys[r] = UInt64(200 + r) }
     }
 
     /// The training objective per sample; fills `ws.gradients` when `gradients` is set.

@@ -43,3 +43,15 @@ public func naiveMatmul(_ a: [Float], _ b: [Float], m: Int, k: Int, n: Int) -> [
     }
     return c
 }
+
+/// Fills rows of an input and its target with the same values, uniform in (0.1, 0.9), from
+/// `rng`: inputs away from a sigmoid's flat ends for the models' gradient checks.
+public func fillSameRows(_ x: Matrix, _ t: Matrix, rows: Int, rng: inout SplitMix64) {
+    for r in 0..<rows {
+        for i in 0..<x.cols {
+            let v = 0.1 + 0.8 * rng.nextUniform()
+            x.row(r)[i] = v
+            t.row(r)[i] = v
+        }
+    }
+}
