@@ -336,8 +336,8 @@ public struct DisentanglingAutoencoder: AutoencoderModel {
             sums.objective += Double(config.kl) * kl
         }
         guard let grads else { return sums }
-        for (i, stage) in decoderStages.enumerated().reversed() {
-            stage.backward(ws, rows: rows, params: params, grads: grads)
+        for i in stride(from: decoderStages.count - 1, through: 0, by: -1) {
+            decoderStages[i].backward(ws, rows: rows, params: params, grads: grads)
             guard i > 0 else { continue }
             // The hidden part of this stage's input gradient belongs to the stage below.
             let g = ws.matrix(stageInputs[i - 1].gradient, rows: rows), below = decoderStages[i - 1].outputGradient(ws, rows: rows)

@@ -114,6 +114,23 @@ func train(_ config: DenseAutoencoderConfig, shards: Int, steps: Int, assembler:
         }
     }
 
+    /// The disentangling model (variational code, adversary phase, decoder stages).
+    @Test(.enabled(if: optimizedBuild, "needs an optimised build (swift test -c release)"))
+    func stepAllocatesNothingAfterWarmUpForDisentangling() throws {
+        let source: any BatchSource = try sampleAssembler(noise: "none")
+        var config = DisentanglingAutoencoderConfig(widths: [784, 32, 4])
+        config.classes = 10
+        let trainer = Trainer(model: DisentanglingAutoencoder(config), optimizers: [OptimizerConfig()], shards: 2,
+                              maxBatch: 48, seed: 1)
+        let ids = Array(0..<48)
+        ids.withUnsafeBufferPointer { p in
+            for _ in 0..<3 { trainer.trainStep(source, indices: p, epoch: 0) }
+            let before = allocation_count()
+            for _ in 0..<5 { trainer.trainStep(source, indices: p, epoch: 1) }
+            #expect(allocation_count() - before == 0, "\(allocation_count() - before) allocations in 5 steps")
+        }
+    }
+
     /// Debug builds allocate in unspecialised generic code and closure thunks, so this runs in
     /// optimised builds: `tools/test` runs it with `swift test -c release`.
     @Test(.enabled(if: optimizedBuild, "needs an optimised build (swift test -c release)"))
