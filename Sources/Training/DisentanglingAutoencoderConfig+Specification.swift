@@ -26,6 +26,8 @@ extension DisentanglingAutoencoderConfig: ModelSpecification {
 
     public var readsSequenceFiles: Bool { true }
     public var sequenceSize: (steps: Int, features: Int)? { isSequence ? (steps, features) : nil }
+    /// Its encoder's first layer reads all steps x features values.
+    public var fixesSequenceSteps: Bool { true }
     public var readsLabels: Bool { true }
 
     /// M7 of the references: the default on 10-class digits (784-512-256-16, adversary 256,

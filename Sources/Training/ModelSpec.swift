@@ -36,6 +36,9 @@ public protocol ModelSpecification: Sendable, Codable, Equatable {
     mutating func resolve(classCount: Int, data: String) throws
     /// Steps and values per step of a model resolved for sequence files, nil for other models.
     var sequenceSize: (steps: Int, features: Int)? { get }
+    /// True when the model's parameters depend on the steps (a dense layer over a whole
+    /// sequence): a trained model then keeps its steps on other data instead of growing them.
+    var fixesSequenceSteps: Bool { get }
 }
 
 extension ModelSpecification {
@@ -51,6 +54,7 @@ extension ModelSpecification {
         }
     }
     public var sequenceSize: (steps: Int, features: Int)? { nil }
+    public var fixesSequenceSteps: Bool { false }
 }
 
 /// The model of a run: one case per family config. Adding a family adds a case here.

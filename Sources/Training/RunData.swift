@@ -48,7 +48,13 @@ public struct RunData {
                 }
                 throw TrainingError("\(splits.train.source): sequence files; the model was trained on images")
             }
-            if !resuming { try config.resolveSequenceModel(steps: longest, features: splits.train.features) }
+            // A trained model whose size depends on the steps keeps them: longer sequences are
+            // refused by the batch source below, shorter ones padded.
+            let keepsSteps = evaluating != nil && config.model.specification.fixesSequenceSteps
+                && config.model.specification.sequenceSize != nil
+            if !resuming && !keepsSteps {
+                try config.resolveSequenceModel(steps: longest, features: splits.train.features)
+            }
             guard let size = config.model.specification.sequenceSize else {
                 preconditionFailure("a model resolved for sequence files has a sequence size")
             }

@@ -50,6 +50,21 @@ import TestSupport
         let speakers = try runTool(["evaluate", "--checkpoint", vowels, "--json"])
         let speakerObject = try JSONSerialization.jsonObject(with: Data(speakers.stdout.utf8)) as? [String: Any]
         #expect(abs((speakerObject?["probe_chance"] as? Double ?? 0) - 1.0 / 9) < 1e-12)
+
+        // The model's dense input spans its 29 steps: longer sequences are refused by name (they
+        // used to re-size the model and fail on a tensor shape).
+        let test = try String(contentsOfFile: repositoryRoot + "/data/japanese-vowels/JapaneseVowels_TEST.ts", encoding: .utf8)
+        var inData = false
+        let doubled = test.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            defer { if line.lowercased().hasPrefix("@data") { inData = true } }
+            guard inData, !line.isEmpty, !line.hasPrefix("#") else { return String(line) }
+            var parts = line.split(separator: ":").map(String.init)
+            let label = parts.removeLast()
+            return (parts.map { $0 + "," + $0 } + [label]).joined(separator: ":")
+        }.joined(separator: "\n")
+        try doubled.write(toFile: folder + "/Long_TEST.ts", atomically: true, encoding: .utf8)
+        let long = try runTool(["evaluate", "--checkpoint", vowels, "--data", folder + "/Long_TEST.ts"])
+        #expect(long.status != 0 && long.stderr.contains("the model takes at most 29"), "\(long.stderr)")
     }
 
     @Test func refusesDataWithoutLabels() throws {
