@@ -43,6 +43,18 @@ func train(_ config: DenseAutoencoderConfig, shards: Int, steps: Int, assembler:
     return trainer
 }
 
+/// Three warm-up steps, then five more on the first `rows` samples that must not allocate.
+func expectStepsAllocateNothing(_ trainer: Trainer, _ source: any BatchSource, rows: Int,
+                                sourceLocation: SourceLocation = #_sourceLocation) {
+    Array(0..<rows).withUnsafeBufferPointer { p in
+        for _ in 0..<3 { trainer.trainStep(source, indices: p, epoch: 0) }
+        let before = allocation_count()
+        for _ in 0..<5 { trainer.trainStep(source, indices: p, epoch: 1) }
+        let allocations = allocation_count() - before
+        #expect(allocations == 0, "\(allocations) allocations in 5 steps", sourceLocation: sourceLocation)
+    }
+}
+
 /// Serialized: the allocation tests count every malloc in the process.
 @Suite(.serialized) struct DeterminismTests {
     @Test func sameConfigTwiceIsBitIdentical() throws {
@@ -90,13 +102,7 @@ func train(_ config: DenseAutoencoderConfig, shards: Int, steps: Int, assembler:
         optimizer.clipNorm = 1
         let trainer = Trainer(model: SequenceAutoencoder(config), optimizers: [optimizer], shards: 2, maxBatch: 30,
                               seed: 1)
-        let ids = Array(0..<30)
-        ids.withUnsafeBufferPointer { p in
-            for _ in 0..<3 { trainer.trainStep(source, indices: p, epoch: 0) }
-            let before = allocation_count()
-            for _ in 0..<5 { trainer.trainStep(source, indices: p, epoch: 1) }
-            #expect(allocation_count() - before == 0, "\(allocation_count() - before) allocations in 5 steps")
-        }
+        expectStepsAllocateNothing(trainer, source, rows: 30)
     }
 
     /// The adversarial autoencoder with clusters (three phases, two discriminators).
@@ -105,13 +111,7 @@ func train(_ config: DenseAutoencoderConfig, shards: Int, steps: Int, assembler:
         let source: any BatchSource = try sampleAssembler(noise: "none")
         let trainer = Trainer(model: AdversarialAutoencoder(smallAAE(clusters: 4)), optimizers: [OptimizerConfig()],
                               shards: 2, maxBatch: 48, seed: 1)
-        let ids = Array(0..<48)
-        ids.withUnsafeBufferPointer { p in
-            for _ in 0..<3 { trainer.trainStep(source, indices: p, epoch: 0) }
-            let before = allocation_count()
-            for _ in 0..<5 { trainer.trainStep(source, indices: p, epoch: 1) }
-            #expect(allocation_count() - before == 0, "\(allocation_count() - before) allocations in 5 steps")
-        }
+        expectStepsAllocateNothing(trainer, source, rows: 48)
     }
 
     /// The disentangling model (variational code, adversary phase, decoder stages).
@@ -122,13 +122,7 @@ func train(_ config: DenseAutoencoderConfig, shards: Int, steps: Int, assembler:
         config.classes = 10
         let trainer = Trainer(model: DisentanglingAutoencoder(config), optimizers: [OptimizerConfig()], shards: 2,
                               maxBatch: 48, seed: 1)
-        let ids = Array(0..<48)
-        ids.withUnsafeBufferPointer { p in
-            for _ in 0..<3 { trainer.trainStep(source, indices: p, epoch: 0) }
-            let before = allocation_count()
-            for _ in 0..<5 { trainer.trainStep(source, indices: p, epoch: 1) }
-            #expect(allocation_count() - before == 0, "\(allocation_count() - before) allocations in 5 steps")
-        }
+        expectStepsAllocateNothing(trainer, source, rows: 48)
     }
 
     /// Debug builds allocate in unspecialised generic code and closure thunks, so this runs in
@@ -143,15 +137,7 @@ func train(_ config: DenseAutoencoderConfig, shards: Int, steps: Int, assembler:
         optimizer.clipNorm = 1
         let trainer = Trainer(model: DenseAutoencoder(config), optimizers: [optimizer], shards: 2,
                               maxBatch: 48, seed: 1)
-        let ids = Array(0..<48)
-        let source: any BatchSource = assembler
-        ids.withUnsafeBufferPointer { p in
-            for _ in 0..<3 { trainer.trainStep(source, indices: p, epoch: 0) }
-            let before = allocation_count()
-            for _ in 0..<5 { trainer.trainStep(source, indices: p, epoch: 1) }
-            let after = allocation_count()
-            #expect(after - before == 0, "\(after - before) allocations in 5 steps")
-        }
+        expectStepsAllocateNothing(trainer, assembler, rows: 48)
         // The counter does count: an array allocation shows.
         let before = allocation_count()
         let array = [Int](repeating: 1, count: 1000 + Int(before % 7))
