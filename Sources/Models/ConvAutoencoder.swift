@@ -250,6 +250,7 @@ func firstNonFinite(_ network: Network, names: [String], _ ws: Workspace, rows: 
 func convolutionShapes(_ layers: [any Layer]) -> [(m: Int, k: Int, n: Int)] {
     layers.compactMap { layer in
         if let c = layer as? Conv2D { return (c.outChannels, c.inChannels * c.kernel * c.kernel, c.outHeight * c.outWidth) }
+        if let c = layer as? Conv1D { return (c.outChannels, c.inChannels * c.kernel, c.length) }
         if let t = layer as? ConvTranspose2D { return (t.outChannels * t.kernel * t.kernel, t.inChannels, t.height * t.width) }
         return nil
     }

@@ -54,6 +54,21 @@ public struct DisentanglingAutoencoderConfig: Sendable, Equatable, Codable {
     public var steps = 0
     public var features = 0
     public var initializer: Initializer = .pytorchDefault
+    /// split: one encoder, the label at the decoder, an adversary; adain: content and style
+    /// encoders with instance normalisation (the fields below; `widths` gives only the input).
+    public var form: DisentanglingForm = .split
+    /// AdaIN form: channels of the convolution blocks.
+    public var channels = 32
+    /// AdaIN form: channels of the content code at each position.
+    public var contentChannels = 4
+    /// AdaIN form: width of the style vector.
+    public var styleWidth = 16
+    /// AdaIN form, sequences: kernel of the 1-D convolutions over time (odd).
+    public var kernel = 5
+    /// AdaIN form, images: the image shape (from the data).
+    public var imageChannels = 0
+    public var imageHeight = 0
+    public var imageWidth = 0
 
     public init(widths: [Int]) {
         self.widths = widths
@@ -65,6 +80,7 @@ public struct DisentanglingAutoencoderConfig: Sendable, Equatable, Codable {
     public var dataWidth: Int { isSequence ? steps * features : (widths.first ?? 0) }
 
     public func validationError() -> String? {
+        if form == .adain { return adainValidationError() }
         if widths.count < 2 || widths.contains(where: { $0 <= 0 }) {
             return "layers need at least an input and a code width, all positive (got \(widths))"
         }
@@ -76,6 +92,26 @@ public struct DisentanglingAutoencoderConfig: Sendable, Equatable, Codable {
         if loss == .gaussianNLL { return "the disentangling autoencoder reconstructs with bce or mse" }
         if isSequence && loss == .bce { return "sequences (standardized values) reconstruct with mse" }
         if isSequence && widths[0] != steps * features + 1 { return "a sequence row is steps x features + 1 wide" }
+        return nil
+    }
+
+    func adainValidationError() -> String? {
+        if channels <= 0 || contentChannels <= 0 || styleWidth <= 0 {
+            return "the AdaIN form needs positive channels, content channels and style width"
+        }
+        if !(kl >= 0) { return "the KL weight must be >= 0" }
+        if loss == .gaussianNLL { return "the disentangling autoencoder reconstructs with bce or mse" }
+        if isSequence {
+            if loss == .bce { return "sequences (standardized values) reconstruct with mse" }
+            if kernel <= 0 || kernel % 2 == 0 { return "the 1-D convolution kernel must be odd and positive (got \(kernel))" }
+            if widths.first != steps * features + 1 { return "a sequence row is steps x features + 1 wide" }
+            return nil
+        }
+        if imageChannels <= 0 || imageHeight < 4 || imageWidth < 4 || imageHeight % 4 != 0 || imageWidth % 4 != 0 {
+            return "the AdaIN form halves images twice: height and width must be multiples of 4 "
+                + "(got \(imageChannels)x\(imageHeight)x\(imageWidth)); --resize to a multiple of 4"
+        }
+        if widths.first != imageChannels * imageHeight * imageWidth { return "the input width must be channels x height x width" }
         return nil
     }
 }
@@ -375,26 +411,9 @@ public struct DisentanglingAutoencoder: AutoencoderModel {
     /// The reconstruction loss over each row's data (a sequence row's valid steps), with its
     /// gradient scaled by `scale` into the decoder's output gradient when `gradient` is set.
     func reconstructionLoss(_ ws: Workspace, rows: Int, gradient: Bool, scale: Float) -> LossSums {
-        let output = decoderOutput(ws, rows: rows), target = self.target(ws, rows: rows)
-        let dOutput = gradient ? decoderStages.last!.outputGradient(ws, rows: rows) : nil
-        dOutput?.fill(0)
-        guard config.isSequence else {
-            return Loss.evaluate(config.loss, output: output, target: target, dOutput: dOutput, scale: scale)
-        }
-        var sums = LossSums()
-        for r in 0..<rows {
-            let o = output.row(r), t = target.row(r), g = dOutput?.row(r)
-            let valid = min(max(Int(t[inputWidth - 1]), 0), config.steps) * features
-            var squared = 0.0
-            for i in 0..<valid {
-                let e = o[i] - t[i]
-                squared += Double(e * e)
-                g?[i] = scale * 2 * e
-            }
-            sums.objective += squared
-            sums.squaredError += squared
-        }
-        return sums
+        Models.reconstructionLoss(config.loss, output: decoderOutput(ws, rows: rows), target: target(ws, rows: rows),
+                                  dOutput: gradient ? decoderStages.last!.outputGradient(ws, rows: rows) : nil, scale: scale,
+                                  steps: config.isSequence ? config.steps : nil, features: features)
     }
 
     /// Images: probabilities (or the sigmoid output). Sequences: the values, then the row's length.
@@ -474,5 +493,36 @@ extension DisentanglingAutoencoderConfig {
         steps = try c.decodeIfPresent(Int.self, forKey: .steps) ?? steps
         features = try c.decodeIfPresent(Int.self, forKey: .features) ?? features
         initializer = try c.decodeIfPresent(Initializer.self, forKey: .initializer) ?? initializer
+        form = try c.decodeIfPresent(DisentanglingForm.self, forKey: .form) ?? form
+        channels = try c.decodeIfPresent(Int.self, forKey: .channels) ?? channels
+        contentChannels = try c.decodeIfPresent(Int.self, forKey: .contentChannels) ?? contentChannels
+        styleWidth = try c.decodeIfPresent(Int.self, forKey: .styleWidth) ?? styleWidth
+        kernel = try c.decodeIfPresent(Int.self, forKey: .kernel) ?? kernel
+        imageChannels = try c.decodeIfPresent(Int.self, forKey: .imageChannels) ?? imageChannels
+        imageHeight = try c.decodeIfPresent(Int.self, forKey: .imageHeight) ?? imageHeight
+        imageWidth = try c.decodeIfPresent(Int.self, forKey: .imageWidth) ?? imageWidth
     }
+}
+
+/// The reconstruction loss of images (`Loss.evaluate`), or the squared error over each sequence
+/// row's valid steps (rows of `steps` x `features` values, then the length); writes `scale` times
+/// the gradient into `dOutput` (zero elsewhere) when given.
+func reconstructionLoss(_ kind: LossKind, output: Matrix, target: Matrix, dOutput: Matrix?, scale: Float, steps: Int?,
+                        features: Int) -> LossSums {
+    dOutput?.fill(0)
+    guard let steps else { return Loss.evaluate(kind, output: output, target: target, dOutput: dOutput, scale: scale) }
+    var sums = LossSums()
+    for r in 0..<target.rows {
+        let o = output.row(r), t = target.row(r), g = dOutput?.row(r)
+        let valid = min(max(Int(t[steps * features]), 0), steps) * features
+        var squared = 0.0
+        for i in 0..<valid {
+            let e = o[i] - t[i]
+            squared += Double(e * e)
+            g?[i] = scale * 2 * e
+        }
+        sums.objective += squared
+        sums.squaredError += squared
+    }
+    return sums
 }

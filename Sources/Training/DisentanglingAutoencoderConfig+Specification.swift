@@ -9,6 +9,9 @@ import Models
 extension DisentanglingAutoencoderConfig: ModelSpecification {
     public mutating func resolve(rowShape shape: ImageShape) throws {
         guard !isSequence else { return }
+        if form == .adain && imageHeight == 0 {
+            (imageChannels, imageHeight, imageWidth) = (shape.channels, shape.height, shape.width)
+        }
         if widths.first == 0 { widths[0] = shape.count }
         guard widths.first == shape.count else {
             throw TrainingError("--layers starts with \(widths.first ?? 0) but the data has "
@@ -26,20 +29,22 @@ extension DisentanglingAutoencoderConfig: ModelSpecification {
 
     public var readsSequenceFiles: Bool { true }
     public var sequenceSize: (steps: Int, features: Int)? { isSequence ? (steps, features) : nil }
-    /// Its encoder's first layer reads all steps x features values.
-    public var fixesSequenceSteps: Bool { true }
+    /// The split form's first layer reads all steps x features values; the AdaIN form's
+    /// convolutions take any length.
+    public var fixesSequenceSteps: Bool { form == .split }
     public var readsLabels: Bool { true }
 
     /// M7 of the references: the default on 10-class digits (784-512-256-16, adversary 256,
     /// alternating, lambda 0.05, variational code with KL weight 0.25), Adam.
     public func referenceName(optimizer o: OptimizerConfig) -> String? {
-        let m7 = widths == [784, 512, 256, 16] && classes == 10 && adversary == .alternating && adversaryWidths == [256]
+        let m7 = form == .split && widths == [784, 512, 256, 16] && classes == 10 && adversary == .alternating && adversaryWidths == [256]
             && adversaryWeight == 0.05 && adversaryWarmup == 0 && kl == 0.25 && loss == .bce && activation == .relu && o.kind == .adam
         return m7 ? "M7" : nil
     }
 
     public mutating func resolve(classCount: Int, data: String) throws {
-        guard classCount > 0 else {
+        // The AdaIN form trains without labels; they only name what `evaluate` measures.
+        guard classCount > 0 || form == .adain else {
             throw TrainingError("the disentangle model separates the label from the rest and \(data) has no labels "
                 + "(IDX label files, class folders, a .ts file's class labels or --sequence-label)")
         }
@@ -56,12 +61,24 @@ extension DisentanglingAutoencoderConfig: ModelSpecification {
 
     public func inputMismatch(_ shape: ImageShape) -> String? {
         if isSequence { return "images (\(shape))" }
+        if form == .adain && (shape.channels, shape.height, shape.width) != (imageChannels, imageHeight, imageWidth) {
+            return "\(shape) images (the model takes \(imageChannels)x\(imageHeight)x\(imageWidth))"
+        }
         return widths.first == shape.count ? nil : "\(shape.count) values per sample (\(shape))"
     }
 
-    public func makeModel(rowShape shape: ImageShape) -> any AutoencoderModel { DisentanglingAutoencoder(self) }
+    public func makeModel(rowShape shape: ImageShape) -> any AutoencoderModel {
+        form == .adain ? AdaINAutoencoder(self) : DisentanglingAutoencoder(self)
+    }
 
     public var summary: String {
+        if form == .adain {
+            let input = isSequence ? "sequences of \(steps) x \(features), 1-D kernel \(kernel)"
+                : "\(imageChannels)x\(imageHeight)x\(imageWidth) images"
+            return "AdaIN two-encoder: \(input), \(channels) channels, content code \(contentChannels) per position"
+                + (kl > 0 ? " (variational, KL weight \(kl))" : "") + ", style vector \(styleWidth)"
+                + (classes > 0 ? ", \(classes)-class label for evaluation" : "")
+        }
         let body = isSequence
             ? "sequences of \(steps) x \(features) -> " + widths.dropFirst().map(String.init).joined(separator: "-")
             : widths.map(String.init).joined(separator: "-")

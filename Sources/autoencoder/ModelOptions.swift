@@ -13,6 +13,7 @@ extension Initializer: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 extension SequenceDecoderInput: ExpressibleByArgument {}
 extension AdversaryKind: ExpressibleByArgument {}
+extension DisentanglingForm: ExpressibleByArgument {}
 
 /// A comma-separated list of positive integers, e.g. `784,1000,500,250,30`.
 struct IntList: ExpressibleByArgument, CustomStringConvertible {
@@ -132,6 +133,27 @@ struct ModelOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("aae: hidden widths of the discriminator (default 500,500).", valueName: "w1,..."))
     var discriminator: IntList?
+
+    @Option(help: ArgumentHelp("disentangle: split (one encoder, the label one-hot at the decoder, an adversary on the "
+        + "free code; default, needs labels) or adain (content and style encoders, instance normalisation and AdaIN "
+        + "after Chou et al. 2019; trains without labels).", valueName: "form"))
+    var form: DisentanglingForm?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("disentangle --form adain: channels of the convolution blocks "
+        + "(default 32).", valueName: "n"))
+    var hiddenChannels: Int?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("disentangle --form adain: channels of the content code at each "
+        + "position (default 4; images have one position per 4x4 pixels, sequences one per step).", valueName: "n"))
+    var contentChannels: Int?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("disentangle --form adain: width of the style vector (default 16).",
+                                                        valueName: "n"))
+    var styleWidth: Int?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("disentangle --form adain on sequences: kernel of the 1-D "
+        + "convolutions over time (odd, default 5).", valueName: "k"))
+    var kernel: Int?
 
     @Option(help: ArgumentHelp("disentangle: how the encoder fights the adversary on the free code: alternating "
         + "(an adversary phase, then the confusion loss; default) or reversal (gradient reversal, one phase).",
@@ -271,6 +293,11 @@ struct ModelOptions: ParsableArguments {
             (adversaryWarmup != nil, "--adversary-warmup", [.disentangle]),
             (adversaryLayers != nil, "--adversary-layers", [.disentangle]),
             (kl != nil, "--kl", [.disentangle]),
+            (form != nil, "--form", [.disentangle]),
+            (hiddenChannels != nil, "--hidden-channels", [.disentangle]),
+            (contentChannels != nil, "--content-channels", [.disentangle]),
+            (styleWidth != nil, "--style-width", [.disentangle]),
+            (kernel != nil, "--kernel", [.disentangle]),
             (initializer != nil, "--initializer", images),
             (tied, "--tied", dense),
             (sparsity != nil, "--sparsity", dense),
@@ -403,6 +430,26 @@ struct ModelOptions: ParsableArguments {
             if config.widths.first != 0, let problem = config.validationError() { throw ValidationError(problem) }
             return .aae(config)
         case .disentangle(var config):
+            if let form { config.form = form }
+            let formFlags: [(Bool, String, DisentanglingForm)] = [
+                (layers != nil, "--layers", .split), (adversary != nil, "--adversary", .split),
+                (adversaryWeight != nil, "--adversary-weight", .split), (adversaryWarmup != nil, "--adversary-warmup", .split),
+                (adversaryLayers != nil, "--adversary-layers", .split), (hiddenChannels != nil, "--hidden-channels", .adain),
+                (contentChannels != nil, "--content-channels", .adain), (styleWidth != nil, "--style-width", .adain),
+                (kernel != nil, "--kernel", .adain),
+            ]
+            for (given, flag, owner) in formFlags where given && owner != config.form {
+                throw ValidationError("\(flag) applies to --form \(owner.rawValue), not --form \(config.form.rawValue)")
+            }
+            if let hiddenChannels { config.channels = hiddenChannels }
+            if let contentChannels { config.contentChannels = contentChannels }
+            if let styleWidth { config.styleWidth = styleWidth }
+            if let kernel { config.kernel = kernel }
+            if config.form == .adain, let problem = [config.channels, config.contentChannels, config.styleWidth]
+                .contains(where: { $0 <= 0 }) ? "--hidden-channels, --content-channels and --style-width must be positive"
+                : config.kernel <= 0 || config.kernel % 2 == 0 ? "--kernel \(config.kernel): expected an odd positive kernel" : nil {
+                throw ValidationError(problem)
+            }
             if let layers { config.widths = layers.values }
             if let adversary { config.adversary = adversary }
             if let adversaryWeight { config.adversaryWeight = adversaryWeight }

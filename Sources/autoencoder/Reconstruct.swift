@@ -133,7 +133,9 @@ struct Evaluate: ParsableCommand {
             object["clusters_used"] = clustering!.used
         }
         var disentanglement: TrainingRun.Disentanglement?
-        if run.model is any DisentanglingModel {
+        // A model trained without labels (the AdaIN form) has nothing to probe for.
+        let unlabelled = (run.model as? any DisentanglingModel).map { $0.classes < 2 } ?? false
+        if run.model is any DisentanglingModel && !unlabelled {
             do { disentanglement = try run.measureDisentanglement() } catch let error as TrainingError {
                 throw CommandFailure(message: error.description)
             }
@@ -165,6 +167,9 @@ struct Evaluate: ParsableCommand {
                     + e.parts.map { String(format: "%@ %.3f", $0.name, $0.value) }.joined(separator: ", ") + ")"
                     + (nll.map { String(format: "; importance-sampled NLL %.3f nats (K = %d)", $0, nllSamples!) } ?? ""))
             }
+        }
+        if !json && unlabelled {
+            print("the model was trained without labels: probes and swap consistency need labelled data")
         }
         if !json, let m = disentanglement {
             print(String(format: "label from the free code: %.1f%% (linear probe; chance %.1f%%), from the labelled "

@@ -67,6 +67,75 @@ import TestSupport
         #expect(long.status != 0 && long.stderr.contains("the model takes at most 29"), "\(long.stderr)")
     }
 
+    /// The AdaIN two-encoder form: digits (the content carries the digit), vowels of any length,
+    /// unlabelled images, and the flags of the other form refused.
+    @Test func adainForm() throws {
+        let folder = try makeScratchFolder("adaincli")
+        let run = folder + "/digits"
+        let train = try runTool(["train", "--model", "disentangle", "--form", "adain", "--hidden-channels", "8",
+                                 "--epochs", "1", "--run-dir", run])
+        #expect(train.status == 0, "\(train.stderr)")
+        #expect(train.stdout.contains("AdaIN two-encoder: 1x28x28 images, 8 channels, content code 4 per position"),
+                "\(train.stdout)")
+        let evaluate = try runTool(["evaluate", "--checkpoint", run, "--json"])
+        #expect(evaluate.status == 0, "\(evaluate.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(evaluate.stdout.utf8)) as? [String: Any]
+        let free = try #require(object?["probe_free"] as? Double), labelled = try #require(object?["probe_labelled"] as? Double)
+        #expect(labelled > free, "the content code holds more of the digit than the style: \(labelled) vs \(free)")
+        let swap = try runTool(["swap", "--checkpoint", run, "--rows", "3", "--columns", "4", "--out", folder + "/swap.png"])
+        #expect(swap.status == 0, "\(swap.stderr)")
+        let grid = try PNGCodec.read(path: folder + "/swap.png")
+        #expect(grid.height == 2 + 4 * 30 && grid.width == 2 + 5 * 30, "\(grid.width)x\(grid.height)")
+        for command in ["encode", "interpolate", "traverse"] {
+            let out = folder + (command == "encode" ? "/codes.npy" : "/\(command).png")
+            let result = try runTool([command, "--checkpoint", run, "--out", out])
+            #expect(result.status == 0, "\(command): \(result.stderr)")
+        }
+
+        // Sequences: 1-D convolutions take any length, so a trained model reads longer ones.
+        let vowels = folder + "/vowels"
+        let sequences = try runTool(["train", "--model", "disentangle", "--form", "adain", "--data", "japanese-vowels",
+                                     "--epochs", "2", "--hidden-channels", "8", "--kernel", "3", "--run-dir", vowels])
+        #expect(sequences.status == 0, "\(sequences.stderr)")
+        #expect(sequences.stdout.contains("sequences of 29 x 12, 1-D kernel 3"), "\(sequences.stdout)")
+        let converted = try runTool(["swap", "--checkpoint", vowels, "--rows", "2", "--out", folder + "/convert.png"])
+        #expect(converted.status == 0, "\(converted.stderr)")
+        let test = try String(contentsOfFile: repositoryRoot + "/data/japanese-vowels/JapaneseVowels_TEST.ts", encoding: .utf8)
+        var inData = false
+        let doubled = test.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            defer { if line.lowercased().hasPrefix("@data") { inData = true } }
+            guard inData, !line.isEmpty, !line.hasPrefix("#") else { return String(line) }
+            var parts = line.split(separator: ":").map(String.init)
+            let label = parts.removeLast()
+            return (parts.map { $0 + "," + $0 } + [label]).joined(separator: ":")
+        }.joined(separator: "\n")
+        try doubled.write(toFile: folder + "/Long_TEST.ts", atomically: true, encoding: .utf8)
+        let long = try runTool(["evaluate", "--checkpoint", vowels, "--data", folder + "/Long_TEST.ts", "--json"])
+        #expect(long.status == 0, "\(long.stderr)")
+
+        // No labels needed to train; evaluate then says what it lacks.
+        let images = folder + "/images"
+        try FileManager.default.createDirectory(atPath: images, withIntermediateDirectories: true)
+        for i in 0..<6 {
+            let image = PNGImage(width: 8, height: 12, layout: .gray, bitDepth: 8,
+                                 samples: (0..<96).map { UInt16(($0 * 7 + 40 * i) % 256) })
+            try PNGCodec.write(image, to: images + "/\(i).png")
+        }
+        let unlabelled = try runTool(["train", "--model", "disentangle", "--form", "adain", "--data", images, "--epochs", "1",
+                                      "--hidden-channels", "4", "--run-dir", folder + "/unlabelled"])
+        #expect(unlabelled.status == 0, "\(unlabelled.stderr)")
+        let measured = try runTool(["evaluate", "--checkpoint", folder + "/unlabelled"])
+        #expect(measured.status == 0 && measured.stdout.contains("trained without labels"), "\(measured.stdout)\(measured.stderr)")
+        let odd = try runTool(["train", "--model", "disentangle", "--form", "adain", "--data", images, "--resize", "10x10",
+                               "--epochs", "1", "--run-dir", folder + "/odd"])
+        #expect(odd.status != 0 && odd.stderr.contains("multiples of 4"), "\(odd.stderr)")
+        for (flags, message) in [(["--form", "adain", "--adversary", "reversal"], "--adversary applies to --form split"),
+                                 (["--kernel", "3"], "--kernel applies to --form adain")] {
+            let refused = try runTool(["train", "--model", "disentangle", "--epochs", "1", "--run-dir", folder + "/x"] + flags)
+            #expect(refused.status != 0 && refused.stderr.contains(message), "\(refused.stderr)")
+        }
+    }
+
     @Test func refusesDataWithoutLabels() throws {
         let folder = try makeScratchFolder("disrefuse")
         let images = folder + "/images"

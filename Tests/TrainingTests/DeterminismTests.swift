@@ -125,6 +125,19 @@ func expectStepsAllocateNothing(_ trainer: Trainer, _ source: any BatchSource, r
         expectStepsAllocateNothing(trainer, source, rows: 48)
     }
 
+    /// The AdaIN two-encoder form (convolutions, instance norms, AdaIN, a variational content code).
+    @Test(.enabled(if: optimizedBuild, "needs an optimised build (swift test -c release)"))
+    func stepAllocatesNothingAfterWarmUpForAdaIN() throws {
+        let source: any BatchSource = try sampleAssembler(noise: "none")
+        var config = DisentanglingAutoencoderConfig(widths: [784])
+        config.form = .adain
+        config.channels = 8
+        (config.imageChannels, config.imageHeight, config.imageWidth) = (1, 28, 28)
+        let trainer = Trainer(model: AdaINAutoencoder(config), optimizers: [OptimizerConfig()], shards: 2,
+                              maxBatch: 16, seed: 1)
+        expectStepsAllocateNothing(trainer, source, rows: 16)
+    }
+
     /// Debug builds allocate in unspecialised generic code and closure thunks, so this runs in
     /// optimised builds: `tools/test` runs it with `swift test -c release`.
     @Test(.enabled(if: optimizedBuild, "needs an optimised build (swift test -c release)"))
