@@ -106,6 +106,9 @@ public protocol AutoencoderModel: Sendable {
     var gemmShapes: [(m: Int, k: Int, n: Int)] { get }
     /// True when a shard's GEMMs stack its rows (dense, recurrent): m grows with rows per shard.
     var gemmRowsStack: Bool { get }
+    /// Whether training steps of `epoch` (from 0) run `phase`: a model may train parts of itself
+    /// in some epochs only (a decoder fine-tuned alone at the end).
+    func runsPhase(_ phase: Int, epoch: Int) -> Bool
 }
 
 extension AutoencoderModel {
@@ -119,6 +122,7 @@ extension AutoencoderModel {
     public var usesLabels: Bool { false }
     public var gemmShapes: [(m: Int, k: Int, n: Int)] { [] }
     public var gemmRowsStack: Bool { true }
+    public func runsPhase(_ phase: Int, epoch: Int) -> Bool { true }
     public func finishStatistic(_ statistic: UnsafeMutablePointer<Float>, globalRows: Int,
                                 state: UnsafeMutablePointer<Float>, training: Bool) {}
 

@@ -43,6 +43,10 @@ public struct DisentanglingAutoencoderConfig: Sendable, Equatable, Codable {
     public var adversaryWeight: Float = 0.05
     /// Steps over which lambda rises linearly from 0 (0: none).
     public var adversaryWarmup = 0
+    /// Split form: from this epoch on (counting from 1; 0: never) only the decoder trains, on
+    /// reconstruction alone (from the free code's draws next to the label, as before), the
+    /// encoder (so what the free code holds) and the adversary frozen.
+    public var decoderOnlyFrom = 0
     public var activation: ActivationKind = .relu
     /// beta of a variational free code (0: a deterministic code; default 0.25). Above 0 the encoder gives a mean
     /// and a log-variance, training decodes a draw, and beta x KL(q || N(0, I)) joins the objective
@@ -86,6 +90,7 @@ public struct DisentanglingAutoencoderConfig: Sendable, Equatable, Codable {
         }
         if adversaryWidths.contains(where: { $0 <= 0 }) { return "adversary widths must be positive (got \(adversaryWidths))" }
         if classes < 2 { return "the label needs at least 2 classes (got \(classes))" }
+        if decoderOnlyFrom < 0 { return "the epoch the decoder trains alone from must be >= 0 (got \(decoderOnlyFrom))" }
         if !(adversaryWeight >= 0) || !(kl >= 0) || adversaryWarmup < 0 {
             return "the adversary weight, its warm-up and the KL weight must be >= 0"
         }
@@ -144,6 +149,8 @@ public struct DisentanglingAutoencoder: AutoencoderModel {
     /// Values of a row that carry data; a sequence row's last value is its length.
     let dataWidth: Int
     let features: Int
+    /// The phase that trains the decoder alone (`decoderOnlyFrom`), if any.
+    let decoderPhase: Int?
 
     public init(_ config: DisentanglingAutoencoderConfig) {
         precondition(config.validationError() == nil, config.validationError() ?? "")
@@ -158,6 +165,7 @@ public struct DisentanglingAutoencoder: AutoencoderModel {
                                        initializer: config.initializer))
             if i < w.count - 2 { encoderLayers.append(Activation(config.activation, width: w[i + 1])) }
         }
+        let encoderEnd = layout.count
         var stageLayers: [[any Layer]] = []
         for i in stride(from: w.count - 1, to: 0, by: -1) {
             let isOutput = i == 1
@@ -204,6 +212,7 @@ public struct DisentanglingAutoencoder: AutoencoderModel {
         classes = k
         dataWidth = d
         features = config.features
+        var phases: [Phase]
         switch config.adversary {
         case .alternating:
             // The adversary first (as Fader networks): it changes only itself, so the autoencoder
@@ -213,6 +222,9 @@ public struct DisentanglingAutoencoder: AutoencoderModel {
         case .reversal:
             phases = [Phase(name: "autoencoder", group: 0..<layout.count)]
         }
+        decoderPhase = config.decoderOnlyFrom > 0 ? phases.count : nil
+        if config.decoderOnlyFrom > 0 { phases.append(Phase(name: "decoder", group: encoderEnd..<autoencoderEnd, spills: 0..<0)) }
+        self.phases = phases
     }
 
     public var targetWidth: Int { inputWidth }
@@ -249,6 +261,15 @@ public struct DisentanglingAutoencoder: AutoencoderModel {
     @inline(__always)
     func isAdversaryPhase(_ context: StepContext) -> Bool {
         context.training && config.adversary == .alternating && context.phase == 0
+    }
+
+    @inline(__always)
+    func isDecoderPhase(_ context: StepContext) -> Bool { context.training && context.phase == decoderPhase }
+
+    /// From `decoderOnlyFrom` on, the decoder's phase alone; before it, every other phase.
+    public func runsPhase(_ phase: Int, epoch: Int) -> Bool {
+        guard let decoderPhase else { return true }
+        return (epoch + 1 >= config.decoderOnlyFrom) == (phase == decoderPhase)
     }
 
     /// Alternating training: the adversary phase encodes (a draw of the code when variational)
@@ -288,7 +309,7 @@ public struct DisentanglingAutoencoder: AutoencoderModel {
             adversaryInput.row(r).update(from: h, count: freeWidth)
         }
         if !isAdversaryPhase(context) { decode(ws, rows: rows, params: params) }
-        adversary.forward(ws, rows: rows, params: params, training: false)
+        if !isDecoderPhase(context) { adversary.forward(ws, rows: rows, params: params, training: false) }
     }
 
     /// lambda at `step`: raised linearly from 0 over the warm-up (Fader networks), so the
@@ -348,6 +369,10 @@ public struct DisentanglingAutoencoder: AutoencoderModel {
         }
         sums = reconstructionLoss(ws, rows: rows, gradient: grads != nil, scale: perRow / Float(dataWidth))
         sums.parts[0] = sums.objective
+        if isDecoderPhase(context) {
+            if let grads { backwardDecoder(ws, rows: rows, params: params, grads: grads) }
+            return sums
+        }
         let alternating = config.adversary == .alternating
         // Alternating: the autoencoder's term is the confusion loss, through the adversary to the code.
         // Reversal: the adversary learns its cross-entropy; the code receives it reversed.
@@ -372,13 +397,7 @@ public struct DisentanglingAutoencoder: AutoencoderModel {
             sums.objective += Double(config.kl) * kl
         }
         guard let grads else { return sums }
-        for i in stride(from: decoderStages.count - 1, through: 0, by: -1) {
-            decoderStages[i].backward(ws, rows: rows, params: params, grads: grads)
-            guard i > 0 else { continue }
-            // The hidden part of this stage's input gradient belongs to the stage below.
-            let g = ws.matrix(stageInputs[i - 1].gradient, rows: rows), below = decoderStages[i - 1].outputGradient(ws, rows: rows)
-            for r in 0..<rows { below.row(r).update(from: g.row(r), count: below.cols) }
-        }
+        backwardDecoder(ws, rows: rows, params: params, grads: grads)
         let dFree = encoder.outputGradient(ws, rows: rows), dCode = ws.matrix(codeGradient, rows: rows)
         if training {
             // Alternating: the adversary's parameter gradients fall outside this phase and are discarded.
@@ -406,6 +425,17 @@ public struct DisentanglingAutoencoder: AutoencoderModel {
         }
         encoder.backward(ws, rows: rows, params: params, grads: grads)
         return sums
+    }
+
+    /// Backward through the decoder's stages, from its output gradient down to the code's.
+    func backwardDecoder(_ ws: Workspace, rows: Int, params: Arena, grads: Arena) {
+        for i in stride(from: decoderStages.count - 1, through: 0, by: -1) {
+            decoderStages[i].backward(ws, rows: rows, params: params, grads: grads)
+            guard i > 0 else { continue }
+            // The hidden part of this stage's input gradient belongs to the stage below.
+            let g = ws.matrix(stageInputs[i - 1].gradient, rows: rows), below = decoderStages[i - 1].outputGradient(ws, rows: rows)
+            for r in 0..<rows { below.row(r).update(from: g.row(r), count: below.cols) }
+        }
     }
 
     /// The reconstruction loss over each row's data (a sequence row's valid steps), with its
@@ -487,6 +517,7 @@ extension DisentanglingAutoencoderConfig {
         adversaryWidths = try c.decodeIfPresent([Int].self, forKey: .adversaryWidths) ?? adversaryWidths
         adversaryWeight = try c.decodeIfPresent(Float.self, forKey: .adversaryWeight) ?? adversaryWeight
         adversaryWarmup = try c.decodeIfPresent(Int.self, forKey: .adversaryWarmup) ?? adversaryWarmup
+        decoderOnlyFrom = try c.decodeIfPresent(Int.self, forKey: .decoderOnlyFrom) ?? decoderOnlyFrom
         activation = try c.decodeIfPresent(ActivationKind.self, forKey: .activation) ?? activation
         kl = try c.decodeIfPresent(Float.self, forKey: .kl) ?? 0
         loss = try c.decodeIfPresent(LossKind.self, forKey: .loss) ?? loss

@@ -151,8 +151,11 @@ public final class Trainer: @unchecked Sendable {
                            plan: plan(rows: rows), mode: .trainForwardBackward)
         var total = LossSums()
         let coupled = model.statisticWidth > 0
-        for phase in 0..<model.phases.count {
+        var first = true
+        for phase in 0..<model.phases.count where model.runsPhase(phase, epoch: epoch) {
             job.context.phase = phase
+            job.assemblesBatch = first
+            first = false
             job.mode = coupled ? .trainForward : .trainForwardBackward
             Parallel.run(shards, workers: shards, job: &job, ShardJob.task)
             if coupled {
@@ -259,7 +262,7 @@ public final class Trainer: @unchecked Sendable {
         let statistic: UnsafePointer<Float>? = coupled ? UnsafePointer(self.statistic.pointer) : nil
         switch job.mode {
         case .trainForwardBackward, .trainForward:
-            if job.context.phase == 0 {
+            if job.assemblesBatch {
                 assemble(job.source, indices: job.indices, epoch: job.context.epoch, plan: job.plan, shard: s)
             }
             if coupled { ws.statistics.zero() }
@@ -309,6 +312,8 @@ struct ShardJob {
     var mode: Mode
     var reconstructions: UnsafeMutablePointer<Float>?
     var inputs: UnsafeMutablePointer<Float>?
+    /// Whether this phase assembles the batch: the first phase the step runs (later phases reuse it).
+    var assemblesBatch = true
 
     init(trainer: Trainer, source: any BatchSource, indices: UnsafeBufferPointer<Int>, context: StepContext,
          plan: ShardPlan, mode: Mode) {

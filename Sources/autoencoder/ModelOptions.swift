@@ -168,6 +168,11 @@ struct ModelOptions: ParsableArguments {
         + "over this many steps (default 0: none).", valueName: "steps"))
     var adversaryWarmup: Int?
 
+    @Option(parsing: .unconditional, help: ArgumentHelp("disentangle: from this epoch on (counting from 1) train the "
+        + "decoder alone, on reconstruction from the free code and the label; the encoder and the adversary "
+        + "stay as they are (default: never).", valueName: "epoch"))
+    var decoderOnlyFrom: Int?
+
     @Option(help: ArgumentHelp("disentangle: hidden widths of the adversary (default 256), or linear (no hidden layer).",
                                valueName: "w1,...|linear"))
     var adversaryLayers: String?
@@ -293,6 +298,7 @@ struct ModelOptions: ParsableArguments {
             (adversaryWarmup != nil, "--adversary-warmup", [.disentangle]),
             (adversaryLayers != nil, "--adversary-layers", [.disentangle]),
             (kl != nil, "--kl", [.disentangle]),
+            (decoderOnlyFrom != nil, "--decoder-only-from", [.disentangle]),
             (form != nil, "--form", [.disentangle]),
             (hiddenChannels != nil, "--hidden-channels", [.disentangle]),
             (contentChannels != nil, "--content-channels", [.disentangle]),
@@ -436,7 +442,7 @@ struct ModelOptions: ParsableArguments {
                 (adversaryWeight != nil, "--adversary-weight", .split), (adversaryWarmup != nil, "--adversary-warmup", .split),
                 (adversaryLayers != nil, "--adversary-layers", .split), (hiddenChannels != nil, "--hidden-channels", .adain),
                 (contentChannels != nil, "--content-channels", .adain), (styleWidth != nil, "--style-width", .adain),
-                (kernel != nil, "--kernel", .adain),
+                (kernel != nil, "--kernel", .adain), (decoderOnlyFrom != nil, "--decoder-only-from", .split),
             ]
             for (given, flag, owner) in formFlags where given && owner != config.form {
                 throw ValidationError("\(flag) applies to --form \(owner.rawValue), not --form \(config.form.rawValue)")
@@ -454,6 +460,10 @@ struct ModelOptions: ParsableArguments {
             if let adversary { config.adversary = adversary }
             if let adversaryWeight { config.adversaryWeight = adversaryWeight }
             if let adversaryWarmup { config.adversaryWarmup = adversaryWarmup }
+            if let decoderOnlyFrom {
+                guard decoderOnlyFrom >= 0 else { throw ValidationError("--decoder-only-from \(decoderOnlyFrom): expected an epoch >= 1") }
+                config.decoderOnlyFrom = decoderOnlyFrom
+            }
             if let adversaryLayers {
                 if adversaryLayers == "linear" {
                     config.adversaryWidths = []

@@ -65,6 +65,35 @@ func aaeRunConfig(epochs: Int) -> TrainingConfig {
         }
     }
 
+    /// `--decoder-only-from`: from that epoch the step runs the decoder's phase alone, on that
+    /// step's batch (it assembles it, as the first phase run), and moves only the decoder.
+    @Test func decoderTrainsAloneFromItsEpoch() throws {
+        let source: any BatchSource = try sampleAssembler(noise: "none")
+        var config = DisentanglingAutoencoderConfig(widths: [784, 32, 4])
+        config.classes = 10
+        config.kl = 0
+        config.decoderOnlyFrom = 2
+        let model = DisentanglingAutoencoder(config)
+        #expect(model.phases.map(\.name) == ["adversary", "autoencoder", "decoder"])
+        #expect((0..<3).map { model.runsPhase($0, epoch: 0) } == [true, true, false])
+        #expect((0..<3).map { model.runsPhase($0, epoch: 1) } == [false, false, true])
+        let trainer = Trainer(model: model, optimizers: [OptimizerConfig(learningRate: 1e-2)], shards: 2, maxBatch: 32, seed: 3)
+        let first = Array(0..<32), second = Array(100..<132)
+        first.withUnsafeBufferPointer { _ = trainer.trainStep(source, indices: $0, epoch: 0) }
+        let before = trainer.params.array
+        // The decoder phase's reconstruction is the loss of the new batch with these parameters.
+        let expected = second.withUnsafeBufferPointer { trainer.evaluate(source, indices: $0, epoch: 1) }
+        // The workspaces hold the first batch again, as after its step.
+        _ = first.withUnsafeBufferPointer { trainer.evaluate(source, indices: $0, epoch: 0) }
+        let sums = second.withUnsafeBufferPointer { trainer.trainStep(source, indices: $0, epoch: 1) }
+        #expect(abs(sums.parts[0] - expected.parts[0]) <= 1e-6 * abs(expected.parts[0]), "\(sums.parts[0]) vs \(expected.parts[0])")
+        let after = trainer.params.array, decoder = model.phases[2].group
+        for slot in model.layout.slots {
+            let moved = before[slot.range] != after[slot.range]
+            #expect(moved == decoder.contains(slot.offset), "\(slot.name) moved: \(moved)")
+        }
+    }
+
     /// Each phase names where it writes outside its group (the engine zeroes only there): after a
     /// step every shard's gradient slab is zero again, for the AAE and the disentangling model.
     @Test func phasesDeclareWhereTheySpill() throws {
