@@ -27,8 +27,9 @@ final class ByteStream {
             throw DatasetError(.unreadable, path: path, "cannot open for reading")
         }
         self.handle = handle
-        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-        fileSize = (attributes?[.size] as? NSNumber)?.intValue ?? 0
+        // The open file's size (FileManager's attributes describe a symbolic link itself).
+        fileSize = Int((try? handle.seekToEnd()) ?? 0)
+        try? handle.seek(toOffset: 0)
         input = .allocate(capacity: inputCapacity)
         let magic = (try? handle.read(upToCount: 2)) ?? Data()
         isCompressed = magic.count == 2 && magic[magic.startIndex] == 0x1F

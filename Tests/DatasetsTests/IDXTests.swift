@@ -39,6 +39,17 @@ func gzip(_ bytes: [UInt8], folder: String) throws -> [UInt8] {
         #expect(abs(stats.mean - 0.1302) < 1e-3)
     }
 
+    /// Files reached through symbolic links are read (their size once came from the link itself,
+    /// and a 60,000-image file was refused as "50 bytes compressed").
+    @Test func symlinkedFilesLoad() throws {
+        let folder = try makeScratchFolder("idxlinks")
+        for name in try FileManager.default.contentsOfDirectory(atPath: bundledMNISTSample) where name.contains("idx") {
+            try FileManager.default.createSymbolicLink(atPath: folder + "/" + name, withDestinationPath: bundledMNISTSample + "/" + name)
+        }
+        let (train, test) = try MNIST.loadFolder(folder)
+        #expect(train?.count == 5000 && test?.count == 1000)
+    }
+
     @Test func rawAndGzipGiveTheSameBytes() throws {
         let folder = try makeScratchFolder("idx")
         let body = (0..<(3 * 4 * 5)).map { UInt8($0 * 3 % 256) }
