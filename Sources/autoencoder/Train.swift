@@ -104,14 +104,15 @@ struct Train: ParsableCommand {
     }
 
     /// Checks the run folder before any data is read: a file is refused, and a folder that holds
-    /// files only with --resume (it is that run) or --overwrite (emptied first).
-    func prepareRunFolder(_ folder: String) throws {
+    /// files only with --resume (it is that run) or --overwrite (emptied first). Returns whether
+    /// this command made the folder (removed again when the run cannot start).
+    func prepareRunFolder(_ folder: String) throws -> Bool {
         var isFolder: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder)
         if exists && !isFolder.boolValue {
             throw CommandFailure(message: "\(folder): a file, not a folder; choose another --run-dir")
         }
-        guard resume == nil else { return }
+        guard resume == nil else { return false }
         let entries = exists ? ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []) : []
         if !entries.isEmpty {
             guard overwrite else {
@@ -126,6 +127,7 @@ struct Train: ParsableCommand {
         do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
             throw CommandFailure(message: "\(folder): cannot create the run folder (\(error.localizedDescription))")
         }
+        return !(exists && entries.isEmpty)
     }
 
     /// An existing path made absolute, so a run resumes from any working directory; bundled data
@@ -218,17 +220,22 @@ struct Train: ParsableCommand {
             }
             folder = candidate
         }
-        try prepareRunFolder(folder)
+        let madeFolder = try prepareRunFolder(folder)
         let run: TrainingRun
         do {
             run = try TrainingRun(config: config, runDirectory: folder, resume: resume, epochs: epochs,
                                   dataOverride: dataOptions.dataPath.map(Self.absolute))
-        } catch let error as DatasetError {
-            throw CommandFailure(message: error.description)
-        } catch let error as TrainingError {
-            throw CommandFailure(message: error.description)
-        } catch let error as SafeTensorsError {
-            throw CommandFailure(message: error.description)
+        } catch {
+            // A run that cannot start leaves no empty folder behind.
+            if madeFolder && (try? FileManager.default.contentsOfDirectory(atPath: folder))?.isEmpty == true {
+                try? FileManager.default.removeItem(atPath: folder)
+            }
+            switch error {
+            case let error as DatasetError: throw CommandFailure(message: error.description)
+            case let error as TrainingError: throw CommandFailure(message: error.description)
+            case let error as SafeTensorsError: throw CommandFailure(message: error.description)
+            default: throw error
+            }
         }
         let c = run.config
         print("training \(c.modelDescription) on \(c.data): "

@@ -149,8 +149,11 @@ func runTool(_ arguments: [String]) throws -> (status: Int32, stdout: String, st
     @Test func trainRejectsBadOptionsWithOneLine() throws {
         let wrongWidth = try runTool(["train", "--layers", "100,10", "--epochs", "1", "--run-dir", "/tmp/never-run"])
         #expect(wrongWidth.status != 0 && wrongWidth.stderr.contains("784 values per sample"))
-        let contractive = try runTool(["train", "--model", "contractive", "--layers", "784,64,16", "--epochs", "1"])
+        let folder = try makeScratchFolder("clibad")
+        let contractive = try runTool(["train", "--model", "contractive", "--layers", "784,64,16", "--epochs", "1",
+                                       "--run-dir", folder + "/run"])
         #expect(contractive.status != 0 && contractive.stderr.contains("one sigmoid encoder layer"))
+        #expect(!FileManager.default.fileExists(atPath: folder + "/run"), "a run that cannot start leaves no folder")
         let missing = try runTool(["evaluate", "--checkpoint", "/nonexistent/x.safetensors"])
         #expect(missing.status != 0 && missing.stderr.contains("/nonexistent/x.safetensors"))
     }
