@@ -66,6 +66,7 @@ public enum ModelSpec: Sendable, Equatable, Codable {
     case vae(VariationalAutoencoderConfig)
     case aae(AdversarialAutoencoderConfig)
     case disentangle(DisentanglingAutoencoderConfig)
+    case rbm(RBMConfig)
 
     /// The family's config, through the common protocol.
     public var specification: any ModelSpecification {
@@ -77,6 +78,7 @@ public enum ModelSpec: Sendable, Equatable, Codable {
         case .vae(let c): c
         case .aae(let c): c
         case .disentangle(let c): c
+        case .rbm(let c): c
         }
     }
 
@@ -90,6 +92,7 @@ public enum ModelSpec: Sendable, Equatable, Codable {
         case let c as VariationalAutoencoderConfig: self = .vae(c)
         case let c as AdversarialAutoencoderConfig: self = .aae(c)
         case let c as DisentanglingAutoencoderConfig: self = .disentangle(c)
+        case let c as RBMConfig: self = .rbm(c)
         default: preconditionFailure("\(type(of: specification)) is not registered in ModelSpec")
         }
     }
@@ -103,7 +106,7 @@ public enum ModelSpec: Sendable, Equatable, Codable {
 
     // `{"dense": {...}}`: one key naming the family config.
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case dense, conv, denoiser, sequence, vae, aae, disentangle
+        case dense, conv, denoiser, sequence, vae, aae, disentangle, rbm
     }
 
     public init(from decoder: Decoder) throws {
@@ -120,6 +123,7 @@ public enum ModelSpec: Sendable, Equatable, Codable {
         case .vae: self = .vae(try container.decode(VariationalAutoencoderConfig.self, forKey: key))
         case .aae: self = .aae(try container.decode(AdversarialAutoencoderConfig.self, forKey: key))
         case .disentangle: self = .disentangle(try container.decode(DisentanglingAutoencoderConfig.self, forKey: key))
+        case .rbm: self = .rbm(try container.decode(RBMConfig.self, forKey: key))
         }
     }
 
@@ -133,13 +137,14 @@ public enum ModelSpec: Sendable, Equatable, Codable {
         case .vae(let c): try container.encode(c, forKey: .vae)
         case .aae(let c): try container.encode(c, forKey: .aae)
         case .disentangle(let c): try container.encode(c, forKey: .disentangle)
+        case .rbm(let c): try container.encode(c, forKey: .rbm)
         }
     }
 }
 
 /// The names `train --model` accepts: each a preset of one family's config.
 public enum ModelFamily: String, Sendable, Codable, CaseIterable {
-    case dense, deep, sparse, denoising, dropout, contractive, conv, denoiser, lstm, gru, vae, aae, disentangle
+    case dense, deep, sparse, denoising, dropout, contractive, conv, denoiser, lstm, gru, vae, aae, disentangle, rbm
 
     /// The preset model. Widths starting with 0 take the data's width when the run resolves them.
     public var preset: ModelSpec {
@@ -153,7 +158,19 @@ public enum ModelFamily: String, Sendable, Codable, CaseIterable {
         case .vae: return .vae(VariationalAutoencoderConfig(widths: [0, 400, 20]))
         case .aae: return .aae(AdversarialAutoencoderConfig(widths: [0, 1000, 1000, 2]))
         case .disentangle: return .disentangle(DisentanglingAutoencoderConfig(widths: [0, 512, 256, 16]))
+        case .rbm: return .rbm(RBMConfig(visible: 0, hidden: 1000))
         }
+    }
+
+    /// The optimizer when none is given: Adam at 1e-3, or for an RBM the reference code's SGD
+    /// (learning rate 0.1, momentum 0.5 for 5 epochs, then 0.9).
+    public var defaultOptimizer: OptimizerConfig {
+        guard self == .rbm else { return OptimizerConfig() }
+        var optimizer = OptimizerConfig(kind: .sgd, learningRate: 0.1)
+        optimizer.momentum = 0.9
+        optimizer.initialMomentum = 0.5
+        optimizer.initialMomentumEpochs = 5
+        return optimizer
     }
 
     /// Input noise when none is given: the denoising families learn to remove some.

@@ -60,6 +60,9 @@ public struct OptimizerConfig: Sendable, Codable, Equatable {
     /// Clip the gradient's global L2 norm (over the phase's group) to this value; nil: no clipping.
     public var clipNorm: Float?
     public var schedule = Schedule()
+    /// SGD: the momentum of the first `initialMomentumEpochs` epochs (an RBM's 0.5 before 0.9).
+    public var initialMomentum: Float?
+    public var initialMomentumEpochs: Int?
 
     public init(kind: OptimizerKind = .adam, learningRate: Float = 1e-3) {
         self.kind = kind

@@ -164,7 +164,7 @@ public final class Trainer: @unchecked Sendable {
                 Parallel.run(shards, workers: shards, job: &job, ShardJob.task)
             }
             for s in 0..<shards { total += shardSums[s] }
-            reduceAndUpdate(phase: phase)
+            reduceAndUpdate(phase: phase, epoch: epoch)
         }
         return total
     }
@@ -184,8 +184,9 @@ public final class Trainer: @unchecked Sendable {
     /// All-reduce fused with the update: parallel (one worker per shard) over chunks of the
     /// phase's parameter group; each chunk sums slabs 1..S-1 into slab 0 in order, zeroes them,
     /// then updates. Chunks are independent, so the result does not depend on the workers.
-    func reduceAndUpdate(phase: Int) {
-        let config = optimizers[phase]
+    func reduceAndUpdate(phase: Int, epoch: Int) {
+        var config = optimizers[phase]
+        if let initial = config.initialMomentum, epoch < config.initialMomentumEpochs ?? 0 { config.momentum = initial }
         optimizerState.updates[phase] += 1
         let t = optimizerState.updates[phase]
         var job = ReduceJob(config: config, group: model.phases[phase].group, chunkSize: chunkSize,

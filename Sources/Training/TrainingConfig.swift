@@ -54,12 +54,11 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
     /// Stop after the epoch during which this many seconds of training have passed (nil: none).
     public var timeLimit: Double?
 
-    /// A run of `model` (default: the family's preset).
-    public init(family: ModelFamily, model: ModelSpec? = nil, optimizer: OptimizerConfig = OptimizerConfig(),
-                data: String) {
+    /// A run of `model` (default: the family's preset) with `optimizer` (default: the family's).
+    public init(family: ModelFamily, model: ModelSpec? = nil, optimizer: OptimizerConfig? = nil, data: String) {
         self.family = family
         self.model = model ?? family.preset
-        self.optimizer = optimizer
+        self.optimizer = optimizer ?? family.defaultOptimizer
         self.data = data
         noise = family.defaultNoise
         patch = family.defaultPatch
@@ -120,7 +119,7 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
         case .conv: (key, value) = ("conv", object["conv"])
         case .denoiser: (key, value) = ("denoiser", object["denoiser"])
         case .sequence: (key, value) = ("sequence", object["sequence"])
-        case .vae, .aae, .disentangle: throw TrainingError("config format version 1 has no \(family.rawValue) family")
+        case .vae, .aae, .disentangle, .rbm: throw TrainingError("config format version 1 has no \(family.rawValue) family")
         }
         if let value {
             object["model"] = [key: value]

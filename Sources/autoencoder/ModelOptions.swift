@@ -14,6 +14,7 @@ extension OptimizerKind: ExpressibleByArgument {}
 extension SequenceDecoderInput: ExpressibleByArgument {}
 extension AdversaryKind: ExpressibleByArgument {}
 extension DisentanglingForm: ExpressibleByArgument {}
+extension HiddenUnits: ExpressibleByArgument {}
 
 /// A comma-separated list of positive integers, e.g. `784,1000,500,250,30`.
 struct IntList: ExpressibleByArgument, CustomStringConvertible {
@@ -212,8 +213,23 @@ struct ModelOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Learning rate (default 1e-3).")
     var lr: Float?
 
-    @Option(parsing: .unconditional, help: "SGD momentum.")
+    @Option(parsing: .unconditional, help: "SGD momentum (rbm default 0.9).")
     var momentum: Float?
+
+    @Option(help: ArgumentHelp("SGD: the momentum of the first epochs, M:EPOCHS (rbm default 0.5:5; 0:0 for none).",
+                               valueName: "M:EPOCHS"))
+    var initialMomentum: String?
+
+    @Option(help: ArgumentHelp("rbm: hidden units, binary (default) or gaussian (linear with unit-variance noise, "
+        + "as the top layer of Hinton and Salakhutdinov's deep autoencoder).", valueName: "kind"))
+    var hiddenUnits: HiddenUnits?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("rbm: Gibbs steps of contrastive divergence (default 1).",
+                                                        valueName: "k"))
+    var cdSteps: Int?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("rbm: L2 cost on the weights (default 0.0002).", valueName: "cost"))
+    var weightCost: Float?
 
     @Flag(help: "Nesterov momentum (SGD).")
     var nesterov = false
@@ -248,6 +264,8 @@ struct ModelOptions: ParsableArguments {
         try check(freeBits, "--free-bits", { $0 >= 0 }, ">= 0")
         try check(adversaryWeight, "--adversary-weight", { $0 >= 0 }, ">= 0")
         try check(kl, "--kl", { $0 >= 0 }, ">= 0")
+        try check(weightCost, "--weight-cost", { $0 >= 0 }, ">= 0")
+        if let cdSteps, cdSteps < 1 { throw ValidationError("--cd-steps must be at least 1, got \(cdSteps)") }
         try check(contractive, "--contractive", { $0 >= 0 }, ">= 0")
         try check(dropout, "--dropout", { $0 >= 0 && $0 < 1 }, "in [0, 1)")
         try check(inputDropout, "--input-dropout", { $0 >= 0 && $0 < 1 }, "in [0, 1)")
@@ -266,9 +284,10 @@ struct ModelOptions: ParsableArguments {
     var givenModelFlags: [(flag: String, families: Set<ModelFamily>)] {
         let dense: Set<ModelFamily> = [.dense, .deep, .sparse, .denoising, .dropout, .contractive]
         let sequence: Set<ModelFamily> = [.lstm, .gru]
-        let images = Set(ModelFamily.allCases).subtracting(sequence)
+        // Every family but the recurrent ones and the RBM (logistic units, its own initialisation).
+        let images = Set(ModelFamily.allCases).subtracting(sequence).subtracting([.rbm])
         let candidates: [(Bool, String, Set<ModelFamily>)] = [
-            (layers != nil, "--layers", dense.union(sequence).union([.vae, .aae, .disentangle])),
+            (layers != nil, "--layers", dense.union(sequence).union([.vae, .aae, .disentangle, .rbm])),
             (activation != nil, "--activation", images),
             (activations != nil, "--activations", dense),
             (codeActivation != nil, "--code-activation", dense),
@@ -298,6 +317,9 @@ struct ModelOptions: ParsableArguments {
             (adversaryWarmup != nil, "--adversary-warmup", [.disentangle]),
             (adversaryLayers != nil, "--adversary-layers", [.disentangle]),
             (kl != nil, "--kl", [.disentangle]),
+            (hiddenUnits != nil, "--hidden-units", [.rbm]),
+            (cdSteps != nil, "--cd-steps", [.rbm]),
+            (weightCost != nil, "--weight-cost", [.rbm]),
             (decoderOnlyFrom != nil, "--decoder-only-from", [.disentangle]),
             (form != nil, "--form", [.disentangle]),
             (hiddenChannels != nil, "--hidden-channels", [.disentangle]),
@@ -482,6 +504,17 @@ struct ModelOptions: ParsableArguments {
             if let activation { config.activation = activation }
             if let initializer { config.initializer = initializer }
             return .disentangle(config)
+        case .rbm(var config):
+            if let layers {
+                guard layers.values.count == 2 else {
+                    throw ValidationError("--layers \(layers): an RBM takes VISIBLE,HIDDEN (e.g. 784,1000)")
+                }
+                (config.visible, config.hidden) = (layers.values[0], layers.values[1])
+            }
+            if let hiddenUnits { config.hiddenUnits = hiddenUnits }
+            if let cdSteps { config.cdSteps = cdSteps }
+            if let weightCost { config.weightCost = weightCost }
+            return .rbm(config)
         }
     }
 
@@ -536,6 +569,14 @@ struct ModelOptions: ParsableArguments {
         if let optimizer { config.kind = optimizer }
         if let lr { config.learningRate = lr }
         if let momentum { config.momentum = momentum }
+        if let spec = initialMomentum {
+            let parts = spec.split(separator: ":").map(String.init)
+            guard parts.count == 2, let m = Float(parts[0]), let epochs = Int(parts[1]), m >= 0, m < 1, epochs >= 0 else {
+                throw ValidationError("--initial-momentum \(spec): expected M:EPOCHS with M in [0, 1) and EPOCHS >= 0")
+            }
+            config.initialMomentum = epochs > 0 ? m : nil
+            config.initialMomentumEpochs = epochs > 0 ? epochs : nil
+        }
         if nesterov { config.nesterov = true }
         if let weightDecay { config.weightDecay = weightDecay }
         if let clipNorm { config.clipNorm = clipNorm }

@@ -171,7 +171,7 @@ struct Train: ParsableCommand {
             config.patch = family.defaultPatch
         }
         config.model = model
-        config.optimizer = try modelOptions.optimizerConfig(base: base?.optimizer)
+        config.optimizer = try modelOptions.optimizerConfig(base: base?.family == family ? base?.optimizer : family.defaultOptimizer)
         if let given = try modelOptions.phaseOptimizers(base: config.optimizer) {
             config.phaseOptimizers = (config.phaseOptimizers ?? [:]).merging(given) { $1 }
         }

@@ -138,6 +138,15 @@ func expectStepsAllocateNothing(_ trainer: Trainer, _ source: any BatchSource, r
         expectStepsAllocateNothing(trainer, source, rows: 16)
     }
 
+    /// The RBM (Gibbs sampling, CD statistics, SGD with momentum).
+    @Test(.enabled(if: optimizedBuild, "needs an optimised build (swift test -c release)"))
+    func stepAllocatesNothingAfterWarmUpForRBM() throws {
+        let source: any BatchSource = try sampleAssembler(noise: "none")
+        let trainer = Trainer(model: RestrictedBoltzmannMachine(RBMConfig(visible: 784, hidden: 64)),
+                              optimizers: [ModelFamily.rbm.defaultOptimizer], shards: 2, maxBatch: 48, seed: 1)
+        expectStepsAllocateNothing(trainer, source, rows: 48)
+    }
+
     /// Debug builds allocate in unspecialised generic code and closure thunks, so this runs in
     /// optimised builds: `tools/test` runs it with `swift test -c release`.
     @Test(.enabled(if: optimizedBuild, "needs an optimised build (swift test -c release)"))

@@ -1,0 +1,31 @@
+// The restricted Boltzmann machine as a model specification: the visible width takes the data's
+// (a leading 0 in --layers), the hidden width is the second.
+
+import Datasets
+import Layers
+import Models
+
+extension RBMConfig: ModelSpecification {
+    public mutating func resolve(rowShape shape: ImageShape) throws {
+        if visible == 0 { visible = shape.count }
+        guard visible == shape.count else {
+            throw TrainingError("--layers starts with \(visible) but the data has \(shape.count) values per sample "
+                + "(\(shape)); start the list with \(shape.count)")
+        }
+        if let problem = validationError() { throw TrainingError(problem) }
+    }
+
+    public var modelInput: String { "\(visible) values per sample" }
+
+    public func inputMismatch(_ shape: ImageShape) -> String? {
+        visible == shape.count ? nil : "\(shape.count) values per sample (\(shape))"
+    }
+
+    public func makeModel(rowShape shape: ImageShape) -> any AutoencoderModel { RestrictedBoltzmannMachine(self) }
+
+    public var summary: String {
+        "RBM \(visible) binary visible - \(hidden) \(hiddenUnits.rawValue) hidden, CD-\(cdSteps), weight cost \(weightCost)"
+    }
+
+    public var loss: LossKind { .mse }
+}
