@@ -109,6 +109,9 @@ public protocol AutoencoderModel: Sendable {
     /// Whether training steps of `epoch` (from 0) run `phase`: a model may train parts of itself
     /// in some epochs only (a decoder fine-tuned alone at the end).
     func runsPhase(_ phase: Int, epoch: Int) -> Bool
+    /// True when each epoch should also evaluate a fixed subset of the training data, logging
+    /// each loss part's gap (test minus training), e.g. an RBM's free energy gap.
+    var reportsTrainingGap: Bool { get }
 }
 
 extension AutoencoderModel {
@@ -123,6 +126,7 @@ extension AutoencoderModel {
     public var gemmShapes: [(m: Int, k: Int, n: Int)] { [] }
     public var gemmRowsStack: Bool { true }
     public func runsPhase(_ phase: Int, epoch: Int) -> Bool { true }
+    public var reportsTrainingGap: Bool { false }
     public func finishStatistic(_ statistic: UnsafeMutablePointer<Float>, globalRows: Int,
                                 state: UnsafeMutablePointer<Float>, training: Bool) {}
 

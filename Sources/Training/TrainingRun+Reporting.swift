@@ -42,8 +42,9 @@ extension TrainingRun {
         public var parts: [(name: String, value: Double)] = []
     }
 
-    /// Loss figures over `indices` of the test set (fixed evaluation noise), in batches.
-    public func evaluate(indices: [Int]) -> Evaluation {
+    /// Loss figures over `indices` of the test set (or of `source`; fixed evaluation noise), in batches.
+    public func evaluate(indices: [Int], source: (any BatchSource)? = nil) -> Evaluation {
+        let testSource = source ?? self.testSource
         var total = LossSums()
         var penaltyBatches = 0.0
         var start = 0
@@ -102,6 +103,28 @@ extension TrainingRun {
     public func writeGrid(epoch: Int) throws {
         try writeGrid(to: runDirectory + String(format: "/grids/reconstruction-epoch-%03d.png", epoch),
                       count: config.gridCount)
+        if let rbm = model as? RestrictedBoltzmannMachine, !isSequenceData {
+            try writeFilters(of: rbm, to: runDirectory + String(format: "/grids/filters-epoch-%03d.png", epoch))
+        }
+    }
+
+    /// The first `count` hidden units' weights over the image (rows of 10), each stretched from
+    /// its own minimum (black) to its maximum (white).
+    public func writeFilters(of rbm: RestrictedBoltzmannMachine, to path: String, count: Int = 100) throws {
+        let shape = try gridShape(), v = rbm.config.visible, shown = min(count, rbm.config.hidden)
+        var grid = ImageGrid(tileWidth: shape.width, tileHeight: shape.height, channels: shape.channels)
+        let w = trainer.params.pointer + rbm.weight.offset
+        var row: [Float] = []
+        for j in 0..<shown {
+            let filter = UnsafeBufferPointer(start: w + j * v, count: v)
+            let low = filter.min() ?? 0, high = filter.max() ?? 0
+            row += filter.map { high > low ? ($0 - low) / (high - low) : 0.5 }
+            if (j + 1) % 10 == 0 || j == shown - 1 {
+                grid.addRow(label: nil, tiles: row)
+                row.removeAll(keepingCapacity: true)
+            }
+        }
+        try PNGCodec.write(grid.render(), to: path)
     }
 
     /// True for the fully convolutional denoiser (PSNR figures, "denoised" grid rows).

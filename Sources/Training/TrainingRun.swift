@@ -292,9 +292,19 @@ public final class TrainingRun {
                 "samples_per_second": Double(epochSamples) / max(trainSeconds, 1e-9)]
             for (name, value) in record.trainParts ?? [:] { entry["train_" + name] = value }
             for (name, value) in record.testParts ?? [:] { entry["test_" + name] = value }
+            var gapText = ""
+            if model.reportsTrainingGap {
+                // The first training samples (as many as the test split) with the same parameters.
+                let seen = evaluate(indices: Array(trainIndices.prefix(testIndices.count)), source: trainSource)
+                for ((name, trained), (_, heldOut)) in zip(seen.parts, test.parts) {
+                    entry["train_eval_" + name] = trained
+                    entry["gap_" + name] = heldOut - trained
+                    gapText += String(format: ", %@ gap %.3f", name, heldOut - trained)
+                }
+            }
             var quality = testSequences == nil
                 ? String(format: "test squared error/image %.3f", test.squaredErrorPerImage)
-                    + test.parts.map { String(format: ", %@ %.3f", $0.name, $0.value) }.joined()
+                    + test.parts.map { String(format: ", %@ %.3f", $0.name, $0.value) }.joined() + gapText
                 : String(format: "test MSE per value %.5f (standardized)", test.msePerPixel)
             if let psnr = test.psnr, let noisy = test.psnrNoisy {
                 entry["test_psnr"] = psnr

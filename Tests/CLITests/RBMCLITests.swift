@@ -3,6 +3,7 @@
 // the flags it refuses.
 
 import Foundation
+import Images
 import Testing
 import TestSupport
 
@@ -20,7 +21,11 @@ import TestSupport
         #expect(optimizer["momentum"] as? Double == 0.9 && optimizer["initialMomentum"] as? Double == 0.5)
         #expect(optimizer["initialMomentumEpochs"] as? Int == 5)
         let log = try String(contentsOfFile: run + "/log.jsonl", encoding: .utf8)
-        #expect(log.contains("\"train_free_energy\"") && log.contains("\"test_free_energy\""))
+        #expect(log.contains("\"train_free_energy\"") && log.contains("\"test_free_energy\"") && log.contains("\"gap_free_energy\""))
+        #expect(train.stdout.contains("free_energy gap"), "\(train.stdout)")
+        // The first 32 filters: rows of 10 tiles of 28 + 2 pixels.
+        let filters = try PNGCodec.read(path: run + "/grids/filters-epoch-002.png")
+        #expect(filters.width == 2 + 10 * 30 && filters.height == 2 + 4 * 30, "\(filters.width)x\(filters.height)")
         let encode = try runTool(["encode", "--checkpoint", run, "--out", folder + "/codes.npy"])
         #expect(encode.status == 0, "\(encode.stderr)")
         let gaussian = try runTool(["train", "--model", "rbm", "--layers", "784,8", "--hidden-units", "gaussian", "--lr", "0.001",
