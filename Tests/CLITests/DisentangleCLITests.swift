@@ -8,6 +8,21 @@ import Images
 import Testing
 import TestSupport
 
+/// The bundled JapaneseVowels test split with every utterance's values repeated, each twice as
+/// long as before (up to 58 steps).
+func writeDoubledVowels(to path: String) throws {
+    let test = try String(contentsOfFile: repositoryRoot + "/data/japanese-vowels/JapaneseVowels_TEST.ts", encoding: .utf8)
+    var inData = false
+    let doubled = test.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+        defer { if line.lowercased().hasPrefix("@data") { inData = true } }
+        guard inData, !line.isEmpty, !line.hasPrefix("#") else { return String(line) }
+        var parts = line.split(separator: ":").map(String.init)
+        let label = parts.removeLast()
+        return (parts.map { $0 + "," + $0 } + [label]).joined(separator: ":")
+    }.joined(separator: "\n")
+    try doubled.write(toFile: path, atomically: true, encoding: .utf8)
+}
+
 @Suite(.serialized) struct DisentangleCLITests {
     @Test func digitsAndVowels() throws {
         let folder = try makeScratchFolder("discli")
@@ -53,16 +68,7 @@ import TestSupport
 
         // The model's dense input spans its 29 steps: longer sequences are refused by name (they
         // used to re-size the model and fail on a tensor shape).
-        let test = try String(contentsOfFile: repositoryRoot + "/data/japanese-vowels/JapaneseVowels_TEST.ts", encoding: .utf8)
-        var inData = false
-        let doubled = test.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
-            defer { if line.lowercased().hasPrefix("@data") { inData = true } }
-            guard inData, !line.isEmpty, !line.hasPrefix("#") else { return String(line) }
-            var parts = line.split(separator: ":").map(String.init)
-            let label = parts.removeLast()
-            return (parts.map { $0 + "," + $0 } + [label]).joined(separator: ":")
-        }.joined(separator: "\n")
-        try doubled.write(toFile: folder + "/Long_TEST.ts", atomically: true, encoding: .utf8)
+        try writeDoubledVowels(to: folder + "/Long_TEST.ts")
         let long = try runTool(["evaluate", "--checkpoint", vowels, "--data", folder + "/Long_TEST.ts"])
         #expect(long.status != 0 && long.stderr.contains("the model takes at most 29"), "\(long.stderr)")
     }
@@ -100,16 +106,7 @@ import TestSupport
         #expect(sequences.stdout.contains("sequences of 29 x 12, 1-D kernel 3"), "\(sequences.stdout)")
         let converted = try runTool(["swap", "--checkpoint", vowels, "--rows", "2", "--out", folder + "/convert.png"])
         #expect(converted.status == 0, "\(converted.stderr)")
-        let test = try String(contentsOfFile: repositoryRoot + "/data/japanese-vowels/JapaneseVowels_TEST.ts", encoding: .utf8)
-        var inData = false
-        let doubled = test.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
-            defer { if line.lowercased().hasPrefix("@data") { inData = true } }
-            guard inData, !line.isEmpty, !line.hasPrefix("#") else { return String(line) }
-            var parts = line.split(separator: ":").map(String.init)
-            let label = parts.removeLast()
-            return (parts.map { $0 + "," + $0 } + [label]).joined(separator: ":")
-        }.joined(separator: "\n")
-        try doubled.write(toFile: folder + "/Long_TEST.ts", atomically: true, encoding: .utf8)
+        try writeDoubledVowels(to: folder + "/Long_TEST.ts")
         let long = try runTool(["evaluate", "--checkpoint", vowels, "--data", folder + "/Long_TEST.ts", "--json"])
         #expect(long.status == 0, "\(long.stderr)")
 
