@@ -42,7 +42,8 @@ struct ModelOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Model family: dense (one hidden code layer), deep, sparse, denoising, dropout, "
         + "contractive, conv (convolutional), denoiser (fully convolutional, any image size), lstm and gru "
         + "(sequence-to-sequence over image rows or sequence files), vae (variational), aae (adversarial), disentangle "
-        + "(split latent: a free code with no label, plus the label). Default: deep, or the "
+        + "(a free code with no label plus the label, or --form adain: content and style encoders), rbm (restricted "
+        + "Boltzmann machine, CD-k). Default: deep, or the "
         + "family of --config."))
     var model: ModelFamily?
 
