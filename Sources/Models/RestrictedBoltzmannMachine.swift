@@ -241,3 +241,42 @@ extension RestrictedBoltzmannMachine: LatentModel {
         down(ws.matrix(hiddenData, rows: rows), into: ws.matrix(visibleModel, rows: rows), params: params)
     }
 }
+
+extension RestrictedBoltzmannMachine {
+    /// The deep autoencoder a stack of RBMs (each reading the one below's hidden units) unrolls
+    /// into, as Hinton and Salakhutdinov do: the encoder takes each machine's weights, the decoder
+    /// their transposes in reverse order; logistic hidden layers, a linear code when the top
+    /// machine's hidden units are Gaussian, a logistic output.
+    /// - Precondition: each machine's visible width is the hidden width of the one below.
+    public static func unrolledConfig(_ stack: [RBMConfig], loss: LossKind = .bce) -> DenseAutoencoderConfig {
+        precondition(!stack.isEmpty && zip(stack, stack.dropFirst()).allSatisfy { $0.hidden == $1.visible },
+                     "each RBM must read the hidden units of the one below")
+        var config = DenseAutoencoderConfig(widths: [stack[0].visible] + stack.map(\.hidden))
+        config.hiddenActivation = .sigmoid
+        config.codeActivation = stack.last!.hiddenUnits == .gaussian ? .identity : .sigmoid
+        config.outputActivation = .sigmoid
+        config.loss = loss
+        return config
+    }
+
+    /// Writes the stack's parameters into `autoencoder`'s (built from `unrolledConfig`): encoder
+    /// layer k gets machine k's weights and hidden biases, the mirrored decoder layer its
+    /// transposed weights and visible biases.
+    public static func unroll(_ stack: [(model: RestrictedBoltzmannMachine, params: Arena)], into autoencoder: DenseAutoencoder,
+                              params: Arena) {
+        let dense = autoencoder.network.layers.compactMap { $0 as? Dense }
+        precondition(dense.count == 2 * stack.count && !autoencoder.config.tiedWeights,
+                     "the autoencoder must be the stack's unrolled config")
+        for (k, (rbm, source)) in stack.enumerated() {
+            let v = rbm.config.visible, h = rbm.config.hidden
+            let encoder = dense[k], decoder = dense[dense.count - 1 - k]
+            precondition(encoder.inputWidth == v && encoder.outputWidth == h, "layer \(k) is not \(v) -> \(h)")
+            params[encoder.weight].update(from: source[rbm.weight], count: h * v)
+            params[encoder.bias].update(from: source[rbm.hiddenBias], count: h)
+            // The decoder layer maps h -> v: its (v, h) weight is the machine's (h, v) transposed.
+            let w = source[rbm.weight], out = params[decoder.weight]
+            for i in 0..<v { for j in 0..<h { out[i * h + j] = w[j * v + i] } }
+            params[decoder.bias].update(from: source[rbm.visibleBias], count: v)
+        }
+    }
+}

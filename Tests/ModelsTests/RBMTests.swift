@@ -171,4 +171,49 @@ final class RBMHarness {
         for i in 0..<6 { #expect(abs(costed[i] - plain[i] - 0.5 * plain[11 + i]) < 1e-6, "weight \(i)") }
         for i in 6..<11 { #expect(costed[i] == plain[i], "bias \(i)") }
     }
+
+    /// A stack of RBMs (6-4 binary, then 4-2 with Gaussian hidden units) unrolled into a deep
+    /// autoencoder: its code is the stack's deterministic up pass (probabilities, then the linear
+    /// top's means) and its reconstruction the down pass through the transposed weights.
+    @Test func unrolledNetworkEqualsTheStacksUpDownPass() {
+        var top = RBMConfig(visible: 4, hidden: 2)
+        top.hiddenUnits = .gaussian
+        let stack = [RestrictedBoltzmannMachine(RBMConfig(visible: 6, hidden: 4)), RestrictedBoltzmannMachine(top)]
+        var rng = SplitMix64(seed: 9)
+        let buffers = stack.map { rbm -> FloatBuffer in
+            let p = FloatBuffer(count: rbm.layout.count)
+            for i in 0..<rbm.layout.count { p[i] = rng.nextUniform() * 2 - 1 }
+            return p
+        }
+        let autoencoder = DenseAutoencoder(RestrictedBoltzmannMachine.unrolledConfig(stack.map(\.config)))
+        #expect(autoencoder.config.widths == [6, 4, 2] && autoencoder.config.codeActivation == .identity)
+        let params = FloatBuffer(count: autoencoder.layout.count)
+        RestrictedBoltzmannMachine.unroll(zip(stack, buffers).map { ($0, Arena($1)) }, into: autoencoder, params: Arena(params))
+        let rows = 3, ws = autoencoder.makeWorkspace(maxRows: rows)
+        var data: [[Double]] = []
+        for r in 0..<rows {
+            let v = (0..<6).map { _ in Double(rng.nextUniform()) }
+            data.append(v)
+            for i in 0..<6 { autoencoder.input(ws, rows: rows).row(r)[i] = Float(v[i]) }
+        }
+        autoencoder.forward(.evaluation, ws, rows: rows, params: Arena(params), statistic: nil)
+        _ = autoencoder.backward(.evaluation, ws, rows: rows, globalRows: rows, params: Arena(params), grads: nil, statistic: nil)
+        func sigmoid(_ a: Double) -> Double { 1 / (1 + exp(-a)) }
+        // Parameters of machine k: weight (hidden, visible), visible bias, hidden bias.
+        func layer(_ k: Int, _ x: [Double], up: Bool) -> [Double] {
+            let rbm = stack[k], p = buffers[k], v = rbm.config.visible, h = rbm.config.hidden
+            let w = { (j: Int, i: Int) in Double(p[rbm.weight.offset + j * v + i]) }
+            if up {
+                return (0..<h).map { j in (0..<v).reduce(Double(p[rbm.hiddenBias.offset + j])) { $0 + w(j, $1) * x[$1] } }
+            }
+            return (0..<v).map { i in sigmoid((0..<h).reduce(Double(p[rbm.visibleBias.offset + i])) { $0 + w($1, i) * x[$1] }) }
+        }
+        let code = autoencoder.code(ws, rows: rows), reconstruction = autoencoder.reconstruction(ws, rows: rows)
+        for r in 0..<rows {
+            let hidden = layer(0, data[r], up: true).map(sigmoid), means = layer(1, hidden, up: true)
+            let back = layer(0, layer(1, means, up: false), up: false)
+            for j in 0..<2 { #expect(abs(Double(code.row(r)[j]) - means[j]) < 1e-5, "code \(r), \(j)") }
+            for i in 0..<6 { #expect(abs(Double(reconstruction.row(r)[i]) - back[i]) < 1e-5, "reconstruction \(r), \(i)") }
+        }
+    }
 }
