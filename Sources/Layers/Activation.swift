@@ -63,6 +63,17 @@ public struct Activation: Layer {
         x >= 0 ? 1 / (1 + expf(-x)) : { let e = expf(x); return e / (1 + e) }()
     }
 
+    /// Logits to probabilities: `y[r][i] = sigmoid(x[r][i])` for the first `count` values of each
+    /// row (in place when `y` is `x`); returns `y`.
+    @discardableResult
+    public static func sigmoid(_ x: Matrix, into y: Matrix, count: Int) -> Matrix {
+        for r in 0..<x.rows {
+            let a = x.row(r), b = y.row(r)
+            for i in 0..<count { b[i] = sigmoid(a[i]) }
+        }
+        return y
+    }
+
     /// `log(1 + e^x)` without overflow.
     @inline(__always)
     public static func softplus(_ x: Float) -> Float {

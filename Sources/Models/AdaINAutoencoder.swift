@@ -451,12 +451,7 @@ public struct AdaINAutoencoder: AutoencoderModel {
         if config.isSequence { return ws.matrix(sequenceOutput, rows: rows) }
         let output = decoder.last!.output(ws, rows: rows)
         if config.loss == .mse { return output }
-        let p = ws.matrix(probabilities, rows: rows)
-        for r in 0..<rows {
-            let o = output.row(r), q = p.row(r)
-            for i in 0..<dataWidth { q[i] = Activation.sigmoid(o[i]) }
-        }
-        return p
+        return Activation.sigmoid(output, into: ws.matrix(probabilities, rows: rows), count: dataWidth)
     }
 
     public func firstNonFiniteLayer(_ ws: Workspace, rows: Int) -> String? {

@@ -353,12 +353,7 @@ public struct AdversarialAutoencoder: AutoencoderModel {
     public func reconstruction(_ ws: Workspace, rows: Int) -> Matrix {
         let output = decoder.output(ws, rows: rows)
         guard config.loss == .bce else { return output }
-        let p = ws.matrix(probabilities, rows: rows)
-        for r in 0..<rows {
-            let o = output.row(r), q = p.row(r)
-            for i in 0..<inputWidth { q[i] = Activation.sigmoid(o[i]) }
-        }
-        return p
+        return Activation.sigmoid(output, into: ws.matrix(probabilities, rows: rows), count: inputWidth)
     }
 
     /// The cluster of each row (argmax of the softmax head) after an evaluation forward.

@@ -220,12 +220,7 @@ public struct ConvAutoencoder: AutoencoderModel {
     public func reconstruction(_ ws: Workspace, rows: Int) -> Matrix {
         let output = network.output(ws, rows: rows)
         guard config.loss == .bce else { return output }
-        let p = ws.matrix(probabilities, rows: rows)
-        for r in 0..<rows {
-            let o = output.row(r), q = p.row(r)
-            for i in 0..<targetWidth { q[i] = Activation.sigmoid(o[i]) }
-        }
-        return p
+        return Activation.sigmoid(output, into: ws.matrix(probabilities, rows: rows), count: targetWidth)
     }
 
     public func firstNonFiniteLayer(_ ws: Workspace, rows: Int) -> String? {

@@ -344,12 +344,7 @@ public struct DenseAutoencoder: AutoencoderModel {
             return Matrix(output.base, rows: rows, cols: targetWidth, stride: output.stride)
         }
         guard config.loss == .bce else { return output }
-        let p = ws.matrix(probabilities, rows: rows)
-        for r in 0..<rows {
-            let o = output.row(r), q = p.row(r)
-            for i in 0..<targetWidth { q[i] = Activation.sigmoid(o[i]) }
-        }
-        return p
+        return Activation.sigmoid(output, into: ws.matrix(probabilities, rows: rows), count: targetWidth)
     }
 }
 

@@ -451,14 +451,10 @@ public struct DisentanglingAutoencoder: AutoencoderModel {
         let output = decoderOutput(ws, rows: rows)
         if config.loss == .mse && !config.isSequence { return output }
         let p = ws.matrix(probabilities, rows: rows), t = target(ws, rows: rows)
+        guard config.isSequence else { return Activation.sigmoid(output, into: p, count: dataWidth) }
         for r in 0..<rows {
-            let o = output.row(r), q = p.row(r)
-            if config.isSequence {
-                q.update(from: o, count: dataWidth)
-                q[dataWidth] = t.row(r)[dataWidth]
-            } else {
-                for i in 0..<dataWidth { q[i] = Activation.sigmoid(o[i]) }
-            }
+            p.row(r).update(from: output.row(r), count: dataWidth)
+            p.row(r)[dataWidth] = t.row(r)[dataWidth]
         }
         return p
     }

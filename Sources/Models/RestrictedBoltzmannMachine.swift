@@ -134,10 +134,7 @@ public struct RestrictedBoltzmannMachine: AutoencoderModel {
         let w = Matrix(params[weight], rows: config.hidden, cols: config.visible), b = params[visibleBias]
         for r in 0..<h.rows { out.row(r).update(from: b, count: config.visible) }
         gemm(h, w, into: out, beta: 1)
-        for r in 0..<h.rows {
-            let o = out.row(r)
-            for i in 0..<config.visible { o[i] = Activation.sigmoid(o[i]) }
-        }
+        Activation.sigmoid(out, into: out, count: config.visible)
     }
 
     public func forward(_ context: StepContext, _ ws: Workspace, rows: Int, params: Arena,

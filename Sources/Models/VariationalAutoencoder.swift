@@ -389,12 +389,7 @@ public struct VariationalAutoencoder: AutoencoderModel {
         let output = decoder.output(ws, rows: rows)
         switch config.decoder {
         case .bernoulli:
-            let p = ws.matrix(probabilities, rows: rows)
-            for r in 0..<rows {
-                let o = output.row(r), q = p.row(r)
-                for i in 0..<inputWidth { q[i] = Activation.sigmoid(o[i]) }
-            }
-            return p
+            return Activation.sigmoid(output, into: ws.matrix(probabilities, rows: rows), count: inputWidth)
         case .gaussian:
             return output
         case .gaussianLearned:

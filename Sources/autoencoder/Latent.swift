@@ -134,7 +134,9 @@ struct Swap: ParsableCommand {
             Images: a grid whose top row holds --columns test images, one per label (the label sources), and each \
             further row a test image (the free-code source: style, handwriting) followed by its free code decoded \
             with each column's label. Sequences: for --rows test sequences, per feature, the source, a sequence of \
-            another label (the target reference) and the source converted to that label.
+            another label (the target reference) and the source converted to that label. The adain form's free \
+            part is its style vector for images (columns give the content) and its content code for sequences \
+            (the reference gives the style).
             """)
 
     @OptionGroup var options: CheckpointOptions
