@@ -9,6 +9,8 @@ public struct DataSource: Sendable {
         case idxFolder = "IDX folder"
         case idxFile = "IDX file"
         case pngFolder = "PNG folder"
+        /// Codes of a trained pretraining stage (the next stage's inputs).
+        case stageFeatures = "stage features"
     }
 
     public let path: String
@@ -17,6 +19,14 @@ public struct DataSource: Sendable {
     public let test: Dataset?
     /// Files left out with `--skip-bad`.
     public let skipped: [SkippedFile]
+
+    public init(path: String, kind: Kind, train: Dataset, test: Dataset?, skipped: [SkippedFile] = []) {
+        self.path = path
+        self.kind = kind
+        self.train = train
+        self.test = test
+        self.skipped = skipped
+    }
 
     /// Names of data shipped in the repository's `data/` folder.
     public static let bundledNames = ["mnist-sample"]

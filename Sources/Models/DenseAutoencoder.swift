@@ -362,3 +362,25 @@ extension DenseAutoencoder: LatentModel {
         network.forward(ws, rows: rows, params: params, training: false, layers: codeIndex..<network.layers.count)
     }
 }
+
+extension DenseAutoencoder {
+    /// Writes one-hidden-layer autoencoders trained greedily, each on the codes of the one below
+    /// (stacked denoising or contractive autoencoders), into a deep autoencoder of their widths:
+    /// encoder layer k takes part k's encoder, the mirrored decoder layer its decoder.
+    public static func stack(_ parts: [(model: DenseAutoencoder, params: Arena)], into autoencoder: DenseAutoencoder,
+                             params: Arena) {
+        let dense = autoencoder.network.layers.compactMap { $0 as? Dense }
+        precondition(dense.count == 2 * parts.count && !autoencoder.config.tiedWeights,
+                     "the autoencoder must have one untied encoder and decoder layer per part")
+        for (k, (part, source)) in parts.enumerated() {
+            let pair = part.network.layers.compactMap { $0 as? Dense }
+            precondition(pair.count == 2 && !part.config.tiedWeights, "part \(k) is not a one-hidden-layer autoencoder")
+            for (from, to) in [(pair[0], dense[k]), (pair[1], dense[dense.count - 1 - k])] {
+                precondition(from.inputWidth == to.inputWidth && from.outputWidth == to.outputWidth,
+                             "part \(k) is \(from.inputWidth) -> \(from.outputWidth), the layer \(to.inputWidth) -> \(to.outputWidth)")
+                params[to.weight].update(from: source[from.weight], count: from.inputWidth * from.outputWidth)
+                params[to.bias].update(from: source[from.bias], count: from.outputWidth)
+            }
+        }
+    }
+}

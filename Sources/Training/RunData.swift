@@ -85,7 +85,7 @@ public struct RunData {
             }
             let source: DataSource
             do {
-                source = try DataSource.load(config.data, options: config.folderOptions)
+                source = try StageFeatures.load(config.data, options: config.folderOptions, shards: config.shards)
             } catch let error as DatasetError where error.kind == .mixedSizes && evaluating != nil {
                 // The flags the message suggests are training options; say what the model takes.
                 let reason = error.reason.replacingOccurrences(of: "; pass --resize WxH or --crop WxH", with: "")

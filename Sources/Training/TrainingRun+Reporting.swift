@@ -111,15 +111,21 @@ extension TrainingRun {
     /// The first `count` hidden units' weights over the image (rows of 10), each stretched from
     /// its own minimum (black) to its maximum (white).
     public func writeFilters(of rbm: RestrictedBoltzmannMachine, to path: String, count: Int = 100) throws {
-        let shape = try gridShape(), v = rbm.config.visible, shown = min(count, rbm.config.hidden)
+        try Self.writeFilterGrid(trainer.params.pointer + rbm.weight.offset, count: min(count, rbm.config.hidden),
+                                 shape: try gridShape(), to: path)
+    }
+
+    /// `count` filters of `shape.count` values each, back to back, as a grid of tiles (rows of
+    /// 10), each stretched from its own minimum (black) to its maximum (white).
+    static func writeFilterGrid(_ filters: UnsafePointer<Float>, count: Int, shape: ImageShape, to path: String) throws {
+        let width = shape.count
         var grid = ImageGrid(tileWidth: shape.width, tileHeight: shape.height, channels: shape.channels)
-        let w = trainer.params.pointer + rbm.weight.offset
         var row: [Float] = []
-        for j in 0..<shown {
-            let filter = UnsafeBufferPointer(start: w + j * v, count: v)
+        for j in 0..<count {
+            let filter = UnsafeBufferPointer(start: filters + j * width, count: width)
             let low = filter.min() ?? 0, high = filter.max() ?? 0
             row += filter.map { high > low ? ($0 - low) / (high - low) : 0.5 }
-            if (j + 1) % 10 == 0 || j == shown - 1 {
+            if (j + 1) % 10 == 0 || j == count - 1 {
                 grid.addRow(label: nil, tiles: row)
                 row.removeAll(keepingCapacity: true)
             }

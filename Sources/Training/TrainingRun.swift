@@ -44,6 +44,8 @@ public struct RunHooks {
     public var epochEnded: ((EpochRecord) -> Void)?
     /// After a checkpoint is written, with its path.
     public var checkpointed: ((String) -> Void)?
+    /// After each epoch (checkpointed): true stops the run there, as a time limit does.
+    public var stopsAfterEpoch: (() -> Bool)?
 
     public init() {}
 }
@@ -325,6 +327,7 @@ public final class TrainingRun {
                 log("time limit of \(Int(limit)) s reached after epoch \(epoch + 1); resume with --resume \(runDirectory)")
                 break
             }
+            if progress.epoch < config.epochs, hooks.stopsAfterEpoch?() == true { break }
         }
         return metrics(wallSeconds: Date().timeIntervalSince(started), samples: samplesTrained)
     }

@@ -7,6 +7,7 @@ import Models
 import Training
 
 extension ModelFamily: ExpressibleByArgument {}
+extension PretrainPlan.Kind: ExpressibleByArgument {}
 extension ActivationKind: ExpressibleByArgument {}
 extension LossKind: ExpressibleByArgument {}
 extension Initializer: ExpressibleByArgument {}

@@ -72,6 +72,22 @@ struct Train: ParsableCommand {
     @Option(parsing: .unconditional, help: "Stop after the epoch in which this many minutes of training have passed.")
     var timeLimit: Double?
 
+    @Option(help: ArgumentHelp("Greedy layer-wise pretraining of --model deep before fine-tuning: rbm (restricted "
+        + "Boltzmann machines, Hinton & Salakhutdinov), dae (denoising autoencoders, masking noise) or cae "
+        + "(contractive autoencoders). Each layer is a stage under RUN/stages/; the hidden layers become logistic "
+        + "and the loss defaults to bce.", valueName: "kind"))
+    var pretrain: PretrainPlan.Kind?
+
+    @Option(parsing: .unconditional, help: "Epochs of each pretraining stage (default 10).")
+    var pretrainEpochs: Int?
+
+    @Option(help: ArgumentHelp("--pretrain dae: the noise of each stage (default masking:0.25).", valueName: "noise"))
+    var pretrainNoise: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("--pretrain cae: weight of the contractive penalty of each "
+        + "logistic stage (default 0.001).", valueName: "weight"))
+    var pretrainContractive: Float?
+
     func validate() throws {
         if let epochs, epochs <= 0 { throw ValidationError("--epochs must be positive") }
         if let gridCount, gridCount <= 0 { throw ValidationError("--grid-count must be positive") }
@@ -86,6 +102,32 @@ struct Train: ParsableCommand {
         if let noise {
             do { _ = try Corruption(parsing: noise) } catch let error as DatasetError {
                 throw ValidationError(error.description)
+            }
+        }
+        if let pretrainEpochs, pretrainEpochs <= 0 { throw ValidationError("--pretrain-epochs must be positive") }
+        if let pretrainContractive, !(pretrainContractive > 0) {
+            throw ValidationError("--pretrain-contractive must be positive")
+        }
+        if let pretrainNoise {
+            do { _ = try Corruption(parsing: pretrainNoise) } catch let error as DatasetError {
+                throw ValidationError(error.description)
+            }
+        }
+        for (given, flag, kind) in [(pretrainEpochs != nil, "--pretrain-epochs", nil),
+                                    (pretrainNoise != nil, "--pretrain-noise", PretrainPlan.Kind.dae),
+                                    (pretrainContractive != nil, "--pretrain-contractive", .cae)] where given {
+            guard let pretrain else { throw ValidationError("\(flag) needs --pretrain") }
+            if let kind, pretrain != kind { throw ValidationError("\(flag) applies to --pretrain \(kind.rawValue)") }
+        }
+        if pretrain != nil {
+            if resume != nil { throw ValidationError("--pretrain starts a staged run; --resume RUN continues one") }
+            if let family = modelOptions.model, ![.deep, .dense].contains(family) {
+                throw ValidationError("--pretrain stacks the layers of --model deep (not \(family.rawValue))")
+            }
+            if patch != nil { throw ValidationError("--pretrain trains on whole images (no --patch)") }
+            if let activation = modelOptions.activation, activation != .sigmoid {
+                throw ValidationError("--pretrain makes the hidden layers logistic (--activation sigmoid), as the "
+                    + "stack they start from")
             }
         }
         if config != nil && resume != nil {
@@ -160,9 +202,15 @@ struct Train: ParsableCommand {
         let family = modelOptions.model ?? base?.family ?? .deep
         // A different --model than the config's starts from that family's preset.
         let baseModel = base?.family == family ? base?.model : nil
-        let model: ModelSpec
+        var model: ModelSpec
         do { model = try modelOptions.modelSpec(family: family, base: baseModel) } catch let error as ValidationError {
             throw CommandFailure(message: error.message)
+        }
+        if pretrain != nil, case .dense(var dense) = model {
+            // The stack's units are logistic; the paper fine-tunes MNIST with cross-entropy.
+            dense.hiddenActivation = .sigmoid
+            if modelOptions.loss == nil { dense.loss = .bce }
+            model = .dense(dense)
         }
         var config = base ?? TrainingConfig(family: family, data: dataOptions.data)
         if base?.family != family {
@@ -221,6 +269,11 @@ struct Train: ParsableCommand {
             folder = candidate
         }
         let madeFolder = try prepareRunFolder(folder)
+        let resumesStaged = resume.map { !$0.hasSuffix(".safetensors") && StagedRun.isStaged($0) } ?? false
+        if pretrain != nil || resumesStaged {
+            try runStaged(config: config, folder: folder, madeFolder: madeFolder)
+            return
+        }
         let run: TrainingRun
         do {
             run = try TrainingRun(config: config, runDirectory: folder, resume: resume, epochs: epochs,
@@ -243,17 +296,8 @@ struct Train: ParsableCommand {
             + "\(c.optimizer.kind.rawValue) lr \(c.optimizer.learningRate)")
         print("run folder: \(folder)")
         fflush(nil)
-        // Ctrl-C and kill (SIGTERM) checkpoint at the next step and stop; the exit code says which.
-        signal(SIGINT) { _ in stopRequested = SIGINT }
-        signal(SIGTERM) { _ in stopRequested = SIGTERM }
-        // A parent may have blocked them (the mask survives exec): unblock, or they never arrive.
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        sigaddset(&signals, SIGINT)
-        sigaddset(&signals, SIGTERM)
-        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
-        let terminal = isatty(STDOUT_FILENO) != 0
-        let progress = ProgressDisplay(terminal: terminal)
+        Self.handleSignals()
+        let progress = ProgressDisplay(terminal: isatty(STDOUT_FILENO) != 0)
         let metrics: [String: Double]
         do {
             metrics = try run.run(report: progress.show, log: progress.line)
@@ -262,6 +306,68 @@ struct Train: ParsableCommand {
             throw CommandFailure(message: error.description)
         }
         progress.finish()
+        try Self.printSummary(metrics, of: run, folder: folder)
+    }
+
+    /// Ctrl-C and kill (SIGTERM) checkpoint at the next step and stop; the exit code says which.
+    static func handleSignals() {
+        signal(SIGINT) { _ in stopRequested = SIGINT }
+        signal(SIGTERM) { _ in stopRequested = SIGTERM }
+        // A parent may have blocked them (the mask survives exec): unblock, or they never arrive.
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGINT)
+        sigaddset(&signals, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+    }
+
+    /// A staged run: pretraining stages, then fine-tuning (new with --pretrain, or resumed).
+    func runStaged(config: TrainingConfig, folder: String, madeFolder: Bool) throws {
+        let staged: StagedRun
+        do {
+            if let pretrain {
+                let plan = try PretrainPlan(kind: pretrain, finetune: config, epochs: pretrainEpochs ?? 10,
+                                            noise: pretrainNoise, contractive: pretrainContractive)
+                staged = StagedRun(plan: plan, runDirectory: folder)
+            } else {
+                staged = try StagedRun.resuming(folder, epochs: epochs)
+            }
+        } catch let error as TrainingError {
+            if madeFolder { try? FileManager.default.removeItem(atPath: folder) }
+            throw CommandFailure(message: error.description)
+        }
+        let plan = staged.plan
+        print("pretraining \(plan.stages.count) \(plan.kind.rawValue) stage(s) of \(plan.stages[0].epochs) epoch(s) on "
+            + "\(plan.finetune.data), then fine-tuning \(plan.finetune.modelDescription) for \(plan.finetune.epochs) "
+            + "epoch(s); batch \(plan.finetune.batchSize), \(plan.finetune.shards) shard(s)")
+        print("run folder: \(folder)")
+        fflush(nil)
+        Self.handleSignals()
+        let progress = ProgressDisplay(terminal: isatty(STDOUT_FILENO) != 0)
+        let result: (metrics: [String: Double], stopped: Bool)
+        do {
+            result = try staged.run(report: progress.show, log: progress.line)
+        } catch {
+            progress.finish()
+            switch error {
+            case let error as DatasetError: throw CommandFailure(message: error.description)
+            case let error as TrainingError: throw CommandFailure(message: error.description)
+            case let error as SafeTensorsError: throw CommandFailure(message: error.description)
+            default: throw error
+            }
+        }
+        progress.finish()
+        if let run = staged.finetuneRun, !result.stopped {
+            if let seconds = result.metrics["pretrain_seconds"] {
+                print(String(format: "pretraining took %.0f s", seconds))
+            }
+            try Self.printSummary(result.metrics, of: run, folder: folder)
+        }
+        if stopRequested != 0 { throw ExitCode(128 + stopRequested) }
+    }
+
+    /// The best figure of a finished run and where its outputs are.
+    static func printSummary(_ metrics: [String: Double], of run: TrainingRun, folder: String) throws {
         if let psnr = metrics["best_test_psnr"] {
             print(String(format: "best validation PSNR %.2f dB (noisy %.2f dB); %.0f s wall", psnr,
                          metrics["best_test_psnr_noisy"] ?? 0, metrics["wall_seconds"] ?? 0))

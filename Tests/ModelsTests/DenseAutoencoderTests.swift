@@ -1,6 +1,7 @@
 // Whole-model gradient checks for every dense variant, penalties included: the analytic gradient
 // of the training objective (per-value mean loss + penalties) against central differences.
 
+import Foundation
 import Kernels
 import Layers
 import Models
@@ -151,5 +152,55 @@ struct ModelHarness {
         config.dropout = 0.2
         config.dropoutLayers = [5]
         #expect(config.validationError()?.contains("does not exist") == true)
+    }
+}
+
+/// Greedy stacks: one-hidden-layer autoencoders (6-4 logistic, then 4-2 linear) written into a
+/// deep autoencoder give the parts' encoders in order for the code and their decoders in
+/// reverse order for the reconstruction.
+@Test func stackedAutoencodersEqualTheirPartsInSequence() throws {
+    var lower = DenseAutoencoderConfig(widths: [6, 4])
+    lower.codeActivation = .sigmoid
+    lower.loss = .bce
+    var upper = DenseAutoencoderConfig(widths: [4, 2])
+    upper.loss = .bce
+    let parts = [DenseAutoencoder(lower), DenseAutoencoder(upper)]
+    var rng = SplitMix64(seed: 11)
+    let buffers = parts.map { part -> FloatBuffer in
+        let p = FloatBuffer(count: part.layout.count)
+        for i in 0..<part.layout.count { p[i] = rng.nextUniform() * 2 - 1 }
+        return p
+    }
+    var deepConfig = DenseAutoencoderConfig(widths: [6, 4, 2])
+    deepConfig.hiddenActivation = .sigmoid
+    deepConfig.loss = .bce
+    let deep = DenseAutoencoder(deepConfig)
+    let params = FloatBuffer(count: deep.layout.count)
+    DenseAutoencoder.stack(zip(parts, buffers).map { ($0, Arena($1)) }, into: deep, params: Arena(params))
+    let rows = 3, ws = deep.makeWorkspace(maxRows: rows)
+    var data: [[Double]] = []
+    for r in 0..<rows {
+        let v = (0..<6).map { _ in Double(rng.nextUniform()) }
+        data.append(v)
+        for i in 0..<6 { deep.input(ws, rows: rows).row(r)[i] = Float(v[i]) }
+    }
+    deep.forward(.evaluation, ws, rows: rows, params: Arena(params), statistic: nil)
+    _ = deep.backward(.evaluation, ws, rows: rows, globalRows: rows, params: Arena(params), grads: nil, statistic: nil)
+    func sigmoid(_ a: Double) -> Double { 1 / (1 + exp(-a)) }
+    // Dense layer `index` (0: encoder, 1: decoder) of part k applied to x.
+    func apply(_ k: Int, _ index: Int, _ x: [Double]) -> [Double] {
+        let dense = parts[k].network.layers.compactMap { $0 as? Dense }[index], p = buffers[k]
+        return (0..<dense.outputWidth).map { j in
+            (0..<dense.inputWidth).reduce(Double(p[dense.bias.offset + j])) {
+                $0 + Double(p[dense.weight.offset + j * dense.inputWidth + $1]) * x[$1]
+            }
+        }
+    }
+    let code = deep.code(ws, rows: rows), reconstruction = deep.reconstruction(ws, rows: rows)
+    for r in 0..<rows {
+        let z = apply(1, 0, apply(0, 0, data[r]).map(sigmoid))
+        let back = apply(0, 1, apply(1, 1, z).map(sigmoid)).map(sigmoid)
+        for j in 0..<2 { #expect(abs(Double(code.row(r)[j]) - z[j]) < 1e-5, "code \(r), \(j)") }
+        for i in 0..<6 { #expect(abs(Double(reconstruction.row(r)[i]) - back[i]) < 1e-5, "reconstruction \(r), \(i)") }
     }
 }
