@@ -172,6 +172,7 @@ public final class StagedRun {
         try FileManager.default.createDirectory(atPath: runDirectory + "/grids", withIntermediateDirectories: true)
         try AtomicFile.write(Data(plan.jsonString().utf8), to: runDirectory + "/" + Self.planFile)
         var hooks = given
+        hooks.resumeFolder = runDirectory
         var halted = false
         hooks.stopsAfterEpoch = { [plan] in
             let timeUp = plan.timeLimit.map { Date().timeIntervalSince(started) >= $0 } ?? false

@@ -46,6 +46,9 @@ public struct RunHooks {
     public var checkpointed: ((String) -> Void)?
     /// After each epoch (checkpointed): true stops the run there, as a time limit does.
     public var stopsAfterEpoch: (() -> Bool)?
+    /// What `--resume` continues when this run stops (default: its own folder; a stage names
+    /// the staged run).
+    public var resumeFolder: String?
 
     public init() {}
 }
@@ -260,7 +263,7 @@ public final class TrainingRun {
                 if stopRequested != 0 || stopThisRun {
                     try checkpoint("last")
                     log("interrupted at epoch \(epoch + 1) batch \(b): saved checkpoints/last.safetensors; "
-                        + "continue with --resume \(runDirectory)")
+                        + "continue with --resume \(hooks.resumeFolder ?? runDirectory)")
                     return metrics(wallSeconds: Date().timeIntervalSince(started), samples: samplesTrained)
                 }
             }
@@ -324,7 +327,7 @@ public final class TrainingRun {
             }
             hooks.epochEnded?(record)
             if let limit = config.timeLimit, Date().timeIntervalSince(started) >= limit, progress.epoch < config.epochs {
-                log("time limit of \(Int(limit)) s reached after epoch \(epoch + 1); resume with --resume \(runDirectory)")
+                log("time limit of \(Int(limit)) s reached after epoch \(epoch + 1); resume with --resume \(hooks.resumeFolder ?? runDirectory)")
                 break
             }
             if progress.epoch < config.epochs, hooks.stopsAfterEpoch?() == true { break }
