@@ -239,27 +239,51 @@ extension TrainingRun {
     /// their first two principal components.
     public func writeLatentScatter(to path: String, title: String) throws {
         let (codes, labels, z) = try encodeTestSplit()
-        let points = Self.projectTo2D(codes, width: z)
-        var plot = LinePlot(title: title, xLabel: z == 2 ? "z0" : (z == 1 ? "sample" : "PC 1"),
-                            yLabel: z == 2 ? "z1" : (z == 1 ? "z0" : "PC 2"))
+        var drawn: [(x: Double, y: Double)] = []
+        if z == 2, let latent = model as? any LatentModel, latent.prior != nil {
+            // Draws of the prior behind the codes, so a plot shows how well the codes match it.
+            var rng = SplitMix64(key: 0x706C_6F74)
+            var draw: [Float] = [0, 0]
+            drawn = (0..<2000).map { _ -> (x: Double, y: Double) in
+                draw.withUnsafeMutableBufferPointer {
+                    latent.drawCode(into: $0.baseAddress!, rng: &rng, component: -1, temperature: 1)
+                }
+                return (Double(draw[0]), Double(draw[1]))
+            }
+        }
+        try Self.writeScatter(Self.projectTo2D(codes, width: z), labels: labels, title: title,
+                              axes: z == 2 ? ("z0", "z1") : (z == 1 ? ("sample", "z0") : ("PC 1", "PC 2")),
+                              prior: drawn, to: path)
+    }
+
+    /// The first two principal components of `dataset`'s samples (all of them), coloured by
+    /// label: the linear baseline a 2-D code is compared with.
+    /// - Throws: `TrainingError` for images of mixed sizes; the PNG writer's errors.
+    public static func writePCAScatter(of dataset: Dataset, to path: String, title: String) throws {
+        guard let shape = dataset.fixedShape else {
+            throw TrainingError("\(dataset.source): images differ in size; a PCA needs one size (--resize)")
+        }
+        var values = [Float](repeating: 0, count: dataset.count * shape.count)
+        values.withUnsafeMutableBufferPointer { buffer in
+            for i in 0..<dataset.count { dataset.copySample(i, into: buffer.baseAddress! + i * shape.count) }
+        }
+        let labels = dataset.labels ?? [Int32](repeating: -1, count: dataset.count)
+        try writeScatter(projectTo2D(values, width: shape.count), labels: labels, title: title, axes: ("PC 1", "PC 2"),
+                         to: path)
+    }
+
+    /// Points coloured by label (up to 20 classes; one colour when unlabelled), over light grey
+    /// `prior` draws when given.
+    static func writeScatter(_ points: [(x: Double, y: Double)], labels: [Int32], title: String,
+                             axes: (x: String, y: String), prior: [(x: Double, y: Double)] = [], to path: String) throws {
+        var plot = LinePlot(title: title, xLabel: axes.x, yLabel: axes.y)
         plot.connectsPoints = false
         plot.markerRadius = 1
         let palette: [(UInt8, UInt8, UInt8)] = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40),
                                                 (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127),
                                                 (188, 189, 34), (23, 190, 207)]
         let classes = Set(labels.filter { $0 >= 0 }).sorted()
-        if z == 2, let latent = model as? any LatentModel, latent.prior != nil {
-            // Draws of the prior behind the codes, so a plot shows how well the codes match it.
-            var rng = SplitMix64(key: 0x706C_6F74)
-            var draw: [Float] = [0, 0]
-            let drawn = (0..<2000).map { _ -> (x: Double, y: Double) in
-                draw.withUnsafeMutableBufferPointer {
-                    latent.drawCode(into: $0.baseAddress!, rng: &rng, component: -1, temperature: 1)
-                }
-                return (Double(draw[0]), Double(draw[1]))
-            }
-            plot.add("prior", color: (200, 200, 200), points: drawn)
-        }
+        if !prior.isEmpty { plot.add("prior", color: (200, 200, 200), points: prior) }
         if classes.isEmpty {
             plot.add("test codes", color: palette[0], points: points)
             plot.showsLegend = false

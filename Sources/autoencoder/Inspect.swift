@@ -3,6 +3,7 @@
 import ArgumentParser
 import Datasets
 import Foundation
+import Training
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,6 +14,10 @@ struct Inspect: ParsableCommand {
 
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
+
+    @Option(help: ArgumentHelp("Also write the 2-component PCA of the test split (else the training split) as a "
+        + "scatter coloured by label: the linear baseline for a 2-D code.", valueName: "png"))
+    var pcaScatter: String?
 
     struct SplitSummary: Codable {
         var split: String
@@ -83,6 +88,15 @@ struct Inspect: ParsableCommand {
         let summary = Summary(path: source.path, kind: source.kind.rawValue,
                               total: summaries.reduce(0) { $0 + $1.count }, splits: summaries,
                               skipped: source.skipped.map { $0.description })
+        if let pcaScatter {
+            let (name, dataset) = splits.last!
+            do {
+                try TrainingRun.writePCAScatter(of: dataset, to: pcaScatter,
+                                                title: "2-component PCA, \(name) split (\(dataset.count) samples)")
+            } catch let error as TrainingError {
+                throw CommandFailure(message: error.description)
+            }
+        }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
@@ -110,6 +124,7 @@ struct Inspect: ParsableCommand {
         for file in source.skipped {
             print("  skipped \(file.path): \(file.reason)")
         }
+        if let pcaScatter { print("PCA scatter: \(pcaScatter)") }
     }
 
     /// Sequence files (CSV folder, CSV with an id column, UEA .ts): counts, lengths, classes.

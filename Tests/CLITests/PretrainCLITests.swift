@@ -38,6 +38,23 @@ import TestSupport
         #expect(dae.status == 0 && dae.stdout.contains("noise masking:0.5"), "\(dae.stdout)\(dae.stderr)")
     }
 
+    /// The linear baseline of the 2-D code figure: the test split's two principal components.
+    @Test func pcaScatterOfTheTestSplit() throws {
+        let folder = try makeScratchFolder("pcascatter")
+        let inspect = try runTool(["inspect", "--data", "mnist-sample", "--pca-scatter", folder + "/pca.png"])
+        #expect(inspect.status == 0 && inspect.stdout.contains("PCA scatter: "), "\(inspect.stderr)")
+        let plot = try PNGCodec.read(path: folder + "/pca.png")
+        #expect(plot.width > 300 && plot.height > 200)
+        try FileManager.default.createDirectory(atPath: folder + "/mixed", withIntermediateDirectories: true)
+        for side in [10, 12] {
+            try PNGCodec.write(PNGImage(width: side, height: side, layout: .gray, bitDepth: 8,
+                                        samples: [UInt16](repeating: 100, count: side * side)),
+                               to: folder + "/mixed/\(side).png")
+        }
+        let mixed = try runTool(["inspect", "--data", folder + "/mixed", "--pca-scatter", folder + "/mixed.png"])
+        #expect(mixed.status != 0 && mixed.stderr.contains("differ in size"), "\(mixed.stderr)")
+    }
+
     @Test func refusesFlagsAStackCannotTake() throws {
         let folder = try makeScratchFolder("pretrainrefused")
         for (flags, message) in [
