@@ -31,6 +31,9 @@ public struct PretrainPlan: Codable, Equatable, Sendable {
     public var finetune: TrainingConfig
     /// Seconds after which the run stops at the next epoch end (pretraining included).
     public var timeLimit: Double?
+    /// The first stage's input image (channels, height, width), recorded when it starts: the
+    /// tile of the per-stage filter grids.
+    public var inputShape: [Int]?
 
     /// The stages for `finetune`'s widths: RBMs with the reference's settings (SGD, learning
     /// rate 0.1, or 0.001 for the Gaussian top), or autoencoders (Adam 1e-3, BCE) with `noise`
@@ -79,7 +82,9 @@ public struct PretrainPlan: Codable, Equatable, Sendable {
                 stage.noise = kind == .dae ? noise ?? "masking:0.25" : "none"
             }
             if k > 0 { stage.data = "" }
-            for path in [\TrainingConfig.batchSize, \.shards, \.logEvery] { stage[keyPath: path] = requested[keyPath: path] }
+            for path in [\TrainingConfig.batchSize, \.shards, \.logEvery, \.checkpointEvery] {
+                stage[keyPath: path] = requested[keyPath: path]
+            }
             stage.seed = requested.seed
             stage.holdout = requested.holdout
             stage.gridCount = requested.gridCount
@@ -198,6 +203,10 @@ public final class StagedRun {
                 try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
                 run = try TrainingRun(config: config, runDirectory: folder)
             }
+            if k == 0, plan.inputShape == nil, let shape = try? run.gridShape() {
+                plan.inputShape = [shape.channels, shape.height, shape.width]
+                try AtomicFile.write(Data(plan.jsonString().utf8), to: runDirectory + "/" + Self.planFile)
+            }
             log("stage \(k + 1)/\(plan.stages.count) (\(plan.stageNames[k])): \(run.config.modelDescription), "
                 + "\(run.config.optimizer.kind.rawValue) lr \(run.config.optimizer.learningRate), noise \(run.config.noise)")
             metrics = try run.run(report: report, log: { log("  " + $0) }, hooks: hooks)
@@ -264,9 +273,8 @@ public final class StagedRun {
     /// the product of the stages' weights W_k ... W_1 (rows of 10 tiles, each stretched from
     /// its own minimum to its maximum); for stage 1 the first layer's filters themselves.
     func writeFilters(upTo k: Int) throws {
-        guard let first = try? Checkpoint.load(stageFolder(0) + "/checkpoints/last.safetensors") else { return }
-        let source = try StageFeatures.load(first.config.data, options: first.config.folderOptions, shards: 1)
-        guard let shape = source.train.fixedShape else { return }
+        guard let s = plan.inputShape, s.count == 3 else { return }
+        let shape = ImageShape(channels: s[0], height: s[1], width: s[2])
         let stack = try stageModels(k + 1)
         var weights: [(pointer: UnsafeMutablePointer<Float>, rows: Int, cols: Int)] = []
         for (model, trainer) in stack {
