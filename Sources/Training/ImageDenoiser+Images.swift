@@ -19,13 +19,8 @@ public struct DenoiserScore: Sendable {
 extension ImageDenoiser {
     /// Denoises a decoded PNG and returns an image of the same size, layout and bit depth.
     public func denoise(_ image: PNGImage, ensemble: Bool, runners: [Runner]) -> PNGImage {
-        let n = image.width * image.height, k = image.layout.channels
-        let colors = image.layout.isColor ? 3 : 1
-        let scale = 1 / image.maxValue
-        var planes = [Float](repeating: 0, count: colors * n)
-        for p in 0..<n {
-            for c in 0..<colors { planes[c * n + p] = Float(image.samples[p * k + c]) * scale }
-        }
+        let n = image.width * image.height, colors = image.colorChannels
+        let planes = image.colorPlanes
         let modelChannels = config.channels
         var result: [Float]
         if modelChannels == colors {
@@ -43,15 +38,7 @@ extension ImageDenoiser {
                                        ensemble: ensemble, runners: runners)
             result = (0..<n).map { (rgb[$0] + rgb[n + $0] + rgb[2 * n + $0]) / 3 }
         }
-        var samples = image.samples
-        let maxValue = image.maxValue
-        for p in 0..<n {
-            for c in 0..<colors {
-                samples[p * k + c] = UInt16((min(max(result[c * n + p], 0), 1) * maxValue).rounded())
-            }
-        }
-        return PNGImage(width: image.width, height: image.height, layout: image.layout, bitDepth: image.bitDepth,
-                        samples: samples)
+        return image.replacingColorPlanes(result)
     }
 
     /// Runs `body` for every image index on `threads` workers: in parallel over images when there

@@ -15,7 +15,7 @@ struct AutoencoderCommand: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [Train.self, Reconstruct.self, Evaluate.self, Denoise.self, Encode.self, Sample.self,
-                      Interpolate.self, Traverse.self, Swap.self, Bench.self, Inspect.self, Grid.self])
+                      Interpolate.self, Traverse.self, Swap.self, Bench.self, Inspect.self, Grid.self, Noise.self])
 
     static func main() {
         BLASKernel.restartIfNeeded()
