@@ -177,6 +177,8 @@ public enum ModelFamily: String, Sendable, Codable, CaseIterable {
     public var defaultNoise: String {
         switch self {
         case .denoising: "gaussian:0.3+clip"
+        // The denoiser learns to remove noise: clean inputs would teach it the identity.
+        case .denoiser: "gaussian:25/255"
         default: "none"
         }
     }

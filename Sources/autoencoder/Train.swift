@@ -20,7 +20,8 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Noise on the input: gaussian:S (S also as 25/255), gaussian:A..B (a standard "
         + "deviation drawn per sample from [A, B], blind denoising), salt-pepper:F, masking:F (fractions), "
         + "joined by + and optionally +clip to clip to [0, 1], e.g. masking:0.2+gaussian:0.1+clip "
-        + "(default: none; gaussian:0.3+clip for --model denoising)."))
+        + "(default: none; gaussian:0.3+clip for --model denoising; gaussian:25/255 for --model denoiser, which "
+        + "refuses none)."))
     var noise: String?
 
     @Flag(help: ArgumentHelp("Dynamic binarization: each value becomes 1 with its own probability, drawn afresh "
@@ -100,8 +101,13 @@ struct Train: ParsableCommand {
         if let patchesPerImage, patchesPerImage <= 0 { throw ValidationError("--patches-per-image must be positive") }
         if let holdout, !(holdout > 0 && holdout < 1) { throw ValidationError("--holdout must be in (0, 1)") }
         if let noise {
-            do { _ = try Corruption(parsing: noise) } catch let error as DatasetError {
+            let corruption: Corruption
+            do { corruption = try Corruption(parsing: noise) } catch let error as DatasetError {
                 throw ValidationError(error.description)
+            }
+            if corruption.steps.isEmpty && modelOptions.model == .denoiser && resume == nil {
+                throw ValidationError("--model denoiser learns to remove noise: --noise \(noise) leaves it nothing to "
+                    + "learn (its default is gaussian:25/255)")
             }
         }
         if let pretrainEpochs, pretrainEpochs <= 0 { throw ValidationError("--pretrain-epochs must be positive") }

@@ -60,12 +60,16 @@ func pngImage(width: Int, height: Int, layout: PixelLayout, bitDepth: Int, seed:
                                to: data + "/img\(i).png")
         }
         let run = try makeScratchFolder("denoiser-mixed-run")
-        let result = try runTool(["train", "--model", "denoiser", "--data", data, "--noise", "gaussian:25/255",
-                                  "--depth", "1", "--width", "4", "--epochs", "1", "--batch-size", "4",
-                                  "--run-dir", run])
+        // No --noise: the denoiser's default noise (clean inputs would teach it nothing).
+        let result = try runTool(["train", "--model", "denoiser", "--data", data, "--depth", "1", "--width", "4",
+                                  "--epochs", "1", "--batch-size", "4", "--run-dir", run])
         #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("noise gaussian:25/255") && !result.stdout.contains("100.00 dB"), "\(result.stdout)")
         let config = try String(contentsOfFile: run + "/config.json", encoding: .utf8)
         #expect(config.contains("\"patch\" : 48"), "\(config)")
+        let clean = try runTool(["train", "--model", "denoiser", "--data", data, "--noise", "none", "--epochs", "1",
+                                 "--run-dir", run + "-clean"])
+        #expect(clean.status != 0 && clean.stderr.contains("leaves it nothing to learn"), "\(clean.stderr)")
     }
 
     @Test func denoiseKeepsNamesSizesColorTypesAndDepths() throws {
