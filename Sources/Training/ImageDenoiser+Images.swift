@@ -69,10 +69,12 @@ extension ImageDenoiser {
 
     /// Adds `corruption` to each clean image (keyed by `seed` and the file's index), denoises it
     /// whole and scores noisy and denoised against clean, in the model's channels (a gray model
-    /// is scored on luma).
+    /// is scored on luma). With `save`, the noisy and denoised images scored are written to
+    /// `save/noisy/` and `save/denoised/` under their relative names, in the model's channels at
+    /// the input's bit depth (8 or 16), clipped to [0, 1].
     /// - Throws: `TrainingError` listing the files that failed.
     public func score(files: [(path: String, relative: String)], corruption: Corruption, seed: UInt64,
-                      ensemble: Bool, threads: Int) throws -> [DenoiserScore] {
+                      ensemble: Bool, threads: Int, save: String? = nil) throws -> [DenoiserScore] {
         let results = ResultSlots<DenoiserScore>(count: files.count)
         let c = config.channels
         let failures = Self.forEachImage(count: files.count, threads: threads) { index, runners in
@@ -88,6 +90,17 @@ extension ImageDenoiser {
             func psnr(_ a: [Float], _ b: [Float]) -> Double { min(ImageMetrics.psnr(a, b, count: a.count), 100) }
             func ssim(_ a: [Float], _ b: [Float]) -> Double {
                 ImageMetrics.ssim(a, b, channels: c, height: image.height, width: image.width)
+            }
+            if let save {
+                for (kind, planes) in [("noisy", noisy), ("denoised", denoised)] {
+                    let path = save + "/" + kind + "/" + files[index].relative
+                    try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
+                                                            withIntermediateDirectories: true)
+                    let n = image.width * image.height
+                    let interleaved = (0..<(c * n)).map { planes[($0 % c) * n + $0 / c] }
+                    try PNGCodec.write(PNGImage(width: image.width, height: image.height, layout: c == 3 ? .rgb : .gray,
+                                                bitDepth: image.bitDepth == 16 ? 16 : 8, values: interleaved), to: path)
+                }
             }
             results[index] = DenoiserScore(file: files[index].relative, width: image.width, height: image.height,
                                            psnrNoisy: psnr(clean, noisy), psnrDenoised: psnr(clean, denoised),

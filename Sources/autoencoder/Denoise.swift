@@ -77,6 +77,7 @@ struct DenoiserEvaluation {
     let tile: Int
     let ensemble: Bool
     let threads: Int
+    let save: String?
 
     func run(json: Bool) throws {
         let denoiser = try loadDenoiser(checkpoint, tile: tile)
@@ -92,7 +93,8 @@ struct DenoiserEvaluation {
         let started = Date()
         let all: [DenoiserScore]
         do {
-            all = try denoiser.score(files: files, corruption: corruption, seed: seed, ensemble: ensemble, threads: threads)
+            all = try denoiser.score(files: files, corruption: corruption, seed: seed, ensemble: ensemble, threads: threads,
+                                     save: save)
         } catch let error as TrainingError {
             throw CommandFailure(message: error.message)
         }

@@ -84,6 +84,10 @@ struct Evaluate: ParsableCommand {
     @Flag(help: "Denoisers: average over the 8 rotations and mirror images (self-ensemble; 8x the time).")
     var ensemble = false
 
+    @Option(help: ArgumentHelp("Denoisers: also write the noisy and denoised images scored to DIR/noisy/ and "
+        + "DIR/denoised/ (same relative names, the model's channels, the input's bit depth).", valueName: "DIR"))
+    var save: String?
+
     @Option(help: ArgumentHelp("vae: also estimate -log p(x) by importance sampling with K draws per sample "
         + "(log-sum-exp in double precision).", valueName: "K"))
     var nllSamples: Int?
@@ -99,9 +103,13 @@ struct Evaluate: ParsableCommand {
             // Whole images of --data (default: the training folder), corrupted here, then denoised.
             let data = try options.data ?? Checkpoint.load(options.checkpoint).config.data
             try DenoiserEvaluation(checkpoint: options.checkpoint, data: data, noise: options.noise, seed: seed,
-                                   tile: tile, ensemble: ensemble, threads: options.shards ?? activeCores)
+                                   tile: tile, ensemble: ensemble, threads: options.shards ?? activeCores, save: save)
                 .run(json: json)
             return
+        }
+        if save != nil {
+            throw CommandFailure(message: "--save writes the images a denoiser evaluation scores; this is a "
+                + "\(family.rawValue) checkpoint (its reconstructions: autoencoder reconstruct)")
         }
         let run = try options.load()
         let e = run.evaluateTestSplit()

@@ -119,8 +119,27 @@ func pngImage(width: Int, height: Int, layout: PixelLayout, bitDepth: Int, seed:
         #expect(object?["images"] as? Int == 3)
         #expect((object?["per_image"] as? [Any])?.count == 3)
         // The same seed gives the same figures; another seed other noise.
+        let saved = clean + "-saved"
         let again = try runTool(["evaluate", "--checkpoint", run, "--data", clean, "--noise", "gaussian:25/255",
-                                 "--seed", "0", "--json"])
+                                 "--seed", "0", "--json", "--save", saved])
+        // --save wrote the images scored: the denoised ones give the reported PSNR (up to 8-bit
+        // rounding), the noisy ones are what `noise` writes with the same seed.
+        let made = try runTool(["noise", "--input", clean, "--output", clean + "-noisy", "--noise", "gaussian:25/255",
+                                "--seed", "0"])
+        #expect(made.status == 0, "\(made.stderr)")
+        let perImage = try #require(object?["per_image"] as? [[String: Any]])
+        for entry in perImage {
+            let file = try #require(entry["file"] as? String)
+            let original = try PNGCodec.read(path: clean + "/" + file)
+            let denoisedImage = try PNGCodec.read(path: saved + "/denoised/" + file)
+            #expect(denoisedImage.width == original.width && denoisedImage.layout == .gray && denoisedImage.bitDepth == 8)
+            let mse = zip(original.samples, denoisedImage.samples).reduce(0.0) {
+                $0 + pow((Double($1.0) - Double($1.1)) / 255, 2)
+            } / Double(original.samples.count)
+            let reported = try #require(entry["psnr_denoised"] as? Double)
+            #expect(abs(10 * log10(1 / mse) - reported) < 0.05, "\(file): \(10 * log10(1 / mse)) vs \(reported)")
+            #expect(try PNGCodec.read(path: saved + "/noisy/" + file) == PNGCodec.read(path: clean + "-noisy/" + file), "\(file)")
+        }
         let other = try runTool(["evaluate", "--checkpoint", run, "--data", clean, "--noise", "gaussian:25/255",
                                  "--seed", "1", "--json"])
         let againObject = try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any]
