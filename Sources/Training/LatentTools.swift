@@ -308,8 +308,10 @@ extension TrainingRun {
         // 10,000 codes of 1,000 units); single precision is plenty for a plot's axes.
         let centred = FloatBuffer(count: n * z), product = FloatBuffer(count: z * z)
         for r in 0..<n { for j in 0..<z { centred[r * z + j] = Float(Double(codes[r * z + j]) - mean[j]) } }
-        let x = Matrix(centred.pointer, rows: n, cols: z)
-        gemm(x, transposeA: true, x, into: Matrix(product.pointer, rows: z, cols: z))
+        withExtendedLifetime(centred) {
+            let x = Matrix(centred.pointer, rows: n, cols: z)
+            gemm(x, transposeA: true, x, into: Matrix(product.pointer, rows: z, cols: z))
+        }
         let cov = (0..<(z * z)).map { Double(product[$0]) }
         var components: [[Double]] = []
         for k in 0..<2 {

@@ -259,13 +259,17 @@ public final class StagedRun {
         guard let deep = run.model as? DenseAutoencoder else { preconditionFailure("the fine-tuned model is dense") }
         let stack = try stageModels(plan.stages.count)
         let params = Arena(run.trainer.params)
-        switch plan.kind {
-        case .rbm:
-            RestrictedBoltzmannMachine.unroll(stack.map { ($0.model as! RestrictedBoltzmannMachine, Arena($0.trainer.params)) },
-                                              into: deep, params: params)
-        case .dae, .cae:
-            DenseAutoencoder.stack(stack.map { ($0.model as! DenseAutoencoder, Arena($0.trainer.params)) },
-                                   into: deep, params: params)
+        // Arenas are raw pointers: the stages' buffers must outlive the copy (a release build
+        // frees them after their last use as Swift values, which the arenas are not).
+        withExtendedLifetime(stack) {
+            switch plan.kind {
+            case .rbm:
+                RestrictedBoltzmannMachine.unroll(stack.map { ($0.model as! RestrictedBoltzmannMachine, Arena($0.trainer.params)) },
+                                                  into: deep, params: params)
+            case .dae, .cae:
+                DenseAutoencoder.stack(stack.map { ($0.model as! DenseAutoencoder, Arena($0.trainer.params)) },
+                                       into: deep, params: params)
+            }
         }
     }
 
@@ -276,26 +280,34 @@ public final class StagedRun {
         guard let s = plan.inputShape, s.count == 3 else { return }
         let shape = ImageShape(channels: s[0], height: s[1], width: s[2])
         let stack = try stageModels(k + 1)
-        var weights: [(pointer: UnsafeMutablePointer<Float>, rows: Int, cols: Int)] = []
-        for (model, trainer) in stack {
-            if let rbm = model as? RestrictedBoltzmannMachine {
-                weights.append((trainer.params.pointer + rbm.weight.offset, rbm.config.hidden, rbm.config.visible))
-            } else if let dense = (model as? DenseAutoencoder)?.network.layers.first(where: { $0 is Dense }) as? Dense {
-                weights.append((trainer.params.pointer + dense.weight.offset, dense.outputWidth, dense.inputWidth))
+        // The weights are read through raw pointers: keep the stages' buffers alive meanwhile.
+        try withExtendedLifetime(stack) {
+            var weights: [(pointer: UnsafeMutablePointer<Float>, rows: Int, cols: Int)] = []
+            for (model, trainer) in stack {
+                if let rbm = model as? RestrictedBoltzmannMachine {
+                    weights.append((trainer.params.pointer + rbm.weight.offset, rbm.config.hidden, rbm.config.visible))
+                } else if let dense = (model as? DenseAutoencoder)?.network.layers.first(where: { $0 is Dense }) as? Dense {
+                    weights.append((trainer.params.pointer + dense.weight.offset, dense.outputWidth, dense.inputWidth))
+                }
+            }
+            let shown = min(100, weights.last!.rows)
+            // product = W_k[0..<shown] (shown x in_k), then times W_{k-1}, ... down to the pixels.
+            var product = [Float](UnsafeBufferPointer(start: weights.last!.pointer, count: shown * weights.last!.cols))
+            for w in weights.dropLast().reversed() {
+                var next = [Float](repeating: 0, count: shown * w.cols)
+                product.withUnsafeMutableBufferPointer { p in
+                    next.withUnsafeMutableBufferPointer { q in
+                        gemm(Matrix(p.baseAddress!, rows: shown, cols: w.rows), Matrix(w.pointer, rows: w.rows, cols: w.cols),
+                             into: Matrix(q.baseAddress!, rows: shown, cols: w.cols))
+                    }
+                }
+                product = next
+            }
+            guard shape.count == weights[0].cols else { return }
+            try product.withUnsafeBufferPointer {
+                try TrainingRun.writeFilterGrid($0.baseAddress!, count: shown, shape: shape,
+                                                to: runDirectory + "/grids/filters-stage-\(k + 1).png")
             }
         }
-        let shown = min(100, weights.last!.rows)
-        // product = W_k[0..<shown] (shown x in_k), then times W_{k-1}, ... down to the pixels.
-        var product = FloatBuffer(count: shown * weights.last!.cols)
-        product.pointer.update(from: weights.last!.pointer, count: shown * weights.last!.cols)
-        for w in weights.dropLast().reversed() {
-            let next = FloatBuffer(count: shown * w.cols)
-            gemm(Matrix(product.pointer, rows: shown, cols: w.rows), Matrix(w.pointer, rows: w.rows, cols: w.cols),
-                 into: Matrix(next.pointer, rows: shown, cols: w.cols))
-            product = next
-        }
-        guard shape.count == weights[0].cols else { return }
-        try TrainingRun.writeFilterGrid(product.pointer, count: shown, shape: shape,
-                                        to: runDirectory + "/grids/filters-stage-\(k + 1).png")
     }
 }

@@ -80,6 +80,37 @@ func runStaged(_ plan: PretrainPlan, folder: String, stopAt: Int? = nil) throws 
             row.withUnsafeMutableBufferPointer { features.train.copySample(id, into: $0.baseAddress!) }
             for j in 0..<16 { #expect(abs(row[j] - codes[n * 16 + j]) <= 0.5 / 65535 + 1e-6, "sample \(id) unit \(j)") }
         }
+        // The unrolled stack's figure (logged before fine-tuning) is the stack's own deterministic
+        // up-down pass, computed here in Double from the stage checkpoints.
+        let stages = try (1...3).map { try Checkpoint.load(folder + "/stages/rbm-\($0)/checkpoints/last.safetensors").tensors }
+        let test = try #require(try MNIST.loadFolder(bundledMNISTSample).1)
+        var total = 0.0
+        var image = [Float](repeating: 0, count: 784)
+        for i in 0..<test.count {
+            image.withUnsafeMutableBufferPointer { test.copySample(i, into: $0.baseAddress!) }
+            var h = image.map(Double.init)
+            for (k, t) in stages.enumerated() {
+                let w = t["rbm.weight"]!.values, c = t["rbm.hidden_bias"]!.values, v = h.count
+                h = (0..<c.count).map { j in
+                    var a = Double(c[j])
+                    for i in 0..<v { a += Double(w[j * v + i]) * h[i] }
+                    return k == 2 ? a : 1 / (1 + exp(-a))
+                }
+            }
+            for t in stages.reversed() {
+                let w = t["rbm.weight"]!.values, b = t["rbm.visible_bias"]!.values, hidden = h.count
+                h = (0..<b.count).map { i in
+                    var a = Double(b[i])
+                    for j in 0..<hidden { a += Double(w[j * b.count + i]) * h[j] }
+                    return 1 / (1 + exp(-a))
+                }
+            }
+            for (p, x) in zip(h, image) { total += (p - Double(x)) * (p - Double(x)) }
+        }
+        let unrolled = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder
+            + "/stages/unrolled.json"))) as? [String: Double]
+        let logged = try #require(unrolled?["test_squared_error_per_image"])
+        #expect(abs(logged - total / Double(test.count)) < 1e-3 * logged, "logged \(logged), up-down pass \(total / Double(test.count))")
         // The fine-tuned model started from the stack: its filters grid per stage is written.
         for k in 1...3 { #expect(FileManager.default.fileExists(atPath: folder + "/grids/filters-stage-\(k).png")) }
         #expect(staged.plan.stageNames == ["rbm-1", "rbm-2", "rbm-3"])
