@@ -32,6 +32,26 @@ extension PNGImage {
     }
 }
 
+extension PNGImage {
+    /// The image with its color planes passed through `transform`, which takes and returns
+    /// `channels` planes: each color channel on its own for a 1-channel transform of a color
+    /// image, three equal channels in and their mean out for a 3-channel transform of a gray one.
+    public func mappingColorPlanes(channels: Int, _ transform: ([Float]) -> [Float]) -> PNGImage {
+        let n = width * height, colors = colorChannels, planes = colorPlanes
+        var result: [Float]
+        if channels == colors {
+            result = transform(planes)
+        } else if channels == 1 {
+            result = []
+            for c in 0..<colors { result += transform(Array(planes[(c * n)..<((c + 1) * n)])) }
+        } else {
+            let rgb = transform(planes + planes + planes)
+            result = (0..<n).map { (rgb[$0] + rgb[n + $0] + rgb[2 * n + $0]) / 3 }
+        }
+        return replacingColorPlanes(result)
+    }
+}
+
 extension Corruption {
     /// A noisy copy of `image`: its color channels corrupted as one sample keyed by (`seed`,
     /// `sampleIndex`) at epoch 0, as `evaluate` keys the images it scores; alpha, size, layout

@@ -19,26 +19,9 @@ public struct DenoiserScore: Sendable {
 extension ImageDenoiser {
     /// Denoises a decoded PNG and returns an image of the same size, layout and bit depth.
     public func denoise(_ image: PNGImage, ensemble: Bool, runners: [Runner]) -> PNGImage {
-        let n = image.width * image.height, colors = image.colorChannels
-        let planes = image.colorPlanes
-        let modelChannels = config.channels
-        var result: [Float]
-        if modelChannels == colors {
-            result = denoise(planes, height: image.height, width: image.width, ensemble: ensemble,
-                                      runners: runners)
-        } else if modelChannels == 1 {
-            result = []
-            for c in 0..<colors {
-                result += denoise(Array(planes[(c * n)..<((c + 1) * n)]), height: image.height, width: image.width,
-                                           ensemble: ensemble, runners: runners)
-            }
-        } else {
-            // A color model on a gray image: three equal channels in, their mean out.
-            let rgb = denoise(planes + planes + planes, height: image.height, width: image.width,
-                                       ensemble: ensemble, runners: runners)
-            result = (0..<n).map { (rgb[$0] + rgb[n + $0] + rgb[2 * n + $0]) / 3 }
+        image.mappingColorPlanes(channels: config.channels) {
+            denoise($0, height: image.height, width: image.width, ensemble: ensemble, runners: runners)
         }
-        return image.replacingColorPlanes(result)
     }
 
     /// Runs `body` for every image index on `threads` workers: in parallel over images when there

@@ -13,7 +13,8 @@ import Training
 
 struct Denoise: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Denoise PNG images of any size with a checkpoint trained with --model denoiser.",
+        abstract: "Denoise PNG images with a checkpoint trained to remove noise: --model denoiser (any size) or "
+            + "an image autoencoder trained with --noise (dense, conv, vae...: images of its trained size).",
         discussion: """
             Writes each input's file name into --output with the same size, color type and bit depth \
             (8/16-bit gray, gray+alpha, RGB, RGBA; palette and 1/2/4-bit inputs are written as 8-bit \
@@ -43,27 +44,49 @@ struct Denoise: ParsableCommand {
     var maxPixels: Int = PNGCodec.defaultMaxPixels
 
     func run() throws {
-        let denoiser = try loadDenoiser(checkpoint, tile: tile)
-        let files = try inputFiles(input)
-        let inputFolder = isFolder(input) ? input : (input as NSString).deletingLastPathComponent
-        if URL(fileURLWithPath: inputFolder).standardizedFileURL == URL(fileURLWithPath: output).standardizedFileURL {
-            throw CommandFailure(message: "--output \(output) is the input folder; choose another so no input is overwritten")
+        let family: ModelFamily
+        do { family = try Checkpoint.load(checkpoint).config.family } catch let error as SafeTensorsError {
+            throw CommandFailure(message: error.description)
         }
-        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        if family != .denoiser { return try runAutoencoder() }
+        let denoiser = try loadDenoiser(checkpoint, tile: tile)
+        let files = try prepareOutput(input: input, output: output)
         let started = Date()
         let failures = ImageDenoiser.forEachImage(count: files.count, threads: threads ?? activeCores) { index, runners in
             let file = files[index]
             let image = try PNGCodec.read(path: file.path, maxPixels: maxPixels)
             let result = denoiser.denoise(image, ensemble: ensemble, runners: runners)
-            // Subfolders of the input are recreated under the output.
-            let target = (output as NSString).appendingPathComponent(file.relative)
-            try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent,
-                                                    withIntermediateDirectories: true)
-            try PNGCodec.write(result, to: target)
+            try PNGCodec.write(result, to: try outputPath(output, file.relative))
         }
         for failure in failures { print("error: \(failure)") }
         let done = files.count - failures.count
         print(String(format: "denoised %d image(s) into %@ in %.1f s", done, output, Date().timeIntervalSince(started)))
+        if !failures.isEmpty { throw CommandFailure(message: "\(failures.count) file(s) could not be denoised") }
+    }
+}
+
+extension Denoise {
+    /// An image autoencoder trained with noise, one image at a time at its trained size.
+    func runAutoencoder() throws {
+        if ensemble { throw CommandFailure(message: "--ensemble is for --model denoiser checkpoints") }
+        let denoiser: ModelDenoiser
+        do { denoiser = try ModelDenoiser(checkpoint: checkpoint) } catch let error as TrainingError {
+            throw CommandFailure(message: error.description)
+        }
+        let files = try prepareOutput(input: input, output: output)
+        let started = Date()
+        var failures: [String] = []
+        for file in files {
+            do {
+                let image = try PNGCodec.read(path: file.path, maxPixels: maxPixels)
+                try PNGCodec.write(try denoiser.denoise(image, path: file.path), to: try outputPath(output, file.relative))
+            } catch {
+                failures.append("\(error)")
+            }
+        }
+        for failure in failures { print("error: \(failure)") }
+        print(String(format: "denoised %d image(s) into %@ in %.1f s", files.count - failures.count, output,
+                     Date().timeIntervalSince(started)))
         if !failures.isEmpty { throw CommandFailure(message: "\(failures.count) file(s) could not be denoised") }
     }
 }
@@ -138,6 +161,25 @@ func loadDenoiser(_ checkpoint: String, tile: Int) throws -> ImageDenoiser {
     } catch let error as SafeTensorsError {
         throw CommandFailure(message: error.description)
     }
+}
+
+/// The PNG files of `input`, once `output` is made and known not to be the input's folder.
+func prepareOutput(input: String, output: String) throws -> [(path: String, relative: String)] {
+    let files = try inputFiles(input)
+    let inputFolder = isFolder(input) ? input : (input as NSString).deletingLastPathComponent
+    if URL(fileURLWithPath: inputFolder).standardizedFileURL == URL(fileURLWithPath: output).standardizedFileURL {
+        throw CommandFailure(message: "--output \(output) is the input folder; choose another so no input is overwritten")
+    }
+    try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+    return files
+}
+
+/// Where an input's result goes: its relative path under `output` (subfolders recreated).
+func outputPath(_ output: String, _ relative: String) throws -> String {
+    let target = (output as NSString).appendingPathComponent(relative)
+    try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent,
+                                            withIntermediateDirectories: true)
+    return target
 }
 
 func isFolder(_ path: String) -> Bool {

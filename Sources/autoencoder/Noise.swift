@@ -44,20 +44,13 @@ struct Noise: ParsableCommand {
 
     func run() throws {
         let corruption = try Corruption(parsing: noise)
-        let files = try inputFiles(input)
-        let inputFolder = isFolder(input) ? input : (input as NSString).deletingLastPathComponent
-        if URL(fileURLWithPath: inputFolder).standardizedFileURL == URL(fileURLWithPath: output).standardizedFileURL {
-            throw CommandFailure(message: "--output \(output) is the input folder; choose another so no input is overwritten")
-        }
-        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        let files = try prepareOutput(input: input, output: output)
         var failures: [String] = []
         for (index, file) in files.enumerated() {
             do {
                 let image = try PNGCodec.read(path: file.path, maxPixels: maxPixels)
-                let target = (output as NSString).appendingPathComponent(file.relative)
-                try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent,
-                                                        withIntermediateDirectories: true)
-                try PNGCodec.write(corruption.apply(to: image, seed: seed, sampleIndex: index), to: target)
+                try PNGCodec.write(corruption.apply(to: image, seed: seed, sampleIndex: index),
+                                   to: try outputPath(output, file.relative))
             } catch {
                 failures.append("\(error)")
             }

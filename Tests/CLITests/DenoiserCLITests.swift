@@ -2,10 +2,12 @@
 // sizes, denoise odd-sized gray/RGB 8- and 16-bit images (same names, sizes, color types and
 // depths come back), and evaluate, which must corrupt its clean input before denoising.
 
+import Datasets
 import Foundation
 import Images
 import Testing
 import TestSupport
+import Training
 
 /// A smooth test picture with a little texture, values in [0, 1].
 func smoothPicture(width: Int, height: Int, channels: Int, seed: Int) -> [Float] {
@@ -150,14 +152,67 @@ func pngImage(width: Int, height: Int, layout: PixelLayout, bitDepth: Int, seed:
         #expect(none.status != 0 && none.stderr.contains("needs noise"))
     }
 
-    @Test func denoiseRejectsOtherCheckpoints() throws {
+    @Test func denoiseRefusesModelsNotTrainedToDenoise() throws {
         let run = try makeScratchFolder("dense-run")
         let train = try runTool(["train", "--model", "dense", "--data", "mnist-sample", "--epochs", "1",
                                  "--run-dir", run, "--layers", "784,16"])
         #expect(train.status == 0, "\(train.stderr)")
         let result = try runTool(["denoise", "--checkpoint", run, "--input", "data", "--output", run + "/out"])
         #expect(result.status != 0)
-        #expect(result.stderr.contains("--model denoiser"), "\(result.stderr)")
+        #expect(result.stderr.contains("trained on clean inputs"), "\(result.stderr)")
+        let sequences = try makeScratchFolder("gru-run")
+        let gru = try runTool(["train", "--model", "gru", "--data", "mnist-sample", "--hidden", "4", "--epochs", "1",
+                               "--noise", "gaussian:0.1", "--run-dir", sequences])
+        #expect(gru.status == 0, "\(gru.stderr)")
+        let refused = try runTool(["denoise", "--checkpoint", sequences, "--input", "data", "--output", sequences + "/out"])
+        #expect(refused.status != 0 && refused.stderr.contains("models sequences"), "\(refused.stderr)")
+    }
+
+    /// A convolutional denoising autoencoder (28x28) denoises PNG digits of its trained size: the
+    /// files come back as the model's reconstructions (as a run reading the same folder computes
+    /// them), closer to the clean digits than the noisy ones were; other sizes are refused.
+    @Test func denoiseWithAConvDenoisingAutoencoder() throws {
+        let run = try makeScratchFolder("conv-dae")
+        let train = try runTool(["train", "--model", "conv", "--data", "mnist-sample", "--noise", "gaussian:0.3+clip",
+                                 "--epochs", "2", "--batch-size", "64", "--run-dir", run])
+        #expect(train.status == 0, "\(train.stderr)")
+        let clean = try makeScratchFolder("digits-clean"), noisy = clean + "-noisy", out = clean + "-out"
+        let test = try #require(try MNIST.loadFolder(bundledMNISTSample).1)
+        var digit = [Float](repeating: 0, count: 784)
+        for i in 0..<4 {
+            digit.withUnsafeMutableBufferPointer { test.copySample(i, into: $0.baseAddress!) }
+            try PNGCodec.write(PNGImage(width: 28, height: 28, layout: .gray, bitDepth: 8, values: digit),
+                               to: clean + "/d\(i).png")
+        }
+        #expect(try runTool(["noise", "--input", clean, "--output", noisy, "--noise", "gaussian:0.3+clip"]).status == 0)
+        let result = try runTool(["denoise", "--checkpoint", run, "--input", noisy, "--output", out])
+        #expect(result.status == 0 && result.stdout.contains("denoised 4 image(s)"), "\(result.stdout)\(result.stderr)")
+        // The expected outputs through the run's own path: the folder read as a data set, one batch.
+        let reader = try TrainingRun.fromCheckpoint(run, data: noisy, noise: "none", shards: 1)
+        let folder = try DataSource.load(noisy).train
+        var expected = [Float](repeating: 0, count: 4 * 784)
+        _ = [0, 1, 2, 3].withUnsafeBufferPointer {
+            reader.trainer.evaluate(try! BatchAssembler(dataset: folder, seed: 0), indices: $0, epoch: 0,
+                                    reconstructions: &expected)
+        }
+        var before = 0.0, after = 0.0
+        for i in 0..<4 {
+            let (c, n, d) = try (PNGCodec.read(path: clean + "/d\(i).png"), PNGCodec.read(path: noisy + "/d\(i).png"),
+                                 PNGCodec.read(path: out + "/d\(i).png"))
+            #expect(d.width == 28 && d.height == 28 && d.layout == .gray && d.bitDepth == 8)
+            let position = try #require(folder.files?.firstIndex(of: "d\(i).png"))
+            let worst = (0..<784).map { abs(Float(d.samples[$0]) / 255 - expected[position * 784 + $0]) }.max()!
+            #expect(worst <= 0.5 / 255 + 1e-6, "d\(i).png: largest difference \(worst)")
+            for p in 0..<784 {
+                before += pow(Double(n.samples[p]) - Double(c.samples[p]), 2)
+                after += pow(Double(d.samples[p]) - Double(c.samples[p]), 2)
+            }
+        }
+        #expect(after < 0.5 * before, "squared error to clean: noisy \(before), denoised \(after)")
+        try PNGCodec.write(PNGImage(width: 30, height: 28, layout: .gray, bitDepth: 8,
+                                    values: [Float](repeating: 0.5, count: 840)), to: clean + "-wide.png")
+        let wide = try runTool(["denoise", "--checkpoint", run, "--input", clean + "-wide.png", "--output", out + "2"])
+        #expect(wide.status != 0 && wide.stdout.contains("trained size"), "\(wide.stdout)")
     }
 }
 
