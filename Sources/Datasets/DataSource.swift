@@ -28,6 +28,15 @@ public struct DataSource: Sendable {
         self.skipped = skipped
     }
 
+    /// A warning when images with transparent pixels were composited on a black background
+    /// (the default), which is rarely what icon-like images want; nil otherwise.
+    public func transparencyWarning(background: Float) -> String? {
+        let count = train.transparentImages + (test?.transparentImages ?? 0)
+        guard count > 0 && background == 0 else { return nil }
+        return "\(count) image(s) in \(path) have transparent pixels, composited on black (background 0); "
+            + "pass --background 1 for white or --background 0.5 for gray"
+    }
+
     /// Names of data shipped in the repository's `data/` folder.
     public static let bundledNames = ["mnist-sample"]
 

@@ -39,6 +39,8 @@ public struct Dataset: Sendable {
     public let classNames: [String]?
     /// Source file of each sample, relative to `source`, for PNG folders.
     public let files: [String]?
+    /// PNGs with some transparent pixels (composited on the folder's background when loaded).
+    public internal(set) var transparentImages = 0
 
     public var count: Int { offsets.count - 1 }
     public var bitDepth: Int {

@@ -203,8 +203,13 @@ public enum PNGFolder {
             labels = parts.map { index[String($0[0])]! }
             classNames = names
         }
-        let dataset = Dataset(source: folder, channels: channels, sizes: sizes, storage: storage,
+        var dataset = Dataset(source: folder, channels: channels, sizes: sizes, storage: storage,
                               labels: labels, classNames: classNames, files: kept)
+        dataset.transparentImages = images.filter { image in
+            guard image.layout.hasAlpha else { return false }
+            let k = image.layout.channels, opaque = UInt16(image.maxValue)
+            return stride(from: k - 1, to: image.samples.count, by: k).contains { image.samples[$0] < opaque }
+        }.count
         return (dataset, skipped)
     }
 

@@ -11,6 +11,10 @@ public struct ImageGrid: Sendable {
     public var gutter: Int
     /// Gray level of the gutter and label background.
     public var background: Float
+    /// Each tile pixel drawn as a `scale` x `scale` block (nearest neighbour), for small tiles.
+    public var scale = 1
+    /// A line of text above the rows (model, epoch, figures), or nil.
+    public var caption: String?
     public private(set) var rows: [(label: String?, tiles: [Float])] = []
 
     public init(tileWidth: Int, tileHeight: Int, channels: Int, gutter: Int = 2,
@@ -40,7 +44,10 @@ public struct ImageGrid: Sendable {
     public var columnCount: Int { rows.map { $0.tiles.count / tileSize }.max() ?? 0 }
 
     /// Scale of label glyphs: 2 when a row is tall enough, else 1.
-    var labelScale: Int { tileHeight >= 2 * BitmapFont.glyphHeight + 2 ? 2 : 1 }
+    var labelScale: Int { tileHeight * scale >= 2 * BitmapFont.glyphHeight + 2 ? 2 : 1 }
+
+    /// Pixels above the first row taken by the caption (its glyphs and a gutter below).
+    var captionHeight: Int { caption == nil ? 0 : BitmapFont.glyphHeight + gutter + 1 }
 
     var labelWidth: Int {
         let widest = rows.compactMap { $0.label }.map { BitmapFont.width(of: $0, scale: labelScale) }
@@ -50,29 +57,37 @@ public struct ImageGrid: Sendable {
 
     /// Renders the grid to an 8-bit gray or RGB image.
     public func render() -> PNGImage {
+        precondition(scale >= 1, "grid scale must be at least 1")
         let columns = max(columnCount, 1)
         let left = labelWidth
-        let width = left + gutter + columns * (tileWidth + gutter)
-        let height = gutter + max(rows.count, 1) * (tileHeight + gutter)
+        let (cellWidth, cellHeight) = (tileWidth * scale, tileHeight * scale)
+        let top = captionHeight
+        let captionWidth = caption.map { BitmapFont.width(of: $0, scale: 1) + 2 * gutter + 2 } ?? 0
+        let width = max(left + gutter + columns * (cellWidth + gutter), captionWidth)
+        let height = top + gutter + max(rows.count, 1) * (cellHeight + gutter)
         var canvas = [Float](repeating: background, count: width * height * channels)
+        let ink: Float = background < 0.5 ? 1 : 0
+        if let caption {
+            BitmapFont.draw(caption, into: &canvas, canvasWidth: width, channels: channels, x0: gutter + 1,
+                            y0: gutter, scale: 1, value: ink)
+        }
         let plane = tileHeight * tileWidth
         for (r, row) in rows.enumerated() {
-            let y0 = gutter + r * (tileHeight + gutter)
+            let y0 = top + gutter + r * (cellHeight + gutter)
             if let label = row.label, left > 0 {
                 let textHeight = BitmapFont.glyphHeight * labelScale
                 BitmapFont.draw(label, into: &canvas, canvasWidth: width, channels: channels,
-                                x0: gutter + labelScale, y0: y0 + (tileHeight - textHeight) / 2,
-                                scale: labelScale, value: background < 0.5 ? 1 : 0)
+                                x0: gutter + labelScale, y0: y0 + (cellHeight - textHeight) / 2,
+                                scale: labelScale, value: ink)
             }
             for t in 0..<(row.tiles.count / tileSize) {
-                let x0 = left + gutter + t * (tileWidth + gutter)
+                let x0 = left + gutter + t * (cellWidth + gutter)
                 let base = t * tileSize
-                for y in 0..<tileHeight {
-                    for x in 0..<tileWidth {
+                for y in 0..<cellHeight {
+                    for x in 0..<cellWidth {
                         let out = ((y0 + y) * width + x0 + x) * channels
-                        for c in 0..<channels {
-                            canvas[out + c] = row.tiles[base + c * plane + y * tileWidth + x]
-                        }
+                        let source = base + (y / scale) * tileWidth + x / scale
+                        for c in 0..<channels { canvas[out + c] = row.tiles[source + c * plane] }
                     }
                 }
             }
@@ -83,6 +98,6 @@ public struct ImageGrid: Sendable {
 
     /// The pixel rectangle of tile (`row`, `column`) in the rendered image: (x, y) of its corner.
     public func tileOrigin(row: Int, column: Int) -> (x: Int, y: Int) {
-        (labelWidth + gutter + column * (tileWidth + gutter), gutter + row * (tileHeight + gutter))
+        (labelWidth + gutter + column * (tileWidth * scale + gutter), captionHeight + gutter + row * (tileHeight * scale + gutter))
     }
 }

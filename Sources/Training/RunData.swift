@@ -22,6 +22,8 @@ public struct RunData {
     let testSequences: SequenceBatchSource?
     /// Files left out with `--skip-bad`, each with libpng's reason.
     public internal(set) var skipped: [SkippedFile] = []
+    /// Things about the data worth a line in the log (transparent images on black).
+    public internal(set) var warnings: [String] = []
 
     /// Loads the data of `config` and resolves its model's size (filled into `config`).
     /// `resuming`: the model's size is the checkpoint's. `evaluating`: the checkpoint whose model
@@ -94,6 +96,7 @@ public struct RunData {
             }
             let dataset = source.train
             skipped = source.skipped
+            if let warning = source.transparencyWarning(background: config.background) { warnings.append(warning) }
             if let patch = config.patch {
                 shape = ImageShape(channels: dataset.channels, height: patch, width: patch)
             } else if let fixed = dataset.fixedShape {

@@ -47,6 +47,8 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
     public var holdout: Double = 0.1
     /// Samples in the reconstruction grid.
     public var gridCount: Int = 10
+    /// Pixels per tile pixel in the grids (nearest neighbour; nil: 1).
+    public var gridScale: Int?
     /// Also checkpoint every this many steps (0: once per epoch).
     public var checkpointEvery: Int = 0
     /// Steps between log lines.

@@ -101,8 +101,16 @@ extension TrainingRun {
 
     /// Clean | corrupted | reconstruction rows of the first `gridCount` test samples.
     public func writeGrid(epoch: Int) throws {
+        var caption = "\(config.modelDescription), epoch \(epoch)"
+        if let record = progress.history.last {
+            if let psnr = record.testPSNR {
+                caption += String(format: ", validation PSNR %.2f dB", psnr)
+            } else if let error = record.testSquaredErrorPerImage {
+                caption += String(format: ", test squared error/image %.3f", error)
+            }
+        }
         try writeGrid(to: runDirectory + String(format: "/grids/reconstruction-epoch-%03d.png", epoch),
-                      count: config.gridCount)
+                      count: config.gridCount, scale: config.gridScale ?? 1, caption: caption)
         if let rbm = model as? RestrictedBoltzmannMachine, !isSequenceData {
             try writeFilters(of: rbm, to: runDirectory + String(format: "/grids/filters-epoch-%03d.png", epoch))
         }
@@ -166,7 +174,7 @@ extension TrainingRun {
     /// Writes a clean | corrupted | reconstruction grid of the first `count` test samples
     /// (rows of up to 10 samples); for sequence data, a plot of original vs reconstruction per
     /// feature of the first few test sequences, in the data's units.
-    public func writeGrid(to path: String, count: Int) throws {
+    public func writeGrid(to path: String, count: Int, scale: Int = 1, caption: String? = nil) throws {
         let shown = testSequences == nil ? count : min(count, 3)
         let ids = Array(testIndices.prefix(min(shown, config.batchSize)))
         let width = model.targetWidth
@@ -205,6 +213,8 @@ extension TrainingRun {
         }
         guard let shape = testImages?.rowShape, shape.channels == 1 || shape.channels == 3 else { return }
         var grid = ImageGrid(tileWidth: shape.width, tileHeight: shape.height, channels: shape.channels)
+        grid.scale = scale
+        grid.caption = caption
         let perRow = 10
         for start in stride(from: 0, to: ids.count, by: perRow) {
             let range = (start * width)..<(min(start + perRow, ids.count) * width)

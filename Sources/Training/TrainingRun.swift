@@ -77,6 +77,8 @@ public final class TrainingRun {
     let evaluationEpoch: Int
     /// Files left out with `--skip-bad` (listed in the log when the run starts).
     public let skipped: [SkippedFile]
+    /// Warnings about the data (logged when the run starts).
+    public let dataWarnings: [String]
 
     /// Prepares a run (loads data, builds the model); `resume` is a checkpoint or run folder.
     /// - Throws: `DatasetError`, `TrainingError` or `SafeTensorsError` with a one-line reason.
@@ -104,6 +106,7 @@ public final class TrainingRun {
         testImages = data.testImages
         testSequences = data.testSequences
         skipped = data.skipped
+        dataWarnings = data.warnings
         let shape = data.shape
         var trainCount = data.trainCount
         if evaluating == nil && config.batchSize > data.trainIndices.count {
@@ -185,6 +188,12 @@ public final class TrainingRun {
         }
         let logFile = writes
             ? try LogFile(path: runDirectory + "/log.jsonl", append: progress.epoch > 0 || progress.batchInEpoch > 0) : nil
+        if progress.epoch == 0 && progress.batchInEpoch == 0 {
+            for warning in dataWarnings {
+                log("warning: " + warning)
+                logFile?.write(["type": "warning", "message": warning])
+            }
+        }
         if !skipped.isEmpty && progress.epoch == 0 && progress.batchInEpoch == 0 {
             log("skipped \(skipped.count) file(s) that libpng rejects (--skip-bad):")
             for file in skipped { log("  \(file)") }

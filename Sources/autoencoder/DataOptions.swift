@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import Datasets
+import Foundation
 
 /// `WxH`, e.g. `64x48` (width 64, height 48).
 struct PixelSize: ExpressibleByArgument, Equatable {
@@ -94,11 +95,16 @@ struct DataOptions: ParsableArguments {
         if let sequencesHint, SequenceSource.looksLikeSequences(data) {
             throw CommandFailure(message: "\(data): sequence files; \(sequencesHint)")
         }
+        let source: DataSource
         do {
-            return try DataSource.load(data, options: folderOptions(allowMixedSizes: allowMixedSizes))
+            source = try DataSource.load(data, options: folderOptions(allowMixedSizes: allowMixedSizes))
         } catch let error as DatasetError {
             throw CommandFailure(message: error.description)
         }
+        if backgroundLevel == nil, let warning = source.transparencyWarning(background: background) {
+            FileHandle.standardError.write(Data(("warning: " + warning + "\n").utf8))
+        }
+        return source
     }
 }
 

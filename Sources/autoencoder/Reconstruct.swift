@@ -44,13 +44,22 @@ struct Reconstruct: ParsableCommand {
     @Option(help: "Output PNG file.")
     var out: String = "reconstruction.png"
 
+    @Option(help: ArgumentHelp("Draw each tile pixel as an N x N block (nearest neighbour), for small images.",
+                               valueName: "N"))
+    var scale: Int = 1
+
     func validate() throws {
         guard count > 0 else { throw ValidationError("--count must be positive") }
+        guard (1...16).contains(scale) else { throw ValidationError("--scale must be 1 to 16") }
     }
 
     func run() throws {
         let run = try options.load()
-        try run.writeGrid(to: out, count: count)
+        // The caption: what the checkpoint is and how well it does on these data.
+        let e = run.evaluateTestSplit()
+        var caption = "\(run.config.modelDescription), epoch \(run.progress.epoch)"
+        caption += run.isSequenceData ? "" : String(format: ", squared error/image %.3f", e.squaredErrorPerImage)
+        try run.writeGrid(to: out, count: count, scale: scale, caption: caption)
         print("wrote \(out): \(min(count, run.testSampleCount)) test samples of \(run.config.data)")
     }
 }

@@ -64,6 +64,10 @@ struct Train: ParsableCommand {
     @Option(parsing: .unconditional, help: "Samples in the reconstruction grid (default 10).")
     var gridCount: Int?
 
+    @Option(parsing: .unconditional, help: ArgumentHelp("Draw each grid tile pixel as an N x N block (nearest "
+        + "neighbour), for small images (default 1).", valueName: "N"))
+    var gridScale: Int?
+
     @Option(parsing: .unconditional, help: "Also checkpoint every N steps (0: each epoch).")
     var checkpointEvery: Int?
 
@@ -92,6 +96,7 @@ struct Train: ParsableCommand {
     func validate() throws {
         if let epochs, epochs <= 0 { throw ValidationError("--epochs must be positive") }
         if let gridCount, gridCount <= 0 { throw ValidationError("--grid-count must be positive") }
+        if let gridScale, !(1...16).contains(gridScale) { throw ValidationError("--grid-scale must be 1 to 16") }
         if let logEvery, logEvery <= 0 { throw ValidationError("--log-every must be positive") }
         if let checkpointEvery, checkpointEvery < 0 { throw ValidationError("--checkpoint-every must be >= 0") }
         if let timeLimit, !(timeLimit > 0) { throw ValidationError("--time-limit must be a positive number of minutes") }
@@ -249,6 +254,7 @@ struct Train: ParsableCommand {
         if let seed { config.seed = seed }
         if let holdout { config.holdout = holdout }
         if let gridCount { config.gridCount = gridCount }
+        if let gridScale { config.gridScale = gridScale }
         if let checkpointEvery { config.checkpointEvery = checkpointEvery }
         if let logEvery { config.logEvery = logEvery }
         if let timeLimit { config.timeLimit = timeLimit * 60 }

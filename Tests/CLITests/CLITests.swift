@@ -70,6 +70,7 @@ func runTool(_ arguments: [String]) throws -> (status: Int32, stdout: String, st
         let image = try PNGCodec.read(path: out)
         // Four rows (clean, noisy, clean, noisy) of three 28x28 tiles, 2 px gutters, labels left.
         var grid = ImageGrid(tileWidth: 28, tileHeight: 28, channels: 1)
+        grid.caption = "gaussian:0.3, seed 0, epoch 0"
         for label in ["clean", "noisy", "clean", "noisy"] {
             grid.addRow(label: label, tiles: [Float](repeating: 0, count: 3 * 784))
         }
@@ -107,7 +108,7 @@ func runTool(_ arguments: [String]) throws -> (status: Int32, stdout: String, st
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("epoch 1/1"))
         let grid = try PNGCodec.read(path: run + "/grids/reconstruction-epoch-001.png")
-        #expect(grid.height == 2 + 3 * 30)  // clean, noisy, recon rows of 28x28 tiles
+        #expect(grid.height == 8 + 2 + 3 * 30)  // a caption, then clean, noisy, recon rows of 28x28 tiles
         let evaluation = try runTool(["evaluate", "--checkpoint", run, "--json"])
         #expect(evaluation.status == 0, "\(evaluation.stderr)")
         let object = try JSONSerialization.jsonObject(with: Data(evaluation.stdout.utf8)) as? [String: Any]

@@ -55,4 +55,32 @@ import Testing
         }
         #expect(ink > 40)
     }
+
+    /// `scale` draws each tile pixel as a block; a caption takes a band above the rows.
+    @Test func scaledTilesAndCaption() {
+        var grid = ImageGrid(tileWidth: 3, tileHeight: 2, channels: 1, gutter: 2, background: 0.5)
+        let tile: [Float] = [0, 0.2, 0.4, 0.6, 0.8, 1]
+        grid.addRow(tiles: tile + tile)
+        grid.scale = 3
+        grid.caption = "ep 7"
+        let image = grid.render()
+        let band = BitmapFont.glyphHeight + 2 + 1
+        #expect(image.width == 2 + 2 * (9 + 2) && image.height == band + 2 + 6 + 2)
+        for column in 0..<2 {
+            let (x0, y0) = grid.tileOrigin(row: 0, column: column)
+            #expect(y0 == band + 2)
+            for y in 0..<6 {
+                for x in 0..<9 {
+                    let expected = UInt16((tile[(y / 3) * 3 + x / 3] * 255).rounded())
+                    #expect(image.samples[(y0 + y) * image.width + x0 + x] == expected, "(\(x), \(y))")
+                }
+            }
+        }
+        // The caption's ink (black on the mid-gray background) lies in its band.
+        let ink = (0..<image.samples.count).filter { image.samples[$0] == 0 && $0 / image.width < band }.count
+        #expect(ink > 20)
+        // A caption wider than the tiles widens the image.
+        grid.caption = "a caption much wider than two tiles"
+        #expect(grid.render().width == BitmapFont.width(of: grid.caption!, scale: 1) + 2 * 2 + 2)
+    }
 }
