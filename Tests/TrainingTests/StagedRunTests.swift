@@ -60,7 +60,8 @@ func runStaged(_ plan: PretrainPlan, folder: String, stopAt: Int? = nil) throws 
         let (two, _) = try runStaged(try stagedPlan(.rbm, shards: 2), folder: try makeScratchFolder("staged-two"))
         let a = try #require(one.finetuneRun).trainer.params.array, b = try #require(two.finetuneRun).trainer.params.array
         let worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
-        #expect(worst < 1e-3, "largest parameter difference \(worst)")
+        // Measured 1.2e-6 here (the 16-bit stage features round the same way at both counts).
+        #expect(worst < 1e-4, "largest parameter difference \(worst)")
     }
 
     /// Stage 2's data are stage 1's hidden probabilities of every sample, to 16-bit precision.
