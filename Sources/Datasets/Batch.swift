@@ -38,6 +38,9 @@ public struct BatchAssembler: BatchSource {
     /// test split is binarized once.
     public var binarize = false
     public var binarizeEpoch: Int?
+    /// Each square row is drawn in one of the 8 orientations of the square (flips and quarter
+    /// turns), chosen afresh per sample and epoch: data augmentation for training sources.
+    public var augment = false
 
     /// - Throws: `DatasetError` when sizes vary without a patch size, or a patch exceeds an image.
     public init(dataset: Dataset, corruption: Corruption = .none, seed: UInt64,
@@ -85,6 +88,32 @@ public struct BatchAssembler: BatchSource {
 
     public var classCount: Int { dataset.classCount }
 
+    /// Puts each plane of a square `row` in orientation `k` of the square's symmetry group, in
+    /// place: bit 0 mirrors left-right, bit 1 top-bottom, bit 2 transposes (after both), so the
+    /// 8 values give the 4 quarter turns and their mirror images.
+    public static func orient(_ row: UnsafeMutablePointer<Float>, shape: ImageShape, as k: Int) {
+        let n = shape.width
+        precondition(shape.height == n, "orientations need square rows")
+        for c in 0..<shape.channels {
+            let p = row + c * n * n
+            if k & 1 != 0 {
+                for y in 0..<n { for x in 0..<(n / 2) { swap(p, y * n + x, y * n + n - 1 - x) } }
+            }
+            if k & 2 != 0 {
+                for y in 0..<(n / 2) { for x in 0..<n { swap(p, y * n + x, (n - 1 - y) * n + x) } }
+            }
+            if k & 4 != 0 {
+                for y in 0..<n { for x in (y + 1)..<n { swap(p, y * n + x, x * n + y) } }
+            }
+        }
+    }
+
+    static func swap(_ p: UnsafeMutablePointer<Float>, _ i: Int, _ j: Int) {
+        let t = p[i]
+        p[i] = p[j]
+        p[j] = t
+    }
+
     /// Writes samples `indices` of `epoch` as rows of `clean` and, when given, `corrupted`
     /// (both `indices.count * rowWidth` floats). The clean rows are never corrupted.
     public func fill(indices: UnsafeBufferPointer<Int>, epoch: Int, clean: UnsafeMutablePointer<Float>,
@@ -103,6 +132,10 @@ public struct BatchAssembler: BatchSource {
                                   width: patch.width, into: row)
             } else {
                 dataset.copySample(image, into: row)
+            }
+            if augment {
+                var rng = SplitMix64(key: seed, UInt64(epoch), UInt64(sample), RandomPurpose.augment)
+                Self.orient(row, shape: rowShape, as: Int(rng.next() % 8))
             }
             if binarize {
                 var rng = SplitMix64(key: seed, UInt64(binarizeEpoch ?? epoch), UInt64(sample), RandomPurpose.binarize)

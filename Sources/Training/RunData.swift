@@ -32,6 +32,9 @@ public struct RunData {
     init(config: inout TrainingConfig, resuming: Bool, evaluating: (checkpoint: String, trainedOn: String)?) throws {
         corruption = try Corruption(parsing: config.noise)
         if config.model.specification.readsSequenceFiles && SequenceSource.looksLikeSequences(config.data) {
+            if config.augment == true {
+                throw TrainingError("\(config.data): --augment turns and mirrors images, not sequences")
+            }
             let splits = try SequenceSource.loadSplits(config.data, idColumn: config.sequenceID,
                                                        labelColumn: config.sequenceLabel)
             let test = splits.test ?? splits.train
@@ -132,6 +135,14 @@ public struct RunData {
                 train.binarize = true
                 test.binarize = true
                 test.binarizeEpoch = 0
+            }
+            if config.augment == true {
+                guard train.rowShape.height == train.rowShape.width else {
+                    throw TrainingError("\(dataset.source): --augment turns and mirrors square rows; these are "
+                        + "\(train.rowShape) (train on square --patch N crops, or --resize to a square)")
+                }
+                // The training rows only: evaluation sees the images as they are.
+                train.augment = true
             }
             trainIndices = train.sampleIndices(images: trainImages)
             testIndices = test.sampleIndices(images: testImageIDs)

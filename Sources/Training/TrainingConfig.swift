@@ -39,6 +39,9 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
     /// Dynamic binarization of image values (Bernoulli draws, fresh every epoch; the test split
     /// once), as for likelihoods on binarized MNIST. Nil: off.
     public var binarize: Bool?
+    /// Training rows (square) drawn in a random one of the square's 8 orientations per sample
+    /// and epoch (flips and quarter turns). Nil: off.
+    public var augment: Bool?
     public var epochs: Int = 10
     public var batchSize: Int = 256
     public var shards: Int = 1

@@ -28,6 +28,10 @@ struct Train: ParsableCommand {
         + "every epoch (the test split once), as for likelihoods on binarized MNIST."))
     var binarize = false
 
+    @Flag(help: ArgumentHelp("Data augmentation: each training image or patch (square) is flipped and turned into "
+        + "a random one of its 8 orientations, afresh every epoch; evaluation sees the images as they are."))
+    var augment = false
+
     @Option(parsing: .unconditional, help: ArgumentHelp("Train on random N x N patches cut afresh from each image every epoch (denoiser "
         + "default 48; images may then differ in size).", valueName: "N"))
     var patch: Int?
@@ -153,6 +157,10 @@ struct Train: ParsableCommand {
             if (patch != nil || patchesPerImage != nil) && [.lstm, .gru].contains(modelOptions.model) {
                 throw ValidationError("--patch does not apply to --model \(modelOptions.model!.rawValue)")
             }
+            if augment && [.lstm, .gru].contains(modelOptions.model) {
+                throw ValidationError("--augment turns and mirrors images; it does not apply to --model "
+                    + "\(modelOptions.model!.rawValue)")
+            }
         }
     }
 
@@ -248,6 +256,7 @@ struct Train: ParsableCommand {
         if let label = dataOptions.sequenceLabel { config.sequenceLabel = label }
         if let noise { config.noise = noise }
         if binarize { config.binarize = true }
+        if augment { config.augment = true }
         if let epochs { config.epochs = epochs }
         if let batchSize { config.batchSize = batchSize }
         config.shards = shards ?? (base == nil ? activeCores : config.shards)

@@ -151,7 +151,8 @@ func expectStepsAllocateNothing(_ trainer: Trainer, _ source: any BatchSource, r
     /// optimised builds: `tools/test` runs it with `swift test -c release`.
     @Test(.enabled(if: optimizedBuild, "needs an optimised build (swift test -c release)"))
     func stepAllocatesNothingAfterWarmUp() throws {
-        let assembler = try sampleAssembler()
+        var assembler = try sampleAssembler()
+        assembler.augment = true
         var config = smallConfig()
         config.codeActivation = .sigmoid
         config.sparsity = .kl(target: 0.05, weight: 0.01, momentum: 0.9)
