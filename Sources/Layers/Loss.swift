@@ -14,6 +14,11 @@ public enum LossKind: String, Sendable, CaseIterable, Codable {
     /// Gaussian negative log-likelihood with a predicted log-variance per value: the output holds
     /// (mean, logVariance) halves; `0.5 * (log 2 pi + logVar + (t - mean)^2 / e^logVar)`.
     case gaussianNLL = "gaussian-nll"
+    /// Absolute error, per-pixel mean (nn.L1Loss); its gradient is sign(o - t), 0 where equal.
+    case l1
+    /// Charbonnier's smooth L1, `sqrt((o - t)^2 + eps^2)` with eps = 1e-3, per-pixel mean (as
+    /// in image restoration papers; the constant eps per value is kept in the objective).
+    case charbonnier
 }
 
 /// Named loss parts of a step (sums over rows), fixed capacity so a step allocates nothing; the
@@ -119,6 +124,22 @@ public enum Loss {
                         g[i] += scale * (-e * inverse)
                         g[d + i] += scale * 0.5 * (1 - e * e * inverse)
                     }
+                }
+            case .l1:
+                for i in 0..<d {
+                    let e = o[i] - t[i]
+                    squared += Double(e * e)
+                    objective += Double(abs(e))
+                    g?[i] += e > 0 ? scale : (e < 0 ? -scale : 0)
+                }
+            case .charbonnier:
+                let epsilonSquared: Float = 1e-6
+                for i in 0..<d {
+                    let e = o[i] - t[i]
+                    let root = (e * e + epsilonSquared).squareRoot()
+                    squared += Double(e * e)
+                    objective += Double(root)
+                    g?[i] += scale * e / root
                 }
             }
             sums.objective += objective

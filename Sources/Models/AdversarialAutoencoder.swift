@@ -47,7 +47,7 @@ public struct AdversarialAutoencoderConfig: Sendable, Equatable, Codable {
         }
         if clusters == 1 || clusters < 0 { return "clusters must be 0 (off) or at least 2" }
         if clusters > 0 && conditional { return "the clustering form learns its own categories; drop --conditional" }
-        if loss == .gaussianNLL { return "the adversarial autoencoder reconstructs with bce or mse" }
+        if ![.bce, .mse].contains(loss) { return "the adversarial autoencoder reconstructs with bce or mse" }
         return nil
     }
 }

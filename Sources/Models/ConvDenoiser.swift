@@ -18,6 +18,8 @@ public struct ConvDenoiserConfig: Sendable, Equatable, Codable {
     public var residual = true
     public var activation: ActivationKind = .relu
     public var initializer: Initializer = .heUniform
+    /// mse (nil), l1 or charbonnier, on the denoised image.
+    public var loss: LossKind?
 
     public init(channels: Int) {
         self.channels = channels
@@ -41,6 +43,9 @@ public struct ConvDenoiserConfig: Sendable, Equatable, Codable {
     public func validationError() -> String? {
         if channels <= 0 || width <= 0 { return "channels and width must be positive" }
         if !(0...6).contains(depth) { return "depth must be between 0 and 6 (got \(depth))" }
+        if let loss, ![.mse, .l1, .charbonnier].contains(loss) {
+            return "the denoiser trains with mse, l1 or charbonnier (got \(loss.rawValue))"
+        }
         return nil
     }
 
@@ -174,7 +179,7 @@ public struct ConvDenoiser: AutoencoderModel {
 
     public var inputWidth: Int { config.channels * height * width }
     public var targetWidth: Int { inputWidth }
-    public var lossKind: LossKind { .mse }
+    public var lossKind: LossKind { config.loss ?? .mse }
     /// The network whose last activation is the noise (or image) prediction.
     var last: Network { config.depth == 0 ? down[0] : up[0] }
 
@@ -212,7 +217,7 @@ public struct ConvDenoiser: AutoencoderModel {
                          grads: Arena?, statistic: UnsafePointer<Float>?) -> LossSums {
         let dy = grads == nil ? nil : ws.matrix(outputGradient, rows: rows)
         dy?.fill(0)
-        let sums = Loss.evaluate(.mse, output: ws.matrix(outputRegion, rows: rows), target: target(ws, rows: rows),
+        let sums = Loss.evaluate(lossKind, output: ws.matrix(outputRegion, rows: rows), target: target(ws, rows: rows),
                                  dOutput: dy, scale: 1 / Float(globalRows * targetWidth))
         guard let grads, let dy else { return sums }
         let dPrediction = last.outputGradient(ws, rows: rows)

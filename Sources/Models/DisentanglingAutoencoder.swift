@@ -94,7 +94,7 @@ public struct DisentanglingAutoencoderConfig: Sendable, Equatable, Codable {
         if !(adversaryWeight >= 0) || !(kl >= 0) || adversaryWarmup < 0 {
             return "the adversary weight, its warm-up and the KL weight must be >= 0"
         }
-        if loss == .gaussianNLL { return "the disentangling autoencoder reconstructs with bce or mse" }
+        if ![.bce, .mse].contains(loss) { return "the disentangling autoencoder reconstructs with bce or mse" }
         if isSequence && loss == .bce { return "sequences (standardized values) reconstruct with mse" }
         if isSequence && widths[0] != steps * features + 1 { return "a sequence row is steps x features + 1 wide" }
         return nil
@@ -105,7 +105,7 @@ public struct DisentanglingAutoencoderConfig: Sendable, Equatable, Codable {
             return "the AdaIN form needs positive channels, content channels and style width"
         }
         if !(kl >= 0) { return "the KL weight must be >= 0" }
-        if loss == .gaussianNLL { return "the disentangling autoencoder reconstructs with bce or mse" }
+        if ![.bce, .mse].contains(loss) { return "the disentangling autoencoder reconstructs with bce or mse" }
         if isSequence {
             if loss == .bce { return "sequences (standardized values) reconstruct with mse" }
             if kernel <= 0 || kernel % 2 == 0 { return "the 1-D convolution kernel must be odd and positive (got \(kernel))" }

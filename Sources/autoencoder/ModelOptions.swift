@@ -69,7 +69,8 @@ struct ModelOptions: ParsableArguments {
     var outputActivation: ActivationKind?
 
     @Option(help: ArgumentHelp("Loss: mse (per-pixel mean), bce (on logits), gaussian-nll (mean and "
-        + "log-variance heads). Default: mse; bce for conv."))
+        + "log-variance heads), l1 (absolute error), charbonnier (smooth l1, eps 1e-3; the denoiser takes mse, l1 "
+        + "or charbonnier). Default: mse; bce for conv."))
     var loss: LossKind?
 
     @Option(help: ArgumentHelp("conv and vae --architecture conv: output channels of the encoder convolutions, "
@@ -294,7 +295,7 @@ struct ModelOptions: ParsableArguments {
             (activations != nil, "--activations", dense),
             (codeActivation != nil, "--code-activation", dense),
             (outputActivation != nil, "--output-activation", dense),
-            (loss != nil, "--loss", dense.union([.conv, .aae, .disentangle])),
+            (loss != nil, "--loss", dense.union([.conv, .aae, .disentangle, .denoiser])),
             (filters != nil, "--filters", [.conv, .vae]),
             (architecture != nil, "--architecture", [.conv, .vae]),
             (depth != nil, "--depth", [.denoiser]),
@@ -345,7 +346,7 @@ struct ModelOptions: ParsableArguments {
         for (flag, families) in givenModelFlags where !families.contains(family) {
             var hint = ""
             if flag == "--loss" && family == .vae { hint = " (the vae's likelihood is --decoder)" }
-            if flag == "--loss" && [.denoiser, .lstm, .gru].contains(family) { hint = " (it trains with mse)" }
+            if flag == "--loss" && [.lstm, .gru].contains(family) { hint = " (it trains with mse)" }
             if [.lstm, .gru].contains(family) && ["--dropout", "--input-dropout"].contains(flag) {
                 hint = " (for input dropout on sequences use --noise masking:P)"
             }
@@ -394,6 +395,7 @@ struct ModelOptions: ParsableArguments {
             if let depth { config.depth = depth }
             if let width { config.width = width }
             if predictImage { config.residual = false }
+            if let loss { config.loss = loss }
             if let activation { config.activation = activation }
             if let initializer { config.initializer = initializer }
             if let problem = config.validationError() { throw ValidationError(problem) }

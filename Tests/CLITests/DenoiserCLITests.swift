@@ -69,6 +69,14 @@ func pngImage(width: Int, height: Int, layout: PixelLayout, bitDepth: Int, seed:
         #expect(result.stdout.contains("noise gaussian:25/255") && !result.stdout.contains("100.00 dB"), "\(result.stdout)")
         let config = try String(contentsOfFile: run + "/config.json", encoding: .utf8)
         #expect(config.contains("\"patch\" : 48"), "\(config)")
+        let l1 = try runTool(["train", "--model", "denoiser", "--data", data, "--loss", "l1", "--depth", "1", "--width", "4",
+                              "--epochs", "1", "--batch-size", "4", "--run-dir", run + "-l1"])
+        #expect(l1.status == 0 && l1.stdout.contains("validation PSNR"), "\(l1.stdout)\(l1.stderr)")
+        let config1 = try String(contentsOfFile: run + "-l1/config.json", encoding: .utf8)
+        #expect(config1.contains("\"loss\" : \"l1\""), "\(config1)")
+        let bce = try runTool(["train", "--model", "denoiser", "--data", data, "--loss", "bce", "--epochs", "1",
+                               "--run-dir", run + "-bce"])
+        #expect(bce.status != 0 && bce.stderr.contains("mse, l1 or charbonnier"), "\(bce.stderr)")
         let clean = try runTool(["train", "--model", "denoiser", "--data", data, "--noise", "none", "--epochs", "1",
                                  "--run-dir", run + "-clean"])
         #expect(clean.status != 0 && clean.stderr.contains("leaves it nothing to learn"), "\(clean.stderr)")

@@ -49,6 +49,14 @@ let convVariants: [ConvVariant] = [
         c.activation = .elu
         return ConvDenoiser(c, height: 6, width: 4)
     },
+    ConvVariant(name: "denoiser charbonnier loss") {
+        var c = ConvDenoiserConfig(channels: 1)
+        c.depth = 1
+        c.width = 2
+        c.activation = .elu
+        c.loss = .charbonnier
+        return ConvDenoiser(c, height: 4, width: 6)
+    },
     ConvVariant(name: "denoiser depth 2 predicts image") {
         var c = ConvDenoiserConfig(channels: 1)
         c.depth = 2
