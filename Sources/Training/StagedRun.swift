@@ -274,8 +274,8 @@ public final class StagedRun {
     }
 
     /// `grids/filters-stage-K.png`: what the first 100 units of stage k respond to in the input,
-    /// the product of the stages' weights W_k ... W_1 (rows of 10 tiles, each stretched from
-    /// its own minimum to its maximum); for stage 1 the first layer's filters themselves.
+    /// the product of the stages' weights W_k ... W_1 (rows of 10 tiles, each stretched over
+    /// its own mean +- 3 standard deviations); for stage 1 the first layer's filters themselves.
     func writeFilters(upTo k: Int) throws {
         guard let s = plan.inputShape, s.count == 3 else { return }
         let shape = ImageShape(channels: s[0], height: s[1], width: s[2])

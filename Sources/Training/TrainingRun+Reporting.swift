@@ -116,23 +116,26 @@ extension TrainingRun {
         }
     }
 
-    /// The first `count` hidden units' weights over the image (rows of 10), each stretched from
-    /// its own minimum (black) to its maximum (white).
+    /// The first `count` hidden units' weights over the image (rows of 10), each stretched over
+    /// its own mean +- 3 standard deviations (black to white).
     public func writeFilters(of rbm: RestrictedBoltzmannMachine, to path: String, count: Int = 100) throws {
         try Self.writeFilterGrid(trainer.params.pointer + rbm.weight.offset, count: min(count, rbm.config.hidden),
                                  shape: try gridShape(), to: path)
     }
 
     /// `count` filters of `shape.count` values each, back to back, as a grid of tiles (rows of
-    /// 10), each stretched from its own minimum (black) to its maximum (white).
+    /// 10), each stretched over its own mean +- 3 standard deviations (black to white, clipped):
+    /// a min-max stretch let one extreme weight (a pixel that is almost never on) gray out the rest.
     static func writeFilterGrid(_ filters: UnsafePointer<Float>, count: Int, shape: ImageShape, to path: String) throws {
         let width = shape.count
         var grid = ImageGrid(tileWidth: shape.width, tileHeight: shape.height, channels: shape.channels)
         var row: [Float] = []
         for j in 0..<count {
             let filter = UnsafeBufferPointer(start: filters + j * width, count: width)
-            let low = filter.min() ?? 0, high = filter.max() ?? 0
-            row += filter.map { high > low ? ($0 - low) / (high - low) : 0.5 }
+            let mean = filter.reduce(0, +) / Float(width)
+            let spread = 3 * (filter.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(width)).squareRoot()
+            let low = max(filter.min() ?? 0, mean - spread), high = min(filter.max() ?? 0, mean + spread)
+            row += filter.map { high > low ? min(max(($0 - low) / (high - low), 0), 1) : 0.5 }
             if (j + 1) % 10 == 0 || j == count - 1 {
                 grid.addRow(label: nil, tiles: row)
                 row.removeAll(keepingCapacity: true)
