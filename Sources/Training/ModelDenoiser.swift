@@ -60,9 +60,9 @@ public final class ModelDenoiser {
             if try trainer(for: ImageShape(channels: c, height: h, width: w)) != nil { channels = c }
         }
         guard let c = channels, let trainer = try trainer(for: ImageShape(channels: c, height: h, width: w)) else {
-            throw TrainingError("\(path): \(w)x\(h), \(image.colorChannels) color channel(s); the \(config.family.rawValue) "
-                + "model takes \(config.modelInput) (\(config.model.specification.summary)): denoise images of its "
-                + "trained size")
+            throw TrainingError("\(path): \(w)x\(h), \(image.colorChannels) color channel(s), not what the "
+                + "\(config.family.rawValue) model (\(config.model.specification.summary)) was trained on: denoise "
+                + "images of its trained size")
         }
         return image.mappingColorPlanes(channels: c) { planes in
             // 16-bit words hold 8- and 16-bit samples exactly.
