@@ -44,7 +44,12 @@ import TestSupport
         let inspect = try runTool(["inspect", "--data", "mnist-sample", "--pca-scatter", folder + "/pca.png"])
         #expect(inspect.status == 0 && inspect.stdout.contains("PCA scatter: "), "\(inspect.stderr)")
         let plot = try PNGCodec.read(path: folder + "/pca.png")
-        #expect(plot.width > 300 && plot.height > 200)
+        #expect(plot.width > 300 && plot.height > 200 && plot.layout == .rgb)
+        // Coloured by label: each digit's palette colour is drawn (unlabelled points take one colour).
+        let palette: [[UInt16]] = [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
+                                   [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207]]
+        let drawn = Set(stride(from: 0, to: plot.samples.count, by: 3).map { Array(plot.samples[$0..<($0 + 3)]) })
+        #expect(palette.allSatisfy(drawn.contains), "colours drawn: \(drawn.count)")
         try FileManager.default.createDirectory(atPath: folder + "/mixed", withIntermediateDirectories: true)
         for side in [10, 12] {
             try PNGCodec.write(PNGImage(width: side, height: side, layout: .gray, bitDepth: 8,
