@@ -2,7 +2,10 @@
 // zero or reflect padding (padding_mode='zeros'/'reflect'), stride, dilation; NCHW rows. Forward is
 // im2col + the one GEMM per sample; the im2col matrix is kept in the cache for the weight
 // gradient, then reused for the column gradient. 3x3 'same' convolutions with few channels use a
-// direct kernel instead (CKernels conv3x3.c), where im2col and GEMM packing would dominate.
+// direct kernel instead (CKernels conv3x3.c), where im2col and GEMM packing would dominate; with
+// more channels they run Winograd F(4x4, 3x3) (CKernels winograd.c): 36 GEMMs over the tiles of all
+// rows of the call, a quarter of im2col's multiplies. Its cache is laid out over the call's rows
+// together, so backward must get the same rows as the forward before it (as the networks do).
 
 import CKernels
 import Kernels
@@ -31,6 +34,8 @@ public struct Conv2D: Layer {
     public let initializer: Initializer
     /// Runs the direct 3x3 kernel; `im2col` + GEMM stays the reference (and the path for the rest).
     public let direct: Bool
+    /// Runs Winograd F(4x4, 3x3) (3x3 'same' convolutions that do not run the direct kernel).
+    public let winograd: Bool
     /// Applies ReLU to the output (saves a layer's pass, region and zeroing in small networks).
     public let fusedReLU: Bool
     /// The direct kernel runs its portable C loops even where AVX2 is available (tests of the
@@ -44,7 +49,7 @@ public struct Conv2D: Layer {
     public init(inChannels: Int, outChannels: Int, height: Int, width: Int, kernel: Int, stride: Int = 1,
                 padding: Int = 0, dilation: Int = 1, paddingMode: PaddingMode = .zeros, name: String,
                 layout: inout ParameterLayout, initializer: Initializer = .pytorchDefault, direct: Bool? = nil,
-                fusedReLU: Bool = false, portableKernel: Bool = false) {
+                winograd: Bool? = nil, fusedReLU: Bool = false, portableKernel: Bool = false) {
         precondition(kernel > 0 && stride > 0 && dilation > 0 && padding >= 0, "bad convolution geometry")
         // One reflection must land inside the image, as in PyTorch's reflect pad.
         precondition(paddingMode == .zeros || (padding < height && padding < width),
@@ -61,6 +66,7 @@ public struct Conv2D: Layer {
         self.initializer = initializer
         let eligible = kernel == 3 && stride == 1 && padding == 1 && dilation == 1 && paddingMode == .zeros
         self.direct = eligible && (direct ?? (inChannels * outChannels <= Conv2D.directChannelProduct))
+        self.winograd = eligible && !self.direct && (winograd ?? true)
         self.fusedReLU = fusedReLU
         self.portableKernel = portableKernel
         weight = layout.reserve(name + ".weight", shape: [outChannels, inChannels, kernel, kernel])
@@ -82,6 +88,12 @@ public struct Conv2D: Layer {
     /// Rows of the im2col matrix (inC * kH * kW) times its columns (outH * outW).
     var patchSize: Int { inChannels * kernel * kernel }
     public var cacheWidth: Int {
+        // Winograd: transformed inputs (kept), products (then their gradient) and the input
+        // gradient's transform per tile, plus once per call the transformed weights and scratch.
+        if winograd {
+            return 36 * tiles * (2 * inChannels + outChannels) + 36 * inChannels * outChannels
+                + Int(ae_wino_scratch(1, Int32(inChannels), Int32(height), Int32(width)))
+        }
         // The GEMM path: im2col, the flipped weights (row 0 only) for the transposed gradient, and
         // room for dy masked by a fused ReLU's output.
         guard direct else {
@@ -106,6 +118,56 @@ public struct Conv2D: Layer {
         let g = cache.row(r) + cacheWidth - outputWidth
         ae_relu_mask(dy.row(r), y.row(r), g, outputWidth)
         return g
+    }
+
+    /// Winograd tiles (4x4 outputs) of one sample.
+    var tiles: Int { Int(ae_wino_tiles(Int32(height), Int32(width))) }
+
+    /// Regions of a Winograd call over `rows` rows, from the start of its cache rows.
+    func winogradBuffers(_ cache: Matrix, rows: Int)
+        -> (v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
+            u: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        let all = rows * tiles
+        let v = cache.base, m = v + 36 * inChannels * all, dv = m + 36 * outChannels * all
+        let u = dv + 36 * inChannels * all
+        return (v, m, dv, u, u + 36 * inChannels * outChannels)
+    }
+
+    func winogradForward(x: Matrix, y: Matrix, cache: Matrix, params: Arena) {
+        let rows = x.rows, all = rows * tiles
+        guard rows > 0 else { return }
+        let (v, m, _, u, scratch) = winogradBuffers(cache, rows: rows)
+        let inC = Int32(inChannels), outC = Int32(outChannels), h = Int32(height), w = Int32(width)
+        ae_wino_weights(params[weight], outC, inC, u, scratch)
+        ae_wino_input(x.base, x.stride, Int32(rows), inC, h, w, v, scratch)
+        for xi in 0..<36 {
+            gemm(Matrix(u + xi * outChannels * inChannels, rows: outChannels, cols: inChannels),
+                 Matrix(v + xi * inChannels * all, rows: inChannels, cols: all),
+                 into: Matrix(m + xi * outChannels * all, rows: outChannels, cols: all))
+        }
+        ae_wino_output(m, Int32(rows), outC, h, w, params[bias], fusedReLU ? 1 : 0, y.base, y.stride, scratch)
+    }
+
+    func winogradBackward(dy: Matrix, y: Matrix, cache: Matrix, dx: Matrix?, params: Arena, grads: Arena) {
+        let rows = dy.rows, all = rows * tiles
+        guard rows > 0 else { return }
+        let (v, dm, dv, u, scratch) = winogradBuffers(cache, rows: rows)
+        let inC = Int32(inChannels), outC = Int32(outChannels), h = Int32(height), w = Int32(width)
+        // The transformed weights again (cheap), so their slot can take the weight gradient.
+        ae_wino_weights(params[weight], outC, inC, u, scratch)
+        ae_wino_output_grad(dy.base, dy.stride, fusedReLU ? UnsafePointer(y.base) : nil, y.stride, Int32(rows), outC,
+                            h, w, dm, grads[bias], scratch)
+        for xi in 0..<36 {
+            let ux = Matrix(u + xi * outChannels * inChannels, rows: outChannels, cols: inChannels)
+            let dmx = Matrix(dm + xi * outChannels * all, rows: outChannels, cols: all)
+            if dx != nil {
+                gemm(ux, transposeA: true, dmx, into: Matrix(dv + xi * inChannels * all, rows: inChannels, cols: all))
+            }
+            gemm(dmx, Matrix(v + xi * inChannels * all, rows: inChannels, cols: all), transposeB: true, into: ux)
+        }
+        ae_wino_weight_grad(u, outC, inC, grads[weight], scratch)
+        guard let dx else { return }
+        ae_wino_input_grad(dv, Int32(rows), inC, h, w, dx.base, dx.stride, scratch)
     }
 
     /// Floats of one plane padded for the direct kernel.
@@ -184,6 +246,7 @@ public struct Conv2D: Layer {
     }
 
     public func forward(x: Matrix, y: Matrix, cache: Matrix, params: Arena) {
+        if winograd { return winogradForward(x: x, y: y, cache: cache, params: params) }
         if direct {
             for r in 0..<x.rows {
                 let padded = cache.row(r)
@@ -209,6 +272,7 @@ public struct Conv2D: Layer {
 
     public func backward(dy: Matrix, x: Matrix, y: Matrix, cache: Matrix, dx: Matrix?, params: Arena,
                          grads: Arena) {
+        if winograd { return winogradBackward(dy: dy, y: y, cache: cache, dx: dx, params: params, grads: grads) }
         if direct {
             guard dy.rows > 0 else { return }
             let flipped = cache.row(0) + paddedPlane * (inChannels + outChannels)

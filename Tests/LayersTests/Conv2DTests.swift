@@ -94,34 +94,89 @@ let convCases = [
         let direct = Conv2D(inChannels: c, outChannels: o, height: h, width: w, kernel: 3, padding: 1, name: "conv",
                             layout: &layoutA, direct: true, portableKernel: portable)
         let reference = Conv2D(inChannels: c, outChannels: o, height: h, width: w, kernel: 3, padding: 1,
-                               name: "conv", layout: &layoutB, direct: false)
-        #expect(direct.direct && !reference.direct)
-        let rows = 3
-        let params = FloatBuffer(count: layoutA.count)
-        var rng = SplitMix64(seed: 12)
-        direct.initialize(params: Arena(params), rng: &rng)
-        let x = FloatBuffer(randomArray(rows * direct.inputWidth, seed: 5))
-        let dy = FloatBuffer(randomArray(rows * direct.outputWidth, seed: 6))
-        var outputs: [[Float]] = [], inputGrads: [[Float]] = [], paramGrads: [[Float]] = []
-        for layer in [direct, reference] {
-            let y = FloatBuffer(count: rows * layer.outputWidth), cache = FloatBuffer(count: rows * layer.cacheWidth)
-            let dx = FloatBuffer(randomArray(rows * layer.inputWidth, seed: 7)), grads = FloatBuffer(count: layoutA.count)
-            defer { withExtendedLifetime((y, cache, dx, grads)) {} }
-            let xm = x.matrix(rows: rows, cols: layer.inputWidth), ym = y.matrix(rows: rows, cols: layer.outputWidth)
-            let cm = cache.matrix(rows: rows, cols: layer.cacheWidth)
-            layer.forward(x: xm, y: ym, cache: cm, params: Arena(params))
-            // dx starts non-zero: backward must add into it.
-            layer.backward(dy: dy.matrix(rows: rows, cols: layer.outputWidth), x: xm, y: ym, cache: cm,
-                           dx: dx.matrix(rows: rows, cols: layer.inputWidth), params: Arena(params),
-                           grads: Arena(grads))
-            outputs.append(y.array)
-            inputGrads.append(dx.array)
-            paramGrads.append(grads.array)
+                               name: "conv", layout: &layoutB, direct: false, winograd: false)
+        #expect(direct.direct && !reference.direct && !reference.winograd)
+        compareConvolutions(direct, reference, parameterCount: layoutA.count, rows: 3, relative: 1e-5,
+                            absolute: (1e-5, 1e-5, 1e-4))
+    }
+}
+
+/// Runs `a` and `b` (the same convolution by two paths) forward and backward on the same data and
+/// compares y, dx (which starts non-zero: backward must add into it) and the parameter gradients.
+/// With `scaled`, each absolute tolerance is a fraction of the largest value compared (sums over
+/// many pixels round in proportion to their size).
+func compareConvolutions(_ a: Conv2D, _ b: Conv2D, parameterCount: Int, rows: Int, relative: Float,
+                         absolute: (y: Float, dx: Float, grads: Float), scaled: Bool = false,
+                         sourceLocation: SourceLocation = #_sourceLocation) {
+    let params = FloatBuffer(count: parameterCount)
+    var rng = SplitMix64(seed: 12)
+    a.initialize(params: Arena(params), rng: &rng)
+    let x = FloatBuffer(randomArray(rows * a.inputWidth, seed: 5))
+    let dy = FloatBuffer(randomArray(rows * a.outputWidth, seed: 6))
+    var outputs: [[Float]] = [], inputGrads: [[Float]] = [], paramGrads: [[Float]] = []
+    for layer in [a, b] {
+        let y = FloatBuffer(count: rows * layer.outputWidth), cache = FloatBuffer(count: rows * layer.cacheWidth)
+        let dx = FloatBuffer(randomArray(rows * layer.inputWidth, seed: 7)), grads = FloatBuffer(count: parameterCount)
+        defer { withExtendedLifetime((y, cache, dx, grads)) {} }
+        let xm = x.matrix(rows: rows, cols: layer.inputWidth), ym = y.matrix(rows: rows, cols: layer.outputWidth)
+        let cm = cache.matrix(rows: rows, cols: layer.cacheWidth)
+        layer.forward(x: xm, y: ym, cache: cm, params: Arena(params))
+        layer.backward(dy: dy.matrix(rows: rows, cols: layer.outputWidth), x: xm, y: ym, cache: cm,
+                       dx: dx.matrix(rows: rows, cols: layer.inputWidth), params: Arena(params),
+                       grads: Arena(grads))
+        outputs.append(y.array)
+        inputGrads.append(dx.array)
+        paramGrads.append(grads.array)
+    }
+    withExtendedLifetime((params, x, dy)) {}
+    func scale(_ values: [Float]) -> Float { scaled ? values.map(abs).max() ?? 0 : 1 }
+    expectClose(outputs[0], outputs[1], relative: relative, absolute: absolute.y * scale(outputs[1]), "y",
+                sourceLocation: sourceLocation)
+    expectClose(inputGrads[0], inputGrads[1], relative: relative, absolute: absolute.dx * scale(inputGrads[1]), "dx",
+                sourceLocation: sourceLocation)
+    expectClose(paramGrads[0], paramGrads[1], relative: relative, absolute: absolute.grads * scale(paramGrads[1]),
+                "dw, db", sourceLocation: sourceLocation)
+}
+
+/// Winograd F(4x4, 3x3) against the im2col + GEMM path: sizes that are not multiples of the 4x4
+/// tile (tails in both directions, images smaller than a tile), the U-Net's channel counts, one and
+/// several rows (60x62 has 240 tiles: one row per transform block), with and without a fused ReLU;
+/// forward and both gradients.
+@Suite struct WinogradConvolutionTests {
+    static let shapes = [(17, 16, 1, 1), (16, 17, 3, 2), (32, 32, 12, 12), (3, 5, 9, 17), (20, 13, 6, 7),
+                         (33, 9, 5, 13), (64, 128, 12, 12), (96, 32, 8, 8), (32, 64, 13, 10),
+                         (17, 16, 60, 62)]
+
+    @Test(arguments: shapes, [1, 3])
+    func matchesTheGEMMPath(shape: (Int, Int, Int, Int), rows: Int) {
+        for relu in [false, true] {
+            let (c, o, h, w) = shape
+            var layoutA = ParameterLayout(), layoutB = ParameterLayout()
+            let winograd = Conv2D(inChannels: c, outChannels: o, height: h, width: w, kernel: 3, padding: 1,
+                                  name: "conv", layout: &layoutA, direct: false, fusedReLU: relu)
+            let reference = Conv2D(inChannels: c, outChannels: o, height: h, width: w, kernel: 3, padding: 1,
+                                   name: "conv", layout: &layoutB, direct: false, winograd: false, fusedReLU: relu)
+            #expect(winograd.winograd && !reference.winograd)
+            // Errors relative to the largest value: the transforms round in proportion to the
+            // tile's sums, and the weight gradient sums over all pixels.
+            compareConvolutions(winograd, reference, parameterCount: layoutA.count, rows: rows, relative: 1e-4,
+                                absolute: (1e-5, 1e-5, 1e-5), scaled: true)
         }
-        withExtendedLifetime((params, x, dy)) {}
-        expectClose(outputs[0], outputs[1], relative: 1e-5, absolute: 1e-5, "y")
-        expectClose(inputGrads[0], inputGrads[1], relative: 1e-5, absolute: 1e-5, "dx")
-        expectClose(paramGrads[0], paramGrads[1], relative: 1e-5, absolute: 1e-4, "dw, db")
+    }
+
+    /// Large enough channel products choose Winograd by default; other geometries never do.
+    @Test func isChosenFor3x3SameConvolutionsWithManyChannels() {
+        var layout = ParameterLayout()
+        #expect(Conv2D(inChannels: 32, outChannels: 32, height: 8, width: 8, kernel: 3, padding: 1, name: "a",
+                       layout: &layout).winograd)
+        #expect(!Conv2D(inChannels: 4, outChannels: 4, height: 8, width: 8, kernel: 3, padding: 1, name: "b",
+                        layout: &layout).winograd)
+        #expect(!Conv2D(inChannels: 32, outChannels: 32, height: 8, width: 8, kernel: 3, stride: 2, padding: 1,
+                        name: "c", layout: &layout).winograd)
+        #expect(!Conv2D(inChannels: 32, outChannels: 32, height: 8, width: 8, kernel: 3, padding: 1,
+                        paddingMode: .reflect, name: "d", layout: &layout).winograd)
+        #expect(!Conv2D(inChannels: 32, outChannels: 32, height: 8, width: 8, kernel: 5, padding: 2, name: "e",
+                        layout: &layout).winograd)
     }
 }
 

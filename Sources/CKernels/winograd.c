@@ -1,0 +1,328 @@
+// Winograd F(4x4, 3x3) transforms for 3x3 'same' convolutions with many channels (Lavin & Gray
+// 2016, points 0, +-1, +-2, inf). A 4x4 output tile needs 36 multiplies per channel pair instead
+// of 144; the multiplies run as 36 GEMMs in Swift (Conv2D), these loops do the transforms.
+// Layout: transformed tiles v[xi][c][t] with xi = 6 * row + column of the 6x6 tile and t the tile
+// index over all rows of the call (row r's tiles at r * tiles, row-major within the image). Tiles
+// cover the image in 4x4 steps; tails read zeros and write nothing. The 1-D transforms run over
+// all T tiles of a channel at once, so they vectorise with long vectors even for small images;
+// padded image rows are kept de-interleaved by x mod 4, so gathering a tile's columns is a copy.
+#include "ckernels.h"
+#include "fastmath.h"
+#include <string.h>
+
+#define ASSUME_SAFE _Pragma("clang loop vectorize(assume_safety)")
+#define INLINE static inline __attribute__((always_inline))
+
+typedef struct {
+    int nx, ny, tiles;
+    size_t phase; // floats per x-phase of a de-interleaved padded row: padded x = 4 n + phase
+    size_t row;   // 4 * phase
+    size_t rows;  // padded rows: 4 ny + 2
+} geometry;
+
+INLINE geometry geometry_of(int height, int width) {
+    geometry g;
+    g.nx = (width + 3) / 4, g.ny = (height + 3) / 4, g.tiles = g.nx * g.ny;
+    g.phase = (size_t)g.nx + 1, g.row = 4 * g.phase, g.rows = 4 * (size_t)g.ny + 2;
+    return g;
+}
+
+// Rows per block of the transforms: about 256 tiles, so a block's streams stay in cache.
+INLINE int block_rows(geometry g) { return g.tiles >= 256 ? 1 : 256 / g.tiles; }
+
+int ae_wino_tiles(int height, int width) { return geometry_of(height, width).tiles; }
+
+size_t ae_wino_scratch(int rows, int channels, int height, int width) {
+    geometry g = geometry_of(height, width);
+    size_t t = (size_t)rows * g.tiles;
+    size_t transforms = 72 * t, weights = 27 * (size_t)channels;
+    return (transforms > weights ? transforms : weights) + g.rows * g.row + 2 * g.row + 16;
+}
+
+// The 1-D maps on n values of each of 6 (or 4) streams: in[k * is + t] -> out[k * os + t].
+INLINE void bt6(const float *restrict in, size_t is, float *restrict out, size_t os, size_t n) {
+    ASSUME_SAFE
+    for (size_t t = 0; t < n; t++) {
+        float i0 = in[t], i1 = in[is + t], i2 = in[2 * is + t], i3 = in[3 * is + t], i4 = in[4 * is + t],
+              i5 = in[5 * is + t];
+        out[t] = 4 * i0 - 5 * i2 + i4;
+        out[os + t] = i3 + i4 - 4 * (i1 + i2);
+        out[2 * os + t] = 4 * (i1 - i2) + i4 - i3;
+        out[3 * os + t] = 2 * (i3 - i1) + i4 - i2;
+        out[4 * os + t] = 2 * (i1 - i3) + i4 - i2;
+        out[5 * os + t] = 4 * i1 - 5 * i3 + i5;
+    }
+}
+
+INLINE void b6(const float *restrict in, size_t is, float *restrict out, size_t os, size_t n) {
+    ASSUME_SAFE
+    for (size_t t = 0; t < n; t++) {
+        float i0 = in[t], i1 = in[is + t], i2 = in[2 * is + t], i3 = in[3 * is + t], i4 = in[4 * is + t],
+              i5 = in[5 * is + t];
+        out[t] = 4 * i0;
+        out[os + t] = 4 * (i2 - i1 + i5) + 2 * (i4 - i3);
+        out[2 * os + t] = -5 * i0 - 4 * (i1 + i2) - i3 - i4;
+        out[3 * os + t] = i1 - i2 + 2 * (i3 - i4) - 5 * i5;
+        out[4 * os + t] = i0 + i1 + i2 + i3 + i4;
+        out[5 * os + t] = i5;
+    }
+}
+
+INLINE void at6(const float *restrict in, size_t is, float *restrict out, size_t os, size_t n) {
+    ASSUME_SAFE
+    for (size_t t = 0; t < n; t++) {
+        float i0 = in[t], i1 = in[is + t], i2 = in[2 * is + t], i3 = in[3 * is + t], i4 = in[4 * is + t],
+              i5 = in[5 * is + t];
+        float s12 = i1 + i2, d12 = i1 - i2, s34 = i3 + i4, d34 = i3 - i4;
+        out[t] = i0 + s12 + s34;
+        out[os + t] = d12 + 2 * d34;
+        out[2 * os + t] = s12 + 4 * s34;
+        out[3 * os + t] = d12 + 8 * d34 + i5;
+    }
+}
+
+INLINE void a4(const float *restrict in, size_t is, float *restrict out, size_t os, size_t n) {
+    ASSUME_SAFE
+    for (size_t t = 0; t < n; t++) {
+        float i0 = in[t], i1 = in[is + t], i2 = in[2 * is + t], i3 = in[3 * is + t];
+        out[t] = i0;
+        out[os + t] = i0 + i1 + i2 + i3;
+        out[2 * os + t] = i0 - i1 + i2 - i3;
+        out[3 * os + t] = i0 + 2 * i1 + 4 * i2 + 8 * i3;
+        out[4 * os + t] = i0 - 2 * i1 + 4 * i2 - 8 * i3;
+        out[5 * os + t] = i3;
+    }
+}
+
+// G (3 -> 6) and its adjoint G^T (6 -> 3), for the kernels.
+INLINE void g3(const float *restrict in, size_t is, float *restrict out, size_t os, size_t n) {
+    ASSUME_SAFE
+    for (size_t t = 0; t < n; t++) {
+        float g0 = in[t], g1 = in[is + t], g2 = in[2 * is + t];
+        out[t] = g0 * 0.25f;
+        out[os + t] = -(g0 + g1 + g2) * (1.0f / 6);
+        out[2 * os + t] = -(g0 - g1 + g2) * (1.0f / 6);
+        out[3 * os + t] = g0 * (1.0f / 24) + g1 * (1.0f / 12) + g2 * (1.0f / 6);
+        out[4 * os + t] = g0 * (1.0f / 24) - g1 * (1.0f / 12) + g2 * (1.0f / 6);
+        out[5 * os + t] = g2;
+    }
+}
+
+INLINE void gt6(const float *restrict in, size_t is, float *restrict out, size_t os, size_t n) {
+    ASSUME_SAFE
+    for (size_t t = 0; t < n; t++) {
+        float i0 = in[t], i1 = in[is + t], i2 = in[2 * is + t], i3 = in[3 * is + t], i4 = in[4 * is + t],
+              i5 = in[5 * is + t];
+        out[t] = i0 * 0.25f - (i1 + i2) * (1.0f / 6) + (i3 + i4) * (1.0f / 24);
+        out[os + t] = (i2 - i1) * (1.0f / 6) + (i3 - i4) * (1.0f / 12);
+        out[2 * os + t] = (i3 + i4 - i1 - i2) * (1.0f / 6) + i5;
+    }
+}
+
+CLONES void ae_wino_weights(const float *w, int out_c, int in_c, float *u, float *scratch) {
+    size_t c = (size_t)in_c, pairs = (size_t)out_c * in_c;
+    float *k = scratch, *half = k + 9 * c;
+    for (int o = 0; o < out_c; o++) {
+        // k[i][j][c] = w[o][c][i][j]; half[a][j] = G k[.][j]; u[a][b][o][c] = G half[a][.].
+        const float *src = w + (size_t)o * c * 9;
+        for (size_t q = 0; q < c; q++)
+            for (int ij = 0; ij < 9; ij++) k[ij * c + q] = src[q * 9 + ij];
+        for (int j = 0; j < 3; j++) g3(k + j * c, 3 * c, half + j * c, 3 * c, c);
+        for (int a = 0; a < 6; a++) g3(half + a * 3 * c, c, u + (size_t)a * 6 * pairs + o * c, pairs, c);
+    }
+}
+
+CLONES void ae_wino_weight_grad(const float *du, int out_c, int in_c, float *dw, float *scratch) {
+    size_t c = (size_t)in_c, pairs = (size_t)out_c * in_c;
+    float *half = scratch, *k = half + 18 * c;
+    for (int o = 0; o < out_c; o++) {
+        // half[a][j][c] = G^T du[a][.][o][c]; k[i][j] = G^T half[.][j]; dw[o][c][i][j] += k.
+        for (int a = 0; a < 6; a++) gt6(du + (size_t)a * 6 * pairs + o * c, pairs, half + a * 3 * c, c, c);
+        for (int j = 0; j < 3; j++) gt6(half + j * c, 3 * c, k + j * c, 3 * c, c);
+        float *dst = dw + (size_t)o * c * 9;
+        for (size_t q = 0; q < c; q++)
+            for (int ij = 0; ij < 9; ij++) dst[q * 9 + ij] += k[ij * c + q];
+    }
+}
+
+// One image plane into the de-interleaved zero-padded layout: padded row y, phase q, index n
+// holds x[y - 1][4 n + q - 1] (0 outside the image).
+INLINE void load_plane(const float *src, int height, int width, geometry g, float *restrict plane,
+                       float *restrict line) {
+    for (size_t y = 0; y < g.rows; y++) {
+        float *dst = plane + y * g.row;
+        int iy = (int)y - 1;
+        if (iy < 0 || iy >= height) {
+            memset(dst, 0, sizeof(float) * g.row);
+            continue;
+        }
+        const float *s = src + (size_t)iy * width;
+        line[0] = 0;
+        for (int i = 0; i < width; i++) line[i + 1] = s[i];
+        for (size_t i = (size_t)width + 1; i < g.row; i++) line[i] = 0;
+        for (size_t n = 0; n < g.phase; n++) {
+            dst[n] = line[4 * n];
+            dst[g.phase + n] = line[4 * n + 1];
+            dst[2 * g.phase + n] = line[4 * n + 2];
+            dst[3 * g.phase + n] = line[4 * n + 3];
+        }
+    }
+}
+
+CLONES void ae_wino_input(const float *x, size_t x_stride, int rows, int channels, int height, int width,
+                          float *v, float *scratch) {
+    geometry g = geometry_of(height, width);
+    size_t t_all = (size_t)rows * g.tiles, plane_size = (size_t)height * width;
+    float *d = scratch, *e = d + 36 * t_all, *plane = e + 36 * t_all, *line = plane + g.rows * g.row;
+    size_t xi_stride = (size_t)channels * t_all;
+    for (int c = 0; c < channels; c++) {
+        for (int r0 = 0; r0 < rows; r0 += block_rows(g)) {
+            int r1 = r0 + block_rows(g) < rows ? r0 + block_rows(g) : rows;
+            size_t tc = (size_t)(r1 - r0) * g.tiles;
+            // d[m][n][t]: the 6x6 padded input patch of each tile.
+            for (int r = r0; r < r1; r++) {
+                load_plane(x + r * x_stride + c * plane_size, height, width, g, plane, line);
+                for (int ty = 0; ty < g.ny; ty++) {
+                    size_t t0 = (size_t)(r - r0) * g.tiles + (size_t)ty * g.nx;
+                    for (int m = 0; m < 6; m++) {
+                        const float *prow = plane + (size_t)(4 * ty + m) * g.row;
+                        for (int n = 0; n < 6; n++) {
+                            const float *s = prow + (n & 3) * g.phase + (n >> 2);
+                            float *dst = d + (size_t)(m * 6 + n) * tc + t0;
+                            for (int tx = 0; tx < g.nx; tx++) dst[tx] = s[tx];
+                        }
+                    }
+                }
+            }
+            // Along y (m -> a) per column, then along x (n -> b) into v[a][b][c].
+            for (int n = 0; n < 6; n++) bt6(d + n * tc, 6 * tc, e + n * tc, 6 * tc, tc);
+            for (int a = 0; a < 6; a++)
+                bt6(e + a * 6 * tc, tc, v + a * 6 * xi_stride + c * t_all + (size_t)r0 * g.tiles, xi_stride, tc);
+        }
+    }
+}
+
+CLONES void ae_wino_output(const float *m, int rows, int out_c, int height, int width, const float *bias, int relu,
+                           float *y, size_t y_stride, float *scratch) {
+    geometry g = geometry_of(height, width);
+    size_t t_all = (size_t)rows * g.tiles, plane_size = (size_t)height * width, xi_stride = (size_t)out_c * t_all;
+    float *o = scratch, *yt = o + 24 * t_all, *line = yt + 16 * t_all;
+    for (int k = 0; k < out_c; k++) {
+        float b = bias ? bias[k] : 0;
+        for (int r0 = 0; r0 < rows; r0 += block_rows(g)) {
+            int r1 = r0 + block_rows(g) < rows ? r0 + block_rows(g) : rows;
+            size_t tc = (size_t)(r1 - r0) * g.tiles;
+            const float *mk = m + k * t_all + (size_t)r0 * g.tiles;
+            // Along x (b -> j): o[a][j]; along y (a -> i): yt[i][j].
+            for (int a = 0; a < 6; a++) at6(mk + a * 6 * xi_stride, xi_stride, o + a * 4 * tc, tc, tc);
+            for (int j = 0; j < 4; j++) at6(o + j * tc, 4 * tc, yt + j * tc, 4 * tc, tc);
+            for (int r = r0; r < r1; r++) {
+                for (int ty = 0; ty < g.ny; ty++) {
+                    size_t t0 = (size_t)(r - r0) * g.tiles + (size_t)ty * g.nx;
+                    for (int i = 0; i < 4 && 4 * ty + i < height; i++) {
+                        const float *s0 = yt + (size_t)(i * 4) * tc + t0, *s1 = s0 + tc, *s2 = s1 + tc, *s3 = s2 + tc;
+                        for (int tx = 0; tx < g.nx; tx++) {
+                            line[4 * tx] = s0[tx], line[4 * tx + 1] = s1[tx];
+                            line[4 * tx + 2] = s2[tx], line[4 * tx + 3] = s3[tx];
+                        }
+                        float *dst = y + r * y_stride + k * plane_size + (size_t)(4 * ty + i) * width;
+                        if (relu) {
+                            for (int q = 0; q < width; q++) dst[q] = __builtin_fmaxf(line[q] + b, 0);
+                        } else {
+                            for (int q = 0; q < width; q++) dst[q] = line[q] + b;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+CLONES void ae_wino_output_grad(const float *dy, size_t dy_stride, const float *relu_y, size_t y_stride, int rows,
+                                int out_c, int height, int width, float *dm, float *db, float *scratch) {
+    geometry g = geometry_of(height, width);
+    size_t t_all = (size_t)rows * g.tiles, plane_size = (size_t)height * width, xi_stride = (size_t)out_c * t_all;
+    float *d = scratch, *q = d + 16 * t_all, *line = q + 24 * t_all;
+    for (int k = 0; k < out_c; k++) {
+        float sum = 0;
+        for (int r0 = 0; r0 < rows; r0 += block_rows(g)) {
+            int r1 = r0 + block_rows(g) < rows ? r0 + block_rows(g) : rows;
+            size_t tc = (size_t)(r1 - r0) * g.tiles;
+            // d[i][j][t] = dy at (4 ty + i, 4 tx + j), masked by the fused ReLU, 0 outside.
+            for (int r = r0; r < r1; r++) {
+                for (int ty = 0; ty < g.ny; ty++) {
+                    size_t t0 = (size_t)(r - r0) * g.tiles + (size_t)ty * g.nx;
+                    for (int i = 0; i < 4; i++) {
+                        int yy = 4 * ty + i;
+                        if (yy < height) {
+                            size_t offset = k * plane_size + (size_t)yy * width;
+                            const float *src = dy + r * dy_stride + offset;
+                            if (relu_y) {
+                                const float *gate = relu_y + r * y_stride + offset;
+                                for (int p = 0; p < width; p++) line[p] = gate[p] > 0 ? src[p] : 0;
+                            } else {
+                                for (int p = 0; p < width; p++) line[p] = src[p];
+                            }
+                            for (int p = 0; p < width; p++) sum += line[p];
+                            for (int p = width; p < 4 * g.nx; p++) line[p] = 0;
+                        } else {
+                            for (int p = 0; p < 4 * g.nx; p++) line[p] = 0;
+                        }
+                        float *d0 = d + (size_t)(i * 4) * tc + t0, *d1 = d0 + tc, *d2 = d1 + tc, *d3 = d2 + tc;
+                        for (int tx = 0; tx < g.nx; tx++) {
+                            d0[tx] = line[4 * tx], d1[tx] = line[4 * tx + 1];
+                            d2[tx] = line[4 * tx + 2], d3[tx] = line[4 * tx + 3];
+                        }
+                    }
+                }
+            }
+            // Along y (i -> a) per column, then along x (j -> b) into dm[a][b][k].
+            for (int j = 0; j < 4; j++) a4(d + j * tc, 4 * tc, q + j * tc, 4 * tc, tc);
+            for (int a = 0; a < 6; a++)
+                a4(q + a * 4 * tc, tc, dm + a * 6 * xi_stride + k * t_all + (size_t)r0 * g.tiles, xi_stride, tc);
+        }
+        db[k] += sum;
+    }
+}
+
+CLONES void ae_wino_input_grad(const float *dv, int rows, int channels, int height, int width, float *dx,
+                               size_t dx_stride, float *scratch) {
+    geometry g = geometry_of(height, width);
+    size_t t_all = (size_t)rows * g.tiles, plane_size = (size_t)height * width, xi_stride = (size_t)channels * t_all;
+    float *e = scratch, *f = e + 36 * t_all, *plane = f + 36 * t_all, *line = plane + g.rows * g.row;
+    for (int c = 0; c < channels; c++) {
+        for (int r0 = 0; r0 < rows; r0 += block_rows(g)) {
+            int r1 = r0 + block_rows(g) < rows ? r0 + block_rows(g) : rows;
+            size_t tc = (size_t)(r1 - r0) * g.tiles;
+            // Along x (b -> n): e[a][n]; along y (a -> m): f[m][n], each tile's input-patch gradient.
+            const float *dvc = dv + c * t_all + (size_t)r0 * g.tiles;
+            for (int a = 0; a < 6; a++) b6(dvc + a * 6 * xi_stride, xi_stride, e + a * 6 * tc, tc, tc);
+            for (int n = 0; n < 6; n++) b6(e + n * tc, 6 * tc, f + n * tc, 6 * tc, tc);
+            for (int r = r0; r < r1; r++) {
+                // Patches overlap by two pixels: add them into the de-interleaved padded plane, then
+                // add its interior into dx.
+                memset(plane, 0, sizeof(float) * g.rows * g.row);
+                for (int ty = 0; ty < g.ny; ty++) {
+                    size_t t0 = (size_t)(r - r0) * g.tiles + (size_t)ty * g.nx;
+                    for (int m = 0; m < 6; m++) {
+                        float *prow = plane + (size_t)(4 * ty + m) * g.row;
+                        for (int n = 0; n < 6; n++) {
+                            float *dst = prow + (n & 3) * g.phase + (n >> 2);
+                            const float *s = f + (size_t)(m * 6 + n) * tc + t0;
+                            for (int tx = 0; tx < g.nx; tx++) dst[tx] += s[tx];
+                        }
+                    }
+                }
+                for (int yy = 0; yy < height; yy++) {
+                    const float *src = plane + (size_t)(yy + 1) * g.row;
+                    for (size_t n = 0; n < g.phase; n++) {
+                        line[4 * n] = src[n], line[4 * n + 1] = src[g.phase + n];
+                        line[4 * n + 2] = src[2 * g.phase + n], line[4 * n + 3] = src[3 * g.phase + n];
+                    }
+                    float *dst = dx + r * dx_stride + c * plane_size + (size_t)yy * width;
+                    for (int i = 0; i < width; i++) dst[i] += line[i + 1];
+                }
+            }
+        }
+    }
+}
