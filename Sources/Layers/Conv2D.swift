@@ -38,8 +38,9 @@ public struct Conv2D: Layer {
     public let winograd: Bool
     /// Applies ReLU to the output (saves a layer's pass, region and zeroing in small networks).
     public let fusedReLU: Bool
-    /// The direct kernel runs its portable C loops even where AVX2 is available (tests of the
-    /// fallback; a parameter rather than a process-wide switch).
+    /// The direct kernel runs its portable C loops even where AVX2 is available, and Winograd's
+    /// products run on BLAS even where the AVX-512 GEMMs could (tests of the fallbacks; a
+    /// parameter rather than a process-wide switch).
     public let portableKernel: Bool
 
     /// Channel products up to which 3x3 'same' convolutions run the direct kernel (measured with
@@ -120,6 +121,22 @@ public struct Conv2D: Layer {
         return g
     }
 
+    /// Whether this CPU runs Winograd's products on the AVX-512 kernels (CKernels gemm_avx512.c).
+    static let avx512Products = ae_gemm_avx512_available() != 0
+
+    /// out (m x n) = a (m x k) b (k x n), a read with strides (rowStride, colStride); b and out
+    /// row-major with n columns.
+    func product(m: Int, n: Int, k: Int, _ a: UnsafeMutablePointer<Float>, rowStride: Int, colStride: Int,
+                 _ b: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        if Conv2D.avx512Products && !portableKernel {
+            ae_gemm_nn(Int32(m), Int32(n), Int32(k), a, rowStride, colStride, b, n, out, n)
+        } else {
+            let transposed = rowStride == 1 && colStride != 1
+            gemm(Matrix(a, rows: transposed ? k : m, cols: transposed ? m : k), transposeA: transposed,
+                 Matrix(b, rows: k, cols: n), into: Matrix(out, rows: m, cols: n))
+        }
+    }
+
     /// Winograd tiles (4x4 outputs) of one sample.
     var tiles: Int { Int(ae_wino_tiles(Int32(height), Int32(width))) }
 
@@ -141,9 +158,8 @@ public struct Conv2D: Layer {
         ae_wino_weights(params[weight], outC, inC, u, scratch)
         ae_wino_input(x.base, x.stride, Int32(rows), inC, h, w, v, scratch)
         for xi in 0..<36 {
-            gemm(Matrix(u + xi * outChannels * inChannels, rows: outChannels, cols: inChannels),
-                 Matrix(v + xi * inChannels * all, rows: inChannels, cols: all),
-                 into: Matrix(m + xi * outChannels * all, rows: outChannels, cols: all))
+            product(m: outChannels, n: all, k: inChannels, u + xi * outChannels * inChannels, rowStride: inChannels,
+                    colStride: 1, v + xi * inChannels * all, into: m + xi * outChannels * all)
         }
         ae_wino_output(m, Int32(rows), outC, h, w, params[bias], fusedReLU ? 1 : 0, y.base, y.stride, scratch)
     }
@@ -157,13 +173,20 @@ public struct Conv2D: Layer {
         ae_wino_weights(params[weight], outC, inC, u, scratch)
         ae_wino_output_grad(dy.base, dy.stride, fusedReLU ? UnsafePointer(y.base) : nil, y.stride, Int32(rows), outC,
                             h, w, dm, grads[bias], scratch)
+        let fast = Conv2D.avx512Products && !portableKernel
         for xi in 0..<36 {
-            let ux = Matrix(u + xi * outChannels * inChannels, rows: outChannels, cols: inChannels)
-            let dmx = Matrix(dm + xi * outChannels * all, rows: outChannels, cols: all)
+            let ux = u + xi * outChannels * inChannels, dmx = dm + xi * outChannels * all, vx = v + xi * inChannels * all
+            // dv = u^T dm (a stride swap), then du = dm v^T into u's slot.
             if dx != nil {
-                gemm(ux, transposeA: true, dmx, into: Matrix(dv + xi * inChannels * all, rows: inChannels, cols: all))
+                product(m: inChannels, n: all, k: outChannels, ux, rowStride: 1, colStride: inChannels, dmx,
+                        into: dv + xi * inChannels * all)
             }
-            gemm(dmx, Matrix(v + xi * inChannels * all, rows: inChannels, cols: all), transposeB: true, into: ux)
+            if fast {
+                ae_gemm_nt(outC, inC, Int32(all), dmx, all, vx, all, ux, inChannels)
+            } else {
+                gemm(Matrix(dmx, rows: outChannels, cols: all), Matrix(vx, rows: inChannels, cols: all), transposeB: true,
+                     into: Matrix(ux, rows: outChannels, cols: inChannels))
+            }
         }
         ae_wino_weight_grad(u, outC, inC, grads[weight], scratch)
         guard let dx else { return }

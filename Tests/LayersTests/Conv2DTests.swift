@@ -149,11 +149,13 @@ func compareConvolutions(_ a: Conv2D, _ b: Conv2D, parameterCount: Int, rows: In
 
     @Test(arguments: shapes, [1, 3])
     func matchesTheGEMMPath(shape: (Int, Int, Int, Int), rows: Int) {
-        for relu in [false, true] {
+        // portable: the products on BLAS instead of the AVX-512 kernels (where the CPU has them).
+        for (relu, portable) in [(false, false), (true, false), (false, true)] {
             let (c, o, h, w) = shape
             var layoutA = ParameterLayout(), layoutB = ParameterLayout()
             let winograd = Conv2D(inChannels: c, outChannels: o, height: h, width: w, kernel: 3, padding: 1,
-                                  name: "conv", layout: &layoutA, direct: false, fusedReLU: relu)
+                                  name: "conv", layout: &layoutA, direct: false, fusedReLU: relu,
+                                  portableKernel: portable)
             let reference = Conv2D(inChannels: c, outChannels: o, height: h, width: w, kernel: 3, padding: 1,
                                    name: "conv", layout: &layoutB, direct: false, winograd: false, fusedReLU: relu)
             #expect(winograd.winograd && !reference.winograd)

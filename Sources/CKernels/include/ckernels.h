@@ -87,4 +87,11 @@ void ae_wino_output_grad(const float *dy, size_t dy_stride, const float *relu_y,
 void ae_wino_input_grad(const float *dv, int rows, int channels, int height, int width, float *dx,
                         size_t dx_stride, float *scratch);
 
+/// Single-thread AVX-512 GEMMs (gemm_avx512.c) when ae_gemm_avx512_available(): c = a b with
+/// a(i, p) = a[i * a_rs + p * a_cs] (a transposed operand is a stride swap), and c = a b^T for
+/// row-major a (m x k) and b (n x k). Both overwrite c.
+int ae_gemm_avx512_available(void);
+void ae_gemm_nn(int m, int n, int k, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb, float *c,
+                size_t ldc);
+void ae_gemm_nt(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc);
 #endif
