@@ -54,12 +54,10 @@ AVX512 void ae_gemm_nn(int m, int n, int k, const float *a, size_t a_rs, size_t 
     }
 }
 
-// c[i][j] = sum_t a[i][t] b[j][t] over k values of t (a long reduction: the weight gradient),
+// c[i][j] += sum_t a[i][t] b[j][t] over k values of t (a long reduction: the weight gradient),
 // 4 x 6 outputs a block, t in chunks that keep both blocks' rows in cache.
 AVX512 void ae_gemm_nt(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
                        size_t ldc) {
-    for (int i = 0; i < m; i++)
-        for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = 0;
     const int chunk = 1024;
     for (int t0 = 0; t0 < k; t0 += chunk) {
         int tn = k - t0 < chunk ? k - t0 : chunk;
@@ -107,7 +105,7 @@ void ae_gemm_nt(int m, int n, int k, const float *a, size_t lda, const float *b,
         for (int j = 0; j < n; j++) {
             float s = 0;
             for (int t = 0; t < k; t++) s += a[(size_t)i * lda + t] * b[(size_t)j * ldb + t];
-            c[(size_t)i * ldc + j] = s;
+            c[(size_t)i * ldc + j] += s;
         }
 }
 #endif

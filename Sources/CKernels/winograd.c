@@ -30,11 +30,16 @@ INLINE geometry geometry_of(int height, int width) {
 // Rows per block of the transforms: about 256 tiles, so a block's streams stay in cache.
 INLINE int block_rows(geometry g) { return g.tiles >= 256 ? 1 : 256 / g.tiles; }
 
+// Tiles of the largest block of a call over `rows` rows: the extent of its scratch streams.
+INLINE size_t block_tiles(geometry g, int rows) {
+    return (size_t)(rows < block_rows(g) ? rows : block_rows(g)) * g.tiles;
+}
+
 int ae_wino_tiles(int height, int width) { return geometry_of(height, width).tiles; }
 
 size_t ae_wino_scratch(int rows, int channels, int height, int width) {
     geometry g = geometry_of(height, width);
-    size_t t = (size_t)rows * g.tiles;
+    size_t t = block_tiles(g, rows);
     size_t transforms = 72 * t, weights = 27 * (size_t)channels;
     return (transforms > weights ? transforms : weights) + g.rows * g.row + 2 * g.row + 16;
 }
@@ -170,49 +175,43 @@ INLINE void load_plane(const float *src, int height, int width, geometry g, floa
 }
 
 CLONES void ae_wino_input(const float *x, size_t x_stride, int rows, int channels, int height, int width,
-                          float *v, float *scratch) {
+                          float *v, size_t tile_stride, size_t tile_offset, float *scratch) {
     geometry g = geometry_of(height, width);
-    size_t t_all = (size_t)rows * g.tiles, plane_size = (size_t)height * width;
-    float *d = scratch, *e = d + 36 * t_all, *plane = e + 36 * t_all, *line = plane + g.rows * g.row;
-    size_t xi_stride = (size_t)channels * t_all;
+    size_t plane_size = (size_t)height * width, xi_stride = (size_t)channels * tile_stride;
+    float *e = scratch, *plane = e + 36 * block_tiles(g, rows), *line = plane + g.rows * g.row;
     for (int c = 0; c < channels; c++) {
         for (int r0 = 0; r0 < rows; r0 += block_rows(g)) {
             int r1 = r0 + block_rows(g) < rows ? r0 + block_rows(g) : rows;
             size_t tc = (size_t)(r1 - r0) * g.tiles;
-            // d[m][n][t]: the 6x6 padded input patch of each tile.
+            // Along y (m -> a) straight from the padded plane, per tile row and column n.
             for (int r = r0; r < r1; r++) {
                 load_plane(x + r * x_stride + c * plane_size, height, width, g, plane, line);
                 for (int ty = 0; ty < g.ny; ty++) {
                     size_t t0 = (size_t)(r - r0) * g.tiles + (size_t)ty * g.nx;
-                    for (int m = 0; m < 6; m++) {
-                        const float *prow = plane + (size_t)(4 * ty + m) * g.row;
-                        for (int n = 0; n < 6; n++) {
-                            const float *s = prow + (n & 3) * g.phase + (n >> 2);
-                            float *dst = d + (size_t)(m * 6 + n) * tc + t0;
-                            for (int tx = 0; tx < g.nx; tx++) dst[tx] = s[tx];
-                        }
-                    }
+                    const float *prow = plane + (size_t)(4 * ty) * g.row;
+                    for (int n = 0; n < 6; n++)
+                        bt6(prow + (n & 3) * g.phase + (n >> 2), g.row, e + n * tc + t0, 6 * tc, (size_t)g.nx);
                 }
             }
-            // Along y (m -> a) per column, then along x (n -> b) into v[a][b][c].
-            for (int n = 0; n < 6; n++) bt6(d + n * tc, 6 * tc, e + n * tc, 6 * tc, tc);
+            // Along x (n -> b) into v[a][b][c].
             for (int a = 0; a < 6; a++)
-                bt6(e + a * 6 * tc, tc, v + a * 6 * xi_stride + c * t_all + (size_t)r0 * g.tiles, xi_stride, tc);
+                bt6(e + a * 6 * tc, tc, v + a * 6 * xi_stride + c * tile_stride + tile_offset + (size_t)r0 * g.tiles,
+                    xi_stride, tc);
         }
     }
 }
 
-CLONES void ae_wino_output(const float *m, int rows, int out_c, int height, int width, const float *bias, int relu,
-                           float *y, size_t y_stride, float *scratch) {
+CLONES void ae_wino_output(const float *m, size_t tile_stride, size_t tile_offset, int rows, int out_c, int height,
+                           int width, const float *bias, int relu, float *y, size_t y_stride, float *scratch) {
     geometry g = geometry_of(height, width);
-    size_t t_all = (size_t)rows * g.tiles, plane_size = (size_t)height * width, xi_stride = (size_t)out_c * t_all;
-    float *o = scratch, *yt = o + 24 * t_all, *line = yt + 16 * t_all;
+    size_t plane_size = (size_t)height * width, xi_stride = (size_t)out_c * tile_stride, bt = block_tiles(g, rows);
+    float *o = scratch, *yt = o + 24 * bt, *line = yt + 16 * bt;
     for (int k = 0; k < out_c; k++) {
         float b = bias ? bias[k] : 0;
         for (int r0 = 0; r0 < rows; r0 += block_rows(g)) {
             int r1 = r0 + block_rows(g) < rows ? r0 + block_rows(g) : rows;
             size_t tc = (size_t)(r1 - r0) * g.tiles;
-            const float *mk = m + k * t_all + (size_t)r0 * g.tiles;
+            const float *mk = m + k * tile_stride + tile_offset + (size_t)r0 * g.tiles;
             // Along x (b -> j): o[a][j]; along y (a -> i): yt[i][j].
             for (int a = 0; a < 6; a++) at6(mk + a * 6 * xi_stride, xi_stride, o + a * 4 * tc, tc, tc);
             for (int j = 0; j < 4; j++) at6(o + j * tc, 4 * tc, yt + j * tc, 4 * tc, tc);
@@ -239,10 +238,11 @@ CLONES void ae_wino_output(const float *m, int rows, int out_c, int height, int 
 }
 
 CLONES void ae_wino_output_grad(const float *dy, size_t dy_stride, const float *relu_y, size_t y_stride, int rows,
-                                int out_c, int height, int width, float *dm, float *db, float *scratch) {
+                                int out_c, int height, int width, float *dm, size_t tile_stride, size_t tile_offset,
+                                float *db, float *scratch) {
     geometry g = geometry_of(height, width);
-    size_t t_all = (size_t)rows * g.tiles, plane_size = (size_t)height * width, xi_stride = (size_t)out_c * t_all;
-    float *d = scratch, *q = d + 16 * t_all, *line = q + 24 * t_all;
+    size_t plane_size = (size_t)height * width, xi_stride = (size_t)out_c * tile_stride, bt = block_tiles(g, rows);
+    float *d = scratch, *q = d + 16 * bt, *line = q + 24 * bt;
     for (int k = 0; k < out_c; k++) {
         float sum = 0;
         for (int r0 = 0; r0 < rows; r0 += block_rows(g)) {
@@ -279,23 +279,24 @@ CLONES void ae_wino_output_grad(const float *dy, size_t dy_stride, const float *
             // Along y (i -> a) per column, then along x (j -> b) into dm[a][b][k].
             for (int j = 0; j < 4; j++) a4(d + j * tc, 4 * tc, q + j * tc, 4 * tc, tc);
             for (int a = 0; a < 6; a++)
-                a4(q + a * 4 * tc, tc, dm + a * 6 * xi_stride + k * t_all + (size_t)r0 * g.tiles, xi_stride, tc);
+                a4(q + a * 4 * tc, tc, dm + a * 6 * xi_stride + k * tile_stride + tile_offset + (size_t)r0 * g.tiles,
+                   xi_stride, tc);
         }
         db[k] += sum;
     }
 }
 
-CLONES void ae_wino_input_grad(const float *dv, int rows, int channels, int height, int width, float *dx,
-                               size_t dx_stride, float *scratch) {
+CLONES void ae_wino_input_grad(const float *dv, size_t tile_stride, size_t tile_offset, int rows, int channels,
+                               int height, int width, float *dx, size_t dx_stride, float *scratch) {
     geometry g = geometry_of(height, width);
-    size_t t_all = (size_t)rows * g.tiles, plane_size = (size_t)height * width, xi_stride = (size_t)channels * t_all;
-    float *e = scratch, *f = e + 36 * t_all, *plane = f + 36 * t_all, *line = plane + g.rows * g.row;
+    size_t plane_size = (size_t)height * width, xi_stride = (size_t)channels * tile_stride, bt = block_tiles(g, rows);
+    float *e = scratch, *f = e + 36 * bt, *plane = f + 36 * bt, *line = plane + g.rows * g.row;
     for (int c = 0; c < channels; c++) {
         for (int r0 = 0; r0 < rows; r0 += block_rows(g)) {
             int r1 = r0 + block_rows(g) < rows ? r0 + block_rows(g) : rows;
             size_t tc = (size_t)(r1 - r0) * g.tiles;
             // Along x (b -> n): e[a][n]; along y (a -> m): f[m][n], each tile's input-patch gradient.
-            const float *dvc = dv + c * t_all + (size_t)r0 * g.tiles;
+            const float *dvc = dv + c * tile_stride + tile_offset + (size_t)r0 * g.tiles;
             for (int a = 0; a < 6; a++) b6(dvc + a * 6 * xi_stride, xi_stride, e + a * 6 * tc, tc, tc);
             for (int n = 0; n < 6; n++) b6(e + n * tc, 6 * tc, f + n * tc, 6 * tc, tc);
             for (int r = r0; r < r1; r++) {

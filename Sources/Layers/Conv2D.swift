@@ -90,9 +90,10 @@ public struct Conv2D: Layer {
     var patchSize: Int { inChannels * kernel * kernel }
     public var cacheWidth: Int {
         // Winograd: transformed inputs (kept), products (then their gradient) and the input
-        // gradient's transform per tile, plus once per call the transformed weights and scratch.
+        // gradient's transform per tile, plus once per call the transformed weights, their
+        // gradient and scratch.
         if winograd {
-            return 36 * tiles * (2 * inChannels + outChannels) + 36 * inChannels * outChannels
+            return 36 * tiles * (2 * inChannels + outChannels) + 72 * inChannels * outChannels
                 + Int(ae_wino_scratch(1, Int32(inChannels), Int32(height), Int32(width)))
         }
         // The GEMM path: im2col, the flipped weights (row 0 only) for the transposed gradient, and
@@ -125,72 +126,85 @@ public struct Conv2D: Layer {
     static let avx512Products = ae_gemm_avx512_available() != 0
 
     /// out (m x n) = a (m x k) b (k x n), a read with strides (rowStride, colStride); b and out
-    /// row-major with n columns.
+    /// row-major, rows ldb and ldc apart.
     func product(m: Int, n: Int, k: Int, _ a: UnsafeMutablePointer<Float>, rowStride: Int, colStride: Int,
-                 _ b: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+                 _ b: UnsafeMutablePointer<Float>, ldb: Int, into out: UnsafeMutablePointer<Float>, ldc: Int) {
         if Conv2D.avx512Products && !portableKernel {
-            ae_gemm_nn(Int32(m), Int32(n), Int32(k), a, rowStride, colStride, b, n, out, n)
+            ae_gemm_nn(Int32(m), Int32(n), Int32(k), a, rowStride, colStride, b, ldb, out, ldc)
         } else {
             let transposed = rowStride == 1 && colStride != 1
             gemm(Matrix(a, rows: transposed ? k : m, cols: transposed ? m : k), transposeA: transposed,
-                 Matrix(b, rows: k, cols: n), into: Matrix(out, rows: m, cols: n))
+                 Matrix(b, rows: k, cols: n, stride: ldb), into: Matrix(out, rows: m, cols: n, stride: ldc))
         }
     }
 
     /// Winograd tiles (4x4 outputs) of one sample.
     var tiles: Int { Int(ae_wino_tiles(Int32(height), Int32(width))) }
 
+    /// Rows transformed and multiplied together: about 2 MB of transformed tiles, so each group's
+    /// transforms and products run in cache.
+    var winogradGroupRows: Int { max(1, 524_288 / (36 * tiles * (inChannels + outChannels))) }
+
     /// Regions of a Winograd call over `rows` rows, from the start of its cache rows.
     func winogradBuffers(_ cache: Matrix, rows: Int)
         -> (v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
-            u: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+            u: UnsafeMutablePointer<Float>, du: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
         let all = rows * tiles
         let v = cache.base, m = v + 36 * inChannels * all, dv = m + 36 * outChannels * all
-        let u = dv + 36 * inChannels * all
-        return (v, m, dv, u, u + 36 * inChannels * outChannels)
+        let u = dv + 36 * inChannels * all, du = u + 36 * inChannels * outChannels
+        return (v, m, dv, u, du, du + 36 * inChannels * outChannels)
     }
 
     func winogradForward(x: Matrix, y: Matrix, cache: Matrix, params: Arena) {
-        let rows = x.rows, all = rows * tiles
+        let rows = x.rows, tiles = self.tiles, all = rows * tiles
         guard rows > 0 else { return }
-        let (v, m, _, u, scratch) = winogradBuffers(cache, rows: rows)
+        let (v, m, _, u, _, scratch) = winogradBuffers(cache, rows: rows)
         let inC = Int32(inChannels), outC = Int32(outChannels), h = Int32(height), w = Int32(width)
         ae_wino_weights(params[weight], outC, inC, u, scratch)
-        ae_wino_input(x.base, x.stride, Int32(rows), inC, h, w, v, scratch)
-        for xi in 0..<36 {
-            product(m: outChannels, n: all, k: inChannels, u + xi * outChannels * inChannels, rowStride: inChannels,
-                    colStride: 1, v + xi * inChannels * all, into: m + xi * outChannels * all)
+        for r0 in Swift.stride(from: 0, to: rows, by: winogradGroupRows) {
+            let group = min(winogradGroupRows, rows - r0), offset = r0 * tiles
+            ae_wino_input(x.row(r0), x.stride, Int32(group), inC, h, w, v, all, offset, scratch)
+            for xi in 0..<36 {
+                product(m: outChannels, n: group * tiles, k: inChannels, u + xi * outChannels * inChannels,
+                        rowStride: inChannels, colStride: 1, v + xi * inChannels * all + offset, ldb: all,
+                        into: m + xi * outChannels * all + offset, ldc: all)
+            }
+            ae_wino_output(m, all, offset, Int32(group), outC, h, w, params[bias], fusedReLU ? 1 : 0, y.row(r0),
+                           y.stride, scratch)
         }
-        ae_wino_output(m, Int32(rows), outC, h, w, params[bias], fusedReLU ? 1 : 0, y.base, y.stride, scratch)
     }
 
     func winogradBackward(dy: Matrix, y: Matrix, cache: Matrix, dx: Matrix?, params: Arena, grads: Arena) {
-        let rows = dy.rows, all = rows * tiles
+        let rows = dy.rows, tiles = self.tiles, all = rows * tiles
         guard rows > 0 else { return }
-        let (v, dm, dv, u, scratch) = winogradBuffers(cache, rows: rows)
+        let (v, dm, dv, u, du, scratch) = winogradBuffers(cache, rows: rows)
         let inC = Int32(inChannels), outC = Int32(outChannels), h = Int32(height), w = Int32(width)
-        // The transformed weights again (cheap), so their slot can take the weight gradient.
+        let pairs = outChannels * inChannels, fast = Conv2D.avx512Products && !portableKernel
         ae_wino_weights(params[weight], outC, inC, u, scratch)
-        ae_wino_output_grad(dy.base, dy.stride, fusedReLU ? UnsafePointer(y.base) : nil, y.stride, Int32(rows), outC,
-                            h, w, dm, grads[bias], scratch)
-        let fast = Conv2D.avx512Products && !portableKernel
-        for xi in 0..<36 {
-            let ux = u + xi * outChannels * inChannels, dmx = dm + xi * outChannels * all, vx = v + xi * inChannels * all
-            // dv = u^T dm (a stride swap), then du = dm v^T into u's slot.
-            if dx != nil {
-                product(m: inChannels, n: all, k: outChannels, ux, rowStride: 1, colStride: inChannels, dmx,
-                        into: dv + xi * inChannels * all)
+        for r0 in Swift.stride(from: 0, to: rows, by: winogradGroupRows) {
+            let group = min(winogradGroupRows, rows - r0), offset = r0 * tiles, n = group * tiles
+            ae_wino_output_grad(dy.row(r0), dy.stride, fusedReLU ? UnsafePointer(y.row(r0)) : nil, y.stride,
+                                Int32(group), outC, h, w, dm, all, offset, grads[bias], scratch)
+            // dv = u^T dm (a stride swap), while the group's dm is in cache.
+            guard let dx else { continue }
+            for xi in 0..<36 {
+                product(m: inChannels, n: n, k: outChannels, u + xi * pairs, rowStride: 1, colStride: inChannels,
+                        dm + xi * outChannels * all + offset, ldb: all, into: dv + xi * inChannels * all + offset, ldc: all)
             }
+            ae_wino_input_grad(dv, all, offset, Int32(group), inC, h, w, dx.row(r0), dx.stride, scratch)
+        }
+        // du = dm v^T over all tiles at once (a long reduction runs best in one piece).
+        for xi in 0..<36 {
+            let dmx = dm + xi * outChannels * all, vx = v + xi * inChannels * all, dux = du + xi * pairs
             if fast {
-                ae_gemm_nt(outC, inC, Int32(all), dmx, all, vx, all, ux, inChannels)
+                dux.update(repeating: 0, count: pairs)
+                ae_gemm_nt(outC, inC, Int32(all), dmx, all, vx, all, dux, inChannels)
             } else {
                 gemm(Matrix(dmx, rows: outChannels, cols: all), Matrix(vx, rows: inChannels, cols: all), transposeB: true,
-                     into: Matrix(ux, rows: outChannels, cols: inChannels))
+                     into: Matrix(dux, rows: outChannels, cols: inChannels))
             }
         }
-        ae_wino_weight_grad(u, outC, inC, grads[weight], scratch)
-        guard let dx else { return }
-        ae_wino_input_grad(dv, Int32(rows), inC, h, w, dx.base, dx.stride, scratch)
+        ae_wino_weight_grad(du, outC, inC, grads[weight], scratch)
     }
 
     /// Floats of one plane padded for the direct kernel.
