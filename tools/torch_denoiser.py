@@ -3,6 +3,7 @@
 
     tools/torch_denoiser.py fixture     # writes Tests/ModelsTests/Fixtures/denoiser.bin.gz
     tools/torch_denoiser.py bench [--threads 1,2] [--min-time 10] [--json out.json]
+    tools/torch_denoiser.py denoise --input DIR --output DIR [--checkpoint F.safetensors] [--threads 1]
 
 The network: per level l (0 = full resolution), [MaxPool2d(2) if l > 0], Conv3x3(->width*2^l), ReLU,
 Conv3x3, ReLU; the deepest level ends with nearest Upsample(2); each decoder level l < depth takes
@@ -18,7 +19,13 @@ bench: training (Adam 1e-3, MSE) and inference samples/s of the shipped size (1 
 width 32) on batches of 32 random 48x48 patches, the same workload as
 `autoencoder bench --model denoiser --batch-size 32`. Rows as ../shared/bench/throughput.py writes
 them ({"impl": "torch", "model": "denoiser", "batch", "threads", "train_sps", "infer_sps"}).
-Setup: pip install torch threadpoolctl
+denoise: the tiled pass of `autoencoder denoise` (Sources/Training/ImageDenoiser.swift) on every PNG of
+--input as gray: mirror border of 8 pixels, padded to a multiple of 4, tiles of 192 output pixels, each
+run with a margin of 32 (the receptive radius 29, rounded up to the pooling grid), one tile at a time on
+--threads intra-op threads. Weights from our checkpoint (--checkpoint), else random. Writes 8-bit gray
+PNGs of the same names and prints {"images", "pixels", "seconds"} (decode, denoise and encode; not
+Python's start-up) as JSON. tools/compare_denoise.py times it against `autoencoder denoise`.
+Setup: pip install torch threadpoolctl (denoise: also numpy, pillow, safetensors)
 """
 import argparse
 import json
@@ -129,16 +136,57 @@ def bench(args):
             json.dump(rows, f, indent=1)
 
 
+def denoise(args):
+    import numpy as np
+    from PIL import Image
+    from threadpoolctl import threadpool_limits
+    threads = args.threads[0]
+    model = Denoiser().eval()
+    if args.checkpoint:
+        from safetensors.torch import load_file
+        model.load_state_dict({k: v for k, v in load_file(args.checkpoint).items() if not k.startswith("optimizer.")})
+    border, step, tile, margin = 8, 4, 192, 32
+    names = sorted(n for n in os.listdir(args.input) if n.lower().endswith(".png"))
+    os.makedirs(args.output, exist_ok=True)
+    pixels = 0
+    with threadpool_limits(threads), torch.no_grad():
+        torch.set_num_threads(threads)
+        model(torch.zeros(1, 1, 64, 64))
+        start = time.perf_counter()
+        for name in names:
+            image = np.asarray(Image.open(os.path.join(args.input, name)).convert("L"), dtype=np.float32) / 255
+            h, w = image.shape
+            pixels += h * w
+            ph, pw = -(-(h + 2 * border) // step) * step, -(-(w + 2 * border) // step) * step
+            padded = torch.from_numpy(np.pad(image, ((border, ph - h - border), (border, pw - w - border)), "reflect"))
+            out = torch.empty_like(padded)
+            for y in range(0, ph, tile):
+                for x in range(0, pw, tile):
+                    th, tw = min(tile, ph - y), min(tile, pw - x)
+                    top, left = max(0, y - margin), max(0, x - margin)
+                    bottom, right = min(ph, y + th + margin), min(pw, x + tw + margin)
+                    window = model(padded[top:bottom, left:right][None, None])[0, 0]
+                    out[y:y + th, x:x + tw] = window[y - top:y - top + th, x - left:x - left + tw]
+            result = out[border:border + h, border:border + w].clamp(0, 1).mul(255).round().to(torch.uint8)
+            Image.fromarray(result.numpy(), mode="L").save(os.path.join(args.output, name))
+        seconds = time.perf_counter() - start
+    print(json.dumps({"impl": "torch", "threads": threads, "images": len(names), "pixels": pixels,
+                      "seconds": seconds}))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("job", choices=["fixture", "bench"])
+    ap.add_argument("job", choices=["fixture", "bench", "denoise"])
+    ap.add_argument("--input")
+    ap.add_argument("--output")
+    ap.add_argument("--checkpoint")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--min-time", type=float, default=10)
     ap.add_argument("--json")
     args = ap.parse_args()
     args.threads = [int(t) for t in args.threads.split(",")]
-    fixture() if args.job == "fixture" else bench(args)
+    {"fixture": lambda _: fixture(), "bench": bench, "denoise": denoise}[args.job](args)
 
 
 if __name__ == "__main__":
