@@ -226,3 +226,58 @@ func compareConvolutions(_ a: Conv2D, _ b: Conv2D, parameterCount: Int, rows: In
         expectClose(g1.array, g2.array, relative: 1e-6, absolute: 1e-7, "grads")
     }
 }
+
+/// The AVX-512 GEMMs of the Winograd products against a double-precision reference: row counts
+/// around the 8- and 4-row blocks, columns around the 48- and 6-column blocks, reductions longer
+/// than one 1024-value chunk, a transposed operand by strides, and `ae_gemm_nt` adding into c.
+@Suite struct WinogradProductTests {
+    @Test(arguments: [(1, 1, 1), (8, 48, 32), (13, 50, 7), (3, 97, 64), (17, 16, 33)])
+    func nnMatchesAReference(m: Int, n: Int, k: Int) {
+        guard ae_gemm_avx512_available() != 0 else { return }
+        let a = randomArray(m * k, seed: 1), b = randomArray(k * n, seed: 2)
+        for transposed in [false, true] {
+            // transposed: a is stored k x m and read as its transpose.
+            var c = [Float](repeating: .nan, count: m * n)
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    c.withUnsafeMutableBufferPointer { pc in
+                        ae_gemm_nn(Int32(m), Int32(n), Int32(k), pa.baseAddress, transposed ? 1 : k, transposed ? m : 1,
+                                   pb.baseAddress, n, pc.baseAddress, n)
+                    }
+                }
+            }
+            var expected = [Float](repeating: 0, count: m * n)
+            for i in 0..<m {
+                for j in 0..<n {
+                    var s = 0.0
+                    for p in 0..<k { s += Double(transposed ? a[p * m + i] : a[i * k + p]) * Double(b[p * n + j]) }
+                    expected[i * n + j] = Float(s)
+                }
+            }
+            expectClose(c, expected, relative: 1e-5, absolute: 1e-5, "transposed \(transposed)")
+        }
+    }
+
+    @Test(arguments: [(1, 1, 1), (4, 6, 16), (5, 7, 17), (32, 33, 2500), (9, 3, 1031)])
+    func ntAddsAMatchingReference(m: Int, n: Int, k: Int) {
+        guard ae_gemm_avx512_available() != 0 else { return }
+        let a = randomArray(m * k, seed: 3), b = randomArray(n * k, seed: 4), start = randomArray(m * n, seed: 5)
+        var c = start
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                c.withUnsafeMutableBufferPointer { pc in
+                    ae_gemm_nt(Int32(m), Int32(n), Int32(k), pa.baseAddress, k, pb.baseAddress, k, pc.baseAddress, n)
+                }
+            }
+        }
+        var expected = start
+        for i in 0..<m {
+            for j in 0..<n {
+                var s = 0.0
+                for t in 0..<k { s += Double(a[i * k + t]) * Double(b[j * k + t]) }
+                expected[i * n + j] += Float(s)
+            }
+        }
+        expectClose(c, expected, relative: 1e-5, absolute: 1e-4)
+    }
+}
