@@ -3,9 +3,9 @@
 // im2col + the one GEMM per sample; the im2col matrix is kept in the cache for the weight
 // gradient, then reused for the column gradient. 3x3 'same' convolutions with few channels use a
 // direct kernel instead (CKernels conv3x3.c), where im2col and GEMM packing would dominate; with
-// more channels they run Winograd F(4x4, 3x3) (CKernels winograd.c): 36 GEMMs over the tiles of all
-// rows of the call, a quarter of im2col's multiplies. Its cache is laid out over the call's rows
-// together, so backward must get the same rows as the forward before it (as the networks do).
+// more channels they run Winograd F(4x4, 3x3) (CKernels winograd.c): 36 GEMMs per group of rows
+// over all their tiles, a quarter of im2col's multiplies. Its cache is laid out over the call's
+// rows together, so backward must get the same rows as the forward before it (as the networks do).
 
 import CKernels
 import Kernels
