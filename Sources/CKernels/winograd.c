@@ -1,11 +1,12 @@
 // Winograd F(4x4, 3x3) transforms for 3x3 'same' convolutions with many channels (Lavin & Gray
 // 2016, points 0, +-1, +-2, inf). A 4x4 output tile needs 36 multiplies per channel pair instead
 // of 144; the multiplies run as 36 GEMMs in Swift (Conv2D), these loops do the transforms.
-// Layout: transformed tiles v[xi][c][t] with xi = 6 * row + column of the 6x6 tile and t the tile
-// index over all rows of the call (row r's tiles at r * tiles, row-major within the image). Tiles
-// cover the image in 4x4 steps; tails read zeros and write nothing. The 1-D transforms run over
-// all T tiles of a channel at once, so they vectorise with long vectors even for small images;
-// padded image rows are kept de-interleaved by x mod 4, so gathering a tile's columns is a copy.
+// Layout: transformed tiles v[xi][c][t] with xi = 6 * row + column of the 6x6 tile and t a tile
+// index: `tile_stride` per channel, a call's images owning those from `tile_offset` on (image r's
+// at tile_offset + r * tiles, row-major within the image). Tiles cover the image in 4x4 steps;
+// tails read zeros and write nothing. The 1-D transforms run over blocks of about 256 tiles of a
+// channel (several images when they are small), so they vectorise with long vectors and stay in
+// cache; padded image rows are kept de-interleaved by x mod 4, so a tile's columns are contiguous.
 #include "ckernels.h"
 #include "fastmath.h"
 #include <string.h>
