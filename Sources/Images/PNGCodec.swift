@@ -41,11 +41,11 @@ public enum PNGCodec {
         }
         // libpng reads from this memory until the image is finished, so all work stays inside.
         return try filtered.withUnsafeBytes { raw in
-            try decodeFiltered(raw, header: header, path: path)
+            try decodeFiltered(raw, header: header, path: path, maxPixels: maxPixels)
         }
     }
 
-    static func decodeFiltered(_ raw: UnsafeRawBufferPointer, header: PNGHeader?, path: String) throws
+    static func decodeFiltered(_ raw: UnsafeRawBufferPointer, header: PNGHeader?, path: String, maxPixels: Int) throws
         -> PNGImage {
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
@@ -63,6 +63,13 @@ public enum PNGCodec {
         let layout = PixelLayout(color: color, alpha: alpha)
         image.format = fileFormat & ~UInt32(PNG_FORMAT_FLAG_COLORMAP)
         let width = Int(image.width), height = Int(image.height)
+        // The size libpng read can differ from the header checked above (a file with two IHDR
+        // chunks, found by fuzzing): check it too before allocating.
+        guard width * height <= maxPixels else {
+            png_image_free(&image)
+            throw PNGError(path: path, reason: "declares \(width)x\(height) pixels, more than the limit of "
+                + "\(maxPixels) (--max-pixels)")
+        }
         let count = width * height * layout.channels
         var samples = [UInt16](repeating: 0, count: count)
         var ok: Int32 = 0

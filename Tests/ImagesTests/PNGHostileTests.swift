@@ -24,6 +24,16 @@ import TestSupport
         }
     }
 
+    /// Found by fuzzing: a huge first IHDR, then a small second one; libpng reads the first.
+    @Test func aHugeFirstOfTwoHeadersIsRefused() {
+        let huge = Array(Data(base64Encoded: "iVBORw0KGgoAAAANSUhEUgAPQkAAD0JACAAAAAB5BmehAAAAC0lEQVR4nGNggAEAAAoAAX+AdF4AAAANSUhEUgAAACAAAAAgAgAAAAAcoT2JAAAABGdBTUEAAYagMeiWXwAAAB9JREFUeJxjYAhd9R+M8TCIUMIAU4aPATMJH2OQuQcAvUl/gYsJiakAAAAA")!)
+        #expect {
+            _ = try PNGCodec.decode(huge, path: "two-headers.png")
+        } throws: { error in
+            "\(error)".contains("two-headers.png") && "\(error)".contains("--max-pixels")
+        }
+    }
+
     @Test func theLimitIsAParameter() throws {
         let folder = try makeScratchFolder("pnglimit")
         let image = PNGImage(width: 4, height: 4, layout: .gray, bitDepth: 8, values: [Float](repeating: 0.5, count: 16))
