@@ -125,15 +125,14 @@ public struct Conv2D: Layer {
     /// Whether this CPU runs Winograd's products on the AVX-512 kernels (CKernels gemm_avx512.c).
     static let avx512Products = ae_gemm_avx512_available() != 0
 
-    /// out (m x n) = a (m x k) b (k x n), a read with strides (rowStride, colStride); b and out
-    /// row-major, rows ldb and ldc apart.
-    func product(m: Int, n: Int, k: Int, _ a: UnsafeMutablePointer<Float>, rowStride: Int, colStride: Int,
+    /// out (m x n) = a (m x k) b (k x n); a is stored row-major as m x k, or as k x m when
+    /// `transposeA`; b and out row-major, rows ldb and ldc apart.
+    func product(m: Int, n: Int, k: Int, _ a: UnsafeMutablePointer<Float>, transposeA: Bool,
                  _ b: UnsafeMutablePointer<Float>, ldb: Int, into out: UnsafeMutablePointer<Float>, ldc: Int) {
         if Conv2D.avx512Products && !portableKernel {
-            ae_gemm_nn(Int32(m), Int32(n), Int32(k), a, rowStride, colStride, b, ldb, out, ldc)
+            ae_gemm_nn(Int32(m), Int32(n), Int32(k), a, transposeA ? 1 : k, transposeA ? m : 1, b, ldb, out, ldc)
         } else {
-            let transposed = rowStride == 1 && colStride != 1
-            gemm(Matrix(a, rows: transposed ? k : m, cols: transposed ? m : k), transposeA: transposed,
+            gemm(Matrix(a, rows: transposeA ? k : m, cols: transposeA ? m : k), transposeA: transposeA,
                  Matrix(b, rows: k, cols: n, stride: ldb), into: Matrix(out, rows: m, cols: n, stride: ldc))
         }
     }
@@ -166,7 +165,7 @@ public struct Conv2D: Layer {
             ae_wino_input(x.row(r0), x.stride, Int32(group), inC, h, w, v, all, offset, scratch)
             for xi in 0..<36 {
                 product(m: outChannels, n: group * tiles, k: inChannels, u + xi * outChannels * inChannels,
-                        rowStride: inChannels, colStride: 1, v + xi * inChannels * all + offset, ldb: all,
+                        transposeA: false, v + xi * inChannels * all + offset, ldb: all,
                         into: m + xi * outChannels * all + offset, ldc: all)
             }
             ae_wino_output(m, all, offset, Int32(group), outC, h, w, params[bias], fusedReLU ? 1 : 0, y.row(r0),
@@ -185,11 +184,10 @@ public struct Conv2D: Layer {
             let group = min(winogradGroupRows, rows - r0), offset = r0 * tiles, n = group * tiles
             ae_wino_output_grad(dy.row(r0), dy.stride, fusedReLU ? UnsafePointer(y.row(r0)) : nil, y.stride,
                                 Int32(group), outC, h, w, dm, all, offset, grads[bias], scratch)
-            // dv = u^T dm (a stride swap), while the group's dm is in cache.
+            // dv = u^T dm, while the group's dm is in cache.
             guard let dx else { continue }
             for xi in 0..<36 {
-                product(m: inChannels, n: n, k: outChannels, u + xi * pairs, rowStride: 1, colStride: inChannels,
-                        dm + xi * outChannels * all + offset, ldb: all, into: dv + xi * inChannels * all + offset, ldc: all)
+                product(m: inChannels, n: n, k: outChannels, u + xi * pairs, transposeA: true, dm + xi * outChannels * all + offset, ldb: all, into: dv + xi * inChannels * all + offset, ldc: all)
             }
             ae_wino_input_grad(dv, all, offset, Int32(group), inC, h, w, dx.row(r0), dx.stride, scratch)
         }
