@@ -17,6 +17,7 @@ extension Trainer {
             preconditionFailure("importance sampling needs a variational autoencoder")
         }
         precondition(samples > 0, "need at least one importance sample")
+        precondition(group == nil, "importance sampling runs in one process")
         var result = [Double](repeating: 0, count: indices.count)
         var weights = [Double](repeating: 0, count: maxBatch * samples)
         var scratch = [Double](repeating: 0, count: maxBatch)
@@ -32,7 +33,7 @@ extension Trainer {
                 for s in 0..<shards where !plan.ranges[s].isEmpty {
                     let range = plan.ranges[s]
                     scratch.withUnsafeMutableBufferPointer {
-                        vae.logImportanceWeights(workspaces[s], rows: range.count, into: $0.baseAddress!)
+                        vae.logImportanceWeights(workspace(s), rows: range.count, into: $0.baseAddress!)
                     }
                     for r in 0..<range.count { weights[(range.lowerBound + r) * samples + k] = scratch[r] }
                 }

@@ -20,11 +20,17 @@ extension Trainer {
             let end = min(start + maxBatch, indices.count)
             indices[start..<end].withUnsafeBufferPointer { _ = evaluate(source, indices: $0, epoch: epoch) }
             let plan = plan(rows: end - start)
-            for s in 0..<shards where !plan.ranges[s].isEmpty {
+            for s in localShards where !plan.ranges[s].isEmpty {
                 let range = plan.ranges[s]
-                let code = latent.code(workspaces[s], rows: range.count)
+                let code = latent.code(workspace(s), rows: range.count)
                 for r in 0..<range.count {
                     for j in 0..<z { codes[(start + range.lowerBound + r) * z + j] = code.row(r)[j] }
+                }
+            }
+            if let group {
+                let rowBlocks = rankBlocks.map { plan.ranges[$0.lowerBound].lowerBound..<plan.ranges[$0.upperBound - 1].upperBound }
+                codes.withUnsafeMutableBufferPointer {
+                    group.allgather($0.baseAddress! + start * z, blocks: rowBlocks, stride: z * MemoryLayout<Float>.stride)
                 }
             }
             start = end
@@ -239,6 +245,7 @@ extension TrainingRun {
     /// their first two principal components.
     public func writeLatentScatter(to path: String, title: String) throws {
         let (codes, labels, z) = try encodeTestSplit()
+        if mirrorsOnly { return }
         var drawn: [(x: Double, y: Double)] = []
         if z == 2, let latent = model as? any LatentModel, latent.prior != nil {
             // Draws of the prior behind the codes, so a plot shows how well the codes match it.

@@ -51,27 +51,47 @@ public final class Trainer: @unchecked Sendable {
     public let modelState: FloatBuffer
     public let optimizers: [OptimizerConfig]
     public let optimizerState: OptimizerState
+    /// Shards of every minibatch, over all ranks of an MPI job.
     public let shards: Int
     public let maxBatch: Int
     public let seed: UInt64
+    /// The MPI job this trainer is one rank of (nil: one process runs every shard).
+    public let group: RankGroup?
+    /// The shards this process runs: all of them, or its rank's contiguous block.
+    public let localShards: Range<Int>
+    /// Every rank's block of shards (one block without MPI).
+    let rankBlocks: [Range<Int>]
+    /// The workspaces of the local shards (shard `localShards.lowerBound + i` at `i`).
     let workspaces: [Workspace]
-    /// Each shard's workspace (activations and gradient slab), for tests and tools.
+    /// Each local shard's workspace (activations and gradient slab), for tests and tools.
     public var shardWorkspaces: [Workspace] { workspaces }
     let statistic: FloatBuffer
+    /// Every shard's statistic, gathered from the ranks (MPI only).
+    let gatheredStatistics: FloatBuffer
+    /// Loss sums of every shard (all ranks' after an exchange).
     let shardSums: UnsafeMutablePointer<LossSums>
+    /// Where a rank receives the running gradient sum from the rank before it (ordered reduction).
+    let receiveBuffer: FloatBuffer
+    /// Floats per message of the ordered reduction: the ranks form a pipeline of pieces.
+    let messageFloats = 262_144
+    /// Seconds and floats of gradient exchanged between ranks so far (MPI only).
+    public private(set) var exchangeSeconds = 0.0
+    public private(set) var exchangedFloats = 0
     /// Floats per all-reduce chunk: large enough to amortise dispatch, small for load balance.
     let chunkSize = 32_768
     let chunkNormSquares: UnsafeMutablePointer<Double>
     let chunkCapacity: Int
-    /// Each shard's gradient slab, in shard order.
+    /// Each local shard's gradient slab, in shard order.
     let slabPointers: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
     var cachedPlan: (rows: Int, plan: ShardPlan)?
 
     /// - Parameters:
     ///   - optimizers: one per phase of the model (a single one is used for every phase).
+    ///   - group: the MPI job (each rank runs its block of the `shards`); nil for one process.
     public init(model: any AutoencoderModel, optimizers: [OptimizerConfig], shards: Int, maxBatch: Int,
-                seed: UInt64) {
+                seed: UInt64, group: RankGroup? = nil) {
         precondition(shards > 0 && maxBatch > 0, "shards and batch must be positive")
+        precondition(shards >= (group?.size ?? 1), "fewer shards than ranks")
         BLAS.useSingleThread()  // the shards are the parallelism
         precondition(optimizers.count == 1 || optimizers.count == model.phases.count,
                      "give one optimizer, or one per phase")
@@ -81,19 +101,24 @@ public final class Trainer: @unchecked Sendable {
         self.shards = shards
         self.maxBatch = maxBatch
         self.seed = seed
+        self.group = group
+        rankBlocks = group.map { $0.blocks(shards: shards) } ?? [0..<shards]
+        localShards = rankBlocks[group?.rank ?? 0]
         params = FloatBuffer(count: model.layout.count)
         modelState = FloatBuffer(count: model.stateWidth)
         optimizerState = OptimizerState(count: model.layout.count, phases: model.phases)
         let rowsPerShard = (maxBatch + shards - 1) / shards
-        workspaces = (0..<shards).map { _ in model.makeWorkspace(maxRows: rowsPerShard) }
+        workspaces = localShards.map { _ in model.makeWorkspace(maxRows: rowsPerShard) }
         statistic = FloatBuffer(count: model.statisticWidth)
+        gatheredStatistics = FloatBuffer(count: group == nil ? 0 : shards * model.statisticWidth)
+        receiveBuffer = FloatBuffer(count: group == nil ? 0 : min(messageFloats, model.layout.count))
         shardSums = .allocate(capacity: shards)
         shardSums.initialize(repeating: LossSums(), count: shards)
         chunkCapacity = (model.layout.count + chunkSize - 1) / chunkSize + 1
         chunkNormSquares = .allocate(capacity: chunkCapacity)
         chunkNormSquares.initialize(repeating: 0, count: chunkCapacity)
-        slabPointers = .allocate(capacity: shards)
-        for s in 0..<shards { slabPointers[s] = workspaces[s].gradients.pointer }
+        slabPointers = .allocate(capacity: workspaces.count)
+        for s in workspaces.indices { slabPointers[s] = workspaces[s].gradients.pointer }
         model.initialize(params: Arena(params), seed: seed)
     }
 
@@ -115,10 +140,20 @@ public final class Trainer: @unchecked Sendable {
     /// at each shard's rows of the last batch.
     public func nonFiniteLayer() -> String? {
         guard let plan = cachedPlan?.plan else { return nil }
-        for s in 0..<shards where !plan.ranges[s].isEmpty {
-            if let name = model.firstNonFiniteLayer(workspaces[s], rows: plan.ranges[s].count) { return name }
+        for s in localShards where !plan.ranges[s].isEmpty {
+            if let name = model.firstNonFiniteLayer(workspace(s), rows: plan.ranges[s].count) { return name }
         }
         return nil
+    }
+
+    /// The workspace of shard `s` (one of the local shards).
+    @inline(__always)
+    func workspace(_ s: Int) -> Workspace { workspaces[s - localShards.lowerBound] }
+
+    /// Runs `job` on every local shard, one worker each.
+    @inline(__always)
+    func runLocalShards(_ job: inout ShardJob) {
+        Parallel.run(localShards.count, workers: localShards.count, job: &job, ShardJob.task)
     }
 
     /// Updates applied by phase 0 (the step counter that checkpoints record).
@@ -129,7 +164,7 @@ public final class Trainer: @unchecked Sendable {
                   plan: ShardPlan, shard s: Int) {
         let range = plan.ranges[s]
         guard !range.isEmpty else { return }
-        let ws = workspaces[s]
+        let ws = workspace(s)
         let ids = UnsafeBufferPointer(rebasing: indices[range])
         assembler.fill(indices: ids, epoch: epoch, clean: model.target(ws, rows: range.count).base,
                        corrupted: model.input(ws, rows: range.count).base)
@@ -157,12 +192,13 @@ public final class Trainer: @unchecked Sendable {
             job.assemblesBatch = first
             first = false
             job.mode = coupled ? .trainForward : .trainForwardBackward
-            Parallel.run(shards, workers: shards, job: &job, ShardJob.task)
+            runLocalShards(&job)
             if coupled {
                 reduceStatistic(plan: job.plan, globalRows: rows, training: true)
                 job.mode = .trainBackward
-                Parallel.run(shards, workers: shards, job: &job, ShardJob.task)
+                runLocalShards(&job)
             }
+            gatherShardSums()
             for s in 0..<shards { total += shardSums[s] }
             reduceAndUpdate(phase: phase, epoch: epoch)
         }
@@ -170,11 +206,23 @@ public final class Trainer: @unchecked Sendable {
     }
 
     /// Sums the shards' statistics in shard order into `statistic` and lets the model finish it.
+    /// Under MPI: every rank's shard loss sums reach every rank.
+    func gatherShardSums() {
+        group?.allgather(shardSums, blocks: rankBlocks, stride: MemoryLayout<LossSums>.stride)
+    }
+
     func reduceStatistic(plan: ShardPlan, globalRows: Int, training: Bool) {
         let width = model.statisticWidth
         statistic.zero()
+        if let group {
+            // Every shard's statistic on every rank, then the same sum in shard order.
+            for s in localShards {
+                (gatheredStatistics.pointer + s * width).update(from: workspace(s).statistics.pointer, count: width)
+            }
+            group.allgather(gatheredStatistics.pointer, blocks: rankBlocks, stride: width * MemoryLayout<Float>.stride)
+        }
         for s in 0..<shards where !plan.ranges[s].isEmpty {
-            let part = workspaces[s].statistics.pointer
+            let part = group == nil ? workspace(s).statistics.pointer : gatheredStatistics.pointer + s * width
             for j in 0..<width { statistic[j] += part[j] }
         }
         model.finishStatistic(statistic.pointer, globalRows: globalRows, state: modelState.pointer,
@@ -190,23 +238,65 @@ public final class Trainer: @unchecked Sendable {
         optimizerState.updates[phase] += 1
         let t = optimizerState.updates[phase]
         var job = ReduceJob(config: config, group: model.phases[phase].group, chunkSize: chunkSize,
-                            slabs: slabPointers, slabCount: shards, params: params.pointer,
+                            slabs: slabPointers, slabCount: workspaces.count, params: params.pointer,
                             m: optimizerState.m.pointer + optimizerState.momentOffsets[phase],
                             v: optimizerState.v.pointer + optimizerState.momentOffsets[phase], t: t,
                             learningRate: config.learningRate * config.schedule.factor(at: t - 1),
                             norms: chunkNormSquares, gradientScale: 1, pass: .sumAndUpdate)
+        let workers = workspaces.count
+        if let group, group.size > 1 {
+            // Slab 0 of every rank ends with the sum over all shards; then each rank updates alike.
+            exchangeGradients(group, job: &job)
+            job.pass = .update
+        }
         if let clip = config.clipNorm {
             // Two passes: the update needs the norm of the whole group's summed gradient.
-            job.pass = .sumAndMeasure
-            Parallel.run(job.chunks, workers: shards, job: &job, ReduceJob.task)
+            job.pass = job.pass == .update ? .measure : .sumAndMeasure
+            Parallel.run(job.chunks, workers: workers, job: &job, ReduceJob.task)
             var total = 0.0
             for c in 0..<job.chunks { total += job.norms[c] }
             let norm = Float(total.squareRoot())
             job.gradientScale = norm > clip ? clip / (norm + 1e-6) : 1
             job.pass = .update
         }
-        Parallel.run(job.chunks, workers: shards, job: &job, ReduceJob.task)
+        Parallel.run(job.chunks, workers: workers, job: &job, ReduceJob.task)
         discardGradients(of: model.phases[phase])
+    }
+
+    /// Sums the phase group's gradient over all ranks' shards into every rank's slab 0 (the
+    /// other local slabs are left zero).
+    func exchangeGradients(_ group: RankGroup, job: inout ReduceJob) {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let first = job.group.lowerBound, count = job.group.count
+        let slab0 = slabPointers[0] + first
+        switch group.reduction {
+        case .allreduce:
+            job.pass = .sum
+            Parallel.run(job.chunks, workers: workspaces.count, job: &job, ReduceJob.task)
+            group.allreduceSum(slab0, count: count)
+        case .ordered:
+            if group.rank == 0 {
+                job.pass = .sum
+                Parallel.run(job.chunks, workers: workspaces.count, job: &job, ReduceJob.task)
+            }
+            // Message by message: receive shards 0..<a's sum, add this rank's shards in order
+            // (x + y == y + x exactly, so slab 0 may take the received sum), pass it on.
+            var start = 0
+            while start < count {
+                let n = min(messageFloats, count - start)
+                let piece = slab0 + start
+                if group.rank > 0 {
+                    group.receive(receiveBuffer.pointer, count: n, from: group.rank - 1)
+                    ae_add_and_zero(piece, receiveBuffer.pointer, n)
+                    for s in 1..<workspaces.count { ae_add_and_zero(piece, slabPointers[s] + first + start, n) }
+                }
+                if group.rank < group.size - 1 { group.send(piece, count: n, to: group.rank + 1) }
+                start += n
+            }
+            group.broadcast(slab0, bytes: count * MemoryLayout<Float>.stride, from: group.size - 1)
+        }
+        exchangedFloats += count
+        exchangeSeconds += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
     }
 
     /// Zeroes the slabs where `phase` wrote outside its group (all of the complement unless it
@@ -218,14 +308,14 @@ public final class Trainer: @unchecked Sendable {
         if let spills = phase.spills {
             guard !spills.isEmpty else { return }
             // One range: zero before 0 (nothing) and from its start to its end.
-            job = ZeroJob(slabs: slabPointers, slabCount: shards, before: 0, after: spills.lowerBound,
+            job = ZeroJob(slabs: slabPointers, slabCount: workspaces.count, before: 0, after: spills.lowerBound,
                           count: spills.upperBound, chunkSize: chunkSize)
         } else {
             guard group.lowerBound > 0 || group.upperBound < count else { return }
-            job = ZeroJob(slabs: slabPointers, slabCount: shards, before: group.lowerBound, after: group.upperBound,
+            job = ZeroJob(slabs: slabPointers, slabCount: workspaces.count, before: group.lowerBound, after: group.upperBound,
                           count: count, chunkSize: chunkSize)
         }
-        Parallel.run(job.chunks, workers: shards, job: &job, ZeroJob.task)
+        Parallel.run(job.chunks, workers: workspaces.count, job: &job, ZeroJob.task)
     }
 
     /// Loss of `indices` without training (evaluation forward, parallel over shards), and the
@@ -240,10 +330,21 @@ public final class Trainer: @unchecked Sendable {
                            plan: plan(rows: rows), mode: .evaluateForward)
         job.reconstructions = reconstructions
         job.inputs = inputs
-        Parallel.run(shards, workers: shards, job: &job, ShardJob.task)
+        runLocalShards(&job)
         if model.statisticWidth > 0 { reduceStatistic(plan: job.plan, globalRows: rows, training: false) }
         job.mode = .evaluateBackward
-        Parallel.run(shards, workers: shards, job: &job, ShardJob.task)
+        runLocalShards(&job)
+        gatherShardSums()
+        if let group {
+            // The rows of this rank's shards are contiguous; every rank gets all of them.
+            let rowBlocks = rankBlocks.map { job.plan.ranges[$0.lowerBound].lowerBound..<job.plan.ranges[$0.upperBound - 1].upperBound }
+            if let inputs {
+                group.allgather(inputs, blocks: rowBlocks, stride: model.inputWidth * MemoryLayout<Float>.stride)
+            }
+            if let reconstructions {
+                group.allgather(reconstructions, blocks: rowBlocks, stride: model.targetWidth * MemoryLayout<Float>.stride)
+            }
+        }
         var total = LossSums()
         for s in 0..<shards { total += shardSums[s] }
         return total
@@ -259,7 +360,7 @@ public final class Trainer: @unchecked Sendable {
             shardSums[s] = LossSums()
         }
         guard rows > 0 else { return }
-        let ws = workspaces[s]
+        let ws = workspace(s)
         let statistic: UnsafePointer<Float>? = coupled ? UnsafePointer(self.statistic.pointer) : nil
         switch job.mode {
         case .trainForwardBackward, .trainForward:
@@ -326,9 +427,10 @@ struct ShardJob {
         self.mode = mode
     }
 
-    static let task: Parallel.Task = { context, s in
+    /// Iteration i runs the i-th local shard.
+    static let task: Parallel.Task = { context, i in
         let job = context!.assumingMemoryBound(to: ShardJob.self)
-        job.pointee.trainer.runShard(s, job.pointee)
+        job.pointee.trainer.runShard(job.pointee.trainer.localShards.lowerBound + i, job.pointee)
     }
 }
 
@@ -348,7 +450,7 @@ struct ReduceJob: @unchecked Sendable {
     var gradientScale: Float
     var pass: Pass
 
-    enum Pass { case sumAndUpdate, sumAndMeasure, update }
+    enum Pass { case sumAndUpdate, sumAndMeasure, update, sum, measure }
 
     static let task: Parallel.Task = { context, c in
         let job = context!.assumingMemoryBound(to: ReduceJob.self).pointee
@@ -361,6 +463,10 @@ struct ReduceJob: @unchecked Sendable {
             job.norms[c] = job.squaredNorm(c)
         case .update:
             job.update(c, gradientScale: job.gradientScale)
+        case .sum:
+            job.sumSlabs(c)
+        case .measure:
+            job.norms[c] = job.squaredNorm(c)
         }
     }
 

@@ -111,7 +111,7 @@ extension TrainingRun {
         }
         try writeGrid(to: runDirectory + String(format: "/grids/reconstruction-epoch-%03d.png", epoch),
                       count: config.gridCount, scale: config.gridScale ?? 1, caption: caption)
-        if let rbm = model as? RestrictedBoltzmannMachine, !isSequenceData {
+        if !mirrorsOnly, let rbm = model as? RestrictedBoltzmannMachine, !isSequenceData {
             try writeFilters(of: rbm, to: runDirectory + String(format: "/grids/filters-epoch-%03d.png", epoch))
         }
     }
@@ -194,6 +194,7 @@ extension TrainingRun {
                 }
             }
         }
+        if mirrorsOnly { return }
         if let sequences = testSequences?.sequences {
             var plot = SequencePlot(featureNames: sequences.featureNames)
             let d = sequences.features

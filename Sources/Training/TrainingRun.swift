@@ -62,6 +62,8 @@ public final class TrainingRun {
     /// Stops this run the same way as `stopRequested` (set from its own callbacks): a library
     /// user or a test stops one run without touching others in the process.
     public var stopThisRun = false
+    /// A rank that does not write runs the collective part of each output (MPI) but writes nothing.
+    var mirrorsOnly = false
     public let model: any AutoencoderModel
     public let trainer: Trainer
     public internal(set) var progress: RunProgress
@@ -84,8 +86,10 @@ public final class TrainingRun {
     /// - Throws: `DatasetError`, `TrainingError` or `SafeTensorsError` with a one-line reason.
     /// `evaluating`: the checkpoint whose model is run on `config.data`, for errors that name it.
     /// `epochs`: with `resume`, the run's new epoch count (nil keeps the run's own).
+    /// `group`: the MPI job this process is a rank of (`config.shards` counts all ranks' shards).
     public init(config requested: TrainingConfig, runDirectory: String, resume: String? = nil, epochs: Int? = nil,
-                dataOverride: String? = nil, evaluating: (checkpoint: String, trainedOn: String)? = nil) throws {
+                dataOverride: String? = nil, evaluating: (checkpoint: String, trainedOn: String)? = nil,
+                group: RankGroup? = nil) throws {
         var config = requested
         var contents: Checkpoint.Contents?
         if let resume {
@@ -129,8 +133,12 @@ public final class TrainingRun {
         evaluationEpoch = 0
         model = config.makeModel(rowShape: shape)
         try Self.checkMemory(model: model, batchSize: config.batchSize, shards: config.shards)
+        if let group, config.shards < group.size {
+            throw TrainingError("\(config.shards) shard(s) over \(group.size) MPI ranks: --shards counts all ranks' "
+                + "shards, at least one per rank (--shards \(group.size) or more)")
+        }
         trainer = Trainer(model: model, optimizers: try config.phaseOptimizerList(for: model), shards: config.shards,
-                          maxBatch: config.batchSize, seed: config.seed)
+                          maxBatch: config.batchSize, seed: config.seed, group: group)
         progress = RunProgress()
         if let contents {
             try Checkpoint.restore(contents, into: trainer)
@@ -179,7 +187,9 @@ public final class TrainingRun {
     /// are called at epoch ends, evaluations and checkpoints.
     public func run(report: (StepReport) -> Void, log: (String) -> Void,
                     hooks: RunHooks = RunHooks()) throws -> [String: Double] {
-        let writes = hooks.writesFiles
+        // Under MPI only rank 0 writes; the others run the same loop (and its collective parts).
+        let writes = hooks.writesFiles && (trainer.group?.isWriter ?? true)
+        mirrorsOnly = !writes
         if writes {
             for folder in ["grids", "plots", "checkpoints"] {
                 try FileManager.default.createDirectory(atPath: runDirectory + "/" + folder, withIntermediateDirectories: true)
@@ -269,7 +279,9 @@ public final class TrainingRun {
                 if config.checkpointEvery > 0 && trainer.step % config.checkpointEvery == 0 && b < batchesPerEpoch {
                     try checkpoint("last")
                 }
-                if stopRequested != 0 || stopThisRun {
+                var stop = stopRequested != 0 || stopThisRun
+                if let group = trainer.group { stop = group.any(stop) }  // every rank stops at this step
+                if stop {
                     try checkpoint("last")
                     log("interrupted at epoch \(epoch + 1) batch \(b): saved checkpoints/last.safetensors; "
                         + "continue with --resume \(hooks.resumeFolder ?? runDirectory)")
@@ -291,11 +303,11 @@ public final class TrainingRun {
             let best = progress.history.compactMap(\.testLoss).min() ?? .infinity
             try checkpoint("last")
             if test.objective <= best { try checkpoint("best") }
-            if writes {
-                try writeGrid(epoch: epoch + 1)
-                try writePlot()
+            if writes || trainer.group != nil {
+                try writeGrid(epoch: epoch + 1)  // its evaluation is collective under MPI
             }
-            if writes && model is any LatentModel && !isSequenceData {
+            if writes { try writePlot() }
+            if (writes || trainer.group != nil) && model is any LatentModel && !isSequenceData {
                 try writeLatentScatter(to: runDirectory + String(format: "/plots/latent-epoch-%03d.png", epoch + 1),
                                        title: "test codes, epoch \(epoch + 1)")
             }
@@ -335,7 +347,9 @@ public final class TrainingRun {
                 try AtomicFile.write(LogFile.json(metrics, pretty: true), to: runDirectory + "/metrics.json")
             }
             hooks.epochEnded?(record)
-            if let limit = config.timeLimit, Date().timeIntervalSince(started) >= limit, progress.epoch < config.epochs {
+            var limitReached = config.timeLimit.map { Date().timeIntervalSince(started) >= $0 } ?? false
+            if let group = trainer.group { limitReached = group.any(limitReached) }
+            if let limit = config.timeLimit, limitReached, progress.epoch < config.epochs {
                 log("time limit of \(Int(limit)) s reached after epoch \(epoch + 1); resume with --resume \(hooks.resumeFolder ?? runDirectory)")
                 break
             }

@@ -29,6 +29,10 @@ struct Bench: ParsableCommand {
     @Option(help: "Warm-up steps before timing.")
     var warmupSteps: Int = 5
 
+    @Option(help: ArgumentHelp("Under mpirun: how ranks sum the gradient (see train --help).",
+                               valueName: "ordered|allreduce"))
+    var mpiReduce: RankGroup.Reduction?
+
     @Flag(help: "Print JSON (one object per shard count, in a list).")
     var json = false
 
@@ -39,6 +43,12 @@ struct Bench: ParsableCommand {
     var noise: String?
 
     func run() throws {
+        if let mpiReduce {
+            guard let group = RankGroup.world else {
+                throw ValidationError("--mpi-reduce applies to runs launched by mpirun (mpirun -np R autoencoder bench ...)")
+            }
+            group.reduction = mpiReduce
+        }
         let family = modelOptions.model ?? .deep
         let patchSize = patch ?? family.defaultPatch
         let source = try dataOptions.load(allowMixedSizes: patchSize != nil, sequencesHint: "bench times image data "
@@ -81,9 +91,16 @@ struct Bench: ParsableCommand {
         let gemmShapes = model.gemmShapes
         let forwardFlops = gemmShapes.reduce(0.0) { $0 + 2 * Double($1.m * $1.k * $1.n) }
         var rows: [[String: Any]] = []
+        // Under mpirun every rank runs this loop with its block of the shards; the timed loops go
+        // on while any rank's clock says so, so all ranks make the same steps.
+        let group = RankGroup.world
+        func goesOn(_ flag: Bool) -> Bool { group?.any(flag) ?? flag }
+        if let group, let fewest = shards.values.min(), fewest < group.size {
+            throw CommandFailure(message: "--shards \(fewest) over \(group.size) MPI ranks: each rank needs at least one shard")
+        }
         for shardCount in shards.values {
             let trainer = Trainer(model: model, optimizers: [optimizer], shards: shardCount, maxBatch: batchSize,
-                                  seed: 0)
+                                  seed: 0, group: group)
             // Patch sources take any sample index (k-th patch of image i % count): enough for a few batches.
             let order = EpochOrder(count: patchSize == nil ? source.train.count : max(source.train.count, 4 * batchSize),
                                    seed: 0)
@@ -102,29 +119,34 @@ struct Bench: ParsableCommand {
                 nextBatch().withUnsafeBufferPointer { _ = trainer.trainStep(assembler, indices: $0, epoch: 0) }
             }
             var steps = 0
+            let exchangeBefore = trainer.exchangeSeconds, floatsBefore = trainer.exchangedFloats
             let allocationsBefore = AllocationCounter.count()
             let start = DispatchTime.now().uptimeNanoseconds
             func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
-            while elapsed() < minTime || steps < 10 {
+            while goesOn(elapsed() < minTime || steps < 10) {
                 nextBatch().withUnsafeBufferPointer { _ = trainer.trainStep(assembler, indices: $0, epoch: 0) }
                 steps += 1
             }
             let trainSeconds = elapsed()
+            let exchangeMilliseconds = 1000 * (trainer.exchangeSeconds - exchangeBefore) / Double(steps)
+            let exchangedBytes = Double(4 * (trainer.exchangedFloats - floatsBefore)) / Double(steps)
             let allocations = AllocationCounter.count().map { Double($0 - allocationsBefore!) / Double(steps) }
             let trainRate = Double(steps * batchSize) / trainSeconds
             var inferSteps = 0
             let inferStart = Date()
-            while Date().timeIntervalSince(inferStart) < minTime / 2 || inferSteps < 10 {
+            while goesOn(Date().timeIntervalSince(inferStart) < minTime / 2 || inferSteps < 10) {
                 nextBatch().withUnsafeBufferPointer { _ = trainer.evaluate(assembler, indices: $0, epoch: 0) }
                 inferSteps += 1
             }
             let inferRate = Double(inferSteps * batchSize) / Date().timeIntervalSince(inferStart)
             let gflops = 3 * forwardFlops * trainRate / 1e9
             let perShard = batchSize / shardCount
-            let sgemm = model.gemmRowsStack
-                ? sgemmRate(shapes: gemmShapes.map { ($0.m * perShard, $0.k, $0.n) }, threads: shardCount)
-                : sgemmRate(shapes: gemmShapes, threads: shardCount)
-            let row: [String: Any] = [
+            // Under MPI each rank measures its own shards at the same time; rank 0's rate x ranks.
+            let localShards = trainer.localShards.count, ranks = Double(group?.size ?? 1)
+            let sgemm = ranks * (model.gemmRowsStack
+                ? sgemmRate(shapes: gemmShapes.map { ($0.m * perShard, $0.k, $0.n) }, threads: localShards)
+                : sgemmRate(shapes: gemmShapes, threads: localShards))
+            var row: [String: Any] = [
                 "impl": "swift", "model": name, "batch": batchSize, "threads": shardCount,
                 "train_sps": trainRate, "infer_sps": inferRate,
                 "shards": shardCount, "batch_size": batchSize,
@@ -134,13 +156,22 @@ struct Bench: ParsableCommand {
                 "sgemm_efficiency": gflops / sgemm, "steps": steps, "seconds": trainSeconds,
                 "blas_core": BLAS.coreName,
             ]
+            if let group {
+                row["mpi_ranks"] = group.size
+                row["mpi_reduction"] = group.reduction.rawValue
+                row["mpi_exchange_ms_per_step"] = exchangeMilliseconds
+                row["mpi_gradient_bytes_per_step"] = exchangedBytes
+            }
             rows.append(row)
             if !json {
                 print(name + String(format: " batch %d shards %d: train %.0f samples/s (%.1f GFLOP/s, %.0f%% of sgemm "
                     + "%.1f GFLOP/s on its shapes), inference %.0f samples/s, ", batchSize, shardCount,
                     trainRate, gflops, 100 * gflops / sgemm, sgemm, inferRate)
                     + (allocations.map { String(format: "%.1f allocations/step", $0) }
-                        ?? "allocations not counted (run with \(AllocationCounter.library))"))
+                        ?? "allocations not counted (run with \(AllocationCounter.library))")
+                    + (group.map { String(format: "; %d MPI ranks, %@ reduction of %.2f MB per step: %.2f ms per step "
+                        + "(%.0f%% of the step)", $0.size, $0.reduction.rawValue, exchangedBytes / 1e6,
+                        exchangeMilliseconds, 100 * exchangeMilliseconds / (1000 * trainSeconds / Double(steps))) } ?? ""))
             }
         }
         if json {

@@ -49,6 +49,11 @@ struct Train: ParsableCommand {
     @Option(parsing: .unconditional, help: "Shards per minibatch (default: active cores). Same seed and shards: bit-identical runs.")
     var shards: Int?
 
+    @Option(help: ArgumentHelp("Under mpirun: how ranks sum the gradient. ordered (default): rank after rank in shard "
+        + "order, bit-identical to one process with the same --shards; allreduce: one MPI_Allreduce of each rank's "
+        + "sum (other rounding).", valueName: "ordered|allreduce"))
+    var mpiReduce: RankGroup.Reduction?
+
     @Option(help: "Random seed (initialisation, order, noise, dropout; default 0).")
     var seed: UInt64?
 
@@ -106,6 +111,9 @@ struct Train: ParsableCommand {
         if let timeLimit, !(timeLimit > 0) { throw ValidationError("--time-limit must be a positive number of minutes") }
         if let batchSize, batchSize <= 0 { throw ValidationError("--batch-size must be positive") }
         if let shards, shards <= 0 { throw ValidationError("--shards must be positive") }
+        if mpiReduce != nil && RankGroup.world == nil {
+            throw ValidationError("--mpi-reduce applies to runs launched by mpirun (mpirun -np R autoencoder train ...)")
+        }
         if let patch, patch <= 0 { throw ValidationError("--patch must be positive") }
         if let patchesPerImage, patchesPerImage <= 0 { throw ValidationError("--patches-per-image must be positive") }
         if let holdout, !(holdout > 0 && holdout < 1) { throw ValidationError("--holdout must be in (0, 1)") }
@@ -289,8 +297,14 @@ struct Train: ParsableCommand {
             }
             folder = candidate
         }
-        let madeFolder = try prepareRunFolder(folder)
+        let group = RankGroup.world
+        if let mpiReduce { group?.reduction = mpiReduce }
+        // Under MPI rank 0 alone owns the run folder.
+        let madeFolder = group?.isWriter == false ? false : try prepareRunFolder(folder)
         let resumesStaged = resume.map { !$0.hasSuffix(".safetensors") && StagedRun.isStaged($0) } ?? false
+        if group != nil && (pretrain != nil || resumesStaged) {
+            throw CommandFailure(message: "staged runs (--pretrain) run in one process, not under mpirun")
+        }
         if pretrain != nil || resumesStaged {
             try runStaged(config: config, folder: folder, madeFolder: madeFolder)
             return
@@ -298,7 +312,7 @@ struct Train: ParsableCommand {
         let run: TrainingRun
         do {
             run = try TrainingRun(config: config, runDirectory: folder, resume: resume, epochs: epochs,
-                                  dataOverride: dataOptions.dataPath.map(Self.absolute))
+                                  dataOverride: dataOptions.dataPath.map(Self.absolute), group: group)
         } catch {
             // A run that cannot start leaves no empty folder behind.
             if madeFolder && (try? FileManager.default.contentsOfDirectory(atPath: folder))?.isEmpty == true {
@@ -313,12 +327,13 @@ struct Train: ParsableCommand {
         }
         let c = run.config
         print("training \(c.modelDescription) on \(c.data): "
-            + "\(run.model.layout.count) parameters, batch \(c.batchSize), \(c.shards) shard(s), noise \(c.noise), "
-            + "\(c.optimizer.kind.rawValue) lr \(c.optimizer.learningRate)")
+            + "\(run.model.layout.count) parameters, batch \(c.batchSize), \(c.shards) shard(s)"
+            + (group.map { " over \($0.size) MPI ranks (\($0.reduction.rawValue) reduction)" } ?? "")
+            + ", noise \(c.noise), \(c.optimizer.kind.rawValue) lr \(c.optimizer.learningRate)")
         print("run folder: \(folder)")
         fflush(nil)
         Self.handleSignals()
-        let progress = ProgressDisplay(terminal: isatty(STDOUT_FILENO) != 0)
+        let progress = ProgressDisplay(terminal: isatty(STDOUT_FILENO) != 0 && RankGroup.world == nil)
         let metrics: [String: Double]
         do {
             metrics = try run.run(report: progress.show, log: progress.line)
@@ -364,7 +379,7 @@ struct Train: ParsableCommand {
         print("run folder: \(folder)")
         fflush(nil)
         Self.handleSignals()
-        let progress = ProgressDisplay(terminal: isatty(STDOUT_FILENO) != 0)
+        let progress = ProgressDisplay(terminal: isatty(STDOUT_FILENO) != 0 && RankGroup.world == nil)
         let result: (metrics: [String: Double], stopped: Bool)
         do {
             result = try staged.run(report: progress.show, log: progress.line)
@@ -450,3 +465,4 @@ final class ProgressDisplay {
         }
     }
 }
+extension RankGroup.Reduction: ExpressibleByArgument {}
