@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["CZlib", "Kernels"], path: "Tests/TestSupport"),
 
         // MARK: Tests
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels", "TestSupport"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Kernels", "CKernels", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "Kernels", "TestSupport"],

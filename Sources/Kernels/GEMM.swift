@@ -1,6 +1,7 @@
 // The one BLAS call site: single-precision GEMM through OpenBLAS `cblas_sgemm`, row-major. The
 // engine parallelises over shards, so OpenBLAS itself runs on one thread.
 
+import CKernels
 import COpenBLAS
 
 /// `C = alpha * op(A) * op(B) + beta * C`, row-major; op is identity or transpose.
@@ -13,9 +14,76 @@ public func gemm(_ a: Matrix, transposeA: Bool = false, _ b: Matrix, transposeB:
     precondition((transposeB ? b.cols : b.rows) == k, "gemm inner sizes differ: \(k) vs \(transposeB ? b.cols : b.rows)")
     precondition(c.rows == m && c.cols == n, "gemm output is \(c.rows)x\(c.cols), expected \(m)x\(n)")
     if m == 0 || n == 0 { return }
+    if let team = ae_team_current(), m * n * k >= TeamGEMM.smallest {
+        var job = TeamGEMM(a: a, transposeA: transposeA, b: b, transposeB: transposeB, c: c, alpha: alpha, beta: beta,
+                           m: m, n: n, k: k, members: Int(ae_team_size(team)))
+        let parts = job.parts
+        if parts > 1 {
+            withUnsafeMutablePointer(to: &job) { ae_team_for(team, parts, UnsafeMutableRawPointer($0), TeamGEMM.task) }
+            return
+        }
+    }
     cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
                 transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha,
                 a.base, Int32(a.stride), b.base, Int32(b.stride), beta, c.base, Int32(c.stride))
+}
+
+/// One GEMM split over the threads of a shard's team: blocks of C's columns (or of its rows when
+/// it is narrow), one single-thread sgemm each. Every element keeps its own sum over k in the same
+/// order, so the result does not depend on the team's size.
+struct TeamGEMM {
+    /// Multiply-adds below which a GEMM runs on one thread (waking the team costs more).
+    static let smallest = 1 << 16
+    /// Column blocks are multiples of this (the kernels' widest tile).
+    static let alignment = 16
+
+    let a: Matrix, transposeA: Bool, b: Matrix, transposeB: Bool, c: Matrix
+    let alpha: Float, beta: Float
+    let m: Int, n: Int, k: Int
+    /// Split C's columns (true) or rows, in blocks of `block`.
+    let byColumns: Bool
+    let block: Int
+    let parts: Int
+
+    init(a: Matrix, transposeA: Bool, b: Matrix, transposeB: Bool, c: Matrix, alpha: Float, beta: Float,
+         m: Int, n: Int, k: Int, members: Int) {
+        self.a = a
+        self.transposeA = transposeA
+        self.b = b
+        self.transposeB = transposeB
+        self.c = c
+        self.alpha = alpha
+        self.beta = beta
+        self.m = m
+        self.n = n
+        self.k = k
+        byColumns = n >= 2 * Self.alignment || n >= m
+        let length = byColumns ? n : m
+        let unit = byColumns ? Self.alignment : 1
+        let perMember = (length + members - 1) / members
+        block = max(unit, (perMember + unit - 1) / unit * unit)
+        parts = (length + block - 1) / block
+    }
+
+    static let task: @convention(c) (UnsafeMutableRawPointer?, Int) -> Void = { context, part in
+        let job = context!.assumingMemoryBound(to: TeamGEMM.self).pointee
+        let lower = part * job.block
+        if job.byColumns {
+            let width = min(job.block, job.n - lower)
+            let b = job.transposeB ? job.b.base + lower * job.b.stride : job.b.base + lower
+            cblas_sgemm(CblasRowMajor, job.transposeA ? CblasTrans : CblasNoTrans,
+                        job.transposeB ? CblasTrans : CblasNoTrans, Int32(job.m), Int32(width), Int32(job.k), job.alpha,
+                        job.a.base, Int32(job.a.stride), b, Int32(job.b.stride), job.beta, job.c.base + lower,
+                        Int32(job.c.stride))
+        } else {
+            let height = min(job.block, job.m - lower)
+            let a = job.transposeA ? job.a.base + lower : job.a.base + lower * job.a.stride
+            cblas_sgemm(CblasRowMajor, job.transposeA ? CblasTrans : CblasNoTrans,
+                        job.transposeB ? CblasTrans : CblasNoTrans, Int32(height), Int32(job.n), Int32(job.k), job.alpha,
+                        a, Int32(job.a.stride), job.b.base, Int32(job.b.stride), job.beta,
+                        job.c.base + lower * job.c.stride, Int32(job.c.stride))
+        }
+    }
 }
 
 public enum BLAS {

@@ -57,6 +57,10 @@ public final class Trainer: @unchecked Sendable {
     public let seed: UInt64
     /// The MPI job this trainer is one rank of (nil: one process runs every shard).
     public let group: RankGroup?
+    /// Threads each shard runs its GEMMs on (its team; 1: the shard's worker alone).
+    public let threadsPerShard: Int
+    /// One team per local shard when `threadsPerShard` > 1.
+    let teams: [OpaquePointer]
     /// The shards this process runs: all of them, or its rank's contiguous block.
     public let localShards: Range<Int>
     /// Every rank's block of shards (one block without MPI).
@@ -88,8 +92,10 @@ public final class Trainer: @unchecked Sendable {
     /// - Parameters:
     ///   - optimizers: one per phase of the model (a single one is used for every phase).
     ///   - group: the MPI job (each rank runs its block of the `shards`); nil for one process.
+    ///   - threadsPerShard: threads per shard for its GEMMs (results do not depend on it).
     public init(model: any AutoencoderModel, optimizers: [OptimizerConfig], shards: Int, maxBatch: Int,
-                seed: UInt64, group: RankGroup? = nil) {
+                seed: UInt64, group: RankGroup? = nil, threadsPerShard: Int = 1) {
+        precondition(threadsPerShard > 0, "threads per shard must be positive")
         precondition(shards > 0 && maxBatch > 0, "shards and batch must be positive")
         precondition(shards >= (group?.size ?? 1), "fewer shards than ranks")
         BLAS.useSingleThread()  // the shards are the parallelism
@@ -104,6 +110,8 @@ public final class Trainer: @unchecked Sendable {
         self.group = group
         rankBlocks = group.map { $0.blocks(shards: shards) } ?? [0..<shards]
         localShards = rankBlocks[group?.rank ?? 0]
+        self.threadsPerShard = threadsPerShard
+        teams = threadsPerShard > 1 ? localShards.map { _ in ae_team_create(Int32(threadsPerShard))! } : []
         params = FloatBuffer(count: model.layout.count)
         modelState = FloatBuffer(count: model.stateWidth)
         optimizerState = OptimizerState(count: model.layout.count, phases: model.phases)
@@ -123,6 +131,7 @@ public final class Trainer: @unchecked Sendable {
     }
 
     deinit {
+        for team in teams { ae_team_destroy(team) }
         shardSums.deallocate()
         chunkNormSquares.deallocate()
         slabPointers.deallocate()
@@ -145,6 +154,10 @@ public final class Trainer: @unchecked Sendable {
         }
         return nil
     }
+
+    /// Threads of the all-reduce and update: every thread of every local shard (chunks are
+    /// independent, so the count does not change the result).
+    var reduceWorkers: Int { workspaces.count * threadsPerShard }
 
     /// The workspace of shard `s` (one of the local shards).
     @inline(__always)
@@ -243,7 +256,7 @@ public final class Trainer: @unchecked Sendable {
                             v: optimizerState.v.pointer + optimizerState.momentOffsets[phase], t: t,
                             learningRate: config.learningRate * config.schedule.factor(at: t - 1),
                             norms: chunkNormSquares, gradientScale: 1, pass: .sumAndUpdate)
-        let workers = workspaces.count
+        let workers = reduceWorkers
         if let group, group.size > 1 {
             // Slab 0 of every rank ends with the sum over all shards; then each rank updates alike.
             exchangeGradients(group, job: &job)
@@ -272,12 +285,12 @@ public final class Trainer: @unchecked Sendable {
         switch group.reduction {
         case .allreduce:
             job.pass = .sum
-            Parallel.run(job.chunks, workers: workspaces.count, job: &job, ReduceJob.task)
+            Parallel.run(job.chunks, workers: reduceWorkers, job: &job, ReduceJob.task)
             group.allreduceSum(slab0, count: count)
         case .ordered:
             if group.rank == 0 {
                 job.pass = .sum
-                Parallel.run(job.chunks, workers: workspaces.count, job: &job, ReduceJob.task)
+                Parallel.run(job.chunks, workers: reduceWorkers, job: &job, ReduceJob.task)
             }
             // Message by message: receive shards 0..<a's sum, add this rank's shards in order
             // (x + y == y + x exactly, so slab 0 may take the received sum), pass it on.
@@ -315,7 +328,7 @@ public final class Trainer: @unchecked Sendable {
             job = ZeroJob(slabs: slabPointers, slabCount: workspaces.count, before: group.lowerBound, after: group.upperBound,
                           count: count, chunkSize: chunkSize)
         }
-        Parallel.run(job.chunks, workers: workspaces.count, job: &job, ZeroJob.task)
+        Parallel.run(job.chunks, workers: reduceWorkers, job: &job, ZeroJob.task)
     }
 
     /// Loss of `indices` without training (evaluation forward, parallel over shards), and the
@@ -430,7 +443,15 @@ struct ShardJob {
     /// Iteration i runs the i-th local shard.
     static let task: Parallel.Task = { context, i in
         let job = context!.assumingMemoryBound(to: ShardJob.self)
-        job.pointee.trainer.runShard(job.pointee.trainer.localShards.lowerBound + i, job.pointee)
+        let trainer = job.pointee.trainer
+        if trainer.teams.isEmpty {
+            trainer.runShard(trainer.localShards.lowerBound + i, job.pointee)
+        } else {
+            // The shard's GEMMs split over its team while it runs on this worker.
+            ae_team_set_current(trainer.teams[i])
+            trainer.runShard(trainer.localShards.lowerBound + i, job.pointee)
+            ae_team_set_current(nil)
+        }
     }
 }
 

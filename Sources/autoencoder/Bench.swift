@@ -23,6 +23,10 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp("Shard counts to measure, e.g. 1,2.", valueName: "list"))
     var shards: IntList = IntList(argument: "1")!
 
+    @Option(help: ArgumentHelp("Threads per shard to measure with each shard count, e.g. 1,2,4 (default 1).",
+                               valueName: "list"))
+    var threadsPerShard: IntList = IntList(argument: "1")!
+
     @Option(help: "Seconds of timed training (and of inference) per shard count.")
     var minTime: Double = 10
 
@@ -98,9 +102,13 @@ struct Bench: ParsableCommand {
         if let group, let fewest = shards.values.min(), fewest < group.size {
             throw CommandFailure(message: "--shards \(fewest) over \(group.size) MPI ranks: each rank needs at least one shard")
         }
-        for shardCount in shards.values {
+        if threadsPerShard.values.contains(where: { $0 <= 0 || $0 > 256 }) {
+            throw ValidationError("--threads-per-shard takes counts from 1 to 256")
+        }
+        let splits = shards.values.flatMap { count in threadsPerShard.values.map { (count, $0) } }
+        for (shardCount, threads) in splits {
             let trainer = Trainer(model: model, optimizers: [optimizer], shards: shardCount, maxBatch: batchSize,
-                                  seed: 0, group: group)
+                                  seed: 0, group: group, threadsPerShard: threads)
             // Patch sources take any sample index (k-th patch of image i % count): enough for a few batches.
             let order = EpochOrder(count: patchSize == nil ? source.train.count : max(source.train.count, 4 * batchSize),
                                    seed: 0)
@@ -143,9 +151,10 @@ struct Bench: ParsableCommand {
             let perShard = batchSize / shardCount
             // Under MPI each rank measures its own shards at the same time; rank 0's rate x ranks.
             let localShards = trainer.localShards.count, ranks = Double(group?.size ?? 1)
+            // With threads per shard: as many single-thread callers as threads, on a shard's shapes.
             let sgemm = ranks * (model.gemmRowsStack
-                ? sgemmRate(shapes: gemmShapes.map { ($0.m * perShard, $0.k, $0.n) }, threads: localShards)
-                : sgemmRate(shapes: gemmShapes, threads: localShards))
+                ? sgemmRate(shapes: gemmShapes.map { ($0.m * perShard, $0.k, $0.n) }, threads: localShards * threads)
+                : sgemmRate(shapes: gemmShapes, threads: localShards * threads))
             var row: [String: Any] = [
                 "impl": "swift", "model": name, "batch": batchSize, "threads": shardCount,
                 "train_sps": trainRate, "infer_sps": inferRate,
@@ -154,7 +163,7 @@ struct Bench: ParsableCommand {
                 "gflops": gflops, "infer_gflops": forwardFlops * inferRate / 1e9,
                 "allocations_per_step": allocations ?? NSNull(), "sgemm_gflops": sgemm,
                 "sgemm_efficiency": gflops / sgemm, "steps": steps, "seconds": trainSeconds,
-                "blas_core": BLAS.coreName,
+                "blas_core": BLAS.coreName, "threads_per_shard": threads,
             ]
             if let group {
                 row["mpi_ranks"] = group.size
@@ -164,8 +173,9 @@ struct Bench: ParsableCommand {
             }
             rows.append(row)
             if !json {
-                print(name + String(format: " batch %d shards %d: train %.0f samples/s (%.1f GFLOP/s, %.0f%% of sgemm "
+                print(name + String(format: " batch %d shards %d%@: train %.0f samples/s (%.1f GFLOP/s, %.0f%% of sgemm "
                     + "%.1f GFLOP/s on its shapes), inference %.0f samples/s, ", batchSize, shardCount,
+                    threads > 1 ? " x \(threads) threads" : "",
                     trainRate, gflops, 100 * gflops / sgemm, sgemm, inferRate)
                     + (allocations.map { String(format: "%.1f allocations/step", $0) }
                         ?? "allocations not counted (run with \(AllocationCounter.library))")

@@ -46,8 +46,14 @@ struct Train: ParsableCommand {
     @Option(parsing: .unconditional, help: "Minibatch size (default 256).")
     var batchSize: Int?
 
-    @Option(parsing: .unconditional, help: "Shards per minibatch (default: active cores). Same seed and shards: bit-identical runs.")
+    @Option(parsing: .unconditional, help: ArgumentHelp("Shards per minibatch, over all MPI ranks (default: every "
+        + "core busy with --threads-per-shard threads each). Same seed and shards: bit-identical runs."))
     var shards: Int?
+
+    @Option(help: ArgumentHelp("Threads per shard for its GEMMs; results do not depend on it (default: the cores over "
+        + "the shards; with no --shards, more than 1 only for dense and recurrent models whose shards would get "
+        + "fewer than \(CoreSplit.fewestRows) rows).", valueName: "N"))
+    var threadsPerShard: Int?
 
     @Option(help: ArgumentHelp("Under mpirun: how ranks sum the gradient. ordered (default): rank after rank in shard "
         + "order, bit-identical to one process with the same --shards; allreduce: one MPI_Allreduce of each rank's "
@@ -111,6 +117,9 @@ struct Train: ParsableCommand {
         if let timeLimit, !(timeLimit > 0) { throw ValidationError("--time-limit must be a positive number of minutes") }
         if let batchSize, batchSize <= 0 { throw ValidationError("--batch-size must be positive") }
         if let shards, shards <= 0 { throw ValidationError("--shards must be positive") }
+        if let threadsPerShard, threadsPerShard <= 0 || threadsPerShard > 256 {
+            throw ValidationError("--threads-per-shard must be 1 to 256")
+        }
         if mpiReduce != nil && RankGroup.world == nil {
             throw ValidationError("--mpi-reduce applies to runs launched by mpirun (mpirun -np R autoencoder train ...)")
         }
@@ -267,7 +276,9 @@ struct Train: ParsableCommand {
         if augment { config.augment = true }
         if let epochs { config.epochs = epochs }
         if let batchSize { config.batchSize = batchSize }
-        config.shards = shards ?? (base == nil ? activeCores : config.shards)
+        config.shards = shards ?? (base == nil
+            ? CoreSplit.shards(threads: threadsPerShard ?? CoreSplit.threads(family: config.family, batch: config.batchSize))
+            : config.shards)
         if let seed { config.seed = seed }
         if let holdout { config.holdout = holdout }
         if let gridCount { config.gridCount = gridCount }
@@ -312,7 +323,8 @@ struct Train: ParsableCommand {
         let run: TrainingRun
         do {
             run = try TrainingRun(config: config, runDirectory: folder, resume: resume, epochs: epochs,
-                                  dataOverride: dataOptions.dataPath.map(Self.absolute), group: group)
+                                  dataOverride: dataOptions.dataPath.map(Self.absolute), group: group,
+                                  threadsPerShard: { threadsPerShard ?? CoreSplit.threads(shards: $0) })
         } catch {
             // A run that cannot start leaves no empty folder behind.
             if madeFolder && (try? FileManager.default.contentsOfDirectory(atPath: folder))?.isEmpty == true {
@@ -328,6 +340,7 @@ struct Train: ParsableCommand {
         let c = run.config
         print("training \(c.modelDescription) on \(c.data): "
             + "\(run.model.layout.count) parameters, batch \(c.batchSize), \(c.shards) shard(s)"
+            + (run.trainer.threadsPerShard > 1 ? " x \(run.trainer.threadsPerShard) threads" : "")
             + (group.map { " over \($0.size) MPI ranks (\($0.reduction.rawValue) reduction)" } ?? "")
             + ", noise \(c.noise), \(c.optimizer.kind.rawValue) lr \(c.optimizer.learningRate)")
         print("run folder: \(folder)")

@@ -31,9 +31,9 @@ func smallConfig() -> DenseAutoencoderConfig {
 
 /// Trains `steps` minibatches of 48 from a fixed order; returns the trainer.
 func train(_ config: DenseAutoencoderConfig, shards: Int, steps: Int, assembler: BatchAssembler,
-           optimizer: OptimizerConfig = OptimizerConfig()) -> Trainer {
+           optimizer: OptimizerConfig = OptimizerConfig(), threadsPerShard: Int = 1) -> Trainer {
     let trainer = Trainer(model: DenseAutoencoder(config), optimizers: [optimizer], shards: shards,
-                          maxBatch: 48, seed: 11)
+                          maxBatch: 48, seed: 11, threadsPerShard: threadsPerShard)
     let order = EpochOrder(count: assembler.dataset.count, seed: 11).permutation(epoch: 0)
     for k in 0..<steps {
         order[(k * 48)..<((k + 1) * 48)].withUnsafeBufferPointer {
@@ -57,6 +57,31 @@ func expectStepsAllocateNothing(_ trainer: Trainer, _ source: any BatchSource, r
 
 /// Serialized: the allocation tests count every malloc in the process.
 @Suite(.serialized) struct DeterminismTests {
+    /// Threads per shard split each GEMM in blocks: repeatable bit for bit, and within float
+    /// rounding of one thread per shard (OpenBLAS blocks each call by its size).
+    @Test func threadsPerShardAreRepeatableAndWithinRounding() throws {
+        let assembler = try sampleAssembler()
+        var config = DenseAutoencoderConfig(widths: [784, 256, 64])
+        config.dropout = 0.1
+        var sgd = OptimizerConfig()
+        sgd.kind = .sgd
+        sgd.learningRate = 0.05
+        let one = train(config, shards: 2, steps: 3, assembler: assembler, optimizer: sgd)
+        let split = train(config, shards: 2, steps: 3, assembler: assembler, optimizer: sgd, threadsPerShard: 3)
+        let again = train(config, shards: 2, steps: 3, assembler: assembler, optimizer: sgd, threadsPerShard: 3)
+        #expect(split.params.array == again.params.array)
+        #expect(split.threadsPerShard == 3)
+        expectClose(split.params.array, one.params.array, relative: 1e-5, absolute: 1e-6, "params")
+    }
+
+    @Test(.enabled(if: optimizedBuild, "needs an optimised build (swift test -c release)"))
+    func stepAllocatesNothingAfterWarmUpWithThreadsPerShard() throws {
+        let source: any BatchSource = try sampleAssembler()
+        let trainer = Trainer(model: DenseAutoencoder(DenseAutoencoderConfig(widths: [784, 256, 64])),
+                              optimizers: [OptimizerConfig()], shards: 2, maxBatch: 48, seed: 1, threadsPerShard: 2)
+        expectStepsAllocateNothing(trainer, source, rows: 48)
+    }
+
     @Test func sameConfigTwiceIsBitIdentical() throws {
         let assembler = try sampleAssembler()
         let a = train(smallConfig(), shards: 3, steps: 4, assembler: assembler)

@@ -1,0 +1,44 @@
+// How a process's cores are split into shards x threads per shard. Shards are the engine's main
+// parallelism (and fix the arithmetic); a shard's threads split its GEMMs. Models whose GEMMs
+// stack a shard's rows (dense, recurrent) get fewer, wider shards when a batch split over every
+// core would leave each shard fewer than `fewestRows` rows.
+
+import Foundation
+import Training
+
+enum CoreSplit {
+    /// Rows per shard below which a row-stacking model's GEMMs are too small for one core each.
+    static let fewestRows = 32
+
+    /// Ranks of this job, and of them on this machine (Open MPI says; 1 without MPI).
+    static var ranks: Int { RankGroup.world?.size ?? 1 }
+    static var localRanks: Int {
+        RankGroup.world == nil ? 1
+            : ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap { Int($0) }.map { max($0, 1) } ?? 1
+    }
+    /// The cores of this process: the machine's active cores shared by its ranks.
+    static var cores: Int { max(1, activeCores / localRanks) }
+
+    /// Whether the family's GEMMs stack a shard's rows (the fewer rows, the smaller they are).
+    static func stacksRows(_ family: ModelFamily) -> Bool {
+        ![.conv, .denoiser, .disentangle].contains(family)
+    }
+
+    /// Threads per shard when none are asked for and the shard count is free: the fewest (powers
+    /// of two up to the cores) that leave every shard `fewestRows` rows.
+    static func threads(family: ModelFamily, batch: Int) -> Int {
+        guard stacksRows(family) else { return 1 }
+        var threads = 1
+        while threads * 2 <= cores && batch / (ranks * max(1, cores / threads)) < fewestRows { threads *= 2 }
+        return threads
+    }
+
+    /// Shards over all ranks for `threads` per shard: every core of every process busy.
+    static func shards(threads: Int) -> Int { ranks * max(1, cores / threads) }
+
+    /// Threads per shard for a given shard count: this process's cores over its shards.
+    static func threads(shards: Int) -> Int {
+        let local = (shards + ranks - 1) / ranks
+        return max(1, cores / max(local, 1))
+    }
+}
