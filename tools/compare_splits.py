@@ -90,6 +90,12 @@ def main():
                 results[(m, name)].append(row)
                 print(f"repeat {repeat + 1} {m} {name}: train {row['train_samples_per_second']:.0f} samples/s",
                       file=sys.stderr)
+    os.makedirs(os.path.join(ROOT, "runs", "compare"), exist_ok=True)
+    raw = os.path.join(ROOT, "runs", "compare", "splits.json")
+    with open(raw, "w") as f:
+        json.dump([{"model": m, "configuration": name, "ranks": r, "rows": results[(m, name)]}
+                   for m in models for name, _, r in configs], f, indent=1)
+    print(f"raw rows: {raw} (tools/scaling_model.py --check reads them)")
     core = results[(models[0], configs[0][0])][0].get("blas_core", "?")
     print(f"medians of {args.repeats} interleaved repeats, {args.min_time:g} s each; blas_core {core}")
     print("| model | configuration | train samples/s | vs first | inference samples/s | exchange ms/step | MB/step |")

@@ -18,6 +18,9 @@ static int (*mpi_comm_size)(handle, int *);
 static int (*mpi_send)(const void *, int, handle, int, int, handle);
 static int (*mpi_recv)(void *, int, handle, int, int, handle, void *);
 static int (*mpi_bcast)(void *, int, handle, int, handle);
+static int (*mpi_isend)(const void *, int, handle, int, int, handle, void **);
+static int (*mpi_irecv)(void *, int, handle, int, int, handle, void **);
+static int (*mpi_wait)(void **, void *);
 static int (*mpi_allreduce)(const void *, void *, int, handle, handle, handle);
 static int (*mpi_allgatherv)(const void *, int, handle, void *, const int *, const int *, handle, handle);
 static handle comm_world, type_float, type_byte, type_int, op_sum, op_max;
@@ -40,6 +43,7 @@ int ae_mpi_load(char *error, size_t capacity) {
         {"MPI_Abort", (void **)&mpi_abort}, {"MPI_Barrier", (void **)&mpi_barrier},
         {"MPI_Comm_rank", (void **)&mpi_comm_rank}, {"MPI_Comm_size", (void **)&mpi_comm_size},
         {"MPI_Send", (void **)&mpi_send}, {"MPI_Recv", (void **)&mpi_recv}, {"MPI_Bcast", (void **)&mpi_bcast},
+        {"MPI_Isend", (void **)&mpi_isend}, {"MPI_Irecv", (void **)&mpi_irecv}, {"MPI_Wait", (void **)&mpi_wait},
         {"MPI_Allreduce", (void **)&mpi_allreduce}, {"MPI_Allgatherv", (void **)&mpi_allgatherv},
         {"ompi_mpi_comm_world", &comm_world}, {"ompi_mpi_float", &type_float}, {"ompi_mpi_byte", &type_byte},
         {"ompi_mpi_int", &type_int}, {"ompi_mpi_op_sum", &op_sum}, {"ompi_mpi_op_max", &op_max},
@@ -85,6 +89,18 @@ int ae_mpi_recv_floats(float *data, size_t count, int source, int tag) {
     }
     return 0;
 }
+
+int ae_mpi_isend_floats(const float *data, size_t count, int destination, int tag, void **request) {
+    if (count > INT_MAX) return -1;
+    return mpi_isend(data, (int)count, type_float, destination, tag, comm_world, request);
+}
+
+int ae_mpi_irecv_floats(float *data, size_t count, int source, int tag, void **request) {
+    if (count > INT_MAX) return -1;
+    return mpi_irecv(data, (int)count, type_float, source, tag, comm_world, request);
+}
+
+int ae_mpi_wait(void **request) { return mpi_wait(request, NULL); }
 
 int ae_mpi_bcast(void *data, size_t bytes, int root) {
     for (size_t done = 0; done < bytes; done += PIECE) {

@@ -90,6 +90,20 @@ public final class RankGroup: @unchecked Sendable {
         check(ae_mpi_recv_floats(data, count, Int32(source), 0), "MPI_Recv")
     }
 
+    func startSend(_ data: UnsafePointer<Float>, count: Int, to destination: Int, tag: Int,
+                   request: UnsafeMutablePointer<UnsafeMutableRawPointer?>) {
+        check(ae_mpi_isend_floats(data, count, Int32(destination), Int32(tag), request), "MPI_Isend")
+    }
+
+    func startReceive(_ data: UnsafeMutablePointer<Float>, count: Int, from source: Int, tag: Int,
+                      request: UnsafeMutablePointer<UnsafeMutableRawPointer?>) {
+        check(ae_mpi_irecv_floats(data, count, Int32(source), Int32(tag), request), "MPI_Irecv")
+    }
+
+    func wait(_ request: UnsafeMutablePointer<UnsafeMutableRawPointer?>) {
+        check(ae_mpi_wait(request), "MPI_Wait")
+    }
+
     func broadcast(_ data: UnsafeMutableRawPointer, bytes: Int, from root: Int) {
         check(ae_mpi_bcast(data, bytes, Int32(root)), "MPI_Bcast")
     }

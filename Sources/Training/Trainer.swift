@@ -78,6 +78,9 @@ public final class Trainer: @unchecked Sendable {
     let receiveBuffer: FloatBuffer
     /// Floats per message of the ordered reduction: the ranks form a pipeline of pieces.
     let messageFloats = 262_144
+    /// MPI requests of the ordered reduction's messages: four per piece (each way, sent and received).
+    let requests: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    let requestCapacity: Int
     /// Seconds and floats of gradient exchanged between ranks so far (MPI only).
     public private(set) var exchangeSeconds = 0.0
     public private(set) var exchangedFloats = 0
@@ -119,7 +122,10 @@ public final class Trainer: @unchecked Sendable {
         workspaces = localShards.map { _ in model.makeWorkspace(maxRows: rowsPerShard) }
         statistic = FloatBuffer(count: model.statisticWidth)
         gatheredStatistics = FloatBuffer(count: group == nil ? 0 : shards * model.statisticWidth)
-        receiveBuffer = FloatBuffer(count: group == nil ? 0 : min(messageFloats, model.layout.count))
+        receiveBuffer = FloatBuffer(count: group == nil ? 0 : model.layout.count)
+        requestCapacity = group == nil ? 0 : 4 * ((model.layout.count + messageFloats - 1) / messageFloats)
+        requests = .allocate(capacity: max(requestCapacity, 1))
+        requests.initialize(repeating: nil, count: max(requestCapacity, 1))
         shardSums = .allocate(capacity: shards)
         shardSums.initialize(repeating: LossSums(), count: shards)
         chunkCapacity = (model.layout.count + chunkSize - 1) / chunkSize + 1
@@ -132,6 +138,7 @@ public final class Trainer: @unchecked Sendable {
 
     deinit {
         for team in teams { ae_team_destroy(team) }
+        requests.deallocate()
         shardSums.deallocate()
         chunkNormSquares.deallocate()
         slabPointers.deallocate()
@@ -276,6 +283,59 @@ public final class Trainer: @unchecked Sendable {
         discardGradients(of: model.phases[phase])
     }
 
+    /// The ordered sum in pieces of `messageFloats`, all messages in flight at once: forward, rank r
+    /// receives piece k's sum of the shards before its block, adds its shards in order (x + y ==
+    /// y + x exactly, so slab 0 may take the received sum) and passes it on; backward, the last
+    /// rank's totals travel back rank by rank. With two ranks both directions overlap.
+    func orderedExchange(_ group: RankGroup, slab slab0: UnsafeMutablePointer<Float>, count: Int, first: Int) {
+        let pieces = (count + messageFloats - 1) / messageFloats
+        let rank = group.rank, last = group.size - 1
+        let sendForward = requests, receiveForward = requests + pieces
+        let sendBack = requests + 2 * pieces, receiveBack = requests + 3 * pieces
+        func piece(_ k: Int) -> (start: Int, count: Int) { (k * messageFloats, min(messageFloats, count - k * messageFloats)) }
+        if rank > 0 {
+            for k in 0..<pieces {
+                let (start, n) = piece(k)
+                group.startReceive(receiveBuffer.pointer + start, count: n, from: rank - 1, tag: k,
+                                   request: receiveForward + k)
+            }
+            for k in 0..<pieces {
+                let (start, n) = piece(k)
+                group.wait(receiveForward + k)
+                ae_add_and_zero(slab0 + start, receiveBuffer.pointer + start, n)
+                for s in 1..<workspaces.count { ae_add_and_zero(slab0 + start, slabPointers[s] + first + start, n) }
+                if rank == last {
+                    group.startSend(slab0 + start, count: n, to: rank - 1, tag: pieces + k, request: sendBack + k)
+                } else {
+                    group.startSend(slab0 + start, count: n, to: rank + 1, tag: k, request: sendForward + k)
+                }
+            }
+        } else {
+            for k in 0..<pieces {
+                let (start, n) = piece(k)
+                group.startSend(slab0 + start, count: n, to: 1, tag: k, request: sendForward + k)
+            }
+        }
+        if rank < last {
+            // A piece's buffer takes the total once its partial sum has left.
+            for k in 0..<pieces {
+                let (start, n) = piece(k)
+                group.wait(sendForward + k)
+                group.startReceive(slab0 + start, count: n, from: rank + 1, tag: pieces + k, request: receiveBack + k)
+            }
+            for k in 0..<pieces {
+                let (start, n) = piece(k)
+                group.wait(receiveBack + k)
+                if rank > 0 {
+                    group.startSend(slab0 + start, count: n, to: rank - 1, tag: pieces + k, request: sendBack + k)
+                }
+            }
+        }
+        if rank > 0 {
+            for k in 0..<pieces { group.wait(sendBack + k) }
+        }
+    }
+
     /// Sums the phase group's gradient over all ranks' shards into every rank's slab 0 (the
     /// other local slabs are left zero).
     func exchangeGradients(_ group: RankGroup, job: inout ReduceJob) {
@@ -292,21 +352,7 @@ public final class Trainer: @unchecked Sendable {
                 job.pass = .sum
                 Parallel.run(job.chunks, workers: reduceWorkers, job: &job, ReduceJob.task)
             }
-            // Message by message: receive shards 0..<a's sum, add this rank's shards in order
-            // (x + y == y + x exactly, so slab 0 may take the received sum), pass it on.
-            var start = 0
-            while start < count {
-                let n = min(messageFloats, count - start)
-                let piece = slab0 + start
-                if group.rank > 0 {
-                    group.receive(receiveBuffer.pointer, count: n, from: group.rank - 1)
-                    ae_add_and_zero(piece, receiveBuffer.pointer, n)
-                    for s in 1..<workspaces.count { ae_add_and_zero(piece, slabPointers[s] + first + start, n) }
-                }
-                if group.rank < group.size - 1 { group.send(piece, count: n, to: group.rank + 1) }
-                start += n
-            }
-            group.broadcast(slab0, bytes: count * MemoryLayout<Float>.stride, from: group.size - 1)
+            orderedExchange(group, slab: slab0, count: count, first: first)
         }
         exchangedFloats += count
         exchangeSeconds += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9

@@ -48,16 +48,17 @@ struct MPICLITests {
     static let dense = ["train", "--model", "dense", "--layers", "784,32", "--data", "mnist-sample", "--epochs", "1",
                         "--batch-size", "100", "--noise", "masking:0.2", "--seed", "3"]
 
-    @Test(arguments: [(3, "ordered"), (2, "allreduce")])
-    func twoRanksEqualOneProcessBitForBit(shards: Int, reduction: String) throws {
+    /// Three ranks exercise a middle rank (receives, adds, passes on; relays the totals back).
+    @Test(arguments: [(3, 2, "ordered"), (2, 2, "allreduce"), (4, 3, "ordered")])
+    func ranksEqualOneProcessBitForBit(shards: Int, ranks: Int, reduction: String) throws {
         let folder = try makeScratchFolder("mpi-equal")
         let one = try runTool(Self.dense + ["--shards", "\(shards)", "--run-dir", folder + "/one"])
         #expect(one.status == 0, "\(one.stderr)")
         // With one shard per rank, allreduce adds the same two slabs (x + y == y + x).
-        let two = try runMPI(ranks: 2, Self.dense + ["--shards", "\(shards)", "--mpi-reduce", reduction,
-                                                    "--run-dir", folder + "/two"])
+        let two = try runMPI(ranks: ranks, Self.dense + ["--shards", "\(shards)", "--mpi-reduce", reduction,
+                                                        "--run-dir", folder + "/two"])
         #expect(two.status == 0, "\(two.stderr)")
-        #expect(two.stdout.contains("\(shards) shard(s) over 2 MPI ranks (\(reduction) reduction)"), "\(two.stdout)")
+        #expect(two.stdout.contains("\(shards) shard(s) over \(ranks) MPI ranks (\(reduction) reduction)"), "\(two.stdout)")
         // Rank 0 alone prints.
         #expect(two.stdout.components(separatedBy: "epoch 1/1 |").count == 2, "\(two.stdout)")
         let a = try checkpointState(folder + "/one"), b = try checkpointState(folder + "/two")

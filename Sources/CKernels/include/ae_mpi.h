@@ -16,6 +16,10 @@ int ae_mpi_barrier(void);
 /// Blocking point-to-point of floats (any count: sent in pieces below INT_MAX).
 int ae_mpi_send_floats(const float *data, size_t count, int destination, int tag);
 int ae_mpi_recv_floats(float *data, size_t count, int source, int tag);
+/// Non-blocking point-to-point of at most INT_MAX floats; `request` is waited on by ae_mpi_wait.
+int ae_mpi_isend_floats(const float *data, size_t count, int destination, int tag, void **request);
+int ae_mpi_irecv_floats(float *data, size_t count, int source, int tag, void **request);
+int ae_mpi_wait(void **request);
 /// `bytes` from `root` to every rank.
 int ae_mpi_bcast(void *data, size_t bytes, int root);
 /// In-place sums of floats over all ranks (MPI_Allreduce, MPI_SUM).
