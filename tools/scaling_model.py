@@ -11,8 +11,9 @@ Step time = compute + gradient exchange, no overlap (the engine exchanges after 
   exchange  of N float gradients (4N bytes) between R machines, one rank each, at bandwidth bw and
             latency a per message:
     ordered   (rank after rank in messages of M = 262,144 floats, all in flight; the totals travel back
-              rank by rank): two ranks overlap both directions, 4N / bw + 2 * (4M / bw + a); more ranks
-              relay the totals back after their forward part, 2 * 4N / bw + 2 * (R - 1) * (4M / bw + a);
+              rank by rank): two ranks overlap both directions, 4N / bw + 4 min(M, N) / bw + 2a (the
+              last message comes back after it went); more ranks relay the totals back after their
+              forward part, 2 * 4N / bw + 2 * (R - 2) * 4 min(M, N) / bw + 2 * (R - 1) * a;
     allreduce (ring): 2 * (R - 1) / R * 4N / bw + 2 * (R - 1) * a.
   samples/s = R * B / step time (the global batch grows with the machines: each machine's shards
   see as many rows as on one machine).
@@ -38,8 +39,10 @@ def exchange(n, ranks, bw, latency, reduction):
     if ranks <= 1:
         return 0.0
     if reduction == "ordered":
-        fill = 4 * min(MESSAGE, n) / bw + latency
-        return 4 * n / bw + 2 * fill if ranks == 2 else 2 * 4 * n / bw + 2 * (ranks - 1) * fill
+        message = 4 * min(MESSAGE, n) / bw
+        if ranks == 2:
+            return 4 * n / bw + message + 2 * latency
+        return 2 * 4 * n / bw + 2 * (ranks - 2) * message + 2 * (ranks - 1) * latency
     return 2 * (ranks - 1) / ranks * 4 * n / bw + 2 * (ranks - 1) * latency
 
 

@@ -51,8 +51,8 @@ struct Train: ParsableCommand {
     var shards: Int?
 
     @Option(help: ArgumentHelp("Threads per shard for its GEMMs; results do not depend on it (default: the cores over "
-        + "the shards; with no --shards, more than 1 only for dense and recurrent models whose shards would get "
-        + "fewer than \(CoreSplit.fewestRows) rows).", valueName: "N"))
+        + "the shards; with no --shards, more than 1 only for dense models whose shards would get fewer than "
+        + "\(CoreSplit.fewestRows) rows).", valueName: "N"))
     var threadsPerShard: Int?
 
     @Option(help: ArgumentHelp("Under mpirun: how ranks sum the gradient. ordered (default): rank after rank in shard "
