@@ -95,7 +95,8 @@ public final class Trainer: @unchecked Sendable {
     /// - Parameters:
     ///   - optimizers: one per phase of the model (a single one is used for every phase).
     ///   - group: the MPI job (each rank runs its block of the `shards`); nil for one process.
-    ///   - threadsPerShard: threads per shard for its GEMMs (results do not depend on it).
+    ///   - threadsPerShard: threads per shard for its GEMMs (bit-identical per value; within float
+    ///     rounding of one thread: OpenBLAS blocks each smaller call its own way).
     public init(model: any AutoencoderModel, optimizers: [OptimizerConfig], shards: Int, maxBatch: Int,
                 seed: UInt64, group: RankGroup? = nil, threadsPerShard: Int = 1) {
         precondition(threadsPerShard > 0, "threads per shard must be positive")

@@ -8,7 +8,7 @@ import Training
 struct AutoencoderCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "autoencoder",
-        abstract: "Train autoencoders on the CPU cores of one machine.",
+        abstract: "Train autoencoders on the CPU cores of one machine, or of several through mpirun.",
         discussion: """
             Data: --data takes a folder of MNIST-style IDX files (train-images-idx3-ubyte[.gz] ...), \
             a single IDX images file, a folder of PNG images, or a bundled name (mnist-sample); for \
