@@ -10,7 +10,8 @@ Step time = compute + gradient exchange, no overlap (the engine exchanges after 
             8 -> 16 speed-up is applied again per doubling).
   exchange  of N float gradients (4N bytes) between R machines, one rank each, at bandwidth bw and
             latency a per message:
-    ordered   (rank after rank in messages of M = 262,144 floats, all in flight; the totals travel back
+    ordered   (rank after rank in messages of M = N / (4 (R - 1)) floats, at least 16,384 and at most
+              262,144, all in flight; the totals travel back
               rank by rank): two ranks overlap both directions, 4N / bw + 4 min(M, N) / bw + 2a (the
               last message comes back after it went); more ranks relay the totals back after their
               forward part, 2 * 4N / bw + 2 * (R - 2) * 4 min(M, N) / bw + 2 * (R - 1) * a;
@@ -29,7 +30,7 @@ import sys
 MODELS = {"M1": (2_837_314, 256), "M2": (3_217, 128), "M3": (216_604, 128), "M4": (163_356, 128)}
 # Training samples/s with 8 and 16 shards on one 16-core Xeon (README, "On 16 cores"; measured there).
 RATES = {"M1": (16_350, 19_238), "M2": (38_226, 58_356), "M3": (10_012, 15_081), "M4": (12_526, 18_125)}
-MESSAGE = 262_144
+MESSAGE = (16_384, 262_144)  # floats per message: N / (4 (R - 1)) within these bounds
 # Links: effective bandwidth (bytes/s, 90% of line rate) and per-message latency (s).
 LINKS = {"10 Gbit/s": (0.9 * 10e9 / 8, 25e-6), "25 Gbit/s": (0.9 * 25e9 / 8, 15e-6),
          "100 Gbit/s": (0.9 * 100e9 / 8, 5e-6)}
@@ -39,7 +40,7 @@ def exchange(n, ranks, bw, latency, reduction):
     if ranks <= 1:
         return 0.0
     if reduction == "ordered":
-        message = 4 * min(MESSAGE, n) / bw
+        message = 4 * min(max(-(-n // (4 * (ranks - 1))), MESSAGE[0]), MESSAGE[1], n) / bw
         if ranks == 2:
             return 4 * n / bw + message + 2 * latency
         return 2 * 4 * n / bw + 2 * (ranks - 2) * message + 2 * (ranks - 1) * latency

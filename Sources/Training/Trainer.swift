@@ -76,8 +76,9 @@ public final class Trainer: @unchecked Sendable {
     let shardSums: UnsafeMutablePointer<LossSums>
     /// Where a rank receives the running gradient sum from the rank before it (ordered reduction).
     let receiveBuffer: FloatBuffer
-    /// Floats per message of the ordered reduction: the ranks form a pipeline of pieces.
-    let messageFloats = 262_144
+    /// Floats per message of the ordered reduction (the ranks form a pipeline of pieces): at least
+    /// 4 pieces per hop, so a small gradient also pipelines over many ranks, within these bounds.
+    static let messageFloats = 16_384...262_144
     /// MPI requests of the ordered reduction's messages: four per piece (each way, sent and received).
     let requests: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     let requestCapacity: Int
@@ -124,7 +125,8 @@ public final class Trainer: @unchecked Sendable {
         statistic = FloatBuffer(count: model.statisticWidth)
         gatheredStatistics = FloatBuffer(count: group == nil ? 0 : shards * model.statisticWidth)
         receiveBuffer = FloatBuffer(count: group == nil ? 0 : model.layout.count)
-        requestCapacity = group == nil ? 0 : 4 * ((model.layout.count + messageFloats - 1) / messageFloats)
+        let smallest = Self.messageFloats.lowerBound
+        requestCapacity = group == nil ? 0 : 4 * ((model.layout.count + smallest - 1) / smallest)
         requests = .allocate(capacity: max(requestCapacity, 1))
         requests.initialize(repeating: nil, count: max(requestCapacity, 1))
         shardSums = .allocate(capacity: shards)
@@ -289,8 +291,10 @@ public final class Trainer: @unchecked Sendable {
     /// y + x exactly, so slab 0 may take the received sum) and passes it on; backward, the last
     /// rank's totals travel back rank by rank. With two ranks both directions overlap.
     func orderedExchange(_ group: RankGroup, slab slab0: UnsafeMutablePointer<Float>, count: Int, first: Int) {
-        let pieces = (count + messageFloats - 1) / messageFloats
         let rank = group.rank, last = group.size - 1
+        let perHop = (count + 4 * last - 1) / (4 * last)
+        let messageFloats = min(max(perHop, Self.messageFloats.lowerBound), Self.messageFloats.upperBound)
+        let pieces = (count + messageFloats - 1) / messageFloats
         let sendForward = requests, receiveForward = requests + pieces
         let sendBack = requests + 2 * pieces, receiveBack = requests + 3 * pieces
         func piece(_ k: Int) -> (start: Int, count: Int) { (k * messageFloats, min(messageFloats, count - k * messageFloats)) }
