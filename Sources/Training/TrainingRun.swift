@@ -87,10 +87,10 @@ public final class TrainingRun {
     /// `evaluating`: the checkpoint whose model is run on `config.data`, for errors that name it.
     /// `epochs`: with `resume`, the run's new epoch count (nil keeps the run's own).
     /// `group`: the MPI job this process is a rank of (`config.shards` counts all ranks' shards).
-    /// `threadsPerShard`: threads per shard for the run's shard count (known once a checkpoint is read).
+    /// `threadsPerShard`: threads per shard for the run's config (known once a checkpoint is read).
     public init(config requested: TrainingConfig, runDirectory: String, resume: String? = nil, epochs: Int? = nil,
                 dataOverride: String? = nil, evaluating: (checkpoint: String, trainedOn: String)? = nil,
-                group: RankGroup? = nil, threadsPerShard: (Int) -> Int = { _ in 1 }) throws {
+                group: RankGroup? = nil, threadsPerShard: (TrainingConfig) -> Int = { _ in 1 }) throws {
         var config = requested
         var contents: Checkpoint.Contents?
         if let resume {
@@ -140,7 +140,7 @@ public final class TrainingRun {
         }
         trainer = Trainer(model: model, optimizers: try config.phaseOptimizerList(for: model), shards: config.shards,
                           maxBatch: config.batchSize, seed: config.seed, group: group,
-                          threadsPerShard: threadsPerShard(config.shards))
+                          threadsPerShard: threadsPerShard(config))
         progress = RunProgress()
         if let contents {
             try Checkpoint.restore(contents, into: trainer)

@@ -39,8 +39,11 @@ enum CoreSplit {
     /// Shards over all ranks for `threads` per shard: every core of every process busy.
     static func shards(threads: Int) -> Int { ranks * max(1, cores / threads) }
 
-    /// Threads per shard for a given shard count: this process's cores over its shards.
-    static func threads(shards: Int) -> Int {
+    /// Threads per shard for a given shard count: 1, or for a dense model whose shards get fewer
+    /// than `fewestRows` rows, this process's cores over its shards (so runs given one core each
+    /// by --shards stay on it).
+    static func threads(shards: Int, family: ModelFamily, batch: Int) -> Int {
+        guard stacksRows(family), batch / max(shards, 1) < fewestRows else { return 1 }
         let local = (shards + ranks - 1) / ranks
         return max(1, cores / max(local, 1))
     }

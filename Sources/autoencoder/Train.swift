@@ -324,7 +324,9 @@ struct Train: ParsableCommand {
         do {
             run = try TrainingRun(config: config, runDirectory: folder, resume: resume, epochs: epochs,
                                   dataOverride: dataOptions.dataPath.map(Self.absolute), group: group,
-                                  threadsPerShard: { threadsPerShard ?? CoreSplit.threads(shards: $0) })
+                                  threadsPerShard: { resolved in
+                                      threadsPerShard ?? CoreSplit.threads(shards: resolved.shards, family: resolved.family,
+                                                                           batch: resolved.batchSize) })
         } catch {
             // A run that cannot start leaves no empty folder behind.
             if madeFolder && (try? FileManager.default.contentsOfDirectory(atPath: folder))?.isEmpty == true {
