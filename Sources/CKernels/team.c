@@ -15,10 +15,11 @@ struct ae_team {
     pthread_cond_t done;
     _Atomic unsigned long generation;
     _Atomic int remaining;
-    int stop;
+    _Atomic int stop;
     size_t count;
     void *context;
     ae_task task;
+    size_t loops;
 };
 
 struct helper_start { ae_team *team; int member; };
@@ -100,11 +101,14 @@ void ae_team_destroy(ae_team *team) {
 
 int ae_team_size(const ae_team *team) { return team ? team->size : 1; }
 
+size_t ae_team_loops(const ae_team *team) { return team ? team->loops : 0; }
+
 void ae_team_for(ae_team *team, size_t count, void *context, ae_task task) {
     if (!team || team->size <= 1 || count <= 1) {
         for (size_t i = 0; i < count; i++) task(context, i);
         return;
     }
+    team->loops++;
     team->count = count;
     team->context = context;
     team->task = task;

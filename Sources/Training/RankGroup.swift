@@ -36,8 +36,8 @@ public final class RankGroup: @unchecked Sendable {
     public static func start() throws -> RankGroup {
         var message = [CChar](repeating: 0, count: 512)
         guard ae_mpi_load(&message, message.count) == 0 else {
-            throw TrainingError("launched by mpirun, but " + String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                + "; install Open MPI (apt-get install libopenmpi-dev openmpi-bin)")
+            throw TrainingError("launched by mpirun, but " + String(cString: message)
+                + "; install Open MPI (apt-get install openmpi-bin)")
         }
         var rank: Int32 = 0, size: Int32 = 0
         let rc = ae_mpi_init(&rank, &size)

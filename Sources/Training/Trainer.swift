@@ -81,7 +81,6 @@ public final class Trainer: @unchecked Sendable {
     static let messageFloats = 16_384...262_144
     /// MPI requests of the ordered reduction's messages: four per piece (each way, sent and received).
     let requests: UnsafeMutablePointer<UnsafeMutableRawPointer?>
-    let requestCapacity: Int
     /// Seconds and floats of gradient exchanged between ranks so far (MPI only).
     public private(set) var exchangeSeconds = 0.0
     public private(set) var exchangedFloats = 0
@@ -126,9 +125,9 @@ public final class Trainer: @unchecked Sendable {
         gatheredStatistics = FloatBuffer(count: group == nil ? 0 : shards * model.statisticWidth)
         receiveBuffer = FloatBuffer(count: group == nil ? 0 : model.layout.count)
         let smallest = Self.messageFloats.lowerBound
-        requestCapacity = group == nil ? 0 : 4 * ((model.layout.count + smallest - 1) / smallest)
-        requests = .allocate(capacity: max(requestCapacity, 1))
-        requests.initialize(repeating: nil, count: max(requestCapacity, 1))
+        let requestCount = group == nil ? 1 : 4 * ((model.layout.count + smallest - 1) / smallest)
+        requests = .allocate(capacity: requestCount)
+        requests.initialize(repeating: nil, count: requestCount)
         shardSums = .allocate(capacity: shards)
         shardSums.initialize(repeating: LossSums(), count: shards)
         chunkCapacity = (model.layout.count + chunkSize - 1) / chunkSize + 1

@@ -2,8 +2,8 @@
 // parallelism (and fix the arithmetic); a shard's threads split its GEMMs. Dense models, whose
 // GEMMs stack a shard's rows, get fewer, wider shards when a batch split over every core would
 // leave each shard fewer than `fewestRows` rows. Measured on 2 cores (M1): 1 x 2 against 2 x 1
-// gave 1.47x at 16 rows per shard, 1.11x at 32, 1.00x at 128; conv models (M2, 0.54x) and
-// recurrent ones (M3 at 64 rows, 0.75x) run their small per-step or per-image GEMMs better alone.
+// gave 1.47x at 16 rows per shard, 1.11x at 32, 0.93-1.00x at 128; conv models (M2, 0.53x) and
+// recurrent ones (M3 at 64 rows, 0.69-0.75x) run their small per-step or per-image GEMMs better alone.
 
 import Foundation
 import Training
@@ -39,11 +39,11 @@ enum CoreSplit {
     /// Shards over all ranks for `threads` per shard: every core of every process busy.
     static func shards(threads: Int) -> Int { ranks * max(1, cores / threads) }
 
-    /// Threads per shard for a given shard count: 1, or for a dense model whose shards get fewer
-    /// than `fewestRows` rows, this process's cores over its shards (so runs given one core each
-    /// by --shards stay on it).
+    /// Threads per shard for a given shard count, by the same rule: a dense model whose batch,
+    /// split one shard per core, would leave fewer than `fewestRows` rows gets this process's
+    /// cores over its shards; otherwise 1 (so runs given one core each by --shards stay on it).
     static func threads(shards: Int, family: ModelFamily, batch: Int) -> Int {
-        guard stacksRows(family), batch / max(shards, 1) < fewestRows else { return 1 }
+        guard stacksRows(family), batch / (ranks * cores) < fewestRows else { return 1 }
         let local = (shards + ranks - 1) / ranks
         return max(1, cores / max(local, 1))
     }

@@ -199,6 +199,27 @@ func runTool(_ arguments: [String]) throws -> (status: Int32, stdout: String, st
         #expect(result.stderr.split(separator: "\n").count <= 2, "\(result.stderr)")
     }
 
+    /// Threads per shard by the measured rule: a dense model whose batch split one shard per core
+    /// leaves fewer than 64 rows gets the cores; a conv model, or enough rows, keeps one thread.
+    @Test func threadsPerShardFollowTheMeasuredRule() throws {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let folder = try makeScratchFolder("threads")
+        func firstLine(_ arguments: [String], _ run: String) throws -> String {
+            let result = try runTool(["train", "--data", "mnist-sample", "--epochs", "1", "--shards", "1",
+                                      "--run-dir", folder + "/" + run] + arguments)
+            #expect(result.status == 0, "\(result.stderr)")
+            return String(result.stdout.split(separator: "\n").first ?? "")
+        }
+        let dense = try firstLine(["--model", "dense", "--layers", "784,16", "--batch-size", "32"], "dense")
+        #expect(dense.contains(cores > 1 ? "1 shard(s) x \(cores) threads," : "1 shard(s),"), "\(dense)")
+        let conv = try firstLine(["--model", "conv", "--batch-size", "32"], "conv")
+        #expect(conv.contains("1 shard(s),"), "\(conv)")
+        if 256 / cores >= 64 {
+            let wide = try firstLine(["--model", "dense", "--layers", "784,16", "--batch-size", "256"], "wide")
+            #expect(wide.contains("1 shard(s),"), "\(wide)")
+        }
+    }
+
     @Test func configRestartsARunBitIdenticallyAndResumeKeepsEpochs() throws {
         let folder = try makeScratchFolder("configrun")
         let first = try runTool(["train", "--model", "dense", "--layers", "784,12", "--epochs", "1", "--shards", "2",

@@ -18,15 +18,16 @@ import Testing
     }
 
     func product(_ a: Matrix, _ transposeA: Bool, _ b: Matrix, _ transposeB: Bool, initial: FloatBuffer, m: Int, n: Int,
-                 beta: Float, team size: Int) -> FloatBuffer {
+                 beta: Float, team size: Int) -> (c: FloatBuffer, parallelLoops: Int) {
         let c = FloatBuffer(count: m * n)
         for i in 0..<(m * n) { c[i] = initial[i] }
         let team = size > 1 ? ae_team_create(Int32(size)) : nil
         ae_team_set_current(team)
         gemm(a, transposeA: transposeA, b, transposeB: transposeB, into: c.matrix(rows: m, cols: n), alpha: 0.5, beta: beta)
         ae_team_set_current(nil)
+        let loops = Int(ae_team_loops(team))
         ae_team_destroy(team)
-        return c
+        return (c, loops)
     }
 
     @Test(arguments: [(64, 1000, 784), (64, 30, 250), (1000, 784, 64), (7, 45, 301), (300, 17, 129), (33, 512, 5)])
@@ -39,20 +40,22 @@ import Testing
                 for beta: Float in [0, 1] {
                     let am = transposeA ? a.matrix(rows: k, cols: m) : a.matrix(rows: m, cols: k)
                     let bm = transposeB ? b.matrix(rows: n, cols: k) : b.matrix(rows: k, cols: n)
-                    let one = product(am, transposeA, bm, transposeB, initial: initial, m: m, n: n, beta: beta, team: 1)
+                    let one = product(am, transposeA, bm, transposeB, initial: initial, m: m, n: n, beta: beta, team: 1).c
                     var largest: Float = 0
                     for i in 0..<(m * n) { largest = max(largest, abs(one[i])) }
                     for size in [2, 3, 5] {
-                        let split = product(am, transposeA, bm, transposeB, initial: initial, m: m, n: n, beta: beta,
-                                            team: size)
+                        let (split, loops) = product(am, transposeA, bm, transposeB, initial: initial, m: m, n: n,
+                                                     beta: beta, team: size)
                         let again = product(am, transposeA, bm, transposeB, initial: initial, m: m, n: n, beta: beta,
-                                            team: size)
+                                            team: size).c
                         var worst: Float = 0, repeats = true
                         for i in 0..<(m * n) {
                             worst = max(worst, abs(one[i] - split[i]))
                             repeats = repeats && split[i].bitPattern == again[i].bitPattern
                         }
                         let label = "\(m)x\(n)x\(k) tA \(transposeA) tB \(transposeB) beta \(beta) team \(size)"
+                        // Every shape here is large enough to be split (the team really ran it).
+                        #expect(loops == 1, "\(label): \(loops) parallel loops")
                         #expect(repeats, "\(label): not repeatable")
                         #expect(worst <= 1e-5 * largest, "\(label): differs by \(worst) (largest \(largest))")
                     }

@@ -13,6 +13,8 @@ typedef struct ae_team ae_team;
 ae_team *ae_team_create(int size);
 void ae_team_destroy(ae_team *team);
 int ae_team_size(const ae_team *team);
+/// Loops this team has run on more than one thread (for tests).
+size_t ae_team_loops(const ae_team *team);
 /// Runs task(context, i) for i in [0, count): iteration i on member i % size (the caller is
 /// member 0). Returns when all are done. Allocates nothing.
 void ae_team_for(ae_team *team, size_t count, void *context, ae_task task);
