@@ -39,7 +39,7 @@ public struct Conv2D: Layer {
     /// Applies ReLU to the output (saves a layer's pass, region and zeroing in small networks).
     public let fusedReLU: Bool
     /// The direct kernel runs its portable C loops even where AVX2 is available, and Winograd's
-    /// products run on BLAS even where the AVX-512 GEMMs could (tests of the fallbacks; a
+    /// products run on BLAS even where our own GEMMs could (tests of the fallbacks; a
     /// parameter rather than a process-wide switch).
     public let portableKernel: Bool
 
@@ -122,14 +122,16 @@ public struct Conv2D: Layer {
         return g
     }
 
-    /// Whether this CPU runs Winograd's products on the AVX-512 kernels (CKernels gemm_avx512.c).
-    static let avx512Products = ae_gemm_avx512_available() != 0
+    /// The kernels of Winograd's products on this CPU (CKernels gemm_products.c): 512 (AVX-512),
+    /// 256 (AVX2 + FMA) or 0 (BLAS).
+    public static let productsKernel = Int(ae_gemm_products_kernel())
+    static let ownProducts = productsKernel != 0
 
     /// out (m x n) = a (m x k) b (k x n); a is stored row-major as m x k, or as k x m when
     /// `transposeA`; b and out row-major, rows ldb and ldc apart.
     func product(m: Int, n: Int, k: Int, _ a: UnsafeMutablePointer<Float>, transposeA: Bool,
                  _ b: UnsafeMutablePointer<Float>, ldb: Int, into out: UnsafeMutablePointer<Float>, ldc: Int) {
-        if Conv2D.avx512Products && !portableKernel {
+        if Conv2D.ownProducts && !portableKernel {
             ae_gemm_nn(Int32(m), Int32(n), Int32(k), a, transposeA ? 1 : k, transposeA ? m : 1, b, ldb, out, ldc)
         } else {
             gemm(Matrix(a, rows: transposeA ? k : m, cols: transposeA ? m : k), transposeA: transposeA,
@@ -178,7 +180,7 @@ public struct Conv2D: Layer {
         guard rows > 0 else { return }
         let (v, dm, dv, u, du, scratch) = winogradBuffers(cache, rows: rows)
         let inC = Int32(inChannels), outC = Int32(outChannels), h = Int32(height), w = Int32(width)
-        let pairs = outChannels * inChannels, fast = Conv2D.avx512Products && !portableKernel
+        let pairs = outChannels * inChannels, fast = Conv2D.ownProducts && !portableKernel
         ae_wino_weights(params[weight], outC, inC, u, scratch)
         for r0 in Swift.stride(from: 0, to: rows, by: winogradGroupRows) {
             let group = min(winogradGroupRows, rows - r0), offset = r0 * tiles, n = group * tiles

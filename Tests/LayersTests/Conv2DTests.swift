@@ -149,7 +149,7 @@ func compareConvolutions(_ a: Conv2D, _ b: Conv2D, parameterCount: Int, rows: In
 
     @Test(arguments: shapes, [1, 3])
     func matchesTheGEMMPath(shape: (Int, Int, Int, Int), rows: Int) {
-        // portable: the products on BLAS instead of the AVX-512 kernels (where the CPU has them).
+        // portable: the products on BLAS instead of our own kernels (where the CPU has them).
         for (relu, portable) in [(false, false), (true, false), (false, true)] {
             let (c, o, h, w) = shape
             var layoutA = ParameterLayout(), layoutB = ParameterLayout()
@@ -227,56 +227,67 @@ func compareConvolutions(_ a: Conv2D, _ b: Conv2D, parameterCount: Int, rows: In
     }
 }
 
-/// The AVX-512 GEMMs of the Winograd products against a double-precision reference: row counts
-/// around the 8- and 4-row blocks, columns around the 48- and 6-column blocks, reductions longer
-/// than one 1024-value chunk, a transposed operand by strides, and `ae_gemm_nt` adding into c.
-/// Skipped (and reported so) on CPUs without AVX-512, where the kernels never run.
-@Suite(.enabled(if: ae_gemm_avx512_available() != 0, "the CPU has no AVX-512")) struct WinogradProductTests {
-    @Test(arguments: [(1, 1, 1), (8, 48, 32), (13, 50, 7), (3, 97, 64), (17, 16, 33)])
+/// Our GEMMs of the Winograd products (AVX-512 and AVX2, each where the CPU has it) against a
+/// double-precision reference: row counts around the 8-, 6- and 4-row blocks, columns around the
+/// 48-, 16-, 6- and 3-column blocks, `nn` reductions past one packed panel (256 values) and `nt`
+/// ones past one chunk (1024 and 512 values) with tails of a vector, a transposed operand by
+/// strides, and `ae_gemm_nt` adding into c.
+/// Skipped (and reported so) on CPUs without AVX2, where the kernels never run.
+@Suite(.enabled(if: ae_gemm_products_kernel() != 0, "the CPU has neither AVX-512 nor AVX2")) struct WinogradProductTests {
+    /// The kernels this CPU can run.
+    static let kernels: [Int32] = ae_gemm_products_kernel() == 512 ? [512, 256] : [256]
+
+    @Test(arguments: [(1, 1, 1), (8, 48, 32), (13, 50, 7), (3, 97, 64), (17, 16, 33), (4, 24, 5), (7, 23, 9),
+                      (5, 25, 3), (6, 16, 7), (13, 37, 300)])
     func nnMatchesAReference(m: Int, n: Int, k: Int) {
         let a = randomArray(m * k, seed: 1), b = randomArray(k * n, seed: 2)
-        for transposed in [false, true] {
-            // transposed: a is stored k x m and read as its transpose.
-            var c = [Float](repeating: .nan, count: m * n)
-            a.withUnsafeBufferPointer { pa in
-                b.withUnsafeBufferPointer { pb in
-                    c.withUnsafeMutableBufferPointer { pc in
-                        ae_gemm_nn(Int32(m), Int32(n), Int32(k), pa.baseAddress, transposed ? 1 : k, transposed ? m : 1,
-                                   pb.baseAddress, n, pc.baseAddress, n)
+        for kernel in Self.kernels {
+            for transposed in [false, true] {
+                // transposed: a is stored k x m and read as its transpose.
+                var c = [Float](repeating: .nan, count: m * n)
+                a.withUnsafeBufferPointer { pa in
+                    b.withUnsafeBufferPointer { pb in
+                        c.withUnsafeMutableBufferPointer { pc in
+                            ae_gemm_nn_using(kernel, Int32(m), Int32(n), Int32(k), pa.baseAddress, transposed ? 1 : k,
+                                             transposed ? m : 1, pb.baseAddress, n, pc.baseAddress, n)
+                        }
                     }
                 }
-            }
-            var expected = [Float](repeating: 0, count: m * n)
-            for i in 0..<m {
-                for j in 0..<n {
-                    var s = 0.0
-                    for p in 0..<k { s += Double(transposed ? a[p * m + i] : a[i * k + p]) * Double(b[p * n + j]) }
-                    expected[i * n + j] = Float(s)
+                var expected = [Float](repeating: 0, count: m * n)
+                for i in 0..<m {
+                    for j in 0..<n {
+                        var s = 0.0
+                        for p in 0..<k { s += Double(transposed ? a[p * m + i] : a[i * k + p]) * Double(b[p * n + j]) }
+                        expected[i * n + j] = Float(s)
+                    }
                 }
+                expectClose(c, expected, relative: 1e-5, absolute: 1e-5, "kernel \(kernel), transposed \(transposed)")
             }
-            expectClose(c, expected, relative: 1e-5, absolute: 1e-5, "transposed \(transposed)")
         }
     }
 
-    @Test(arguments: [(1, 1, 1), (4, 6, 16), (5, 7, 17), (32, 33, 2500), (9, 3, 1031)])
+    @Test(arguments: [(1, 1, 1), (4, 6, 16), (5, 7, 17), (32, 33, 2500), (9, 3, 1031), (4, 3, 8), (6, 4, 515)])
     func ntAddsAMatchingReference(m: Int, n: Int, k: Int) {
         let a = randomArray(m * k, seed: 3), b = randomArray(n * k, seed: 4), start = randomArray(m * n, seed: 5)
-        var c = start
-        a.withUnsafeBufferPointer { pa in
-            b.withUnsafeBufferPointer { pb in
-                c.withUnsafeMutableBufferPointer { pc in
-                    ae_gemm_nt(Int32(m), Int32(n), Int32(k), pa.baseAddress, k, pb.baseAddress, k, pc.baseAddress, n)
+        for kernel in Self.kernels {
+            var c = start
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    c.withUnsafeMutableBufferPointer { pc in
+                        ae_gemm_nt_using(kernel, Int32(m), Int32(n), Int32(k), pa.baseAddress, k, pb.baseAddress, k,
+                                         pc.baseAddress, n)
+                    }
                 }
             }
-        }
-        var expected = start
-        for i in 0..<m {
-            for j in 0..<n {
-                var s = 0.0
-                for t in 0..<k { s += Double(a[i * k + t]) * Double(b[j * k + t]) }
-                expected[i * n + j] += Float(s)
+            var expected = start
+            for i in 0..<m {
+                for j in 0..<n {
+                    var s = 0.0
+                    for t in 0..<k { s += Double(a[i * k + t]) * Double(b[j * k + t]) }
+                    expected[i * n + j] += Float(s)
+                }
             }
+            expectClose(c, expected, relative: 1e-5, absolute: 1e-4, "kernel \(kernel)")
         }
-        expectClose(c, expected, relative: 1e-5, absolute: 1e-4)
     }
 }

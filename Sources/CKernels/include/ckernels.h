@@ -87,10 +87,16 @@ void ae_wino_output_grad(const float *dy, size_t dy_stride, const float *relu_y,
 /// dx += B dv[.][c][t] B^T per tile, added where the tile's input patch lies.
 void ae_wino_input_grad(const float *dv, size_t tile_stride, size_t tile_offset, int rows, int channels, int height,
                         int width, float *dx, size_t dx_stride, float *scratch);
-/// Single-thread AVX-512 GEMMs (gemm_avx512.c) when ae_gemm_avx512_available(): c = a b with
-/// a(i, p) = a[i * a_rs + p * a_cs] (a transposed operand is a stride swap), overwriting c; and
-/// c += a b^T for row-major a (m x k) and b (n x k).
-int ae_gemm_avx512_available(void);
+/// Single-thread GEMMs (gemm_products.c), for use when ae_gemm_products_kernel() is not 0 (512: the
+/// AVX-512 kernels, 256: the AVX2 + FMA ones): c = a b with a(i, p) = a[i * a_rs + p * a_cs] (a
+/// transposed operand is a stride swap), overwriting c; and c += a b^T for row-major a (m x k) and
+/// b (n x k).
+int ae_gemm_products_kernel(void);
+/// The same with a chosen kernel (512 or 256, which the CPU must have): tests cover both.
+void ae_gemm_nn_using(int kernel, int m, int n, int k, const float *a, size_t a_rs, size_t a_cs, const float *b,
+                      size_t ldb, float *c, size_t ldc);
+void ae_gemm_nt_using(int kernel, int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb,
+                      float *c, size_t ldc);
 void ae_gemm_nn(int m, int n, int k, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb, float *c,
                 size_t ldc);
 void ae_gemm_nt(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc);

