@@ -102,24 +102,26 @@ static inline AVX2 __m256i lanes(long remaining) {
 // 6 rows x 16 columns of c from a packed panel of b (k rows of 16, zero past n): 12 accumulators,
 // 2 loads of b and 6 broadcasts of a per step of p, no register spilled. `accumulate` adds to c
 // (later chunks of k); `masked` (a constant where inlined) stores only the first `columns` columns.
+// `height` (6, 4 or 2, a constant where inlined) rows are computed: the last block of a row count
+// that is not a multiple of 6 takes the smallest that covers it.
 static inline __attribute__((always_inline)) AVX2 void nn_block_256(const float *const rows[6], size_t a_cs,
                                                                       const float *panel, int k, float *c,
-                                                                      size_t ldc, int valid_rows, int accumulate,
-                                                                      int masked, long columns) {
+                                                                      size_t ldc, int height, int valid_rows,
+                                                                      int accumulate, int masked, long columns) {
     __m256 acc[6][2];
-    for (int i = 0; i < 6; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    for (int i = 0; i < height; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     const float *bp = panel;
     for (int p = 0; p < k; p++, bp += 16) {
         __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
         size_t offset = (size_t)p * a_cs;
-        for (int i = 0; i < 6; i++) {
+        for (int i = 0; i < height; i++) {
             __m256 ai = _mm256_broadcast_ss(rows[i] + offset);
             acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
             acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
         }
     }
     __m256i m0 = lanes(columns), m1 = lanes(columns - 8);
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < height; i++) {
         if (i >= valid_rows) break;
         float *ci = c + (size_t)i * ldc;
         if (masked) {
@@ -167,8 +169,13 @@ static AVX2 void gemm_nn_256(int m, int n, int k, const float *a, size_t a_rs, s
                 for (int i = 0; i < 6; i++) rows[i] = a + (size_t)(i0 + i < m ? i0 + i : m - 1) * a_rs + p0 * a_cs;
                 int valid = m - i0 < 6 ? m - i0 : 6, more = p0 > 0;
                 float *cb = c + (size_t)i0 * ldc + j0;
-                if (columns == 16) nn_block_256(rows, a_cs, panel, kp, cb, ldc, valid, more, 0, 16);
-                else nn_block_256(rows, a_cs, panel, kp, cb, ldc, valid, more, 1, columns);
+                if (columns == 16) {
+                    if (valid > 4) nn_block_256(rows, a_cs, panel, kp, cb, ldc, 6, valid, more, 0, 16);
+                    else if (valid > 2) nn_block_256(rows, a_cs, panel, kp, cb, ldc, 4, valid, more, 0, 16);
+                    else nn_block_256(rows, a_cs, panel, kp, cb, ldc, 2, valid, more, 0, 16);
+                } else {
+                    nn_block_256(rows, a_cs, panel, kp, cb, ldc, 6, valid, more, 1, columns);
+                }
             }
             if (k == 0) break;
         }
