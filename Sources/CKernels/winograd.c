@@ -60,6 +60,22 @@ INLINE void bt6(const float *restrict in, size_t is, float *restrict out, size_t
     }
 }
 
+// bt6 on a short run (one row of tiles): whole vectors of 8 (or 4) tiles, the last one shifted back
+// to end at n, so no scalar remainder runs; the tiles it covers twice get the same values twice.
+INLINE void bt6_row(const float *restrict in, size_t is, float *restrict out, size_t os, size_t n) {
+    size_t w = n >= 8 ? 8 : n >= 4 ? 4 : 0;
+    if (w == 0) {
+        bt6(in, is, out, os, n);
+        return;
+    }
+    for (size_t t = 0;; t += w) {
+        if (t + w >= n) t = n - w;
+        if (w == 8) bt6(in + t, is, out + t, os, 8);
+        else bt6(in + t, is, out + t, os, 4);
+        if (t + w >= n) break;
+    }
+}
+
 INLINE void b6(const float *restrict in, size_t is, float *restrict out, size_t os, size_t n) {
     ASSUME_SAFE
     for (size_t t = 0; t < n; t++) {
@@ -191,7 +207,7 @@ CLONES void ae_wino_input(const float *x, size_t x_stride, int rows, int channel
                     size_t t0 = (size_t)(r - r0) * g.tiles + (size_t)ty * g.nx;
                     const float *prow = plane + (size_t)(4 * ty) * g.row;
                     for (int n = 0; n < 6; n++)
-                        bt6(prow + (n & 3) * g.phase + (n >> 2), g.row, e + n * tc + t0, 6 * tc, (size_t)g.nx);
+                        bt6_row(prow + (n & 3) * g.phase + (n >> 2), g.row, e + n * tc + t0, 6 * tc, (size_t)g.nx);
                 }
             }
             // Along x (n -> b) into v[a][b][c].
