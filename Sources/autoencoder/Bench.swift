@@ -164,6 +164,8 @@ struct Bench: ParsableCommand {
                 "allocations_per_step": allocations ?? NSNull(), "sgemm_gflops": sgemm,
                 "sgemm_efficiency": gflops / sgemm, "steps": steps, "seconds": trainSeconds,
                 "blas_core": BLAS.coreName, "threads_per_shard": threads,
+                // The kernels of the Winograd convolutions' products (conv models with many channels).
+                "winograd_products": [512: "avx512", 256: "avx2"][Conv2D.productsKernel] ?? "blas",
             ]
             if let group {
                 row["mpi_ranks"] = group.size
