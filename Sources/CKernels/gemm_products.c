@@ -32,8 +32,8 @@ static inline AVX512 __mmask16 tail_mask(long remaining) {
 }
 
 // c[i][j] = sum_p a(i, p) b[p][j], a(i, p) = a[i * a_rs + p * a_cs]; 8 rows x 48 columns a block.
-static AVX512 void gemm_nn_512(int m, int n, int k, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb,
-                       float *c, size_t ldc) {
+static AVX512 void gemm_nn_512(int m, int n, int k, const float *a, size_t a_rs, size_t a_cs, const float *b,
+                               size_t ldb, float *c, size_t ldc) {
     for (int j0 = 0; j0 < n; j0 += 48) {
         __mmask16 m0 = tail_mask(n - j0), m1 = tail_mask(n - j0 - 16), m2 = tail_mask(n - j0 - 32);
         for (int i0 = 0; i0 < m; i0 += 8) {
@@ -66,7 +66,7 @@ static AVX512 void gemm_nn_512(int m, int n, int k, const float *a, size_t a_rs,
 // c[i][j] += sum_t a[i][t] b[j][t] over k values of t (a long reduction: the weight gradient),
 // 4 x 6 outputs a block, t in chunks that keep both blocks' rows in cache.
 static AVX512 void gemm_nt_512(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
-                       size_t ldc) {
+                               size_t ldc) {
     const int chunk = 1024;
     for (int t0 = 0; t0 < k; t0 += chunk) {
         int tn = k - t0 < chunk ? k - t0 : chunk;
