@@ -89,9 +89,9 @@ public struct Conv2D: Layer {
     /// Rows of the im2col matrix (inC * kH * kW) times its columns (outH * outW).
     var patchSize: Int { inChannels * kernel * kernel }
     public var cacheWidth: Int {
-        // Winograd: transformed inputs (kept), products (then their gradient) and the input
-        // gradient's transform per tile, plus once per call the transformed weights, their
-        // gradient and scratch.
+        // Winograd: transformed inputs, products (then their gradient) and the input gradient's
+        // transform per tile of a group (at most all the rows), plus once per call the transformed
+        // weights, their gradient and scratch.
         if winograd {
             return 36 * tiles * (2 * inChannels + outChannels) + 72 * inChannels * outChannels
                 + Int(ae_wino_scratch(1, Int32(inChannels), Int32(height), Int32(width)))
@@ -146,63 +146,68 @@ public struct Conv2D: Layer {
     /// transforms and products run in cache.
     var winogradGroupRows: Int { max(1, 524_288 / (36 * tiles * (inChannels + outChannels))) }
 
-    /// Regions of a Winograd call over `rows` rows, from the start of its cache rows.
-    func winogradBuffers(_ cache: Matrix, rows: Int)
+    /// Regions of a Winograd call whose groups hold up to `groupTiles` tiles, from the start of its
+    /// cache rows. The tiles' regions serve one group at a time and are overwritten by the next, so
+    /// they stay in cache and are never written back to memory: the backward pass transforms its
+    /// group's input again instead of keeping every tile's transform.
+    func winogradBuffers(_ cache: Matrix, groupTiles all: Int)
         -> (v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
             u: UnsafeMutablePointer<Float>, du: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
-        let all = rows * tiles
         let v = cache.base, m = v + 36 * inChannels * all, dv = m + 36 * outChannels * all
         let u = dv + 36 * inChannels * all, du = u + 36 * inChannels * outChannels
         return (v, m, dv, u, du, du + 36 * inChannels * outChannels)
     }
 
     func winogradForward(x: Matrix, y: Matrix, cache: Matrix, params: Arena) {
-        let rows = x.rows, tiles = self.tiles, all = rows * tiles
+        let rows = x.rows, tiles = self.tiles, groupRows = min(rows, winogradGroupRows), all = groupRows * tiles
         guard rows > 0 else { return }
-        let (v, m, _, u, _, scratch) = winogradBuffers(cache, rows: rows)
+        let (v, m, _, u, _, scratch) = winogradBuffers(cache, groupTiles: all)
         let inC = Int32(inChannels), outC = Int32(outChannels), h = Int32(height), w = Int32(width)
         ae_wino_weights(params[weight], outC, inC, u, scratch)
-        for r0 in Swift.stride(from: 0, to: rows, by: winogradGroupRows) {
-            let group = min(winogradGroupRows, rows - r0), offset = r0 * tiles
-            ae_wino_input(x.row(r0), x.stride, Int32(group), inC, h, w, v, all, offset, scratch)
+        for r0 in Swift.stride(from: 0, to: rows, by: groupRows) {
+            let group = min(groupRows, rows - r0)
+            ae_wino_input(x.row(r0), x.stride, Int32(group), inC, h, w, v, all, 0, scratch)
             for xi in 0..<36 {
                 product(m: outChannels, n: group * tiles, k: inChannels, u + xi * outChannels * inChannels,
-                        transposeA: false, v + xi * inChannels * all + offset, ldb: all,
-                        into: m + xi * outChannels * all + offset, ldc: all)
+                        transposeA: false, v + xi * inChannels * all, ldb: all, into: m + xi * outChannels * all,
+                        ldc: all)
             }
-            ae_wino_output(m, all, offset, Int32(group), outC, h, w, params[bias], fusedReLU ? 1 : 0, y.row(r0),
+            ae_wino_output(m, all, 0, Int32(group), outC, h, w, params[bias], fusedReLU ? 1 : 0, y.row(r0),
                            y.stride, scratch)
         }
     }
 
-    func winogradBackward(dy: Matrix, y: Matrix, cache: Matrix, dx: Matrix?, params: Arena, grads: Arena) {
-        let rows = dy.rows, tiles = self.tiles, all = rows * tiles
+    func winogradBackward(dy: Matrix, x: Matrix, y: Matrix, cache: Matrix, dx: Matrix?, params: Arena,
+                          grads: Arena) {
+        let rows = dy.rows, tiles = self.tiles, groupRows = min(rows, winogradGroupRows), all = groupRows * tiles
         guard rows > 0 else { return }
-        let (v, dm, dv, u, du, scratch) = winogradBuffers(cache, rows: rows)
+        let (v, dm, dv, u, du, scratch) = winogradBuffers(cache, groupTiles: all)
         let inC = Int32(inChannels), outC = Int32(outChannels), h = Int32(height), w = Int32(width)
         let pairs = outChannels * inChannels, fast = Conv2D.ownProducts && !portableKernel
         ae_wino_weights(params[weight], outC, inC, u, scratch)
-        for r0 in Swift.stride(from: 0, to: rows, by: winogradGroupRows) {
-            let group = min(winogradGroupRows, rows - r0), offset = r0 * tiles, n = group * tiles
+        if fast { du.update(repeating: 0, count: 36 * pairs) }
+        for r0 in Swift.stride(from: 0, to: rows, by: groupRows) {
+            let group = min(groupRows, rows - r0), n = group * tiles
+            ae_wino_input(x.row(r0), x.stride, Int32(group), inC, h, w, v, all, 0, scratch)
             ae_wino_output_grad(dy.row(r0), dy.stride, fusedReLU ? UnsafePointer(y.row(r0)) : nil, y.stride,
-                                Int32(group), outC, h, w, dm, all, offset, grads[bias], scratch)
-            // dv = u^T dm, while the group's dm is in cache.
+                                Int32(group), outC, h, w, dm, all, 0, grads[bias], scratch)
+            // du += dm v^T and dv = u^T dm, while the group's tiles are in cache.
+            for xi in 0..<36 {
+                let dmx = dm + xi * outChannels * all, vx = v + xi * inChannels * all, dux = du + xi * pairs
+                if fast {
+                    ae_gemm_nt(outC, inC, Int32(n), dmx, all, vx, all, dux, inChannels)
+                } else {
+                    gemm(Matrix(dmx, rows: outChannels, cols: n, stride: all),
+                         Matrix(vx, rows: inChannels, cols: n, stride: all), transposeB: true,
+                         into: Matrix(dux, rows: outChannels, cols: inChannels), beta: r0 == 0 ? 0 : 1)
+                }
+            }
             guard let dx else { continue }
             for xi in 0..<36 {
-                product(m: inChannels, n: n, k: outChannels, u + xi * pairs, transposeA: true, dm + xi * outChannels * all + offset, ldb: all, into: dv + xi * inChannels * all + offset, ldc: all)
+                product(m: inChannels, n: n, k: outChannels, u + xi * pairs, transposeA: true,
+                        dm + xi * outChannels * all, ldb: all, into: dv + xi * inChannels * all, ldc: all)
             }
-            ae_wino_input_grad(dv, all, offset, Int32(group), inC, h, w, dx.row(r0), dx.stride, scratch)
-        }
-        // du = dm v^T over all tiles at once (a long reduction runs best in one piece).
-        for xi in 0..<36 {
-            let dmx = dm + xi * outChannels * all, vx = v + xi * inChannels * all, dux = du + xi * pairs
-            if fast {
-                dux.update(repeating: 0, count: pairs)
-                ae_gemm_nt(outC, inC, Int32(all), dmx, all, vx, all, dux, inChannels)
-            } else {
-                gemm(Matrix(dmx, rows: outChannels, cols: all), Matrix(vx, rows: inChannels, cols: all), transposeB: true,
-                     into: Matrix(dux, rows: outChannels, cols: inChannels))
-            }
+            ae_wino_input_grad(dv, all, 0, Int32(group), inC, h, w, dx.row(r0), dx.stride, scratch)
         }
         ae_wino_weight_grad(du, outC, inC, grads[weight], scratch)
     }
@@ -309,7 +314,7 @@ public struct Conv2D: Layer {
 
     public func backward(dy: Matrix, x: Matrix, y: Matrix, cache: Matrix, dx: Matrix?, params: Arena,
                          grads: Arena) {
-        if winograd { return winogradBackward(dy: dy, y: y, cache: cache, dx: dx, params: params, grads: grads) }
+        if winograd { return winogradBackward(dy: dy, x: x, y: y, cache: cache, dx: dx, params: params, grads: grads) }
         if direct {
             guard dy.rows > 0 else { return }
             let flipped = cache.row(0) + paddedPlane * (inChannels + outChannels)

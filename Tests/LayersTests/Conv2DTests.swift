@@ -146,8 +146,9 @@ func compareConvolutions(_ a: Conv2D, _ b: Conv2D, parameterCount: Int, rows: In
 @Suite struct WinogradConvolutionTests {
     static let shapes = [(17, 16, 1, 1), (16, 17, 3, 2), (32, 32, 12, 12), (3, 5, 9, 17), (20, 13, 6, 7),
                          (33, 9, 5, 13), (64, 128, 12, 12), (96, 32, 8, 8), (32, 64, 13, 10),
-                         (17, 16, 60, 62), (32, 32, 9, 45)]
+                         (17, 16, 60, 62), (32, 32, 9, 45), (32, 32, 40, 40)]
 
+    // Rows 3 run (32, 32, 40, 40) in groups of 2 and 1, (17, 16, 60, 62) in groups of 1.
     @Test(arguments: shapes, [1, 3])
     func matchesTheGEMMPath(shape: (Int, Int, Int, Int), rows: Int) {
         // portable: the products on BLAS instead of our own kernels (where the CPU has them).
