@@ -32,7 +32,7 @@ Per repeat, in this order (never two benchmarks at once; use an idle machine):
      "infer_sps", ...}), saved to runs/compare/swift.json as one list for all models.
   3. the merged table of both files, with ratios
 With --repeats N > 1 each run's files are also kept as torch.runK.json / swift.runK.json (torch.json and
-swift.json hold the last run), and a final table gives per-row medians of train samples/s and
+swift.json hold the last run), and final tables give per-row medians of train and inference samples/s and
 swift/torch ratios. Paths are relative to the repository root (the folder above tools/).
 """
 import argparse
@@ -180,23 +180,26 @@ def key(row):
 
 
 def print_medians(torch_runs, swift_runs):
-    def medians(runs):
+    def medians(runs, field):
         by = {}
         for rows in runs:
             for row in rows:
-                if row.get("train_sps") is not None:
-                    by.setdefault(key(row), []).append(row["train_sps"])
+                if row.get(field) is not None:
+                    by.setdefault(key(row), []).append(row[field])
         return {k: (statistics.median(v), len(v)) for k, v in by.items()}
 
-    t, s = medians(torch_runs), medians(swift_runs)
     f = lambda m: "-" if m is None else f"{m[0]:,.1f} ({m[1]})"
-    print("\n# train samples/s, median over runs (number of runs)")
-    print("| model | batch | threads | torch | swift | swift / torch |")
-    print("|---|---|---|---|---|---|")
-    for k in sorted(set(t) | set(s)):
-        a, b = t.get(k), s.get(k)
-        ratio = f"{b[0] / a[0]:.2f}x" if a and b and a[0] else "-"
-        print(f"| {k[0]} | {k[1]} | {k[2]} | {f(a)} | {f(b)} | {ratio} |")
+    for field, name in (("train_sps", "train"), ("infer_sps", "inference")):
+        t, s = medians(torch_runs, field), medians(swift_runs, field)
+        if not t and not s:
+            continue
+        print(f"\n# {name} samples/s, median over runs (number of runs)")
+        print("| model | batch | threads | torch | swift | swift / torch |")
+        print("|---|---|---|---|---|---|")
+        for k in sorted(set(t) | set(s)):
+            a, b = t.get(k), s.get(k)
+            ratio = f"{b[0] / a[0]:.2f}x" if a and b and a[0] else "-"
+            print(f"| {k[0]} | {k[1]} | {k[2]} | {f(a)} | {f(b)} | {ratio} |")
 
 
 def main():
