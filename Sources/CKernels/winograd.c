@@ -2,9 +2,10 @@
 // 2016, points 0, +-1, +-2, inf). A 4x4 output tile needs 36 multiplies per channel pair instead
 // of 144; the multiplies run as 36 GEMMs in Swift (Conv2D), these loops do the transforms.
 // Layout: transformed tiles v[xi][c][t] with xi = 6 * row + column of the 6x6 tile and t a tile
-// index: `tile_stride` per channel, a call's images owning those from `tile_offset` on (image r's
-// at tile_offset + r * tiles, row-major within the image). Tiles cover the image in 4x4 steps;
-// tails read zeros and write nothing. The 1-D transforms run over blocks of about 256 tiles of a
+// index: `tile_stride` per channel, a call's images owning those from `tile_offset` on. A call
+// covers the rows of tiles [ty0, ty1) of each image (a strip, so that large images run in parts
+// that stay in cache): image r's tiles at tile_offset + r * (ty1 - ty0) * nx, row-major. Tiles
+// cover the image in 4x4 steps; tails read zeros and write nothing. The 1-D transforms run over blocks of about 256 tiles of a
 // channel (several images when they are small), so they vectorise with long vectors and stay in
 // cache; padded image rows are kept de-interleaved by x mod 4, so a tile's columns are contiguous.
 #include "ckernels.h"
@@ -28,12 +29,23 @@ INLINE geometry geometry_of(int height, int width) {
     return g;
 }
 
-// Rows per block of the transforms: about 256 tiles, so a block's streams stay in cache.
-INLINE int block_rows(geometry g) { return g.tiles >= 256 ? 1 : 256 / g.tiles; }
+// The strip [ty0, ty1) of rows of tiles a call covers in each image, and how many images a block
+// of the transforms takes: about 256 tiles, so a block's streams stay in cache.
+typedef struct {
+    int ty0, ty1, block;
+    size_t tiles; // per image
+} strip;
 
-// Tiles of the largest block of a call over `rows` rows: the extent of its scratch streams.
+INLINE strip strip_of(geometry g, int ty0, int ty1) {
+    strip s = {ty0, ty1, 1, (size_t)(ty1 - ty0) * g.nx};
+    s.block = s.tiles >= 256 ? 1 : (int)(256 / s.tiles);
+    return s;
+}
+
+// Tiles of the largest block of any call over `rows` images: the extent of its scratch streams.
 INLINE size_t block_tiles(geometry g, int rows) {
-    return (size_t)(rows < block_rows(g) ? rows : block_rows(g)) * g.tiles;
+    size_t all = (size_t)rows * g.tiles, most = g.tiles > 256 ? (size_t)g.tiles : 256;
+    return all < most ? all : most;
 }
 
 int ae_wino_tiles(int height, int width) { return geometry_of(height, width).tiles; }
@@ -167,12 +179,12 @@ CLONES void ae_wino_weight_grad(const float *du, int out_c, int in_c, float *dw,
     }
 }
 
-// One image plane into the de-interleaved zero-padded layout: padded row y, phase q, index n
-// holds x[y - 1][4 n + q - 1] (0 outside the image).
-INLINE void load_plane(const float *src, int height, int width, geometry g, float *restrict plane,
-                       float *restrict line) {
-    for (size_t y = 0; y < g.rows; y++) {
-        float *dst = plane + y * g.row;
+// Padded rows [y0, y1) of an image plane into the de-interleaved zero-padded layout: padded row y,
+// phase q, index n holds x[y - 1][4 n + q - 1] (0 outside the image), at plane row y - y0.
+INLINE void load_plane(const float *src, int height, int width, geometry g, size_t y0, size_t y1,
+                       float *restrict plane, float *restrict line) {
+    for (size_t y = y0; y < y1; y++) {
+        float *dst = plane + (y - y0) * g.row;
         int iy = (int)y - 1;
         if (iy < 0 || iy >= height) {
             memset(dst, 0, sizeof(float) * g.row);
@@ -191,50 +203,54 @@ INLINE void load_plane(const float *src, int height, int width, geometry g, floa
     }
 }
 
-CLONES void ae_wino_input(const float *x, size_t x_stride, int rows, int channels, int height, int width,
-                          float *v, size_t tile_stride, size_t tile_offset, float *scratch) {
+CLONES void ae_wino_input(const float *x, size_t x_stride, int rows, int channels, int height, int width, int ty0,
+                          int ty1, float *v, size_t tile_stride, size_t tile_offset, float *scratch) {
     geometry g = geometry_of(height, width);
+    strip s = strip_of(g, ty0, ty1);
     size_t plane_size = (size_t)height * width, xi_stride = (size_t)channels * tile_stride;
     float *e = scratch, *plane = e + 36 * block_tiles(g, rows), *line = plane + g.rows * g.row;
     for (int c = 0; c < channels; c++) {
-        for (int r0 = 0; r0 < rows; r0 += block_rows(g)) {
-            int r1 = r0 + block_rows(g) < rows ? r0 + block_rows(g) : rows;
-            size_t tc = (size_t)(r1 - r0) * g.tiles;
+        for (int r0 = 0; r0 < rows; r0 += s.block) {
+            int r1 = r0 + s.block < rows ? r0 + s.block : rows;
+            size_t tc = (size_t)(r1 - r0) * s.tiles;
             // Along y (m -> a) straight from the padded plane, per tile row and column n.
             for (int r = r0; r < r1; r++) {
-                load_plane(x + r * x_stride + c * plane_size, height, width, g, plane, line);
-                for (int ty = 0; ty < g.ny; ty++) {
-                    size_t t0 = (size_t)(r - r0) * g.tiles + (size_t)ty * g.nx;
-                    const float *prow = plane + (size_t)(4 * ty) * g.row;
+                load_plane(x + r * x_stride + c * plane_size, height, width, g, 4 * (size_t)ty0, 4 * (size_t)ty1 + 2,
+                           plane, line);
+                for (int ty = ty0; ty < ty1; ty++) {
+                    size_t t0 = (size_t)(r - r0) * s.tiles + (size_t)(ty - ty0) * g.nx;
+                    const float *prow = plane + (size_t)(4 * (ty - ty0)) * g.row;
                     for (int n = 0; n < 6; n++)
                         bt6_row(prow + (n & 3) * g.phase + (n >> 2), g.row, e + n * tc + t0, 6 * tc, (size_t)g.nx);
                 }
             }
             // Along x (n -> b) into v[a][b][c].
             for (int a = 0; a < 6; a++)
-                bt6(e + a * 6 * tc, tc, v + a * 6 * xi_stride + c * tile_stride + tile_offset + (size_t)r0 * g.tiles,
+                bt6(e + a * 6 * tc, tc, v + a * 6 * xi_stride + c * tile_stride + tile_offset + (size_t)r0 * s.tiles,
                     xi_stride, tc);
         }
     }
 }
 
 CLONES void ae_wino_output(const float *m, size_t tile_stride, size_t tile_offset, int rows, int out_c, int height,
-                           int width, const float *bias, int relu, float *y, size_t y_stride, float *scratch) {
+                           int width, int ty0, int ty1, const float *bias, int relu, float *y, size_t y_stride,
+                           float *scratch) {
     geometry g = geometry_of(height, width);
+    strip s = strip_of(g, ty0, ty1);
     size_t plane_size = (size_t)height * width, xi_stride = (size_t)out_c * tile_stride, bt = block_tiles(g, rows);
     float *o = scratch, *yt = o + 24 * bt, *line = yt + 16 * bt;
     for (int k = 0; k < out_c; k++) {
         float b = bias ? bias[k] : 0;
-        for (int r0 = 0; r0 < rows; r0 += block_rows(g)) {
-            int r1 = r0 + block_rows(g) < rows ? r0 + block_rows(g) : rows;
-            size_t tc = (size_t)(r1 - r0) * g.tiles;
-            const float *mk = m + k * tile_stride + tile_offset + (size_t)r0 * g.tiles;
+        for (int r0 = 0; r0 < rows; r0 += s.block) {
+            int r1 = r0 + s.block < rows ? r0 + s.block : rows;
+            size_t tc = (size_t)(r1 - r0) * s.tiles;
+            const float *mk = m + k * tile_stride + tile_offset + (size_t)r0 * s.tiles;
             // Along x (b -> j): o[a][j]; along y (a -> i): yt[i][j].
             for (int a = 0; a < 6; a++) at6(mk + a * 6 * xi_stride, xi_stride, o + a * 4 * tc, tc, tc);
             for (int j = 0; j < 4; j++) at6(o + j * tc, 4 * tc, yt + j * tc, 4 * tc, tc);
             for (int r = r0; r < r1; r++) {
-                for (int ty = 0; ty < g.ny; ty++) {
-                    size_t t0 = (size_t)(r - r0) * g.tiles + (size_t)ty * g.nx;
+                for (int ty = ty0; ty < ty1; ty++) {
+                    size_t t0 = (size_t)(r - r0) * s.tiles + (size_t)(ty - ty0) * g.nx;
                     for (int i = 0; i < 4 && 4 * ty + i < height; i++) {
                         const float *s0 = yt + (size_t)(i * 4) * tc + t0, *s1 = s0 + tc, *s2 = s1 + tc, *s3 = s2 + tc;
                         for (int tx = 0; tx < g.nx; tx++) {
@@ -255,20 +271,21 @@ CLONES void ae_wino_output(const float *m, size_t tile_stride, size_t tile_offse
 }
 
 CLONES void ae_wino_output_grad(const float *dy, size_t dy_stride, const float *relu_y, size_t y_stride, int rows,
-                                int out_c, int height, int width, float *dm, size_t tile_stride, size_t tile_offset,
-                                float *db, float *scratch) {
+                                int out_c, int height, int width, int ty0, int ty1, float *dm, size_t tile_stride,
+                                size_t tile_offset, float *db, float *scratch) {
     geometry g = geometry_of(height, width);
+    strip s = strip_of(g, ty0, ty1);
     size_t plane_size = (size_t)height * width, xi_stride = (size_t)out_c * tile_stride, bt = block_tiles(g, rows);
     float *d = scratch, *q = d + 16 * bt, *line = q + 24 * bt;
     for (int k = 0; k < out_c; k++) {
         float sum = 0;
-        for (int r0 = 0; r0 < rows; r0 += block_rows(g)) {
-            int r1 = r0 + block_rows(g) < rows ? r0 + block_rows(g) : rows;
-            size_t tc = (size_t)(r1 - r0) * g.tiles;
+        for (int r0 = 0; r0 < rows; r0 += s.block) {
+            int r1 = r0 + s.block < rows ? r0 + s.block : rows;
+            size_t tc = (size_t)(r1 - r0) * s.tiles;
             // d[i][j][t] = dy at (4 ty + i, 4 tx + j), masked by the fused ReLU, 0 outside.
             for (int r = r0; r < r1; r++) {
-                for (int ty = 0; ty < g.ny; ty++) {
-                    size_t t0 = (size_t)(r - r0) * g.tiles + (size_t)ty * g.nx;
+                for (int ty = ty0; ty < ty1; ty++) {
+                    size_t t0 = (size_t)(r - r0) * s.tiles + (size_t)(ty - ty0) * g.nx;
                     for (int i = 0; i < 4; i++) {
                         int yy = 4 * ty + i;
                         if (yy < height) {
@@ -296,7 +313,7 @@ CLONES void ae_wino_output_grad(const float *dy, size_t dy_stride, const float *
             // Along y (i -> a) per column, then along x (j -> b) into dm[a][b][k].
             for (int j = 0; j < 4; j++) a4(d + j * tc, 4 * tc, q + j * tc, 4 * tc, tc);
             for (int a = 0; a < 6; a++)
-                a4(q + a * 4 * tc, tc, dm + a * 6 * xi_stride + k * tile_stride + tile_offset + (size_t)r0 * g.tiles,
+                a4(q + a * 4 * tc, tc, dm + a * 6 * xi_stride + k * tile_stride + tile_offset + (size_t)r0 * s.tiles,
                    xi_stride, tc);
         }
         db[k] += sum;
@@ -304,26 +321,28 @@ CLONES void ae_wino_output_grad(const float *dy, size_t dy_stride, const float *
 }
 
 CLONES void ae_wino_input_grad(const float *dv, size_t tile_stride, size_t tile_offset, int rows, int channels,
-                               int height, int width, float *dx, size_t dx_stride, float *scratch) {
+                               int height, int width, int ty0, int ty1, float *dx, size_t dx_stride, float *scratch) {
     geometry g = geometry_of(height, width);
+    strip s = strip_of(g, ty0, ty1);
     size_t plane_size = (size_t)height * width, xi_stride = (size_t)channels * tile_stride, bt = block_tiles(g, rows);
     float *e = scratch, *f = e + 36 * bt, *plane = f + 36 * bt, *line = plane + g.rows * g.row;
     for (int c = 0; c < channels; c++) {
-        for (int r0 = 0; r0 < rows; r0 += block_rows(g)) {
-            int r1 = r0 + block_rows(g) < rows ? r0 + block_rows(g) : rows;
-            size_t tc = (size_t)(r1 - r0) * g.tiles;
+        for (int r0 = 0; r0 < rows; r0 += s.block) {
+            int r1 = r0 + s.block < rows ? r0 + s.block : rows;
+            size_t tc = (size_t)(r1 - r0) * s.tiles;
             // Along x (b -> n): e[a][n]; along y (a -> m): f[m][n], each tile's input-patch gradient.
-            const float *dvc = dv + c * tile_stride + tile_offset + (size_t)r0 * g.tiles;
+            const float *dvc = dv + c * tile_stride + tile_offset + (size_t)r0 * s.tiles;
             for (int a = 0; a < 6; a++) b6(dvc + a * 6 * xi_stride, xi_stride, e + a * 6 * tc, tc, tc);
             for (int n = 0; n < 6; n++) b6(e + n * tc, 6 * tc, f + n * tc, 6 * tc, tc);
             for (int r = r0; r < r1; r++) {
-                // Patches overlap by two pixels: add them into the de-interleaved padded plane, then
-                // add its interior into dx.
-                memset(plane, 0, sizeof(float) * g.rows * g.row);
-                for (int ty = 0; ty < g.ny; ty++) {
-                    size_t t0 = (size_t)(r - r0) * g.tiles + (size_t)ty * g.nx;
+                // Patches overlap by two pixels: add them into the de-interleaved padded plane (the
+                // strip's padded rows), then add its interior into dx (strips overlap there too).
+                size_t y0 = 4 * (size_t)ty0, y1 = 4 * (size_t)ty1 + 2;
+                memset(plane, 0, sizeof(float) * (y1 - y0) * g.row);
+                for (int ty = ty0; ty < ty1; ty++) {
+                    size_t t0 = (size_t)(r - r0) * s.tiles + (size_t)(ty - ty0) * g.nx;
                     for (int m = 0; m < 6; m++) {
-                        float *prow = plane + (size_t)(4 * ty + m) * g.row;
+                        float *prow = plane + (size_t)(4 * (ty - ty0) + m) * g.row;
                         for (int n = 0; n < 6; n++) {
                             float *dst = prow + (n & 3) * g.phase + (n >> 2);
                             const float *s = f + (size_t)(m * 6 + n) * tc + t0;
@@ -331,8 +350,9 @@ CLONES void ae_wino_input_grad(const float *dv, size_t tile_stride, size_t tile_
                         }
                     }
                 }
-                for (int yy = 0; yy < height; yy++) {
-                    const float *src = plane + (size_t)(yy + 1) * g.row;
+                int yy1 = (int)y1 - 1 < height ? (int)y1 - 1 : height;
+                for (int yy = y0 > 0 ? (int)y0 - 1 : 0; yy < yy1; yy++) {
+                    const float *src = plane + ((size_t)yy + 1 - y0) * g.row;
                     for (size_t n = 0; n < g.phase; n++) {
                         line[4 * n] = src[n], line[4 * n + 1] = src[g.phase + n];
                         line[4 * n + 2] = src[2 * g.phase + n], line[4 * n + 3] = src[3 * g.phase + n];

@@ -144,7 +144,14 @@ public struct Conv2D: Layer {
 
     /// Rows transformed and multiplied together: about 2 MB of transformed tiles, so each group's
     /// transforms and products run in cache.
-    var winogradGroupRows: Int { max(1, 524_288 / (36 * tiles * (inChannels + outChannels))) }
+    public var winogradGroupRows: Int { max(1, 524_288 / (36 * tiles * (inChannels + outChannels))) }
+
+    /// Rows of tiles transformed and multiplied together: all of an image's unless one image alone
+    /// is more than a group, then strips of about 2 MB of transformed tiles.
+    public var winogradStripRows: Int {
+        let rowsOfTiles = (height + 3) / 4, perRow = 36 * ((width + 3) / 4) * (inChannels + outChannels)
+        return min(rowsOfTiles, max(1, 524_288 / perRow))
+    }
 
     /// Regions of a Winograd call whose groups hold up to `groupTiles` tiles, from the start of its
     /// cache rows. The tiles' regions serve one group at a time and are overwritten by the next, so
@@ -159,27 +166,33 @@ public struct Conv2D: Layer {
     }
 
     func winogradForward(x: Matrix, y: Matrix, cache: Matrix, params: Arena) {
-        let rows = x.rows, tiles = self.tiles, groupRows = min(rows, winogradGroupRows), all = groupRows * tiles
+        let rows = x.rows, groupRows = min(rows, winogradGroupRows), stripRows = winogradStripRows
+        let tilesPerRow = (width + 3) / 4, rowsOfTiles = (height + 3) / 4, all = groupRows * stripRows * tilesPerRow
         guard rows > 0 else { return }
         let (v, m, _, u, _, scratch) = winogradBuffers(cache, groupTiles: all)
         let inC = Int32(inChannels), outC = Int32(outChannels), h = Int32(height), w = Int32(width)
         ae_wino_weights(params[weight], outC, inC, u, scratch)
         for r0 in Swift.stride(from: 0, to: rows, by: groupRows) {
             let group = min(groupRows, rows - r0)
-            ae_wino_input(x.row(r0), x.stride, Int32(group), inC, h, w, v, all, 0, scratch)
-            for xi in 0..<36 {
-                product(m: outChannels, n: group * tiles, k: inChannels, u + xi * outChannels * inChannels,
-                        transposeA: false, v + xi * inChannels * all, ldb: all, into: m + xi * outChannels * all,
-                        ldc: all)
+            for ty0 in Swift.stride(from: 0, to: rowsOfTiles, by: stripRows) {
+                let ty1 = min(rowsOfTiles, ty0 + stripRows), n = group * (ty1 - ty0) * tilesPerRow
+                ae_wino_input(x.row(r0), x.stride, Int32(group), inC, h, w, Int32(ty0), Int32(ty1), v, all, 0,
+                              scratch)
+                for xi in 0..<36 {
+                    product(m: outChannels, n: n, k: inChannels, u + xi * outChannels * inChannels,
+                            transposeA: false, v + xi * inChannels * all, ldb: all, into: m + xi * outChannels * all,
+                            ldc: all)
+                }
+                ae_wino_output(m, all, 0, Int32(group), outC, h, w, Int32(ty0), Int32(ty1), params[bias],
+                               fusedReLU ? 1 : 0, y.row(r0), y.stride, scratch)
             }
-            ae_wino_output(m, all, 0, Int32(group), outC, h, w, params[bias], fusedReLU ? 1 : 0, y.row(r0),
-                           y.stride, scratch)
         }
     }
 
     func winogradBackward(dy: Matrix, x: Matrix, y: Matrix, cache: Matrix, dx: Matrix?, params: Arena,
                           grads: Arena) {
-        let rows = dy.rows, tiles = self.tiles, groupRows = min(rows, winogradGroupRows), all = groupRows * tiles
+        let rows = dy.rows, groupRows = min(rows, winogradGroupRows), stripRows = winogradStripRows
+        let tilesPerRow = (width + 3) / 4, rowsOfTiles = (height + 3) / 4, all = groupRows * stripRows * tilesPerRow
         guard rows > 0 else { return }
         let (v, dm, dv, u, du, scratch) = winogradBuffers(cache, groupTiles: all)
         let inC = Int32(inChannels), outC = Int32(outChannels), h = Int32(height), w = Int32(width)
@@ -187,27 +200,31 @@ public struct Conv2D: Layer {
         ae_wino_weights(params[weight], outC, inC, u, scratch)
         if fast { du.update(repeating: 0, count: 36 * pairs) }
         for r0 in Swift.stride(from: 0, to: rows, by: groupRows) {
-            let group = min(groupRows, rows - r0), n = group * tiles
-            ae_wino_input(x.row(r0), x.stride, Int32(group), inC, h, w, v, all, 0, scratch)
-            ae_wino_output_grad(dy.row(r0), dy.stride, fusedReLU ? UnsafePointer(y.row(r0)) : nil, y.stride,
-                                Int32(group), outC, h, w, dm, all, 0, grads[bias], scratch)
-            // du += dm v^T and dv = u^T dm, while the group's tiles are in cache.
-            for xi in 0..<36 {
-                let dmx = dm + xi * outChannels * all, vx = v + xi * inChannels * all, dux = du + xi * pairs
-                if fast {
-                    ae_gemm_nt(outC, inC, Int32(n), dmx, all, vx, all, dux, inChannels)
-                } else {
-                    gemm(Matrix(dmx, rows: outChannels, cols: n, stride: all),
-                         Matrix(vx, rows: inChannels, cols: n, stride: all), transposeB: true,
-                         into: Matrix(dux, rows: outChannels, cols: inChannels), beta: r0 == 0 ? 0 : 1)
+            let group = min(groupRows, rows - r0)
+            for ty0 in Swift.stride(from: 0, to: rowsOfTiles, by: stripRows) {
+                let ty1 = min(rowsOfTiles, ty0 + stripRows), n = group * (ty1 - ty0) * tilesPerRow
+                let (t0, t1) = (Int32(ty0), Int32(ty1))
+                ae_wino_input(x.row(r0), x.stride, Int32(group), inC, h, w, t0, t1, v, all, 0, scratch)
+                ae_wino_output_grad(dy.row(r0), dy.stride, fusedReLU ? UnsafePointer(y.row(r0)) : nil, y.stride,
+                                    Int32(group), outC, h, w, t0, t1, dm, all, 0, grads[bias], scratch)
+                // du += dm v^T and dv = u^T dm, while the part's tiles are in cache.
+                for xi in 0..<36 {
+                    let dmx = dm + xi * outChannels * all, vx = v + xi * inChannels * all, dux = du + xi * pairs
+                    if fast {
+                        ae_gemm_nt(outC, inC, Int32(n), dmx, all, vx, all, dux, inChannels)
+                    } else {
+                        gemm(Matrix(dmx, rows: outChannels, cols: n, stride: all),
+                             Matrix(vx, rows: inChannels, cols: n, stride: all), transposeB: true,
+                             into: Matrix(dux, rows: outChannels, cols: inChannels), beta: r0 == 0 && ty0 == 0 ? 0 : 1)
+                    }
                 }
+                guard let dx else { continue }
+                for xi in 0..<36 {
+                    product(m: inChannels, n: n, k: outChannels, u + xi * pairs, transposeA: true,
+                            dm + xi * outChannels * all, ldb: all, into: dv + xi * inChannels * all, ldc: all)
+                }
+                ae_wino_input_grad(dv, all, 0, Int32(group), inC, h, w, t0, t1, dx.row(r0), dx.stride, scratch)
             }
-            guard let dx else { continue }
-            for xi in 0..<36 {
-                product(m: inChannels, n: n, k: outChannels, u + xi * pairs, transposeA: true,
-                        dm + xi * outChannels * all, ldb: all, into: dv + xi * inChannels * all, ldc: all)
-            }
-            ae_wino_input_grad(dv, all, 0, Int32(group), inC, h, w, dx.row(r0), dx.stride, scratch)
         }
         ae_wino_weight_grad(du, outC, inC, grads[weight], scratch)
     }

@@ -146,9 +146,10 @@ func compareConvolutions(_ a: Conv2D, _ b: Conv2D, parameterCount: Int, rows: In
 @Suite struct WinogradConvolutionTests {
     static let shapes = [(17, 16, 1, 1), (16, 17, 3, 2), (32, 32, 12, 12), (3, 5, 9, 17), (20, 13, 6, 7),
                          (33, 9, 5, 13), (64, 128, 12, 12), (96, 32, 8, 8), (32, 64, 13, 10),
-                         (17, 16, 60, 62), (32, 32, 9, 45), (32, 32, 40, 40)]
+                         (17, 16, 60, 62), (32, 32, 9, 45), (32, 32, 40, 40), (64, 64, 58, 33)]
 
-    // Rows 3 run (32, 32, 40, 40) in groups of 2 and 1, (17, 16, 60, 62) in groups of 1.
+    // Rows 3 run (32, 32, 40, 40) in groups of 2 and 1, (17, 16, 60, 62) in groups of 1; (64, 64, 58, 33)
+    // runs each image in strips of 12 and 3 rows of tiles.
     @Test(arguments: shapes, [1, 3])
     func matchesTheGEMMPath(shape: (Int, Int, Int, Int), rows: Int) {
         // portable: the products on BLAS instead of our own kernels (where the CPU has them).
@@ -166,6 +167,18 @@ func compareConvolutions(_ a: Conv2D, _ b: Conv2D, parameterCount: Int, rows: In
             compareConvolutions(winograd, reference, parameterCount: layoutA.count, rows: rows, relative: 1e-4,
                                 absolute: (1e-5, 1e-5, 1e-5), scaled: true)
         }
+    }
+
+    /// The shapes above that claim groups and strips have them.
+    @Test func testShapesRunInGroupsAndStrips() {
+        let conv = { (c: Int, o: Int, h: Int, w: Int) in
+            var layout = ParameterLayout()
+            return Conv2D(inChannels: c, outChannels: o, height: h, width: w, kernel: 3, padding: 1, name: "c",
+                          layout: &layout)
+        }
+        #expect(conv(32, 32, 40, 40).winogradGroupRows == 2 && conv(32, 32, 40, 40).winogradStripRows == 10)
+        #expect(conv(17, 16, 60, 62).winogradGroupRows == 1 && conv(17, 16, 60, 62).winogradStripRows == 15)
+        #expect(conv(64, 64, 58, 33).winogradGroupRows == 1 && conv(64, 64, 58, 33).winogradStripRows == 12)
     }
 
     /// Large enough channel products choose Winograd by default; other geometries never do.

@@ -68,25 +68,27 @@ void ae_upsample_nearest_backward(const float *dy, float *dx, int planes, int he
 /// Winograd F(4x4, 3x3) for 3x3 stride-1 zero-padding-1 convolutions (see winograd.c): tiles of
 /// one image, and the scratch floats a call over `rows` images with up to `channels` input
 /// channels needs. Matrices of images are rows `*_stride` floats apart. v, m, dm and dv hold
-/// [36][channels][tile_stride]; a call's images own the tiles from `tile_offset` on.
+/// [36][channels][tile_stride]; a call covers the rows of tiles [ty0, ty1) of each image (0 and
+/// (height + 3) / 4 for whole images), its images owning the tiles from `tile_offset` on.
 int ae_wino_tiles(int height, int width);
 size_t ae_wino_scratch(int rows, int channels, int height, int width);
 /// u[xi][o][c] = (G w[o][c] G^T)[xi]; and its adjoint: dw[o][c] += G^T du[.][o][c] G.
 void ae_wino_weights(const float *w, int out_c, int in_c, float *u, float *scratch);
 void ae_wino_weight_grad(const float *du, int out_c, int in_c, float *dw, float *scratch);
 /// v[xi][c][t] = (B^T d_t B)[xi] for the 6x6 padded input patch d_t of each tile t.
-void ae_wino_input(const float *x, size_t x_stride, int rows, int channels, int height, int width, float *v,
-                   size_t tile_stride, size_t tile_offset, float *scratch);
+void ae_wino_input(const float *x, size_t x_stride, int rows, int channels, int height, int width, int ty0, int ty1,
+                   float *v, size_t tile_stride, size_t tile_offset, float *scratch);
 /// y (out_c, H, W) = bias + A^T m[.][o][t] A per tile, then max(y, 0) when `relu`.
 void ae_wino_output(const float *m, size_t tile_stride, size_t tile_offset, int rows, int out_c, int height,
-                    int width, const float *bias, int relu, float *y, size_t y_stride, float *scratch);
+                    int width, int ty0, int ty1, const float *bias, int relu, float *y, size_t y_stride,
+                    float *scratch);
 /// dm[xi][o][t] = (A dy_t A^T)[xi] (dy masked where relu_y <= 0 when given); db += sums of dy.
 void ae_wino_output_grad(const float *dy, size_t dy_stride, const float *relu_y, size_t y_stride, int rows,
-                         int out_c, int height, int width, float *dm, size_t tile_stride, size_t tile_offset,
-                         float *db, float *scratch);
+                         int out_c, int height, int width, int ty0, int ty1, float *dm, size_t tile_stride,
+                         size_t tile_offset, float *db, float *scratch);
 /// dx += B dv[.][c][t] B^T per tile, added where the tile's input patch lies.
 void ae_wino_input_grad(const float *dv, size_t tile_stride, size_t tile_offset, int rows, int channels, int height,
-                        int width, float *dx, size_t dx_stride, float *scratch);
+                        int width, int ty0, int ty1, float *dx, size_t dx_stride, float *scratch);
 /// Single-thread GEMMs (gemm_products.c), for use when ae_gemm_products_kernel() is not 0 (512: the
 /// AVX-512 kernels, 256: the AVX2 + FMA ones): c = a b with a(i, p) = a[i * a_rs + p * a_cs] (a
 /// transposed operand is a stride swap), overwriting c; and c += a b^T for row-major a (m x k) and
