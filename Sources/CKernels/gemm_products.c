@@ -1,5 +1,7 @@
-// Single-thread GEMMs for the Winograd convolution's products, on the layouts its transforms write:
-// row-major operands whose long dimension is the tile index. They beat OpenBLAS on these shapes.
+// Single-thread GEMMs for the Winograd convolution's products m = u v and dv = u^T dm, on the layouts
+// its transforms write: row-major operands whose long dimension is the tile index. They beat
+// OpenBLAS on these shapes. (The weight gradient du = dm v^T reduces over a group's few hundred
+// tiles; there OpenBLAS is faster than our dot-product kernels were, 54-69 against 27-45 GFLOP/s.)
 // The AVX-512 kernels read b unpacked (211-233 against 118-180 GFLOP/s on an AMD EPYC with
 // AVX-512). The AVX2 ones pack b's panels on the stack, as OpenBLAS does, but skip its separate pass
 // that zeroes c (45-74 against 31-58 GFLOP/s on an AVX2-only EPYC). Edge blocks clamp their extra
@@ -58,38 +60,6 @@ static AVX512 void gemm_nn_512(int m, int n, int k, const float *a, size_t a_rs,
                 _mm512_mask_storeu_ps(ci, m0, acc[i][0]);
                 _mm512_mask_storeu_ps(ci + 16, m1, acc[i][1]);
                 _mm512_mask_storeu_ps(ci + 32, m2, acc[i][2]);
-            }
-        }
-    }
-}
-
-// c[i][j] += sum_t a[i][t] b[j][t] over k values of t (a long reduction: the weight gradient),
-// 4 x 6 outputs a block, t in chunks that keep both blocks' rows in cache.
-static AVX512 void gemm_nt_512(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
-                               size_t ldc) {
-    const int chunk = 1024;
-    for (int t0 = 0; t0 < k; t0 += chunk) {
-        int tn = k - t0 < chunk ? k - t0 : chunk;
-        for (int i0 = 0; i0 < m; i0 += 4) {
-            const float *ar[4];
-            for (int i = 0; i < 4; i++) ar[i] = a + (size_t)(i0 + i < m ? i0 + i : m - 1) * lda + t0;
-            for (int j0 = 0; j0 < n; j0 += 6) {
-                const float *br[6];
-                for (int j = 0; j < 6; j++) br[j] = b + (size_t)(j0 + j < n ? j0 + j : n - 1) * ldb + t0;
-                __m512 acc[4][6];
-                for (int i = 0; i < 4; i++)
-                    for (int j = 0; j < 6; j++) acc[i][j] = _mm512_setzero_ps();
-                for (int t = 0; t < tn; t += 16) {
-                    __mmask16 mask = tail_mask(tn - t);
-                    __m512 av[4], bv[6];
-                    for (int i = 0; i < 4; i++) av[i] = _mm512_maskz_loadu_ps(mask, ar[i] + t);
-                    for (int j = 0; j < 6; j++) bv[j] = _mm512_maskz_loadu_ps(mask, br[j] + t);
-                    for (int i = 0; i < 4; i++)
-                        for (int j = 0; j < 6; j++) acc[i][j] = _mm512_fmadd_ps(av[i], bv[j], acc[i][j]);
-                }
-                for (int i = 0; i < 4 && i0 + i < m; i++)
-                    for (int j = 0; j < 6 && j0 + j < n; j++)
-                        c[(size_t)(i0 + i) * ldc + j0 + j] += _mm512_reduce_add_ps(acc[i][j]);
             }
         }
     }
@@ -188,75 +158,15 @@ static AVX2 void gemm_nn_256(int m, int n, int k, const float *a, size_t a_rs, s
     }
 }
 
-static inline AVX2 float hsum_256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-// c[i][j] += sum_t a[i][t] b[j][t]: 4 x 3 outputs a block (12 accumulators, 7 loads per 8 values of
-// t), t in chunks that keep both blocks' rows in L1.
-static AVX2 void gemm_nt_256(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
-                             size_t ldc) {
-    const int chunk = 512;
-    for (int t0 = 0; t0 < k; t0 += chunk) {
-        int tn = k - t0 < chunk ? k - t0 : chunk, whole = tn & ~7;
-        __m256i tail = lanes(tn - whole);
-        for (int i0 = 0; i0 < m; i0 += 4) {
-            const float *ar[4];
-            for (int i = 0; i < 4; i++) ar[i] = a + (size_t)(i0 + i < m ? i0 + i : m - 1) * lda + t0;
-            for (int j0 = 0; j0 < n; j0 += 3) {
-                const float *br[3];
-                for (int j = 0; j < 3; j++) br[j] = b + (size_t)(j0 + j < n ? j0 + j : n - 1) * ldb + t0;
-                __m256 acc[4][3];
-                for (int i = 0; i < 4; i++) acc[i][0] = acc[i][1] = acc[i][2] = _mm256_setzero_ps();
-                for (int t = 0; t < whole; t += 8) {
-                    __m256 b0 = _mm256_loadu_ps(br[0] + t), b1 = _mm256_loadu_ps(br[1] + t),
-                           b2 = _mm256_loadu_ps(br[2] + t);
-                    for (int i = 0; i < 4; i++) {
-                        __m256 ai = _mm256_loadu_ps(ar[i] + t);
-                        acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
-                        acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
-                        acc[i][2] = _mm256_fmadd_ps(ai, b2, acc[i][2]);
-                    }
-                }
-                if (whole < tn) {
-                    __m256 b0 = _mm256_maskload_ps(br[0] + whole, tail), b1 = _mm256_maskload_ps(br[1] + whole, tail),
-                           b2 = _mm256_maskload_ps(br[2] + whole, tail);
-                    for (int i = 0; i < 4; i++) {
-                        __m256 ai = _mm256_maskload_ps(ar[i] + whole, tail);
-                        acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
-                        acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
-                        acc[i][2] = _mm256_fmadd_ps(ai, b2, acc[i][2]);
-                    }
-                }
-                for (int i = 0; i < 4 && i0 + i < m; i++)
-                    for (int j = 0; j < 3 && j0 + j < n; j++) c[(size_t)(i0 + i) * ldc + j0 + j] += hsum_256(acc[i][j]);
-            }
-        }
-    }
-}
-
 void ae_gemm_nn_using(int kernel, int m, int n, int k, const float *a, size_t a_rs, size_t a_cs, const float *b,
                       size_t ldb, float *c, size_t ldc) {
     if (kernel == 512) gemm_nn_512(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc);
     else gemm_nn_256(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc);
 }
 
-void ae_gemm_nt_using(int kernel, int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb,
-                      float *c, size_t ldc) {
-    if (kernel == 512) gemm_nt_512(m, n, k, a, lda, b, ldb, c, ldc);
-    else gemm_nt_256(m, n, k, a, lda, b, ldb, c, ldc);
-}
-
 void ae_gemm_nn(int m, int n, int k, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb, float *c,
                 size_t ldc) {
     ae_gemm_nn_using(ae_gemm_products_kernel(), m, n, k, a, a_rs, a_cs, b, ldb, c, ldc);
-}
-
-void ae_gemm_nt(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc) {
-    ae_gemm_nt_using(ae_gemm_products_kernel(), m, n, k, a, lda, b, ldb, c, ldc);
 }
 
 #else
@@ -274,22 +184,8 @@ void ae_gemm_nn_using(int kernel, int m, int n, int k, const float *a, size_t a_
         }
 }
 
-void ae_gemm_nt_using(int kernel, int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb,
-                      float *c, size_t ldc) {
-    (void)kernel;
-    for (int i = 0; i < m; i++)
-        for (int j = 0; j < n; j++) {
-            float s = 0;
-            for (int t = 0; t < k; t++) s += a[(size_t)i * lda + t] * b[(size_t)j * ldb + t];
-            c[(size_t)i * ldc + j] += s;
-        }
-}
 void ae_gemm_nn(int m, int n, int k, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb, float *c,
                 size_t ldc) {
     ae_gemm_nn_using(0, m, n, k, a, a_rs, a_cs, b, ldb, c, ldc);
-}
-
-void ae_gemm_nt(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc) {
-    ae_gemm_nt_using(0, m, n, k, a, lda, b, ldb, c, ldc);
 }
 #endif

@@ -243,10 +243,9 @@ func compareConvolutions(_ a: Conv2D, _ b: Conv2D, parameterCount: Int, rows: In
 }
 
 /// Our GEMMs of the Winograd products (AVX-512 and AVX2, each where the CPU has it) against a
-/// double-precision reference: row counts around the 8-, 6- and 4-row blocks, columns around the
-/// 48-, 16-, 6- and 3-column blocks, `nn` reductions past one packed panel (256 values) and `nt`
-/// ones past one chunk (1024 and 512 values) with tails of a vector, a transposed operand by
-/// strides, and `ae_gemm_nt` adding into c.
+/// double-precision reference: row counts around the 8-, 6-, 4- and 2-row blocks, columns around the
+/// 48- and 16-column blocks, reductions past one packed panel (256 values) and a transposed operand
+/// by strides.
 /// Skipped (and reported so) on CPUs without AVX2, where the kernels never run.
 @Suite(.enabled(if: ae_gemm_products_kernel() != 0, "the CPU has neither AVX-512 nor AVX2")) struct WinogradProductTests {
     /// The kernels this CPU can run.
@@ -281,28 +280,4 @@ func compareConvolutions(_ a: Conv2D, _ b: Conv2D, parameterCount: Int, rows: In
         }
     }
 
-    @Test(arguments: [(1, 1, 1), (4, 6, 16), (5, 7, 17), (32, 33, 2500), (9, 3, 1031), (4, 3, 8), (6, 4, 515)])
-    func ntAddsAMatchingReference(m: Int, n: Int, k: Int) {
-        let a = randomArray(m * k, seed: 3), b = randomArray(n * k, seed: 4), start = randomArray(m * n, seed: 5)
-        for kernel in Self.kernels {
-            var c = start
-            a.withUnsafeBufferPointer { pa in
-                b.withUnsafeBufferPointer { pb in
-                    c.withUnsafeMutableBufferPointer { pc in
-                        ae_gemm_nt_using(kernel, Int32(m), Int32(n), Int32(k), pa.baseAddress, k, pb.baseAddress, k,
-                                         pc.baseAddress, n)
-                    }
-                }
-            }
-            var expected = start
-            for i in 0..<m {
-                for j in 0..<n {
-                    var s = 0.0
-                    for t in 0..<k { s += Double(a[i * k + t]) * Double(b[j * k + t]) }
-                    expected[i * n + j] += Float(s)
-                }
-            }
-            expectClose(c, expected, relative: 1e-5, absolute: 1e-4, "kernel \(kernel)")
-        }
-    }
 }

@@ -91,15 +91,11 @@ void ae_wino_input_grad(const float *dv, size_t tile_stride, size_t tile_offset,
                         int width, int ty0, int ty1, float *dx, size_t dx_stride, float *scratch);
 /// Single-thread GEMMs (gemm_products.c), for use when ae_gemm_products_kernel() is not 0 (512: the
 /// AVX-512 kernels, 256: the AVX2 + FMA ones): c = a b with a(i, p) = a[i * a_rs + p * a_cs] (a
-/// transposed operand is a stride swap), overwriting c; and c += a b^T for row-major a (m x k) and
-/// b (n x k).
+/// transposed operand is a stride swap), overwriting c.
 int ae_gemm_products_kernel(void);
 /// The same with a chosen kernel (512 or 256, which the CPU must have): tests cover both.
 void ae_gemm_nn_using(int kernel, int m, int n, int k, const float *a, size_t a_rs, size_t a_cs, const float *b,
                       size_t ldb, float *c, size_t ldc);
-void ae_gemm_nt_using(int kernel, int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb,
-                      float *c, size_t ldc);
 void ae_gemm_nn(int m, int n, int k, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb, float *c,
                 size_t ldc);
-void ae_gemm_nt(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc);
 #endif
