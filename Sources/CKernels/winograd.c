@@ -5,9 +5,10 @@
 // index: `tile_stride` per channel, a call's images owning those from `tile_offset` on. A call
 // covers the rows of tiles [ty0, ty1) of each image (a strip, so that large images run in parts
 // that stay in cache): image r's tiles at tile_offset + r * (ty1 - ty0) * nx, row-major. Tiles
-// cover the image in 4x4 steps; tails read zeros and write nothing. The 1-D transforms run over blocks of about 256 tiles of a
-// channel (several images when they are small), so they vectorise with long vectors and stay in
-// cache; padded image rows are kept de-interleaved by x mod 4, so a tile's columns are contiguous.
+// cover the image in 4x4 steps; tails read zeros and write nothing. The 1-D transforms run over
+// blocks of about 256 tiles of a channel (several images when they are small), so they vectorise
+// with long vectors and stay in cache; padded image rows are kept de-interleaved by x mod 4, so a
+// tile's columns are contiguous.
 #include "ckernels.h"
 #include "fastmath.h"
 #include <string.h>
@@ -29,15 +30,15 @@ INLINE geometry geometry_of(int height, int width) {
     return g;
 }
 
-// The strip [ty0, ty1) of rows of tiles a call covers in each image, and how many images a block
-// of the transforms takes: about 256 tiles, so a block's streams stay in cache.
+// The tiles of an image's strip [ty0, ty1) of rows of tiles, and how many images a block of the
+// transforms takes: about 256 tiles, so a block's streams stay in cache.
 typedef struct {
-    int ty0, ty1, block;
-    size_t tiles; // per image
+    size_t tiles;
+    int block;
 } strip;
 
 INLINE strip strip_of(geometry g, int ty0, int ty1) {
-    strip s = {ty0, ty1, 1, (size_t)(ty1 - ty0) * g.nx};
+    strip s = {(size_t)(ty1 - ty0) * g.nx, 1};
     s.block = s.tiles >= 256 ? 1 : (int)(256 / s.tiles);
     return s;
 }

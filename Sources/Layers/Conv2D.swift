@@ -90,8 +90,8 @@ public struct Conv2D: Layer {
     var patchSize: Int { inChannels * kernel * kernel }
     public var cacheWidth: Int {
         // Winograd: transformed inputs, products (then their gradient) and the input gradient's
-        // transform per tile of a group (at most all the rows), plus once per call the transformed
-        // weights, their gradient and scratch.
+        // transform per tile of a part (at most all the rows' tiles), plus once per call the
+        // transformed weights, their gradient and scratch.
         if winograd {
             return 36 * tiles * (2 * inChannels + outChannels) + 72 * inChannels * outChannels
                 + Int(ae_wino_scratch(1, Int32(inChannels), Int32(height), Int32(width)))
@@ -153,11 +153,12 @@ public struct Conv2D: Layer {
         return min(rowsOfTiles, max(1, 524_288 / perRow))
     }
 
-    /// Regions of a Winograd call whose groups hold up to `groupTiles` tiles, from the start of its
-    /// cache rows. The tiles' regions serve one group at a time and are overwritten by the next, so
-    /// they stay in cache and are never written back to memory: the backward pass transforms its
-    /// group's input again instead of keeping every tile's transform.
-    func winogradBuffers(_ cache: Matrix, groupTiles all: Int)
+    /// Regions of a Winograd call whose parts (groups of rows, or strips of one image) hold up to
+    /// `partTiles` tiles, from the start of its cache rows. The tiles' regions serve one part at a
+    /// time and are overwritten by the next, so they stay in cache and are never written back to
+    /// memory: the backward pass transforms its part's input again instead of keeping every tile's
+    /// transform.
+    func winogradBuffers(_ cache: Matrix, partTiles all: Int)
         -> (v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
             u: UnsafeMutablePointer<Float>, du: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
         let v = cache.base, m = v + 36 * inChannels * all, dv = m + 36 * outChannels * all
@@ -169,7 +170,7 @@ public struct Conv2D: Layer {
         let rows = x.rows, groupRows = min(rows, winogradGroupRows), stripRows = winogradStripRows
         let tilesPerRow = (width + 3) / 4, rowsOfTiles = (height + 3) / 4, all = groupRows * stripRows * tilesPerRow
         guard rows > 0 else { return }
-        let (v, m, _, u, _, scratch) = winogradBuffers(cache, groupTiles: all)
+        let (v, m, _, u, _, scratch) = winogradBuffers(cache, partTiles: all)
         let inC = Int32(inChannels), outC = Int32(outChannels), h = Int32(height), w = Int32(width)
         ae_wino_weights(params[weight], outC, inC, u, scratch)
         for r0 in Swift.stride(from: 0, to: rows, by: groupRows) {
@@ -194,7 +195,7 @@ public struct Conv2D: Layer {
         let rows = dy.rows, groupRows = min(rows, winogradGroupRows), stripRows = winogradStripRows
         let tilesPerRow = (width + 3) / 4, rowsOfTiles = (height + 3) / 4, all = groupRows * stripRows * tilesPerRow
         guard rows > 0 else { return }
-        let (v, dm, dv, u, du, scratch) = winogradBuffers(cache, groupTiles: all)
+        let (v, dm, dv, u, du, scratch) = winogradBuffers(cache, partTiles: all)
         let inC = Int32(inChannels), outC = Int32(outChannels), h = Int32(height), w = Int32(width)
         let pairs = outChannels * inChannels
         ae_wino_weights(params[weight], outC, inC, u, scratch)
