@@ -1,7 +1,8 @@
 // Single-thread GEMMs for the Winograd convolution's products m = u v and dv = u^T dm, on the layouts
 // its transforms write: row-major operands whose long dimension is the tile index. They beat
-// OpenBLAS on these shapes. (The weight gradient du = dm v^T reduces over a group's few hundred
-// tiles; there OpenBLAS is faster than our dot-product kernels were, 54-69 against 27-45 GFLOP/s.)
+// OpenBLAS on these shapes. (The weight gradient du = dm v^T reduces over a part's few hundred
+// tiles at most; there OpenBLAS beat our dot-product kernels on most shapes, 50-59 against 22-48
+// GFLOP/s, and runs it.)
 // The AVX-512 kernels read b unpacked (211-233 against 118-180 GFLOP/s on an AMD EPYC with
 // AVX-512). The AVX2 ones pack b's panels on the stack, as OpenBLAS does, but skip its separate pass
 // that zeroes c (45-74 against 31-58 GFLOP/s on an AVX2-only EPYC). Edge blocks clamp their extra
