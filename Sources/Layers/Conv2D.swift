@@ -155,7 +155,7 @@ public struct Conv2D: Layer {
 
     /// Regions of a Winograd call whose parts (groups of rows, or strips of one image) hold up to
     /// `partTiles` tiles, from the start of its cache rows. The tiles' regions serve one part at a
-    /// time and are overwritten by the next, so they stay in cache and are never written back to
+    /// time and are overwritten by the next, so they stay in cache instead of streaming through
     /// memory: the backward pass transforms its part's input again instead of keeping every tile's
     /// transform.
     func winogradBuffers(_ cache: Matrix, partTiles all: Int)
