@@ -1,8 +1,10 @@
 // Single-thread GEMMs for the Winograd convolution's products m = u v and dv = u^T dm, on the layouts
 // its transforms write: row-major operands whose long dimension is the tile index. They beat
-// OpenBLAS on these shapes. (The weight gradient du = dm v^T reduces over a part's few hundred
-// tiles at most; there OpenBLAS beat our dot-product kernels on most shapes, 50-59 against 22-48
-// GFLOP/s, and runs it.)
+// OpenBLAS on these shapes. The weight gradient du = dm v^T reduces over a part's few hundred tiles
+// at most: with AVX-512 it runs here too, on v's part transposed (ae_transpose) and added to du
+// (with OpenBLAS's AVX2 kernels, which this machine's environment pins, training was 12% slower;
+// with its AVX-512 ones 6% slower). With AVX2 only, OpenBLAS beat our dot-product kernels on most of
+// its shapes (50-59 against 22-48 GFLOP/s) and runs it.
 // The AVX-512 kernels read b unpacked (211-233 against 118-180 GFLOP/s on an AMD EPYC with
 // AVX-512). The AVX2 ones pack b's panels on the stack, as OpenBLAS does, but skip its separate pass
 // that zeroes c (45-74 against 31-58 GFLOP/s on an AVX2-only EPYC). Edge blocks clamp their extra
@@ -34,34 +36,51 @@ static inline AVX512 __mmask16 tail_mask(long remaining) {
     return (__mmask16)((1u << remaining) - 1);
 }
 
-// c[i][j] = sum_p a(i, p) b[p][j], a(i, p) = a[i * a_rs + p * a_cs]; 8 rows x 48 columns a block.
+// One block of c[i][j] = sum_p a(i, p) b[p][j], a(i, p) = a[i * a_rs + p * a_cs]: 8 rows from i0 and
+// `vectors` x 16 columns from j0 (a constant where inlined).
+static inline __attribute__((always_inline)) AVX512 void nn_block_512(int m, int n, int k, const float *a, size_t a_rs,
+                                                                      size_t a_cs, const float *b, size_t ldb, float *c,
+                                                                      size_t ldc, int accumulate, int i0, int j0,
+                                                                      int vectors) {
+    __mmask16 mask[3];
+    for (int v = 0; v < vectors; v++) mask[v] = tail_mask(n - j0 - 16 * v);
+    const float *rows[8];
+    for (int i = 0; i < 8; i++) rows[i] = a + (size_t)(i0 + i < m ? i0 + i : m - 1) * a_rs;
+    __m512 acc[8][3];
+    for (int i = 0; i < 8; i++)
+        for (int v = 0; v < vectors; v++) acc[i][v] = _mm512_setzero_ps();
+    const float *bp = b + j0;
+    for (int p = 0; p < k; p++, bp += ldb) {
+        __m512 bv[3];
+        for (int v = 0; v < vectors; v++) bv[v] = _mm512_maskz_loadu_ps(mask[v], bp + 16 * v);
+        size_t offset = (size_t)p * a_cs;
+        for (int i = 0; i < 8; i++) {
+            __m512 ai = _mm512_set1_ps(rows[i][offset]);
+            for (int v = 0; v < vectors; v++) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+        }
+    }
+    for (int i = 0; i < 8 && i0 + i < m; i++) {
+        float *ci = c + (size_t)(i0 + i) * ldc + j0;
+        for (int v = 0; v < vectors; v++) {
+            // Added at the end, so a long running sum takes one rounding per call, not per p.
+            if (accumulate) acc[i][v] = _mm512_add_ps(acc[i][v], _mm512_maskz_loadu_ps(mask[v], ci + 16 * v));
+            _mm512_mask_storeu_ps(ci + 16 * v, mask[v], acc[i][v]);
+        }
+    }
+}
+
+// Blocks of 8 rows x 48 columns, or 8 x 32 where 32 or 64 columns are left, or fewer than 32 (the
+// weight gradient's n is a channel count: 32 and 64 would waste a third of 48-column blocks).
 static AVX512 void gemm_nn_512(int m, int n, int k, const float *a, size_t a_rs, size_t a_cs, const float *b,
-                               size_t ldb, float *c, size_t ldc) {
-    for (int j0 = 0; j0 < n; j0 += 48) {
-        __mmask16 m0 = tail_mask(n - j0), m1 = tail_mask(n - j0 - 16), m2 = tail_mask(n - j0 - 32);
-        for (int i0 = 0; i0 < m; i0 += 8) {
-            const float *rows[8];
-            for (int i = 0; i < 8; i++) rows[i] = a + (size_t)(i0 + i < m ? i0 + i : m - 1) * a_rs;
-            __m512 acc[8][3];
-            for (int i = 0; i < 8; i++) acc[i][0] = acc[i][1] = acc[i][2] = _mm512_setzero_ps();
-            const float *bp = b + j0;
-            for (int p = 0; p < k; p++, bp += ldb) {
-                __m512 b0 = _mm512_maskz_loadu_ps(m0, bp), b1 = _mm512_maskz_loadu_ps(m1, bp + 16),
-                       b2 = _mm512_maskz_loadu_ps(m2, bp + 32);
-                size_t offset = (size_t)p * a_cs;
-                for (int i = 0; i < 8; i++) {
-                    __m512 ai = _mm512_set1_ps(rows[i][offset]);
-                    acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
-                    acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
-                    acc[i][2] = _mm512_fmadd_ps(ai, b2, acc[i][2]);
-                }
-            }
-            for (int i = 0; i < 8 && i0 + i < m; i++) {
-                float *ci = c + (size_t)(i0 + i) * ldc + j0;
-                _mm512_mask_storeu_ps(ci, m0, acc[i][0]);
-                _mm512_mask_storeu_ps(ci + 16, m1, acc[i][1]);
-                _mm512_mask_storeu_ps(ci + 32, m2, acc[i][2]);
-            }
+                               size_t ldb, float *c, size_t ldc, int accumulate) {
+    for (int j0 = 0; j0 < n;) {
+        int rest = n - j0;
+        if (rest <= 32 || rest == 64) {
+            for (int i0 = 0; i0 < m; i0 += 8) nn_block_512(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate, i0, j0, 2);
+            j0 += 32;
+        } else {
+            for (int i0 = 0; i0 < m; i0 += 8) nn_block_512(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate, i0, j0, 3);
+            j0 += 48;
         }
     }
 }
@@ -122,7 +141,7 @@ static inline __attribute__((always_inline)) AVX2 void nn_block_256(const float 
 // b's panels are packed first (on the stack, up to 256 values of p at a time): the transforms'
 // rows lie `ldb` apart, often a multiple of 4 KB, so unpacked they would share a few L1 sets.
 static AVX2 void gemm_nn_256(int m, int n, int k, const float *a, size_t a_rs, size_t a_cs, const float *b,
-                             size_t ldb, float *c, size_t ldc) {
+                             size_t ldb, float *c, size_t ldc, int accumulate) {
     enum { depth = 256 };
     float panel[depth * 16] __attribute__((aligned(32)));
     for (int j0 = 0; j0 < n; j0 += 16) {
@@ -144,7 +163,7 @@ static AVX2 void gemm_nn_256(int m, int n, int k, const float *a, size_t a_rs, s
             for (int i0 = 0; i0 < m; i0 += 6) {
                 const float *rows[6];
                 for (int i = 0; i < 6; i++) rows[i] = a + (size_t)(i0 + i < m ? i0 + i : m - 1) * a_rs + p0 * a_cs;
-                int valid = m - i0 < 6 ? m - i0 : 6, more = p0 > 0;
+                int valid = m - i0 < 6 ? m - i0 : 6, more = accumulate || p0 > 0;
                 float *cb = c + (size_t)i0 * ldc + j0;
                 if (columns == 16) {
                     if (valid > 4) nn_block_256(rows, a_cs, panel, kp, cb, ldc, 6, valid, more, 0, 16);
@@ -160,14 +179,60 @@ static AVX2 void gemm_nn_256(int m, int n, int k, const float *a, size_t a_rs, s
 }
 
 void ae_gemm_nn_using(int kernel, int m, int n, int k, const float *a, size_t a_rs, size_t a_cs, const float *b,
-                      size_t ldb, float *c, size_t ldc) {
-    if (kernel == 512) gemm_nn_512(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc);
-    else gemm_nn_256(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc);
+                      size_t ldb, float *c, size_t ldc, int accumulate) {
+    if (kernel == 512) gemm_nn_512(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate);
+    else gemm_nn_256(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate);
 }
 
 void ae_gemm_nn(int m, int n, int k, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb, float *c,
-                size_t ldc) {
-    ae_gemm_nn_using(ae_gemm_products_kernel(), m, n, k, a, a_rs, a_cs, b, ldb, c, ldc);
+                size_t ldc, int accumulate) {
+    ae_gemm_nn_using(ae_gemm_products_kernel(), m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate);
+}
+
+// dst[j][i] = src[i][j]: 16 x 16 blocks transposed in registers (4 rounds of shuffles), edges masked.
+static AVX512 void transpose_512(int rows, int cols, const float *src, size_t lds, float *dst, size_t ldd) {
+    for (int i0 = 0; i0 < rows; i0 += 16) {
+        int h = rows - i0 < 16 ? rows - i0 : 16;
+        __mmask16 store = tail_mask(h);
+        for (int j0 = 0; j0 < cols; j0 += 16) {
+            int w = cols - j0 < 16 ? cols - j0 : 16;
+            __mmask16 load = tail_mask(w);
+            __m512 r[16], t[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = i < h ? _mm512_maskz_loadu_ps(load, src + (size_t)(i0 + i) * lds + j0) : _mm512_setzero_ps();
+            for (int i = 0; i < 16; i += 2) {
+                t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+                t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+            }
+            for (int i = 0; i < 16; i += 4)
+                for (int q = 0; q < 2; q++) {
+                    __m512d x = _mm512_castps_pd(t[i + q]), y = _mm512_castps_pd(t[i + 2 + q]);
+                    r[i + q] = _mm512_castpd_ps(_mm512_unpacklo_pd(x, y));
+                    r[i + 2 + q] = _mm512_castpd_ps(_mm512_unpackhi_pd(x, y));
+                }
+            for (int i = 0; i < 16; i += 8)
+                for (int q = 0; q < 4; q++) {
+                    t[i + q] = _mm512_shuffle_f32x4(r[i + q], r[i + 4 + q], 0x88);
+                    t[i + 4 + q] = _mm512_shuffle_f32x4(r[i + q], r[i + 4 + q], 0xDD);
+                }
+            for (int q = 0; q < 8; q++) {
+                r[q] = _mm512_shuffle_f32x4(t[q], t[q + 8], 0x88);
+                r[q + 8] = _mm512_shuffle_f32x4(t[q], t[q + 8], 0xDD);
+            }
+            // r[i] now holds column i with its bits 0 and 1 swapped.
+            for (int j = 0; j < w; j++)
+                _mm512_mask_storeu_ps(dst + (size_t)(j0 + j) * ldd + i0, store, r[(j & ~3) | (j & 1) << 1 | (j >> 1 & 1)]);
+        }
+    }
+}
+
+void ae_transpose(int rows, int cols, const float *src, size_t lds, float *dst, size_t ldd) {
+    if (ae_gemm_products_kernel() == 512) {
+        transpose_512(rows, cols, src, lds, dst, ldd);
+        return;
+    }
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) dst[(size_t)j * ldd + i] = src[(size_t)i * lds + j];
 }
 
 #else
@@ -175,18 +240,23 @@ void ae_gemm_nn(int m, int n, int k, const float *a, size_t a_rs, size_t a_cs, c
 int ae_gemm_products_kernel(void) { return 0; }
 
 void ae_gemm_nn_using(int kernel, int m, int n, int k, const float *a, size_t a_rs, size_t a_cs, const float *b,
-                      size_t ldb, float *c, size_t ldc) {
+                      size_t ldb, float *c, size_t ldc, int accumulate) {
     (void)kernel;
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
-            float s = 0;
+            float s = accumulate ? c[(size_t)i * ldc + j] : 0;
             for (int p = 0; p < k; p++) s += a[i * a_rs + p * a_cs] * b[(size_t)p * ldb + j];
             c[(size_t)i * ldc + j] = s;
         }
 }
 
 void ae_gemm_nn(int m, int n, int k, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb, float *c,
-                size_t ldc) {
-    ae_gemm_nn_using(0, m, n, k, a, a_rs, a_cs, b, ldb, c, ldc);
+                size_t ldc, int accumulate) {
+    ae_gemm_nn_using(0, m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate);
+}
+
+void ae_transpose(int rows, int cols, const float *src, size_t lds, float *dst, size_t ldd) {
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) dst[(size_t)j * ldd + i] = src[(size_t)i * lds + j];
 }
 #endif

@@ -132,7 +132,7 @@ public struct Conv2D: Layer {
     func product(m: Int, n: Int, k: Int, _ a: UnsafeMutablePointer<Float>, transposeA: Bool,
                  _ b: UnsafeMutablePointer<Float>, ldb: Int, into out: UnsafeMutablePointer<Float>, ldc: Int) {
         if Conv2D.ownProducts && !portableKernel {
-            ae_gemm_nn(Int32(m), Int32(n), Int32(k), a, transposeA ? 1 : k, transposeA ? m : 1, b, ldb, out, ldc)
+            ae_gemm_nn(Int32(m), Int32(n), Int32(k), a, transposeA ? 1 : k, transposeA ? m : 1, b, ldb, out, ldc, 0)
         } else {
             gemm(Matrix(a, rows: transposeA ? k : m, cols: transposeA ? m : k), transposeA: transposeA,
                  Matrix(b, rows: k, cols: n, stride: ldb), into: Matrix(out, rows: m, cols: n, stride: ldc))
@@ -207,13 +207,21 @@ public struct Conv2D: Layer {
                 ae_wino_input(x.row(r0), x.stride, Int32(group), inC, h, w, t0, t1, v, all, 0, scratch)
                 ae_wino_output_grad(dy.row(r0), dy.stride, fusedReLU ? UnsafePointer(y.row(r0)) : nil, y.stride,
                                     Int32(group), outC, h, w, t0, t1, dm, all, 0, grads[bias], scratch)
-                // du += dm v^T (OpenBLAS: faster than our kernels on a part's short reduction) and
-                // dv = u^T dm, while the part's tiles are in cache.
+                // du += dm v^T and dv = u^T dm, while the part's tiles are in cache. With AVX-512, du
+                // on our kernel with v's part transposed into dv's region (free until dv is made);
+                // else on OpenBLAS, faster than our AVX2 kernels on a part's short reduction.
+                let first = r0 == 0 && ty0 == 0
                 for xi in 0..<36 {
-                    gemm(Matrix(dm + xi * outChannels * all, rows: outChannels, cols: n, stride: all),
-                         Matrix(v + xi * inChannels * all, rows: inChannels, cols: n, stride: all), transposeB: true,
-                         into: Matrix(du + xi * pairs, rows: outChannels, cols: inChannels),
-                         beta: r0 == 0 && ty0 == 0 ? 0 : 1)
+                    let dmXi = dm + xi * outChannels * all, vXi = v + xi * inChannels * all
+                    if Conv2D.productsKernel == 512 && !portableKernel {
+                        ae_transpose(inC, Int32(n), vXi, all, dv, inChannels)
+                        ae_gemm_nn(outC, inC, Int32(n), dmXi, all, 1, dv, inChannels, du + xi * pairs, inChannels,
+                                   first ? 0 : 1)
+                    } else {
+                        gemm(Matrix(dmXi, rows: outChannels, cols: n, stride: all),
+                             Matrix(vXi, rows: inChannels, cols: n, stride: all), transposeB: true,
+                             into: Matrix(du + xi * pairs, rows: outChannels, cols: inChannels), beta: first ? 0 : 1)
+                    }
                 }
                 guard let dx else { continue }
                 for xi in 0..<36 {

@@ -244,38 +244,59 @@ func compareConvolutions(_ a: Conv2D, _ b: Conv2D, parameterCount: Int, rows: In
 
 /// Our GEMMs of the Winograd products (AVX-512 and AVX2, each where the CPU has it) against a
 /// double-precision reference: row counts around the 8-, 6-, 4- and 2-row blocks, columns around the
-/// 48- and 16-column blocks, reductions past one packed panel (256 values) and a transposed operand
-/// by strides.
+/// 48-, 32- and 16-column blocks, reductions past one packed panel (256 values), a transposed operand
+/// by strides, and adding to c.
 /// Skipped (and reported so) on CPUs without AVX2, where the kernels never run.
 @Suite(.enabled(if: ae_gemm_products_kernel() != 0, "the CPU has neither AVX-512 nor AVX2")) struct WinogradProductTests {
     /// The kernels this CPU can run.
     static let kernels: [Int32] = ae_gemm_products_kernel() == 512 ? [512, 256] : [256]
 
     @Test(arguments: [(1, 1, 1), (8, 48, 32), (13, 50, 7), (3, 97, 64), (17, 16, 33), (4, 24, 5), (7, 23, 9),
-                      (5, 25, 3), (6, 16, 7), (13, 37, 300)])
+                      (5, 25, 3), (6, 16, 7), (13, 37, 300), (9, 64, 20), (8, 32, 5), (11, 128, 40)])
     func nnMatchesAReference(m: Int, n: Int, k: Int) {
-        let a = randomArray(m * k, seed: 1), b = randomArray(k * n, seed: 2)
+        let a = randomArray(m * k, seed: 1), b = randomArray(k * n, seed: 2), c0 = randomArray(m * n, seed: 3)
         for kernel in Self.kernels {
-            for transposed in [false, true] {
-                // transposed: a is stored k x m and read as its transpose.
-                var c = [Float](repeating: .nan, count: m * n)
+            for (transposed, accumulate) in [(false, false), (true, false), (false, true)] {
+                // transposed: a is stored k x m and read as its transpose; accumulate: c += a b.
+                var c = accumulate ? c0 : [Float](repeating: .nan, count: m * n)
                 a.withUnsafeBufferPointer { pa in
                     b.withUnsafeBufferPointer { pb in
                         c.withUnsafeMutableBufferPointer { pc in
                             ae_gemm_nn_using(kernel, Int32(m), Int32(n), Int32(k), pa.baseAddress, transposed ? 1 : k,
-                                             transposed ? m : 1, pb.baseAddress, n, pc.baseAddress, n)
+                                             transposed ? m : 1, pb.baseAddress, n, pc.baseAddress, n,
+                                             accumulate ? 1 : 0)
                         }
                     }
                 }
                 var expected = [Float](repeating: 0, count: m * n)
                 for i in 0..<m {
                     for j in 0..<n {
-                        var s = 0.0
+                        var s = accumulate ? Double(c0[i * n + j]) : 0
                         for p in 0..<k { s += Double(transposed ? a[p * m + i] : a[i * k + p]) * Double(b[p * n + j]) }
                         expected[i * n + j] = Float(s)
                     }
                 }
-                expectClose(c, expected, relative: 1e-5, absolute: 1e-5, "kernel \(kernel), transposed \(transposed)")
+                expectClose(c, expected, relative: 1e-5, absolute: 1e-5,
+                            "kernel \(kernel), transposed \(transposed), accumulate \(accumulate)")
+            }
+        }
+    }
+
+    /// The transpose (16 x 16 register blocks with AVX-512) is exact, edges included, and writes
+    /// nothing outside the destination's rows and columns.
+    @Test(arguments: [(1, 1), (16, 16), (17, 33), (32, 144), (5, 40), (64, 7)])
+    func transposeIsExact(rows: Int, cols: Int) {
+        let src = randomArray(rows * (cols + 3), seed: 4), ldd = rows + 2
+        var dst = [Float](repeating: .nan, count: cols * ldd)
+        src.withUnsafeBufferPointer { ps in
+            dst.withUnsafeMutableBufferPointer { pd in
+                ae_transpose(Int32(rows), Int32(cols), ps.baseAddress, cols + 3, pd.baseAddress, ldd)
+            }
+        }
+        for j in 0..<cols {
+            for i in 0..<ldd {
+                if i < rows { #expect(dst[j * ldd + i] == src[i * (cols + 3) + j], "(\(i), \(j))") }
+                else { #expect(dst[j * ldd + i].isNaN, "padding (\(i), \(j)) written") }
             }
         }
     }

@@ -91,11 +91,13 @@ void ae_wino_input_grad(const float *dv, size_t tile_stride, size_t tile_offset,
                         int width, int ty0, int ty1, float *dx, size_t dx_stride, float *scratch);
 /// Single-thread GEMMs (gemm_products.c), for use when ae_gemm_products_kernel() is not 0 (512: the
 /// AVX-512 kernels, 256: the AVX2 + FMA ones): c = a b with a(i, p) = a[i * a_rs + p * a_cs] (a
-/// transposed operand is a stride swap), overwriting c.
+/// transposed operand is a stride swap), overwriting c, or adding to it when `accumulate`.
 int ae_gemm_products_kernel(void);
 /// The same with a chosen kernel (512 or 256, which the CPU must have): tests cover both.
 void ae_gemm_nn_using(int kernel, int m, int n, int k, const float *a, size_t a_rs, size_t a_cs, const float *b,
-                      size_t ldb, float *c, size_t ldc);
+                      size_t ldb, float *c, size_t ldc, int accumulate);
 void ae_gemm_nn(int m, int n, int k, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb, float *c,
-                size_t ldc);
+                size_t ldc, int accumulate);
+/// dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols (16 x 16 register blocks with AVX-512).
+void ae_transpose(int rows, int cols, const float *src, size_t lds, float *dst, size_t ldd);
 #endif
