@@ -180,10 +180,21 @@ CLONES void ae_wino_weight_grad(const float *du, int out_c, int in_c, float *dw,
     }
 }
 
+// A row of `width` floats into cache ahead of its use: the transforms walk the channels' planes one
+// after the other, and the next channel's row is read (or written) one plane later. The hardware
+// prefetchers left their loads of x, dy and dx stalling (+7% training, +10% inference for x alone).
+INLINE void prefetch_row(const float *p, int width) {
+    for (int i = 0; i < width; i += 16) __builtin_prefetch(p + i);
+}
+
+INLINE void prefetch_row_for_write(const float *p, int width) {
+    for (int i = 0; i < width; i += 16) __builtin_prefetch(p + i, 1);
+}
+
 // Padded rows [y0, y1) of an image plane into the de-interleaved zero-padded layout: padded row y,
 // phase q, index n holds x[y - 1][4 n + q - 1] (0 outside the image), at plane row y - y0.
 INLINE void load_plane(const float *src, int height, int width, geometry g, size_t y0, size_t y1,
-                       float *restrict plane, float *restrict line) {
+                       float *restrict plane, float *restrict line, size_t ahead) {
     for (size_t y = y0; y < y1; y++) {
         float *dst = plane + (y - y0) * g.row;
         int iy = (int)y - 1;
@@ -192,6 +203,7 @@ INLINE void load_plane(const float *src, int height, int width, geometry g, size
             continue;
         }
         const float *s = src + (size_t)iy * width;
+        prefetch_row(s + ahead, width);
         line[0] = 0;
         for (int i = 0; i < width; i++) line[i + 1] = s[i];
         for (size_t i = (size_t)width + 1; i < g.row; i++) line[i] = 0;
@@ -217,7 +229,7 @@ CLONES void ae_wino_input(const float *x, size_t x_stride, int rows, int channel
             // Along y (m -> a) straight from the padded plane, per tile row and column n.
             for (int r = r0; r < r1; r++) {
                 load_plane(x + r * x_stride + c * plane_size, height, width, g, 4 * (size_t)ty0, 4 * (size_t)ty1 + 2,
-                           plane, line);
+                           plane, line, plane_size);
                 for (int ty = ty0; ty < ty1; ty++) {
                     size_t t0 = (size_t)(r - r0) * s.tiles + (size_t)(ty - ty0) * g.nx;
                     const float *prow = plane + (size_t)(4 * (ty - ty0)) * g.row;
@@ -259,6 +271,7 @@ CLONES void ae_wino_output(const float *m, size_t tile_stride, size_t tile_offse
                             line[4 * tx + 2] = s2[tx], line[4 * tx + 3] = s3[tx];
                         }
                         float *dst = y + r * y_stride + k * plane_size + (size_t)(4 * ty + i) * width;
+                        prefetch_row_for_write(dst + plane_size, width);
                         if (relu) {
                             for (int q = 0; q < width; q++) dst[q] = __builtin_fmaxf(line[q] + b, 0);
                         } else {
@@ -292,8 +305,10 @@ CLONES void ae_wino_output_grad(const float *dy, size_t dy_stride, const float *
                         if (yy < height) {
                             size_t offset = k * plane_size + (size_t)yy * width;
                             const float *src = dy + r * dy_stride + offset;
+                            prefetch_row(src + plane_size, width);
                             if (relu_y) {
                                 const float *gate = relu_y + r * y_stride + offset;
+                                prefetch_row(gate + plane_size, width);
                                 for (int p = 0; p < width; p++) line[p] = gate[p] > 0 ? src[p] : 0;
                             } else {
                                 for (int p = 0; p < width; p++) line[p] = src[p];
@@ -359,6 +374,7 @@ CLONES void ae_wino_input_grad(const float *dv, size_t tile_stride, size_t tile_
                         line[4 * n + 2] = src[2 * g.phase + n], line[4 * n + 3] = src[3 * g.phase + n];
                     }
                     float *dst = dx + r * dx_stride + c * plane_size + (size_t)yy * width;
+                    prefetch_row_for_write(dst + plane_size, width);
                     for (int i = 0; i < width; i++) dst[i] += line[i + 1];
                 }
             }
