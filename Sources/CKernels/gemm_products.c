@@ -2,9 +2,9 @@
 // its transforms write: row-major operands whose long dimension is the tile index. They beat
 // OpenBLAS on these shapes. The weight gradient du = dm v^T reduces over a part's few hundred tiles
 // at most: with AVX-512 it runs here too, on v's part transposed (ae_transpose) and added to du
-// (with OpenBLAS's AVX2 kernels, which this machine's environment pins, training was 12% slower;
-// with its AVX-512 ones 6% slower). With AVX2 only, OpenBLAS beat our dot-product kernels on most of
-// its shapes (50-59 against 22-48 GFLOP/s) and runs it.
+// (training on one shard ran 10% slower with OpenBLAS's AVX2 kernels, as fast with its AVX-512 ones,
+// which a user's OPENBLAS_CORETYPE may rule out). With AVX2 only, OpenBLAS beat our dot-product
+// kernels on most of its shapes (50-59 against 22-48 GFLOP/s) and runs it.
 // The AVX-512 kernels read b unpacked (211-233 against 118-180 GFLOP/s on an AMD EPYC with
 // AVX-512). The AVX2 ones pack b's panels on the stack, as OpenBLAS does, but skip its separate pass
 // that zeroes c (45-74 against 31-58 GFLOP/s on an AVX2-only EPYC). Edge blocks clamp their extra
