@@ -82,7 +82,7 @@ int main() {
                 int g = std::min(G, B - r0);
                 ae_wino_input(x.data() + (size_t)r0 * C * H * W, (size_t)C * H * W, g, C, H, W, 0, (H + 3) / 4, v.data(), all, 0, sc.data());
                 for (int xi = 0; xi < 36; xi++)
-                    ae_gemm_nn(O, g * tiles, C, u.data() + (size_t)xi * O * C, C, 1, v.data() + xi * C * all, all, m.data() + xi * O * all, all);
+                    ae_gemm_nn(O, g * tiles, C, u.data() + (size_t)xi * O * C, C, 1, v.data() + xi * C * all, all, m.data() + xi * O * all, all, 0);
                 ae_wino_output(m.data(), all, 0, g, O, H, W, 0, (H + 3) / 4, b.data(), 1, y2.data() + (size_t)r0 * O * H * W, (size_t)O * H * W, sc.data());
             }
             t = now() - t; best = std::min(best, t);
