@@ -89,6 +89,43 @@ INLINE void bt6_row(const float *restrict in, size_t is, float *restrict out, si
     }
 }
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+// bt6 on a row of tiles with AVX-512: 16 tiles a vector, the last one masked (12 tiles at 48x48, 6
+// and 3 at the U-Net's lower levels, where bt6_row ran two 8- or 4-wide vectors or scalars).
+static __attribute__((target("avx512f"))) void bt6_row_512(const float *restrict in, size_t is, float *restrict out,
+                                                           size_t os, size_t n) {
+    for (size_t t = 0; t < n; t += 16) {
+        __mmask16 k = n - t >= 16 ? 0xFFFF : (__mmask16)((1u << (n - t)) - 1);
+        __m512 i0 = _mm512_maskz_loadu_ps(k, in + t), i1 = _mm512_maskz_loadu_ps(k, in + is + t),
+               i2 = _mm512_maskz_loadu_ps(k, in + 2 * is + t), i3 = _mm512_maskz_loadu_ps(k, in + 3 * is + t),
+               i4 = _mm512_maskz_loadu_ps(k, in + 4 * is + t), i5 = _mm512_maskz_loadu_ps(k, in + 5 * is + t);
+        __m512 four = _mm512_set1_ps(4), five = _mm512_set1_ps(5), two = _mm512_set1_ps(2);
+        __m512 s12 = _mm512_add_ps(i1, i2), d12 = _mm512_sub_ps(i1, i2), d42 = _mm512_sub_ps(i4, i2);
+        __m512 d31 = _mm512_sub_ps(i3, i1);
+        _mm512_mask_storeu_ps(out + t, k, _mm512_fmadd_ps(four, i0, _mm512_fnmadd_ps(five, i2, i4)));
+        _mm512_mask_storeu_ps(out + os + t, k, _mm512_fnmadd_ps(four, s12, _mm512_add_ps(i3, i4)));
+        _mm512_mask_storeu_ps(out + 2 * os + t, k, _mm512_fmadd_ps(four, d12, _mm512_sub_ps(i4, i3)));
+        _mm512_mask_storeu_ps(out + 3 * os + t, k, _mm512_fmadd_ps(two, d31, d42));
+        _mm512_mask_storeu_ps(out + 4 * os + t, k, _mm512_fnmadd_ps(two, d31, d42));
+        _mm512_mask_storeu_ps(out + 5 * os + t, k, _mm512_fmadd_ps(four, i1, _mm512_fnmadd_ps(five, i3, i5)));
+    }
+}
+#endif
+
+// bt6_row, or with `wide` (the CPU has AVX-512) bt6_row_512.
+INLINE void bt6_row_on(int wide, const float *restrict in, size_t is, float *restrict out, size_t os, size_t n) {
+#if defined(__x86_64__)
+    if (wide) {
+        bt6_row_512(in, is, out, os, n);
+        return;
+    }
+#endif
+    (void)wide;
+    bt6_row(in, is, out, os, n);
+}
+
 INLINE void b6(const float *restrict in, size_t is, float *restrict out, size_t os, size_t n) {
     ASSUME_SAFE
     for (size_t t = 0; t < n; t++) {
@@ -222,6 +259,7 @@ CLONES void ae_wino_input(const float *x, size_t x_stride, int rows, int channel
     strip s = strip_of(g, ty0, ty1);
     size_t plane_size = (size_t)height * width, xi_stride = (size_t)channels * tile_stride;
     float *e = scratch, *plane = e + 36 * block_tiles(g, rows), *line = plane + g.rows * g.row;
+    int wide = ae_gemm_products_kernel() == 512;
     for (int c = 0; c < channels; c++) {
         for (int r0 = 0; r0 < rows; r0 += s.block) {
             int r1 = r0 + s.block < rows ? r0 + s.block : rows;
@@ -234,7 +272,8 @@ CLONES void ae_wino_input(const float *x, size_t x_stride, int rows, int channel
                     size_t t0 = (size_t)(r - r0) * s.tiles + (size_t)(ty - ty0) * g.nx;
                     const float *prow = plane + (size_t)(4 * (ty - ty0)) * g.row;
                     for (int n = 0; n < 6; n++)
-                        bt6_row(prow + (n & 3) * g.phase + (n >> 2), g.row, e + n * tc + t0, 6 * tc, (size_t)g.nx);
+                        bt6_row_on(wide, prow + (n & 3) * g.phase + (n >> 2), g.row, e + n * tc + t0, 6 * tc,
+                                   (size_t)g.nx);
                 }
             }
             // Along x (n -> b) into v[a][b][c].

@@ -140,13 +140,13 @@ func compareConvolutions(_ a: Conv2D, _ b: Conv2D, parameterCount: Int, rows: In
 
 /// Winograd F(4x4, 3x3) against the im2col + GEMM path: sizes that are not multiples of the 4x4
 /// tile (tails in both directions, images smaller than a tile), the U-Net's channel counts, one and
-/// several rows (60x62 has 240 tiles: one row per transform block), rows of 2-16 tiles (whole and
-/// shifted vectors of 4 and 8 in the input transform), with and without a fused ReLU; forward and
-/// both gradients.
+/// several rows (60x62 has 240 tiles: one row per transform block), rows of 2-18 tiles (whole and
+/// shifted vectors of 4 and 8 in the input transform; with AVX-512 one or two vectors of 16, the
+/// last masked), with and without a fused ReLU; forward and both gradients.
 @Suite struct WinogradConvolutionTests {
     static let shapes = [(17, 16, 1, 1), (16, 17, 3, 2), (32, 32, 12, 12), (3, 5, 9, 17), (20, 13, 6, 7),
                          (33, 9, 5, 13), (64, 128, 12, 12), (96, 32, 8, 8), (32, 64, 13, 10),
-                         (17, 16, 60, 62), (32, 32, 9, 45), (32, 32, 40, 40), (64, 64, 58, 33)]
+                         (17, 16, 60, 62), (32, 32, 9, 45), (32, 32, 40, 40), (64, 64, 58, 33), (20, 16, 7, 70)]
 
     // Rows 3 run (32, 32, 40, 40) in groups of 2 and 1, (17, 16, 60, 62) in groups of 1; (64, 64, 58, 33)
     // runs each image in strips of 12 and 3 rows of tiles.
