@@ -90,11 +90,11 @@ public struct Conv2D: Layer {
     var patchSize: Int { inChannels * kernel * kernel }
     public var cacheWidth: Int {
         // Winograd: transformed inputs, products (then their gradient) and the input gradient's
-        // transform per tile of a part (at most all the rows' tiles), plus once per call the
-        // transformed weights, their gradient and scratch.
+        // transform per tile of a part, plus once per call the transformed weights, their gradient
+        // and scratch. A part holds a strip of one image or whole images, never more per row.
         if winograd {
-            return 36 * tiles * (2 * inChannels + outChannels) + 72 * inChannels * outChannels
-                + Int(ae_wino_scratch(1, Int32(inChannels), Int32(height), Int32(width)))
+            return 36 * winogradStripRows * ((width + 3) / 4) * (2 * inChannels + outChannels)
+                + 72 * inChannels * outChannels + Int(ae_wino_scratch(1, Int32(inChannels), Int32(height), Int32(width)))
         }
         // The GEMM path: im2col, the flipped weights (row 0 only) for the transposed gradient, and
         // room for dy masked by a fused ReLU's output.
@@ -105,6 +105,9 @@ public struct Conv2D: Layer {
         // Padded input (kept for the weight gradient), padded dy, and the flipped weights.
         return paddedPlane * (inChannels + outChannels) + 9 * inChannels * outChannels
     }
+
+    /// Winograd's backward pass transforms its input again: its cache is scratch (Network).
+    public var cacheIsScratch: Bool { winograd }
 
     /// The GEMM path computes dx as a convolution of dy with the flipped kernel, channels swapped:
     /// one GEMM with K = outC*k*k per sample (instead of K = outC) and no col2im scatter. That
@@ -158,9 +161,12 @@ public struct Conv2D: Layer {
     /// time and are overwritten by the next, so they stay in cache instead of streaming through
     /// memory: the backward pass transforms its part's input again instead of keeping every tile's
     /// transform.
-    func winogradBuffers(_ cache: Matrix, partTiles all: Int)
+    func winogradBuffers(_ cache: Matrix, partTiles all: Int, groupRows: Int)
         -> (v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
             u: UnsafeMutablePointer<Float>, du: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        let needed = 36 * all * (2 * inChannels + outChannels) + 72 * inChannels * outChannels
+            + Int(ae_wino_scratch(Int32(groupRows), Int32(inChannels), Int32(height), Int32(width)))
+        precondition(cache.isContiguous && needed <= cache.rows * cache.cols, "Winograd cache too small")
         let v = cache.base, m = v + 36 * inChannels * all, dv = m + 36 * outChannels * all
         let u = dv + 36 * inChannels * all, du = u + 36 * inChannels * outChannels
         return (v, m, dv, u, du, du + 36 * inChannels * outChannels)
@@ -170,7 +176,7 @@ public struct Conv2D: Layer {
         let rows = x.rows, groupRows = min(rows, winogradGroupRows), stripRows = winogradStripRows
         let tilesPerRow = (width + 3) / 4, rowsOfTiles = (height + 3) / 4, all = groupRows * stripRows * tilesPerRow
         guard rows > 0 else { return }
-        let (v, m, _, u, _, scratch) = winogradBuffers(cache, partTiles: all)
+        let (v, m, _, u, _, scratch) = winogradBuffers(cache, partTiles: all, groupRows: groupRows)
         let inC = Int32(inChannels), outC = Int32(outChannels), h = Int32(height), w = Int32(width)
         ae_wino_weights(params[weight], outC, inC, u, scratch)
         for r0 in Swift.stride(from: 0, to: rows, by: groupRows) {
@@ -195,7 +201,7 @@ public struct Conv2D: Layer {
         let rows = dy.rows, groupRows = min(rows, winogradGroupRows), stripRows = winogradStripRows
         let tilesPerRow = (width + 3) / 4, rowsOfTiles = (height + 3) / 4, all = groupRows * stripRows * tilesPerRow
         guard rows > 0 else { return }
-        let (v, dm, dv, u, du, scratch) = winogradBuffers(cache, partTiles: all)
+        let (v, dm, dv, u, du, scratch) = winogradBuffers(cache, partTiles: all, groupRows: groupRows)
         let inC = Int32(inChannels), outC = Int32(outChannels), h = Int32(height), w = Int32(width)
         let pairs = outChannels * inChannels
         ae_wino_weights(params[weight], outC, inC, u, scratch)

@@ -11,6 +11,9 @@ public protocol Layer: Sendable {
     var outputWidth: Int { get }
     /// Floats per sample kept from forward for backward.
     var cacheWidth: Int { get }
+    /// The cache is scratch for each call alone, nothing kept from forward for backward (Winograd
+    /// convolutions transform their input again): a network gives all such layers one region.
+    var cacheIsScratch: Bool { get }
     /// Sets this layer's parameters (if any) from `rng`.
     func initialize(params: Arena, rng: inout SplitMix64)
     /// `y = f(x)`. `x`, `y`, `cache` all have `rows == B`.
@@ -22,6 +25,7 @@ public protocol Layer: Sendable {
 
 extension Layer {
     public var cacheWidth: Int { 0 }
+    public var cacheIsScratch: Bool { false }
     public func initialize(params: Arena, rng: inout SplitMix64) {}
 }
 

@@ -19,9 +19,11 @@ public struct Network: Sendable {
     }
 
     /// A chain reading another chain's output region (skip connections, encoder-decoder stages);
-    /// `inputGradient` receives (overwrites) the gradient of that input.
+    /// `inputGradient` receives (overwrites) the gradient of that input. Layers whose cache is
+    /// scratch (in inference, all) share `scratch`, which a model's chains can share, or else one
+    /// region of this chain.
     public init(_ layers: [any Layer], allocator: inout RegionAllocator, input: Region, inputGradient: Region?,
-                inference: Bool = false) {
+                inference: Bool = false, scratch: Region? = nil) {
         precondition(!layers.isEmpty, "a network needs at least one layer")
         precondition(input.cols == layers[0].inputWidth && (inputGradient?.cols ?? input.cols) == input.cols,
                      "input region has \(input.cols) columns, the first layer takes \(layers[0].inputWidth)")
@@ -34,11 +36,19 @@ public struct Network: Sendable {
         var grads: [Region?] = [inputGradient]
         var caches: [Region] = []
         // Inference needs no gradients, and a cache only while its own layer runs: one shared.
-        let shared = inference ? allocator.take(layers.map(\.cacheWidth).max()!) : nil
+        // Training keeps caches from forward to backward, but scratch ones can still share.
+        let shared = inference ? scratch ?? allocator.take(layers.map(\.cacheWidth).max()!) : nil
+        let scratchWidths = layers.filter(\.cacheIsScratch).map(\.cacheWidth)
+        let scratch = inference || scratchWidths.isEmpty ? nil : scratch ?? allocator.take(scratchWidths.max()!)
         for layer in layers {
             acts.append(allocator.take(layer.outputWidth))
             grads.append(inference ? nil : allocator.take(layer.outputWidth))
-            caches.append(shared.map { Region(start: $0.start, cols: layer.cacheWidth) } ?? allocator.take(layer.cacheWidth))
+            if let region = shared ?? (layer.cacheIsScratch ? scratch : nil) {
+                precondition(layer.cacheWidth <= region.cols, "a scratch region narrower than a layer's cache")
+                caches.append(Region(start: region.start, cols: layer.cacheWidth))
+            } else {
+                caches.append(allocator.take(layer.cacheWidth))
+            }
         }
         activations = acts
         gradients = grads

@@ -141,7 +141,11 @@ public struct ConvDenoiser: AutoencoderModel {
             upNames[0].append("head")
         }
 
-        // Regions: the encoder chain, then each decoder level's concatenation and chain.
+        // Regions: the encoder chain, then each decoder level's concatenation and chain. The
+        // Winograd layers' caches are scratch (in inference, all caches): one region serves them.
+        let allLayers = Array((downLayers + upLayers).joined())
+        let scratch = (inference ? allLayers : allLayers.filter(\.cacheIsScratch)).map(\.cacheWidth).max()
+            .map { allocator.take($0) }
         var downNets: [Network] = []
         var downGrads: [Region?] = []
         for level in 0...d {
@@ -149,7 +153,7 @@ public struct ConvDenoiser: AutoencoderModel {
             let input = level == 0 ? allocator.take(layers[0].inputWidth) : downNets[level - 1].activations.last!
             let gradient = level == 0 || inference ? nil : allocator.take(layers[0].inputWidth)
             downNets.append(Network(layers, allocator: &allocator, input: input, inputGradient: gradient,
-                                    inference: inference))
+                                    inference: inference, scratch: scratch))
             downGrads.append(gradient)
         }
         var upNets: [Network?] = Array(repeating: nil, count: d)
@@ -160,7 +164,8 @@ public struct ConvDenoiser: AutoencoderModel {
             joined[level] = allocator.take(width)
             joinedGrads[level] = allocator.take(inference ? 0 : width)
             upNets[level] = Network(upLayers[level], allocator: &allocator, input: joined[level],
-                                    inputGradient: inference ? nil : joinedGrads[level], inference: inference)
+                                    inputGradient: inference ? nil : joinedGrads[level], inference: inference,
+                                    scratch: scratch)
         }
         down = downNets
         up = upNets.map { $0! }

@@ -302,3 +302,44 @@ func compareConvolutions(_ a: Conv2D, _ b: Conv2D, parameterCount: Int, rows: In
     }
 
 }
+
+/// Winograd layers' caches are scratch, so a network gives them one region: a chain of two such
+/// layers (strips and groups of rows included) trains exactly like its copy on the GEMM path with
+/// caches of their own, and the caches really are shared (or not).
+@Suite struct SharedScratchTests {
+    @Test(arguments: [(16, 24, 12, 12, 3), (8, 40, 58, 33, 2)])
+    func chainOfWinogradLayersMatchesTheGEMMPath(shape: (Int, Int, Int, Int, Int)) {
+        let (c, o, h, w, rows) = shape
+        var results: [[[Float]]] = []
+        for winograd in [true, false] {
+            var layout = ParameterLayout(), allocator = RegionAllocator()
+            let layers: [any Layer] = [
+                Conv2D(inChannels: c, outChannels: o, height: h, width: w, kernel: 3, padding: 1, name: "a",
+                       layout: &layout, direct: false, winograd: winograd, fusedReLU: true),
+                Conv2D(inChannels: o, outChannels: c, height: h, width: w, kernel: 3, padding: 1, name: "b",
+                       layout: &layout, direct: false, winograd: winograd),
+            ]
+            let network = Network(layers, allocator: &allocator, inputGradient: true)
+            #expect((network.caches[0].start == network.caches[1].start) == winograd)
+            let ws = Workspace(columns: allocator.columns, maxRows: rows, parameterCount: layout.count)
+            let params = FloatBuffer(count: layout.count)
+            var rng = SplitMix64(seed: 3)
+            network.initialize(params: Arena(params), rng: &rng)
+            let x = randomArray(rows * network.inputWidth, seed: 8), dy = randomArray(rows * network.outputWidth, seed: 9)
+            network.input(ws, rows: rows).base.update(from: x, count: x.count)
+            network.forward(ws, rows: rows, params: Arena(params), training: true)
+            network.outputGradient(ws, rows: rows).base.update(from: dy, count: dy.count)
+            ws.gradientArena.base.update(repeating: 0, count: layout.count)
+            network.backward(ws, rows: rows, params: Arena(params), grads: ws.gradientArena)
+            let y = network.output(ws, rows: rows), dx = network.gradient(0, ws, rows: rows)!
+            results.append([Array(UnsafeBufferPointer(start: y.base, count: rows * y.cols)),
+                            Array(UnsafeBufferPointer(start: dx.base, count: rows * dx.cols)),
+                            Array(UnsafeBufferPointer(start: ws.gradientArena.base, count: layout.count))])
+            withExtendedLifetime((ws, params)) {}
+        }
+        for (i, name) in ["y", "dx", "grads"].enumerated() {
+            let scale = results[1][i].map(abs).max() ?? 0
+            expectClose(results[0][i], results[1][i], relative: 1e-4, absolute: 1e-5 * scale, name)
+        }
+    }
+}
