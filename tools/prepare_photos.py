@@ -10,8 +10,12 @@ pixels a side, which also averages away their JPEG artifacts and sensor noise. T
 from /usr/share/backgrounds/mate/nature when the package is installed, else from the package
 file fetched with `apt-get download` (no install). Needs Pillow (a scikit-image dependency).
 
+With --nature-test the same 12 photographs go to a second test folder, NATURE (DIR/nature), instead:
+a held-out set of another source than the training photos (none of them is trained on then).
+
     python3 tools/prepare_photos.py runs/photos     # -> runs/photos/train, runs/photos/test
     python3 tools/prepare_photos.py runs/photos --backgrounds
+    python3 tools/prepare_photos.py runs/photos --nature-test   # + runs/photos/nature
 """
 import glob
 import os
@@ -28,7 +32,7 @@ TEST = ["camera", "coins", "chelsea"]
 NATURE = "usr/share/backgrounds/mate/nature"
 
 
-def add_backgrounds(train):
+def add_backgrounds(train, label="nature photographs from mate-backgrounds"):
     from PIL import Image
     with tempfile.TemporaryDirectory() as scratch:
         folder = "/" + NATURE
@@ -46,12 +50,13 @@ def add_backgrounds(train):
             small = image.resize((image.width // factor, image.height // factor), Image.BOX)
             name = "mate-" + os.path.splitext(os.path.basename(path))[0].lower() + ".png"
             small.save(os.path.join(train, name))
-    print(f"{train}: + {len(files)} nature photographs from mate-backgrounds")
+    print(f"{train}: + {len(files)} {label}")
 
 
 def main():
-    args = [a for a in sys.argv[1:] if a != "--backgrounds"]
-    if len(args) != 1:
+    flags = {"--backgrounds", "--nature-test"}
+    args = [a for a in sys.argv[1:] if a not in flags]
+    if len(args) != 1 or flags <= set(sys.argv[1:]):
         sys.exit(__doc__)
     try:
         import skimage
@@ -69,6 +74,10 @@ def main():
         print(f"{folder}: {len(names)} images")
     if "--backgrounds" in sys.argv[1:]:
         add_backgrounds(os.path.join(args[0], "train"))
+    if "--nature-test" in sys.argv[1:]:
+        nature = os.path.join(args[0], "nature")
+        os.makedirs(nature, exist_ok=True)
+        add_backgrounds(nature, "held-out nature photographs from mate-backgrounds")
 
 
 if __name__ == "__main__":
