@@ -32,7 +32,7 @@ TEST = ["camera", "coins", "chelsea"]
 NATURE = "usr/share/backgrounds/mate/nature"
 
 
-def add_backgrounds(train, label="nature photographs from mate-backgrounds"):
+def add_backgrounds(dest, label="nature photographs from mate-backgrounds"):
     from PIL import Image
     with tempfile.TemporaryDirectory() as scratch:
         folder = "/" + NATURE
@@ -49,8 +49,8 @@ def add_backgrounds(train, label="nature photographs from mate-backgrounds"):
             factor = max(2, round(max(image.size) / 640))
             small = image.resize((image.width // factor, image.height // factor), Image.BOX)
             name = "mate-" + os.path.splitext(os.path.basename(path))[0].lower() + ".png"
-            small.save(os.path.join(train, name))
-    print(f"{train}: + {len(files)} {label}")
+            small.save(os.path.join(dest, name))
+    print(f"{dest}: + {len(files)} {label}")
 
 
 def main():
@@ -75,6 +75,11 @@ def main():
     if "--backgrounds" in sys.argv[1:]:
         add_backgrounds(os.path.join(args[0], "train"))
     if "--nature-test" in sys.argv[1:]:
+        trained = glob.glob(os.path.join(args[0], "train", "mate-*.png"))
+        if trained:
+            sys.exit(f"{os.path.join(args[0], 'train')}: holds {len(trained)} mate-backgrounds photographs "
+                     "from an earlier --backgrounds run; remove them (or use another DIR) so the "
+                     "nature test set stays held out")
         nature = os.path.join(args[0], "nature")
         os.makedirs(nature, exist_ok=True)
         add_backgrounds(nature, "held-out nature photographs from mate-backgrounds")
