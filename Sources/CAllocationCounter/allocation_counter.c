@@ -8,8 +8,10 @@
 #endif
 #endif
 #include <errno.h>
+#include <execinfo.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <unistd.h>
 
 extern void *__libc_malloc(size_t size);
 extern void *__libc_calloc(size_t count, size_t size);
@@ -21,8 +23,36 @@ static _Atomic uint64_t allocations = 0;
 
 uint64_t allocation_count(void) { return atomic_load_explicit(&allocations, memory_order_relaxed); }
 
+static _Atomic int traces_left = 0;
+static _Thread_local int tracing = 0;
+
+void allocation_trace(int count) {
+    // backtrace() loads libgcc's unwinder (which allocates) on first use: load it now.
+    void *frames[4];
+    backtrace(frames, 4);
+    atomic_store(&traces_left, count);
+}
+
+#ifndef SANITIZED
+// Writes the calling stack to stderr while traces are left; never allocates itself.
+static void trace(void) {
+    if (tracing || atomic_load_explicit(&traces_left, memory_order_relaxed) <= 0) return;
+    if (atomic_fetch_sub(&traces_left, 1) <= 0) return;
+    tracing = 1;
+    void *frames[48];
+    int depth = backtrace(frames, 48);
+    static const char header[] = "allocation after warm-up at:\n";
+    (void)!write(2, header, sizeof header - 1);
+    backtrace_symbols_fd(frames, depth, 2);
+    tracing = 0;
+}
+#endif
+
 #ifndef SANITIZED  // the sanitizers own malloc; counting is for release builds anyway
-static inline void count(void) { atomic_fetch_add_explicit(&allocations, 1, memory_order_relaxed); }
+static inline void count(void) {
+    atomic_fetch_add_explicit(&allocations, 1, memory_order_relaxed);
+    trace();
+}
 
 void *malloc(size_t size) {
     count();

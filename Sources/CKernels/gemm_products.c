@@ -12,6 +12,21 @@
 #include "ckernels.h"
 #include <stdint.h>
 
+
+// c = alpha a b + beta c, b with n <= 16 columns, one row of c at a time (sums over p in order).
+static void gemm_narrow_scalar(int m, int n, int k, float alpha, const float *a, size_t lda, const float *b,
+                               size_t ldb, float beta, float *c, size_t ldc) {
+    for (int i = 0; i < m; i++) {
+        float sums[16] = {0};
+        for (int p = 0; p < k; p++)
+            for (int j = 0; j < n; j++) sums[j] += a[(size_t)i * lda + p] * b[(size_t)p * ldb + j];
+        for (int j = 0; j < n; j++) {
+            float *out = c + (size_t)i * ldc + j;
+            *out = beta == 0 ? alpha * sums[j] : alpha * sums[j] + beta * *out;
+        }
+    }
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -226,6 +241,35 @@ static AVX512 void transpose_512(int rows, int cols, const float *src, size_t ld
     }
 }
 
+// c = alpha a b + beta c for b of at most 16 columns: one masked vector per row of c, 4 rows at a time.
+static AVX512 void gemm_narrow_512(int m, int n, int k, float alpha, const float *a, size_t lda, const float *b,
+                                   size_t ldb, float beta, float *c, size_t ldc) {
+    const __mmask16 mask = tail_mask(n);
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    int i = 0;
+    for (; i < m; i += 4) {
+        const int rows = m - i < 4 ? m - i : 4;
+        // Rows past m repeat the last one (computed, not stored).
+        const float *r0 = a + (size_t)i * lda, *r1 = a + (size_t)(i + (rows > 1)) * lda,
+                    *r2 = a + (size_t)(i + (rows > 2) * 2) * lda, *r3 = a + (size_t)(i + (rows > 3) * 3) * lda;
+        __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        for (int p = 0; p < k; p++) {
+            const __m512 bp = _mm512_maskz_loadu_ps(mask, b + (size_t)p * ldb);
+            s0 = _mm512_fmadd_ps(_mm512_set1_ps(r0[p]), bp, s0);
+            s1 = _mm512_fmadd_ps(_mm512_set1_ps(r1[p]), bp, s1);
+            s2 = _mm512_fmadd_ps(_mm512_set1_ps(r2[p]), bp, s2);
+            s3 = _mm512_fmadd_ps(_mm512_set1_ps(r3[p]), bp, s3);
+        }
+        const __m512 sums[4] = {s0, s1, s2, s3};
+        for (int r = 0; r < rows; r++) {
+            float *row = c + (size_t)(i + r) * ldc;
+            __m512 v = _mm512_mul_ps(va, sums[r]);
+            if (beta != 0) v = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask, row), v);
+            _mm512_mask_storeu_ps(row, mask, v);
+        }
+    }
+}
+
 void ae_transpose(int rows, int cols, const float *src, size_t lds, float *dst, size_t ldd) {
     if (ae_gemm_products_kernel() == 512) {
         transpose_512(rows, cols, src, lds, dst, ldd);
@@ -233,6 +277,15 @@ void ae_transpose(int rows, int cols, const float *src, size_t lds, float *dst, 
     }
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < cols; j++) dst[(size_t)j * ldd + i] = src[(size_t)i * lds + j];
+}
+
+void ae_gemm_narrow(int m, int n, int k, float alpha, const float *a, size_t lda, const float *b, size_t ldb,
+                    float beta, float *c, size_t ldc) {
+    if (ae_gemm_products_kernel() == 512) {
+        gemm_narrow_512(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    } else {
+        gemm_narrow_scalar(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    }
 }
 
 #else
@@ -258,5 +311,10 @@ void ae_gemm_nn(int m, int n, int k, const float *a, size_t a_rs, size_t a_cs, c
 void ae_transpose(int rows, int cols, const float *src, size_t lds, float *dst, size_t ldd) {
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < cols; j++) dst[(size_t)j * ldd + i] = src[(size_t)i * lds + j];
+}
+
+void ae_gemm_narrow(int m, int n, int k, float alpha, const float *a, size_t lda, const float *b, size_t ldb,
+                    float beta, float *c, size_t ldc) {
+    gemm_narrow_scalar(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 #endif

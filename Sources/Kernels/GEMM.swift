@@ -23,9 +23,26 @@ public func gemm(_ a: Matrix, transposeA: Bool = false, _ b: Matrix, transposeB:
             return
         }
     }
-    cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
-                transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha,
-                a.base, Int32(a.stride), b.base, Int32(b.stride), beta, c.base, Int32(c.stride))
+    sgemm(transposeA, transposeB, m, n, k, alpha, a.base, a.stride, b.base, b.stride, beta, c.base, c.stride)
+}
+
+/// One single-thread `cblas_sgemm`, row-major, except where OpenBLAS would allocate: its AVX-512
+/// small-matrix kernel for `A B` (no transposes, `m n k <= 100^3`) mallocs a copy of A's last rows
+/// on every call when `n % 16` is 1-8 and `k >= 32` (0.3.21, SkylakeX, Cooperlake and
+/// SapphireRapids kernels; later versions also for 9-15). There the columns past the last multiple
+/// of 16 run on `ae_gemm_narrow` instead, so a training step stays free of allocations.
+@inline(__always)
+func sgemm(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+           _ a: UnsafeMutablePointer<Float>, _ lda: Int, _ b: UnsafeMutablePointer<Float>, _ ldb: Int,
+           _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+    var wide = n
+    if BLAS.smallKernelAllocates, !transposeA, !transposeB, n % 16 != 0, m * n * k <= 1_000_000 {
+        wide = n & ~15
+        ae_gemm_narrow(Int32(m), Int32(n - wide), Int32(k), alpha, a, lda, b + wide, ldb, beta, c + wide, ldc)
+        if wide == 0 { return }
+    }
+    cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(wide), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
 /// One GEMM split over the threads of a shard's team: blocks of C's columns (or of its rows when
@@ -71,17 +88,13 @@ struct TeamGEMM {
         if job.byColumns {
             let width = min(job.block, job.n - lower)
             let b = job.transposeB ? job.b.base + lower * job.b.stride : job.b.base + lower
-            cblas_sgemm(CblasRowMajor, job.transposeA ? CblasTrans : CblasNoTrans,
-                        job.transposeB ? CblasTrans : CblasNoTrans, Int32(job.m), Int32(width), Int32(job.k), job.alpha,
-                        job.a.base, Int32(job.a.stride), b, Int32(job.b.stride), job.beta, job.c.base + lower,
-                        Int32(job.c.stride))
+            sgemm(job.transposeA, job.transposeB, job.m, width, job.k, job.alpha, job.a.base, job.a.stride, b,
+                  job.b.stride, job.beta, job.c.base + lower, job.c.stride)
         } else {
             let height = min(job.block, job.m - lower)
             let a = job.transposeA ? job.a.base + lower : job.a.base + lower * job.a.stride
-            cblas_sgemm(CblasRowMajor, job.transposeA ? CblasTrans : CblasNoTrans,
-                        job.transposeB ? CblasTrans : CblasNoTrans, Int32(height), Int32(job.n), Int32(job.k), job.alpha,
-                        a, Int32(job.a.stride), job.b.base, Int32(job.b.stride), job.beta,
-                        job.c.base + lower * job.c.stride, Int32(job.c.stride))
+            sgemm(job.transposeA, job.transposeB, height, job.n, job.k, job.alpha, a, job.a.stride, job.b.base,
+                  job.b.stride, job.beta, job.c.base + lower * job.c.stride, job.c.stride)
         }
     }
 }
@@ -100,6 +113,11 @@ public enum BLAS {
     public static var coreName: String {
         String(cString: openblas_get_corename())
     }
+
+    /// Whether OpenBLAS runs its AVX-512 kernels, whose small-matrix `A B` allocates (see `sgemm`),
+    /// and ours can stand in for it.
+    static let smallKernelAllocates = ["SkylakeX", "Cooperlake", "SapphireRapids"].contains(coreName)
+        && ae_gemm_products_kernel() == 512
 
     /// OpenBLAS core names that already use AVX2 or AVX-512 kernels.
     static let modernCores: Set<String> = ["Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids"]

@@ -52,6 +52,12 @@ func expectStepsAllocateNothing(_ trainer: Trainer, _ source: any BatchSource, r
         for _ in 0..<5 { trainer.trainStep(source, indices: p, epoch: 1) }
         let allocations = allocation_count() - before
         #expect(allocations == 0, "\(allocations) allocations in 5 steps", sourceLocation: sourceLocation)
+        if allocations > 0 {
+            // One more step with the counter printing where its first allocation comes from.
+            allocation_trace(1)
+            trainer.trainStep(source, indices: p, epoch: 1)
+            allocation_trace(0)
+        }
     }
 }
 

@@ -7,4 +7,8 @@
 /// Allocations (malloc, calloc, realloc, aligned variants) since the process started.
 uint64_t allocation_count(void);
 
+/// Writes the call stack of each of the next `count` allocations to stderr (0: stop), so a test
+/// that finds one can say where it came from.
+void allocation_trace(int count);
+
 #endif

@@ -98,6 +98,10 @@ void ae_gemm_nn_using(int kernel, int m, int n, int k, const float *a, size_t a_
                       size_t ldb, float *c, size_t ldc, int accumulate);
 void ae_gemm_nn(int m, int n, int k, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb, float *c,
                 size_t ldc, int accumulate);
+/// c = alpha a b + beta c, all row-major, for b of 1 to 16 columns (c is not read when beta is 0):
+/// the GEMM wrapper's route around OpenBLAS kernels that allocate on such shapes.
+void ae_gemm_narrow(int m, int n, int k, float alpha, const float *a, size_t lda, const float *b, size_t ldb,
+                    float beta, float *c, size_t ldc);
 /// dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols (16 x 16 register blocks with AVX-512).
 void ae_transpose(int rows, int cols, const float *src, size_t lds, float *dst, size_t ldd);
 #endif
