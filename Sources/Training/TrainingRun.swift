@@ -70,7 +70,7 @@ public final class TrainingRun {
     let trainIndices: [Int]
     let testIndices: [Int]
     /// The batch sources as existentials, made once (converting per step would allocate).
-    let trainSource: any BatchSource
+    public let trainSource: any BatchSource
     let testSource: any BatchSource
     /// The test split's images (grids), or its sequences (plots), whichever the data is.
     let testImages: BatchAssembler?
