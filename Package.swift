@@ -1,9 +1,11 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// Linux only (x86-64 and other glibc systems): the engine reads /proc, wraps glibc's malloc for
+// its allocation counter and links the system's OpenBLAS, libpng and zlib. SwiftPM has no way to
+// name Linux as the one platform, so no platform is declared.
 let package = Package(
     name: "Autoencoders",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "autoencoder", targets: ["autoencoder"]),
         .library(name: "Kernels", targets: ["Kernels"]),

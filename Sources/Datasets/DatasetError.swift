@@ -1,6 +1,8 @@
 // Errors for everything the user points the tool at: each names the file or option, what was
 // expected and what was found, in one line.
 
+import Images
+
 /// A data source that cannot be used, with a one-line reason naming the file.
 public struct DatasetError: Error, CustomStringConvertible, Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
@@ -18,5 +20,5 @@ public struct DatasetError: Error, CustomStringConvertible, Sendable, Equatable 
         self.reason = reason
     }
 
-    public var description: String { path.isEmpty ? reason : "\(path): \(reason)" }
+    public var description: String { path.isEmpty ? reason : "\(path.abbreviatedForMessages): \(reason)" }
 }

@@ -32,12 +32,18 @@ public enum PNGCodec {
         guard bytes.count >= 8, Array(bytes[0..<8]) == signature else {
             throw PNGError(path: path, reason: "not a PNG file (bad signature)")
         }
-        let (filtered, header) = try dropColorManagement(bytes, path: path)
+        let (filtered, header, compressed) = try dropColorManagement(bytes, path: path)
         // Widths and heights are up to 2^32 - 1 each: their product can overflow Int.
         if let header, header.width.multipliedReportingOverflow(by: header.height).overflow
             || header.width * header.height > maxPixels {
             throw PNGError(path: path, reason: "declares \(header.width)x\(header.height) pixels, more than the limit of "
                 + "\(maxPixels) (--max-pixels)")
+        }
+        // libpng allocates the declared image before it finds the data missing (a 69-byte file
+        // declaring 10000x10000 RGBA16 took 807 MB): refuse what the compressed bytes cannot hold.
+        if let header, let needed = filteredBytes(header), needed / largestInflation > compressed + 64 {
+            throw PNGError(path: path, reason: "declares \(header.width)x\(header.height) pixels (\(needed) bytes "
+                + "decompressed) in \(compressed) compressed bytes, more than deflate can expand to (truncated or crafted)")
         }
         // libpng reads from this memory until the image is finished, so all work stays inside.
         return try filtered.withUnsafeBytes { raw in
@@ -178,16 +184,41 @@ public enum PNGCodec {
         }
     }
 
+    /// Deflate expands at most about 1032:1 (RFC 1951: a 258-byte match in as little as 2 bits,
+    /// plus block headers), so compressed pixel data cannot hold more than this many bytes each.
+    static let largestInflation = 1032
+
+    /// Pixel bytes after decompression (one filter byte per row) of a non-interlaced image; an
+    /// interlaced one has more. Nil for a color type or bit depth PNG does not define.
+    static func filteredBytes(_ header: PNGHeader) -> Int? {
+        let channels: Int
+        switch header.colorType {
+        case 0, 3: channels = 1
+        case 2: channels = 3
+        case 4: channels = 2
+        case 6: channels = 4
+        default: return nil
+        }
+        guard [1, 2, 4, 8, 16].contains(header.bitDepth) else { return nil }
+        let (bits, overflow) = header.width.multipliedReportingOverflow(by: channels * header.bitDepth)
+        guard !overflow else { return nil }
+        let (total, overflow2) = ((bits + 7) / 8 + 1).multipliedReportingOverflow(by: header.height)
+        return overflow2 ? nil : total
+    }
+
     /// Returns the bytes without gAMA/sRGB/iCCP/cHRM chunks, and the IHDR fields when present.
     /// - Throws: `PNGError` for a chunk that declares more bytes than the file has left (libpng
     ///   would allocate and zero-fill that much before noticing). Other malformed structure is
     ///   left in place for libpng to report.
-    static func dropColorManagement(_ bytes: [UInt8], path: String = "<memory>") throws -> ([UInt8], PNGHeader?) {
+    /// The third value is the IDAT chunks' bytes (the compressed pixel data).
+    static func dropColorManagement(_ bytes: [UInt8], path: String = "<memory>") throws
+        -> ([UInt8], PNGHeader?, Int) {
         let dropped: Set<String> = ["gAMA", "sRGB", "iCCP", "cHRM"]
         var out = [UInt8]()
         out.reserveCapacity(bytes.count)
         out.append(contentsOf: bytes[0..<8])
         var header: PNGHeader?
+        var compressed = 0
         var at = 8
         while at + 8 <= bytes.count {
             let length = Int(readUInt32(bytes, at))
@@ -204,6 +235,7 @@ public enum PNGCodec {
                                    bitDepth: Int(bytes[at + 16]), colorType: Int(bytes[at + 17]),
                                    interlaced: bytes[at + 20] != 0)
             }
+            if type == "IDAT" { compressed += length }
             if !dropped.contains(type) {
                 out.append(contentsOf: bytes[at..<end])
             }
@@ -211,7 +243,7 @@ public enum PNGCodec {
             if type == "IEND" { break }
         }
         out.append(contentsOf: bytes[at...])
-        return (out, header)
+        return (out, header, compressed)
     }
 
     @inline(__always)

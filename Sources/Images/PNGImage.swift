@@ -105,5 +105,14 @@ public struct PNGError: Error, CustomStringConvertible, Sendable {
         self.reason = reason
     }
 
-    public var description: String { "\(path): \(reason)" }
+    public var description: String { "\(path.abbreviatedForMessages): \(reason)" }
+}
+
+extension String {
+    /// This path or value as an error message shows it: whole up to 300 characters, else its
+    /// start and end (a 50 MB `--data` string is not echoed whole).
+    public var abbreviatedForMessages: String {
+        guard count > 300 else { return self }
+        return "\(prefix(200))...\(suffix(60)) (\(count) characters)"
+    }
 }

@@ -13,6 +13,12 @@ public struct RunProgress: Sendable, Codable, Equatable {
     public var batchInEpoch: Int = 0
     /// Per-epoch history for plots and metrics.
     public var history: [EpochRecord] = []
+    /// Within an epoch: the sums over its batches done so far (loss times rows, rows, loss parts)
+    /// and its training seconds, so a resumed epoch's record covers the whole epoch.
+    public var epochLossSum: Double?
+    public var epochSamples: Int?
+    public var epochPartSums: [Double]?
+    public var epochSeconds: Double?
 
     public init() {}
 }
@@ -123,10 +129,30 @@ public enum Checkpoint {
             progress = try JSONDecoder().decode(RunProgress.self, from: Data(progressJSON.utf8))
         } catch let error as TrainingError {
             throw SafeTensorsError(path: file, reason: error.message)
+        } catch let error as DecodingError {
+            throw SafeTensorsError(path: file, reason: "checkpoint progress unreadable: "
+                + TrainingConfig.describe(error).replacingOccurrences(of: "config key", with: "key"))
         } catch {
-            throw SafeTensorsError(path: file, reason: "checkpoint metadata unreadable: \(error)")
+            throw SafeTensorsError(path: file, reason: "checkpoint metadata unreadable (\(error.localizedDescription))")
         }
-        let updates = (metadata["updates"] ?? "").split(separator: ",").compactMap { Int($0) }
+        if progress.epoch < 0 || progress.batchInEpoch < 0 || progress.epoch > TrainingConfig.largestEpochs {
+            throw SafeTensorsError(path: file, reason: "checkpoint progress says epoch \(progress.epoch), batch "
+                + "\(progress.batchInEpoch): not a position in a run")
+        }
+        let updateTexts = (metadata["updates"] ?? "").split(separator: ",")
+        let updates = updateTexts.compactMap { Int($0) }.filter { $0 >= 0 }
+        if updates.count != updateTexts.count {
+            throw SafeTensorsError(path: file, reason: "checkpoint update counts \(metadata["updates"] ?? "") are not "
+                + "numbers >= 0")
+        }
+        // Weights that diverged would run through every later step and trap or print nan.
+        for name in tensors.keys.sorted() where !name.hasPrefix("optimizer.") {
+            if let bad = tensors[name]!.values.firstIndex(where: { !$0.isFinite }) {
+                throw SafeTensorsError(path: file, reason: "tensor \(name) holds \(tensors[name]!.values[bad]) at "
+                    + "index \(bad): the run diverged before this checkpoint; use an earlier one or retrain "
+                    + "with a lower --lr")
+            }
+        }
         return Contents(path: file, config: config, progress: progress, updates: updates, tensors: tensors)
     }
 

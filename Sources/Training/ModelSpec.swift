@@ -39,6 +39,8 @@ public protocol ModelSpecification: Sendable, Codable, Equatable {
     /// True when the model's parameters depend on the steps (a dense layer over a whole
     /// sequence): a trained model then keeps its steps on other data instead of growing them.
     var fixesSequenceSteps: Bool { get }
+    /// Why this (resolved) config cannot build a model, or nil.
+    func validationError() -> String?
 }
 
 extension ModelSpecification {

@@ -125,6 +125,16 @@ public struct RunData {
             }
             let (trainImages, testImageIDs) = try Self.split(count: dataset.count, testCount: source.test?.count,
                                                                     config: config, source: dataset.source)
+            // Every patch of an epoch is a sample index in the training and test lists and in the
+            // epoch's order (about 32 bytes each): refuse counts the memory cannot hold (a quarter
+            // of it, and at most 2^27 patches: 4 GB of lists).
+            let images = Double(dataset.count + testSet.count)
+            let largest = min(Double(ProcessInfo.processInfo.physicalMemory) / 4 / 32, Double(1 << 27))
+            if images * Double(repeats) > largest {
+                throw TrainingError("--patches-per-image \(repeats): \(Int(images)) images x \(repeats) patches per epoch "
+                    + "are more sample indices than this machine's memory holds (\(Int(largest))); use at most "
+                    + "\(max(1, Int(largest / images)))")
+            }
             let patch = config.patch.map { (height: $0, width: $0) }
             var train = try BatchAssembler(dataset: dataset, corruption: corruption, seed: config.seed, patch: patch,
                                            patchesPerImage: repeats)

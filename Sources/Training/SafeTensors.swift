@@ -287,5 +287,5 @@ public struct SafeTensorsError: Error, CustomStringConvertible, Sendable {
         self.reason = reason
     }
 
-    public var description: String { "\(path): \(reason)" }
+    public var description: String { "\(path.abbreviatedForMessages): \(reason)" }
 }

@@ -109,7 +109,37 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
                 data = try JSONSerialization.data(withJSONObject: object)
             }
         }
-        return try JSONDecoder().decode(TrainingConfig.self, from: data)
+        let config: TrainingConfig
+        do { config = try JSONDecoder().decode(TrainingConfig.self, from: data) } catch let error as DecodingError {
+            throw TrainingError(Self.describe(error))
+        }
+        try config.validate()
+        return config
+    }
+
+    /// A decoding error as the config key it concerns and what was wrong there.
+    static func describe(_ error: DecodingError) -> String {
+        func key(_ path: [any CodingKey]) -> String {
+            let text = path.map { $0.intValue.map { "[\($0)]" } ?? "." + $0.stringValue }.joined()
+            return text.hasPrefix(".") ? String(text.dropFirst()) : text
+        }
+        switch error {
+        case .typeMismatch(let type, let context):
+            return "config key \(key(context.codingPath)): expected \(type)" + Self.detail(context)
+        case .valueNotFound(let type, let context):
+            return "config key \(key(context.codingPath)): expected \(type), found null"
+        case .keyNotFound(let missing, let context):
+            return "config key \(key(context.codingPath + [missing])): missing"
+        case .dataCorrupted(let context):
+            return context.codingPath.isEmpty ? "not JSON (\(context.debugDescription))"
+                : "config key \(key(context.codingPath)): \(context.debugDescription)"
+        @unknown default:
+            return "unreadable (\(error))"
+        }
+    }
+
+    private static func detail(_ context: DecodingError.Context) -> String {
+        context.debugDescription.isEmpty ? "" : " (\(context.debugDescription))"
     }
 
     /// Version 1 kept a dense config under `model` for every family, plus optional `conv`,

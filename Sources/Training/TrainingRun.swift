@@ -102,6 +102,7 @@ public final class TrainingRun {
             if let epochs { config.epochs = epochs }
             if let dataOverride { config.data = dataOverride }
         }
+        try config.validate()
         let data = try RunData(config: &config, resuming: contents != nil, evaluating: evaluating)
         corruption = data.corruption
         trainIndices = data.trainIndices
@@ -132,6 +133,9 @@ public final class TrainingRun {
         self.config = config
         self.runDirectory = runDirectory
         evaluationEpoch = 0
+        if let problem = config.model.specification.validationError() {
+            throw TrainingError("the model: \(problem)")
+        }
         model = config.makeModel(rowShape: shape)
         try Self.checkMemory(model: model, batchSize: config.batchSize, shards: config.shards)
         if let group, config.shards < group.size {
@@ -192,14 +196,19 @@ public final class TrainingRun {
         // Under MPI only rank 0 writes; the others run the same loop (and its collective parts).
         let writes = hooks.writesFiles && (trainer.group?.isWriter ?? true)
         mirrorsOnly = !writes
+        var lock: RunFolderLock?
+        defer { lock?.release() }
         if writes {
+            try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+            lock = try RunFolderLock.acquire(runDirectory)
             for folder in ["grids", "plots", "checkpoints"] {
                 try FileManager.default.createDirectory(atPath: runDirectory + "/" + folder, withIntermediateDirectories: true)
             }
             try AtomicFile.write(Data(config.jsonString(pretty: true).utf8), to: runDirectory + "/config.json")
         }
-        let logFile = writes
-            ? try LogFile(path: runDirectory + "/log.jsonl", append: progress.epoch > 0 || progress.batchInEpoch > 0) : nil
+        let resuming = progress.epoch > 0 || progress.batchInEpoch > 0
+        if writes && resuming { try reconcileLog(runDirectory + "/log.jsonl") }
+        let logFile = writes ? try LogFile(path: runDirectory + "/log.jsonl", append: resuming) : nil
         if progress.epoch == 0 && progress.batchInEpoch == 0 {
             for warning in dataWarnings {
                 log("warning: " + warning)
@@ -225,10 +234,20 @@ public final class TrainingRun {
         while progress.epoch < config.epochs {
             let epoch = progress.epoch
             order.fill(&permutation, epoch: epoch)
-            let epochStart = Date()
+            // A resumed epoch starts from the sums its checkpoint kept.
+            let epochStart = Date().addingTimeInterval(-(progress.epochSeconds ?? 0))
             var windowStart = Date(), windowLoss = 0.0, windowSteps = 0, windowSamples = 0
-            var epochLoss = 0.0, epochSamples = 0
+            var epochLoss = progress.epochLossSum ?? 0, epochSamples = progress.epochSamples ?? 0
             var windowParts = LossParts(), epochParts = LossParts()
+            for (i, sum) in (progress.epochPartSums ?? []).prefix(LossParts.capacity).enumerated() { epochParts[i] = sum }
+            /// A checkpoint inside the epoch, with the epoch's sums so far.
+            func checkpointInsideEpoch() throws {
+                progress.epochLossSum = epochLoss
+                progress.epochSamples = epochSamples
+                progress.epochPartSums = (0..<LossParts.capacity).map { epochParts[$0] }
+                progress.epochSeconds = Date().timeIntervalSince(epochStart)
+                try checkpoint("last")
+            }
             var b = progress.batchInEpoch
             while b < batchesPerEpoch {
                 let lower = b * config.batchSize
@@ -279,13 +298,18 @@ public final class TrainingRun {
                     windowSamples = 0
                 }
                 if config.checkpointEvery > 0 && trainer.step % config.checkpointEvery == 0 && b < batchesPerEpoch {
-                    try checkpoint("last")
+                    try checkpointInsideEpoch()
                 }
-                var stop = stopRequested != 0 || stopThisRun
+                // The time limit acts within the epoch too (an epoch of a large folder takes long);
+                // at its end, the epoch's evaluation comes first.
+                let timeUp = b < batchesPerEpoch && config.timeLimit.map { Date().timeIntervalSince(started) >= $0 } == true
+                var stop = stopRequested != 0 || stopThisRun || timeUp
                 if let group = trainer.group { stop = group.any(stop) }  // every rank stops at this step
                 if stop {
-                    try checkpoint("last")
-                    log("interrupted at epoch \(epoch + 1) batch \(b): saved checkpoints/last.safetensors; "
+                    // Even after its last batch: the epoch's evaluation and record are still to come.
+                    try checkpointInsideEpoch()
+                    let why = timeUp ? String(format: "time limit of %g s reached", config.timeLimit ?? 0) : "interrupted"
+                    log("\(why) at epoch \(epoch + 1) batch \(b): saved checkpoints/last.safetensors; "
                         + "continue with --resume \(hooks.resumeFolder ?? runDirectory)")
                     return metrics(wallSeconds: Date().timeIntervalSince(started), samples: samplesTrained)
                 }
@@ -302,6 +326,7 @@ public final class TrainingRun {
             progress.history.append(record)
             progress.epoch += 1
             progress.batchInEpoch = 0
+            (progress.epochLossSum, progress.epochSamples, progress.epochPartSums, progress.epochSeconds) = (nil, nil, nil, nil)
             let best = progress.history.compactMap(\.testLoss).min() ?? .infinity
             try checkpoint("last")
             if test.objective <= best { try checkpoint("best") }

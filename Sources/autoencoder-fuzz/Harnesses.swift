@@ -26,8 +26,22 @@ enum Harness: String, CaseIterable {
         case .safetensors:
             _ = try? Checkpoint.load(Harness.write(bytes, suffix: ".safetensors"))
         case .config:
-            if let config = try? TrainingConfig.from(json: String(decoding: bytes, as: UTF8.self)) {
+            // A config that validates must also size and build its model (as a run, resume or
+            // evaluation does) without trapping.
+            if var config = try? TrainingConfig.from(json: String(decoding: bytes, as: UTF8.self)) {
                 _ = config.jsonString()
+                let side = config.patch ?? 28
+                let shape = ImageShape(channels: config.channels ?? 1, height: side, width: side)
+                let sized: Void?
+                if case .sequence = config.model {
+                    sized = try? config.resolveSequenceModel(steps: 29, features: 12)
+                } else {
+                    sized = try? config.resolveModel(rowShape: shape)
+                }
+                if sized != nil, config.model.specification.validationError() == nil {
+                    let model = config.makeModel(rowShape: shape)
+                    _ = try? config.phaseOptimizerList(for: model)
+                }
             }
         }
     }

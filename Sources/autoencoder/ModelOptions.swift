@@ -591,15 +591,20 @@ struct ModelOptions: ParsableArguments {
             case "constant" where parts.count == 1:
                 schedule.kind = .constant
             case "step" where parts.count == 3:
-                guard let every = Int(parts[1]), let gamma = Float(parts[2]), every > 0 else {
-                    throw ValidationError("--schedule \(spec): expected step:EVERY:GAMMA")
+                guard let every = Int(parts[1]), let gamma = Float(parts[2]), every > 0, gamma > 0, gamma.isFinite else {
+                    throw ValidationError("--schedule \(spec): expected step:EVERY:GAMMA (EVERY steps > 0, GAMMA > 0)")
                 }
                 schedule.kind = .step
                 schedule.every = every
                 schedule.gamma = gamma
             case "cosine" where parts.count <= 2:
                 schedule.kind = .cosine
-                schedule.minFactor = parts.count == 2 ? (Float(parts[1]) ?? 0) : 0
+                if parts.count == 2 {
+                    guard let factor = Float(parts[1]), factor >= 0, factor <= 1 else {
+                        throw ValidationError("--schedule \(spec): expected cosine:MIN with MIN a number in 0...1")
+                    }
+                    schedule.minFactor = factor
+                }
             default:
                 throw ValidationError("--schedule \(spec): expected constant, step:EVERY:GAMMA or cosine[:MIN]")
             }

@@ -109,22 +109,34 @@ struct Train: ParsableCommand {
     var pretrainContractive: Float?
 
     func validate() throws {
-        if let epochs, epochs <= 0 { throw ValidationError("--epochs must be positive") }
-        if let gridCount, gridCount <= 0 { throw ValidationError("--grid-count must be positive") }
+        if let epochs, !(1...TrainingConfig.largestEpochs).contains(epochs) {
+            throw ValidationError("--epochs must be 1 to \(TrainingConfig.largestEpochs)")
+        }
+        if let gridCount, !(1...TrainingConfig.largestGridCount).contains(gridCount) {
+            throw ValidationError("--grid-count must be 1 to \(TrainingConfig.largestGridCount)")
+        }
         if let gridScale, !(1...16).contains(gridScale) { throw ValidationError("--grid-scale must be 1 to 16") }
         if let logEvery, logEvery <= 0 { throw ValidationError("--log-every must be positive") }
         if let checkpointEvery, checkpointEvery < 0 { throw ValidationError("--checkpoint-every must be >= 0") }
-        if let timeLimit, !(timeLimit > 0) { throw ValidationError("--time-limit must be a positive number of minutes") }
-        if let batchSize, batchSize <= 0 { throw ValidationError("--batch-size must be positive") }
-        if let shards, shards <= 0 { throw ValidationError("--shards must be positive") }
+        if let timeLimit, !(timeLimit > 0 && timeLimit.isFinite) { throw ValidationError("--time-limit must be a positive number of minutes") }
+        if let batchSize, !(1...TrainingConfig.largestBatch).contains(batchSize) {
+            throw ValidationError("--batch-size must be 1 to \(TrainingConfig.largestBatch)")
+        }
+        if let shards, !(1...TrainingConfig.largestShards).contains(shards) {
+            throw ValidationError("--shards must be 1 to \(TrainingConfig.largestShards)")
+        }
         if let threadsPerShard, threadsPerShard <= 0 || threadsPerShard > 256 {
             throw ValidationError("--threads-per-shard must be 1 to 256")
         }
         if mpiReduce != nil && RankGroup.world == nil {
             throw ValidationError("--mpi-reduce applies to runs launched by mpirun (mpirun -np R autoencoder train ...)")
         }
-        if let patch, patch <= 0 { throw ValidationError("--patch must be positive") }
-        if let patchesPerImage, patchesPerImage <= 0 { throw ValidationError("--patches-per-image must be positive") }
+        if let patch, !(1...TrainingConfig.largestSide).contains(patch) {
+            throw ValidationError("--patch must be 1 to \(TrainingConfig.largestSide)")
+        }
+        if let patchesPerImage, !(1...TrainingConfig.largestModelSize).contains(patchesPerImage) {
+            throw ValidationError("--patches-per-image must be 1 to \(TrainingConfig.largestModelSize)")
+        }
         if let holdout, !(holdout > 0 && holdout < 1) { throw ValidationError("--holdout must be in (0, 1)") }
         if let noise {
             let corruption: Corruption
@@ -182,30 +194,52 @@ struct Train: ParsableCommand {
     }
 
     /// Checks the run folder before any data is read: a file is refused, and a folder that holds
-    /// files only with --resume (it is that run) or --overwrite (emptied first). Returns whether
-    /// this command made the folder (removed again when the run cannot start).
+    /// files only with --resume (it is that run) or --overwrite (emptied first). The folder is
+    /// locked first (held until this process ends), so a second training started on it at the same
+    /// time is refused instead of mixing its files with this one's. Returns whether this command
+    /// made (or emptied) the folder, for removal when the run cannot start.
     func prepareRunFolder(_ folder: String) throws -> Bool {
         var isFolder: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder)
         if exists && !isFolder.boolValue {
             throw CommandFailure(message: "\(folder): a file, not a folder; choose another --run-dir")
         }
+        if resume != nil && !exists { return false }
+        if !exists {
+            do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
+                throw CommandFailure(message: "\(folder): cannot create the run folder (\(error.localizedDescription))")
+            }
+        }
+        do { _ = try RunFolderLock.acquire(folder) } catch let error as TrainingError {
+            throw CommandFailure(message: error.message)
+        }
         guard resume == nil else { return false }
-        let entries = exists ? ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []) : []
+        let entries = Self.entries(folder)
         if !entries.isEmpty {
             guard overwrite else {
-                throw CommandFailure(message: "\(folder): already holds a run (\(entries.sorted().prefix(3).joined(separator: ", "))"
+                throw CommandFailure(message: "\(folder): already holds a run (\(entries.prefix(3).joined(separator: ", "))"
                     + "\(entries.count > 3 ? ", ..." : "")); continue it with --resume \(folder), or pass --overwrite "
                     + "to replace it")
             }
-            do { try FileManager.default.removeItem(atPath: folder) } catch {
-                throw CommandFailure(message: "\(folder): cannot remove the old run (\(error.localizedDescription))")
+            for entry in entries {
+                do { try FileManager.default.removeItem(atPath: (folder as NSString).appendingPathComponent(entry)) } catch {
+                    throw CommandFailure(message: "\(folder): cannot remove the old run (\(error.localizedDescription))")
+                }
             }
         }
-        do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
-            throw CommandFailure(message: "\(folder): cannot create the run folder (\(error.localizedDescription))")
+        return !exists || !entries.isEmpty
+    }
+
+    /// What a run folder holds besides its lock file, sorted.
+    static func entries(_ folder: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0 != RunFolderLock.fileName }.sorted()
+    }
+
+    /// Removes a folder this command made when the run could not start and left nothing in it.
+    static func removeIfUnused(_ folder: String, madeFolder: Bool) {
+        if madeFolder && FileManager.default.fileExists(atPath: folder) && entries(folder).isEmpty {
+            try? FileManager.default.removeItem(atPath: folder)
         }
-        return !(exists && entries.isEmpty)
     }
 
     /// An existing path made absolute, so a run resumes from any working directory; bundled data
@@ -286,6 +320,10 @@ struct Train: ParsableCommand {
         if let checkpointEvery { config.checkpointEvery = checkpointEvery }
         if let logEvery { config.logEvery = logEvery }
         if let timeLimit { config.timeLimit = timeLimit * 60 }
+        // The same validation as a config file's or a checkpoint's.
+        do { try config.validate() } catch let error as TrainingError {
+            throw CommandFailure(message: (self.config.map { $0 + ": " } ?? "") + error.message)
+        }
         return config
     }
 
@@ -329,9 +367,7 @@ struct Train: ParsableCommand {
                                                                            batch: resolved.batchSize) })
         } catch {
             // A run that cannot start leaves no empty folder behind.
-            if madeFolder && (try? FileManager.default.contentsOfDirectory(atPath: folder))?.isEmpty == true {
-                try? FileManager.default.removeItem(atPath: folder)
-            }
+            Self.removeIfUnused(folder, madeFolder: madeFolder)
             switch error {
             case let error as DatasetError: throw CommandFailure(message: error.description)
             case let error as TrainingError: throw CommandFailure(message: error.description)
@@ -360,15 +396,18 @@ struct Train: ParsableCommand {
         try Self.printSummary(metrics, of: run, folder: folder)
     }
 
-    /// Ctrl-C and kill (SIGTERM) checkpoint at the next step and stop; the exit code says which.
+    /// Ctrl-C (SIGINT), kill (SIGTERM), a closed terminal (SIGHUP) and Ctrl-\\ (SIGQUIT, which the
+    /// Swift runtime would answer with a crash backtrace and carry on) checkpoint at the next step
+    /// and stop; the exit code (128 + signal) says which.
     static func handleSignals() {
-        signal(SIGINT) { _ in stopRequested = SIGINT }
-        signal(SIGTERM) { _ in stopRequested = SIGTERM }
+        signal(SIGINT) { stopRequested = $0 }
+        signal(SIGTERM) { stopRequested = $0 }
+        signal(SIGHUP) { stopRequested = $0 }
+        signal(SIGQUIT) { stopRequested = $0 }
         // A parent may have blocked them (the mask survives exec): unblock, or they never arrive.
         var signals = sigset_t()
         sigemptyset(&signals)
-        sigaddset(&signals, SIGINT)
-        sigaddset(&signals, SIGTERM)
+        for code in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] { sigaddset(&signals, code) }
         pthread_sigmask(SIG_UNBLOCK, &signals, nil)
     }
 
@@ -384,7 +423,7 @@ struct Train: ParsableCommand {
                 staged = try StagedRun.resuming(folder, epochs: epochs)
             }
         } catch let error as TrainingError {
-            if madeFolder { try? FileManager.default.removeItem(atPath: folder) }
+            Self.removeIfUnused(folder, madeFolder: madeFolder)
             throw CommandFailure(message: error.description)
         }
         let plan = staged.plan

@@ -79,31 +79,87 @@ func idxImages(count: Int, side: Int) -> [UInt8] {
         #expect(stray.status != 0 && stray.stderr.contains("beside the split folders"), "\(stray.stderr)")
     }
 
-    @Test func terminationSavesAndExitsWithTheSignal() throws {
-        let folder = try makeScratchFolder("sigterm")
+    /// Starts a long training on `run` and returns once it reports its first step (its signal
+    /// handlers are installed and it holds the run folder).
+    func startTraining(_ run: String) throws -> (Process, Pipe) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: autoencoderBinary)
         process.arguments = ["train", "--model", "dense", "--layers", "784,64,8", "--epochs", "60", "--shards", "1",
-                             "--run-dir", folder + "/run", "--log-every", "5"]
+                             "--run-dir", run, "--log-every", "5"]
         process.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot)
         let out = Pipe()
         process.standardOutput = out
         process.standardError = Pipe()
         try process.run()
-        // Wait for the first progress line: the run is training, its handlers are installed.
         var seen = ""
         while !seen.contains("step") {
             let data = out.fileHandleForReading.availableData
             if data.isEmpty { break }
             seen += String(decoding: data, as: UTF8.self)
         }
-        process.terminate()  // SIGTERM
+        return (process, out)
+    }
+
+    /// Ctrl-C, kill, a closed terminal and Ctrl-\\ all save and exit 128 + signal (SIGQUIT printed
+    /// a crash backtrace and trained on; SIGHUP lost the work since the last checkpoint).
+    @Test(arguments: [SIGTERM, SIGINT, SIGHUP, SIGQUIT])
+    func signalsSaveAndExitWithTheSignal(_ code: Int32) throws {
+        let folder = try makeScratchFolder("signal")
+        let (process, out) = try startTraining(folder + "/run")
+        kill(process.processIdentifier, code)
         _ = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        #expect(process.terminationStatus == 128 + SIGTERM, "exit \(process.terminationStatus)")
+        #expect(process.terminationReason == .exit && process.terminationStatus == 128 + code,
+                "signal \(code): exit \(process.terminationStatus)")
         #expect(FileManager.default.fileExists(atPath: folder + "/run/checkpoints/last.safetensors"))
         let resumed = try runTool(["train", "--resume", folder + "/run", "--epochs", "1"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
+    }
+
+    /// A second training on a run folder in use is refused (new, --overwrite or --resume); the
+    /// lock of a process that is gone is taken over.
+    @Test func aRunFolderInUseIsRefused() throws {
+        let folder = try makeScratchFolder("runlock")
+        let (process, out) = try startTraining(folder + "/run")
+        defer {
+            process.terminate()
+            _ = out.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+        }
+        for extra in [["--overwrite"], ["--resume", folder + "/run"]] {
+            let base = extra.first == "--resume" ? ["train"] : ["train", "--model", "dense", "--layers", "784,8"]
+            let second = try runTool(base + ["--epochs", "1", "--run-dir", folder + "/run"] + extra)
+            #expect(second.status == 1 && second.stderr.contains("another process (pid \(process.processIdentifier))")
+                        && second.stderr.contains("is training in this run folder"), "\(extra): \(second.stderr)")
+        }
+        #expect(process.isRunning)
+        // A lock file left by a process that no longer runs does not hold a folder.
+        try FileManager.default.createDirectory(atPath: folder + "/stale", withIntermediateDirectories: true)
+        try writeFile(folder + "/stale/.lock", Array("pid 999999\n".utf8))
+        let stale = try runTool(["train", "--model", "dense", "--layers", "784,8", "--epochs", "1", "--run-dir",
+                                 folder + "/stale"])
+        #expect(stale.status == 0, "\(stale.stderr)")
+    }
+
+    /// --time-limit stops within the epoch (a checkpoint holding the epoch's sums so far); the
+    /// resumed epoch's record averages all of its batches, as an uninterrupted run's does.
+    @Test func theTimeLimitActsWithinAnEpoch() throws {
+        let folder = try makeScratchFolder("timelimit")
+        let args = ["train", "--model", "dense", "--layers", "784,16", "--epochs", "1", "--batch-size", "2", "--shards",
+                    "1", "--seed", "3"]
+        let limited = try runTool(args + ["--time-limit", "0.003", "--run-dir", folder + "/limited"])
+        #expect(limited.status == 0 && limited.stdout.contains("time limit of 0.18 s reached at epoch 1 batch"),
+                "\(limited.stdout) \(limited.stderr)")
+        let progress = try Checkpoint.load(folder + "/limited").progress
+        #expect(progress.epoch == 0 && progress.batchInEpoch > 0, "stopped at batch \(progress.batchInEpoch)")
+        // The limit holds for each resumed stretch too: resume until the epoch is done.
+        for _ in 0..<30 where try Checkpoint.load(folder + "/limited").progress.epoch == 0 {
+            #expect(try runTool(["train", "--resume", folder + "/limited"]).status == 0)
+        }
+        #expect(try runTool(args + ["--run-dir", folder + "/straight"]).status == 0)
+        let a = try Checkpoint.load(folder + "/limited").progress.history, b = try Checkpoint.load(folder + "/straight").progress.history
+        #expect(a.count == 1 && b.count == 1 && a.first?.trainLoss == b.first?.trainLoss,
+                "\(a.map(\.trainLoss)) vs \(b.map(\.trainLoss))")
     }
 
     @Test func skippedFilesAreListed() throws {
@@ -134,12 +190,43 @@ func idxImages(count: Int, side: Int) -> [UInt8] {
         try PNGCodec.write(pngImage(width: 8, height: 8, layout: .gray, bitDepth: 8, seed: 1), to: folder + "/png/a.png")
         let resize = try runTool(["inspect", "--data", folder + "/png", "--resize", "100000x100000"])
         #expect(resize.status != 0 && resize.stderr.contains("need") && resize.stderr.contains("--resize"), "\(resize.stderr)")
+        // Patches per image are sample indices: counts no memory holds are refused before any list is made.
+        for i in 1..<20 {
+            try PNGCodec.write(pngImage(width: 8, height: 8, layout: .gray, bitDepth: 8, seed: i), to: folder + "/png/\(i).png")
+        }
+        let patches = try runTool(["train", "--model", "denoiser", "--patch", "8", "--patches-per-image", "16000000",
+                                   "--data", folder + "/png", "--run-dir", folder + "/c"])
+        #expect(patches.status == 1 && patches.stderr.contains("--patches-per-image 16000000")
+                    && patches.stderr.contains("use at most"), "\(patches.status) \(patches.stderr)")
+    }
+
+    /// A config file goes through the same validation as the options: no trap, the key named.
+    @Test(arguments: [("batchSize", "0"), ("shards", "0"), ("gridCount", "0"), ("epochs", "9223372036854775807"),
+                      ("resize", "[64]"), ("holdout", "2")])
+    func configValuesAreValidatedLikeOptions(key: String, value: String) throws {
+        let folder = try makeScratchFolder("configvalues")
+        let base = try runTool(["train", "--model", "dense", "--layers", "784,8", "--epochs", "1", "--run-dir",
+                                folder + "/base"])
+        #expect(base.status == 0, "\(base.stderr)")
+        var object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/base/config.json")))
+            as! [String: Any]
+        object[key] = try JSONSerialization.jsonObject(with: Data(value.utf8), options: .fragmentsAllowed)
+        try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: folder + "/bad.json"))
+        let result = try runTool(["train", "--config", folder + "/bad.json", "--run-dir", folder + "/run"])
+        #expect(result.status == 1 && result.stderr.contains("config key \(key)"), "\(result.status) \(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/run/config.json"))
     }
 
     @Test(arguments: [
-        (["train", "--epochs", "-1"], "--epochs must be positive"),
+        (["train", "--epochs", "-1"], "--epochs must be 1 to 1000000"),
+        (["train", "--epochs", "9223372036854775807"], "--epochs must be 1 to 1000000"),
+        (["train", "--shards", "1000000000000"], "--shards must be 1 to 4096"),
+        (["train", "--batch-size", "0"], "--batch-size must be 1 to"),
+        (["train", "--patches-per-image", "1000000000"], "--patches-per-image must be 1 to"),
+        (["train", "--schedule", "cosine:abc"], "--schedule cosine:abc"),
+        (["train", "--schedule", "step:0:0.1"], "--schedule step:0:0.1"),
         (["train", "--lr", "nan"], "--lr must be a positive number"),
-        (["train", "--grid-count", "0"], "--grid-count must be positive"),
+        (["train", "--grid-count", "0"], "--grid-count must be 1 to 1000"),
         (["train", "--momentum", "1.5"], "--momentum must be in [0, 1)"),
         (["reconstruct", "--checkpoint", "x", "--count", "0"], "--count must be positive"),
     ])
@@ -200,6 +287,19 @@ func idxImages(count: Int, side: Int) -> [UInt8] {
         for (name, values) in a { #expect(values == b[name], "\(name) differs after \(kills) kills") }
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: run + "/checkpoints").filter { $0.contains(".tmp-") }
         #expect(leftovers.isEmpty, "temporaries left: \(leftovers)")
+        // The log agrees with the checkpoints: every epoch once, with the uninterrupted run's
+        // train loss (the sums of a resumed epoch are kept), and no step logged twice.
+        func records(_ run: String) throws -> [[String: Any]] {
+            try String(contentsOfFile: run + "/log.jsonl", encoding: .utf8).split(separator: "\n")
+                .compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        }
+        let straightEpochs = try records(folder + "/straight").filter { $0["type"] as? String == "epoch" }
+        let killedLines = try records(run)
+        let killedEpochs = killedLines.filter { $0["type"] as? String == "epoch" }
+        #expect(killedEpochs.map { $0["epoch"] as? Int } == (1...epochs).map { $0 }, "\(killedEpochs.map { $0["epoch"] ?? "" })")
+        #expect(killedEpochs.map { $0["train_loss"] as? Double } == straightEpochs.map { $0["train_loss"] as? Double })
+        let steps = killedLines.filter { $0["type"] as? String == "step" }.map { "\($0["epoch"]!)-\($0["batch"]!)" }
+        #expect(Set(steps).count == steps.count, "steps logged twice: \(steps)")
     }
 }
 

@@ -50,4 +50,40 @@ import TestSupport
             "\(error)".contains("chunk tEXt declares 1000000000 bytes") && "\(error)".contains("3 left")
         }
     }
+
+    /// 69 bytes declaring 10000 x 10000 RGBA at 16 bits (under a raised --max-pixels): libpng
+    /// allocated 807 MB for it before finding the data missing.
+    @Test func anImageLargerThanItsCompressedDataCanHoldIsRefused() {
+        let ihdr = bigEndian(13) + Array("IHDR".utf8) + bigEndian(10000) + bigEndian(10000) + [16, 6, 0, 0, 0]
+            + [0, 0, 0, 0]
+        let idat = bigEndian(9) + Array("IDAT".utf8) + [0x78, 0x9C, 0x63, 0, 0, 0, 0, 0, 1] + [0, 0, 0, 0]
+        let bytes = [137, 80, 78, 71, 13, 10, 26, 10] + ihdr + idat + bigEndian(0) + Array("IEND".utf8) + [0, 0, 0, 0]
+        #expect(bytes.count < 80)
+        #expect {
+            _ = try PNGCodec.decode(bytes, path: "bomb.png", maxPixels: 200_000_000)
+        } throws: { error in
+            "\(error)".contains("bomb.png") && "\(error)".contains("declares 10000x10000")
+                && "\(error)".contains("9 compressed bytes")
+        }
+    }
+
+    /// The bound is deflate's own: a large image of one value (about 1000:1) still decodes.
+    @Test func aHighlyCompressibleImageStillDecodes() throws {
+        let folder = try makeScratchFolder("pngflat")
+        let side = 2048
+        let image = PNGImage(width: side, height: side, layout: .gray, bitDepth: 8,
+                             values: [Float](repeating: 0, count: side * side))
+        try PNGCodec.write(image, to: folder + "/flat.png")
+        let size = try FileManager.default.attributesOfItem(atPath: folder + "/flat.png")[.size] as! Int
+        #expect(size < side * side / 500, "compressed to \(size) bytes")
+        let read = try PNGCodec.read(path: folder + "/flat.png", maxPixels: side * side)
+        #expect(read.width == side && read.height == side)
+    }
+
+    @Test func longPathsAreAbbreviatedInMessages() {
+        let path = String(repeating: "x", count: 50_000_000)
+        let text = PNGError(path: path, reason: "not a PNG file").description
+        #expect(text.count < 400 && text.contains("50000000 characters") && text.hasSuffix("not a PNG file"))
+        #expect("short/path.png".abbreviatedForMessages == "short/path.png")
+    }
 }
