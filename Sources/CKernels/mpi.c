@@ -5,8 +5,12 @@
 #include "ae_mpi.h"
 #include <dlfcn.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 typedef void *handle;
 static int (*mpi_init_thread)(int *, char ***, int, int *);
@@ -58,6 +62,54 @@ int ae_mpi_load(char *error, size_t capacity) {
     return 0;
 }
 
+// The watchdog: a blocking call that has waited longer than the timeout means a rank stopped or
+// hangs (a dead rank makes mpirun end the job, a stopped one does not): end this rank, so that
+// mpirun ends the job, instead of spinning in the call forever.
+static _Atomic long long waiting_since = 0;  // CLOCK_MONOTONIC ns when the current call began; 0: none
+static _Atomic long long timeout_ns = 0;
+static int watchdog_rank = 0;
+
+static long long now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static void *watchdog(void *unused) {
+    (void)unused;
+    for (;;) {
+        usleep(200000);
+        long long since = atomic_load(&waiting_since), limit = atomic_load(&timeout_ns);
+        if (since && limit && now_ns() - since > limit) {
+            char line[256];
+            int n = snprintf(line, sizeof line, "Error: rank %d: no answer from the other ranks for %lld s (a rank "
+                             "stopped or hangs; --mpi-timeout); ending the job\n", watchdog_rank, limit / 1000000000LL);
+            (void)!write(2, line, (size_t)n);
+            _exit(75);
+        }
+    }
+    return NULL;
+}
+
+void ae_mpi_set_timeout(double seconds, int rank) {
+    static int started = 0;
+    watchdog_rank = rank;
+    atomic_store(&timeout_ns, seconds > 0 ? (long long)(seconds * 1e9) : 0);
+    if (!started && seconds > 0) {
+        pthread_t thread;
+        if (pthread_create(&thread, NULL, watchdog, NULL) == 0) {
+            pthread_detach(thread);
+            started = 1;
+        }
+    }
+}
+
+static inline int guarded(int rc) {
+    atomic_store(&waiting_since, 0);
+    return rc;
+}
+#define BEGIN_WAIT() atomic_store(&waiting_since, now_ns())
+
 int ae_mpi_init(int *rank, int *size) {
     int provided = 0;
     int rc = mpi_init_thread(NULL, NULL, THREAD_FUNNELED, &provided);
@@ -66,16 +118,23 @@ int ae_mpi_init(int *rank, int *size) {
     return rc ? rc : mpi_comm_size(comm_world, size);
 }
 
-int ae_mpi_finalize(void) { return mpi_finalize(); }
+int ae_mpi_finalize(void) {
+    BEGIN_WAIT();
+    return guarded(mpi_finalize());
+}
 
 void ae_mpi_abort(int code) { mpi_abort(comm_world, code); }
 
-int ae_mpi_barrier(void) { return mpi_barrier(comm_world); }
+int ae_mpi_barrier(void) {
+    BEGIN_WAIT();
+    return guarded(mpi_barrier(comm_world));
+}
 
 int ae_mpi_send_floats(const float *data, size_t count, int destination, int tag) {
     for (size_t done = 0; done < count; done += PIECE) {
         size_t n = count - done < PIECE ? count - done : PIECE;
-        int rc = mpi_send(data + done, (int)n, type_float, destination, tag, comm_world);
+        BEGIN_WAIT();
+        int rc = guarded(mpi_send(data + done, (int)n, type_float, destination, tag, comm_world));
         if (rc) return rc;
     }
     return 0;
@@ -84,7 +143,8 @@ int ae_mpi_send_floats(const float *data, size_t count, int destination, int tag
 int ae_mpi_recv_floats(float *data, size_t count, int source, int tag) {
     for (size_t done = 0; done < count; done += PIECE) {
         size_t n = count - done < PIECE ? count - done : PIECE;
-        int rc = mpi_recv(data + done, (int)n, type_float, source, tag, comm_world, NULL);
+        BEGIN_WAIT();
+        int rc = guarded(mpi_recv(data + done, (int)n, type_float, source, tag, comm_world, NULL));
         if (rc) return rc;
     }
     return 0;
@@ -100,12 +160,16 @@ int ae_mpi_irecv_floats(float *data, size_t count, int source, int tag, void **r
     return mpi_irecv(data, (int)count, type_float, source, tag, comm_world, request);
 }
 
-int ae_mpi_wait(void **request) { return mpi_wait(request, NULL); }
+int ae_mpi_wait(void **request) {
+    BEGIN_WAIT();
+    return guarded(mpi_wait(request, NULL));
+}
 
 int ae_mpi_bcast(void *data, size_t bytes, int root) {
     for (size_t done = 0; done < bytes; done += PIECE) {
         size_t n = bytes - done < PIECE ? bytes - done : PIECE;
-        int rc = mpi_bcast((char *)data + done, (int)n, type_byte, root, comm_world);
+        BEGIN_WAIT();
+        int rc = guarded(mpi_bcast((char *)data + done, (int)n, type_byte, root, comm_world));
         if (rc) return rc;
     }
     return 0;
@@ -114,16 +178,19 @@ int ae_mpi_bcast(void *data, size_t bytes, int root) {
 int ae_mpi_allreduce_sum_floats(float *data, size_t count) {
     for (size_t done = 0; done < count; done += PIECE) {
         size_t n = count - done < PIECE ? count - done : PIECE;
-        int rc = mpi_allreduce(IN_PLACE, data + done, (int)n, type_float, op_sum, comm_world);
+        BEGIN_WAIT();
+        int rc = guarded(mpi_allreduce(IN_PLACE, data + done, (int)n, type_float, op_sum, comm_world));
         if (rc) return rc;
     }
     return 0;
 }
 
 int ae_mpi_allreduce_max_int(int *value) {
-    return mpi_allreduce(IN_PLACE, value, 1, type_int, op_max, comm_world);
+    BEGIN_WAIT();
+    return guarded(mpi_allreduce(IN_PLACE, value, 1, type_int, op_max, comm_world));
 }
 
 int ae_mpi_allgatherv(void *data, const int *counts, const int *displacements) {
-    return mpi_allgatherv(IN_PLACE, 0, type_byte, data, counts, displacements, type_byte, comm_world);
+    BEGIN_WAIT();
+    return guarded(mpi_allgatherv(IN_PLACE, 0, type_byte, data, counts, displacements, type_byte, comm_world));
 }

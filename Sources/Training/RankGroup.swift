@@ -58,6 +58,14 @@ public final class RankGroup: @unchecked Sendable {
         ShardPlan(rows: shards, shards: size).ranges
     }
 
+    /// Seconds a rank waits in one MPI call for the others before it ends the job (0: forever).
+    public static let defaultTimeout: Double = 300
+
+    /// Sets how long a blocking call may wait for the other ranks (0: forever).
+    public func setTimeout(_ seconds: Double) {
+        ae_mpi_set_timeout(seconds, Int32(rank))
+    }
+
     /// MPI_Finalize, for a clean exit of every rank.
     public func finish() {
         _ = ae_mpi_finalize()

@@ -46,6 +46,7 @@ struct AutoencoderCommand: ParsableCommand {
             Foundation.exit(1)
         }
         RankGroup.world = group
+        group.setTimeout(RankGroup.defaultTimeout)
         if !group.isWriter {
             // The other ranks' output would repeat rank 0's: standard output goes nowhere.
             let null = open("/dev/null", O_WRONLY)

@@ -60,6 +60,11 @@ struct Train: ParsableCommand {
         + "sum (other rounding).", valueName: "ordered|allreduce"))
     var mpiReduce: RankGroup.Reduction?
 
+    @Option(parsing: .unconditional, help: ArgumentHelp("Under mpirun: seconds a rank waits for the others in one "
+        + "exchange before it ends the job (a rank stopped or hangs; default \(Int(RankGroup.defaultTimeout)), "
+        + "0: forever).", valueName: "seconds"))
+    var mpiTimeout: Double?
+
     @Option(help: "Random seed (initialisation, order, noise, dropout; default 0).")
     var seed: UInt64?
 
@@ -127,6 +132,12 @@ struct Train: ParsableCommand {
         }
         if let threadsPerShard, threadsPerShard <= 0 || threadsPerShard > 256 {
             throw ValidationError("--threads-per-shard must be 1 to 256")
+        }
+        if let mpiTimeout, !(mpiTimeout >= 0 && mpiTimeout.isFinite) {
+            throw ValidationError("--mpi-timeout must be a number of seconds >= 0")
+        }
+        if mpiTimeout != nil && RankGroup.world == nil {
+            throw ValidationError("--mpi-timeout applies to runs launched by mpirun (mpirun -np R autoencoder train ...)")
         }
         if mpiReduce != nil && RankGroup.world == nil {
             throw ValidationError("--mpi-reduce applies to runs launched by mpirun (mpirun -np R autoencoder train ...)")
@@ -348,6 +359,7 @@ struct Train: ParsableCommand {
         }
         let group = RankGroup.world
         if let mpiReduce { group?.reduction = mpiReduce }
+        if let mpiTimeout { group?.setTimeout(mpiTimeout) }
         // Under MPI rank 0 alone owns the run folder.
         let madeFolder = group?.isWriter == false ? false : try prepareRunFolder(folder)
         let resumesStaged = resume.map { !$0.hasSuffix(".safetensors") && StagedRun.isStaged($0) } ?? false

@@ -200,6 +200,29 @@ func idxImages(count: Int, side: Int) -> [UInt8] {
                     && patches.stderr.contains("use at most"), "\(patches.status) \(patches.stderr)")
     }
 
+    /// On resume the log agrees with the checkpoint: an epoch record a kill cut off is written
+    /// back, lines about steps after the checkpoint (and a half-written line) are dropped.
+    @Test func theLogIsReconciledWithTheCheckpointOnResume() throws {
+        let folder = try makeScratchFolder("logrecovery")
+        let run = folder + "/run"
+        #expect(try runTool(["train", "--model", "dense", "--layers", "784,8", "--epochs", "2", "--run-dir", run]).status == 0)
+        let log = run + "/log.jsonl"
+        var lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map(String.init)
+        lines.removeAll { $0.contains("\"type\":\"epoch\"") && $0.contains("\"epoch\":2,") }
+        lines.append("{\"batch\":9999,\"epoch\":3,\"loss\":1,\"step\":99999,\"type\":\"step\"}")
+        lines.append("{\"batch\":5,\"ep")
+        try (lines.joined(separator: "\n") + "\n").write(toFile: log, atomically: true, encoding: .utf8)
+        let resumed = try runTool(["train", "--resume", run, "--epochs", "3"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let records = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
+        let epochs = records.filter { $0["type"] as? String == "epoch" }
+        #expect(epochs.map { $0["epoch"] as? Int } == [1, 2, 3])
+        #expect(epochs[1]["from_checkpoint"] as? Bool == true && epochs[1]["train_loss"] is Double)
+        #expect(!records.contains { $0["batch"] as? Int == 9999 })
+    }
+
     /// A config file goes through the same validation as the options: no trap, the key named.
     @Test(arguments: [("batchSize", "0"), ("shards", "0"), ("gridCount", "0"), ("epochs", "9223372036854775807"),
                       ("resize", "[64]"), ("holdout", "2")])
@@ -215,6 +238,14 @@ func idxImages(count: Int, side: Int) -> [UInt8] {
         let result = try runTool(["train", "--config", folder + "/bad.json", "--run-dir", folder + "/run"])
         #expect(result.status == 1 && result.stderr.contains("config key \(key)"), "\(result.status) \(result.stderr)")
         #expect(!FileManager.default.fileExists(atPath: folder + "/run/config.json"))
+        // A data path of 5 million characters is not echoed whole.
+        object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/base/config.json")))
+            as! [String: Any]
+        object["data"] = "/nonexistent/" + String(repeating: "x", count: 5_000_000)
+        try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: folder + "/long.json"))
+        let long = try runTool(["train", "--config", folder + "/long.json", "--run-dir", folder + "/long"])
+        #expect(long.status == 1 && long.stderr.count < 1000 && long.stderr.contains("(5000013 characters)"),
+                "\(long.stderr.prefix(400))")
     }
 
     @Test(arguments: [

@@ -120,6 +120,51 @@ struct MPICLITests {
         #expect(staged.status != 0 && staged.stderr.contains("not under mpirun"), "\(staged.stderr)")
     }
 
+    /// The processes mpirun started for `job` whose environment names `rank`.
+    func rankProcesses(of job: Process, rank: Int) throws -> [Int32] {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap { Int32($0) }.filter { pid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 1, Int32(fields[1]) == job.processIdentifier,
+                  let environment = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
+            return environment.split(separator: 0).contains {
+                String(decoding: $0, as: UTF8.self) == "OMPI_COMM_WORLD_RANK=\(rank)"
+            }
+        }
+    }
+
+    /// A rank that stops (SIGSTOP: mpirun does not notice) makes the others give up after
+    /// --mpi-timeout instead of waiting in an exchange forever.
+    @Test func aStoppedRankEndsTheJobAfterTheTimeout() throws {
+        let folder = try makeScratchFolder("mpi-stop")
+        let out = Pipe(), err = Pipe()
+        let job = try startMPI(ranks: 2, ["train", "--model", "dense", "--layers", "784,32", "--data", "mnist-sample",
+                                          "--epochs", "200", "--batch-size", "50", "--shards", "2", "--mpi-timeout", "3",
+                                          "--checkpoint-every", "20", "--run-dir", folder], out: out, err: err)
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: folder + "/checkpoints/last.safetensors") && job.isRunning
+            && Date() < deadline {
+            usleep(100_000)
+        }
+        let stopped = try rankProcesses(of: job, rank: 1)
+        #expect(stopped.count == 1)
+        for pid in stopped { kill(pid, SIGSTOP) }
+        let start = Date()
+        let stopBy = Date().addingTimeInterval(60)
+        while job.isRunning && Date() < stopBy { usleep(100_000) }
+        let seconds = Date().timeIntervalSince(start)
+        if job.isRunning {
+            for pid in stopped { kill(pid, SIGKILL) }
+            job.terminate()
+        }
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        _ = out.fileHandleForReading.readDataToEndOfFile()
+        job.waitUntilExit()
+        #expect(job.terminationStatus != 0 && seconds < 30, "exit \(job.terminationStatus) after \(seconds) s")
+        #expect(stderr.contains("rank 0: no answer from the other ranks for 3 s"), "\(stderr)")
+    }
+
     @Test func killedRankEndsTheJobAndLeavesAUsableCheckpoint() throws {
         let folder = try makeScratchFolder("mpi-kill")
         let out = Pipe(), err = Pipe()

@@ -12,6 +12,9 @@ int ae_mpi_init(int *rank, int *size);
 int ae_mpi_finalize(void);
 /// Ends every rank of the job (MPI_Abort) with `code`.
 void ae_mpi_abort(int code);
+/// Ends this rank (exit 75, so that mpirun ends the job) when one blocking call below waits longer
+/// than `seconds` (0: never), naming `rank`; a watchdog thread checks five times a second.
+void ae_mpi_set_timeout(double seconds, int rank);
 int ae_mpi_barrier(void);
 /// Blocking point-to-point of floats (any count: sent in pieces below INT_MAX).
 int ae_mpi_send_floats(const float *data, size_t count, int destination, int tag);
