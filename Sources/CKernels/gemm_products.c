@@ -241,7 +241,73 @@ static AVX512 void transpose_512(int rows, int cols, const float *src, size_t ld
     }
 }
 
-// c = alpha a b + beta c for b of at most 16 columns: one masked vector per row of c, 4 rows at a time.
+// c(i, j) for `rows` rows from a and N columns from bt (b transposed, N x k): dot products over k,
+// 16 at a time, R rows x N columns of accumulators (constants where inlined); rows past `rows`
+// repeat row 0 (computed, not stored).
+static inline __attribute__((always_inline)) AVX512 void narrow_dot_block(
+    int rows, int k, const float *a, size_t lda, const float *bt, size_t ldt, float alpha, float beta, float *c,
+    size_t ldc, const int R, const int N) {
+    __m512 acc[8][16];
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < N; j++) acc[r][j] = _mm512_setzero_ps();
+    const float *row[8];
+    for (int r = 0; r < R; r++) row[r] = a + (size_t)(r < rows ? r : 0) * lda;
+    int p = 0;
+    for (; p + 16 <= k; p += 16) {
+        __m512 av[8];
+        for (int r = 0; r < R; r++) av[r] = _mm512_loadu_ps(row[r] + p);
+        for (int j = 0; j < N; j++) {
+            const __m512 bv = _mm512_loadu_ps(bt + (size_t)j * ldt + p);
+            for (int r = 0; r < R; r++) acc[r][j] = _mm512_fmadd_ps(av[r], bv, acc[r][j]);
+        }
+    }
+    if (p < k) {
+        const __mmask16 mask = tail_mask(k - p);
+        __m512 av[8];
+        for (int r = 0; r < R; r++) av[r] = _mm512_maskz_loadu_ps(mask, row[r] + p);
+        for (int j = 0; j < N; j++) {
+            const __m512 bv = _mm512_maskz_loadu_ps(mask, bt + (size_t)j * ldt + p);
+            for (int r = 0; r < R; r++) acc[r][j] = _mm512_fmadd_ps(av[r], bv, acc[r][j]);
+        }
+    }
+    for (int r = 0; r < R && r < rows; r++) {
+        float *out = c + (size_t)r * ldc;
+        for (int j = 0; j < N; j++) {
+            const float sum = alpha * _mm512_reduce_add_ps(acc[r][j]);
+            out[j] = beta == 0 ? sum : sum + beta * out[j];
+        }
+    }
+}
+
+// The dot-product form for b of n <= 16 columns whose transpose fits on the stack (n k <= 8192):
+// b's columns are copied into rows of bt once, then every row of a runs along them 16 values of k
+// at a time (the form below uses n of 16 lanes). 8 rows at a time for n <= 2, 4 for n <= 4, 2 for n <= 8.
+#define NARROW_STACK 8192
+static AVX512 void gemm_narrow_dot_512(int m, int n, int k, float alpha, const float *a, size_t lda, const float *b,
+                                       size_t ldb, float beta, float *c, size_t ldc) {
+    float bt[NARROW_STACK] __attribute__((aligned(64)));
+    for (int j = 0; j < n; j++)
+        for (int p = 0; p < k; p++) bt[(size_t)j * k + p] = b[(size_t)p * ldb + j];
+    const int R = n <= 2 ? 8 : n <= 4 ? 4 : n <= 8 ? 2 : 1;
+    for (int i = 0; i < m; i += R) {
+        const int rows = m - i < R ? m - i : R;
+        const float *ai = a + (size_t)i * lda;
+        float *ci = c + (size_t)i * ldc;
+        switch (n) {
+#define NARROW_CASE(N, RR) \
+    case N: narrow_dot_block(rows, k, ai, lda, bt, (size_t)k, alpha, beta, ci, ldc, RR, N); break;
+            NARROW_CASE(1, 8) NARROW_CASE(2, 8) NARROW_CASE(3, 4) NARROW_CASE(4, 4)
+            NARROW_CASE(5, 2) NARROW_CASE(6, 2) NARROW_CASE(7, 2) NARROW_CASE(8, 2)
+            NARROW_CASE(9, 1) NARROW_CASE(10, 1) NARROW_CASE(11, 1) NARROW_CASE(12, 1)
+            NARROW_CASE(13, 1) NARROW_CASE(14, 1) NARROW_CASE(15, 1) NARROW_CASE(16, 1)
+#undef NARROW_CASE
+            default: break;
+        }
+    }
+}
+
+// c = alpha a b + beta c for b of at most 16 columns: one masked vector per row of c, 4 rows at a time
+// (for k too long for the dot-product form's copy of b).
 static AVX512 void gemm_narrow_512(int m, int n, int k, float alpha, const float *a, size_t lda, const float *b,
                                    size_t ldb, float beta, float *c, size_t ldc) {
     const __mmask16 mask = tail_mask(n);
@@ -281,7 +347,9 @@ void ae_transpose(int rows, int cols, const float *src, size_t lds, float *dst, 
 
 void ae_gemm_narrow(int m, int n, int k, float alpha, const float *a, size_t lda, const float *b, size_t ldb,
                     float beta, float *c, size_t ldc) {
-    if (ae_gemm_products_kernel() == 512) {
+    if (ae_gemm_products_kernel() == 512 && n >= 1 && n <= 16 && (long)n * k <= NARROW_STACK && k > 0) {
+        gemm_narrow_dot_512(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    } else if (ae_gemm_products_kernel() == 512) {
         gemm_narrow_512(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     } else {
         gemm_narrow_scalar(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);

@@ -27,16 +27,16 @@ public func gemm(_ a: Matrix, transposeA: Bool = false, _ b: Matrix, transposeB:
 }
 
 /// One single-thread `cblas_sgemm`, row-major, except where OpenBLAS would allocate: its AVX-512
-/// small-matrix kernel for `A B` (no transposes, `m n k <= 100^3`) mallocs a copy of A's last rows
-/// on every call when `n % 16` is 1-8 and `k >= 32` (0.3.21, SkylakeX, Cooperlake and
-/// SapphireRapids kernels; later versions also for 9-15). There the columns past the last multiple
-/// of 16 run on `ae_gemm_narrow` instead, so a training step stays free of allocations.
+/// small-matrix kernel for `A B` (no transposes, `m n k <= 100^3`) mallocs a copy of the last
+/// columns' operand on every call when `n % 16` is 1-8 and `k >= 32` (0.3.21's SkylakeX, Cooperlake
+/// and SapphireRapids kernels; measured over all shapes up to 200). There those last columns run
+/// on `ae_gemm_narrow` instead, so a training step stays free of allocations.
 @inline(__always)
 func sgemm(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
            _ a: UnsafeMutablePointer<Float>, _ lda: Int, _ b: UnsafeMutablePointer<Float>, _ ldb: Int,
            _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
     var wide = n
-    if BLAS.smallKernelAllocates, !transposeA, !transposeB, n % 16 != 0, m * n * k <= 1_000_000 {
+    if BLAS.smallKernelAllocates, !transposeA, !transposeB, (1...8).contains(n % 16), k >= 32, m * n * k <= 1_000_000 {
         wide = n & ~15
         ae_gemm_narrow(Int32(m), Int32(n - wide), Int32(k), alpha, a, lda, b + wide, ldb, beta, c + wide, ldc)
         if wide == 0 { return }

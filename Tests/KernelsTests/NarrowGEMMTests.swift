@@ -1,6 +1,7 @@
 // The GEMM wrapper's route around OpenBLAS's allocating AVX-512 small kernel: `ae_gemm_narrow`
-// (b of 1-16 columns) and `gemm` on the shapes it routes (A B with n % 16 != 0, m n k <= 100^3)
-// match a double-precision product, with and without beta, under whatever kernels OpenBLAS runs.
+// (b of 1-16 columns; its dot-product form and, for long k, its broadcast form) and `gemm` on the
+// shapes it routes (A B with n % 16 in 1...8, k >= 32, m n k <= 100^3) match a double-precision
+// product, with and without beta, under whatever kernels OpenBLAS runs.
 
 import CKernels
 import Kernels
@@ -33,7 +34,8 @@ import Testing
         #expect(worst <= Float(k) * 3e-7 + 1e-6, "\(label): differs by \(worst)")
     }
 
-    @Test(arguments: [(1, 1, 1), (5, 3, 40), (8, 7, 33), (13, 16, 64), (4, 9, 200), (9, 15, 31), (2, 1, 0)])
+    @Test(arguments: [(1, 1, 1), (5, 3, 40), (8, 7, 33), (13, 16, 64), (4, 9, 200), (9, 15, 31), (2, 1, 0), (7, 2, 999),
+                      (3, 9, 1000), (11, 16, 600)])
     func narrowMatchesReference(shape: (m: Int, n: Int, k: Int)) {
         let (m, n, k) = shape
         let (lda, ldb, ldc) = (k + 3, n + 5, n + 2)
