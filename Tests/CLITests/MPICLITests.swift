@@ -120,7 +120,7 @@ struct MPICLITests {
         #expect(staged.status != 0 && staged.stderr.contains("not under mpirun"), "\(staged.stderr)")
     }
 
-    /// The processes mpirun started for `job` whose environment names `rank`.
+    /// The processes mpirun started for `job` (its children) whose environment names `rank`.
     func rankProcesses(of job: Process, rank: Int) throws -> [Int32] {
         try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap { Int32($0) }.filter { pid in
             guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
@@ -177,15 +177,7 @@ struct MPICLITests {
             usleep(100_000)
         }
         #expect(FileManager.default.fileExists(atPath: checkpoint))
-        // Rank 1: a child of mpirun whose environment says so.
-        let ranks = try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap { Int32($0) }.filter { pid in
-            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { return false }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            guard fields.count > 1, Int32(fields[1]) == job.processIdentifier,
-                  let environment = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
-            return environment.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == "OMPI_COMM_WORLD_RANK=1" }
-        }
+        let ranks = try rankProcesses(of: job, rank: 1)
         #expect(ranks.count == 1)
         for pid in ranks { kill(pid, SIGKILL) }
         let stopBy = Date().addingTimeInterval(60)
