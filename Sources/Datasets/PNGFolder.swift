@@ -65,6 +65,24 @@ public struct SkippedFile: Sendable, Equatable, CustomStringConvertible {
 }
 
 public enum PNGFolder {
+    /// Labels from the immediate subfolder of each file (relative paths), when every file sits in
+    /// one; nil otherwise.
+    /// - Throws: `DatasetError` for a class that `options.classNames` (the training split's) lacks.
+    static func classLabels(_ files: [String], folder: String, options: PNGFolderOptions) throws
+        -> (labels: [Int32], names: [String])? {
+        let parts = files.map { $0.split(separator: "/", omittingEmptySubsequences: true) }
+        guard !parts.isEmpty, parts.allSatisfy({ $0.count >= 2 }) else { return nil }
+        let found = Array(Set(parts.map { String($0[0]) })).sorted()
+        if let given = options.classNames, let unknown = found.first(where: { !given.contains($0) }) {
+            throw DatasetError(.badOption, path: (folder as NSString).appendingPathComponent(unknown),
+                               "class \(unknown) has no training images (training classes: "
+                               + "\(given.joined(separator: ", ")))")
+        }
+        let names = options.classNames ?? found
+        let index = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, Int32($0)) })
+        return (parts.map { index[String($0[0])]! }, names)
+    }
+
     /// PNG files under `folder`, relative paths, sorted; other files are ignored.
     public static func listFiles(in folder: String) -> [String] { filesRecursively(in: folder, withExtension: "png") }
 
@@ -187,24 +205,9 @@ public enum PNGFolder {
             storage = .bytes(bytes)
         }
 
-        // Labels from the immediate subfolder, when every file sits in one.
-        var labels: [Int32]?
-        var classNames: [String]?
-        let parts = kept.map { $0.split(separator: "/", omittingEmptySubsequences: true) }
-        if parts.allSatisfy({ $0.count >= 2 }) {
-            let found = Array(Set(parts.map { String($0[0]) })).sorted()
-            if let given = options.classNames, let unknown = found.first(where: { !given.contains($0) }) {
-                throw DatasetError(.badOption, path: (folder as NSString).appendingPathComponent(unknown),
-                                   "class \(unknown) has no training images (training classes: "
-                                   + "\(given.joined(separator: ", ")))")
-            }
-            let names = options.classNames ?? found
-            let index = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, Int32($0)) })
-            labels = parts.map { index[String($0[0])]! }
-            classNames = names
-        }
+        let classes = try classLabels(kept, folder: folder, options: options)
         var dataset = Dataset(source: folder, channels: channels, sizes: sizes, storage: storage,
-                              labels: labels, classNames: classNames, files: kept)
+                              labels: classes?.labels, classNames: classes?.names, files: kept)
         dataset.transparentImages = images.filter { image in
             guard image.layout.hasAlpha else { return false }
             let k = image.layout.channels, opaque = UInt16(image.maxValue)

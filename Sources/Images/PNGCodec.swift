@@ -25,6 +25,63 @@ public enum PNGCodec {
         return try decode([UInt8](data), path: path, maxPixels: maxPixels)
     }
 
+    /// Reads only a PNG file's first 33 bytes (signature and IHDR chunk) and checks them as the
+    /// decoder would: the CRC, a size of 1 to 2^31 - 1 each way within `maxPixels`, a bit depth the
+    /// color type allows, compression and filter method 0, interlace 0 or 1. A file whose pixel data
+    /// is damaged passes; decoding it finds that.
+    /// - Throws: `PNGError` naming the file.
+    public static func readHeader(path: String, maxPixels: Int = defaultMaxPixels) throws -> PNGHeader {
+        guard let file = fopen(path, "rb") else { throw PNGError(path: path, reason: "cannot read file") }
+        defer { fclose(file) }
+        var bytes = [UInt8](repeating: 0, count: 33)
+        let count = fread(&bytes, 1, bytes.count, file)
+        return try readHeader(bytes: Array(bytes.prefix(count)), path: path, maxPixels: maxPixels)
+    }
+
+    /// The checks of `readHeader(path:)` on a file's first bytes (more are ignored).
+    public static func readHeader(bytes: [UInt8], path: String = "<memory>", maxPixels: Int = defaultMaxPixels) throws
+        -> PNGHeader {
+        guard bytes.count >= 8, Array(bytes[0..<8]) == signature else {
+            throw PNGError(path: path, reason: "not a PNG file (bad signature)")
+        }
+        guard bytes.count >= 33, readUInt32(bytes, 8) == 13, Array(bytes[12..<16]) == Array("IHDR".utf8) else {
+            throw PNGError(path: path, reason: "no IHDR chunk at the start (truncated or not a PNG)")
+        }
+        guard crc32(bytes[12..<29]) == readUInt32(bytes, 29) else {
+            throw PNGError(path: path, reason: "IHDR chunk CRC mismatch (damaged file)")
+        }
+        let header = PNGHeader(width: Int(readUInt32(bytes, 16)), height: Int(readUInt32(bytes, 20)),
+                               bitDepth: Int(bytes[24]), colorType: Int(bytes[25]), interlaced: bytes[28] == 1)
+        let depths: [Int: [Int]] = [0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16]]
+        guard let allowed = depths[header.colorType], allowed.contains(header.bitDepth) else {
+            throw PNGError(path: path, reason: "bit depth \(header.bitDepth) with color type \(header.colorType) "
+                + "is not a PNG format")
+        }
+        guard bytes[26] == 0, bytes[27] == 0, bytes[28] <= 1 else {
+            throw PNGError(path: path, reason: "unknown compression, filter or interlace method in IHDR")
+        }
+        let limit = Int(Int32.max)
+        guard (1...limit).contains(header.width), (1...limit).contains(header.height) else {
+            throw PNGError(path: path, reason: "declares \(header.width)x\(header.height) pixels (each side must be "
+                + "1 to \(limit))")
+        }
+        guard header.width * header.height <= maxPixels else {
+            throw PNGError(path: path, reason: "declares \(header.width)x\(header.height) pixels, more than the limit of "
+                + "\(maxPixels) (--max-pixels)")
+        }
+        return header
+    }
+
+    /// CRC-32 (ISO 3309, as PNG chunks use it) of `bytes`.
+    static func crc32(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in bytes {
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+        }
+        return ~crc
+    }
+
     /// Decodes PNG bytes; `path` only names the source in errors. Sizes declared by the file are
     /// checked before anything is allocated for them.
     public static func decode(_ bytes: [UInt8], path: String = "<memory>", maxPixels: Int = defaultMaxPixels) throws

@@ -1,4 +1,6 @@
-// `autoencoder inspect`: what a data source holds, after full validation.
+// `autoencoder inspect`: what a data source holds. PNG folders are read header by header unless
+// --decode asks for every file to be decoded (a full check, pixel statistics); other sources are
+// always read whole.
 
 import ArgumentParser
 import Datasets
@@ -15,6 +17,10 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
+    @Flag(help: ArgumentHelp("PNG folders: decode every file (a full check, pixel statistics and the "
+        + "transparency warning) instead of reading only each file's header."))
+    var decode = false
+
     @Option(help: ArgumentHelp("Also write the 2-component PCA of the test split (else the training split) as a "
         + "scatter coloured by label: the linear baseline for a 2-D code.", valueName: "png"))
     var pcaScatter: String?
@@ -28,8 +34,11 @@ struct Inspect: ParsableCommand {
         var minHeight: Int
         var channels: Int
         var bitDepth: Int
-        var pixelMean: Double
-        var pixelStd: Double
+        /// Nil when only headers were read.
+        var pixelMean: Double?
+        var pixelStd: Double?
+        var maxWidth: Int?
+        var maxHeight: Int?
         var labels: [String: Int]?
         var source: String
     }
@@ -40,6 +49,8 @@ struct Inspect: ParsableCommand {
         var total: Int
         var splits: [SplitSummary]
         var skipped: [String]
+        /// False when only headers were read (PNG folders without --decode).
+        var decoded = true
     }
 
     struct SequenceSplitSummary: Codable {
@@ -63,6 +74,7 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         if SequenceSource.looksLikeSequences(dataOptions.data) { return try inspectSequences() }
+        if !decode && pcaScatter == nil, try inspectHeaders() { return }
         let started = Date()
         let source = try dataOptions.load(allowMixedSizes: true)
         let seconds = Date().timeIntervalSince(started)
@@ -83,7 +95,7 @@ struct Inspect: ParsableCommand {
                                 height: dataset.fixedShape?.height, minWidth: minimum.width,
                                 minHeight: minimum.height, channels: dataset.channels,
                                 bitDepth: dataset.bitDepth, pixelMean: stats.mean, pixelStd: stats.std,
-                                labels: labels, source: dataset.source)
+                                maxWidth: nil, maxHeight: nil, labels: labels, source: dataset.source)
         }
         let summary = Summary(path: source.path, kind: source.kind.rawValue,
                               total: summaries.reduce(0) { $0 + $1.count }, splits: summaries,
@@ -110,8 +122,8 @@ struct Inspect: ParsableCommand {
             let size = s.width.map { "\($0)x\(s.height!)" } ?? "sizes vary, smallest \(s.minWidth)x\(s.minHeight)"
             print("  \(s.split): \(s.count) images, \(size), \(s.channels) channel"
                 + "\(s.channels == 1 ? "" : "s"), \(s.bitDepth)-bit")
-            print("    pixels: mean \(String(format: "%.4f", s.pixelMean)), "
-                + "std \(String(format: "%.4f", s.pixelStd))")
+            print("    pixels: mean \(String(format: "%.4f", s.pixelMean ?? 0)), "
+                + "std \(String(format: "%.4f", s.pixelStd ?? 0))")
             let histogram = dataset.labelHistogram()
             if !histogram.isEmpty {
                 let classes = histogram.enumerated().filter { $0.element > 0 }
@@ -125,6 +137,64 @@ struct Inspect: ParsableCommand {
             print("  skipped \(file.path): \(file.reason)")
         }
         if let pcaScatter { print("PCA scatter: \(pcaScatter)") }
+    }
+
+    /// A PNG folder from its files' headers alone (nothing decoded); false when the data is not a
+    /// PNG folder.
+    func inspectHeaders() throws -> Bool {
+        let started = Date()
+        let found: (path: String, train: PNGIndex, test: PNGIndex?)?
+        do {
+            found = try DataSource.index(dataOptions.data, options: dataOptions.folderOptions(allowMixedSizes: true))
+        } catch let error as DatasetError {
+            throw CommandFailure(message: error.description)
+        }
+        guard let found else { return false }
+        let seconds = Date().timeIntervalSince(started)
+        var splits = [("train", found.train)]
+        if let test = found.test { splits.append(("test", test)) }
+        let summaries = splits.map { name, index in
+            var labels: [String: Int]?
+            let histogram = index.labelHistogram()
+            if !histogram.isEmpty {
+                labels = [:]
+                for (label, count) in histogram.enumerated() where count > 0 { labels![index.classNames![label]] = count }
+            }
+            let range = index.sizeRange
+            return SplitSummary(split: name, count: index.files.count, width: index.fixedSize?.width,
+                                height: index.fixedSize?.height, minWidth: range.smallest.width,
+                                minHeight: range.smallest.height, channels: index.channels, bitDepth: index.bitDepth,
+                                pixelMean: nil, pixelStd: nil, maxWidth: range.largest.width,
+                                maxHeight: range.largest.height, labels: labels, source: index.folder)
+        }
+        let skipped = splits.flatMap { $0.1.skipped }
+        let summary = Summary(path: found.path, kind: DataSource.Kind.pngFolder.rawValue,
+                              total: summaries.reduce(0) { $0 + $1.count }, splits: summaries,
+                              skipped: skipped.map(\.description), decoded: false)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+            return true
+        }
+        print("\(found.path): \(summary.kind), \(summary.total) images (headers read in "
+            + "\(String(format: "%.2f", seconds)) s; --decode checks every file fully)")
+        for (s, (_, index)) in zip(summaries, splits) {
+            let size = s.width.map { "\($0)x\(s.height!)" }
+                ?? "sizes vary, \(s.minWidth)x\(s.minHeight) to \(s.maxWidth!)x\(s.maxHeight!)"
+            print("  \(s.split): \(s.count) images, \(size), \(s.channels) channel"
+                + "\(s.channels == 1 ? "" : "s"), \(s.bitDepth)-bit")
+            let histogram = index.labelHistogram()
+            if !histogram.isEmpty {
+                let classes = histogram.enumerated().filter { $0.element > 0 }
+                print("    labels: \(classes.count) classes | "
+                    + classes.map { "\(index.classNames![$0.offset]): \($0.element)" }.joined(separator: " "))
+            } else {
+                print("    labels: none")
+            }
+        }
+        for file in skipped { print("  skipped \(file.path): \(file.reason)") }
+        return true
     }
 
     /// Sequence files (CSV folder, CSV with an id column, UEA .ts): counts, lengths, classes.

@@ -53,10 +53,10 @@ import TestSupport
             try PNGCodec.write(PNGImage(width: 8, height: 8, layout: .rgba, bitDepth: 8, samples: samples),
                                to: folder + "/icon\(i).png")
         }
-        let warned = try runTool(["inspect", "--data", folder])
+        let warned = try runTool(["inspect", "--data", folder, "--decode"])
         #expect(warned.status == 0 && warned.stderr.contains("3 image(s)") && warned.stderr.contains("transparent"),
                 "\(warned.stderr)")
-        let white = try runTool(["inspect", "--data", folder, "--background", "1"])
+        let white = try runTool(["inspect", "--data", folder, "--decode", "--background", "1"])
         #expect(white.status == 0 && !white.stderr.contains("transparent"), "\(white.stderr)")
         let train = try runTool(["train", "--model", "dense", "--data", folder, "--layers", "192,4", "--epochs", "1",
                                  "--run-dir", folder + "-run"])

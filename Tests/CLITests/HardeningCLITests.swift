@@ -79,6 +79,44 @@ func idxImages(count: Int, side: Int) -> [UInt8] {
         #expect(stray.status != 0 && stray.stderr.contains("beside the split folders"), "\(stray.stderr)")
     }
 
+    /// `inspect` reads a PNG folder header by header: a file whose pixel data is damaged passes (its
+    /// header is sound) until --decode decodes every file; a damaged header is refused naming the file.
+    @Test func inspectReadsHeadersUnlessToldToDecode() throws {
+        let folder = try makeScratchFolder("inspectheaders")
+        for (label, count, width, height, layout) in [("a", 3, 8, 8, PixelLayout.gray), ("b", 2, 12, 10, .rgb)] {
+            try FileManager.default.createDirectory(atPath: "\(folder)/png/\(label)", withIntermediateDirectories: true)
+            for i in 0..<count {
+                try PNGCodec.write(pngImage(width: width, height: height, layout: layout, bitDepth: 8, seed: i),
+                                   to: "\(folder)/png/\(label)/\(i).png")
+            }
+        }
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: folder + "/png/a/0.png")))
+        let idat = (0..<(bytes.count - 4)).first { bytes[$0..<($0 + 4)].elementsEqual("IDAT".utf8) }!
+        bytes[idat + 6] ^= 0xFF
+        try writeFile(folder + "/png/a/0.png", bytes)
+        let headers = try runTool(["inspect", "--data", folder + "/png"])
+        #expect(headers.status == 0 && headers.stdout.contains("5 images (headers read in")
+                    && headers.stdout.contains("sizes vary, 8x8 to 12x10, 3 channels, 8-bit")
+                    && headers.stdout.contains("a: 3 b: 2"), "\(headers.stdout) \(headers.stderr)")
+        let json = try runTool(["inspect", "--data", folder + "/png", "--json"])
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        let split = (object?["splits"] as? [[String: Any]])?.first
+        #expect(object?["decoded"] as? Bool == false && split?["pixelMean"] == nil && split?["maxWidth"] as? Int == 12,
+                "\(json.stdout)")
+        let decoded = try runTool(["inspect", "--data", folder + "/png", "--decode"])
+        #expect(decoded.status == 1 && decoded.stderr.contains("png/a/0.png"), "\(decoded.stderr)")
+        // A damaged IHDR (its CRC) is refused by the header pass, or listed with --skip-bad.
+        var other = [UInt8](try Data(contentsOf: URL(fileURLWithPath: folder + "/png/b/1.png")))
+        other[20] ^= 0x01
+        try writeFile(folder + "/png/b/1.png", other)
+        let refused = try runTool(["inspect", "--data", folder + "/png"])
+        #expect(refused.status == 1 && refused.stderr.contains("png/b/1.png") && refused.stderr.contains("CRC"),
+                "\(refused.stderr)")
+        let skipping = try runTool(["inspect", "--data", folder + "/png", "--skip-bad"])
+        #expect(skipping.status == 0 && skipping.stdout.contains("4 images") && skipping.stdout.contains("skipped"),
+                "\(skipping.stdout)")
+    }
+
     /// Starts a long training on `run` and returns once it reports its first step (its signal
     /// handlers are installed and it holds the run folder).
     func startTraining(_ run: String) throws -> (Process, Pipe) {

@@ -47,6 +47,33 @@ let manifest: [ManifestRow] = {
         #expect(image.samples.count == row.width * row.height * image.layout.channels)
     }
 
+    /// The header pass (33 bytes) agrees with the decoder on every file it accepts, and refuses
+    /// only files the decoder refuses too.
+    @Test(arguments: manifest)
+    func headerPassAgreesWithTheDecoder(row: ManifestRow) {
+        let path = suite + "/" + row.file
+        let decoded = try? PNGCodec.read(path: path)
+        do {
+            let header = try PNGCodec.readHeader(path: path)
+            if let decoded {
+                #expect(header == decoded.header, "\(row.file): \(header) vs \(String(describing: decoded.header))")
+                #expect((header.colorType & 2 != 0) == decoded.layout.isColor, "\(row.file)")
+            }
+        } catch {
+            #expect(decoded == nil, "\(row.file): the header pass refused a file the decoder reads (\(error))")
+            #expect("\(error)".contains(row.file), "\(error)")
+        }
+    }
+
+    /// Files broken in their first 33 bytes are refused without decoding.
+    @Test func headerPassRefusesBrokenHeaders() {
+        for file in ["xs1n0g01.png", "xs2n0g01.png", "xs4n0g01.png", "xs7n0g01.png", "xcrn0g04.png", "xlfn0g04.png",
+                     "xhdn0g08.png", "xc1n0g08.png", "xc9n2c08.png", "xd0n2c08.png", "xd3n2c08.png", "xd9n2c08.png"] {
+            #expect(throws: PNGError.self, "\(file)") { try PNGCodec.readHeader(path: suite + "/" + file) }
+        }
+        #expect(throws: PNGError.self) { try PNGCodec.readHeader(path: suite + "/basn0g01.png", maxPixels: 1000) }
+    }
+
     @Test(arguments: manifest.filter { $0.expected == "invalid" })
     func brokenImageIsRejected(row: ManifestRow) {
         // Strict policy: xcsn0g01 (IDAT CRC wrong) is rejected too, as libpng does by default.
