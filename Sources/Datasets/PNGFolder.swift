@@ -86,7 +86,10 @@ public enum PNGFolder {
     /// PNG files under `folder`, relative paths, sorted; other files are ignored.
     public static func listFiles(in folder: String) -> [String] { filesRecursively(in: folder, withExtension: "png") }
 
-    /// Decodes every PNG under `folder`.
+    /// Decodes every PNG under `folder`. The headers come first (`PNGIndex`: sizes, channels,
+    /// depth, labels and the memory the result needs, before any pixel is decoded); then each
+    /// worker decodes one image at a time and converts, resizes and crops it straight into its
+    /// slot of the result, so memory holds the result and one full-size image per worker.
     /// - Throws: `DatasetError` for an empty folder, a file libpng rejects (unless `skipBad`),
     ///   mixed sizes without resize/crop, or an image smaller than the crop.
     public static func load(_ folder: String, options: PNGFolderOptions = PNGFolderOptions())
@@ -94,125 +97,92 @@ public enum PNGFolder {
         if let channels = options.channels, channels != 1 && channels != 3 {
             throw DatasetError(.badOption, path: "", "channels must be 1 or 3, got \(channels)")
         }
-        let files = listFiles(in: folder)
-        guard !files.isEmpty else {
-            throw DatasetError(.empty, path: folder, "no PNG files in this folder or below it")
-        }
-        // Decode all files in parallel; each iteration writes only its own slot.
-        let decoded = ParallelSlots<Result<PNGImage, PNGError>>(count: files.count)
-        DispatchQueue.concurrentPerform(iterations: files.count) { i in
-            let path = (folder as NSString).appendingPathComponent(files[i])
-            do {
-                decoded[i] = .success(try PNGCodec.read(path: path, maxPixels: options.maxPixels))
-            } catch let error as PNGError {
-                decoded[i] = .failure(error)
-            } catch {
-                decoded[i] = .failure(PNGError(path: path, reason: "\(error)"))
-            }
-        }
-        var images: [PNGImage] = []
-        var kept: [String] = []
-        var skipped: [SkippedFile] = []
-        for (i, result) in decoded.values.enumerated() {
-            switch result! {
-            case .success(let image):
-                images.append(image)
-                kept.append(files[i])
-            case .failure(let error):
-                guard options.skipBad else {
-                    throw DatasetError(.corrupt, path: error.path, error.reason)
-                }
-                skipped.append(SkippedFile(path: error.path, reason: error.reason))
-            }
-        }
-        guard !images.isEmpty else {
-            throw DatasetError(.empty, path: folder, "all \(files.count) PNG files were rejected")
-        }
-        let channels = options.channels ?? (images.contains { $0.layout.isColor } ? 3 : 1)
-        let depth = images.contains { $0.bitDepth == 16 } ? 16 : 8
-
-        // Final size of each image, checked before converting anything.
-        var sizes: [(height: Int, width: Int)] = []
-        for (i, image) in images.enumerated() {
-            var size = (height: image.height, width: image.width)
-            if let resize = options.resize { size = (resize.height, resize.width) }
-            if let crop = options.crop {
-                guard crop.width <= size.width && crop.height <= size.height else {
-                    throw DatasetError(.tooSmall, path: (folder as NSString).appendingPathComponent(kept[i]),
-                                       "image is \(size.width)x\(size.height), smaller than crop "
-                                       + "\(crop.width)x\(crop.height)")
-                }
-                size = (crop.height, crop.width)
-            }
-            sizes.append(size)
-        }
-        if !options.allowMixedSizes, let other = sizes.firstIndex(where: { $0 != sizes[0] }) {
-            throw DatasetError(.mixedSizes, path: folder, "mixed sizes: \(kept[0]) is "
-                + "\(sizes[0].width)x\(sizes[0].height), \(kept[other]) is "
-                + "\(sizes[other].width)x\(sizes[other].height); pass --resize WxH or --crop WxH")
-        }
-
-        // Convert in parallel into one planar buffer at the chosen depth, if it fits in memory
-        // (a --resize of 100000x100000 must not try to take 40 GB).
-        var offsets = [0]
-        for size in sizes { offsets.append(offsets.last! + channels * size.height * size.width) }
-        let total = offsets.last!
-        // Stored samples, plus each parallel conversion's float copies (decoded and resized).
-        let largest = sizes.map { channels * $0.height * $0.width }.max() ?? 0
-        let converting = min(ProcessInfo.processInfo.activeProcessorCount, images.count)
-        let bytesNeeded = Double(total) * (depth == 16 ? 2 : 1) + Double(largest) * 8 * Double(converting)
-        let available = Double(ProcessInfo.processInfo.physicalMemory) * 0.75
-        guard bytesNeeded <= available else {
-            throw DatasetError(.absurdSize, path: folder, String(format: "%d images at this size need %.1f GB, more "
-                + "than the %.1f GB this machine can give (choose a smaller --resize or --crop)", images.count,
-                bytesNeeded / 1e9, available / 1e9))
-        }
+        // Header failures are reported with the decoder's, the first file's first.
+        let index = try PNGIndex.build(folder, options: options, keepingFailures: true)
+        let channels = index.channels, depth = index.bitDepth
+        var starts = [0]
+        for size in index.sizes { starts.append(starts.last! + channels * size.height * size.width) }
+        let offsets = starts, total = starts.last!
         let scale: Float = depth == 16 ? 65535 : 255
-        let converted = ParallelSlots<[UInt16]>(count: images.count)
-        let decodedImages = images
-        DispatchQueue.concurrentPerform(iterations: images.count) { i in
-            let images = decodedImages
-            var planar = planarFloats(images[i], channels: channels, background: options.background)
-            var h = images[i].height, w = images[i].width
-            if let resize = options.resize {
-                planar = Resampling.resize(planar, channels: channels, height: h, width: w,
-                                           toHeight: resize.height, toWidth: resize.width,
-                                           filter: options.resizeFilter)
-                (h, w) = (resize.height, resize.width)
-            }
-            if let crop = options.crop {
-                planar = Resampling.centerCrop(planar, channels: channels, height: h, width: w,
-                                               toHeight: crop.height, toWidth: crop.width)
-            }
-            converted[i] = planar.map { UInt16((min(max($0, 0), 1) * scale).rounded()) }
-        }
-        let storage: Dataset.Storage
-        if depth == 16 {
-            var words = [UInt16](repeating: 0, count: total)
-            for (i, values) in converted.values.enumerated() {
-                words.replaceSubrange(offsets[i]..<offsets[i + 1], with: values!)
-            }
-            storage = .words(words)
-        } else {
-            var bytes = [UInt8](repeating: 0, count: total)
-            for (i, values) in converted.values.enumerated() {
-                var at = offsets[i]
-                for v in values! {
-                    bytes[at] = UInt8(v)
-                    at += 1
+        let failures = ParallelSlots<PNGError>(count: index.files.count)
+        let transparent = ParallelSlots<Bool>(count: index.files.count)
+        // Every worker writes only its own image's range of the result.
+        func convert(into out: SharedPointer<UInt16>?, _ bytes: SharedPointer<UInt8>?) {
+            DispatchQueue.concurrentPerform(iterations: index.files.count) { i in
+                let path = (folder as NSString).appendingPathComponent(index.files[i])
+                let image: PNGImage
+                do {
+                    image = try PNGCodec.read(path: path, maxPixels: options.maxPixels)
+                } catch let error as PNGError {
+                    failures[i] = error
+                    return
+                } catch {
+                    failures[i] = PNGError(path: path, reason: "\(error)")
+                    return
+                }
+                let header = index.headers[i]
+                guard image.width == header.width && image.height == header.height else {
+                    failures[i] = PNGError(path: path, reason: "decodes to \(image.width)x\(image.height), its header "
+                        + "said \(header.width)x\(header.height) (the file changed while it was read)")
+                    return
+                }
+                if image.layout.hasAlpha {
+                    let k = image.layout.channels, opaque = UInt16(image.maxValue)
+                    transparent[i] = stride(from: k - 1, to: image.samples.count, by: k).contains {
+                        image.samples[$0] < opaque
+                    }
+                }
+                var planar = planarFloats(image, channels: channels, background: options.background)
+                var (h, w) = (image.height, image.width)
+                if let resize = options.resize {
+                    planar = Resampling.resize(planar, channels: channels, height: h, width: w,
+                                               toHeight: resize.height, toWidth: resize.width,
+                                               filter: options.resizeFilter)
+                    (h, w) = (resize.height, resize.width)
+                }
+                if let crop = options.crop {
+                    planar = Resampling.centerCrop(planar, channels: channels, height: h, width: w,
+                                                   toHeight: crop.height, toWidth: crop.width)
+                }
+                for (j, v) in planar.enumerated() {
+                    let q = UInt16((min(max(v, 0), 1) * scale).rounded())
+                    if let out { out.base[offsets[i] + j] = q } else { bytes!.base[offsets[i] + j] = UInt8(q) }
                 }
             }
-            storage = .bytes(bytes)
         }
-
+        var words: [UInt16] = [], bytes: [UInt8] = []
+        if depth == 16 {
+            words = [UInt16](repeating: 0, count: total)
+            words.withUnsafeMutableBufferPointer { convert(into: SharedPointer(base: $0.baseAddress!), nil) }
+        } else {
+            bytes = [UInt8](repeating: 0, count: total)
+            bytes.withUnsafeMutableBufferPointer { convert(into: nil, SharedPointer(base: $0.baseAddress!)) }
+        }
+        // Files refused (by the header pass or libpng): an error, or (--skip-bad) left out.
+        var skipped = index.skipped
+        var keep: [Int] = []
+        for i in index.files.indices {
+            if let error = failures[i] {
+                skipped.append(SkippedFile(path: error.path, reason: error.reason))
+            } else {
+                keep.append(i)
+            }
+        }
+        skipped.sort { $0.path < $1.path }
+        if !options.skipBad, let first = skipped.first { throw DatasetError(.corrupt, path: first.path, first.reason) }
+        guard !keep.isEmpty else {
+            throw DatasetError(.empty, path: folder, "all \(index.files.count + index.skipped.count) PNG files were rejected")
+        }
+        if keep.count < index.files.count {
+            func compact<T>(_ values: [T]) -> [T] { keep.flatMap { values[offsets[$0]..<offsets[$0 + 1]] } }
+            if depth == 16 { words = compact(words) } else { bytes = compact(bytes) }
+        }
+        let kept = keep.map { index.files[$0] }
         let classes = try classLabels(kept, folder: folder, options: options)
-        var dataset = Dataset(source: folder, channels: channels, sizes: sizes, storage: storage,
-                              labels: classes?.labels, classNames: classes?.names, files: kept)
-        dataset.transparentImages = images.filter { image in
-            guard image.layout.hasAlpha else { return false }
-            let k = image.layout.channels, opaque = UInt16(image.maxValue)
-            return stride(from: k - 1, to: image.samples.count, by: k).contains { image.samples[$0] < opaque }
-        }.count
+        var dataset = Dataset(source: folder, channels: channels, sizes: keep.map { index.sizes[$0] },
+                              storage: depth == 16 ? .words(words) : .bytes(bytes), labels: classes?.labels,
+                              classNames: classes?.names, files: kept)
+        dataset.transparentImages = keep.filter { transparent[$0] == true }.count
         return (dataset, skipped)
     }
 
@@ -251,6 +221,11 @@ public enum PNGFolder {
         }
         return out
     }
+}
+
+/// A pointer that parallel iterations write through, each to its own range.
+struct SharedPointer<Value>: @unchecked Sendable {
+    let base: UnsafeMutablePointer<Value>
 }
 
 /// Fixed slots that parallel iterations fill, one each; read after the parallel loop ends.

@@ -28,6 +28,12 @@ public struct PNGIndex: Sendable {
     ///   image smaller than the crop, mixed sizes where they are not allowed, or samples that
     ///   would not fit in memory.
     public static func build(_ folder: String, options: PNGFolderOptions = PNGFolderOptions()) throws -> PNGIndex {
+        try build(folder, options: options, keepingFailures: options.skipBad)
+    }
+
+    /// `keepingFailures`: refused headers are listed in `skipped` (in file order) instead of
+    /// thrown, and an index of no files is returned when every header is refused.
+    static func build(_ folder: String, options: PNGFolderOptions, keepingFailures: Bool) throws -> PNGIndex {
         let listed = PNGFolder.listFiles(in: folder)
         guard !listed.isEmpty else {
             throw DatasetError(.empty, path: folder, "no PNG files in this folder or below it")
@@ -50,11 +56,11 @@ public struct PNGIndex: Sendable {
                 files.append(listed[i])
                 headers.append(header)
             case .failure(let error):
-                guard options.skipBad else { throw DatasetError(.corrupt, path: error.path, error.reason) }
+                guard keepingFailures else { throw DatasetError(.corrupt, path: error.path, error.reason) }
                 skipped.append(SkippedFile(path: error.path, reason: error.reason))
             }
         }
-        guard !files.isEmpty else {
+        guard !files.isEmpty || (keepingFailures && !options.skipBad) else {
             throw DatasetError(.empty, path: folder, "all \(listed.count) PNG files were rejected")
         }
         // Color types 2, 3 (palette) and 6 carry color; libpng decodes them to RGB(A).
