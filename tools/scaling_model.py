@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """A scaling model for data-parallel training over cores and machines, and its check.
 
-    tools/scaling_model.py                        # the prediction table (README, "Scaling model")
+    tools/scaling_model.py                        # the prediction table (docs/performance.md, "Scaling model")
     tools/scaling_model.py --check runs/compare/splits.json   # against tools/compare_splits.py's rows
 
 Step time = compute + gradient exchange, no overlap (the engine exchanges after the backward pass):
   compute   B / rate(c): B samples per machine per step, rate(c) = one machine's measured
-            samples/s with c shards (README table "On 16 cores"; past 16 cores per machine, the
+            samples/s with c shards (docs/performance.md, table "On 16 cores"; past 16 cores per machine, the
             8 -> 16 speed-up is applied again per doubling).
   exchange  of N float gradients (4N bytes) between R machines, one rank each, at bandwidth bw and
             latency a per message:
@@ -28,7 +28,7 @@ import sys
 
 # Parameters (the run's first line) and batch of the reference models.
 MODELS = {"M1": (2_837_314, 256), "M2": (3_217, 128), "M3": (216_604, 128), "M4": (163_356, 128)}
-# Training samples/s with 8 and 16 shards on one 16-core Xeon (README, "On 16 cores"; measured there).
+# Training samples/s with 8 and 16 shards on one 16-core Xeon (docs/performance.md, "On 16 cores"; measured there).
 RATES = {"M1": (16_350, 19_238), "M2": (38_226, 58_356), "M3": (10_012, 15_081), "M4": (12_526, 18_125)}
 MESSAGE = (16_384, 262_144)  # floats per message: N / (4 (R - 1)) within these bounds
 # Links: effective bandwidth (bytes/s, 90% of line rate) and per-message latency (s).

@@ -82,14 +82,7 @@ struct Inspect: ParsableCommand {
         if let test = source.test { splits.append(("test", test)) }
         let summaries = splits.map { name, dataset in
             let stats = dataset.pixelStatistics()
-            var labels: [String: Int]?
-            let histogram = dataset.labelHistogram()
-            if !histogram.isEmpty {
-                labels = [:]
-                for (label, count) in histogram.enumerated() where count > 0 {
-                    labels![dataset.classNames?[label] ?? String(label)] = count
-                }
-            }
+            let labels = Self.labelCounts(dataset.labelHistogram(), names: dataset.classNames)
             let minimum = dataset.minimumSize
             return SplitSummary(split: name, count: dataset.count, width: dataset.fixedShape?.width,
                                 height: dataset.fixedShape?.height, minWidth: minimum.width,
@@ -110,9 +103,7 @@ struct Inspect: ParsableCommand {
             }
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+            try Self.printJSON(summary)
             return
         }
         print("\(source.path): \(source.kind.rawValue), \(summary.total) images "
@@ -139,6 +130,20 @@ struct Inspect: ParsableCommand {
         if let pcaScatter { print("PCA scatter: \(pcaScatter)") }
     }
 
+    /// Samples per class name (nil without labels).
+    static func labelCounts(_ histogram: [Int], names: [String]?) -> [String: Int]? {
+        guard !histogram.isEmpty else { return nil }
+        var counts: [String: Int] = [:]
+        for (label, count) in histogram.enumerated() where count > 0 { counts[names?[label] ?? String(label)] = count }
+        return counts
+    }
+
+    static func printJSON(_ value: some Encodable) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
+
     /// A PNG folder from its files' headers alone (nothing decoded); false when the data is not a
     /// PNG folder.
     func inspectHeaders() throws -> Bool {
@@ -154,12 +159,7 @@ struct Inspect: ParsableCommand {
         var splits = [("train", found.train)]
         if let test = found.test { splits.append(("test", test)) }
         let summaries = splits.map { name, index in
-            var labels: [String: Int]?
-            let histogram = index.labelHistogram()
-            if !histogram.isEmpty {
-                labels = [:]
-                for (label, count) in histogram.enumerated() where count > 0 { labels![index.classNames![label]] = count }
-            }
+            let labels = Self.labelCounts(index.labelHistogram(), names: index.classNames)
             let range = index.sizeRange
             return SplitSummary(split: name, count: index.files.count, width: index.fixedSize?.width,
                                 height: index.fixedSize?.height, minWidth: range.smallest.width,
@@ -172,9 +172,7 @@ struct Inspect: ParsableCommand {
                               total: summaries.reduce(0) { $0 + $1.count }, splits: summaries,
                               skipped: skipped.map(\.description), decoded: false)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+            try Self.printJSON(summary)
             return true
         }
         print("\(found.path): \(summary.kind), \(summary.total) images (headers read in "
@@ -209,14 +207,7 @@ struct Inspect: ParsableCommand {
         var named = [("train", splits.train)]
         if let test = splits.test { named.append(("test", test)) }
         let summaries = named.map { name, set in
-            var labels: [String: Int]?
-            let histogram = set.labelHistogram()
-            if !histogram.isEmpty {
-                labels = [:]
-                for (label, count) in histogram.enumerated() where count > 0 {
-                    labels![set.classNames?[label] ?? String(label)] = count
-                }
-            }
+            let labels = Self.labelCounts(set.labelHistogram(), names: set.classNames)
             return SequenceSplitSummary(split: name, count: set.count, features: set.features,
                                         featureNames: set.featureNames, minLength: set.minLength,
                                         maxLength: set.maxLength, steps: set.totalSteps, labels: labels,
@@ -225,9 +216,7 @@ struct Inspect: ParsableCommand {
         let summary = SequenceSummary(path: dataOptions.data, kind: "sequences",
                                       total: summaries.reduce(0) { $0 + $1.count }, splits: summaries)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+            try Self.printJSON(summary)
             return
         }
         print("\(dataOptions.data): sequences, \(summary.total) in all")

@@ -32,14 +32,22 @@ func expectStepsAllocateNothing(_ trainer: Trainer, _ source: any BatchSource, r
     }
 }
 
+/// The same for a new trainer of `model` on 2 shards with room for `rows`.
+func expectStepsAllocateNothing(_ model: any AutoencoderModel, _ source: any BatchSource, rows: Int,
+                                optimizer: OptimizerConfig = OptimizerConfig(), threadsPerShard: Int = 1,
+                                sourceLocation: SourceLocation = #_sourceLocation) {
+    let trainer = Trainer(model: model, optimizers: [optimizer], shards: 2, maxBatch: rows, seed: 1,
+                          threadsPerShard: threadsPerShard)
+    expectStepsAllocateNothing(trainer, source, rows: rows, sourceLocation: sourceLocation)
+}
+
 /// Serialized: the allocation counter counts every malloc in the process.
 @Suite(.serialized) struct AllocationTests {
     @Test(.enabled(if: optimizedBuild, "needs an optimised build (swift test -c release)"))
     func stepAllocatesNothingAfterWarmUpWithThreadsPerShard() throws {
         let source: any BatchSource = try sampleAssembler()
-        let trainer = Trainer(model: DenseAutoencoder(DenseAutoencoderConfig(widths: [784, 256, 64])),
-                              optimizers: [OptimizerConfig()], shards: 2, maxBatch: 48, seed: 1, threadsPerShard: 2)
-        expectStepsAllocateNothing(trainer, source, rows: 48)
+        expectStepsAllocateNothing(DenseAutoencoder(DenseAutoencoderConfig(widths: [784, 256, 64])), source,
+                                   rows: 48, threadsPerShard: 2)
     }
 
     /// The same for a sequence model (stacked, bidirectional, masks, scheduled teacher forcing).
@@ -56,18 +64,14 @@ func expectStepsAllocateNothing(_ trainer: Trainer, _ source: any BatchSource, r
         config.teacherForcing = 0.5
         var optimizer = OptimizerConfig()
         optimizer.clipNorm = 1
-        let trainer = Trainer(model: SequenceAutoencoder(config), optimizers: [optimizer], shards: 2, maxBatch: 30,
-                              seed: 1)
-        expectStepsAllocateNothing(trainer, source, rows: 30)
+        expectStepsAllocateNothing(SequenceAutoencoder(config), source, rows: 30, optimizer: optimizer)
     }
 
     /// The adversarial autoencoder with clusters (three phases, two discriminators).
     @Test(.enabled(if: optimizedBuild, "needs an optimised build (swift test -c release)"))
     func stepAllocatesNothingAfterWarmUpForAdversarial() throws {
         let source: any BatchSource = try sampleAssembler(noise: "none")
-        let trainer = Trainer(model: AdversarialAutoencoder(smallAAE(clusters: 4)), optimizers: [OptimizerConfig()],
-                              shards: 2, maxBatch: 48, seed: 1)
-        expectStepsAllocateNothing(trainer, source, rows: 48)
+        expectStepsAllocateNothing(AdversarialAutoencoder(smallAAE(clusters: 4)), source, rows: 48)
     }
 
     /// The disentangling model (variational code, adversary phase, decoder stages).
@@ -76,9 +80,7 @@ func expectStepsAllocateNothing(_ trainer: Trainer, _ source: any BatchSource, r
         let source: any BatchSource = try sampleAssembler(noise: "none")
         var config = DisentanglingAutoencoderConfig(widths: [784, 32, 4])
         config.classes = 10
-        let trainer = Trainer(model: DisentanglingAutoencoder(config), optimizers: [OptimizerConfig()], shards: 2,
-                              maxBatch: 48, seed: 1)
-        expectStepsAllocateNothing(trainer, source, rows: 48)
+        expectStepsAllocateNothing(DisentanglingAutoencoder(config), source, rows: 48)
     }
 
     /// The AdaIN two-encoder form (convolutions, instance norms, AdaIN, a variational content code).
@@ -89,18 +91,15 @@ func expectStepsAllocateNothing(_ trainer: Trainer, _ source: any BatchSource, r
         config.form = .adain
         config.channels = 8
         (config.imageChannels, config.imageHeight, config.imageWidth) = (1, 28, 28)
-        let trainer = Trainer(model: AdaINAutoencoder(config), optimizers: [OptimizerConfig()], shards: 2,
-                              maxBatch: 16, seed: 1)
-        expectStepsAllocateNothing(trainer, source, rows: 16)
+        expectStepsAllocateNothing(AdaINAutoencoder(config), source, rows: 16)
     }
 
     /// The RBM (Gibbs sampling, CD statistics, SGD with momentum).
     @Test(.enabled(if: optimizedBuild, "needs an optimised build (swift test -c release)"))
     func stepAllocatesNothingAfterWarmUpForRBM() throws {
         let source: any BatchSource = try sampleAssembler(noise: "none")
-        let trainer = Trainer(model: RestrictedBoltzmannMachine(RBMConfig(visible: 784, hidden: 64)),
-                              optimizers: [ModelFamily.rbm.defaultOptimizer], shards: 2, maxBatch: 48, seed: 1)
-        expectStepsAllocateNothing(trainer, source, rows: 48)
+        expectStepsAllocateNothing(RestrictedBoltzmannMachine(RBMConfig(visible: 784, hidden: 64)), source,
+                                   rows: 48, optimizer: ModelFamily.rbm.defaultOptimizer)
     }
 
     /// The dense VAE (Bernoulli decoder, KL warm-up, free bits: the cross-shard statistic).
@@ -110,9 +109,7 @@ func expectStepsAllocateNothing(_ trainer: Trainer, _ source: any BatchSource, r
         var config = VariationalAutoencoderConfig(widths: [784, 40, 5])
         config.warmupSteps = 100
         config.freeBits = 0.1
-        let trainer = Trainer(model: VariationalAutoencoder(config), optimizers: [OptimizerConfig()], shards: 2,
-                              maxBatch: 48, seed: 1)
-        expectStepsAllocateNothing(trainer, source, rows: 48)
+        expectStepsAllocateNothing(VariationalAutoencoder(config), source, rows: 48)
     }
 
     /// The dense VAE with a learned-variance Gaussian decoder.
@@ -121,9 +118,7 @@ func expectStepsAllocateNothing(_ trainer: Trainer, _ source: any BatchSource, r
         let source: any BatchSource = try sampleAssembler(noise: "none")
         var config = VariationalAutoencoderConfig(widths: [784, 24, 3])
         config.decoder = .gaussianLearned
-        let trainer = Trainer(model: VariationalAutoencoder(config), optimizers: [OptimizerConfig()], shards: 2,
-                              maxBatch: 48, seed: 1)
-        expectStepsAllocateNothing(trainer, source, rows: 48)
+        expectStepsAllocateNothing(VariationalAutoencoder(config), source, rows: 48)
     }
 
     /// The convolutional VAE.
@@ -133,9 +128,7 @@ func expectStepsAllocateNothing(_ trainer: Trainer, _ source: any BatchSource, r
         var config = VariationalAutoencoderConfig(widths: [6])
         config.architecture = .conv
         config.filters = [4, 8]
-        let trainer = Trainer(model: VariationalAutoencoder(config), optimizers: [OptimizerConfig()], shards: 2,
-                              maxBatch: 16, seed: 1)
-        expectStepsAllocateNothing(trainer, source, rows: 16)
+        expectStepsAllocateNothing(VariationalAutoencoder(config), source, rows: 16)
     }
 
     /// The convolutional autoencoder in both architectures (pooled: M2; strided).
@@ -146,9 +139,7 @@ func expectStepsAllocateNothing(_ trainer: Trainer, _ source: any BatchSource, r
         var config = ConvAutoencoderConfig()
         config.filters = [6, 4, 4]
         config.architecture = architecture
-        let trainer = Trainer(model: ConvAutoencoder(config), optimizers: [OptimizerConfig()], shards: 2,
-                              maxBatch: 16, seed: 1)
-        expectStepsAllocateNothing(trainer, source, rows: 16)
+        expectStepsAllocateNothing(ConvAutoencoder(config), source, rows: 16)
     }
 
     /// The U-Net denoiser on random patches, wide enough for its Winograd path (24 x 24 channels and
@@ -160,9 +151,8 @@ func expectStepsAllocateNothing(_ trainer: Trainer, _ source: any BatchSource, r
         assembler.augment = true
         var config = ConvDenoiserConfig(channels: 1)
         config.width = 24
-        let trainer = Trainer(model: ConvDenoiser(config, height: 16, width: 16), optimizers: [OptimizerConfig()],
-                              shards: 2, maxBatch: 8, seed: 1, threadsPerShard: threadsPerShard)
-        expectStepsAllocateNothing(trainer, assembler, rows: 8)
+        expectStepsAllocateNothing(ConvDenoiser(config, height: 16, width: 16), assembler,
+                                   rows: 8, threadsPerShard: threadsPerShard)
     }
 
     /// The GRU sequence autoencoder (the LSTM has its own test above).
@@ -172,9 +162,7 @@ func expectStepsAllocateNothing(_ trainer: Trainer, _ source: any BatchSource, r
         var config = SequenceAutoencoderConfig(cell: .gru, steps: 29, features: 12)
         config.hidden = 20
         config.output = .linear
-        let trainer = Trainer(model: SequenceAutoencoder(config), optimizers: [OptimizerConfig()], shards: 2,
-                              maxBatch: 30, seed: 1)
-        expectStepsAllocateNothing(trainer, source, rows: 30)
+        expectStepsAllocateNothing(SequenceAutoencoder(config), source, rows: 30)
     }
 
     /// A staged run: a stage above the first (reading the codes of the one below) and the
@@ -220,9 +208,7 @@ func expectStepsAllocateNothing(_ trainer: Trainer, _ source: any BatchSource, r
         config.sparsity = .kl(target: 0.05, weight: 0.01, momentum: 0.9)
         var optimizer = OptimizerConfig()
         optimizer.clipNorm = 1
-        let trainer = Trainer(model: DenseAutoencoder(config), optimizers: [optimizer], shards: 2,
-                              maxBatch: 48, seed: 1)
-        expectStepsAllocateNothing(trainer, assembler, rows: 48)
+        expectStepsAllocateNothing(DenseAutoencoder(config), assembler, rows: 48, optimizer: optimizer)
         // The counter does count: an array allocation shows.
         let before = allocation_count()
         let array = [Int](repeating: 1, count: 1000 + Int(before % 7))
