@@ -121,7 +121,7 @@ public struct BatchAssembler: BatchSource {
         let width = rowWidth
         for r in 0..<indices.count {
             let sample = indices[r]
-            let image = sample % dataset.count
+            let image = dataset.storedImage(sample % dataset.count)
             let row = clean + r * width
             if let patch {
                 let shape = dataset.shape(of: image)

@@ -152,4 +152,5 @@ public enum RandomPurpose {
     public static let noise: UInt64 = 0x6E6F_6973_6500_0000
     public static let binarize: UInt64 = 0x6269_6E61_7200_0000
     public static let augment: UInt64 = 0x6175_676D_6500_0000
+    public static let window: UInt64 = 0x7769_6E64_6F77_0000
 }

@@ -22,6 +22,8 @@ public struct Dataset: Sendable {
     public enum Storage: Sendable {
         case bytes([UInt8])
         case words([UInt16])
+        /// Decoded on demand into a bounded cache (a PNG folder larger than memory).
+        case streamed(ImageCache)
     }
 
     /// Where the samples came from (a file or folder path).
@@ -44,8 +46,25 @@ public struct Dataset: Sendable {
 
     public var count: Int { offsets.count - 1 }
     public var bitDepth: Int {
-        if case .words = storage { return 16 }
-        return 8
+        switch storage {
+        case .bytes: return 8
+        case .words: return 16
+        case .streamed(let cache): return cache.index.bitDepth
+        }
+    }
+
+    /// The cache a streamed dataset reads through (nil when it is in memory).
+    public var cache: ImageCache? {
+        if case .streamed(let cache) = storage { return cache }
+        return nil
+    }
+
+    /// The image whose pixels a step reads for `index`: itself, or the stand-in for a file that
+    /// failed mid-run (`--skip-bad`).
+    @inline(__always)
+    public func storedImage(_ index: Int) -> Int {
+        if case .streamed(let cache) = storage { return cache.stored(index) }
+        return index
     }
 
     /// A dataset whose samples all have `shape`; `pixels` holds them back to back in CHW order.
@@ -55,6 +74,7 @@ public struct Dataset: Sendable {
         switch storage {
         case .bytes(let b): total = b.count
         case .words(let w): total = w.count
+        case .streamed: preconditionFailure("a streamed dataset is made from its cache")
         }
         precondition(total % shape.count == 0, "storage is not a whole number of samples")
         let n = total / shape.count
@@ -92,6 +112,13 @@ public struct Dataset: Sendable {
         self.files = files
     }
 
+    /// The images of `cache`'s index, read through the cache.
+    public init(streaming cache: ImageCache) {
+        let index = cache.index
+        self.init(source: index.folder, channels: index.channels, sizes: index.sizes, storage: .streamed(cache),
+                  labels: index.labels, classNames: index.classNames, files: index.files)
+    }
+
     public func shape(of index: Int) -> ImageShape {
         ImageShape(channels: channels, height: Int(heights[index]), width: Int(widths[index]))
     }
@@ -121,6 +148,17 @@ public struct Dataset: Sendable {
             pixels.withUnsafeBufferPointer { p in
                 for i in 0..<n { row[i] = Float(p[start + i]) * (1 / 65535) }
             }
+        case .streamed(let cache):
+            cache.withSamples(of: index) { raw in
+                guard let raw else { return row.update(repeating: 0, count: n) }
+                if cache.index.bitDepth == 16 {
+                    let p = raw.assumingMemoryBound(to: UInt16.self)
+                    for i in 0..<n { row[i] = Float(p[i]) * (1 / 65535) }
+                } else {
+                    let p = raw.assumingMemoryBound(to: UInt8.self)
+                    for i in 0..<n { row[i] = Float(p[i]) * (1 / 255) }
+                }
+            }
         }
     }
 
@@ -146,6 +184,17 @@ public struct Dataset: Sendable {
         switch storage {
         case .bytes(let pixels): pixels.withUnsafeBufferPointer { copy($0, 1 / 255) }
         case .words(let pixels): pixels.withUnsafeBufferPointer { copy($0, 1 / 65535) }
+        case .streamed(let cache):
+            let n = offsets[index + 1] - start
+            cache.withSamples(of: index) { raw in
+                guard let raw else { return row.update(repeating: 0, count: channels * height * width) }
+                // The cache holds one image per buffer: offsets within it start at 0.
+                if cache.index.bitDepth == 16 {
+                    copy(UnsafeBufferPointer(start: raw.assumingMemoryBound(to: UInt16.self) - start, count: start + n), 1 / 65535)
+                } else {
+                    copy(UnsafeBufferPointer(start: raw.assumingMemoryBound(to: UInt8.self) - start, count: start + n), 1 / 255)
+                }
+            }
         }
     }
 
@@ -155,6 +204,18 @@ public struct Dataset: Sendable {
         switch storage {
         case .bytes(let pixels): for v in pixels { histogram[Int(v)] += 1 }
         case .words(let pixels): for v in pixels { histogram[Int(v)] += 1 }
+        case .streamed(let cache):
+            for i in 0..<count {
+                cache.withSamples(of: i) { raw in
+                    guard let raw else { return }
+                    let n = offsets[i + 1] - offsets[i]
+                    if bitDepth == 16 {
+                        for v in UnsafeBufferPointer(start: raw.assumingMemoryBound(to: UInt16.self), count: n) { histogram[Int(v)] += 1 }
+                    } else {
+                        for v in UnsafeBufferPointer(start: raw.assumingMemoryBound(to: UInt8.self), count: n) { histogram[Int(v)] += 1 }
+                    }
+                }
+            }
         }
         let scale = bitDepth == 16 ? 65535.0 : 255.0
         var n = 0.0, sum = 0.0, squares = 0.0

@@ -99,54 +99,32 @@ public enum PNGFolder {
         }
         // Header failures are reported with the decoder's, the first file's first.
         let index = try PNGIndex.build(folder, options: options, keepingFailures: true)
+        try index.checkFitsInMemory()
+        return try decode(index, options: options)
+    }
+
+    /// Decodes the files of `index` (see `load`); `index.skipped` are reported with the decoder's
+    /// failures.
+    public static func decode(_ index: PNGIndex, options: PNGFolderOptions) throws
+        -> (dataset: Dataset, skipped: [SkippedFile]) {
+        let folder = index.folder
         let channels = index.channels, depth = index.bitDepth
         var starts = [0]
         for size in index.sizes { starts.append(starts.last! + channels * size.height * size.width) }
         let offsets = starts, total = starts.last!
-        let scale: Float = depth == 16 ? 65535 : 255
         let failures = ParallelSlots<PNGError>(count: index.files.count)
         let transparent = ParallelSlots<Bool>(count: index.files.count)
         // Every worker writes only its own image's range of the result.
         func convert(into out: SharedPointer<UInt16>?, _ bytes: SharedPointer<UInt8>?) {
             DispatchQueue.concurrentPerform(iterations: index.files.count) { i in
-                let path = (folder as NSString).appendingPathComponent(index.files[i])
-                let image: PNGImage
+                let target = out.map { UnsafeMutableRawPointer($0.base + offsets[i]) }
+                    ?? UnsafeMutableRawPointer(bytes!.base + offsets[i])
                 do {
-                    image = try PNGCodec.read(path: path, maxPixels: options.maxPixels)
+                    transparent[i] = try decodeSample(index, i, options: options, into: target)
                 } catch let error as PNGError {
                     failures[i] = error
-                    return
                 } catch {
-                    failures[i] = PNGError(path: path, reason: "\(error)")
-                    return
-                }
-                let header = index.headers[i]
-                guard image.width == header.width && image.height == header.height else {
-                    failures[i] = PNGError(path: path, reason: "decodes to \(image.width)x\(image.height), its header "
-                        + "said \(header.width)x\(header.height) (the file changed while it was read)")
-                    return
-                }
-                if image.layout.hasAlpha {
-                    let k = image.layout.channels, opaque = UInt16(image.maxValue)
-                    transparent[i] = stride(from: k - 1, to: image.samples.count, by: k).contains {
-                        image.samples[$0] < opaque
-                    }
-                }
-                var planar = planarFloats(image, channels: channels, background: options.background)
-                var (h, w) = (image.height, image.width)
-                if let resize = options.resize {
-                    planar = Resampling.resize(planar, channels: channels, height: h, width: w,
-                                               toHeight: resize.height, toWidth: resize.width,
-                                               filter: options.resizeFilter)
-                    (h, w) = (resize.height, resize.width)
-                }
-                if let crop = options.crop {
-                    planar = Resampling.centerCrop(planar, channels: channels, height: h, width: w,
-                                                   toHeight: crop.height, toWidth: crop.width)
-                }
-                for (j, v) in planar.enumerated() {
-                    let q = UInt16((min(max(v, 0), 1) * scale).rounded())
-                    if let out { out.base[offsets[i] + j] = q } else { bytes!.base[offsets[i] + j] = UInt8(q) }
+                    failures[i] = PNGError(path: index.path(of: i), reason: "\(error)")
                 }
             }
         }
@@ -184,6 +162,44 @@ public enum PNGFolder {
                               classNames: classes?.names, files: kept)
         dataset.transparentImages = keep.filter { transparent[$0] == true }.count
         return (dataset, skipped)
+    }
+
+    /// Decodes file `i` of `index` into `out` as its sample: `index.channels` planes, converted,
+    /// resized and cropped as `options` say, at `index.bitDepth` bits; memory holds one full-size
+    /// image besides the result. Returns whether the file has transparent pixels.
+    /// - Throws: `PNGError` naming the file, also when it no longer matches its header.
+    public static func decodeSample(_ index: PNGIndex, _ i: Int, options: PNGFolderOptions,
+                                    into out: UnsafeMutableRawPointer) throws -> Bool {
+        let path = index.path(of: i), header = index.headers[i], channels = index.channels
+        let image = try PNGCodec.read(path: path, maxPixels: options.maxPixels)
+        guard image.width == header.width && image.height == header.height else {
+            throw PNGError(path: path, reason: "decodes to a \(image.width)x\(image.height) image, its header said "
+                + "\(header.width)x\(header.height) (the file changed after it was indexed)")
+        }
+        var transparent = false
+        if image.layout.hasAlpha {
+            let k = image.layout.channels, opaque = UInt16(image.maxValue)
+            transparent = stride(from: k - 1, to: image.samples.count, by: k).contains { image.samples[$0] < opaque }
+        }
+        var planar = planarFloats(image, channels: channels, background: options.background)
+        var (h, w) = (image.height, image.width)
+        if let resize = options.resize {
+            planar = Resampling.resize(planar, channels: channels, height: h, width: w, toHeight: resize.height,
+                                       toWidth: resize.width, filter: options.resizeFilter)
+            (h, w) = (resize.height, resize.width)
+        }
+        if let crop = options.crop {
+            planar = Resampling.centerCrop(planar, channels: channels, height: h, width: w,
+                                           toHeight: crop.height, toWidth: crop.width)
+        }
+        if index.bitDepth == 16 {
+            let words = out.assumingMemoryBound(to: UInt16.self)
+            for (j, v) in planar.enumerated() { words[j] = UInt16((min(max(v, 0), 1) * 65535).rounded()) }
+        } else {
+            let bytes = out.assumingMemoryBound(to: UInt8.self)
+            for (j, v) in planar.enumerated() { bytes[j] = UInt8((min(max(v, 0), 1) * 255).rounded()) }
+        }
+        return transparent
     }
 
     /// Converts decoded samples to planar floats in [0, 1] with `channels` channels, alpha

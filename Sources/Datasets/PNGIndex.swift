@@ -85,22 +85,52 @@ public struct PNGIndex: Sendable {
                 + "\(sizes[0].width)x\(sizes[0].height), \(files[other]) is "
                 + "\(sizes[other].width)x\(sizes[other].height); pass --resize WxH or --crop WxH")
         }
-        // What decoding them would take, as PNGFolder.load counts it: the stored samples and each
-        // parallel conversion's float copies.
-        let largest = Double(sizes.map { channels * $0.height * $0.width }.max() ?? 0)
-        let converting = Double(min(ProcessInfo.processInfo.activeProcessorCount, files.count))
-        let bytes = sizes.reduce(0.0) { $0 + Double(channels * $1.height * $1.width) } * Double(bitDepth / 8)
-            + largest * 8 * converting
-        let available = Double(ProcessInfo.processInfo.physicalMemory) * 0.75
-        guard bytes <= available else {
-            throw DatasetError(.absurdSize, path: folder, String(format: "%d images at this size need %.1f GB, more "
-                + "than the %.1f GB this machine can give (choose a smaller --resize or --crop)", files.count,
-                bytes / 1e9, available / 1e9))
+        // One sample must fit however the folder is read (whole or streamed): with its decoder's
+        // float copies.
+        if let largest = sizes.indices.max(by: { sizes[$0].height * sizes[$0].width < sizes[$1].height * sizes[$1].width }) {
+            let bytes = Double(channels * sizes[largest].height * sizes[largest].width) * Double(8 + bitDepth / 8)
+            let available = Double(ProcessInfo.processInfo.physicalMemory) * 0.75
+            guard bytes <= available else {
+                throw DatasetError(.absurdSize, path: (folder as NSString).appendingPathComponent(files[largest]),
+                                   String(format: "one image at this size needs %.1f GB, more than the %.1f GB this "
+                                   + "machine can give (choose a smaller --resize or --crop)", bytes / 1e9, available / 1e9))
+            }
         }
         let classes = try PNGFolder.classLabels(files, folder: folder, options: options)
         return PNGIndex(folder: folder, files: files, headers: headers, labels: classes?.labels,
                         classNames: classes?.names, skipped: skipped, channels: channels, bitDepth: bitDepth,
                         sizes: sizes)
+    }
+
+    /// The files `kept` (indices into `files`) as an index of their own (no skipped files).
+    public func subset(_ kept: [Int]) -> PNGIndex {
+        PNGIndex(folder: folder, files: kept.map { files[$0] }, headers: kept.map { headers[$0] },
+                 labels: labels.map { l in kept.map { l[$0] } }, classNames: classNames, skipped: [],
+                 channels: channels, bitDepth: bitDepth, sizes: kept.map { sizes[$0] })
+    }
+
+    /// The full path of file `i`.
+    public func path(of i: Int) -> String { (folder as NSString).appendingPathComponent(files[i]) }
+
+    /// Bytes of file `i`'s decoded sample.
+    public func sampleBytes(_ i: Int) -> Int { channels * sizes[i].height * sizes[i].width * (bitDepth / 8) }
+
+    /// Bytes of all decoded samples.
+    public var totalSampleBytes: Int { files.indices.reduce(0) { $0 + sampleBytes($1) } }
+
+    /// Refuses a folder whose decoded samples (and each parallel decoder's float copies) would not
+    /// fit in memory, for loading it whole.
+    /// - Throws: `DatasetError` with the sizes.
+    public func checkFitsInMemory() throws {
+        let largest = Double(sizes.map { channels * $0.height * $0.width }.max() ?? 0)
+        let converting = Double(min(ProcessInfo.processInfo.activeProcessorCount, files.count))
+        let bytes = Double(totalSampleBytes) + largest * 8 * converting
+        let available = Double(ProcessInfo.processInfo.physicalMemory) * 0.75
+        guard bytes <= available else {
+            throw DatasetError(.absurdSize, path: folder, String(format: "%d images at this size need %.1f GB, more "
+                + "than the %.1f GB this machine can give (choose a smaller --resize or --crop, or train with "
+                + "--cache-memory, which streams the folder)", files.count, bytes / 1e9, available / 1e9))
+        }
     }
 
     /// The size every sample has, or nil when they differ.

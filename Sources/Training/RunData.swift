@@ -24,6 +24,10 @@ public struct RunData {
     public internal(set) var skipped: [SkippedFile] = []
     /// Things about the data worth a line in the log (transparent images on black).
     public internal(set) var warnings: [String] = []
+    /// The order of each epoch's training samples.
+    var order: SampleOrder
+    /// The cache a PNG folder larger than it is streamed through (nil: the data is in memory).
+    var cache: ImageCache?
 
     /// Loads the data of `config` and resolves its model's size (filled into `config`).
     /// `resuming`: the model's size is the checkpoint's. `evaluating`: the checkpoint whose model
@@ -31,6 +35,7 @@ public struct RunData {
     /// - Throws: `DatasetError` or `TrainingError` with a one-line reason.
     init(config: inout TrainingConfig, resuming: Bool, evaluating: (checkpoint: String, trainedOn: String)?) throws {
         corruption = try Corruption(parsing: config.noise)
+        order = .global(EpochOrder(count: 0, seed: config.seed))
         if config.model.specification.readsSequenceFiles && SequenceSource.looksLikeSequences(config.data) {
             if config.augment == true {
                 throw TrainingError("\(config.data): --augment turns and mirrors images, not sequences")
@@ -88,18 +93,32 @@ public struct RunData {
                 throw TrainingError("\(config.data): sequence data (.ts or .csv); the \(config.family.rawValue) model "
                     + "takes images (sequences need --model lstm, gru or disentangle)")
             }
-            let source: DataSource
-            do {
-                source = try StageFeatures.load(config.data, options: config.folderOptions, shards: config.shards)
-            } catch let error as DatasetError where error.kind == .mixedSizes && evaluating != nil {
-                // The flags the message suggests are training options; say what the model takes.
-                let reason = error.reason.replacingOccurrences(of: "; pass --resize WxH or --crop WxH", with: "")
-                throw DatasetError(.mixedSizes, path: error.path, reason + "; the model in \(evaluating!.checkpoint) "
-                    + "takes \(config.modelInput)")
+            let dataset: Dataset, testSet: Dataset, trainImages: [Int], testImageIDs: [Int]
+            if evaluating == nil, let streamed = try Self.streamedFolder(&config, resuming: resuming) {
+                (dataset, testSet, trainImages, testImageIDs) = (streamed.train, streamed.test,
+                                                                 streamed.trainImages, Array(0..<streamed.test.count))
+                skipped = streamed.skipped
+                cache = dataset.cache
+            } else {
+                let source: DataSource
+                do {
+                    source = try StageFeatures.load(config.data, options: config.folderOptions, shards: config.shards)
+                } catch let error as DatasetError where error.kind == .mixedSizes && evaluating != nil {
+                    // The flags the message suggests are training options; say what the model takes.
+                    let reason = error.reason.replacingOccurrences(of: "; pass --resize WxH or --crop WxH", with: "")
+                    throw DatasetError(.mixedSizes, path: error.path, reason + "; the model in \(evaluating!.checkpoint) "
+                        + "takes \(config.modelInput)")
+                }
+                dataset = source.train
+                testSet = source.test ?? dataset
+                skipped = source.skipped
+                if let warning = source.transparencyWarning(background: config.background) { warnings.append(warning) }
+                var held: [Int]
+                (trainImages, held) = try Self.split(count: dataset.count, testCount: source.test?.count,
+                                                     config: config, source: dataset.source)
+                if let limit = config.validationImages { held = Array(held.prefix(limit)) }
+                testImageIDs = held
             }
-            let dataset = source.train
-            skipped = source.skipped
-            if let warning = source.transparencyWarning(background: config.background) { warnings.append(warning) }
             if let patch = config.patch {
                 shape = ImageShape(channels: dataset.channels, height: patch, width: patch)
             } else if let fixed = dataset.fixedShape {
@@ -118,13 +137,10 @@ public struct RunData {
                 config.patchesPerImage = max(1, Int((Double(h * w) / Double(patch * patch)).rounded(.up)))
             }
             let repeats = config.patchesPerImage ?? 1
-            let testSet = source.test ?? dataset
             if config.patch == nil, let a = dataset.fixedShape, let b = testSet.fixedShape, a != b {
                 throw DatasetError(.mixedSizes, path: testSet.source, "test images are \(b), the training images are "
                     + "\(a); both splits must have one size (or pass --resize WxH)")
             }
-            let (trainImages, testImageIDs) = try Self.split(count: dataset.count, testCount: source.test?.count,
-                                                                    config: config, source: dataset.source)
             // Every patch of an epoch is a sample index in the training and test lists and in the
             // epoch's order (about 32 bytes each): refuse counts the memory cannot hold (a quarter
             // of it, and at most 2^27 patches: 4 GB of lists).
@@ -156,12 +172,67 @@ public struct RunData {
             }
             trainIndices = train.sampleIndices(images: trainImages)
             testIndices = test.sampleIndices(images: testImageIDs)
+            if let limit = config.validationSamples ?? (cache != nil ? 1024 : nil) {
+                testIndices = Array(testIndices.prefix(limit))
+            }
+            if let window = config.window {
+                order = .windowed(WindowedOrder(imageOf: trainIndices.map { $0 % dataset.count }, window: window,
+                                                seed: config.seed))
+            }
             trainSource = train
             testSource = test
             testImages = test
             testSequences = nil
             trainCount = trainIndices.count
         }
+        if case .global = order { order = .global(EpochOrder(count: trainIndices.count, seed: config.seed)) }
+    }
+
+    /// What a streamed PNG folder gives a run.
+    struct Streamed {
+        var train: Dataset
+        var test: Dataset
+        var trainImages: [Int]
+        var skipped: [SkippedFile]
+    }
+
+    /// Decoder threads when not told: one per 8 cores (decoding a photograph costs a core a
+    /// fraction of a second, against seconds of training on its patches).
+    static var defaultDecoders: Int { max(1, ProcessInfo.processInfo.activeProcessorCount / 8) }
+
+    /// The cache budget when not told: half the machine's memory.
+    static var defaultCacheMemory: Int { Int(ProcessInfo.processInfo.physicalMemory / 2) }
+
+    /// A PNG folder whose decoded samples exceed the cache, set up for streaming: the training
+    /// images through a cache, a bounded set of held-out images decoded now. Nil when the data
+    /// is not a PNG folder or fits (then it is loaded whole, as before).
+    static func streamedFolder(_ config: inout TrainingConfig, resuming: Bool) throws -> Streamed? {
+        if config.model.specification.readsSequenceFiles && SequenceSource.looksLikeSequences(config.data) { return nil }
+        guard let found = try DataSource.index(config.data, options: config.folderOptions) else { return nil }
+        let budget = config.cacheMemory ?? defaultCacheMemory
+        let total = found.train.totalSampleBytes + (found.test?.totalSampleBytes ?? 0)
+        guard total > budget else { return nil }
+        let train = found.train
+        let trainImages: [Int], held: PNGIndex, heldImages: [Int]
+        if let test = found.test {
+            (trainImages, held, heldImages) = (Array(train.files.indices), test, Array(test.files.indices))
+        } else {
+            let (kept, out) = try split(count: train.files.count, testCount: nil, config: config, source: train.folder)
+            (trainImages, held, heldImages) = (kept, train, out)
+        }
+        var options = config.folderOptions
+        options.classNames = train.classNames
+        let chosen = held.subset(Array(heldImages.prefix(config.validationImages ?? 8)))
+        let (test, testSkipped) = try PNGFolder.decode(chosen, options: options)
+        let cache = ImageCache(index: train, options: config.folderOptions, budget: budget,
+                               decoders: config.decoders ?? defaultDecoders)
+        if config.window == nil && !resuming {
+            // Half the cache: the next window decodes while this one trains.
+            let largest = train.files.indices.map(train.sampleBytes).max() ?? 1
+            config.window = max(1, budget / largest / 2)
+        }
+        return Streamed(train: Dataset(streaming: cache), test: test, trainImages: trainImages,
+                        skipped: (train.skipped + (found.test?.skipped ?? []) + testSkipped).sorted { $0.path < $1.path })
     }
 
     /// Training and test sample indices: every sample of each split when the source has a test

@@ -60,6 +60,14 @@ extension TrainingConfig {
                 + ResizeFilter.allCases.map(\.rawValue).joined(separator: ", "))
         }
         if let maxPixels, maxPixels <= 0 { return problem("maxPixels", "--max-pixels", "\(maxPixels) is not positive") }
+        if let cacheMemory, cacheMemory < 1 << 20 {
+            return problem("cacheMemory", "--cache-memory", "\(cacheMemory) bytes is less than 1M")
+        }
+        for (key, option, value) in [("window", "--window", window), ("evalEvery", "--eval-every", evalEvery), ("decoders", "--decoders", decoders),
+                                     ("validationImages", "--validation-images", validationImages),
+                                     ("validationSamples", "--validation-samples", validationSamples)] {
+            if let value, let p = range(key, option, value, 1...Self.largestModelSize) { return p }
+        }
         do { _ = try Corruption(parsing: noise) } catch {
             return problem("noise", "--noise", "\(error)")
         }

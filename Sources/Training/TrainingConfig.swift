@@ -35,6 +35,18 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
     public var skipBad = false
     /// Pixels a PNG may declare (nil: `PNGCodec.defaultMaxPixels`).
     public var maxPixels: Int?
+    /// Bytes of decoded images held at once (nil: half the machine's memory). A PNG folder whose
+    /// samples do not fit is streamed through a cache of this size.
+    public var cacheMemory: Int?
+    /// Images whose samples are shuffled together in an epoch (nil: all of them, one shuffle; a
+    /// streamed folder gets half of what the cache holds). Part of what a run's steps see.
+    public var window: Int?
+    /// Threads decoding a streamed folder ahead of training (nil: one per 8 cores, at least 1).
+    public var decoders: Int?
+    /// Held-out images evaluated, and evaluation rows (images or patches) at most (nil: all of
+    /// them when the data is in memory; 16 images and 1024 rows when it is streamed).
+    public var validationImages: Int?
+    public var validationSamples: Int?
     public var noise: String = "none"
     /// Dynamic binarization of image values (Bernoulli draws, fresh every epoch; the test split
     /// once), as for likelihoods on binarized MNIST. Nil: off.
@@ -54,6 +66,8 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
     public var gridScale: Int?
     /// Also checkpoint every this many steps (0: once per epoch).
     public var checkpointEvery: Int = 0
+    /// Also evaluate the test split and write a grid every this many steps (nil: at epoch ends only).
+    public var evalEvery: Int?
     /// Steps between log lines.
     public var logEvery: Int = 50
     /// Stop after the epoch during which this many seconds of training have passed (nil: none).

@@ -31,6 +31,10 @@ public struct StepReport: Sendable {
     public let parts: [(name: String, value: Double)]
     /// What a sample is in rates: "img" for images, "seq" for sequences.
     public let rateUnit: String
+    /// A streamed folder: the share of the time spent waiting for images, and the share of
+    /// samples read from images already decoded (nil when the data is in memory).
+    public var dataWait: Double?
+    public var cacheHitRate: Double?
 }
 
 /// What a caller of `TrainingRun.run` plugs into the loop: a staged pipeline watches epochs and
@@ -76,6 +80,9 @@ public final class TrainingRun {
     let testImages: BatchAssembler?
     let testSequences: SequenceBatchSource?
     let corruption: Corruption
+    /// The order of each epoch's training samples, and the cache a streamed folder is read through.
+    let order: SampleOrder
+    let cache: ImageCache?
     let evaluationEpoch: Int
     /// Files left out with `--skip-bad` (listed in the log when the run starts).
     public let skipped: [SkippedFile]
@@ -105,6 +112,8 @@ public final class TrainingRun {
         try config.validate()
         let data = try RunData(config: &config, resuming: contents != nil, evaluating: evaluating)
         corruption = data.corruption
+        order = data.order
+        cache = data.cache
         trainIndices = data.trainIndices
         testIndices = data.testIndices
         trainSource = data.trainSource
@@ -138,6 +147,7 @@ public final class TrainingRun {
         }
         model = config.makeModel(rowShape: shape)
         try Self.checkMemory(model: model, batchSize: config.batchSize, shards: config.shards)
+        try cache?.check(stepImages: config.batchSize)
         if let group, config.shards < group.size {
             throw TrainingError("\(config.shards) shard(s) over \(group.size) MPI ranks: --shards counts all ranks' "
                 + "shards, at least one per rank (--shards \(group.size) or more)")
@@ -151,6 +161,9 @@ public final class TrainingRun {
             progress = contents.progress
         }
     }
+
+    /// A streamed folder's cache: images decoded, samples read, and the most bytes held at once.
+    public var cacheCounters: (decodes: Int, lookups: Int, peakBytes: Int)? { cache?.counters() }
 
     /// "seq" when the run reads sequence files, else "img" (rates in the progress line).
     var rateUnit: String { testSequences != nil ? "seq" : "img" }
@@ -226,8 +239,12 @@ public final class TrainingRun {
             try Checkpoint.save(trainer, config: config, progress: progress, to: path)
             hooks.checkpointed?(path)
         }
-        let order = EpochOrder(count: trainIndices.count, seed: config.seed)
         var permutation = [Int](repeating: 0, count: trainIndices.count)
+        if let cache {
+            cache.start(epoch: progress.epoch, step: progress.batchInEpoch, epochs: config.epochs, walk: streamWalk())
+        }
+        defer { cache?.stop() }
+        var lastCounters = cache?.counters() ?? (0, 0, 0)
         var batch = [Int](repeating: 0, count: config.batchSize)
         let started = Date()
         var samplesTrained = 0
@@ -236,7 +253,7 @@ public final class TrainingRun {
             order.fill(&permutation, epoch: epoch)
             // A resumed epoch starts from the sums its checkpoint kept.
             let epochStart = Date().addingTimeInterval(-(progress.epochSeconds ?? 0))
-            var windowStart = Date(), windowLoss = 0.0, windowSteps = 0, windowSamples = 0
+            var windowStart = Date(), windowLoss = 0.0, windowSteps = 0, windowSamples = 0, windowWait = 0.0
             var epochLoss = progress.epochLossSum ?? 0, epochSamples = progress.epochSamples ?? 0
             var windowParts = LossParts(), epochParts = LossParts()
             for (i, sum) in (progress.epochPartSums ?? []).prefix(LossParts.capacity).enumerated() { epochParts[i] = sum }
@@ -254,6 +271,8 @@ public final class TrainingRun {
                 let upper = min(lower + config.batchSize, trainIndices.count)
                 for i in lower..<upper { batch[i - lower] = trainIndices[permutation[i]] }
                 let rows = upper - lower
+                if let cache { windowWait += try acquireImages(cache, epoch: epoch, batch: b, log: log, logFile: logFile,
+                                                               checkpoint: checkpointInsideEpoch) }
                 let sums = batch.withUnsafeBufferPointer {
                     trainer.trainStep(trainSource, indices: UnsafeBufferPointer(rebasing: $0[0..<rows]), epoch: epoch)
                 }
@@ -280,15 +299,26 @@ public final class TrainingRun {
                     let seconds = Date().timeIntervalSince(windowStart)
                     let perStep = seconds / Double(windowSteps)
                     let stepsLeft = Double(batchesPerEpoch - b + (config.epochs - epoch - 1) * batchesPerEpoch)
-                    let stepReport = StepReport(
+                    var stepReport = StepReport(
                         epoch: epoch, epochs: config.epochs, batch: b, batches: batchesPerEpoch,
                         loss: windowLoss / Double(windowSteps), millisecondsPerStep: perStep * 1000,
                         samplesPerSecond: Double(windowSamples) / max(seconds, 1e-9), secondsLeft: stepsLeft * perStep,
                         parts: partList(windowParts, samples: windowSamples), rateUnit: rateUnit)
-                    report(stepReport)
                     var line: [String: Any] = ["type": "step", "epoch": epoch + 1, "batch": b, "step": trainer.step,
                                                "loss": stepReport.loss, "ms_per_step": stepReport.millisecondsPerStep,
                                                "samples_per_second": stepReport.samplesPerSecond]
+                    if let cache {
+                        let now = cache.counters()
+                        let reads = now.lookups - lastCounters.1, decoded = now.decodes - lastCounters.0
+                        stepReport.dataWait = windowWait / max(seconds, 1e-9)
+                        stepReport.cacheHitRate = reads > 0 ? max(0, Double(reads - decoded) / Double(reads)) : nil
+                        line["data_wait"] = stepReport.dataWait
+                        line["cache_hit_rate"] = stepReport.cacheHitRate
+                        line["cache_peak_bytes"] = now.peakBytes
+                        lastCounters = now
+                        windowWait = 0
+                    }
+                    report(stepReport)
                     for part in stepReport.parts { line["loss_" + part.name] = part.value }
                     logFile?.write(line)
                     windowParts = LossParts()
@@ -297,7 +327,10 @@ public final class TrainingRun {
                     windowSteps = 0
                     windowSamples = 0
                 }
-                if config.checkpointEvery > 0 && trainer.step % config.checkpointEvery == 0 && b < batchesPerEpoch {
+                if let every = config.evalEvery, trainer.step % every == 0 && b < batchesPerEpoch {
+                    try evaluateInsideEpoch(epoch: epoch, batch: b, log: log, logFile: logFile)
+                    try checkpointInsideEpoch()
+                } else if config.checkpointEvery > 0 && trainer.step % config.checkpointEvery == 0 && b < batchesPerEpoch {
                     try checkpointInsideEpoch()
                 }
                 // The time limit acts within the epoch too (an epoch of a large folder takes long);
@@ -383,5 +416,77 @@ public final class TrainingRun {
             if progress.epoch < config.epochs, hooks.stopsAfterEpoch?() == true { break }
         }
         return metrics(wallSeconds: Date().timeIntervalSince(started), samples: samplesTrained)
+    }
+
+    /// Epoch e's images in the order this process reads them: its own shards' rows, step by step.
+    func streamWalk() -> @Sendable (Int) -> EpochWalk {
+        let (order, indices, batch, shards) = (order, trainIndices, config.batchSize, config.shards)
+        let local = trainer.localShards, images = cache?.index.files.count ?? 1
+        return { epoch in
+            var permutation: [Int] = []
+            order.fill(&permutation, epoch: epoch)
+            var walk = EpochWalk(images: [], stepStarts: [0])
+            walk.images.reserveCapacity(indices.count)
+            var lower = 0
+            while lower < indices.count {
+                let upper = min(lower + batch, indices.count)
+                let plan = ShardPlan(rows: upper - lower, shards: shards)
+                for r in plan.ranges[local.lowerBound].lowerBound..<plan.ranges[local.upperBound - 1].upperBound {
+                    walk.images.append(Int32(indices[permutation[lower + r]] % images))
+                }
+                walk.stepStarts.append(walk.images.count)
+                lower = upper
+            }
+            return walk
+        }
+    }
+
+    /// Waits for the images of step `batch` (returns the seconds waited). A file that fails mid-run
+    /// is left out with `--skip-bad` (logged); otherwise the run checkpoints and stops, naming it.
+    /// Under MPI every rank learns when one stops.
+    func acquireImages(_ cache: ImageCache, epoch: Int, batch: Int, log: (String) -> Void, logFile: LogFile?,
+                       checkpoint: () throws -> Void) throws -> Double {
+        var waited = 0.0
+        var failure: StreamFailure?
+        do { waited = try cache.acquire(epoch: epoch, step: batch, skipBad: config.skipBad) } catch let error as StreamFailure {
+            failure = error
+        }
+        var stop = failure != nil
+        if let group = trainer.group { stop = group.any(stop) }
+        if stop {
+            try checkpoint()
+            let what = failure.map { "\($0.path): \($0.reason)" } ?? "another rank could not read an image"
+            throw TrainingError("\(what) (at epoch \(epoch + 1) batch \(batch + 1); saved checkpoints/last.safetensors); "
+                + "restore the file and continue with --resume (runs started with --skip-bad leave such files out)")
+        }
+        for failed in cache.takeFailures() {
+            log("warning: \(failed.path): \(failed.reason); left out of training (--skip-bad)")
+            logFile?.write(["type": "skipped", "files": [["path": failed.path, "reason": failed.reason]],
+                            "epoch": epoch + 1, "batch": batch + 1])
+        }
+        return waited
+    }
+
+    /// An evaluation of the test split between epoch ends (`--eval-every`): a log line, a
+    /// log.jsonl entry of type "eval" and a grid named by the step.
+    func evaluateInsideEpoch(epoch: Int, batch: Int, log: (String) -> Void, logFile: LogFile?) throws {
+        let test = evaluate(indices: testIndices)
+        var entry: [String: Any] = ["type": "eval", "epoch": epoch + 1, "batch": batch, "step": trainer.step,
+                                    "test_loss": test.objective, "test_squared_error_per_image": test.squaredErrorPerImage,
+                                    "test_mse_per_pixel": test.msePerPixel]
+        for part in test.parts { entry["test_" + part.name] = part.value }
+        var quality = String(format: "test %.5f", test.objective)
+        if let psnr = test.psnr, let noisy = test.psnrNoisy {
+            entry["test_psnr"] = psnr
+            entry["test_psnr_noisy"] = noisy
+            quality += String(format: " | validation PSNR %.2f dB (noisy %.2f dB)", psnr, noisy)
+        }
+        logFile?.write(entry)
+        log("step \(trainer.step) (epoch \(epoch + 1) batch \(batch)) | " + quality)
+        if !mirrorsOnly || trainer.group != nil {
+            try writeGrid(to: runDirectory + String(format: "/grids/reconstruction-step-%08d.png", trainer.step),
+                          count: config.gridCount, scale: config.gridScale ?? 1,
+                          caption: "\(config.modelDescription), step \(trainer.step), " + quality)
+        }
     }
 }

@@ -25,6 +25,23 @@ struct PixelSize: ExpressibleByArgument, Equatable {
 
 extension ResizeFilter: ExpressibleByArgument {}
 
+/// A memory size: bytes, or a number with K, M, G or T (powers of 1024), e.g. `2G`, `1.5G`, `512M`.
+struct ByteSize: ExpressibleByArgument, Equatable {
+    var bytes: Int
+
+    init?(argument: String) {
+        let text = argument.uppercased().replacingOccurrences(of: "IB", with: "").replacingOccurrences(of: "B", with: "")
+        let units: [Character: Double] = ["K": 1024, "M": 1_048_576, "G": 1_073_741_824, "T": 1_099_511_627_776]
+        var number = Substring(text), scale = 1.0
+        if let last = text.last, let unit = units[last] {
+            number = text.dropLast()
+            scale = unit
+        }
+        guard let value = Double(number), value > 0, value * scale < 1e18 else { return nil }
+        bytes = Int(value * scale)
+    }
+}
+
 struct DataOptions: ParsableArguments {
     @Option(name: .customLong("data"), help: ArgumentHelp("Data: IDX folder, IDX images file, PNG folder, sequence "
         + "files (lstm/gru: a folder of CSV files, a CSV with --sequence-id, a UEA .ts file), or a bundled name "

@@ -40,6 +40,32 @@ struct Train: ParsableCommand {
                                valueName: "N"))
     var patchesPerImage: Int?
 
+    @Option(help: ArgumentHelp("PNG folders: memory for decoded images, e.g. 2G or 512M (default: half the machine's). "
+        + "A folder whose samples do not fit is streamed: decoder threads read the images the next steps need into "
+        + "this cache.", valueName: "size"))
+    var cacheMemory: ByteSize?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Images whose samples (patches) are shuffled together in each "
+        + "epoch (default: all of them; a streamed folder: half of what the cache holds). The same window gives the "
+        + "same steps whatever the cache size.", valueName: "N"))
+    var window: Int?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Threads decoding a streamed folder ahead of training "
+        + "(default: one per 8 cores, at least 1).", valueName: "N"))
+    var decoders: Int?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Also evaluate, write a grid and checkpoint every N steps (large "
+        + "data sets: an epoch can be hours; default: at epoch ends only).", valueName: "N"))
+    var evalEvery: Int?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Held-out images evaluated each epoch (default: all; a "
+        + "streamed folder: 8, decoded once).", valueName: "N"))
+    var validationImages: Int?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Evaluation rows (images or patches) at most (default: all; "
+        + "a streamed folder: 1024).", valueName: "N"))
+    var validationSamples: Int?
+
     @Option(parsing: .unconditional, help: "Epochs to train (default 10; with --resume: the run's own count).")
     var epochs: Int?
 
@@ -314,6 +340,12 @@ struct Train: ParsableCommand {
         if let crop = dataOptions.crop { config.crop = [crop.width, crop.height] }
         if dataOptions.skipBad { config.skipBad = true }
         if let maxPixels = dataOptions.maxPixels { config.maxPixels = maxPixels }
+        if let cacheMemory { config.cacheMemory = cacheMemory.bytes }
+        if let window { config.window = window }
+        if let evalEvery { config.evalEvery = evalEvery }
+        if let decoders { config.decoders = decoders }
+        if let validationImages { config.validationImages = validationImages }
+        if let validationSamples { config.validationSamples = validationSamples }
         if let id = dataOptions.sequenceID { config.sequenceID = id }
         if let label = dataOptions.sequenceLabel { config.sequenceLabel = label }
         if let noise { config.noise = noise }
@@ -504,6 +536,8 @@ final class ProgressDisplay {
         let text = String(format: "epoch %d step %d/%d | loss %.5f", r.epoch + 1, r.batch, r.batches, r.loss)
             + (parts.isEmpty ? "" : " |" + parts)
             + String(format: " | %.1f ms | %.0f %@/s", r.millisecondsPerStep, r.samplesPerSecond, r.rateUnit)
+            + (r.dataWait.map { String(format: " | data wait %.0f%%", $0 * 100) } ?? "")
+            + (r.cacheHitRate.map { String(format: " | cache hits %.1f%%", $0 * 100) } ?? "")
         if terminal {
             let width = 24
             let filled = Int(Double(width) * Double(r.batch) / Double(max(r.batches, 1)))
