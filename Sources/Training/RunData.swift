@@ -196,20 +196,13 @@ public struct RunData {
         var skipped: [SkippedFile]
     }
 
-    /// Decoder threads when not told: one per 8 cores (decoding a photograph costs a core a
-    /// fraction of a second, against seconds of training on its patches).
-    static var defaultDecoders: Int { max(1, ProcessInfo.processInfo.activeProcessorCount / 8) }
-
-    /// The cache budget when not told: half the machine's memory.
-    static var defaultCacheMemory: Int { Int(ProcessInfo.processInfo.physicalMemory / 2) }
-
     /// A PNG folder whose decoded samples exceed the cache, set up for streaming: the training
     /// images through a cache, a bounded set of held-out images decoded now. Nil when the data
     /// is not a PNG folder or fits (then it is loaded whole, as before).
     static func streamedFolder(_ config: inout TrainingConfig, resuming: Bool) throws -> Streamed? {
         if config.model.specification.readsSequenceFiles && SequenceSource.looksLikeSequences(config.data) { return nil }
         guard let found = try DataSource.index(config.data, options: config.folderOptions) else { return nil }
-        let budget = config.cacheMemory ?? defaultCacheMemory
+        let budget = config.cacheMemory ?? TrainingConfig.defaultCacheMemory
         let total = found.train.totalSampleBytes + (found.test?.totalSampleBytes ?? 0)
         guard total > budget else { return nil }
         let train = found.train
@@ -225,7 +218,7 @@ public struct RunData {
         let chosen = held.subset(Array(heldImages.prefix(config.validationImages ?? 8)))
         let (test, testSkipped) = try PNGFolder.decode(chosen, options: options)
         let cache = ImageCache(index: train, options: config.folderOptions, budget: budget,
-                               decoders: config.decoders ?? defaultDecoders)
+                               decoders: config.decoders ?? TrainingConfig.defaultDecoders)
         if config.window == nil && !resuming {
             // Half the cache: the next window decodes while this one trains.
             let largest = train.files.indices.map(train.sampleBytes).max() ?? 1

@@ -83,6 +83,13 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
         patch = family.defaultPatch
     }
 
+    /// Decoder threads when not told: one per 8 cores (decoding a photograph costs a core a
+    /// fraction of a second, against seconds of training on its patches).
+    public static var defaultDecoders: Int { max(1, ProcessInfo.processInfo.activeProcessorCount / 8) }
+
+    /// The cache budget when not told: half the machine's memory.
+    public static var defaultCacheMemory: Int { Int(ProcessInfo.processInfo.physicalMemory / 2) }
+
     public var folderOptions: PNGFolderOptions {
         PNGFolderOptions(channels: channels, background: background,
                          resize: resize.map { ($0[0], $0[1]) },

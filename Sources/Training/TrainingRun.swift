@@ -233,6 +233,14 @@ public final class TrainingRun {
             for file in skipped { log("  \(file)") }
             logFile?.write(["type": "skipped", "files": skipped.map { ["path": $0.path, "reason": $0.reason] }])
         }
+        if let cache {
+            let decoded = cache.index.totalSampleBytes
+            log("streaming \(cache.index.folder): \(ImageCache.format(decoded)) of decoded images through a "
+                + "\(ImageCache.format(cache.budget)) cache, windows of \(config.window ?? 0) images, \(cache.decoders) "
+                + "decoder thread(s); \(testIndices.count) validation samples of \(testImages?.dataset.count ?? 0) held-out images")
+            logFile?.write(["type": "streaming", "decoded_bytes": decoded, "cache_bytes": cache.budget,
+                            "window": config.window ?? 0, "decoders": cache.decoders])
+        }
         func checkpoint(_ name: String) throws {
             guard writes else { return }
             let path = runDirectory + "/checkpoints/\(name).safetensors"
@@ -315,6 +323,7 @@ public final class TrainingRun {
                         line["data_wait"] = stepReport.dataWait
                         line["cache_hit_rate"] = stepReport.cacheHitRate
                         line["cache_peak_bytes"] = now.peakBytes
+                        line["cache_decodes"] = now.decodes
                         lastCounters = now
                         windowWait = 0
                     }

@@ -191,6 +191,11 @@ struct Inspect: ParsableCommand {
                 print("    labels: none")
             }
         }
+        let bytes = splits.reduce(0) { $0 + $1.1.totalSampleBytes }
+        let budget = TrainingConfig.defaultCacheMemory
+        print("  decoded: \(ImageCache.format(bytes)) of samples; " + (bytes <= budget
+            ? "train loads them whole (they fit in the default --cache-memory of \(ImageCache.format(budget)))"
+            : "train streams them through --cache-memory (default \(ImageCache.format(budget)))"))
         for file in skipped { print("  skipped \(file.path): \(file.reason)") }
         return true
     }
