@@ -31,7 +31,12 @@ public struct DataSource: Sendable {
     /// A warning when images with transparent pixels were composited on a black background
     /// (the default), which is rarely what icon-like images want; nil otherwise.
     public func transparencyWarning(background: Float) -> String? {
-        let count = train.transparentImages + (test?.transparentImages ?? 0)
+        Self.transparencyWarning(count: train.transparentImages + (test?.transparentImages ?? 0), path: path,
+                                 background: background)
+    }
+
+    /// The warning for `count` images of `path` with transparent pixels, on `background`.
+    public static func transparencyWarning(count: Int, path: String, background: Float) -> String? {
         guard count > 0 && background == 0 else { return nil }
         return "\(count) image(s) in \(path) have transparent pixels, composited on black (background 0); "
             + "pass --background 1 for white or --background 0.5 for gray"

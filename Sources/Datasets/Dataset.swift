@@ -217,6 +217,11 @@ public struct Dataset: Sendable {
                 }
             }
         }
+        return Self.statistics(histogram: histogram, bitDepth: bitDepth)
+    }
+
+    /// Mean and standard deviation in [0, 1] of the values a histogram of `bitDepth`-bit samples counts.
+    public static func statistics(histogram: [Int], bitDepth: Int) -> (mean: Double, std: Double) {
         let scale = bitDepth == 16 ? 65535.0 : 255.0
         var n = 0.0, sum = 0.0, squares = 0.0
         for (value, k) in histogram.enumerated() where k > 0 {

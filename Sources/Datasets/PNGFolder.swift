@@ -164,6 +164,65 @@ public enum PNGFolder {
         return (dataset, skipped)
     }
 
+    /// What decoding every file of a folder found, with nothing kept but counts.
+    public struct Scan: Sendable {
+        /// Count of each sample value (256 or 65536 entries, as the index's bit depth).
+        public var histogram: [Int]
+        /// Whether each file of the index decoded, and those that did not, with libpng's reason.
+        public var decoded: [Bool]
+        public var failures: [SkippedFile]
+        public var transparentImages: Int
+    }
+
+    /// Decodes every file of `index` as training would (converted, resized, cropped), one image at a
+    /// time per core, keeping only a histogram of the samples: a full check of any folder in
+    /// bounded memory. `progress(done)` is called from the workers (serialized) every few files.
+    public static func scan(_ index: PNGIndex, options: PNGFolderOptions,
+                            progress: (@Sendable (Int) -> Void)? = nil) -> Scan {
+        let n = index.files.count, workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, n))
+        let values = index.bitDepth == 16 ? 65536 : 256
+        let histograms = ParallelSlots<[Int]>(count: workers)
+        let failures = ParallelSlots<PNGError>(count: n)
+        let transparent = ParallelSlots<Bool>(count: n)
+        let lock = NSLock()
+        nonisolated(unsafe) var done = 0
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            var histogram = [Int](repeating: 0, count: values)
+            for i in stride(from: w, to: n, by: workers) {
+                let bytes = index.sampleBytes(i)
+                let scratch = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 16)
+                defer { scratch.deallocate() }
+                do {
+                    transparent[i] = try decodeSample(index, i, options: options, into: scratch)
+                    if index.bitDepth == 16 {
+                        for v in UnsafeBufferPointer(start: scratch.assumingMemoryBound(to: UInt16.self), count: bytes / 2) {
+                            histogram[Int(v)] += 1
+                        }
+                    } else {
+                        for v in UnsafeBufferPointer(start: scratch.assumingMemoryBound(to: UInt8.self), count: bytes) {
+                            histogram[Int(v)] += 1
+                        }
+                    }
+                } catch let error as PNGError {
+                    failures[i] = error
+                } catch {
+                    failures[i] = PNGError(path: index.path(of: i), reason: "\(error)")
+                }
+                lock.lock()
+                done += 1
+                if done % 50 == 0 || done == n { progress?(done) }
+                lock.unlock()
+            }
+            histograms[w] = histogram
+        }
+        var histogram = [Int](repeating: 0, count: values)
+        for w in 0..<workers { for (v, k) in histograms[w]!.enumerated() { histogram[v] += k } }
+        let found = failures.values
+        return Scan(histogram: histogram, decoded: found.map { $0 == nil },
+                    failures: found.compactMap { $0.map { SkippedFile(path: $0.path, reason: $0.reason) } },
+                    transparentImages: transparent.values.filter { $0 == true }.count)
+    }
+
     /// Decodes file `i` of `index` into `out` as its sample: `index.channels` planes, converted,
     /// resized and cropped as `options` say, at `index.bitDepth` bits; memory holds one full-size
     /// image besides the result. Returns whether the file has transparent pixels.

@@ -75,6 +75,7 @@ struct Inspect: ParsableCommand {
     func run() throws {
         if SequenceSource.looksLikeSequences(dataOptions.data) { return try inspectSequences() }
         if !decode && pcaScatter == nil, try inspectHeaders() { return }
+        if pcaScatter == nil, try inspectDecodingEachFile() { return }
         let started = Date()
         let source = try dataOptions.load(allowMixedSizes: true)
         let seconds = Date().timeIntervalSince(started)
@@ -197,6 +198,80 @@ struct Inspect: ParsableCommand {
             ? "train loads them whole (they fit in the default --cache-memory of \(ImageCache.format(budget)))"
             : "train streams them through --cache-memory (default \(ImageCache.format(budget)))"))
         for file in skipped { print("  skipped \(file.path): \(file.reason)") }
+        return true
+    }
+
+    /// A PNG folder decoded file by file (one image per core at a time, nothing kept but a
+    /// histogram), so a folder of any size is checked; false when the data is not a PNG folder.
+    func inspectDecodingEachFile() throws -> Bool {
+        let started = Date()
+        let options = dataOptions.folderOptions(allowMixedSizes: true)
+        let found: (path: String, train: PNGIndex, test: PNGIndex?)?
+        do { found = try DataSource.index(dataOptions.data, options: options) } catch let error as DatasetError {
+            throw CommandFailure(message: error.description)
+        }
+        guard let found else { return false }
+        var splits = [("train", found.train)]
+        if let test = found.test { splits.append(("test", test)) }
+        let total = splits.reduce(0) { $0 + $1.1.files.count }
+        let terminal = isatty(2) != 0
+        var scans: [PNGFolder.Scan] = []
+        var before = 0
+        for (_, index) in splits {
+            let offset = before
+            scans.append(PNGFolder.scan(index, options: options) { done in
+                if terminal { FileHandle.standardError.write(Data("\rdecoded \(offset + done)/\(total) files".utf8)) }
+            })
+            before += index.files.count
+        }
+        if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        let seconds = Date().timeIntervalSince(started)
+        let failures = (splits.flatMap { $0.1.skipped } + scans.flatMap(\.failures)).sorted { $0.path < $1.path }
+        if !dataOptions.skipBad, let first = failures.first {
+            throw CommandFailure(message: DatasetError(.corrupt, path: first.path, first.reason).description)
+        }
+        var summaries: [SplitSummary] = []
+        for ((name, index), scan) in zip(splits, scans) {
+            let kept = index.files.indices.filter { scan.decoded[$0] }
+            let stats = Dataset.statistics(histogram: scan.histogram, bitDepth: index.bitDepth)
+            let sub = index.subset(kept)
+            let fixed = kept.isEmpty ? nil : sub.fixedSize
+            let smallest = kept.isEmpty ? (height: 0, width: 0) : sub.sizeRange.smallest
+            summaries.append(SplitSummary(split: name, count: kept.count, width: fixed?.width, height: fixed?.height,
+                                          minWidth: smallest.width, minHeight: smallest.height, channels: index.channels,
+                                          bitDepth: index.bitDepth, pixelMean: stats.mean, pixelStd: stats.std,
+                                          maxWidth: nil, maxHeight: nil,
+                                          labels: Self.labelCounts(sub.labelHistogram(), names: sub.classNames),
+                                          source: index.folder))
+        }
+        let transparent = scans.reduce(0) { $0 + $1.transparentImages }
+        if dataOptions.backgroundLevel == nil, let warning = DataSource.transparencyWarning(
+            count: transparent, path: found.path, background: dataOptions.background) {
+            FileHandle.standardError.write(Data(("warning: " + warning + "\n").utf8))
+        }
+        let summary = Summary(path: found.path, kind: DataSource.Kind.pngFolder.rawValue,
+                              total: summaries.reduce(0) { $0 + $1.count }, splits: summaries,
+                              skipped: failures.map(\.description))
+        if json {
+            try Self.printJSON(summary)
+            return true
+        }
+        print("\(found.path): \(summary.kind), \(summary.total) images (decoded in \(String(format: "%.2f", seconds)) s, "
+            + "\(Int(Double(summary.total) / max(seconds, 1e-9))) images/s, one at a time per core)")
+        for s in summaries {
+            let size = s.width.map { "\($0)x\(s.height!)" } ?? "sizes vary, smallest \(s.minWidth)x\(s.minHeight)"
+            print("  \(s.split): \(s.count) images, \(size), \(s.channels) channel"
+                + "\(s.channels == 1 ? "" : "s"), \(s.bitDepth)-bit")
+            print("    pixels: mean \(String(format: "%.4f", s.pixelMean ?? 0)), "
+                + "std \(String(format: "%.4f", s.pixelStd ?? 0))")
+            if let labels = s.labels {
+                print("    labels: \(labels.count) classes | "
+                    + labels.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: " "))
+            } else {
+                print("    labels: none")
+            }
+        }
+        for file in failures { print("  skipped \(file.path): \(file.reason)") }
         return true
     }
 

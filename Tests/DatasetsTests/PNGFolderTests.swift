@@ -122,6 +122,24 @@ func copySuite(_ names: [String], to folder: String) throws {
         let stats = dataset.pixelStatistics()
         #expect(stats.mean > 0.05 && stats.mean < 0.95)
     }
+
+    @Test func scanningEachFileFindsWhatLoadingTheFolderFinds() throws {
+        // The whole suite, the files libpng rejects too: the same statistics, transparency and failures.
+        let root = try makeScratchFolder("scan")
+        let names = try FileManager.default.contentsOfDirectory(atPath: pngSuite).filter { $0.hasSuffix(".png") }
+        try copySuite(names, to: root)
+        for options in [PNGFolderOptions(channels: 3, resize: (24, 24), skipBad: true),
+                        PNGFolderOptions(channels: 1, resize: (40, 30), resizeFilter: .bilinear, crop: (32, 20), skipBad: true)] {
+            let (dataset, skipped) = try PNGFolder.load(root, options: options)
+            let index = try PNGIndex.build(root, options: options)
+            let scan = PNGFolder.scan(index, options: options)
+            let stats = Dataset.statistics(histogram: scan.histogram, bitDepth: index.bitDepth)
+            #expect(stats == dataset.pixelStatistics())
+            #expect((index.skipped + scan.failures).map(\.path).sorted() == skipped.map(\.path))
+            #expect(scan.decoded.filter { $0 }.count == dataset.count && !skipped.isEmpty)
+            #expect(scan.transparentImages == dataset.transparentImages && scan.transparentImages > 0)
+        }
+    }
 }
 
 @Suite struct ResamplingTests {
