@@ -111,24 +111,28 @@ struct Inspect: ParsableCommand {
             + "(decoded in \(String(format: "%.2f", seconds)) s, "
             + "\(Int(Double(summary.total) / max(seconds, 1e-9))) images/s)")
         for (s, (_, dataset)) in zip(summaries, splits) {
-            let size = s.width.map { "\($0)x\(s.height!)" } ?? "sizes vary, smallest \(s.minWidth)x\(s.minHeight)"
-            print("  \(s.split): \(s.count) images, \(size), \(s.channels) channel"
-                + "\(s.channels == 1 ? "" : "s"), \(s.bitDepth)-bit")
-            print("    pixels: mean \(String(format: "%.4f", s.pixelMean ?? 0)), "
-                + "std \(String(format: "%.4f", s.pixelStd ?? 0))")
-            let histogram = dataset.labelHistogram()
-            if !histogram.isEmpty {
-                let classes = histogram.enumerated().filter { $0.element > 0 }
-                let parts = classes.map { "\(dataset.classNames?[$0.offset] ?? String($0.offset)): \($0.element)" }
-                print("    labels: \(classes.count) classes | " + parts.joined(separator: " "))
-            } else {
-                print("    labels: none")
-            }
+            Self.printDecoded(s)
+            Self.printLabels(dataset.labelHistogram(), names: dataset.classNames)
         }
         for file in source.skipped {
             print("  skipped \(file.path): \(file.reason)")
         }
         if let pcaScatter { print("PCA scatter: \(pcaScatter)") }
+    }
+
+    /// A decoded split's line of size, channels and depth, and its pixel statistics.
+    static func printDecoded(_ s: SplitSummary) {
+        let size = s.width.map { "\($0)x\(s.height!)" } ?? "sizes vary, smallest \(s.minWidth)x\(s.minHeight)"
+        print("  \(s.split): \(s.count) images, \(size), \(s.channels) channel\(s.channels == 1 ? "" : "s"), \(s.bitDepth)-bit")
+        print("    pixels: mean \(String(format: "%.4f", s.pixelMean ?? 0)), std \(String(format: "%.4f", s.pixelStd ?? 0))")
+    }
+
+    /// Samples per class, in label order ("labels: none" without labels).
+    static func printLabels(_ histogram: [Int], names: [String]?) {
+        guard !histogram.isEmpty else { return print("    labels: none") }
+        let classes = histogram.enumerated().filter { $0.element > 0 }
+        print("    labels: \(classes.count) classes | "
+            + classes.map { "\(names?[$0.offset] ?? String($0.offset)): \($0.element)" }.joined(separator: " "))
     }
 
     /// Samples per class name (nil without labels).
@@ -183,14 +187,7 @@ struct Inspect: ParsableCommand {
                 ?? "sizes vary, \(s.minWidth)x\(s.minHeight) to \(s.maxWidth!)x\(s.maxHeight!)"
             print("  \(s.split): \(s.count) images, \(size), \(s.channels) channel"
                 + "\(s.channels == 1 ? "" : "s"), \(s.bitDepth)-bit")
-            let histogram = index.labelHistogram()
-            if !histogram.isEmpty {
-                let classes = histogram.enumerated().filter { $0.element > 0 }
-                print("    labels: \(classes.count) classes | "
-                    + classes.map { "\(index.classNames![$0.offset]): \($0.element)" }.joined(separator: " "))
-            } else {
-                print("    labels: none")
-            }
+            Self.printLabels(index.labelHistogram(), names: index.classNames)
         }
         let bytes = splits.reduce(0) { $0 + $1.1.totalSampleBytes }
         let budget = TrainingConfig.defaultCacheMemory
@@ -231,6 +228,7 @@ struct Inspect: ParsableCommand {
             throw CommandFailure(message: DatasetError(.corrupt, path: first.path, first.reason).description)
         }
         var summaries: [SplitSummary] = []
+        var labelHistograms: [(histogram: [Int], names: [String]?)] = []
         for ((name, index), scan) in zip(splits, scans) {
             let kept = index.files.indices.filter { scan.decoded[$0] }
             let stats = Dataset.statistics(histogram: scan.histogram, bitDepth: index.bitDepth)
@@ -243,6 +241,7 @@ struct Inspect: ParsableCommand {
                                           maxWidth: nil, maxHeight: nil,
                                           labels: Self.labelCounts(sub.labelHistogram(), names: sub.classNames),
                                           source: index.folder))
+            labelHistograms.append((sub.labelHistogram(), sub.classNames))
         }
         let transparent = scans.reduce(0) { $0 + $1.transparentImages }
         if dataOptions.backgroundLevel == nil, let warning = DataSource.transparencyWarning(
@@ -258,18 +257,9 @@ struct Inspect: ParsableCommand {
         }
         print("\(found.path): \(summary.kind), \(summary.total) images (decoded in \(String(format: "%.2f", seconds)) s, "
             + "\(Int(Double(summary.total) / max(seconds, 1e-9))) images/s, one at a time per core)")
-        for s in summaries {
-            let size = s.width.map { "\($0)x\(s.height!)" } ?? "sizes vary, smallest \(s.minWidth)x\(s.minHeight)"
-            print("  \(s.split): \(s.count) images, \(size), \(s.channels) channel"
-                + "\(s.channels == 1 ? "" : "s"), \(s.bitDepth)-bit")
-            print("    pixels: mean \(String(format: "%.4f", s.pixelMean ?? 0)), "
-                + "std \(String(format: "%.4f", s.pixelStd ?? 0))")
-            if let labels = s.labels {
-                print("    labels: \(labels.count) classes | "
-                    + labels.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: " "))
-            } else {
-                print("    labels: none")
-            }
+        for (s, labels) in zip(summaries, labelHistograms) {
+            Self.printDecoded(s)
+            Self.printLabels(labels.histogram, names: labels.names)
         }
         for file in failures { print("  skipped \(file.path): \(file.reason)") }
         return true
