@@ -95,9 +95,12 @@ public final class TrainingRun {
     /// `epochs`: with `resume`, the run's new epoch count (nil keeps the run's own).
     /// `group`: the MPI job this process is a rank of (`config.shards` counts all ranks' shards).
     /// `threadsPerShard`: threads per shard for the run's config (known once a checkpoint is read).
+    /// `resumeSettings`: with `resume`, changes to the checkpoint's config that leave its steps as
+    /// they were (time limit, cache, decoders, evaluation, checkpoint and log intervals).
     public init(config requested: TrainingConfig, runDirectory: String, resume: String? = nil, epochs: Int? = nil,
                 dataOverride: String? = nil, evaluating: (checkpoint: String, trainedOn: String)? = nil,
-                group: RankGroup? = nil, threadsPerShard: (TrainingConfig) -> Int = { _ in 1 }) throws {
+                group: RankGroup? = nil, threadsPerShard: (TrainingConfig) -> Int = { _ in 1 },
+                resumeSettings: (inout TrainingConfig) -> Void = { _ in }) throws {
         var config = requested
         var contents: Checkpoint.Contents?
         if let resume {
@@ -108,6 +111,8 @@ public final class TrainingRun {
             config = loaded.config
             if let epochs { config.epochs = epochs }
             if let dataOverride { config.data = dataOverride }
+            // Settings that change when and how a run works, not what its steps see.
+            resumeSettings(&config)
         }
         try config.validate()
         let data = try RunData(config: &config, resuming: contents != nil, evaluating: evaluating)

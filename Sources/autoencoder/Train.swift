@@ -215,7 +215,8 @@ struct Train: ParsableCommand {
             throw ValidationError("--config starts a new run from a config; --resume continues a run: give one")
         }
         if resume != nil, let flag = modelOptions.givenModelFlags.first?.flag ?? (modelOptions.model != nil ? "--model" : nil) {
-            throw CommandFailure(message: "\(flag): a resumed run keeps its model (only --epochs, --data, --run-dir change)")
+            throw CommandFailure(message: "\(flag): a resumed run keeps its model (only --epochs, --data, --run-dir, --time-limit, --cache-memory, "
+                + "--decoders, --eval-every, --checkpoint-every and --log-every change)")
         }
         if resume == nil {
             // The family's flags are checked against the config's family when one is given.
@@ -370,6 +371,16 @@ struct Train: ParsableCommand {
         return config
     }
 
+    /// The options a resumed run may change: they leave what its steps see as it was.
+    func applyResumeSettings(_ config: inout TrainingConfig) {
+        if let timeLimit { config.timeLimit = timeLimit * 60 }
+        if let cacheMemory { config.cacheMemory = cacheMemory.bytes }
+        if let decoders { config.decoders = decoders }
+        if let evalEvery { config.evalEvery = evalEvery }
+        if let checkpointEvery { config.checkpointEvery = checkpointEvery }
+        if let logEvery { config.logEvery = logEvery }
+    }
+
     func run() throws {
         let config = resume == nil ? try makeConfig() : TrainingConfig(family: .deep, data: dataOptions.data)
         let folder: String
@@ -408,7 +419,8 @@ struct Train: ParsableCommand {
                                   dataOverride: dataOptions.dataPath.map(Self.absolute), group: group,
                                   threadsPerShard: { resolved in
                                       threadsPerShard ?? CoreSplit.threads(shards: resolved.shards, family: resolved.family,
-                                                                           batch: resolved.batchSize) })
+                                                                           batch: resolved.batchSize) },
+                                  resumeSettings: applyResumeSettings)
         } catch {
             // A run that cannot start leaves no empty folder behind.
             Self.removeIfUnused(folder, madeFolder: madeFolder)

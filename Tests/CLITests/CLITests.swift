@@ -242,8 +242,13 @@ func runTool(_ arguments: [String]) throws -> (status: Int32, stdout: String, st
         let resumed = try runTool(["train", "--resume", folder + "/c"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(try String(contentsOfFile: folder + "/c/metrics.json", encoding: .utf8).contains("\"epochs_done\" : 2"))
-        let extended = try runTool(["train", "--resume", folder + "/c", "--epochs", "3"])
+        let extended = try runTool(["train", "--resume", folder + "/c", "--epochs", "3", "--log-every", "7",
+                                    "--time-limit", "30", "--cache-memory", "512M"])
         #expect(extended.status == 0 && extended.stdout.contains("epoch 3/3"), "\(extended.stdout)")
+        // Settings that leave the steps as they were may change on resume; the rest is the run's.
+        let settings = try TrainingConfig.from(json: String(contentsOfFile: folder + "/c/config.json", encoding: .utf8))
+        #expect(settings.logEvery == 7 && settings.timeLimit == 1800 && settings.cacheMemory == 512 << 20)
+        #expect(settings.seed == 5 && settings.batchSize == 100)
         let refused = try runTool(["train", "--resume", folder + "/c", "--layers", "784,10"])
         #expect(refused.status != 0 && refused.stderr.contains("a resumed run keeps its model"))
     }
