@@ -58,6 +58,7 @@ public final class ImageCache: @unchecked Sendable {
     private var current = 0
     private var stopping = false
     private var running = 0
+    private var waitingForRoom = 0
     public private(set) var usedBytes = 0
     /// The most bytes held at once (instrumented for tests: never above `budget`).
     public private(set) var peakBytes = 0
@@ -191,6 +192,16 @@ public final class ImageCache: @unchecked Sendable {
         return waited
     }
 
+    /// Waits until the cache is full: every decoder waits for training to free room (or has
+    /// finished the run's order). Returns the seconds waited.
+    public func waitUntilFull() -> Double {
+        let started = Date()
+        condition.lock()
+        while running > 0 && waitingForRoom < running { condition.wait() }
+        condition.unlock()
+        return Date().timeIntervalSince(started)
+    }
+
     /// Images decoded and samples read so far, and the most bytes held at once.
     public func counters() -> (decodes: Int, lookups: Int, peakBytes: Int) {
         condition.lock()
@@ -270,7 +281,10 @@ public final class ImageCache: @unchecked Sendable {
                 let bytes = index.sampleBytes(image)
                 while usedBytes + bytes > budget, let victim = evictable() { evict(victim) }
                 guard usedBytes + bytes <= budget else {
+                    waitingForRoom += 1
+                    condition.broadcast()
                     condition.wait()  // until training moves on and frees images
+                    waitingForRoom -= 1
                     continue
                 }
                 slots[image] = .loading

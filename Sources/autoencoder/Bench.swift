@@ -43,6 +43,14 @@ struct Bench: ParsableCommand {
     @Option(help: "denoiser: square training patch size (default 48).")
     var patch: Int?
 
+    @Option(help: ArgumentHelp("PNG folders: time training streamed through a cache of this size (e.g. 2G) when "
+        + "the decoded images do not fit in it, as train does; rows report the time steps waited for images.",
+        valueName: "size"))
+    var cacheMemory: ByteSize?
+
+    @Option(help: ArgumentHelp("With --cache-memory: decoder threads (default: one per 8 cores).", valueName: "N"))
+    var decoders: Int?
+
     @Option(help: "Noise on the input while timing (denoiser default gaussian:25/255).")
     var noise: String?
 
@@ -55,15 +63,17 @@ struct Bench: ParsableCommand {
         }
         let family = modelOptions.model ?? .deep
         let patchSize = patch ?? family.defaultPatch
-        let source = try dataOptions.load(allowMixedSizes: patchSize != nil, sequencesHint: "bench times image data "
-            + "(lstm/gru read its rows, as M3/M4: --data mnist-sample); train a sequence model to time sequence files")
+        let stream = try streamedFeed(patch: patchSize)
+        let data = try stream?.dataset ?? dataOptions.load(allowMixedSizes: patchSize != nil, sequencesHint: "bench times "
+            + "image data (lstm/gru read its rows, as M3/M4: --data mnist-sample); train a sequence model to time "
+            + "sequence files").train
         let shape: ImageShape
         if let patchSize {
-            shape = ImageShape(channels: source.train.channels, height: patchSize, width: patchSize)
-        } else if let fixed = source.train.fixedShape {
+            shape = ImageShape(channels: data.channels, height: patchSize, width: patchSize)
+        } else if let fixed = data.fixedShape {
             shape = fixed
         } else {
-            throw CommandFailure(message: "\(source.train.source): images differ in size; pass --resize WxH or --patch N")
+            throw CommandFailure(message: "\(data.source): images differ in size; pass --resize WxH or --patch N")
         }
         let optimizer = try modelOptions.optimizerConfig()
         var config = TrainingConfig(family: family, model: try modelOptions.modelSpec(family: family),
@@ -71,7 +81,7 @@ struct Bench: ParsableCommand {
         config.patch = patchSize
         do {
             try config.resolveModel(rowShape: shape)
-            try config.resolveLabels(classCount: source.train.classCount)
+            try config.resolveLabels(classCount: data.classCount)
         } catch let error as TrainingError {
             throw CommandFailure(message: error.description)
         }
@@ -81,7 +91,7 @@ struct Bench: ParsableCommand {
         do { corruption = try Corruption(parsing: spec) } catch let error as DatasetError {
             throw CommandFailure(message: error.description)
         }
-        let assembler: any BatchSource = try BatchAssembler(dataset: source.train, corruption: corruption, seed: 0,
+        let assembler: any BatchSource = try BatchAssembler(dataset: data, corruption: corruption, seed: 0,
                                                             patch: patchSize.map { ($0, $0) })
         // The shipped denoiser under the name tools/torch_denoiser.py uses; the PyTorch reference
         // models by their names (M1-M7); others described.
@@ -110,11 +120,12 @@ struct Bench: ParsableCommand {
             let trainer = Trainer(model: model, optimizers: [optimizer], shards: shardCount, maxBatch: batchSize,
                                   seed: 0, group: group, threadsPerShard: threads)
             // Patch sources take any sample index (k-th patch of image i % count): enough for a few batches.
-            let order = EpochOrder(count: patchSize == nil ? source.train.count : max(source.train.count, 4 * batchSize),
+            let order = EpochOrder(count: patchSize == nil ? data.count : max(data.count, 4 * batchSize),
                                    seed: 0)
             var permutation = order.permutation(epoch: 0)
             var batchStart = 0, epoch = 0
-            func nextBatch() -> ArraySlice<Int> {
+            func nextBatch() throws -> ArraySlice<Int> {
+                if let stream { return try stream.next() }
                 if batchStart + batchSize > permutation.count {
                     epoch += 1
                     order.fill(&permutation, epoch: epoch)  // in place: no allocation
@@ -124,18 +135,23 @@ struct Bench: ParsableCommand {
                 return permutation[batchStart..<(batchStart + batchSize)]
             }
             for _ in 0..<warmupSteps {
-                nextBatch().withUnsafeBufferPointer { _ = trainer.trainStep(assembler, indices: $0, epoch: 0) }
+                try nextBatch().withUnsafeBufferPointer { _ = trainer.trainStep(assembler, indices: $0, epoch: 0) }
             }
+            // Streamed: timing starts once the decoders have filled the cache (the steady state of
+            // a long run; the fill is reported apart).
+            let fillSeconds = stream.map { $0.cache.waitUntilFull() }
             var steps = 0
             let exchangeBefore = trainer.exchangeSeconds, floatsBefore = trainer.exchangedFloats
             let allocationsBefore = AllocationCounter.count()
+            let waitedBefore = stream?.waited ?? 0
             let start = DispatchTime.now().uptimeNanoseconds
             func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
             while goesOn(elapsed() < minTime || steps < 10) {
-                nextBatch().withUnsafeBufferPointer { _ = trainer.trainStep(assembler, indices: $0, epoch: 0) }
+                try nextBatch().withUnsafeBufferPointer { _ = trainer.trainStep(assembler, indices: $0, epoch: 0) }
                 steps += 1
             }
             let trainSeconds = elapsed()
+            let dataWait = stream.map { ($0.waited - waitedBefore) / trainSeconds }
             let exchangeMilliseconds = 1000 * (trainer.exchangeSeconds - exchangeBefore) / Double(steps)
             let exchangedBytes = Double(4 * (trainer.exchangedFloats - floatsBefore)) / Double(steps)
             let allocations = AllocationCounter.count().map { Double($0 - allocationsBefore!) / Double(steps) }
@@ -143,7 +159,7 @@ struct Bench: ParsableCommand {
             var inferSteps = 0
             let inferStart = Date()
             while goesOn(Date().timeIntervalSince(inferStart) < minTime / 2 || inferSteps < 10) {
-                nextBatch().withUnsafeBufferPointer { _ = trainer.evaluate(assembler, indices: $0, epoch: 0) }
+                try nextBatch().withUnsafeBufferPointer { _ = trainer.evaluate(assembler, indices: $0, epoch: 0) }
                 inferSteps += 1
             }
             let inferRate = Double(inferSteps * batchSize) / Date().timeIntervalSince(inferStart)
@@ -167,6 +183,12 @@ struct Bench: ParsableCommand {
                 // The kernels of the Winograd convolutions' products (conv models with many channels).
                 "winograd_products": [512: "avx512", 256: "avx2"][Conv2D.productsKernel] ?? "blas",
             ]
+            if let stream, let dataWait {
+                row["data_wait"] = dataWait
+                row["cache_bytes"] = stream.cache.budget
+                row["cache_decodes"] = stream.cache.counters().decodes
+                row["cache_fill_seconds"] = fillSeconds ?? 0
+            }
             if let group {
                 row["mpi_ranks"] = group.size
                 row["mpi_reduction"] = group.reduction.rawValue
@@ -181,6 +203,8 @@ struct Bench: ParsableCommand {
                     trainRate, gflops, 100 * gflops / sgemm, sgemm, inferRate)
                     + (allocations.map { String(format: "%.1f allocations/step", $0) }
                         ?? "allocations not counted (run with \(AllocationCounter.library))")
+                    + (dataWait.map { String(format: "; streamed (timed once the cache was full, %.1f s), waited for "
+                        + "images %.1f%% of the time", fillSeconds ?? 0, 100 * $0) } ?? "")
                     + (group.map { String(format: "; %d MPI ranks, %@ reduction of %.2f MB per step: %.2f ms per step "
                         + "(%.0f%% of the step)", $0.size, $0.reduction.rawValue, exchangedBytes / 1e6,
                         exchangeMilliseconds, 100 * exchangeMilliseconds / (1000 * trainSeconds / Double(steps))) } ?? ""))
@@ -242,5 +266,84 @@ enum AllocationCounter {
     static var library: String {
         let folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
         return "LD_PRELOAD=\(folder)/libAllocationCounter.so"
+    }
+
+}
+
+extension Bench {
+    /// With `--cache-memory`, a PNG folder whose decoded images do not fit in it, read as `train`
+    /// reads it (windowed order, decoder threads ahead of the steps); nil otherwise.
+    func streamedFeed(patch: Int?) throws -> StreamFeed? {
+        guard let cacheMemory else { return nil }
+        let options = dataOptions.folderOptions(allowMixedSizes: patch != nil)
+        let found: (path: String, train: PNGIndex, test: PNGIndex?)?
+        do { found = try DataSource.index(dataOptions.data, options: options) } catch let error as DatasetError {
+            throw CommandFailure(message: error.description)
+        }
+        guard let index = found?.train, index.totalSampleBytes > cacheMemory.bytes else { return nil }
+        if RankGroup.world != nil { throw CommandFailure(message: "bench --cache-memory streams in one process") }
+        let cache = ImageCache(index: index, options: options, budget: cacheMemory.bytes,
+                               decoders: decoders ?? TrainingConfig.defaultDecoders)
+        do { try cache.check(stepImages: batchSize) } catch let error as DatasetError {
+            throw CommandFailure(message: error.description)
+        }
+        return StreamFeed(cache: cache, patch: patch, batch: batchSize)
+    }
+}
+
+/// Batches of a streamed folder for `bench`, in train's windowed order, each waited for.
+final class StreamFeed {
+    let cache: ImageCache
+    let dataset: Dataset
+    let indices: [Int]
+    let order: WindowedOrder
+    let batch: Int
+    var permutation: [Int] = []
+    var epoch = 0, step = 0
+    var batchRows: [Int]
+    /// Seconds steps waited for their images.
+    var waited = 0.0
+
+    init(cache: ImageCache, patch: Int?, batch: Int) {
+        let index = cache.index, count = index.files.count
+        var repeats = 1
+        if let patch {
+            let pixels = index.sizes.reduce(0) { $0 + $1.height * $1.width } / max(count, 1)
+            repeats = max(1, (pixels + patch * patch - 1) / (patch * patch))
+        }
+        let indices = (0..<repeats).flatMap { k in (0..<count).map { k * count + $0 } }
+        let largest = index.files.indices.map(index.sampleBytes).max() ?? 1
+        let order = WindowedOrder(imageOf: indices.map { $0 % count }, window: max(1, cache.budget / largest / 2), seed: 0)
+        self.cache = cache
+        self.dataset = Dataset(streaming: cache)
+        self.indices = indices
+        self.order = order
+        self.batch = min(batch, indices.count)
+        batchRows = [Int](repeating: 0, count: self.batch)
+        order.fill(&permutation, epoch: 0)
+        let steps = indices.count / self.batch, rows = self.batch
+        cache.start(epoch: 0, step: 0, epochs: 1 << 20) { epoch in
+            var permutation: [Int] = []
+            order.fill(&permutation, epoch: epoch)
+            let images = (0..<(steps * rows)).map { Int32(indices[permutation[$0]] % count) }
+            return EpochWalk(images: images, stepStarts: (0...steps).map { $0 * rows })
+        }
+    }
+
+    deinit { cache.stop() }
+
+    /// The next batch's sample indices, once its images are in the cache.
+    func next() throws -> ArraySlice<Int> {
+        if (step + 1) * batch > indices.count {
+            epoch += 1
+            step = 0
+            order.fill(&permutation, epoch: epoch)
+        }
+        do { waited += try cache.acquire(epoch: epoch, step: step, skipBad: true) } catch let error as StreamFailure {
+            throw CommandFailure(message: error.description)
+        }
+        for r in 0..<batch { batchRows[r] = indices[permutation[step * batch + r]] }
+        step += 1
+        return batchRows[...]
     }
 }

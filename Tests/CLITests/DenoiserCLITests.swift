@@ -237,4 +237,21 @@ func pngImage(width: Int, height: Int, layout: PixelLayout, bitDepth: Int, seed:
         let gflops = try #require(row["gflops"] as? Double), rate = try #require(row["train_sps"] as? Double)
         #expect(abs(gflops / rate * 1e9 - 3 * 2 * 705_600) < 1)
     }
+
+    @Test func benchStreamsAFolderLargerThanItsCache() throws {
+        // 12 RGB 200x150 images (1.08 MB of samples) through a 1M cache (11 images): streamed, at
+        // least the first window (5 images) decoded, and the wait reported.
+        let folder = try makeScratchFolder("bench-stream")
+        for i in 0..<12 {
+            try PNGCodec.write(pngImage(width: 200, height: 150, layout: .rgb, bitDepth: 8, seed: i), to: folder + "/\(i).png")
+        }
+        let result = try runTool(["bench", "--model", "denoiser", "--depth", "1", "--width", "4", "--data", folder,
+                                  "--channels", "3", "--patch", "16", "--batch-size", "4", "--cache-memory", "1M",
+                                  "--min-time", "0.5", "--warmup-steps", "1", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let rows = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]]
+        let row = try #require(rows?.first)
+        #expect((row["data_wait"] as? Double).map { $0 >= 0 && $0 < 1 } == true)
+        #expect(row["cache_bytes"] as? Int == 1 << 20 && (row["cache_decodes"] as? Int ?? 0) >= 5)
+    }
 }
