@@ -45,7 +45,13 @@ public final class ImageCache: @unchecked Sendable {
 
     private let condition = NSCondition()
     private var slots: [Slot]
-    private var pointers: [UnsafeMutableRawPointer?]
+    /// Raw storage (not arrays): shard workers read the entries of the current step's images
+    /// without the lock while decoder threads write others.
+    private let pointers: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    /// The step (`stepMark`) whose images each was last handed to; those are resident and stay
+    /// so until the next `acquire`.
+    private let marks: UnsafeMutablePointer<Int>
+    private var stepMark = 0
     private var pins: [Int]
     /// The last position (see `position`) at which the walk so far needs each image.
     private var lastNeeded: [Int]
@@ -77,17 +83,27 @@ public final class ImageCache: @unchecked Sendable {
         self.decoders = max(1, decoders)
         let n = index.files.count
         slots = [Slot](repeating: .absent, count: n)
-        pointers = [UnsafeMutableRawPointer?](repeating: nil, count: n)
+        pointers = .allocate(capacity: n)
+        pointers.initialize(repeating: nil, count: n)
+        marks = .allocate(capacity: n)
+        marks.initialize(repeating: -1, count: n)
         pins = [Int](repeating: 0, count: n)
         lastNeeded = [Int](repeating: -1, count: n)
         substitutes = .allocate(capacity: n)
         substitutes.initialize(repeating: -1, count: n)
     }
 
+    /// Bytes of the largest decoded image.
+    public var largestSampleBytes: Int { index.files.indices.map(index.sampleBytes).max() ?? 1 }
+
+    /// Images per window of the order when not told: half of what the cache holds, so the next
+    /// window decodes while this one trains.
+    public var defaultWindow: Int { max(1, budget / largestSampleBytes / 2) }
+
     /// Refuses a budget that cannot hold the images of one step (`stepImages` samples).
     /// - Throws: `DatasetError` with the size it needs.
     public func check(stepImages: Int) throws {
-        let largest = index.files.indices.map(index.sampleBytes).max() ?? 0
+        let largest = largestSampleBytes
         let needed = largest * min(stepImages, index.files.count)
         guard budget >= needed else {
             throw DatasetError(.badOption, path: index.folder, "--cache-memory \(Self.format(budget)) holds fewer "
@@ -100,6 +116,8 @@ public final class ImageCache: @unchecked Sendable {
         stop()
         for i in resident { munmap(pointers[i], index.sampleBytes(i)) }
         substitutes.deallocate()
+        pointers.deallocate()
+        marks.deallocate()
     }
 
     /// "2.0G", "512M": a byte count as `--cache-memory` takes it.
@@ -172,11 +190,15 @@ public final class ImageCache: @unchecked Sendable {
             waited = Date().timeIntervalSince(started)
         }
         lookups += range.count
+        stepMark += 1
         var good: Int32 = -1
         for p in range {
             let image = Int(stepWalk.images[p])
             substitutes[image] = -1
-            if case .ready = slots[image], good < 0 { good = Int32(image) }
+            if case .ready = slots[image] {
+                marks[image] = stepMark
+                if good < 0 { good = Int32(image) }
+            }
         }
         for p in range {
             let image = Int(stepWalk.images[p])
@@ -229,6 +251,9 @@ public final class ImageCache: @unchecked Sendable {
     /// the cache (a pass outside the training order, such as an evaluation of training samples)
     /// is decoded for the call; one that no longer decodes gives nil.
     public func withSamples<R>(of image: Int, _ body: (UnsafeRawPointer?) -> R) -> R {
+        // The current step's images: no lock (set before the step's workers start, kept until
+        // the next step's acquire, which runs after they end).
+        if marks[image] == stepMark, let pointer = pointers[image] { return body(pointer) }
         condition.lock()
         if case .ready = slots[image], let pointer = pointers[image] {
             pins[image] += 1

@@ -219,11 +219,7 @@ public struct RunData {
         let (test, testSkipped) = try PNGFolder.decode(chosen, options: options)
         let cache = ImageCache(index: train, options: config.folderOptions, budget: budget,
                                decoders: config.decoders ?? TrainingConfig.defaultDecoders)
-        if config.window == nil && !resuming {
-            // Half the cache: the next window decodes while this one trains.
-            let largest = train.files.indices.map(train.sampleBytes).max() ?? 1
-            config.window = max(1, budget / largest / 2)
-        }
+        if config.window == nil && !resuming { config.window = cache.defaultWindow }
         return Streamed(train: Dataset(streaming: cache), test: test, trainImages: trainImages,
                         skipped: (train.skipped + (found.test?.skipped ?? []) + testSkipped).sorted { $0.path < $1.path })
     }

@@ -312,8 +312,7 @@ final class StreamFeed {
             repeats = max(1, (pixels + patch * patch - 1) / (patch * patch))
         }
         let indices = (0..<repeats).flatMap { k in (0..<count).map { k * count + $0 } }
-        let largest = index.files.indices.map(index.sampleBytes).max() ?? 1
-        let order = WindowedOrder(imageOf: indices.map { $0 % count }, window: max(1, cache.budget / largest / 2), seed: 0)
+        let order = WindowedOrder(imageOf: indices.map { $0 % count }, window: cache.defaultWindow, seed: 0)
         self.cache = cache
         self.dataset = Dataset(streaming: cache)
         self.indices = indices

@@ -341,10 +341,8 @@ struct Train: ParsableCommand {
         if let crop = dataOptions.crop { config.crop = [crop.width, crop.height] }
         if dataOptions.skipBad { config.skipBad = true }
         if let maxPixels = dataOptions.maxPixels { config.maxPixels = maxPixels }
-        if let cacheMemory { config.cacheMemory = cacheMemory.bytes }
+        applyResumeSettings(&config)
         if let window { config.window = window }
-        if let evalEvery { config.evalEvery = evalEvery }
-        if let decoders { config.decoders = decoders }
         if let validationImages { config.validationImages = validationImages }
         if let validationSamples { config.validationSamples = validationSamples }
         if let id = dataOptions.sequenceID { config.sequenceID = id }
@@ -361,9 +359,6 @@ struct Train: ParsableCommand {
         if let holdout { config.holdout = holdout }
         if let gridCount { config.gridCount = gridCount }
         if let gridScale { config.gridScale = gridScale }
-        if let checkpointEvery { config.checkpointEvery = checkpointEvery }
-        if let logEvery { config.logEvery = logEvery }
-        if let timeLimit { config.timeLimit = timeLimit * 60 }
         // The same validation as a config file's or a checkpoint's.
         do { try config.validate() } catch let error as TrainingError {
             throw CommandFailure(message: (self.config.map { $0 + ": " } ?? "") + error.message)
@@ -371,7 +366,8 @@ struct Train: ParsableCommand {
         return config
     }
 
-    /// The options a resumed run may change: they leave what its steps see as it was.
+    /// Options that change when and how a run works, not what its steps see: a new run takes
+    /// them, and a resumed run may change them.
     func applyResumeSettings(_ config: inout TrainingConfig) {
         if let timeLimit { config.timeLimit = timeLimit * 60 }
         if let cacheMemory { config.cacheMemory = cacheMemory.bytes }
