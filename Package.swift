@@ -32,8 +32,11 @@ let package = Package(
         // 16-bit straight-alpha PNG through libpng's low-level API (needs setjmp, so in C).
         .target(name: "CPNGStraight", dependencies: ["CPNG"]),
 
-        // Worker pool and vectorised optimizer loops (C: restrict pointers, target_clones).
-        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
+        // Worker pool and vectorised optimizer loops (C: restrict pointers, target_clones). No unsafe
+        // flags, so the library products can be consumed as a dependency: SwiftPM's release -O2
+        // vectorises these loops as -O3 did, and the one libm call (sqrtf, errno-setting) is
+        // __builtin_elementwise_sqrt.
+        .target(name: "CKernels"),
 
         // Process-wide allocation counter (wraps glibc's malloc family): linked into the tests,
         // preloaded into `autoencoder bench` as libAllocationCounter.so.

@@ -98,7 +98,7 @@ CLONES void ae_adam_update(float *restrict p, float *restrict g, float *restrict
             float vi = beta2 * v[i] + a2 * grad * grad;
             m[i] = mi;
             v[i] = vi;
-            p[i] = pi - step_size * mi / (sqrtf(vi) * inverse_root + epsilon);
+            p[i] = pi - step_size * mi / (__builtin_elementwise_sqrt(vi) * inverse_root + epsilon);
             g[i] = 0;
         }
     } else {
@@ -108,7 +108,7 @@ CLONES void ae_adam_update(float *restrict p, float *restrict g, float *restrict
             float vi = beta2 * v[i] + a2 * grad * grad;
             m[i] = mi;
             v[i] = vi;
-            p[i] -= step_size * mi / (sqrtf(vi) * inverse_root + epsilon);
+            p[i] -= step_size * mi / (__builtin_elementwise_sqrt(vi) * inverse_root + epsilon);
             g[i] = 0;
         }
     }
