@@ -42,19 +42,20 @@ let package = Package(
         // preloaded into `autoencoder bench` as libAllocationCounter.so.
         .target(name: "CAllocationCounter"),
 
-        // MARK: Libraries
-        .target(name: "Kernels", dependencies: ["COpenBLAS", "CKernels"]),
-        .target(name: "Layers", dependencies: ["Kernels", "CKernels"]),
-        .target(name: "Models", dependencies: ["Kernels", "Layers"]),
-        .target(name: "Images", dependencies: ["CPNG", "CPNGStraight"]),
-        .target(name: "Datasets", dependencies: ["Kernels", "Images", "CZlib"]),
-        .target(name: "Training", dependencies: ["Kernels", "Layers", "Models", "Datasets", "Images", "CKernels"]),
+        // MARK: Libraries (each folder's README.md says what the module owns and may import)
+        .target(name: "Kernels", dependencies: ["COpenBLAS", "CKernels"], exclude: ["README.md"]),
+        .target(name: "Layers", dependencies: ["Kernels", "CKernels"], exclude: ["README.md"]),
+        .target(name: "Models", dependencies: ["Kernels", "Layers"], exclude: ["README.md"]),
+        .target(name: "Images", dependencies: ["CPNG", "CPNGStraight"], exclude: ["README.md"]),
+        .target(name: "Datasets", dependencies: ["Kernels", "Images", "CZlib"], exclude: ["README.md"]),
+        .target(name: "Training", dependencies: ["Kernels", "Layers", "Models", "Datasets", "Images", "CKernels"],
+                exclude: ["README.md"]),
 
         // MARK: Executable
         .executableTarget(name: "autoencoder", dependencies: [
             "Datasets", "Images", "Kernels", "Layers", "Models", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ], exclude: ["README.md"]),
 
         // Replays inputs through the fuzz harnesses; tools/fuzz builds it with libFuzzer.
         .executableTarget(name: "autoencoder-fuzz", dependencies: ["Datasets", "Images", "Training"]),

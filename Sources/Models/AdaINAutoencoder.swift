@@ -26,7 +26,7 @@ public enum DisentanglingForm: String, Sendable, Codable, CaseIterable {
     case adain
 }
 
-public struct AdaINAutoencoder: AutoencoderModel {
+public struct AdaINAutoencoder: AutoencoderModel, BenchmarkShapes {
     public let config: DisentanglingAutoencoderConfig
     public let layout: ParameterLayout
     /// Blocks of the content encoder; instance normalisation follows each but the last (the code head).

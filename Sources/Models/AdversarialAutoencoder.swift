@@ -52,7 +52,7 @@ public struct AdversarialAutoencoderConfig: Sendable, Equatable, Codable {
     }
 }
 
-public struct AdversarialAutoencoder: AutoencoderModel {
+public struct AdversarialAutoencoder: AutoencoderModel, BenchmarkShapes, ClusteringModel {
     public let config: AdversarialAutoencoderConfig
     public let layout: ParameterLayout
     /// Input -> (cluster logits | style code).

@@ -102,10 +102,6 @@ public protocol AutoencoderModel: Sendable {
     var objectiveUnit: ObjectiveUnit { get }
     /// True when the model reads labels (`Workspace.labels`) in training.
     var usesLabels: Bool { get }
-    /// Forward GEMM shapes per sample (m x k times k x n): FLOP counts and the sgemm reference.
-    var gemmShapes: [(m: Int, k: Int, n: Int)] { get }
-    /// True when a shard's GEMMs stack its rows (dense, recurrent): m grows with rows per shard.
-    var gemmRowsStack: Bool { get }
     /// Whether training steps of `epoch` (from 0) run `phase`: a model may train parts of itself
     /// in some epochs only (a decoder fine-tuned alone at the end).
     func runsPhase(_ phase: Int, epoch: Int) -> Bool
@@ -123,8 +119,6 @@ extension AutoencoderModel {
     public var lossPartNames: [String] { [] }
     public var objectiveUnit: ObjectiveUnit { .perValue }
     public var usesLabels: Bool { false }
-    public var gemmShapes: [(m: Int, k: Int, n: Int)] { [] }
-    public var gemmRowsStack: Bool { true }
     public func runsPhase(_ phase: Int, epoch: Int) -> Bool { true }
     public var reportsTrainingGap: Bool { false }
     public func finishStatistic(_ statistic: UnsafeMutablePointer<Float>, globalRows: Int,
@@ -134,6 +128,39 @@ extension AutoencoderModel {
         Workspace(columns: workspaceColumns, maxRows: maxRows, parameterCount: layout.count,
                   statisticWidth: statisticWidth)
     }
+}
+
+/// A model whose forward GEMMs `bench` can count (FLOPs) and time alone (the sgemm reference).
+public protocol BenchmarkShapes: AutoencoderModel {
+    /// Forward GEMM shapes per sample (m x k times k x n).
+    var gemmShapes: [(m: Int, k: Int, n: Int)] { get }
+    /// True when a shard's GEMMs stack its rows (dense, recurrent): m grows with rows per shard.
+    var gemmRowsStack: Bool { get }
+}
+
+extension BenchmarkShapes {
+    public var gemmRowsStack: Bool { true }
+}
+
+/// A model whose code starts with a softmax cluster head (an adversarial autoencoder's
+/// unsupervised clustering): its first `clusters` columns, none when 0.
+public protocol ClusteringModel: LatentModel {
+    var clusters: Int { get }
+}
+
+/// A model with an importance-weighted likelihood estimate (Burda et al. 2016).
+public protocol LikelihoodModel: AutoencoderModel {
+    /// log p(x|z) + log p(z) - log q(z|x) of each row for the z its last forward pass drew.
+    func logImportanceWeights(_ ws: Workspace, rows: Int, into weights: UnsafeMutablePointer<Double>)
+}
+
+/// A model whose hidden units each weigh the whole input: their weights, shown as images, are
+/// its filters.
+public protocol FilterModel: AutoencoderModel {
+    /// Hidden units, and where in the parameters their weights start (`filterCount` rows of one
+    /// weight per input value).
+    var filterCount: Int { get }
+    var filterOffset: Int { get }
 }
 
 /// A model with a code: encode to it, decode from it (latent tools: encode, sample, interpolate,

@@ -55,7 +55,7 @@ public struct ConvAutoencoderConfig: Sendable, Equatable, Codable {
     }
 }
 
-public struct ConvAutoencoder: AutoencoderModel {
+public struct ConvAutoencoder: AutoencoderModel, BenchmarkShapes {
     public let config: ConvAutoencoderConfig
     public let layout: ParameterLayout
     public let network: Network

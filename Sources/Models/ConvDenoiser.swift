@@ -52,7 +52,7 @@ public struct ConvDenoiserConfig: Sendable, Equatable, Codable {
     public func filters(level: Int) -> Int { width << level }
 }
 
-public struct ConvDenoiser: AutoencoderModel {
+public struct ConvDenoiser: AutoencoderModel, BenchmarkShapes {
     public let config: ConvDenoiserConfig
     public let height: Int
     public let width: Int

@@ -15,6 +15,20 @@ public enum Sparsity: Sendable, Equatable, Codable {
     /// all shards), or a running average `momentum * old + (1 - momentum) * batch` when
     /// `momentum > 0`. Needs a sigmoid code.
     case kl(target: Float, weight: Float, momentum: Float)
+
+    /// `l1:WEIGHT`, `kl:RHO:WEIGHT` or `kl:RHO:WEIGHT:MOMENTUM`; nil for anything else.
+    public init?(parsing spec: String) {
+        let parts = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        let numbers = parts.dropFirst().map { Float($0) }
+        guard numbers.allSatisfy({ $0 != nil }) else { return nil }
+        let n = numbers.map { $0! }
+        switch (parts.first, n.count) {
+        case ("l1", 1): self = .l1(weight: n[0])
+        case ("kl", 2): self = .kl(target: n[0], weight: n[1], momentum: 0)
+        case ("kl", 3): self = .kl(target: n[0], weight: n[1], momentum: n[2])
+        default: return nil
+        }
+    }
 }
 
 public struct DenseAutoencoderConfig: Sendable, Equatable, Codable {
@@ -88,7 +102,7 @@ public struct DenseAutoencoderConfig: Sendable, Equatable, Codable {
     }
 }
 
-public struct DenseAutoencoder: AutoencoderModel {
+public struct DenseAutoencoder: AutoencoderModel, BenchmarkShapes {
     public let config: DenseAutoencoderConfig
     public let layout: ParameterLayout
     public let network: Network

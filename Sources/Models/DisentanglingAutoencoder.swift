@@ -121,7 +121,7 @@ public struct DisentanglingAutoencoderConfig: Sendable, Equatable, Codable {
     }
 }
 
-public struct DisentanglingAutoencoder: AutoencoderModel {
+public struct DisentanglingAutoencoder: AutoencoderModel, BenchmarkShapes {
     public let config: DisentanglingAutoencoderConfig
     public let layout: ParameterLayout
     /// Input -> free code.

@@ -49,7 +49,7 @@ public struct RBMConfig: Sendable, Equatable, Codable {
     }
 }
 
-public struct RestrictedBoltzmannMachine: AutoencoderModel {
+public struct RestrictedBoltzmannMachine: AutoencoderModel, BenchmarkShapes, FilterModel {
     public let config: RBMConfig
     public let layout: ParameterLayout
     /// (hidden, visible), as the encoder layer it unrolls into.
@@ -226,6 +226,8 @@ public struct RestrictedBoltzmannMachine: AutoencoderModel {
 
     /// The evaluation pass (up, then down). Benchmarks count training as 3 times it, 6 GEMMs;
     /// CD-k runs 2k + 3 (5 for CD-1: up, k down-up pairs, the two statistics).
+    public var filterCount: Int { config.hidden }
+    public var filterOffset: Int { weight.offset }
     public var gemmShapes: [(m: Int, k: Int, n: Int)] { [(1, config.visible, config.hidden), (1, config.hidden, config.visible)] }
 }
 

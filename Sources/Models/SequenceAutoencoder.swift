@@ -70,7 +70,7 @@ public struct SequenceAutoencoderConfig: Sendable, Equatable, Codable {
     public var codeWidth: Int { code > 0 ? code : hidden * (bidirectional ? 2 : 1) }
 }
 
-public struct SequenceAutoencoder: AutoencoderModel {
+public struct SequenceAutoencoder: AutoencoderModel, BenchmarkShapes {
     public let config: SequenceAutoencoderConfig
     public let layout: ParameterLayout
     public let encoder: RecurrentLayer

@@ -99,7 +99,7 @@ public struct VariationalAutoencoderConfig: Sendable, Equatable, Codable {
     }
 }
 
-public struct VariationalAutoencoder: AutoencoderModel {
+public struct VariationalAutoencoder: AutoencoderModel, BenchmarkShapes, LikelihoodModel {
     public let config: VariationalAutoencoderConfig
     public let layout: ParameterLayout
     /// Input -> (mean | logVariance), (B, 2Z).

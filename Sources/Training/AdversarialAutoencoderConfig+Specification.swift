@@ -6,6 +6,10 @@ import Layers
 import Models
 
 extension AdversarialAutoencoderConfig: ModelSpecification {
+    public static let key = "aae"
+    public static var presets: [ModelPreset] { [ModelPreset(.aae, AdversarialAutoencoderConfig(widths: [0, 1000, 1000, 2]))] }
+    public var rowsShareThreads: Bool { true }
+
     public mutating func resolve(rowShape shape: ImageShape) throws {
         if widths.first == 0 { widths[0] = shape.count }
         guard widths.first == shape.count else {
@@ -47,4 +51,12 @@ extension AdversarialAutoencoderConfig: ModelSpecification {
                 + "components (--prior mixture:\(classCount))")
         }
     }
+}
+
+extension ModelFamily {
+    public static let aae = ModelFamily(declaring: "aae")
+}
+
+extension ModelSpec {
+    public static func aae(_ config: AdversarialAutoencoderConfig) -> ModelSpec { ModelSpec(config) }
 }

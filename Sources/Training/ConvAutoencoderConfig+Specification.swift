@@ -5,6 +5,9 @@ import Layers
 import Models
 
 extension ConvAutoencoderConfig: ModelSpecification {
+    public static let key = "conv"
+    public static var presets: [ModelPreset] { [ModelPreset(.conv, ConvAutoencoderConfig())] }
+
     public mutating func resolve(rowShape shape: ImageShape) throws {
         channels = shape.channels
         height = shape.height
@@ -30,4 +33,12 @@ extension ConvAutoencoderConfig: ModelSpecification {
             && channels == 1 && height == 28 && width == 28 && o.kind == .adam
         return m2 ? "M2" : nil
     }
+}
+
+extension ModelFamily {
+    public static let conv = ModelFamily(declaring: "conv")
+}
+
+extension ModelSpec {
+    public static func conv(_ config: ConvAutoencoderConfig) -> ModelSpec { ModelSpec(config) }
 }

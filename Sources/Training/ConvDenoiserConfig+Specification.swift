@@ -6,6 +6,12 @@ import Layers
 import Models
 
 extension ConvDenoiserConfig: ModelSpecification {
+    public static let key = "denoiser"
+    // It learns to remove noise (clean inputs would teach it the identity), on crops of any image size.
+    public static var presets: [ModelPreset] {
+        [ModelPreset(.denoiser, ConvDenoiserConfig(channels: 1), noise: "gaussian:25/255", patch: 48)]
+    }
+
     public mutating func resolve(rowShape shape: ImageShape) throws {
         channels = shape.channels
         if let problem = validationError() { throw TrainingError(problem) }
@@ -28,4 +34,12 @@ extension ConvDenoiserConfig: ModelSpecification {
     public var summary: String { "depth \(depth) width \(width)" + (residual ? " (residual)" : "") }
 
     public var loss: LossKind { .mse }
+}
+
+extension ModelFamily {
+    public static let denoiser = ModelFamily(declaring: "denoiser")
+}
+
+extension ModelSpec {
+    public static func denoiser(_ config: ConvDenoiserConfig) -> ModelSpec { ModelSpec(config) }
 }

@@ -7,6 +7,11 @@ import Layers
 import Models
 
 extension DisentanglingAutoencoderConfig: ModelSpecification {
+    public static let key = "disentangle"
+    public static var presets: [ModelPreset] {
+        [ModelPreset(.disentangle, DisentanglingAutoencoderConfig(widths: [0, 512, 256, 16]))]
+    }
+
     public mutating func resolve(rowShape shape: ImageShape) throws {
         guard !isSequence else { return }
         if form == .adain && imageHeight == 0 {
@@ -87,4 +92,12 @@ extension DisentanglingAutoencoderConfig: ModelSpecification {
             + (adversaryWarmup > 0 ? " after \(adversaryWarmup) warm-up steps" : "")
             + (kl > 0 ? ", variational code (KL weight \(kl))" : "")
     }
+}
+
+extension ModelFamily {
+    public static let disentangle = ModelFamily(declaring: "disentangle")
+}
+
+extension ModelSpec {
+    public static func disentangle(_ config: DisentanglingAutoencoderConfig) -> ModelSpec { ModelSpec(config) }
 }

@@ -37,7 +37,7 @@ public final class ImageDenoiser: @unchecked Sendable {
     /// - Throws: `SafeTensorsError` for unreadable files, `TrainingError` for other model families.
     public static func load(checkpoint path: String, tile: Int = 192) throws -> ImageDenoiser {
         let contents = try Checkpoint.load(path)
-        guard case .denoiser(let config) = contents.config.model else {
+        guard let config = contents.config.model.as(ConvDenoiserConfig.self) else {
             throw TrainingError("\(contents.path): a \(contents.config.family.rawValue) checkpoint; denoising "
                 + "needs one trained with --model denoiser")
         }

@@ -9,12 +9,12 @@ import Models
 
 extension Trainer {
     /// -log p(x) (nats) of each sample of `indices` with `samples` importance draws.
-    /// - Precondition: the model is a `VariationalAutoencoder`; `source` yields the same rows at
+    /// - Precondition: the model is a `LikelihoodModel`; `source` yields the same rows at
     ///   every epoch (no noise; binarization fixed).
     public func negativeLogLikelihoods(_ source: any BatchSource, indices: [Int], samples: Int,
                                        epochBase: Int = 1 << 20) -> [Double] {
-        guard let vae = model as? VariationalAutoencoder else {
-            preconditionFailure("importance sampling needs a variational autoencoder")
+        guard let vae = model as? any LikelihoodModel else {
+            preconditionFailure("importance sampling needs a model with a likelihood (a variational autoencoder)")
         }
         precondition(samples > 0, "need at least one importance sample")
         precondition(group == nil, "importance sampling runs in one process")

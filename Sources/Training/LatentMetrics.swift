@@ -10,7 +10,7 @@ extension TrainingRun {
     /// training samples assigned to it; a test sample counts as an error when its cluster's label
     /// is not its own. Needs an aae with clusters and labelled data.
     public func clusteringError() throws -> (error: Double, clusters: Int, used: Int) {
-        guard let aae = model as? AdversarialAutoencoder, aae.clusters > 0 else {
+        guard let aae = model as? any ClusteringModel, aae.clusters > 0 else {
             throw TrainingError("clustering error needs an aae trained with --clusters K")
         }
         func assignments(_ source: any BatchSource, _ indices: [Int]) -> (clusters: [Int], labels: [Int32]) {

@@ -1,7 +1,7 @@
 // One model specification for every family: the `Codable` value that the CLI builds, `config.json`
 // and checkpoints store, `--config` reads and library users write. Each family's config conforms
-// to `ModelSpecification` in its own file; `ModelSpec` below is the one registration, and
-// `ModelFamily` names the presets (`train --model NAME`) that start from it.
+// to `ModelSpecification` in its own file (with its key, presets and preset names);
+// `ModelRegistry.specifications` below is the one list of families.
 
 import Datasets
 import Foundation
@@ -10,6 +10,10 @@ import Models
 
 /// What a family's configuration tells the run, whatever the family.
 public protocol ModelSpecification: Sendable, Codable, Equatable {
+    /// The key that names this config in `config.json` and checkpoints (`{"vae": {...}}`).
+    static var key: String { get }
+    /// The names `train --model` accepts for this config, each with its preset.
+    static var presets: [ModelPreset] { get }
     /// Sets the sizes that come from the data (one training row of `shape`) and checks them.
     /// - Throws: `TrainingError` saying what does not fit.
     mutating func resolve(rowShape shape: ImageShape) throws
@@ -41,6 +45,9 @@ public protocol ModelSpecification: Sendable, Codable, Equatable {
     var fixesSequenceSteps: Bool { get }
     /// Why this (resolved) config cannot build a model, or nil.
     func validationError() -> String?
+    /// True when a shard's rows go through a few large GEMMs (dense layers over the batch), so a
+    /// shard with few rows runs faster on several threads than several shards on one each.
+    var rowsShareThreads: Bool { get }
 }
 
 extension ModelSpecification {
@@ -57,158 +64,146 @@ extension ModelSpecification {
     }
     public var sequenceSize: (steps: Int, features: Int)? { nil }
     public var fixesSequenceSteps: Bool { false }
+    public var rowsShareThreads: Bool { false }
+
+    /// True when `other` is a config of this type with the same values.
+    func isEqual(to other: any ModelSpecification) -> Bool { (other as? Self) == self }
 }
 
-/// The model of a run: one case per family config. Adding a family adds a case here.
-public enum ModelSpec: Sendable, Equatable, Codable {
-    case dense(DenseAutoencoderConfig)
-    case conv(ConvAutoencoderConfig)
-    case denoiser(ConvDenoiserConfig)
-    case sequence(SequenceAutoencoderConfig)
-    case vae(VariationalAutoencoderConfig)
-    case aae(AdversarialAutoencoderConfig)
-    case disentangle(DisentanglingAutoencoderConfig)
-    case rbm(RBMConfig)
+/// The config types of all families, in the order `--model` lists their presets. Adding a family
+/// adds its config type here; everything that goes over families (decoding, presets, `--model`
+/// names) reads this list.
+public enum ModelRegistry {
+    public static let specifications: [any ModelSpecification.Type] = [
+        DenseAutoencoderConfig.self,
+        ConvAutoencoderConfig.self,
+        ConvDenoiserConfig.self,
+        SequenceAutoencoderConfig.self,
+        VariationalAutoencoderConfig.self,
+        AdversarialAutoencoderConfig.self,
+        DisentanglingAutoencoderConfig.self,
+        RBMConfig.self,
+    ]
 
+    /// Every preset of every family, in order.
+    public static let presets: [ModelPreset] = specifications.flatMap { $0.presets }
+
+    /// The config type stored under `key`, or nil.
+    static func specification(key: String) -> (any ModelSpecification.Type)? {
+        specifications.first { $0.key == key }
+    }
+}
+
+/// The model of a run: one family's config (`{"dense": {...}}` in JSON).
+public struct ModelSpec: Sendable, Equatable, Codable {
     /// The family's config, through the common protocol.
-    public var specification: any ModelSpecification {
-        switch self {
-        case .dense(let c): c
-        case .conv(let c): c
-        case .denoiser(let c): c
-        case .sequence(let c): c
-        case .vae(let c): c
-        case .aae(let c): c
-        case .disentangle(let c): c
-        case .rbm(let c): c
-        }
+    public var specification: any ModelSpecification
+
+    public init(_ specification: any ModelSpecification) { self.specification = specification }
+
+    /// The config as `type`, or nil when the model is of another family.
+    public func `as`<Specification: ModelSpecification>(_ type: Specification.Type) -> Specification? {
+        specification as? Specification
     }
 
-    /// Wraps a family config back into its case.
-    init(_ specification: any ModelSpecification) {
-        switch specification {
-        case let c as DenseAutoencoderConfig: self = .dense(c)
-        case let c as ConvAutoencoderConfig: self = .conv(c)
-        case let c as ConvDenoiserConfig: self = .denoiser(c)
-        case let c as SequenceAutoencoderConfig: self = .sequence(c)
-        case let c as VariationalAutoencoderConfig: self = .vae(c)
-        case let c as AdversarialAutoencoderConfig: self = .aae(c)
-        case let c as DisentanglingAutoencoderConfig: self = .disentangle(c)
-        case let c as RBMConfig: self = .rbm(c)
-        default: preconditionFailure("\(type(of: specification)) is not registered in ModelSpec")
-        }
-    }
+    /// The key of the family's config (`dense`, `conv`, ...).
+    public var key: String { type(of: specification).key }
+
+    public static func == (a: ModelSpec, b: ModelSpec) -> Bool { a.specification.isEqual(to: b.specification) }
 
     /// Runs `body` on the family config and stores the result.
     mutating func update(_ body: (inout any ModelSpecification) throws -> Void) rethrows {
-        var specification = self.specification
         try body(&specification)
-        self = ModelSpec(specification)
     }
 
-    // `{"dense": {...}}`: one key naming the family config.
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case dense, conv, denoiser, sequence, vae, aae, disentangle, rbm
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
     }
 
     public init(from decoder: Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        guard container.allKeys.count == 1, let key = container.allKeys.first else {
+        let container = try decoder.container(keyedBy: Key.self)
+        guard container.allKeys.count == 1, let key = container.allKeys.first,
+              let type = ModelRegistry.specification(key: key.stringValue) else {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription:
-                "the model needs exactly one of " + CodingKeys.allCases.map(\.rawValue).joined(separator: ", ")))
+                "the model needs exactly one of " + ModelRegistry.specifications.map { $0.key }.joined(separator: ", ")))
         }
-        switch key {
-        case .dense: self = .dense(try container.decode(DenseAutoencoderConfig.self, forKey: key))
-        case .conv: self = .conv(try container.decode(ConvAutoencoderConfig.self, forKey: key))
-        case .denoiser: self = .denoiser(try container.decode(ConvDenoiserConfig.self, forKey: key))
-        case .sequence: self = .sequence(try container.decode(SequenceAutoencoderConfig.self, forKey: key))
-        case .vae: self = .vae(try container.decode(VariationalAutoencoderConfig.self, forKey: key))
-        case .aae: self = .aae(try container.decode(AdversarialAutoencoderConfig.self, forKey: key))
-        case .disentangle: self = .disentangle(try container.decode(DisentanglingAutoencoderConfig.self, forKey: key))
-        case .rbm: self = .rbm(try container.decode(RBMConfig.self, forKey: key))
-        }
+        specification = try Self.decode(type, from: container, forKey: key)
     }
 
     public func encode(to encoder: Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        switch self {
-        case .dense(let c): try container.encode(c, forKey: .dense)
-        case .conv(let c): try container.encode(c, forKey: .conv)
-        case .denoiser(let c): try container.encode(c, forKey: .denoiser)
-        case .sequence(let c): try container.encode(c, forKey: .sequence)
-        case .vae(let c): try container.encode(c, forKey: .vae)
-        case .aae(let c): try container.encode(c, forKey: .aae)
-        case .disentangle(let c): try container.encode(c, forKey: .disentangle)
-        case .rbm(let c): try container.encode(c, forKey: .rbm)
-        }
+        var container = encoder.container(keyedBy: Key.self)
+        try specification.encode(into: &container, forKey: Key(stringValue: key))
     }
 }
 
-/// The names `train --model` accepts: each a preset of one family's config.
-public enum ModelFamily: String, Sendable, Codable, CaseIterable {
-    case dense, deep, sparse, denoising, dropout, contractive, conv, denoiser, lstm, gru, vae, aae, disentangle, rbm
+extension ModelSpec {
+    private static func decode<Specification: ModelSpecification>(
+        _ type: Specification.Type, from container: KeyedDecodingContainer<Key>, forKey key: Key) throws -> any ModelSpecification {
+        try container.decode(type, forKey: key)
+    }
+}
+
+extension ModelSpecification {
+    func encode(into container: inout KeyedEncodingContainer<ModelSpec.Key>, forKey key: ModelSpec.Key) throws {
+        try container.encode(self, forKey: key)
+    }
+}
+
+/// A name `train --model` accepts: a family's config with the settings it starts from.
+public struct ModelPreset: Sendable {
+    public var family: ModelFamily
+    public var model: ModelSpec
+    /// The optimizer when none is given.
+    public var optimizer = OptimizerConfig()
+    /// Input noise when none is given.
+    public var noise = "none"
+    /// Training patch size when none is given (models that train on crops of any image size).
+    public var patch: Int?
+
+    public init(_ family: ModelFamily, _ model: any ModelSpecification, optimizer: OptimizerConfig = OptimizerConfig(),
+                noise: String = "none", patch: Int? = nil) {
+        self.family = family
+        self.model = ModelSpec(model)
+        self.optimizer = optimizer
+        self.noise = noise
+        self.patch = patch
+    }
+}
+
+/// The names `train --model` accepts, each a preset of one family's config (declared as static
+/// members next to the family's specification); `config.json` keeps the name for display.
+public struct ModelFamily: RawRepresentable, Hashable, Sendable, Codable, CaseIterable, CustomStringConvertible {
+    public let rawValue: String
+
+    /// A registered preset name, or nil.
+    public init?(rawValue: String) {
+        guard ModelRegistry.presets.contains(where: { $0.family.rawValue == rawValue }) else { return nil }
+        self.rawValue = rawValue
+    }
+
+    /// Declares a preset name (a family's specification file does, as a static member).
+    init(declaring name: String) { rawValue = name }
+
+    public static var allCases: [ModelFamily] { ModelRegistry.presets.map(\.family) }
+    public var description: String { rawValue }
+
+    var presetEntry: ModelPreset {
+        guard let entry = ModelRegistry.presets.first(where: { $0.family == self }) else {
+            preconditionFailure("--model \(rawValue) is declared but no family's presets name it")
+        }
+        return entry
+    }
 
     /// The preset model. Widths starting with 0 take the data's width when the run resolves them.
-    public var preset: ModelSpec {
-        switch self {
-        case .dense, .deep, .sparse, .denoising, .dropout, .contractive:
-            return .dense(DenseAutoencoderConfig.preset(self))
-        case .conv: return .conv(ConvAutoencoderConfig())
-        case .denoiser: return .denoiser(ConvDenoiserConfig(channels: 1))
-        case .lstm: return .sequence(SequenceAutoencoderConfig(cell: .lstm, steps: 1, features: 1))
-        case .gru: return .sequence(SequenceAutoencoderConfig(cell: .gru, steps: 1, features: 1))
-        case .vae: return .vae(VariationalAutoencoderConfig(widths: [0, 400, 20]))
-        case .aae: return .aae(AdversarialAutoencoderConfig(widths: [0, 1000, 1000, 2]))
-        case .disentangle: return .disentangle(DisentanglingAutoencoderConfig(widths: [0, 512, 256, 16]))
-        case .rbm: return .rbm(RBMConfig(visible: 0, hidden: 1000))
-        }
-    }
-
-    /// The optimizer when none is given: Adam at 1e-3, or for an RBM the reference code's SGD
-    /// (learning rate 0.1, momentum 0.5 for 5 epochs, then 0.9).
-    public var defaultOptimizer: OptimizerConfig {
-        guard self == .rbm else { return OptimizerConfig() }
-        var optimizer = OptimizerConfig(kind: .sgd, learningRate: 0.1)
-        optimizer.momentum = 0.9
-        optimizer.initialMomentum = 0.5
-        optimizer.initialMomentumEpochs = 5
-        return optimizer
-    }
-
-    /// Input noise when none is given: the denoising families learn to remove some.
-    public var defaultNoise: String {
-        switch self {
-        case .denoising: "gaussian:0.3+clip"
-        // The denoiser learns to remove noise: clean inputs would teach it the identity.
-        case .denoiser: "gaussian:25/255"
-        default: "none"
-        }
-    }
-
-    /// Training patch size when none is given (the denoiser trains on crops of any image size).
-    public var defaultPatch: Int? { self == .denoiser ? 48 : nil }
+    public var preset: ModelSpec { presetEntry.model }
+    /// The optimizer when none is given.
+    public var defaultOptimizer: OptimizerConfig { presetEntry.optimizer }
+    /// Input noise when none is given.
+    public var defaultNoise: String { presetEntry.noise }
+    /// Training patch size when none is given.
+    public var defaultPatch: Int? { presetEntry.patch }
 }
 
-extension DenseAutoencoderConfig {
-    /// The dense family presets: widths (0 = the data's width), code activation and penalties.
-    public static func preset(_ family: ModelFamily) -> DenseAutoencoderConfig {
-        var config = DenseAutoencoderConfig(widths: [])
-        switch family {
-        case .deep: config.widths = [0, 1000, 500, 250, 30]
-        case .sparse:
-            config.widths = [0, 64]
-            config.codeActivation = .sigmoid
-            config.sparsity = .kl(target: 0.05, weight: 0.001, momentum: 0)
-        case .denoising: config.widths = [0, 256, 64]
-        case .dropout:
-            config.widths = [0, 512, 128, 32]
-            config.dropout = 0.2
-        case .contractive:
-            config.widths = [0, 128]
-            config.codeActivation = .sigmoid
-            config.contractive = 1e-3
-        default: config.widths = [0, 32]
-        }
-        return config
-    }
-}

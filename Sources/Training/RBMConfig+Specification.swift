@@ -6,6 +6,21 @@ import Layers
 import Models
 
 extension RBMConfig: ModelSpecification {
+    public static let key = "rbm"
+    public static var presets: [ModelPreset] {
+        [ModelPreset(.rbm, RBMConfig(visible: 0, hidden: 1000), optimizer: referenceOptimizer)]
+    }
+
+    /// The reference code's SGD: learning rate 0.1, momentum 0.5 for 5 epochs, then 0.9.
+    public static var referenceOptimizer: OptimizerConfig {
+        var optimizer = OptimizerConfig(kind: .sgd, learningRate: 0.1)
+        optimizer.momentum = 0.9
+        optimizer.initialMomentum = 0.5
+        optimizer.initialMomentumEpochs = 5
+        return optimizer
+    }
+    public var rowsShareThreads: Bool { true }
+
     public mutating func resolve(rowShape shape: ImageShape) throws {
         if visible == 0 { visible = shape.count }
         guard visible == shape.count else {
@@ -28,4 +43,12 @@ extension RBMConfig: ModelSpecification {
     }
 
     public var loss: LossKind { .mse }
+}
+
+extension ModelFamily {
+    public static let rbm = ModelFamily(declaring: "rbm")
+}
+
+extension ModelSpec {
+    public static func rbm(_ config: RBMConfig) -> ModelSpec { ModelSpec(config) }
 }

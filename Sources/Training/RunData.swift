@@ -52,7 +52,7 @@ public struct RunData {
             }
             let longest = max(splits.train.maxLength, test.maxLength)
             if resuming && config.model.specification.sequenceSize == nil {
-                if case .sequence(let sequence) = config.model {
+                if let sequence = config.model.as(SequenceAutoencoderConfig.self) {
                     throw TrainingError("\(splits.train.source): \(splits.train.features) values per step; the model "
                         + "was trained on \(sequence.features) (image rows)")
                 }

@@ -6,6 +6,12 @@ import Layers
 import Models
 
 extension SequenceAutoencoderConfig: ModelSpecification {
+    public static let key = "sequence"
+    public static var presets: [ModelPreset] {
+        [ModelPreset(.lstm, SequenceAutoencoderConfig(cell: .lstm, steps: 1, features: 1)),
+         ModelPreset(.gru, SequenceAutoencoderConfig(cell: .gru, steps: 1, features: 1))]
+    }
+
     /// Image rows are the steps: (C, H, W) read as H steps of C x W values.
     public mutating func resolve(rowShape shape: ImageShape) throws {
         try resolve(steps: shape.height, features: shape.channels * shape.width, imageChannels: shape.channels,
@@ -55,4 +61,13 @@ extension SequenceAutoencoderConfig: ModelSpecification {
     }
 
     public var readsSequenceFiles: Bool { true }
+}
+
+extension ModelFamily {
+    public static let lstm = ModelFamily(declaring: "lstm")
+    public static let gru = ModelFamily(declaring: "gru")
+}
+
+extension ModelSpec {
+    public static func sequence(_ config: SequenceAutoencoderConfig) -> ModelSpec { ModelSpec(config) }
 }

@@ -44,7 +44,7 @@ public struct PretrainPlan: Codable, Equatable, Sendable {
     ///   layer, or its layers are not logistic.
     public init(kind: Kind, finetune requested: TrainingConfig, epochs: Int, noise: String? = nil,
                 contractive: Float? = nil) throws {
-        guard case .dense(var model) = requested.model, model.widths.count >= 3 else {
+        guard var model = requested.model.as(DenseAutoencoderConfig.self), model.widths.count >= 3 else {
             throw TrainingError("pretraining stacks the layers of a dense autoencoder with at least one hidden layer "
                 + "(--model deep --layers IN,H1,...,CODE)")
         }
@@ -241,10 +241,12 @@ public final class StagedRun {
         try (0..<count).map { k in
             let contents = try Checkpoint.load(stageFolder(k) + "/checkpoints/last.safetensors")
             let widths: Int
-            switch contents.config.model {
-            case .rbm(let rbm): widths = rbm.visible
-            case .dense(let dense): widths = dense.widths[0]
-            default: throw TrainingError("\(stageFolder(k)): not a pretraining stage")
+            if let rbm = contents.config.model.as(RBMConfig.self) {
+                widths = rbm.visible
+            } else if let dense = contents.config.model.as(DenseAutoencoderConfig.self) {
+                widths = dense.widths[0]
+            } else {
+                throw TrainingError("\(stageFolder(k)): not a pretraining stage")
             }
             let model = contents.config.makeModel(rowShape: ImageShape(channels: 1, height: 1, width: widths))
             let trainer = Trainer(model: model, optimizers: try contents.config.phaseOptimizerList(for: model), shards: 1,

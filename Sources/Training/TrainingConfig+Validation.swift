@@ -29,6 +29,11 @@ extension TrainingConfig {
             bounds.contains(value) ? nil : problem(key, option, "\(value) is not in \(bounds.lowerBound)...\(bounds.upperBound)")
         }
         if data.isEmpty { return problem("data", "--data", "empty") }
+        // `family` names a preset of the model's config; a mismatch would be two truths.
+        if family.preset.key != model.key {
+            return problem("family", "--model", "\(family.rawValue) is a \(family.preset.key) model, but the model "
+                + "given is a \(model.key) config")
+        }
         if let p = range("epochs", "--epochs", epochs, 1...Self.largestEpochs) { return p }
         if let p = range("batchSize", "--batch-size", batchSize, 1...Self.largestBatch) { return p }
         if let p = range("shards", "--shards", shards, 1...Self.largestShards) { return p }

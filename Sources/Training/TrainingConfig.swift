@@ -169,14 +169,12 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
         guard let name = object["family"] as? String, let family = ModelFamily(rawValue: name) else {
             throw TrainingError("config format version 1 without a known family")
         }
-        let key: String, value: Any?
-        switch family.preset {
-        case .dense: (key, value) = ("dense", object["model"])
-        case .conv: (key, value) = ("conv", object["conv"])
-        case .denoiser: (key, value) = ("denoiser", object["denoiser"])
-        case .sequence: (key, value) = ("sequence", object["sequence"])
-        case .vae, .aae, .disentangle, .rbm: throw TrainingError("config format version 1 has no \(family.rawValue) family")
+        // Version 1 knew four configs: the dense one under `model`, the others under their keys.
+        let key = family.preset.key
+        guard ["dense", "conv", "denoiser", "sequence"].contains(key) else {
+            throw TrainingError("config format version 1 has no \(family.rawValue) family")
         }
+        let value = object[key == "dense" ? "model" : key]
         if let value {
             object["model"] = [key: value]
         } else {

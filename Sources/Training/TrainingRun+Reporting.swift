@@ -111,15 +111,15 @@ extension TrainingRun {
         }
         try writeGrid(to: runDirectory + String(format: "/grids/reconstruction-epoch-%03d.png", epoch),
                       count: config.gridCount, scale: config.gridScale ?? 1, caption: caption)
-        if !mirrorsOnly, let rbm = model as? RestrictedBoltzmannMachine, !isSequenceData {
-            try writeFilters(of: rbm, to: runDirectory + String(format: "/grids/filters-epoch-%03d.png", epoch))
+        if !mirrorsOnly, let filters = model as? any FilterModel, !isSequenceData {
+            try writeFilters(of: filters, to: runDirectory + String(format: "/grids/filters-epoch-%03d.png", epoch))
         }
     }
 
     /// The first `count` hidden units' weights over the image (rows of 10), each stretched over
     /// its own mean +- 3 standard deviations (black to white).
-    public func writeFilters(of rbm: RestrictedBoltzmannMachine, to path: String, count: Int = 100) throws {
-        try Self.writeFilterGrid(trainer.params.pointer + rbm.weight.offset, count: min(count, rbm.config.hidden),
+    public func writeFilters(of model: any FilterModel, to path: String, count: Int = 100) throws {
+        try Self.writeFilterGrid(trainer.params.pointer + model.filterOffset, count: min(count, model.filterCount),
                                  shape: try gridShape(), to: path)
     }
 
@@ -145,10 +145,7 @@ extension TrainingRun {
     }
 
     /// True for the fully convolutional denoiser (PSNR figures, "denoised" grid rows).
-    var isDenoiser: Bool {
-        if case .denoiser = config.model { return true }
-        return false
-    }
+    var isDenoiser: Bool { config.model.as(ConvDenoiserConfig.self) != nil }
 
     /// True when the run reads sequence files (standardized values, not images).
     public var isSequenceData: Bool { testSequences != nil }

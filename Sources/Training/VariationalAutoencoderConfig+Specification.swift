@@ -6,6 +6,10 @@ import Layers
 import Models
 
 extension VariationalAutoencoderConfig: ModelSpecification {
+    public static let key = "vae"
+    public static var presets: [ModelPreset] { [ModelPreset(.vae, VariationalAutoencoderConfig(widths: [0, 400, 20]))] }
+    public var rowsShareThreads: Bool { true }
+
     public mutating func resolve(rowShape shape: ImageShape) throws {
         switch architecture {
         case .dense:
@@ -59,4 +63,12 @@ extension VariationalAutoencoderConfig: ModelSpecification {
             && decoder == .bernoulli && beta == 1 && warmupSteps == 0 && freeBits == 0 && o.kind == .adam
         return m5 ? "M5" : nil
     }
+}
+
+extension ModelFamily {
+    public static let vae = ModelFamily(declaring: "vae")
+}
+
+extension ModelSpec {
+    public static func vae(_ config: VariationalAutoencoderConfig) -> ModelSpec { ModelSpec(config) }
 }

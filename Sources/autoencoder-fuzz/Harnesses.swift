@@ -34,7 +34,7 @@ enum Harness: String, CaseIterable {
                 let side = config.patch ?? 28
                 let shape = ImageShape(channels: config.channels ?? 1, height: side, width: side)
                 let sized: Void?
-                if case .sequence = config.model {
+                if config.model.key == "sequence" {
                     sized = try? config.resolveSequenceModel(steps: 29, features: 12)
                 } else {
                     sized = try? config.resolveModel(rowShape: shape)

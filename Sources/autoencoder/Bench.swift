@@ -96,13 +96,13 @@ struct Bench: ParsableCommand {
         // The shipped denoiser under the name tools/torch_denoiser.py uses; the PyTorch reference
         // models by their names (M1-M7); others described.
         var name = config.referenceName ?? config.modelDescription
-        if case .denoiser(let d) = config.model, d.depth == 2 && d.width == 32 && d.residual && d.activation == .relu
+        if let d = config.model.as(ConvDenoiserConfig.self), d.depth == 2 && d.width == 32 && d.residual && d.activation == .relu
             && d.channels == 1 && patchSize == 48 {
             name = "denoiser"
         }
         // Per-sample forward GEMM shapes (m x k times k x n); FLOPs are their multiply-adds x 2,
         // training taken as 3 x forward (as ../shared/bench).
-        let gemmShapes = model.gemmShapes
+        let shapes = model as? any BenchmarkShapes, gemmShapes = shapes?.gemmShapes ?? []
         let forwardFlops = gemmShapes.reduce(0.0) { $0 + 2 * Double($1.m * $1.k * $1.n) }
         var rows: [[String: Any]] = []
         // Under mpirun every rank runs this loop with its block of the shards; the timed loops go
@@ -168,7 +168,7 @@ struct Bench: ParsableCommand {
             // Under MPI each rank measures its own shards at the same time; rank 0's rate x ranks.
             let localShards = trainer.localShards.count, ranks = Double(group?.size ?? 1)
             // With threads per shard: as many single-thread callers as threads, on a shard's shapes.
-            let sgemm = ranks * (model.gemmRowsStack
+            let sgemm = ranks * (shapes?.gemmRowsStack ?? true
                 ? sgemmRate(shapes: gemmShapes.map { ($0.m * perShard, $0.k, $0.n) }, threads: localShards * threads)
                 : sgemmRate(shapes: gemmShapes, threads: localShards * threads))
             var row: [String: Any] = [

@@ -142,7 +142,7 @@ struct Evaluate: ParsableCommand {
             object["nll_samples"] = nllSamples
         }
         var clustering: (error: Double, clusters: Int, used: Int)?
-        if let aae = run.model as? AdversarialAutoencoder, aae.clusters > 0 {
+        if let aae = run.model as? any ClusteringModel, aae.clusters > 0 {
             do { clustering = try run.clusteringError() } catch let error as TrainingError {
                 throw CommandFailure(message: error.description)
             }

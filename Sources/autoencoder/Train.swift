@@ -4,6 +4,7 @@
 import ArgumentParser
 import Datasets
 import Foundation
+import Models
 import Training
 
 struct Train: ParsableCommand {
@@ -214,7 +215,7 @@ struct Train: ParsableCommand {
         if config != nil && resume != nil {
             throw ValidationError("--config starts a new run from a config; --resume continues a run: give one")
         }
-        if resume != nil, let flag = modelOptions.givenModelFlags.first?.flag ?? (modelOptions.model != nil ? "--model" : nil) {
+        if resume != nil, let flag = modelOptions.givenModelFlags.first ?? (modelOptions.model != nil ? "--model" : nil) {
             throw CommandFailure(message: "\(flag): a resumed run keeps its model (only --epochs, --data, --run-dir, --time-limit, --cache-memory, "
                 + "--decoders, --eval-every, --checkpoint-every and --log-every change)")
         }
@@ -314,7 +315,7 @@ struct Train: ParsableCommand {
         do { model = try modelOptions.modelSpec(family: family, base: baseModel) } catch let error as ValidationError {
             throw CommandFailure(message: error.message)
         }
-        if pretrain != nil, case .dense(var dense) = model {
+        if pretrain != nil, var dense = model.as(DenseAutoencoderConfig.self) {
             // The stack's units are logistic; the paper fine-tunes MNIST with cross-entropy.
             dense.hiddenActivation = .sigmoid
             if modelOptions.loss == nil { dense.loss = .bce }
@@ -353,7 +354,7 @@ struct Train: ParsableCommand {
         if let epochs { config.epochs = epochs }
         if let batchSize { config.batchSize = batchSize }
         config.shards = shards ?? (base == nil
-            ? CoreSplit.shards(threads: threadsPerShard ?? CoreSplit.threads(family: config.family, batch: config.batchSize))
+            ? CoreSplit.shards(threads: threadsPerShard ?? CoreSplit.threads(model: config.model, batch: config.batchSize))
             : config.shards)
         if let seed { config.seed = seed }
         if let holdout { config.holdout = holdout }
@@ -414,7 +415,7 @@ struct Train: ParsableCommand {
             run = try TrainingRun(config: config, runDirectory: folder, resume: resume, epochs: epochs,
                                   dataOverride: dataOptions.dataPath.map(Self.absolute), group: group,
                                   threadsPerShard: { resolved in
-                                      threadsPerShard ?? CoreSplit.threads(shards: resolved.shards, family: resolved.family,
+                                      threadsPerShard ?? CoreSplit.threads(shards: resolved.shards, model: resolved.model,
                                                                            batch: resolved.batchSize) },
                                   resumeSettings: applyResumeSettings)
         } catch {

@@ -25,7 +25,9 @@ import Testing
             expectedSquared += (p - target) * (p - target)
             #expect(abs(Double(g[i]) - 0.5 * (p - target)) <= 1e-6, "gradient at z = \(x)")
         }
-        #expect(abs(objective - expectedObjective) / expectedObjective < 1e-6)
-        #expect(abs(squared - expectedSquared) / expectedSquared < 1e-6)
+        // Training sums accumulate in float: ~2,000 terms, in 16 lanes when vectorised (release) or
+        // one after the other (debug builds compile the C kernels unoptimised).
+        #expect(abs(objective - expectedObjective) / expectedObjective < 1e-5)
+        #expect(abs(squared - expectedSquared) / expectedSquared < 1e-5)
     }
 }

@@ -38,6 +38,9 @@ func edited(_ edit: (inout [String: Any]) -> Void) throws -> String {
         ("batchSize", { $0["batchSize"] = 0 }),
         ("batchSize", { $0["batchSize"] = -5 }),
         ("shards", { $0["shards"] = 0 }),
+        // A preset name of another family than the model's config: two sources of truth.
+        ("family", { $0["family"] = "denoiser" }),
+        ("family", { $0["family"] = "vae" }),
         ("shards", { $0["shards"] = -1 }),
         ("gridCount", { $0["gridCount"] = 0 }),
         ("epochs", { $0["epochs"] = Int.max }),

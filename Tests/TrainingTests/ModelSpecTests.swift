@@ -16,20 +16,20 @@ import Training
     @Test func version1ConfigsAreConverted() throws {
         let sparse = try TrainingConfig.from(json: fixture("sparse"))
         #expect(sparse.family == .sparse && sparse.formatVersion == 2)
-        guard case .dense(let dense) = sparse.model else { Issue.record("not dense"); return }
+        guard let dense = sparse.model.as(DenseAutoencoderConfig.self) else { Issue.record("not dense"); return }
         #expect(dense.widths == [784, 16] && dense.codeActivation == .sigmoid)
         #expect(dense.sparsity == .kl(target: 0.05, weight: 0.001, momentum: 0))
 
         let conv = try TrainingConfig.from(json: fixture("conv"))
-        guard case .conv(let c) = conv.model else { Issue.record("not conv"); return }
+        guard let c = conv.model.as(ConvAutoencoderConfig.self) else { Issue.record("not conv"); return }
         #expect(c.filters == [4, 4] && c.height == 28 && c.loss == .bce)
 
         let gru = try TrainingConfig.from(json: fixture("gru"))
-        guard case .sequence(let g) = gru.model else { Issue.record("not sequence"); return }
+        guard let g = gru.model.as(SequenceAutoencoderConfig.self) else { Issue.record("not sequence"); return }
         #expect(g.cell == .gru && g.hidden == 4 && g.variableLength && gru.standardization != nil)
 
         let denoiser = try TrainingConfig.from(json: fixture("denoiser"))
-        guard case .denoiser(let d) = denoiser.model else { Issue.record("not denoiser"); return }
+        guard let d = denoiser.model.as(ConvDenoiserConfig.self) else { Issue.record("not denoiser"); return }
         #expect(d.depth == 1 && d.width == 4 && denoiser.patch == 16 && denoiser.noise == "gaussian:0.1")
         // Converted configs write version 2 and read back the same.
         for config in [sparse, conv, gru, denoiser] {
@@ -58,9 +58,9 @@ import Training
     }
 
     @Test func presetsLiveInTheLibrary() {
-        guard case .dense(let sparse) = ModelFamily.sparse.preset,
-              case .dense(let contractive) = ModelFamily.contractive.preset,
-              case .dense(let dropout) = ModelFamily.dropout.preset else {
+        guard let sparse = ModelFamily.sparse.preset.as(DenseAutoencoderConfig.self),
+              let contractive = ModelFamily.contractive.preset.as(DenseAutoencoderConfig.self),
+              let dropout = ModelFamily.dropout.preset.as(DenseAutoencoderConfig.self) else {
             Issue.record("dense presets expected")
             return
         }

@@ -122,7 +122,7 @@ func runStaged(_ plan: PretrainPlan, folder: String, stopAt: Int? = nil) throws 
         for plan in [dae, cae] {
             #expect(plan.stages.count == 3)
             for (k, stage) in plan.stages.enumerated() {
-                guard case .dense(let layer) = stage.model else { Issue.record("stage \(k) is not dense"); continue }
+                guard let layer = stage.model.as(DenseAutoencoderConfig.self) else { Issue.record("stage \(k) is not dense"); continue }
                 #expect(layer.widths == [[784, 16], [16, 8], [8, 4]][k])
                 #expect(layer.codeActivation == (k == 2 ? .identity : .sigmoid))
                 #expect(stage.noise == (plan.kind == .dae ? "masking:0.25" : "none"))

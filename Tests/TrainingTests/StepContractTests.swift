@@ -148,7 +148,7 @@ struct LabelReadingToy: AutoencoderModel {
         let run = try TrainingRun(config: config, runDirectory: folder + "/lib")
         let metrics = try run.run(report: { _ in }, log: { _ in }, hooks: hooks)
         #expect(seen == [1] && metrics["epochs_done"] == 1)
-        guard case .dense(let model) = run.config.model else { Issue.record("sparse is dense"); return }
+        guard let model = run.config.model.as(DenseAutoencoderConfig.self) else { Issue.record("sparse is dense"); return }
         #expect(model.widths == [784, 64] && model.sparsity != .none, "the preset's model: \(model)")
     }
 }

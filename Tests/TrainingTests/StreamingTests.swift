@@ -29,7 +29,7 @@ private func writePhotos(_ folder: String, count: Int, width: Int = 320, height:
 /// A small denoiser run on `data` whose decoded images take `cache` bytes at most.
 private func streamingConfig(_ data: String, cache: Int, decoders: Int = 1) -> TrainingConfig {
     var config = TrainingConfig(family: .denoiser, data: data)
-    if case .denoiser(var d) = config.model {
+    if var d = config.model.as(ConvDenoiserConfig.self) {
         d.depth = 1
         d.width = 4
         config.model = .denoiser(d)
