@@ -75,7 +75,8 @@ let package = Package(
         .testTarget(name: "ImagesTests", dependencies: ["Images", "Kernels", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Images", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["autoencoder", "autoencoder-fuzz", "Datasets", "Images", "Training",
+        .testTarget(name: "CLITests", dependencies: ["autoencoder", "autoencoder-fuzz", "Datasets", "Images", "Layers", "Models",
+                                                     "Training",
                                                      "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

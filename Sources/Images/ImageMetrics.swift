@@ -18,6 +18,33 @@ public enum ImageMetrics {
     static let k1 = 0.01
     static let k2 = 0.03
 
+    /// The highest PSNR reported (dB): identical images score this, not infinity.
+    public static let reportedPSNRCap = 100.0
+
+    /// What an image scored by `reportedPSNR` is.
+    public enum ScoredImage: Sendable {
+        /// A model's output: clipped to [0, 1] first, as a saved image is.
+        case output
+        /// A corrupted input, as the model received it (unclipped noise as the benchmarks add it).
+        case input
+    }
+
+    /// The one PSNR the product reports (training log, `evaluate`, the denoiser's evaluation):
+    /// dB against peak 1 of `image` against `reference`, the squared errors summed in `Double`,
+    /// an output clipped to [0, 1] first, capped at `reportedPSNRCap`.
+    public static func reportedPSNR(_ reference: UnsafePointer<Float>, _ image: UnsafePointer<Float>, count: Int,
+                                    scoring kind: ScoredImage) -> Double {
+        precondition(count > 0, "PSNR needs at least one value")
+        var sum = 0.0
+        for i in 0..<count {
+            let y = kind == .output ? min(max(image[i], 0), 1) : image[i]
+            let e = Double(reference[i]) - Double(y)
+            sum += e * e
+        }
+        let mse = sum / Double(count)
+        return mse > 0 ? min(10 * log10(1 / mse), reportedPSNRCap) : reportedPSNRCap
+    }
+
     /// Peak signal-to-noise ratio in dB: `10 log10(peak^2 / MSE)`, the mean squared error taken
     /// over all `count` values and accumulated in `Double`.
     /// - Returns: the PSNR; `+infinity` when the images are identical (MSE 0).

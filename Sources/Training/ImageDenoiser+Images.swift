@@ -70,7 +70,9 @@ extension ImageDenoiser {
             }
             let denoised = self.denoise(noisy, height: image.height, width: image.width, ensemble: ensemble,
                                         runners: runners).map { min(max($0, 0), 1) }
-            func psnr(_ a: [Float], _ b: [Float]) -> Double { min(ImageMetrics.psnr(a, b, count: a.count), 100) }
+            func psnr(_ a: [Float], _ b: [Float], _ kind: ImageMetrics.ScoredImage) -> Double {
+                ImageMetrics.reportedPSNR(a, b, count: a.count, scoring: kind)
+            }
             func ssim(_ a: [Float], _ b: [Float]) -> Double {
                 ImageMetrics.ssim(a, b, channels: c, height: image.height, width: image.width)
             }
@@ -86,7 +88,7 @@ extension ImageDenoiser {
                 }
             }
             results[index] = DenoiserScore(file: files[index].relative, width: image.width, height: image.height,
-                                           psnrNoisy: psnr(clean, noisy), psnrDenoised: psnr(clean, denoised),
+                                           psnrNoisy: psnr(clean, noisy, .input), psnrDenoised: psnr(clean, denoised, .output),
                                            ssimNoisy: ssim(clean, noisy), ssimDenoised: ssim(clean, denoised))
         }
         if !failures.isEmpty { throw TrainingError(failures.joined(separator: "\n")) }

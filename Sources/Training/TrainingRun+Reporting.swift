@@ -34,21 +34,33 @@ extension TrainingRun {
         public var msePerPixel: Double
         /// BCE nats per image (BCE models), else nil.
         public var bcePerImage: Double?
-        /// Mean PSNR (dB, peak 1) of the reconstructions and of the corrupted inputs against the
-        /// clean images, per image then averaged (denoisers), else nil.
+        /// Mean PSNR (`ImageMetrics.reportedPSNR`) of the reconstructions and of the corrupted
+        /// inputs against the clean images, per image then averaged (denoisers), else nil.
         public var psnr: Double?
         public var psnrNoisy: Double?
         /// The model's named loss parts per sample.
         public var parts: [(name: String, value: Double)] = []
     }
 
-    /// Loss figures over `indices` of the test set (or of `source`; fixed evaluation noise), in batches.
-    public func evaluate(indices: [Int], source: (any BatchSource)? = nil) -> Evaluation {
+    /// `ImageMetrics.reportedPSNR` of the rows in `range` of two arrays.
+    static func reportedPSNR(_ reference: [Float], _ image: [Float], _ range: Range<Int>,
+                             _ kind: ImageMetrics.ScoredImage) -> Double {
+        reference.withUnsafeBufferPointer { a in
+            image.withUnsafeBufferPointer { b in
+                ImageMetrics.reportedPSNR(a.baseAddress! + range.lowerBound, b.baseAddress! + range.lowerBound,
+                                          count: range.count, scoring: kind)
+            }
+        }
+    }
+
+    /// Loss figures over `indices` of the test set (or of `source`; fixed evaluation noise), in
+    /// batches; PSNR for denoisers, or for any image model with `psnr`.
+    public func evaluate(indices: [Int], source: (any BatchSource)? = nil, psnr: Bool = false) -> Evaluation {
         let testSource = source ?? self.testSource
         var total = LossSums()
         var penaltyBatches = 0.0
         var start = 0
-        let measurePSNR = isDenoiser
+        let measurePSNR = (isDenoiser || psnr) && !isSequenceData
         let width = model.targetWidth
         var clean = [Float](repeating: 0, count: measurePSNR ? config.batchSize * width : 0)
         var noisy = clean, recon = clean
@@ -64,8 +76,8 @@ extension TrainingRun {
                 }
                 for r in 0..<(end - start) {
                     let range = (r * width)..<((r + 1) * width)
-                    psnrSum += psnr(clean[range], recon[range])
-                    psnrNoisySum += psnr(clean[range], noisy[range])
+                    psnrSum += Self.reportedPSNR(clean, recon, range, .output)
+                    psnrNoisySum += Self.reportedPSNR(clean, noisy, range, .input)
                 }
             } else {
                 sums = indices[start..<end].withUnsafeBufferPointer {
@@ -85,18 +97,6 @@ extension TrainingRun {
                           bcePerImage: config.loss == .bce && model.objectiveUnit == .perValue ? total.objective / n : nil,
                           psnr: measurePSNR ? psnrSum / n : nil, psnrNoisy: measurePSNR ? psnrNoisySum / n : nil,
                           parts: partList(total.parts, samples: indices.count))
-    }
-
-    /// PSNR in dB of `b` against `a` for values in [0, 1]; the reconstruction is clipped to
-    /// that range first, as a saved image would be. Capped at 100 dB for identical images.
-    func psnr(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Double {
-        var sum = 0.0
-        for (x, y) in zip(a, b) {
-            let e = Double(x) - Double(min(max(y, 0), 1))
-            sum += e * e
-        }
-        let mse = sum / Double(a.count)
-        return mse > 0 ? min(10 * log10(1 / mse), 100) : 100
     }
 
     /// Clean | corrupted | reconstruction rows of the first `gridCount` test samples.
@@ -154,7 +154,7 @@ extension TrainingRun {
     public var testSampleCount: Int { testIndices.count }
 
     /// Evaluation over the whole test split.
-    public func evaluateTestSplit() -> Evaluation { evaluate(indices: testIndices) }
+    public func evaluateTestSplit(psnr: Bool = false) -> Evaluation { evaluate(indices: testIndices, psnr: psnr) }
 
     /// Importance-sampled negative log-likelihood (nats per sample) of the test split with
     /// `samples` draws per sample: the mean, and each sample's.

@@ -75,22 +75,15 @@ struct Bench: ParsableCommand {
         } else {
             throw CommandFailure(message: "\(data.source): images differ in size; pass --resize WxH or --patch N")
         }
-        let optimizer = try modelOptions.optimizerConfig()
+        let optimizer = modelOptions.optimizerConfig()
         var config = TrainingConfig(family: family, model: try modelOptions.modelSpec(family: family),
                                     optimizer: optimizer, data: dataOptions.data)
         config.patch = patchSize
-        do {
-            try config.resolveModel(rowShape: shape)
-            try config.resolveLabels(classCount: data.classCount)
-        } catch let error as TrainingError {
-            throw CommandFailure(message: error.description)
-        }
+        try config.resolveModel(rowShape: shape)
+        try config.resolveLabels(classCount: data.classCount)
         let model = config.makeModel(rowShape: shape)
         let spec = noise ?? (family == .denoiser ? "gaussian:25/255" : family.defaultNoise)
-        let corruption: Corruption
-        do { corruption = try Corruption(parsing: spec) } catch let error as DatasetError {
-            throw CommandFailure(message: error.description)
-        }
+        let corruption = try Corruption(parsing: spec)
         let assembler: any BatchSource = try BatchAssembler(dataset: data, corruption: corruption, seed: 0,
                                                             patch: patchSize.map { ($0, $0) })
         // The shipped denoiser under the name tools/torch_denoiser.py uses; the PyTorch reference
@@ -276,17 +269,12 @@ extension Bench {
     func streamedFeed(patch: Int?) throws -> StreamFeed? {
         guard let cacheMemory else { return nil }
         let options = dataOptions.folderOptions(allowMixedSizes: patch != nil)
-        let found: (path: String, train: PNGIndex, test: PNGIndex?)?
-        do { found = try DataSource.index(dataOptions.data, options: options) } catch let error as DatasetError {
-            throw CommandFailure(message: error.description)
-        }
+        let found = try DataSource.index(dataOptions.data, options: options)
         guard let index = found?.train, index.totalSampleBytes > cacheMemory.bytes else { return nil }
         if RankGroup.world != nil { throw CommandFailure(message: "bench --cache-memory streams in one process") }
         let cache = ImageCache(index: index, options: options, budget: cacheMemory.bytes,
                                decoders: decoders ?? TrainingConfig.defaultDecoders)
-        do { try cache.check(stepImages: batchSize) } catch let error as DatasetError {
-            throw CommandFailure(message: error.description)
-        }
+        try cache.check(stepImages: batchSize)
         return StreamFeed(cache: cache, patch: patch, batch: batchSize)
     }
 }
@@ -338,9 +326,7 @@ final class StreamFeed {
             step = 0
             order.fill(&permutation, epoch: epoch)
         }
-        do { waited += try cache.acquire(epoch: epoch, step: step, skipBad: true) } catch let error as StreamFailure {
-            throw CommandFailure(message: error.description)
-        }
+        waited += try cache.acquire(epoch: epoch, step: step, skipBad: true)
         for r in 0..<batch { batchRows[r] = indices[permutation[step * batch + r]] }
         step += 1
         return batchRows[...]

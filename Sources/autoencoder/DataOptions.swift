@@ -112,12 +112,7 @@ struct DataOptions: ParsableArguments {
         if let sequencesHint, SequenceSource.looksLikeSequences(data) {
             throw CommandFailure(message: "\(data): sequence files; \(sequencesHint)")
         }
-        let source: DataSource
-        do {
-            source = try DataSource.load(data, options: folderOptions(allowMixedSizes: allowMixedSizes))
-        } catch let error as DatasetError {
-            throw CommandFailure(message: error.description)
-        }
+        let source = try DataSource.load(data, options: folderOptions(allowMixedSizes: allowMixedSizes))
         if backgroundLevel == nil, let warning = source.transparencyWarning(background: background) {
             FileHandle.standardError.write(Data(("warning: " + warning + "\n").utf8))
         }

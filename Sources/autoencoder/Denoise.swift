@@ -44,10 +44,7 @@ struct Denoise: ParsableCommand {
     var maxPixels: Int = PNGCodec.defaultMaxPixels
 
     func run() throws {
-        let family: ModelFamily
-        do { family = try Checkpoint.load(checkpoint).config.family } catch let error as SafeTensorsError {
-            throw CommandFailure(message: error.description)
-        }
+        let family = try Checkpoint.load(checkpoint).config.family
         if family != .denoiser { return try runAutoencoder() }
         let denoiser = try loadDenoiser(checkpoint, tile: tile)
         let files = try prepareOutput(input: input, output: output)
@@ -69,10 +66,7 @@ extension Denoise {
     /// An image autoencoder trained with noise, one image at a time at its trained size.
     func runAutoencoder() throws {
         if ensemble { throw CommandFailure(message: "--ensemble is for --model denoiser checkpoints") }
-        let denoiser: ModelDenoiser
-        do { denoiser = try ModelDenoiser(checkpoint: checkpoint) } catch let error as TrainingError {
-            throw CommandFailure(message: error.description)
-        }
+        let denoiser = try ModelDenoiser(checkpoint: checkpoint)
         let files = try prepareOutput(input: input, output: output)
         let started = Date()
         var failures: [String] = []
@@ -105,22 +99,15 @@ struct DenoiserEvaluation {
     func run(json: Bool) throws {
         let denoiser = try loadDenoiser(checkpoint, tile: tile)
         let spec = try noise ?? Checkpoint.load(checkpoint).config.noise
-        let corruption: Corruption
-        do { corruption = try Corruption(parsing: spec) } catch let error as DatasetError {
-            throw CommandFailure(message: error.description)
-        }
+        let corruption = try Corruption(parsing: spec)
         if corruption.isNone {
             throw CommandFailure(message: "evaluating a denoiser needs noise: pass --noise, e.g. gaussian:25/255")
         }
         let files = try inputFiles(data)
         let started = Date()
         let all: [DenoiserScore]
-        do {
-            all = try denoiser.score(files: files, corruption: corruption, seed: seed, ensemble: ensemble, threads: threads,
-                                     save: save)
-        } catch let error as TrainingError {
-            throw CommandFailure(message: error.message)
-        }
+        all = try denoiser.score(files: files, corruption: corruption, seed: seed, ensemble: ensemble, threads: threads,
+                                 save: save)
         let n = Double(all.count)
         func mean(_ key: KeyPath<DenoiserScore, Double>) -> Double { all.reduce(0) { $0 + $1[keyPath: key] } / n }
         let seconds = Date().timeIntervalSince(started)
@@ -154,13 +141,7 @@ struct DenoiserEvaluation {
 
 func loadDenoiser(_ checkpoint: String, tile: Int) throws -> ImageDenoiser {
     guard tile > 0 else { throw CommandFailure(message: "--tile must be positive") }
-    do {
-        return try ImageDenoiser.load(checkpoint: checkpoint, tile: tile)
-    } catch let error as TrainingError {
-        throw CommandFailure(message: error.description)
-    } catch let error as SafeTensorsError {
-        throw CommandFailure(message: error.description)
-    }
+    return try ImageDenoiser.load(checkpoint: checkpoint, tile: tile)
 }
 
 /// The PNG files of `input`, once `output` is made and known not to be the input's folder.

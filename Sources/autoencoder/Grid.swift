@@ -53,13 +53,8 @@ struct Grid: ParsableCommand {
             + "`inspect` describes sequence files and `train` plots them against their reconstructions")
         let dataset = source.test ?? source.train
         let corruption = try Corruption(parsing: noise)
-        let assembler: BatchAssembler
-        do {
-            assembler = try BatchAssembler(dataset: dataset, corruption: corruption, seed: seed,
+        let assembler = try BatchAssembler(dataset: dataset, corruption: corruption, seed: seed,
                                            patch: patch.map { ($0.height, $0.width) })
-        } catch let error as DatasetError {
-            throw CommandFailure(message: error.description)
-        }
         let n = min(count, dataset.count)
         let width = assembler.rowWidth
         var clean = [Float](repeating: 0, count: n * width)

@@ -96,12 +96,8 @@ struct Inspect: ParsableCommand {
                               skipped: source.skipped.map { $0.description })
         if let pcaScatter {
             let (name, dataset) = splits.last!
-            do {
-                try TrainingRun.writePCAScatter(of: dataset, to: pcaScatter,
-                                                title: "2-component PCA, \(name) split (\(dataset.count) samples)")
-            } catch let error as TrainingError {
-                throw CommandFailure(message: error.description)
-            }
+            try TrainingRun.writePCAScatter(of: dataset, to: pcaScatter,
+                                            title: "2-component PCA, \(name) split (\(dataset.count) samples)")
         }
         if json {
             try Self.printJSON(summary)
@@ -153,12 +149,7 @@ struct Inspect: ParsableCommand {
     /// PNG folder.
     func inspectHeaders() throws -> Bool {
         let started = Date()
-        let found: (path: String, train: PNGIndex, test: PNGIndex?)?
-        do {
-            found = try DataSource.index(dataOptions.data, options: dataOptions.folderOptions(allowMixedSizes: true))
-        } catch let error as DatasetError {
-            throw CommandFailure(message: error.description)
-        }
+        let found = try DataSource.index(dataOptions.data, options: dataOptions.folderOptions(allowMixedSizes: true))
         guard let found else { return false }
         let seconds = Date().timeIntervalSince(started)
         var splits = [("train", found.train)]
@@ -203,10 +194,7 @@ struct Inspect: ParsableCommand {
     func inspectDecodingEachFile() throws -> Bool {
         let started = Date()
         let options = dataOptions.folderOptions(allowMixedSizes: true)
-        let found: (path: String, train: PNGIndex, test: PNGIndex?)?
-        do { found = try DataSource.index(dataOptions.data, options: options) } catch let error as DatasetError {
-            throw CommandFailure(message: error.description)
-        }
+        let found = try DataSource.index(dataOptions.data, options: options)
         guard let found else { return false }
         var splits = [("train", found.train)]
         if let test = found.test { splits.append(("test", test)) }
@@ -267,13 +255,8 @@ struct Inspect: ParsableCommand {
 
     /// Sequence files (CSV folder, CSV with an id column, UEA .ts): counts, lengths, classes.
     func inspectSequences() throws {
-        let splits: (train: SequenceSet, test: SequenceSet?)
-        do {
-            splits = try SequenceSource.loadSplits(dataOptions.data, idColumn: dataOptions.sequenceID,
+        let splits = try SequenceSource.loadSplits(dataOptions.data, idColumn: dataOptions.sequenceID,
                                                    labelColumn: dataOptions.sequenceLabel)
-        } catch let error as DatasetError {
-            throw CommandFailure(message: error.description)
-        }
         var named = [("train", splits.train)]
         if let test = splits.test { named.append(("test", test)) }
         let summaries = named.map { name, set in

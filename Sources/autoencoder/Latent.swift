@@ -5,13 +5,6 @@ import ArgumentParser
 import Foundation
 import Training
 
-/// Runs `body`, turning library errors into one-line failures.
-func latentCommand(_ body: () throws -> Void) throws {
-    do { try body() } catch let error as TrainingError {
-        throw CommandFailure(message: error.description)
-    }
-}
-
 struct Encode: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write the codes (and labels) of the test split (or the held-out part) to CSV or .npy.",
@@ -24,12 +17,10 @@ struct Encode: ParsableCommand {
 
     func run() throws {
         let run = try options.load()
-        try latentCommand {
-            let (codes, labels, z) = try run.encodeTestSplit()
-            let n = codes.count / z
-            try CodeFile.write(codes: codes, labels: labels, width: z, to: out)
-            print("\(n) codes of width \(z) -> \(out)")
-        }
+        let (codes, labels, z) = try run.encodeTestSplit()
+        let n = codes.count / z
+        try CodeFile.write(codes: codes, labels: labels, width: z, to: out)
+        print("\(n) codes of width \(z) -> \(out)")
     }
 }
 
@@ -59,7 +50,7 @@ struct Sample: ParsableCommand {
 
     func run() throws {
         let run = try options.load()
-        try latentCommand { try run.writeSamples(to: out, count: count, seed: seed, temperature: temperature) }
+        try run.writeSamples(to: out, count: count, seed: seed, temperature: temperature)
         print("\(count) samples -> \(out)")
     }
 }
@@ -86,7 +77,7 @@ struct Interpolate: ParsableCommand {
 
     func run() throws {
         let run = try options.load()
-        try latentCommand { try run.writeInterpolations(to: out, pairs: pairs, steps: steps) }
+        try run.writeInterpolations(to: out, pairs: pairs, steps: steps)
         print("\(pairs) interpolations -> \(out)")
     }
 }
@@ -122,7 +113,7 @@ struct Traverse: ParsableCommand {
 
     func run() throws {
         let run = try options.load()
-        try latentCommand { try run.writeTraversal(to: out, dimensions: dimensions, steps: steps, range: range) }
+        try run.writeTraversal(to: out, dimensions: dimensions, steps: steps, range: range)
         print("traversal -> \(out)")
     }
 }
@@ -156,7 +147,7 @@ struct Swap: ParsableCommand {
 
     func run() throws {
         let run = try options.load()
-        try latentCommand { try run.writeSwaps(to: out, rows: rows, columns: columns) }
+        try run.writeSwaps(to: out, rows: rows, columns: columns)
         print("swaps -> \(out)")
     }
 }

@@ -95,11 +95,8 @@ struct OptimizerOptions: ParsableArguments {
     var momentum: Float?
 
     @Option(help: ArgumentHelp("SGD: the momentum of the first epochs, M:EPOCHS (rbm default 0.5:5; 0:0 for none).",
-                               valueName: "M:EPOCHS"))
-    var initialMomentum: String?
-
-
-
+                               valueName: "M:EPOCHS"), transform: InitialMomentum.init(parsing:))
+    var initialMomentum: InitialMomentum?
 
     @Flag(help: "Nesterov momentum (SGD).")
     var nesterov = false
@@ -111,16 +108,17 @@ struct OptimizerOptions: ParsableArguments {
     var clipNorm: Float?
 
     @Option(help: ArgumentHelp("Learning-rate schedule: constant, step:EVERY:GAMMA (steps), cosine[:MIN_FACTOR] "
-        + "(cosine decays over the whole run).", valueName: "spec"))
-    var schedule: String?
+        + "(cosine decays over the whole run).", valueName: "spec"), transform: Schedule.init(parsing:))
+    var schedule: Schedule?
 
     @Option(parsing: .unconditional, help: "Linear warm-up steps.")
     var warmup: Int?
 
     @Option(help: ArgumentHelp("Optimizer settings of one phase of a multi-phase model, starting from the options "
         + "above: PHASE:key=value,... with keys optimizer, lr, momentum, beta1, beta2, weight-decay, clip-norm "
-        + "(e.g. discriminator:lr=2e-4,beta1=0.5). Repeat for several phases.", valueName: "spec"))
-    var phaseOptimizer: [String] = []
+        + "(e.g. discriminator:lr=2e-4,beta1=0.5). Repeat for several phases.", valueName: "spec"),
+            transform: PhaseOptimizerSetting.init(parsing:))
+    var phaseOptimizer: [PhaseOptimizerSetting] = []
 
     func validate() throws {
         try checkOption(lr, "--lr", { $0 > 0 }, "a positive number")
@@ -184,89 +182,32 @@ struct ModelOptions: ParsableArguments {
         return model
     }
 
-    func optimizerConfig(base: OptimizerConfig? = nil) throws -> OptimizerConfig {
-        try optimization.optimizerConfig(base: base)
+    func optimizerConfig(base: OptimizerConfig? = nil) -> OptimizerConfig {
+        optimization.optimizerConfig(base: base)
     }
 
-    func phaseOptimizers(base: OptimizerConfig) throws -> [String: OptimizerConfig]? {
-        try optimization.phaseOptimizers(base: base)
+    func phaseOptimizers(base: OptimizerConfig) -> [String: OptimizerConfig]? {
+        optimization.phaseOptimizers(base: base)
     }
 }
 
 extension OptimizerOptions {
     /// The `--phase-optimizer` settings by phase name, each starting from `base`.
-    func phaseOptimizers(base: OptimizerConfig) throws -> [String: OptimizerConfig]? {
-        guard !phaseOptimizer.isEmpty else { return nil }
-        var result: [String: OptimizerConfig] = [:]
-        for spec in phaseOptimizer {
-            let usage = "--phase-optimizer \(spec): expected PHASE:key=value,... (keys optimizer, lr, momentum, "
-                + "beta1, beta2, weight-decay, clip-norm)"
-            guard let colon = spec.firstIndex(of: ":"), colon != spec.startIndex else { throw ValidationError(usage) }
-            let name = String(spec[..<colon])
-            var config = result[name] ?? base
-            for pair in spec[spec.index(after: colon)...].split(separator: ",") {
-                let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
-                guard kv.count == 2 else { throw ValidationError(usage) }
-                let number = Float(kv[1])
-                switch kv[0] {
-                case "optimizer":
-                    guard let kind = OptimizerKind(rawValue: kv[1]) else { throw ValidationError(usage) }
-                    config.kind = kind
-                case "lr" where number != nil: config.learningRate = number!
-                case "momentum" where number != nil: config.momentum = number!
-                case "beta1" where number != nil: config.beta1 = number!
-                case "beta2" where number != nil: config.beta2 = number!
-                case "weight-decay" where number != nil: config.weightDecay = number!
-                case "clip-norm" where number != nil: config.clipNorm = number!
-                default: throw ValidationError(usage)
-                }
-            }
-            result[name] = config
-        }
-        return result
+    func phaseOptimizers(base: OptimizerConfig) -> [String: OptimizerConfig]? {
+        phaseOptimizer.isEmpty ? nil : OptimizerConfig.phases(phaseOptimizer, base: base)
     }
 
     /// The optimizer: the given options on top of `base` (default: Adam 1e-3).
-    func optimizerConfig(base: OptimizerConfig? = nil) throws -> OptimizerConfig {
+    func optimizerConfig(base: OptimizerConfig? = nil) -> OptimizerConfig {
         var config = base ?? OptimizerConfig()
         if let optimizer { config.kind = optimizer }
         if let lr { config.learningRate = lr }
         if let momentum { config.momentum = momentum }
-        if let spec = initialMomentum {
-            let parts = spec.split(separator: ":").map(String.init)
-            guard parts.count == 2, let m = Float(parts[0]), let epochs = Int(parts[1]), m >= 0, m < 1, epochs >= 0 else {
-                throw ValidationError("--initial-momentum \(spec): expected M:EPOCHS with M in [0, 1) and EPOCHS >= 0")
-            }
-            config.initialMomentum = epochs > 0 ? m : nil
-            config.initialMomentumEpochs = epochs > 0 ? epochs : nil
-        }
+        if let initialMomentum { config.setInitialMomentum(initialMomentum) }
         if nesterov { config.nesterov = true }
         if let weightDecay { config.weightDecay = weightDecay }
         if let clipNorm { config.clipNorm = clipNorm }
-        if let spec = self.schedule {
-            var schedule = Schedule()
-            let parts = spec.split(separator: ":").map(String.init)
-            switch parts.first {
-            case "constant" where parts.count == 1:
-                schedule.kind = .constant
-            case "step" where parts.count == 3:
-                guard let every = Int(parts[1]), let gamma = Float(parts[2]), every > 0, gamma > 0, gamma.isFinite else {
-                    throw ValidationError("--schedule \(spec): expected step:EVERY:GAMMA (EVERY steps > 0, GAMMA > 0)")
-                }
-                schedule.kind = .step
-                schedule.every = every
-                schedule.gamma = gamma
-            case "cosine" where parts.count <= 2:
-                schedule.kind = .cosine
-                if parts.count == 2 {
-                    guard let factor = Float(parts[1]), factor >= 0, factor <= 1 else {
-                        throw ValidationError("--schedule \(spec): expected cosine:MIN with MIN a number in 0...1")
-                    }
-                    schedule.minFactor = factor
-                }
-            default:
-                throw ValidationError("--schedule \(spec): expected constant, step:EVERY:GAMMA or cosine[:MIN]")
-            }
+        if var schedule {
             schedule.warmupSteps = config.schedule.warmupSteps
             config.schedule = schedule
         }

@@ -20,15 +20,7 @@ struct CheckpointOptions: ParsableArguments {
     var shards: Int?
 
     func load() throws -> TrainingRun {
-        do {
-            return try TrainingRun.fromCheckpoint(checkpoint, data: data, noise: noise, shards: shards ?? activeCores)
-        } catch let error as DatasetError {
-            throw CommandFailure(message: error.description)
-        } catch let error as TrainingError {
-            throw CommandFailure(message: error.description)
-        } catch let error as SafeTensorsError {
-            throw CommandFailure(message: error.description)
-        }
+        try TrainingRun.fromCheckpoint(checkpoint, data: data, noise: noise, shards: shards ?? activeCores)
     }
 }
 
@@ -68,6 +60,9 @@ struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Reconstruction metrics of a checkpoint on the test split (or the held-out part).",
         discussion: """
+            PSNR (dB, peak 1), here as in the training log and for denoisers, is the mean over images of each \
+            reconstruction's, clipped to [0, 1] as a saved image is; a corrupted input is scored as the model \
+            received it (unclipped); identical images score 100 dB. \
             For a denoiser: adds --noise (default: the training noise) to every image of --data with --seed, \
             denoises the whole images and reports PSNR and SSIM of noisy and denoised against clean, per \
             image and as means (JSON keys psnr_noisy, psnr_denoised, ssim_noisy, ssim_denoised). For an aae \
@@ -102,12 +97,7 @@ struct Evaluate: ParsableCommand {
     var nllSamples: Int?
 
     func run() throws {
-        let family: ModelFamily
-        do {
-            family = try Checkpoint.load(options.checkpoint).config.family
-        } catch let error as SafeTensorsError {
-            throw CommandFailure(message: error.description)
-        }
+        let family = try Checkpoint.load(options.checkpoint).config.family
         if family == .denoiser {
             // Whole images of --data (default: the training folder), corrupted here, then denoised.
             let data = try options.data ?? Checkpoint.load(options.checkpoint).config.data
@@ -120,79 +110,12 @@ struct Evaluate: ParsableCommand {
             throw CommandFailure(message: "--save writes the images a denoiser evaluation scores; this is a "
                 + "\(family.rawValue) checkpoint (its reconstructions: autoencoder reconstruct)")
         }
-        let run = try options.load()
-        let e = run.evaluateTestSplit()
-        var object: [String: Any] = [
-            "samples": run.testSampleCount, "objective": e.objective,
-            "squared_error_per_image": e.squaredErrorPerImage, "mse_per_pixel": e.msePerPixel,
-            "data": run.config.data, "noise": run.config.noise,
-        ]
-        // PSNR with peak 1 means something for pixels in [0, 1], not for standardized sequences.
-        let psnr = run.isSequenceData ? nil : 10 * log10(1 / max(e.msePerPixel, 1e-12))
-        if let psnr { object["psnr"] = psnr }
-        if let bce = e.bcePerImage { object["bce_per_image"] = bce }
-        for part in e.parts { object[part.name] = part.value }
-        if run.model.objectiveUnit == .perSample { object["negative_elbo"] = e.objective }
-        var nll: Double?
-        if let nllSamples {
-            do { nll = try run.importanceSampledNLL(samples: nllSamples).mean } catch let error as TrainingError {
-                throw CommandFailure(message: error.description)
-            }
-            object["nll"] = nll
-            object["nll_samples"] = nllSamples
-        }
-        var clustering: (error: Double, clusters: Int, used: Int)?
-        if let aae = run.model as? any ClusteringModel, aae.clusters > 0 {
-            do { clustering = try run.clusteringError() } catch let error as TrainingError {
-                throw CommandFailure(message: error.description)
-            }
-            object["cluster_error"] = clustering!.error
-            object["clusters_used"] = clustering!.used
-        }
-        var disentanglement: TrainingRun.Disentanglement?
-        // A model trained without labels (the AdaIN form) has nothing to probe for.
-        let unlabelled = (run.model as? any DisentanglingModel).map { $0.classes < 2 } ?? false
-        if run.model is any DisentanglingModel && !unlabelled {
-            do { disentanglement = try run.measureDisentanglement() } catch let error as TrainingError {
-                throw CommandFailure(message: error.description)
-            }
-            let m = disentanglement!
-            object["probe_free"] = m.freeProbe
-            object["probe_labelled"] = m.labelledProbe
-            object["probe_chance"] = m.chance
-            object["swap_consistency"] = m.swapConsistency
-            object["classifier_accuracy"] = m.classifierAccuracy
-            object["swaps"] = m.swaps
-        }
+        let report = try options.load().report(nllSamples: nllSamples)
         if json {
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            let data = try JSONSerialization.data(withJSONObject: report.object, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
-        } else if run.isSequenceData {
-            print(String(format: "%d test sequences of %@ (noise %@): MSE per standardized value %.6f", run.testSampleCount,
-                         run.config.data, run.config.noise, e.msePerPixel))
         } else {
-            print(String(format: "%d test samples of %@ (noise %@): squared error per image %.4f, MSE per pixel %.6f, "
-                + "PSNR %.2f dB, objective %.6f", run.testSampleCount, run.config.data, run.config.noise,
-                e.squaredErrorPerImage, e.msePerPixel, psnr!, e.objective)
-                + (e.bcePerImage.map { String(format: ", BCE %.3f nats per image", $0) } ?? ""))
-            if let clustering {
-                print(String(format: "clustering error %.2f%% (%d clusters, %d holding training samples; each labelled "
-                    + "by its most frequent training label)", 100 * clustering.error, clustering.clusters, clustering.used))
-            }
-            if run.model.objectiveUnit == .perSample {
-                print(String(format: "negative ELBO %.3f nats per sample (", e.objective)
-                    + e.parts.map { String(format: "%@ %.3f", $0.name, $0.value) }.joined(separator: ", ") + ")"
-                    + (nll.map { String(format: "; importance-sampled NLL %.3f nats (K = %d)", $0, nllSamples!) } ?? ""))
-            }
-        }
-        if !json && unlabelled {
-            print("the model was trained without labels: probes and swap consistency need labelled data")
-        }
-        if !json, let m = disentanglement {
-            print(String(format: "label from the free code: %.1f%% (linear probe; chance %.1f%%), from the labelled "
-                + "part: %.1f%%; swap consistency %.1f%% of %d swaps (classifier: %.1f%% on real test data)",
-                100 * m.freeProbe, 100 * m.chance, 100 * m.labelledProbe, 100 * m.swapConsistency, m.swaps,
-                100 * m.classifierAccuracy))
+            report.lines.forEach { print($0) }
         }
     }
 }

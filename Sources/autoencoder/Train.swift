@@ -249,9 +249,7 @@ struct Train: ParsableCommand {
                 throw CommandFailure(message: "\(folder): cannot create the run folder (\(error.localizedDescription))")
             }
         }
-        do { _ = try RunFolderLock.acquire(folder) } catch let error as TrainingError {
-            throw CommandFailure(message: error.message)
-        }
+        _ = try RunFolderLock.acquire(folder)
         guard resume == nil else { return false }
         let entries = Self.entries(folder)
         if !entries.isEmpty {
@@ -328,8 +326,8 @@ struct Train: ParsableCommand {
             config.patch = family.defaultPatch
         }
         config.model = model
-        config.optimizer = try modelOptions.optimizerConfig(base: base?.family == family ? base?.optimizer : family.defaultOptimizer)
-        if let given = try modelOptions.phaseOptimizers(base: config.optimizer) {
+        config.optimizer = modelOptions.optimizerConfig(base: base?.family == family ? base?.optimizer : family.defaultOptimizer)
+        if let given = modelOptions.phaseOptimizers(base: config.optimizer) {
             config.phaseOptimizers = (config.phaseOptimizers ?? [:]).merging(given) { $1 }
         }
         if let patch { config.patch = patch }
@@ -421,12 +419,7 @@ struct Train: ParsableCommand {
         } catch {
             // A run that cannot start leaves no empty folder behind.
             Self.removeIfUnused(folder, madeFolder: madeFolder)
-            switch error {
-            case let error as DatasetError: throw CommandFailure(message: error.description)
-            case let error as TrainingError: throw CommandFailure(message: error.description)
-            case let error as SafeTensorsError: throw CommandFailure(message: error.description)
-            default: throw error
-            }
+            throw error
         }
         let c = run.config
         print("training \(c.modelDescription) on \(c.data): "
@@ -441,9 +434,9 @@ struct Train: ParsableCommand {
         let metrics: [String: Double]
         do {
             metrics = try run.run(report: progress.show, log: progress.line)
-        } catch let error as TrainingError {
+        } catch {
             progress.finish()
-            throw CommandFailure(message: error.description)
+            throw error
         }
         progress.finish()
         try Self.printSummary(metrics, of: run, folder: folder)
@@ -475,9 +468,9 @@ struct Train: ParsableCommand {
             } else {
                 staged = try StagedRun.resuming(folder, epochs: epochs)
             }
-        } catch let error as TrainingError {
+        } catch {
             Self.removeIfUnused(folder, madeFolder: madeFolder)
-            throw CommandFailure(message: error.description)
+            throw error
         }
         let plan = staged.plan
         print("pretraining \(plan.stages.count) \(plan.kind.rawValue) stage(s) of \(plan.stages[0].epochs) epoch(s) on "
@@ -492,12 +485,7 @@ struct Train: ParsableCommand {
             result = try staged.run(report: progress.show, log: progress.line)
         } catch {
             progress.finish()
-            switch error {
-            case let error as DatasetError: throw CommandFailure(message: error.description)
-            case let error as TrainingError: throw CommandFailure(message: error.description)
-            case let error as SafeTensorsError: throw CommandFailure(message: error.description)
-            default: throw error
-            }
+            throw error
         }
         progress.finish()
         if let run = staged.finetuneRun, !result.stopped {

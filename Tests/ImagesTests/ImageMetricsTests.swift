@@ -96,4 +96,20 @@ private func addNoise(_ clean: [Float], std: Float, seed: UInt64 = 7) -> [Float]
         }
         #expect(previousSSIM < 0.5, "SSIM at noise std 0.3 is \(previousSSIM)")
     }
+
+    /// The reported PSNR: an output is scored clipped to [0, 1] (as saved), an input unclipped,
+    /// and identical images at the cap; otherwise it equals the plain PSNR.
+    @Test func reportedPSNRClipsOutputsOnly() throws {
+        let reference = try Fixture(path: metricsReferencePath)
+        let clean = try #require(reference["gray.clean"]).values, n = clean.count
+        // Unclipped noise of +-0.3 leaves [0, 1] at the darkest and brightest pixels.
+        let noisy = clean.enumerated().map { $0.element + ($0.offset % 2 == 0 ? 0.3 : -0.3) }
+        #expect(noisy.contains { $0 < 0 } && noisy.contains { $0 > 1 })
+        let clipped = noisy.map { min(max($0, 0), 1) }
+        #expect(ImageMetrics.reportedPSNR(clean, noisy, count: n, scoring: .input) == psnr(clean, noisy))
+        #expect(ImageMetrics.reportedPSNR(clean, noisy, count: n, scoring: .output) == psnr(clean, clipped))
+        #expect(psnr(clean, clipped) > psnr(clean, noisy))
+        #expect(ImageMetrics.reportedPSNR(clean, clean, count: n, scoring: .output) == ImageMetrics.reportedPSNRCap)
+        #expect(ImageMetrics.reportedPSNR(clean, clean, count: n, scoring: .input) == 100)
+    }
 }

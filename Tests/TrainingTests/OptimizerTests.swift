@@ -57,4 +57,35 @@ import Training
         w.warmupSteps = 4
         #expect(w.factor(at: 0) == 0.25 && w.factor(at: 3) == 1 && w.factor(at: 10) == 1)
     }
+
+    @Test func writtenFormsParse() throws {
+        #expect(try Schedule(parsing: "constant") == Schedule())
+        let step = try Schedule(parsing: "step:500:0.5")
+        #expect(step.kind == .step && step.every == 500 && step.gamma == 0.5)
+        #expect(try Schedule(parsing: "cosine").minFactor == 0)
+        #expect(try Schedule(parsing: "cosine:0.25").minFactor == 0.25)
+        let m = try InitialMomentum(parsing: "0.5:5")
+        #expect(m.momentum == 0.5 && m.epochs == 5)
+        let p = try PhaseOptimizerSetting(parsing: "discriminator:optimizer=sgd,lr=2e-4,clip-norm=1")
+        var config = OptimizerConfig()
+        p.apply(to: &config)
+        #expect(p.phase == "discriminator" && config.kind == .sgd && config.learningRate == 2e-4 && config.clipNorm == 1)
+        #expect(config.beta1 == OptimizerConfig().beta1)
+    }
+
+    @Test(arguments: ["", "cosine:", "cosine:abc", "cosine:2", "step:0:0.1", "step:10", "step:10:-1", "step:10:inf",
+                      "constant:1", "linear"])
+    func badSchedulesAreRefused(_ spec: String) {
+        #expect(throws: TrainingError.self) { try Schedule(parsing: spec) }
+    }
+
+    @Test(arguments: ["0.5", "1:5", "-0.1:5", "0.5:-1", "0.5:x", ":"])
+    func badInitialMomentaAreRefused(_ spec: String) {
+        #expect(throws: TrainingError.self) { try InitialMomentum(parsing: spec) }
+    }
+
+    @Test(arguments: ["discriminator", ":lr=1", "d:", "d:lr", "d:lr=x", "d:speed=1", "d:optimizer=rmsprop", "d:lr=1,"])
+    func badPhaseSettingsAreRefused(_ spec: String) {
+        #expect(throws: TrainingError.self) { try PhaseOptimizerSetting(parsing: spec) }
+    }
 }
