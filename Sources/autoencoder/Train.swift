@@ -232,53 +232,6 @@ struct Train: ParsableCommand {
         }
     }
 
-    /// Checks the run folder before any data is read: a file is refused, and a folder that holds
-    /// files only with --resume (it is that run) or --overwrite (emptied first). The folder is
-    /// locked first (held until this process ends), so a second training started on it at the same
-    /// time is refused instead of mixing its files with this one's. Returns whether this command
-    /// made (or emptied) the folder, for removal when the run cannot start.
-    func prepareRunFolder(_ folder: String) throws -> Bool {
-        var isFolder: ObjCBool = false
-        let exists = FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder)
-        if exists && !isFolder.boolValue {
-            throw CommandFailure(message: "\(folder): a file, not a folder; choose another --run-dir")
-        }
-        if resume != nil && !exists { return false }
-        if !exists {
-            do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
-                throw CommandFailure(message: "\(folder): cannot create the run folder (\(error.localizedDescription))")
-            }
-        }
-        _ = try RunFolderLock.acquire(folder)
-        guard resume == nil else { return false }
-        let entries = Self.entries(folder)
-        if !entries.isEmpty {
-            guard overwrite else {
-                throw CommandFailure(message: "\(folder): already holds a run (\(entries.prefix(3).joined(separator: ", "))"
-                    + "\(entries.count > 3 ? ", ..." : "")); continue it with --resume \(folder), or pass --overwrite "
-                    + "to replace it")
-            }
-            for entry in entries {
-                do { try FileManager.default.removeItem(atPath: (folder as NSString).appendingPathComponent(entry)) } catch {
-                    throw CommandFailure(message: "\(folder): cannot remove the old run (\(error.localizedDescription))")
-                }
-            }
-        }
-        return !exists || !entries.isEmpty
-    }
-
-    /// What a run folder holds besides its lock file, sorted.
-    static func entries(_ folder: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0 != RunFolderLock.fileName }.sorted()
-    }
-
-    /// Removes a folder this command made when the run could not start and left nothing in it.
-    static func removeIfUnused(_ folder: String, madeFolder: Bool) {
-        if madeFolder && FileManager.default.fileExists(atPath: folder) && entries(folder).isEmpty {
-            try? FileManager.default.removeItem(atPath: folder)
-        }
-    }
-
     /// An existing path made absolute, so a run resumes from any working directory; bundled data
     /// names stay names.
     static func absolute(_ path: String) -> String {
@@ -286,26 +239,9 @@ struct Train: ParsableCommand {
         return URL(fileURLWithPath: path).standardizedFileURL.path
     }
 
-    /// The config file that `--config` names (a file, or a run folder's config.json).
-    static func readConfig(_ path: String) throws -> TrainingConfig {
-        var isFolder: ObjCBool = false
-        let file = FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue
-            ? (path as NSString).appendingPathComponent("config.json") : path
-        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-            throw CommandFailure(message: "\(file): cannot read the config")
-        }
-        do {
-            return try TrainingConfig.from(json: text)
-        } catch let error as TrainingError {
-            throw CommandFailure(message: "\(file): \(error.message)")
-        } catch {
-            throw CommandFailure(message: "\(file): not a config of this tool (\(error.localizedDescription))")
-        }
-    }
-
     /// The run's config: the defaults (or `--config`), with every given option applied.
     func makeConfig() throws -> TrainingConfig {
-        let base = try config.map(Self.readConfig)
+        let base = try config.map(TrainingConfig.read(from:))
         let family = modelOptions.model ?? base?.family ?? .deep
         // A different --model than the config's starts from that family's preset.
         let baseModel = base?.family == family ? base?.model : nil
@@ -399,7 +335,7 @@ struct Train: ParsableCommand {
         if let mpiReduce { group?.reduction = mpiReduce }
         if let mpiTimeout { group?.setTimeout(mpiTimeout) }
         // Under MPI rank 0 alone owns the run folder.
-        let madeFolder = group?.isWriter == false ? false : try prepareRunFolder(folder)
+        let madeFolder = group?.isWriter == false ? false : try RunFolder.prepare(folder, resuming: resume != nil, overwrite: overwrite)
         let resumesStaged = resume.map { !$0.hasSuffix(".safetensors") && StagedRun.isStaged($0) } ?? false
         if group != nil && (pretrain != nil || resumesStaged) {
             throw CommandFailure(message: "staged runs (--pretrain) run in one process, not under mpirun")
@@ -418,7 +354,7 @@ struct Train: ParsableCommand {
                                   resumeSettings: applyResumeSettings)
         } catch {
             // A run that cannot start leaves no empty folder behind.
-            Self.removeIfUnused(folder, madeFolder: madeFolder)
+            RunFolder.removeIfUnused(folder, madeFolder: madeFolder)
             throw error
         }
         let c = run.config
@@ -469,7 +405,7 @@ struct Train: ParsableCommand {
                 staged = try StagedRun.resuming(folder, epochs: epochs)
             }
         } catch {
-            Self.removeIfUnused(folder, madeFolder: madeFolder)
+            RunFolder.removeIfUnused(folder, madeFolder: madeFolder)
             throw error
         }
         let plan = staged.plan
