@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "Kernels", targets: ["Kernels"]),
         .library(name: "Layers", targets: ["Layers"]),
         .library(name: "Models", targets: ["Models"]),
+        .library(name: "Engine", targets: ["Engine"]),
         .library(name: "Training", targets: ["Training"]),
         .library(name: "Datasets", targets: ["Datasets"]),
         .library(name: "Images", targets: ["Images"]),
@@ -48,17 +49,20 @@ let package = Package(
         .target(name: "Models", dependencies: ["Kernels", "Layers"], exclude: ["README.md"]),
         .target(name: "Images", dependencies: ["CPNG", "CPNGStraight"], exclude: ["README.md"]),
         .target(name: "Datasets", dependencies: ["Kernels", "Images", "CZlib"], exclude: ["README.md"]),
-        .target(name: "Training", dependencies: ["Kernels", "Layers", "Models", "Datasets", "Images", "CKernels"],
+        .target(name: "Engine", dependencies: ["Kernels", "Layers", "Models", "Datasets", "Images", "CKernels"],
+                exclude: ["README.md"]),
+        .target(name: "Training", dependencies: ["Engine", "Kernels", "Layers", "Models", "Datasets", "Images",
+                                                 "CKernels"],
                 exclude: ["README.md"]),
 
         // MARK: Executable
         .executableTarget(name: "autoencoder", dependencies: [
-            "Datasets", "Images", "Kernels", "Layers", "Models", "Training",
+            "Datasets", "Engine", "Images", "Kernels", "Layers", "Models", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], exclude: ["README.md"]),
 
         // Replays inputs through the fuzz harnesses; tools/fuzz builds it with libFuzzer.
-        .executableTarget(name: "autoencoder-fuzz", dependencies: ["Datasets", "Images", "Training"]),
+        .executableTarget(name: "autoencoder-fuzz", dependencies: ["Datasets", "Engine", "Images", "Training"]),
 
         // MARK: Test support
         .target(name: "TestSupport", dependencies: ["CZlib", "Kernels"], path: "Tests/TestSupport"),
@@ -69,14 +73,14 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "Kernels", "TestSupport"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Layers", "Kernels", "Datasets",
+        .testTarget(name: "TrainingTests", dependencies: ["Engine", "Training", "Models", "Layers", "Kernels", "Datasets",
                                                           "Images", "TestSupport", "CAllocationCounter"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "Kernels", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Images", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["autoencoder", "autoencoder-fuzz", "Datasets", "Images", "Layers", "Models",
-                                                     "Training",
+        .testTarget(name: "CLITests", dependencies: ["autoencoder", "autoencoder-fuzz", "Datasets", "Engine", "Images", "Layers",
+                                                     "Models", "Training",
                                                      "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

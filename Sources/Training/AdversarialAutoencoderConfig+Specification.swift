@@ -2,6 +2,7 @@
 // leading 0); a label-conditioned prior needs labelled data with at most one class per component.
 
 import Datasets
+import Engine
 import Layers
 import Models
 

@@ -2,6 +2,7 @@
 // `optimizer.<name>.m` / `.v`, model training state, and `__metadata__` holding the JSON config,
 // step, epoch, progress within the epoch and the loss history. Written atomically.
 
+import Engine
 import Foundation
 import Layers
 import Models

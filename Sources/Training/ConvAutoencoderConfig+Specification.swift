@@ -1,6 +1,7 @@
 // The convolutional autoencoder as a model specification: channels and size come from the data.
 
 import Datasets
+import Engine
 import Layers
 import Models
 

@@ -2,6 +2,7 @@
 // 2^depth; the channel count comes from the data.
 
 import Datasets
+import Engine
 import Layers
 import Models
 

@@ -5,6 +5,7 @@
 // gave 1.47x at 16 rows per shard, 1.11x at 32, 0.93-1.00x at 128; conv models (M2, 0.53x) and
 // recurrent ones (M3 at 64 rows, 0.69-0.75x) run their small per-step or per-image GEMMs better alone.
 
+import Engine
 import Foundation
 
 /// The cores-to-shards policy of `train` (and of library users who want the same).

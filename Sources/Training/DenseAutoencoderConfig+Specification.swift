@@ -2,6 +2,7 @@
 // specification, with their presets.
 
 import Datasets
+import Engine
 import Layers
 import Models
 

@@ -5,6 +5,7 @@
 // plots show the same swaps.
 
 import Datasets
+import Engine
 import Foundation
 import Images
 import Kernels

@@ -3,6 +3,7 @@
 // label's class count from the data.
 
 import Datasets
+import Engine
 import Layers
 import Models
 

@@ -4,6 +4,7 @@
 
 import Datasets
 import Dispatch
+import Engine
 import Foundation
 import Images
 import Kernels

@@ -6,6 +6,7 @@
 
 import Datasets
 import Dispatch
+import Engine
 import Foundation
 import Kernels
 import Layers
@@ -214,9 +215,4 @@ public final class ImageDenoiser: @unchecked Sendable {
         let j = ((i % period) + period) % period
         return j < n ? j : period - j
     }
-}
-
-struct Unchecked<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }

@@ -4,6 +4,7 @@
 // the estimate is the same at any shard count; the log-sum-exp runs in double precision.
 
 import Datasets
+import Engine
 import Foundation
 import Models
 

@@ -2,6 +2,7 @@
 // autoencoder's cluster head (Makhzani et al. 2015, section 6).
 
 import Datasets
+import Engine
 import Foundation
 import Models
 

@@ -3,6 +3,7 @@
 // latent scatter plot (PCA to 2-D when the code is wider), coloured by label.
 
 import Datasets
+import Engine
 import Foundation
 import Images
 import Kernels

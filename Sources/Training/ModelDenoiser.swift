@@ -3,6 +3,7 @@
 // fully convolutional denoiser, any size) for `autoencoder denoise`.
 
 import Datasets
+import Engine
 import Foundation
 import Images
 import Kernels

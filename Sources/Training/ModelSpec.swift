@@ -4,6 +4,7 @@
 // `ModelRegistry.specifications` below is the one list of families.
 
 import Datasets
+import Engine
 import Foundation
 import Layers
 import Models

@@ -1,6 +1,7 @@
 // NumPy's .npy format (version 1.0) for code matrices: magic, a Python-literal header padded to
 // a multiple of 64 bytes, then the little-endian values in C order. numpy.load reads it.
 
+import Engine
 import Foundation
 import Images
 

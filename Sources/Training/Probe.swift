@@ -3,6 +3,7 @@
 // consistency). Softmax cross-entropy, Adam, shuffled minibatches, features standardised with
 // the training set's mean and deviation; one thread, deterministic for a seed.
 
+import Engine
 import Foundation
 import Kernels
 import Layers

@@ -2,6 +2,7 @@
 // (a leading 0 in --layers), the hidden width is the second.
 
 import Datasets
+import Engine
 import Layers
 import Models
 

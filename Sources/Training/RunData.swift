@@ -3,6 +3,7 @@
 // noise, patches and binarization, and the model's size resolved from one training row.
 
 import Datasets
+import Engine
 import Foundation
 import Models
 

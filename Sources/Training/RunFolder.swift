@@ -2,6 +2,7 @@
 // refused unless the caller asks to overwrite it), a resumed run its old one; the folder is locked
 // first, so two trainings never share one. A run that cannot start leaves no empty folder behind.
 
+import Engine
 import Foundation
 
 public enum RunFolder {

@@ -2,6 +2,7 @@
 // process lives. The kernel drops it when the process ends, however it ends, so the lock of a
 // dead process is taken over by the next run; the file keeps the holder's process id for messages.
 
+import Engine
 import Foundation
 
 public final class RunFolderLock: @unchecked Sendable {

@@ -2,6 +2,7 @@
 // (C x W values per step, H steps) or over sequence files (standardized, variable length).
 
 import Datasets
+import Engine
 import Layers
 import Models
 

@@ -4,6 +4,7 @@
 // A stage's `data` reads `stage:FOLDER`; the chain is followed down to the files.
 
 import Datasets
+import Engine
 import Foundation
 import Layers
 import Models

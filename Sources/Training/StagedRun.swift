@@ -4,6 +4,7 @@
 // autoencoder, which is then fine-tuned. Each stage is a run folder under stages/, resumable.
 
 import Datasets
+import Engine
 import Foundation
 import Images
 import Kernels

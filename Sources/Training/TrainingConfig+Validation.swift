@@ -3,6 +3,7 @@
 // with or silently misread is refused with the config key and the option that set it.
 
 import Datasets
+import Engine
 import Foundation
 
 extension TrainingConfig {

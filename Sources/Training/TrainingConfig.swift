@@ -2,6 +2,7 @@
 // every checkpoint's metadata; built by the CLI from its options, read back by --resume.
 
 import Datasets
+import Engine
 import Foundation
 import Layers
 import Models

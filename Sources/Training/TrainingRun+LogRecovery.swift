@@ -2,6 +2,7 @@
 // after lines about steps the checkpoint does not hold (they are trained again), or between an
 // epoch's checkpoint and its log line (the record would be lost).
 
+import Engine
 import Foundation
 import Images
 

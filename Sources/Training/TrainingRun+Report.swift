@@ -2,6 +2,7 @@
 // model has, and the measures its capabilities allow (a likelihood, clusters, disentanglement),
 // as one JSON object and as lines of text.
 
+import Engine
 import Foundation
 import Models
 

@@ -3,6 +3,7 @@
 // log file.
 
 import Datasets
+import Engine
 import Foundation
 import Images
 import Kernels

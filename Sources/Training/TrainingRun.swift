@@ -3,18 +3,13 @@
 // plots/loss.png, checkpoints/ (last and best, atomic) and metrics.json. Resumes bit-identically.
 
 import Datasets
+import Engine
 import Foundation
 import Images
 import Kernels
 import Layers
 import Models
 
-/// Errors that stop a run, each a one-line reason.
-public struct TrainingError: Error, CustomStringConvertible, Sendable {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
 
 /// What the run reports while it trains (for the progress bar or log lines).
 public struct StepReport: Sendable {

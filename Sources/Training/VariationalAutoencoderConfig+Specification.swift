@@ -2,6 +2,7 @@
 // (a leading 0), the convolutional form takes the image's channels and size.
 
 import Datasets
+import Engine
 import Layers
 import Models
 

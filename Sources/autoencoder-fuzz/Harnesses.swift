@@ -5,6 +5,7 @@
 // that AUTOENCODER_FUZZ_TARGET names.
 
 import Datasets
+import Engine
 import Foundation
 import Images
 import Training

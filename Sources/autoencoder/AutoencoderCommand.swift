@@ -1,6 +1,7 @@
 // The `autoencoder` command line: wiring from options to the library, no arithmetic here.
 
 import ArgumentParser
+import Engine
 import Foundation
 import Training
 

@@ -6,6 +6,7 @@
 import ArgumentParser
 import Datasets
 import Dispatch
+import Engine
 import Foundation
 import Images
 import Kernels

@@ -4,6 +4,7 @@
 
 import ArgumentParser
 import Datasets
+import Engine
 import Foundation
 import Training
 

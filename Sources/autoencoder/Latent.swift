@@ -2,6 +2,7 @@
 // with a code (dense families, conv, vae). Each takes --checkpoint (file or run folder) and --out.
 
 import ArgumentParser
+import Engine
 import Foundation
 import Training
 

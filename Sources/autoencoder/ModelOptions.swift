@@ -1,6 +1,7 @@
 // Options that define a model and its optimizer, shared by train and bench.
 
 import ArgumentParser
+import Engine
 import Foundation
 import Layers
 import Models

@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import Datasets
+import Engine
 import Foundation
 import Models
 import Training

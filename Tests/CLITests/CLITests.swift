@@ -1,6 +1,7 @@
 // End to end through the built `autoencoder` binary: inspect and grid on the bundled data, and
 // a one-line error with a non-zero exit for bad input.
 
+import Engine
 import Foundation
 import Images
 import Training

@@ -3,6 +3,7 @@
 // depths come back), and evaluate, which must corrupt its clean input before denoising.
 
 import Datasets
+import Engine
 import Foundation
 import Images
 import Testing

@@ -3,6 +3,7 @@
 // give train and test splits with class labels, signals save and exit 128 + signal, and bad
 // numbers are refused with one line.
 
+import Engine
 import Foundation
 import Images
 import Testing

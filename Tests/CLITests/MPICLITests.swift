@@ -3,6 +3,7 @@
 // job and leaves a usable checkpoint. Skipped where Open MPI is not installed (tools/install-deps
 // installs it when run as root).
 
+import Engine
 import Foundation
 import Testing
 import Training

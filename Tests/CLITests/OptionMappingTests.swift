@@ -5,6 +5,7 @@
 
 #if DEBUG
 
+import Engine
 import Foundation
 import Layers
 import Models

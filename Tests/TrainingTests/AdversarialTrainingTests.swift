@@ -4,6 +4,7 @@
 // prior (its zero-allocation step test sits with the others in DeterminismTests).
 
 import Datasets
+import Engine
 import Foundation
 import Kernels
 import Layers

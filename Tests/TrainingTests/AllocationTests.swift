@@ -6,6 +6,7 @@
 
 import CAllocationCounter
 import Datasets
+import Engine
 import Foundation
 import Kernels
 import Layers

@@ -2,6 +2,7 @@
 // were silently accepted (from config.json and from a checkpoint's metadata) are refused with
 // the config key; a checkpoint's progress and non-finite weights are checked as it loads.
 
+import Engine
 import Foundation
 import Kernels
 import Models

@@ -4,6 +4,7 @@
 // (stride-2 convolutions, transposed convolutions with per-dimension output padding) on 7x9; and
 // the U-Net denoiser of tools/torch_denoiser.py (skip concatenations, residual output).
 
+import Engine
 import Foundation
 import Kernels
 import Layers

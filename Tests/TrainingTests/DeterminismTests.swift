@@ -3,6 +3,7 @@
 // toy updates each group with its own optimizer; a step allocates nothing after warm-up.
 
 import Datasets
+import Engine
 import Foundation
 import Kernels
 import Layers

@@ -3,6 +3,7 @@
 // carry the header numpy expects.
 
 import Datasets
+import Engine
 import Foundation
 import Kernels
 import Layers

@@ -1,6 +1,7 @@
 // The model specification: configs of format version 1 (written before it) are read and
 // converted, a newer version is refused naming it, and every family round-trips through JSON.
 
+import Engine
 import Foundation
 import Layers
 import Models

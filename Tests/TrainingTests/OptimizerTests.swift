@@ -1,6 +1,7 @@
 // The vectorised C optimizer loops agree with the plain Swift reference, for every optimizer
 // and option; schedules give the documented factors.
 
+import Engine
 import Kernels
 import Testing
 import TestSupport

@@ -2,6 +2,7 @@
 // the reconstruction error falling on the bundled digits, and the momentum of the first epochs.
 
 import Datasets
+import Engine
 import Foundation
 import Kernels
 import Models

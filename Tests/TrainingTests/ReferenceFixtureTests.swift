@@ -1,6 +1,7 @@
 // The tiny dense autoencoder of tools/make_fixtures.py (PyTorch) with the same weights gives the
 // same output, loss and gradients, and the same losses over 10 Adam steps.
 
+import Engine
 import Foundation
 import Kernels
 import Layers

@@ -1,6 +1,7 @@
 // Checkpoints: a saved run resumes bit-identically (at an epoch boundary and mid-epoch), the
 // file round-trips every tensor, and the run folder holds what the design promises.
 
+import Engine
 import Foundation
 import Images
 import Kernels

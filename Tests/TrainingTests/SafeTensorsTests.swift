@@ -2,6 +2,7 @@
 // every malformed file is rejected with an error naming it. Format:
 // https://github.com/huggingface/safetensors ("Format" in the README).
 
+import Engine
 import Foundation
 import Kernels
 import Testing

@@ -3,6 +3,7 @@
 // rounding for both cells.
 
 import Datasets
+import Engine
 import Foundation
 import Kernels
 import Layers

@@ -3,6 +3,7 @@
 // the first reads the codes of the one below, and the plans of the three stacks.
 
 import Datasets
+import Engine
 import Foundation
 import Kernels
 import Models

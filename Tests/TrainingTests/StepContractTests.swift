@@ -2,6 +2,7 @@
 // parts that add up over shards; per-phase optimizer settings are checked against the phases.
 
 import Datasets
+import Engine
 import Foundation
 import Kernels
 import Layers

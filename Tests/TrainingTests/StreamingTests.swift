@@ -2,6 +2,7 @@
 // same run with everything in memory, the cache's budget, and files that break mid-run.
 
 import Datasets
+import Engine
 import Foundation
 import Images
 import Models

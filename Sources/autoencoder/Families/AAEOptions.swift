@@ -1,6 +1,7 @@
 // The adversarial autoencoder's flags.
 
 import ArgumentParser
+import Engine
 import Models
 import Training
 

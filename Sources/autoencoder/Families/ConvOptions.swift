@@ -1,6 +1,7 @@
 // The conv family takes only shared flags (--filters, --architecture, --loss, ...).
 
 import ArgumentParser
+import Engine
 import Models
 import Training
 

@@ -1,6 +1,7 @@
 // The denoiser's flags (fully convolutional, any image size).
 
 import ArgumentParser
+import Engine
 import Models
 import Training
 

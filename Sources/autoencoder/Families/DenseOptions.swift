@@ -1,6 +1,7 @@
 // The dense families' flags (dense, deep, sparse, denoising, dropout, contractive).
 
 import ArgumentParser
+import Engine
 import Layers
 import Models
 import Training

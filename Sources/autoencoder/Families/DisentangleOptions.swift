@@ -1,6 +1,7 @@
 // The feature-disentangling autoencoder's flags (--form split or adain).
 
 import ArgumentParser
+import Engine
 import Models
 import Training
 

@@ -2,6 +2,7 @@
 // itself to the family's config; `ModelOptions.families` lists the groups (one line per family).
 
 import ArgumentParser
+import Engine
 import Training
 
 /// A family's own model flags, applied to its config.

@@ -1,6 +1,7 @@
 // The restricted Boltzmann machine's flags.
 
 import ArgumentParser
+import Engine
 import Models
 import Training
 

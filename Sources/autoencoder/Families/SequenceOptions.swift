@@ -1,6 +1,7 @@
 // The recurrent families' flags (lstm, gru).
 
 import ArgumentParser
+import Engine
 import Layers
 import Models
 import Training

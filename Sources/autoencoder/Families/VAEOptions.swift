@@ -1,6 +1,7 @@
 // The variational autoencoder's flags.
 
 import ArgumentParser
+import Engine
 import Models
 import Training
 

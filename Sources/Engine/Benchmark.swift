@@ -226,3 +226,10 @@ public final class StreamFeed {
         return batchRows[...]
     }
 }
+
+/// A pointer (or other value) handed to worker threads that each touch disjoint parts of what it
+/// points to, so sharing it is safe although the compiler cannot check it.
+public struct Unchecked<Value>: @unchecked Sendable {
+    public let value: Value
+    public init(_ value: Value) { self.value = value }
+}

@@ -64,9 +64,9 @@ public final class Trainer: @unchecked Sendable {
     /// The shards this process runs: all of them, or its rank's contiguous block.
     public let localShards: Range<Int>
     /// Every rank's block of shards (one block without MPI).
-    let rankBlocks: [Range<Int>]
+    public let rankBlocks: [Range<Int>]
     /// The workspaces of the local shards (shard `localShards.lowerBound + i` at `i`).
-    let workspaces: [Workspace]
+    public let workspaces: [Workspace]
     /// Each local shard's workspace (activations and gradient slab), for tests and tools.
     public var shardWorkspaces: [Workspace] { workspaces }
     let statistic: FloatBuffer
@@ -147,7 +147,7 @@ public final class Trainer: @unchecked Sendable {
     }
 
     /// The plan for `rows`, kept while the batch size stays the same (no allocation per step).
-    func plan(rows: Int) -> ShardPlan {
+    public func plan(rows: Int) -> ShardPlan {
         if let cached = cachedPlan, cached.rows == rows { return cached.plan }
         let plan = ShardPlan(rows: rows, shards: shards)
         cachedPlan = (rows, plan)
@@ -170,7 +170,7 @@ public final class Trainer: @unchecked Sendable {
 
     /// The workspace of shard `s` (one of the local shards).
     @inline(__always)
-    func workspace(_ s: Int) -> Workspace { workspaces[s - localShards.lowerBound] }
+    public func workspace(_ s: Int) -> Workspace { workspaces[s - localShards.lowerBound] }
 
     /// Runs `job` on every local shard, one worker each.
     @inline(__always)

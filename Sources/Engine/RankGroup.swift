@@ -127,7 +127,7 @@ public final class RankGroup: @unchecked Sendable {
 
     /// Gathers per-shard records of `stride` bytes (shard s at `data + s * stride`) from the ranks
     /// that own them, for the blocks of `blocks`.
-    func allgather(_ data: UnsafeMutableRawPointer, blocks: [Range<Int>], stride: Int) {
+    public func allgather(_ data: UnsafeMutableRawPointer, blocks: [Range<Int>], stride: Int) {
         withUnsafeTemporaryAllocation(of: Int32.self, capacity: 2 * size) { buffer in
             let counts = buffer.baseAddress!, displacements = counts + size
             for (r, block) in blocks.enumerated() {
