@@ -51,7 +51,7 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp("With --cache-memory: decoder threads (default: one per 8 cores).", valueName: "N"))
     var decoders: Int?
 
-    @Option(help: "Noise on the input while timing (denoiser default gaussian:25/255).")
+    @Option(help: "Noise on the input while timing (default: the family's, e.g. denoiser gaussian:25/255).")
     var noise: String?
 
     func run() throws {
@@ -82,7 +82,7 @@ struct Bench: ParsableCommand {
         try config.resolveModel(rowShape: shape)
         try config.resolveLabels(classCount: data.classCount)
         let model = config.makeModel(rowShape: shape)
-        let spec = noise ?? (family == .denoiser ? "gaussian:25/255" : family.defaultNoise)
+        let spec = noise ?? family.defaultNoise
         let corruption = try Corruption(parsing: spec)
         let assembler: any BatchSource = try BatchAssembler(dataset: data, corruption: corruption, seed: 0,
                                                             patch: patchSize.map { ($0, $0) })
