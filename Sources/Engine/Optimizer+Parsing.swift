@@ -50,16 +50,21 @@ public struct InitialMomentum: Sendable, Equatable {
 /// Settings of one phase's optimizer (of a multi-phase model), written `PHASE:key=value,...` with
 /// keys optimizer, lr, momentum, beta1, beta2, weight-decay, clip-norm.
 public struct PhaseOptimizerSetting: Sendable, Equatable {
-    public static let keys = ["optimizer", "lr", "momentum", "beta1", "beta2", "weight-decay", "clip-norm"]
+    /// The keys that take a number.
+    public enum NumberKey: String, Sendable, CaseIterable {
+        case lr, momentum, beta1, beta2, weightDecay = "weight-decay", clipNorm = "clip-norm"
+    }
+
+    public enum Assignment: Sendable, Equatable {
+        case optimizer(OptimizerKind)
+        case number(NumberKey, Float)
+    }
+
+    public static let keys = ["optimizer"] + NumberKey.allCases.map(\.rawValue)
 
     public var phase: String
     /// The assignments in the order written (a later one wins).
     public var assignments: [Assignment]
-
-    public enum Assignment: Sendable, Equatable {
-        case optimizer(OptimizerKind)
-        case number(key: String, value: Float)
-    }
 
     public init(parsing spec: String) throws {
         let usage = TrainingError("expected PHASE:key=value,... (keys \(Self.keys.joined(separator: ", ")))")
@@ -69,11 +74,10 @@ public struct PhaseOptimizerSetting: Sendable, Equatable {
         for pair in spec[spec.index(after: colon)...].split(separator: ",", omittingEmptySubsequences: false) {
             let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
             guard kv.count == 2 else { throw usage }
-            if kv[0] == "optimizer" {
-                guard let kind = OptimizerKind(rawValue: kv[1]) else { throw usage }
+            if kv[0] == "optimizer", let kind = OptimizerKind(rawValue: kv[1]) {
                 assignments.append(.optimizer(kind))
-            } else if Self.keys.contains(kv[0]), let number = Float(kv[1]) {
-                assignments.append(.number(key: kv[0], value: number))
+            } else if let key = NumberKey(rawValue: kv[0]), let number = Float(kv[1]) {
+                assignments.append(.number(key, number))
             } else {
                 throw usage
             }
@@ -86,12 +90,12 @@ public struct PhaseOptimizerSetting: Sendable, Equatable {
         for assignment in assignments {
             switch assignment {
             case .optimizer(let kind): config.kind = kind
-            case .number("lr", let v): config.learningRate = v
-            case .number("momentum", let v): config.momentum = v
-            case .number("beta1", let v): config.beta1 = v
-            case .number("beta2", let v): config.beta2 = v
-            case .number("weight-decay", let v): config.weightDecay = v
-            case .number(_, let v): config.clipNorm = v  // "clip-norm", the one key left
+            case .number(.lr, let v): config.learningRate = v
+            case .number(.momentum, let v): config.momentum = v
+            case .number(.beta1, let v): config.beta1 = v
+            case .number(.beta2, let v): config.beta2 = v
+            case .number(.weightDecay, let v): config.weightDecay = v
+            case .number(.clipNorm, let v): config.clipNorm = v
             }
         }
     }

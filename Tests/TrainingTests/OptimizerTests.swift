@@ -67,11 +67,14 @@ import Training
         #expect(try Schedule(parsing: "cosine:0.25").minFactor == 0.25)
         let m = try InitialMomentum(parsing: "0.5:5")
         #expect(m.momentum == 0.5 && m.epochs == 5)
-        let p = try PhaseOptimizerSetting(parsing: "discriminator:optimizer=sgd,lr=2e-4,clip-norm=1")
+        // Every key sets its own field; a later setting of a key wins; the rest stay.
+        let p = try PhaseOptimizerSetting(parsing: "discriminator:optimizer=sgd,lr=2e-4,clip-norm=1,momentum=0.8,"
+            + "weight-decay=0.01,beta1=0.7,beta2=0.95,lr=3e-4")
         var config = OptimizerConfig()
         p.apply(to: &config)
-        #expect(p.phase == "discriminator" && config.kind == .sgd && config.learningRate == 2e-4 && config.clipNorm == 1)
-        #expect(config.beta1 == OptimizerConfig().beta1)
+        #expect(p.phase == "discriminator" && config.kind == .sgd && config.learningRate == 3e-4 && config.clipNorm == 1)
+        #expect(config.momentum == 0.8 && config.weightDecay == 0.01 && config.beta1 == 0.7 && config.beta2 == 0.95)
+        #expect(config.epsilon == OptimizerConfig().epsilon && config.schedule == OptimizerConfig().schedule)
     }
 
     @Test(arguments: ["", "cosine:", "cosine:abc", "cosine:2", "step:0:0.1", "step:10", "step:10:-1", "step:10:inf",
