@@ -242,11 +242,9 @@ extension TrainingRun {
             / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
     }
 
-    /// The test codes as a scatter plot coloured by label; codes wider than 2 are projected on
-    /// their first two principal components.
-    public func writeLatentScatter(to path: String, title: String) throws {
-        let (codes, labels, z) = try encodeTestSplit()
-        if mirrorsOnly { return }
+    /// The test split's codes (rows x `z`, from `encodeTestSplit`) as a scatter plot coloured by
+    /// label; codes wider than 2 are projected on their first two principal components.
+    public func writeLatentScatter(codes: [Float], labels: [Int32], width z: Int, to path: String, title: String) throws {
         var drawn: [(x: Double, y: Double)] = []
         if z == 2, let latent = model as? any LatentModel, latent.prior != nil {
             // Draws of the prior behind the codes, so a plot shows how well the codes match it.

@@ -172,7 +172,7 @@ public final class StagedRun {
     /// stage and epoch, `report` the step reports of whichever run is training.
     /// `hooks` are passed to every stage and the fine-tuning; a time limit of the plan stops
     /// the run at the first epoch end after it.
-    public func run(report: (StepReport) -> Void, log: (String) -> Void,
+    public func run(report: @escaping (StepReport) -> Void, log: @escaping (String) -> Void,
                     hooks given: RunHooks = RunHooks()) throws -> (metrics: [String: Double], stopped: Bool) {
         let started = Date()
         try FileManager.default.createDirectory(atPath: runDirectory + "/grids", withIntermediateDirectories: true)

@@ -100,23 +100,6 @@ extension TrainingRun {
                           parts: partList(total.parts, samples: indices.count))
     }
 
-    /// Clean | corrupted | reconstruction rows of the first `gridCount` test samples.
-    public func writeGrid(epoch: Int) throws {
-        var caption = "\(config.modelDescription), epoch \(epoch)"
-        if let record = progress.history.last {
-            if let psnr = record.testPSNR {
-                caption += String(format: ", validation PSNR %.2f dB", psnr)
-            } else if let error = record.testSquaredErrorPerImage {
-                caption += String(format: ", test squared error/image %.3f", error)
-            }
-        }
-        try writeGrid(to: runDirectory + String(format: "/grids/reconstruction-epoch-%03d.png", epoch),
-                      count: config.gridCount, scale: config.gridScale ?? 1, caption: caption)
-        if !mirrorsOnly, let filters = model as? any FilterModel, !isSequenceData {
-            try writeFilters(of: filters, to: runDirectory + String(format: "/grids/filters-epoch-%03d.png", epoch))
-        }
-    }
-
     /// The first `count` hidden units' weights over the image (rows of 10), each stretched over
     /// its own mean +- 3 standard deviations (black to white).
     public func writeFilters(of model: any FilterModel, to path: String, count: Int = 100) throws {
@@ -176,6 +159,12 @@ extension TrainingRun {
     /// (rows of up to 10 samples); for sequence data, a plot of original vs reconstruction per
     /// feature of the first few test sequences, in the data's units.
     public func writeGrid(to path: String, count: Int, scale: Int = 1, caption: String? = nil) throws {
+        try writeGrid(gridRows(count: count), to: path, scale: scale, caption: caption)
+    }
+
+    /// The first `count` test samples (3 sequences at most), clean, corrupted and reconstructed;
+    /// collective under MPI (every rank evaluates its shards' rows).
+    public func gridRows(count: Int) -> GridRows {
         let shown = testSequences == nil ? count : min(count, 3)
         let ids = Array(testIndices.prefix(min(shown, config.batchSize)))
         let width = model.targetWidth
@@ -192,7 +181,13 @@ extension TrainingRun {
                 }
             }
         }
-        if mirrorsOnly { return }
+        return GridRows(ids: ids, clean: clean, noisy: noisy, reconstructions: recon)
+    }
+
+    /// Draws `rows` as a grid (images of 1 or 3 channels; nothing for others) or a sequence plot.
+    public func writeGrid(_ rows: GridRows, to path: String, scale: Int = 1, caption: String? = nil) throws {
+        let ids = rows.ids, width = model.targetWidth
+        let (clean, noisy, recon) = (rows.clean, rows.noisy, rows.reconstructions)
         if let sequences = testSequences?.sequences {
             var plot = SequencePlot(featureNames: sequences.featureNames)
             let d = sequences.features
@@ -227,7 +222,8 @@ extension TrainingRun {
         try PNGCodec.write(grid.render(), to: path)
     }
 
-    func writePlot() throws {
+    /// The loss per epoch so far (log scale), train, test and the model's test loss parts.
+    func writePlot(to path: String) throws {
         var plot = LinePlot(title: "loss per epoch", xLabel: "epoch", yLabel: "objective", logScaleY: true)
         plot.add("train", color: (31, 119, 180), points: progress.history.map { (Double($0.epoch), $0.trainLoss) })
         plot.add("test", color: (214, 39, 40),
@@ -237,7 +233,7 @@ extension TrainingRun {
             plot.add("test " + name, color: colors[i % colors.count],
                      points: progress.history.compactMap { r in r.testParts?[name].map { (Double(r.epoch), $0) } })
         }
-        try PNGCodec.write(plot.render(), to: runDirectory + "/plots/loss.png")
+        try PNGCodec.write(plot.render(), to: path)
     }
 
     func metrics(wallSeconds: Double, samples: Int) -> [String: Double] {

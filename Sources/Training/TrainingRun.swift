@@ -1,6 +1,7 @@
 // A whole training run: loads the data, trains epoch by epoch with the data-parallel engine,
-// evaluates on the test split, and writes the run folder: config.json, log.jsonl, grids/,
-// plots/loss.png, checkpoints/ (last and best, atomic) and metrics.json. Resumes bit-identically.
+// evaluates on the test split, checkpoints, and emits what happened as events (RunEvents.swift) to
+// reporters: the run folder's writer (config.json, log.jsonl, grids/, plots/, metrics.json,
+// checkpoints/ last and best, atomic) and the terminal's lines. Resumes bit-identically.
 
 import Datasets
 import Engine
@@ -61,8 +62,6 @@ public final class TrainingRun {
     /// Stops this run the same way as `stopRequested` (set from its own callbacks): a library
     /// user or a test stops one run without touching others in the process.
     public var stopThisRun = false
-    /// A rank that does not write runs the collective part of each output (MPI) but writes nothing.
-    var mirrorsOnly = false
     public let model: any AutoencoderModel
     public let trainer: Trainer
     public internal(set) var progress: RunProgress
@@ -203,50 +202,25 @@ public final class TrainingRun {
     var batchesPerEpoch: Int { (trainIndices.count + config.batchSize - 1) / config.batchSize }
 
     /// Trains the remaining epochs. `report` receives step reports; `log` receives lines; `hooks`
-    /// are called at epoch ends, evaluations and checkpoints.
-    public func run(report: (StepReport) -> Void, log: (String) -> Void,
-                    hooks: RunHooks = RunHooks()) throws -> [String: Double] {
+    /// are called at epoch ends, evaluations and checkpoints; `reporters` observe every event
+    /// after the run folder and the lines have (on every rank: check `trainer.group`).
+    public func run(report: @escaping (StepReport) -> Void, log: @escaping (String) -> Void,
+                    hooks: RunHooks = RunHooks(), reporters extra: [any RunReporter] = []) throws -> [String: Double] {
         // Under MPI only rank 0 writes; the others run the same loop (and its collective parts).
-        let writes = hooks.writesFiles && (trainer.group?.isWriter ?? true)
-        mirrorsOnly = !writes
-        var lock: RunFolderLock?
-        defer { lock?.release() }
-        if writes {
-            try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
-            lock = try RunFolderLock.acquire(runDirectory)
-            for folder in ["grids", "plots", "checkpoints"] {
-                try FileManager.default.createDirectory(atPath: runDirectory + "/" + folder, withIntermediateDirectories: true)
-            }
-            try AtomicFile.write(Data(config.jsonString(pretty: true).utf8), to: runDirectory + "/config.json")
+        let folder = hooks.writesFiles && (trainer.group?.isWriter ?? true) ? try RunFolderWriter(self) : nil
+        defer { folder?.close() }
+        let reporters: [any RunReporter] = (folder.map { [$0] } ?? []) + [ConsoleReporter(report: report, log: log)] + extra
+        func emit(_ event: RunEvent) throws {
+            for reporter in reporters { try reporter.handle(event, of: self) }
         }
-        let resuming = progress.epoch > 0 || progress.batchInEpoch > 0
-        if writes && resuming { try reconcileLog(runDirectory + "/log.jsonl") }
-        let logFile = writes ? try LogFile(path: runDirectory + "/log.jsonl", append: resuming) : nil
-        if progress.epoch == 0 && progress.batchInEpoch == 0 {
-            for warning in dataWarnings {
-                log("warning: " + warning)
-                logFile?.write(["type": "warning", "message": warning])
-            }
-        }
-        if !skipped.isEmpty && progress.epoch == 0 && progress.batchInEpoch == 0 {
-            log("skipped \(skipped.count) file(s) that libpng rejects (--skip-bad):")
-            for file in skipped { log("  \(file)") }
-            logFile?.write(["type": "skipped", "files": skipped.map { ["path": $0.path, "reason": $0.reason] }])
-        }
-        if let cache {
-            let decoded = cache.index.totalSampleBytes
-            log("streaming \(cache.index.folder): \(ImageCache.format(decoded)) of decoded images through a "
-                + "\(ImageCache.format(cache.budget)) cache, windows of \(config.window ?? 0) images, \(cache.decoders) "
-                + "decoder thread(s); \(testIndices.count) validation samples of \(testImages?.dataset.count ?? 0) held-out images")
-            logFile?.write(["type": "streaming", "decoded_bytes": decoded, "cache_bytes": cache.budget,
-                            "window": config.window ?? 0, "decoders": cache.decoders])
-        }
+        // Figures need every rank under MPI (their evaluation is collective).
+        let drawsFigures = folder != nil || trainer.group != nil
         func checkpoint(_ name: String) throws {
-            guard writes else { return }
-            let path = runDirectory + "/checkpoints/\(name).safetensors"
-            try Checkpoint.save(trainer, config: config, progress: progress, to: path)
+            guard let folder else { return }
+            let path = try folder.saveCheckpoint(name, of: self)
             hooks.checkpointed?(path)
         }
+        try emit(.began(fresh: progress.epoch == 0 && progress.batchInEpoch == 0))
         var permutation = [Int](repeating: 0, count: trainIndices.count)
         if let cache {
             cache.start(epoch: progress.epoch, step: progress.batchInEpoch, epochs: config.epochs, walk: streamWalk())
@@ -279,7 +253,7 @@ public final class TrainingRun {
                 let upper = min(lower + config.batchSize, trainIndices.count)
                 for i in lower..<upper { batch[i - lower] = trainIndices[permutation[i]] }
                 let rows = upper - lower
-                if let cache { windowWait += try acquireImages(cache, epoch: epoch, batch: b, log: log, logFile: logFile,
+                if let cache { windowWait += try acquireImages(cache, epoch: epoch, batch: b, emit: emit,
                                                                checkpoint: checkpointInsideEpoch) }
                 let sums = batch.withUnsafeBufferPointer {
                     trainer.trainStep(trainSource, indices: UnsafeBufferPointer(rebasing: $0[0..<rows]), epoch: epoch)
@@ -312,24 +286,17 @@ public final class TrainingRun {
                         loss: windowLoss / Double(windowSteps), millisecondsPerStep: perStep * 1000,
                         samplesPerSecond: Double(windowSamples) / max(seconds, 1e-9), secondsLeft: stepsLeft * perStep,
                         parts: partList(windowParts, samples: windowSamples), rateUnit: rateUnit)
-                    var line: [String: Any] = ["type": "step", "epoch": epoch + 1, "batch": b, "step": trainer.step,
-                                               "loss": stepReport.loss, "ms_per_step": stepReport.millisecondsPerStep,
-                                               "samples_per_second": stepReport.samplesPerSecond]
+                    var now: (decodes: Int, lookups: Int, peakBytes: Int)?
                     if let cache {
-                        let now = cache.counters()
-                        let reads = now.lookups - lastCounters.1, decoded = now.decodes - lastCounters.0
+                        now = cache.counters()
+                        let reads = now!.lookups - lastCounters.1, decoded = now!.decodes - lastCounters.0
                         stepReport.dataWait = windowWait / max(seconds, 1e-9)
                         stepReport.cacheHitRate = reads > 0 ? max(0, Double(reads - decoded) / Double(reads)) : nil
-                        line["data_wait"] = stepReport.dataWait
-                        line["cache_hit_rate"] = stepReport.cacheHitRate
-                        line["cache_peak_bytes"] = now.peakBytes
-                        line["cache_decodes"] = now.decodes
-                        lastCounters = now
+                        lastCounters = now!
                         windowWait = 0
                     }
-                    report(stepReport)
-                    for part in stepReport.parts { line["loss_" + part.name] = part.value }
-                    logFile?.write(line)
+                    try emit(.steps(StepWindow(report: stepReport, step: trainer.step, cachePeakBytes: now?.peakBytes,
+                                               cacheDecodes: now?.decodes)))
                     windowParts = LossParts()
                     windowStart = Date()
                     windowLoss = 0
@@ -337,7 +304,9 @@ public final class TrainingRun {
                     windowSamples = 0
                 }
                 if let every = config.evalEvery, trainer.step % every == 0 && b < batchesPerEpoch {
-                    try evaluateInsideEpoch(epoch: epoch, batch: b, log: log, logFile: logFile)
+                    let test = evaluate(indices: testIndices)
+                    let grid = drawsFigures ? gridRows(count: config.gridCount) : nil
+                    try emit(.evaluated(Evaluated(epoch: epoch + 1, batch: b, step: trainer.step, test: test, grid: grid)))
                     try checkpointInsideEpoch()
                 } else if config.checkpointEvery > 0 && trainer.step % config.checkpointEvery == 0 && b < batchesPerEpoch {
                     try checkpointInsideEpoch()
@@ -350,9 +319,8 @@ public final class TrainingRun {
                 if stop {
                     // Even after its last batch: the epoch's evaluation and record are still to come.
                     try checkpointInsideEpoch()
-                    let why = timeUp ? String(format: "time limit of %g s reached", config.timeLimit ?? 0) : "interrupted"
-                    log("\(why) at epoch \(epoch + 1) batch \(b): saved checkpoints/last.safetensors; "
-                        + "continue with --resume \(hooks.resumeFolder ?? runDirectory)")
+                    try emit(.stopped(Stop(reason: timeUp ? .timeLimitInEpoch : .interrupted, epoch: epoch + 1, batch: b,
+                                           resumeFolder: hooks.resumeFolder ?? runDirectory)))
                     return metrics(wallSeconds: Date().timeIntervalSince(started), samples: samplesTrained)
                 }
             }
@@ -372,54 +340,23 @@ public final class TrainingRun {
             let best = progress.history.compactMap(\.testLoss).min() ?? .infinity
             try checkpoint("last")
             if test.objective <= best { try checkpoint("best") }
-            if writes || trainer.group != nil {
-                try writeGrid(epoch: epoch + 1)  // its evaluation is collective under MPI
-            }
-            if writes { try writePlot() }
-            if (writes || trainer.group != nil) && model is any LatentModel && !isSequenceData {
-                try writeLatentScatter(to: runDirectory + String(format: "/plots/latent-epoch-%03d.png", epoch + 1),
-                                       title: "test codes, epoch \(epoch + 1)")
-            }
-            var entry: [String: Any] = [
-                "type": "epoch", "epoch": epoch + 1, "step": trainer.step, "train_loss": record.trainLoss,
-                "test_loss": test.objective, "test_squared_error_per_image": test.squaredErrorPerImage,
-                "test_mse_per_pixel": test.msePerPixel, "seconds": trainSeconds,
-                "samples_per_second": Double(epochSamples) / max(trainSeconds, 1e-9)]
-            for (name, value) in record.trainParts ?? [:] { entry["train_" + name] = value }
-            for (name, value) in record.testParts ?? [:] { entry["test_" + name] = value }
-            var gapText = ""
-            if model.reportsTrainingGap {
-                // The first training samples (as many as the test split) with the same parameters.
-                let seen = evaluate(indices: Array(trainIndices.prefix(testIndices.count)), source: trainSource)
-                for ((name, trained), (_, heldOut)) in zip(seen.parts, test.parts) {
-                    entry["train_eval_" + name] = trained
-                    entry["gap_" + name] = heldOut - trained
-                    gapText += String(format: ", %@ gap %.3f", name, heldOut - trained)
-                }
-            }
-            var quality = testSequences == nil
-                ? String(format: "test squared error/image %.3f", test.squaredErrorPerImage)
-                    + test.parts.map { String(format: ", %@ %.3f", $0.name, $0.value) }.joined() + gapText
-                : String(format: "test MSE per value %.5f (standardized)", test.msePerPixel)
-            if let psnr = test.psnr, let noisy = test.psnrNoisy {
-                entry["test_psnr"] = psnr
-                entry["test_psnr_noisy"] = noisy
-                quality = String(format: "validation PSNR %.2f dB (noisy %.2f dB)", psnr, noisy)
-            }
-            logFile?.write(entry)
-            log(String(format: "epoch %d/%d | train %.5f | test %.5f | ", epoch + 1, config.epochs, record.trainLoss,
-                       test.objective) + quality
-                + String(format: " | %.1f s | %.0f %@/s", trainSeconds, Double(epochSamples) / max(trainSeconds, 1e-9),
-                         rateUnit))
-            let metrics = metrics(wallSeconds: Date().timeIntervalSince(started), samples: samplesTrained)
-            if writes {
-                try AtomicFile.write(LogFile.json(metrics, pretty: true), to: runDirectory + "/metrics.json")
-            }
+            let grid = drawsFigures ? gridRows(count: config.gridCount) : nil
+            let codes = drawsFigures && model is any LatentModel && !isSequenceData ? try encodeTestSplit() : nil
+            // The first training samples (as many as the test split) with the same parameters.
+            let seen = model.reportsTrainingGap
+                ? evaluate(indices: Array(trainIndices.prefix(testIndices.count)), source: trainSource) : nil
+            try emit(.epochEnded(EpochEnd(record: record, test: test, step: trainer.step,
+                                          samplesPerSecond: Double(epochSamples) / max(trainSeconds, 1e-9),
+                                          trainingSplit: seen, grid: grid,
+                                          codes: codes.map { ($0.codes, $0.labels, $0.width) },
+                                          metrics: metrics(wallSeconds: Date().timeIntervalSince(started),
+                                                           samples: samplesTrained))))
             hooks.epochEnded?(record)
             var limitReached = config.timeLimit.map { Date().timeIntervalSince(started) >= $0 } ?? false
             if let group = trainer.group { limitReached = group.any(limitReached) }
-            if let limit = config.timeLimit, limitReached, progress.epoch < config.epochs {
-                log("time limit of \(Int(limit)) s reached after epoch \(epoch + 1); resume with --resume \(hooks.resumeFolder ?? runDirectory)")
+            if config.timeLimit != nil, limitReached, progress.epoch < config.epochs {
+                try emit(.stopped(Stop(reason: .timeLimitAfterEpoch, epoch: epoch + 1, batch: 0,
+                                       resumeFolder: hooks.resumeFolder ?? runDirectory)))
                 break
             }
             if progress.epoch < config.epochs, hooks.stopsAfterEpoch?() == true { break }
@@ -453,7 +390,7 @@ public final class TrainingRun {
     /// Waits for the images of step `batch` (returns the seconds waited). A file that fails mid-run
     /// is left out with `--skip-bad` (logged); otherwise the run checkpoints and stops, naming it.
     /// Under MPI every rank learns when one stops.
-    func acquireImages(_ cache: ImageCache, epoch: Int, batch: Int, log: (String) -> Void, logFile: LogFile?,
+    func acquireImages(_ cache: ImageCache, epoch: Int, batch: Int, emit: (RunEvent) throws -> Void,
                        checkpoint: () throws -> Void) throws -> Double {
         var waited = 0.0
         var failure: StreamFailure?
@@ -469,33 +406,9 @@ public final class TrainingRun {
                 + "restore the file and continue with --resume (runs started with --skip-bad leave such files out)")
         }
         for failed in cache.takeFailures() {
-            log("warning: \(failed.path): \(failed.reason); left out of training (--skip-bad)")
-            logFile?.write(["type": "skipped", "files": [["path": failed.path, "reason": failed.reason]],
-                            "epoch": epoch + 1, "batch": batch + 1])
+            try emit(.fileLeftOut(path: failed.path, reason: failed.reason, epoch: epoch + 1, batch: batch + 1))
         }
         return waited
     }
 
-    /// An evaluation of the test split between epoch ends (`--eval-every`): a log line, a
-    /// log.jsonl entry of type "eval" and a grid named by the step.
-    func evaluateInsideEpoch(epoch: Int, batch: Int, log: (String) -> Void, logFile: LogFile?) throws {
-        let test = evaluate(indices: testIndices)
-        var entry: [String: Any] = ["type": "eval", "epoch": epoch + 1, "batch": batch, "step": trainer.step,
-                                    "test_loss": test.objective, "test_squared_error_per_image": test.squaredErrorPerImage,
-                                    "test_mse_per_pixel": test.msePerPixel]
-        for part in test.parts { entry["test_" + part.name] = part.value }
-        var quality = String(format: "test %.5f", test.objective)
-        if let psnr = test.psnr, let noisy = test.psnrNoisy {
-            entry["test_psnr"] = psnr
-            entry["test_psnr_noisy"] = noisy
-            quality += String(format: " | validation PSNR %.2f dB (noisy %.2f dB)", psnr, noisy)
-        }
-        logFile?.write(entry)
-        log("step \(trainer.step) (epoch \(epoch + 1) batch \(batch)) | " + quality)
-        if !mirrorsOnly || trainer.group != nil {
-            try writeGrid(to: runDirectory + String(format: "/grids/reconstruction-step-%08d.png", trainer.step),
-                          count: config.gridCount, scale: config.gridScale ?? 1,
-                          caption: "\(config.modelDescription), step \(trainer.step), " + quality)
-        }
-    }
 }

@@ -137,6 +137,68 @@ struct LabelReadingToy: AutoencoderModel {
     }
 }
 
+/// Records what a run reports, in order.
+final class EventRecorder: RunReporter {
+    var kinds: [String] = []
+    var epochEnds: [EpochEnd] = []
+    var windows: [StepWindow] = []
+
+    func handle(_ event: RunEvent, of run: TrainingRun) throws {
+        switch event {
+        case .began(let fresh): kinds.append(fresh ? "began" : "resumed")
+        case .fileLeftOut: kinds.append("left out")
+        case .steps(let window): kinds.append("steps"); windows.append(window)
+        case .evaluated: kinds.append("evaluated")
+        case .epochEnded(let end): kinds.append("epoch"); epochEnds.append(end)
+        case .stopped: kinds.append("stopped")
+        }
+    }
+}
+
+@Suite(.serialized) struct RunEventTests {
+    /// The folder's log is the events written down: one line per step window and epoch, the
+    /// epoch event's metrics are metrics.json's; a process that writes nothing gets the same
+    /// events without figures.
+    @Test func theLogIsTheEventsAndANonWriterGetsThemWithoutFigures() throws {
+        let folder = try makeScratchFolder("events")
+        var config = resumeConfig(epochs: 2)
+        config.evalEvery = 3
+        let recorder = EventRecorder()
+        _ = try TrainingRun(config: config, runDirectory: folder + "/writer")
+            .run(report: { _ in }, log: { _ in }, reporters: [recorder])
+        let lines = try String(contentsOfFile: folder + "/writer/log.jsonl", encoding: .utf8).split(separator: "\n")
+            .map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        #expect(recorder.kinds.first == "began" && recorder.kinds.last == "epoch")
+        #expect(lines.filter { $0["type"] as? String == "step" }.count == recorder.windows.count)
+        #expect(lines.filter { $0["type"] as? String == "eval" }.count == recorder.kinds.filter { $0 == "evaluated" }.count)
+        // Every third step but those that end an epoch (the epoch's own evaluation).
+        let steps = recorder.epochEnds.last?.step ?? 0, perEpoch = steps / 2
+        #expect(recorder.kinds.filter { $0 == "evaluated" }.count
+            == (1...steps).filter { $0 % 3 == 0 && $0 % perEpoch != 0 }.count)
+        // JSON keeps 15-17 significant digits.
+        func close(_ a: Double?, _ b: Double?) -> Bool { abs((a ?? .nan) - (b ?? .infinity)) <= 1e-12 * abs(b ?? 1) }
+        let epochs = lines.filter { $0["type"] as? String == "epoch" }
+        #expect(epochs.count == 2 && zip(epochs, recorder.epochEnds).allSatisfy { close($0["test_loss"] as? Double, $1.test.objective) })
+        #expect(zip(lines.filter { $0["type"] as? String == "step" }, recorder.windows)
+            .allSatisfy { close($0["loss"] as? Double, $1.report.loss) && $0["step"] as? Int == $1.step })
+        #expect(recorder.epochEnds.allSatisfy { $0.grid?.ids.count == 4 && $0.codes?.width == 8 })
+        let written = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/writer/metrics.json")))
+            as! [String: Double]
+        #expect(close(written["test_loss"], recorder.epochEnds.last?.metrics["test_loss"])
+            && close(written["best_test_loss"], recorder.epochEnds.last?.metrics["best_test_loss"]))
+
+        var silent = RunHooks()
+        silent.writesFiles = false
+        let quiet = EventRecorder()
+        _ = try TrainingRun(config: config, runDirectory: folder + "/reader")
+            .run(report: { _ in }, log: { _ in }, hooks: silent, reporters: [quiet])
+        #expect(quiet.kinds == recorder.kinds)
+        #expect(quiet.epochEnds.map(\.test.objective) == recorder.epochEnds.map(\.test.objective))
+        #expect(quiet.epochEnds.allSatisfy { $0.grid == nil && $0.codes == nil })
+        #expect(!FileManager.default.fileExists(atPath: folder + "/reader"))
+    }
+}
+
 /// The README's library example, as written there (one epoch instead of five).
 @Suite(.serialized) struct LibraryExampleTests {
     @Test func readmeExampleTrains() throws {
