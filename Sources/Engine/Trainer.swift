@@ -205,21 +205,14 @@ public final class Trainer: @unchecked Sendable {
         precondition(rows > 0 && rows <= maxBatch, "batch of \(rows) rows, trainer sized for \(maxBatch)")
         var job = ShardJob(trainer: self, source: source, indices: indices,
                            context: StepContext(step: step, epoch: epoch, phase: 0, training: true),
-                           plan: plan(rows: rows), mode: .trainForwardBackward)
+                           plan: plan(rows: rows), path: .train)
         var total = LossSums()
-        let coupled = model.statisticWidth > 0
         var first = true
         for phase in 0..<model.phases.count where model.runsPhase(phase, epoch: epoch) {
             job.context.phase = phase
             job.assemblesBatch = first
             first = false
-            job.mode = coupled ? .trainForward : .trainForwardBackward
-            runLocalShards(&job)
-            if coupled {
-                reduceStatistic(plan: job.plan, globalRows: rows, training: true)
-                job.mode = .trainBackward
-                runLocalShards(&job)
-            }
+            runShards(&job)
             gatherShardSums()
             for s in 0..<shards { total += shardSums[s] }
             reduceAndUpdate(phase: phase, epoch: epoch)
@@ -227,12 +220,28 @@ public final class Trainer: @unchecked Sendable {
         return total
     }
 
-    /// Sums the shards' statistics in shard order into `statistic` and lets the model finish it.
-    /// Under MPI: every rank's shard loss sums reach every rank.
+    /// Forward and backward of `job` on every local shard: one parallel region, or, for a model
+    /// whose rows share a batch statistic, the forwards, the statistic summed over all shards,
+    /// then the backwards.
+    func runShards(_ job: inout ShardJob) {
+        guard model.statisticWidth > 0 else {
+            job.stage = .both
+            runLocalShards(&job)
+            return
+        }
+        job.stage = .forward
+        runLocalShards(&job)
+        reduceStatistic(plan: job.plan, globalRows: job.indices.count, training: job.path == .train)
+        job.stage = .backward
+        runLocalShards(&job)
+    }
+
+    /// Every rank's shard loss sums reach every rank (MPI).
     func gatherShardSums() {
         group?.allgather(shardSums, blocks: rankBlocks, stride: MemoryLayout<LossSums>.stride)
     }
 
+    /// Sums the shards' statistics in shard order into `statistic` and lets the model finish it.
     func reduceStatistic(plan: ShardPlan, globalRows: Int, training: Bool) {
         let width = model.statisticWidth
         statistic.zero()
@@ -390,13 +399,10 @@ public final class Trainer: @unchecked Sendable {
         precondition(rows > 0 && rows <= maxBatch, "batch of \(rows) rows, trainer sized for \(maxBatch)")
         var job = ShardJob(trainer: self, source: source, indices: indices,
                            context: StepContext(step: step, epoch: epoch, phase: 0, training: false),
-                           plan: plan(rows: rows), mode: .evaluateForward)
+                           plan: plan(rows: rows), path: .evaluate)
         job.reconstructions = reconstructions
         job.inputs = inputs
-        runLocalShards(&job)
-        if model.statisticWidth > 0 { reduceStatistic(plan: job.plan, globalRows: rows, training: false) }
-        job.mode = .evaluateBackward
-        runLocalShards(&job)
+        runShards(&job)
         gatherShardSums()
         if let group {
             // The rows of this rank's shards are contiguous; every rank gets all of them.
@@ -413,48 +419,35 @@ public final class Trainer: @unchecked Sendable {
         return total
     }
 
-    /// The work of one shard in one parallel region.
+    /// The work of one shard in one parallel region: its part of `job.stage` on `job.path`.
     func runShard(_ s: Int, _ job: ShardJob) {
         let range = job.plan.ranges[s]
+        if job.stage != .backward { shardSums[s] = LossSums() }
+        guard !range.isEmpty else { return }
         let coupled = model.statisticWidth > 0
         let paramsArena = Arena(params)
-        let rows = range.count, globalRows = job.indices.count
-        if job.mode == .trainForwardBackward || job.mode == .trainForward || job.mode == .evaluateForward {
-            shardSums[s] = LossSums()
-        }
-        guard rows > 0 else { return }
-        let ws = workspace(s)
-        let statistic: UnsafePointer<Float>? = coupled ? UnsafePointer(self.statistic.pointer) : nil
-        switch job.mode {
-        case .trainForwardBackward, .trainForward:
-            if job.assemblesBatch {
+        let rows = range.count, ws = workspace(s)
+        let training = job.path == .train
+        if job.stage != .backward {
+            if !training || job.assemblesBatch {
                 assemble(job.source, indices: job.indices, epoch: job.context.epoch, plan: job.plan, shard: s)
             }
             if coupled { ws.statistics.zero() }
-            // A model that runs its training forward inside backward (chunk by chunk) skips it here.
-            if job.mode == .trainForward || !model.forwardsInBackward {
+            // A model that runs its training forward inside backward (chunk by chunk) skips it
+            // here unless the batch statistic needs the whole forward first.
+            if !training || job.stage == .forward || !model.forwardsInBackward {
                 model.forward(job.context, ws, rows: rows, params: paramsArena,
                               statistic: coupled ? ws.statistics.pointer : nil)
             }
-            if job.mode == .trainForwardBackward {
-                shardSums[s] = model.backward(job.context, ws, rows: rows, globalRows: globalRows,
-                                              params: paramsArena, grads: ws.gradientArena, statistic: nil)
-            }
-        case .trainBackward:
-            shardSums[s] = model.backward(job.context, ws, rows: rows, globalRows: globalRows,
-                                          params: paramsArena, grads: ws.gradientArena, statistic: statistic)
-        case .evaluateForward:
-            assemble(job.source, indices: job.indices, epoch: job.context.epoch, plan: job.plan, shard: s)
-            if coupled { ws.statistics.zero() }
-            model.forward(job.context, ws, rows: rows, params: paramsArena,
-                          statistic: coupled ? ws.statistics.pointer : nil)
             if let inputs = job.inputs {
                 let x = model.input(ws, rows: rows), width = model.inputWidth
                 for r in 0..<rows { (inputs + (range.lowerBound + r) * width).update(from: x.row(r), count: width) }
             }
-        case .evaluateBackward:
-            shardSums[s] = model.backward(job.context, ws, rows: rows, globalRows: globalRows, params: paramsArena,
-                                          grads: nil, statistic: statistic)
+        }
+        if job.stage != .forward {
+            shardSums[s] = model.backward(job.context, ws, rows: rows, globalRows: job.indices.count,
+                                          params: paramsArena, grads: training ? ws.gradientArena : nil,
+                                          statistic: coupled ? UnsafePointer(statistic.pointer) : nil)
             if let reconstructions = job.reconstructions {
                 let out = model.reconstruction(ws, rows: rows), width = model.targetWidth
                 for r in 0..<rows {
@@ -467,27 +460,31 @@ public final class Trainer: @unchecked Sendable {
 
 /// One parallel region over shards: what to run, on which rows.
 struct ShardJob {
-    enum Mode { case trainForwardBackward, trainForward, trainBackward, evaluateForward, evaluateBackward }
+    /// Training (gradients into the shard's slab) or evaluation (loss and outputs only).
+    enum Path { case train, evaluate }
+    /// Both halves in one region, or the halves before and after a batch statistic.
+    enum Stage { case both, forward, backward }
 
     unowned(unsafe) let trainer: Trainer
     let source: any BatchSource
     let indices: UnsafeBufferPointer<Int>
     var context: StepContext
     let plan: ShardPlan
-    var mode: Mode
+    let path: Path
+    var stage = Stage.both
     var reconstructions: UnsafeMutablePointer<Float>?
     var inputs: UnsafeMutablePointer<Float>?
     /// Whether this phase assembles the batch: the first phase the step runs (later phases reuse it).
     var assemblesBatch = true
 
     init(trainer: Trainer, source: any BatchSource, indices: UnsafeBufferPointer<Int>, context: StepContext,
-         plan: ShardPlan, mode: Mode) {
+         plan: ShardPlan, path: Path) {
         self.trainer = trainer
         self.source = source
         self.indices = indices
         self.context = context
         self.plan = plan
-        self.mode = mode
+        self.path = path
     }
 
     /// Iteration i runs the i-th local shard.
