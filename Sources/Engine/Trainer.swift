@@ -46,6 +46,8 @@ public final class OptimizerState: @unchecked Sendable {
 
 public final class Trainer: @unchecked Sendable {
     public let model: any AutoencoderModel
+    /// False for a trainer made to evaluate (`init(evaluating:)`): no gradient slabs, no moments.
+    public let trains: Bool
     public let params: FloatBuffer
     /// Model training state kept across steps (running averages).
     public let modelState: FloatBuffer
@@ -97,8 +99,22 @@ public final class Trainer: @unchecked Sendable {
     ///   - group: the MPI job (each rank runs its block of the `shards`); nil for one process.
     ///   - threadsPerShard: threads per shard for its GEMMs (bit-identical per value; within float
     ///     rounding of one thread: OpenBLAS blocks each smaller call its own way).
-    public init(model: any AutoencoderModel, optimizers: [OptimizerConfig], shards: Int, maxBatch: Int,
-                seed: UInt64, group: RankGroup? = nil, threadsPerShard: Int = 1) {
+    public convenience init(model: any AutoencoderModel, optimizers: [OptimizerConfig], shards: Int, maxBatch: Int,
+                            seed: UInt64, group: RankGroup? = nil, threadsPerShard: Int = 1) {
+        self.init(model: model, optimizers: optimizers, shards: shards, maxBatch: maxBatch, seed: seed, group: group,
+                  threadsPerShard: threadsPerShard, trains: true)
+    }
+
+    /// A trainer that only evaluates (losses, reconstructions, codes, decoding): the parameters
+    /// and the shards' activations, without gradient slabs or optimizer moments.
+    public convenience init(evaluating model: any AutoencoderModel, shards: Int, maxBatch: Int, seed: UInt64,
+                            group: RankGroup? = nil, threadsPerShard: Int = 1) {
+        self.init(model: model, optimizers: [OptimizerConfig()], shards: shards, maxBatch: maxBatch, seed: seed,
+                  group: group, threadsPerShard: threadsPerShard, trains: false)
+    }
+
+    init(model: any AutoencoderModel, optimizers: [OptimizerConfig], shards: Int, maxBatch: Int,
+         seed: UInt64, group: RankGroup?, threadsPerShard: Int, trains: Bool) {
         precondition(threadsPerShard > 0, "threads per shard must be positive")
         precondition(shards > 0 && maxBatch > 0, "shards and batch must be positive")
         precondition(shards >= (group?.size ?? 1), "fewer shards than ranks")
@@ -106,6 +122,7 @@ public final class Trainer: @unchecked Sendable {
         precondition(optimizers.count == 1 || optimizers.count == model.phases.count,
                      "give one optimizer, or one per phase")
         self.model = model
+        self.trains = trains
         self.optimizers = optimizers.count == 1
             ? [OptimizerConfig](repeating: optimizers[0], count: model.phases.count) : optimizers
         self.shards = shards
@@ -118,12 +135,12 @@ public final class Trainer: @unchecked Sendable {
         teams = threadsPerShard > 1 ? localShards.map { _ in ae_team_create(Int32(threadsPerShard))! } : []
         params = FloatBuffer(count: model.layout.count)
         modelState = FloatBuffer(count: model.stateWidth)
-        optimizerState = OptimizerState(count: model.layout.count, phases: model.phases)
+        optimizerState = OptimizerState(count: trains ? model.layout.count : 0, phases: model.phases)
         let rowsPerShard = (maxBatch + shards - 1) / shards
-        workspaces = localShards.map { _ in model.makeWorkspace(maxRows: rowsPerShard) }
+        workspaces = localShards.map { _ in model.makeWorkspace(maxRows: rowsPerShard, gradients: trains) }
         statistic = FloatBuffer(count: model.statisticWidth)
         gatheredStatistics = FloatBuffer(count: group == nil ? 0 : shards * model.statisticWidth)
-        receiveBuffer = FloatBuffer(count: group == nil ? 0 : model.layout.count)
+        receiveBuffer = FloatBuffer(count: group == nil || !trains ? 0 : model.layout.count)
         let smallest = Self.messageFloats.lowerBound
         let requestCount = group == nil ? 1 : 4 * ((model.layout.count + smallest - 1) / smallest)
         requests = .allocate(capacity: requestCount)
@@ -202,6 +219,7 @@ public final class Trainer: @unchecked Sendable {
     @discardableResult
     public func trainStep(_ source: any BatchSource, indices: UnsafeBufferPointer<Int>, epoch: Int) -> LossSums {
         let rows = indices.count
+        precondition(trains, "a trainer made to evaluate cannot train")
         precondition(rows > 0 && rows <= maxBatch, "batch of \(rows) rows, trainer sized for \(maxBatch)")
         var job = ShardJob(trainer: self, source: source, indices: indices,
                            context: StepContext(step: step, epoch: epoch, phase: 0, training: true),

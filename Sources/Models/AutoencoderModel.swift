@@ -124,8 +124,9 @@ extension AutoencoderModel {
     public func finishStatistic(_ statistic: UnsafeMutablePointer<Float>, globalRows: Int,
                                 state: UnsafeMutablePointer<Float>, training: Bool) {}
 
-    public func makeWorkspace(maxRows: Int) -> Workspace {
-        Workspace(columns: workspaceColumns, maxRows: maxRows, parameterCount: layout.count,
+    /// A shard's workspace; without `gradients` (evaluation only) it has no gradient slab.
+    public func makeWorkspace(maxRows: Int, gradients: Bool = true) -> Workspace {
+        Workspace(columns: workspaceColumns, maxRows: maxRows, parameterCount: gradients ? layout.count : 0,
                   statisticWidth: statisticWidth)
     }
 }

@@ -44,6 +44,7 @@ public enum Checkpoint {
 
     /// Writes the trainer's parameters, optimizer state and progress to `path` (atomically).
     public static func save(_ trainer: Trainer, config: TrainingConfig, progress: RunProgress, to path: String) throws {
+        precondition(trainer.trains, "a trainer made to evaluate has no optimizer state to save")
         let layout = trainer.model.layout
         var tensors: [(name: String, shape: [Int], values: UnsafeBufferPointer<Float>)] = []
         func view(_ buffer: UnsafeMutablePointer<Float>, _ slot: ParameterSlot) -> UnsafeBufferPointer<Float> {
@@ -160,6 +161,7 @@ public enum Checkpoint {
     /// Copies parameters (and, when `optimizer`, moments, state and update counts) into `trainer`.
     /// - Throws: when a tensor is missing or has another shape than the model's.
     public static func restore(_ contents: Contents, into trainer: Trainer, optimizer: Bool = true) throws {
+        precondition(trainer.trains || !optimizer, "a trainer made to evaluate takes the parameters only")
         func copy(_ name: String, _ shape: [Int], into pointer: UnsafeMutablePointer<Float>) throws {
             guard let tensor = contents.tensors[name] else {
                 throw SafeTensorsError(path: contents.path, reason: "missing tensor \(name)")

@@ -43,8 +43,7 @@ public final class ModelDenoiser {
         guard config.inputMismatch(shape) == nil else { return nil }
         let model = config.makeModel(rowShape: shape)
         guard model.inputWidth == shape.count && model.targetWidth == shape.count else { return nil }
-        let trainer = Trainer(model: model, optimizers: try config.phaseOptimizerList(for: model), shards: 1, maxBatch: 1,
-                              seed: config.seed)
+        let trainer = Trainer(evaluating: model, shards: 1, maxBatch: 1, seed: config.seed)
         try Checkpoint.restore(contents, into: trainer, optimizer: false)
         trainers[key] = trainer
         return trainer

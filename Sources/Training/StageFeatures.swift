@@ -41,8 +41,7 @@ public enum StageFeatures {
         guard let latent = model as? any LatentModel else {
             throw TrainingError("\(folder): the \(contents.config.family.rawValue) stage has no code to pass on")
         }
-        let trainer = Trainer(model: model, optimizers: try contents.config.phaseOptimizerList(for: model),
-                              shards: shards, maxBatch: 500, seed: contents.config.seed)
+        let trainer = Trainer(evaluating: model, shards: shards, maxBatch: 500, seed: contents.config.seed)
         try Checkpoint.restore(contents, into: trainer, optimizer: false)
         let width = latent.codeWidth
         // A near-square tile per sample, so that grids of a stage's inputs stay readable.

@@ -250,8 +250,7 @@ public final class StagedRun {
                 throw TrainingError("\(stageFolder(k)): not a pretraining stage")
             }
             let model = contents.config.makeModel(rowShape: ImageShape(channels: 1, height: 1, width: widths))
-            let trainer = Trainer(model: model, optimizers: try contents.config.phaseOptimizerList(for: model), shards: 1,
-                                  maxBatch: 1, seed: contents.config.seed)
+            let trainer = Trainer(evaluating: model, shards: 1, maxBatch: 1, seed: contents.config.seed)
             try Checkpoint.restore(contents, into: trainer, optimizer: false)
             return (model, trainer)
         }

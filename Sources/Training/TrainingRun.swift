@@ -145,15 +145,20 @@ public final class TrainingRun {
             throw TrainingError("the model: \(problem)")
         }
         model = config.makeModel(rowShape: shape)
-        try Self.checkMemory(model: model, batchSize: config.batchSize, shards: config.shards)
+        try Self.checkMemory(model: model, batchSize: config.batchSize, shards: config.shards, trains: evaluating == nil)
         try cache?.check(stepImages: config.batchSize)
         if let group, config.shards < group.size {
             throw TrainingError("\(config.shards) shard(s) over \(group.size) MPI ranks: --shards counts all ranks' "
                 + "shards, at least one per rank (--shards \(group.size) or more)")
         }
-        trainer = Trainer(model: model, optimizers: try config.phaseOptimizerList(for: model), shards: config.shards,
-                          maxBatch: config.batchSize, seed: config.seed, group: group,
-                          threadsPerShard: threadsPerShard(config))
+        if evaluating != nil {
+            trainer = Trainer(evaluating: model, shards: config.shards, maxBatch: config.batchSize, seed: config.seed,
+                              group: group, threadsPerShard: threadsPerShard(config))
+        } else {
+            trainer = Trainer(model: model, optimizers: try config.phaseOptimizerList(for: model), shards: config.shards,
+                              maxBatch: config.batchSize, seed: config.seed, group: group,
+                              threadsPerShard: threadsPerShard(config))
+        }
         progress = RunProgress()
         if let contents {
             try Checkpoint.restore(contents, into: trainer)
@@ -168,11 +173,12 @@ public final class TrainingRun {
     var rateUnit: String { testSequences != nil ? "seq" : "img" }
 
     /// Refuses a model and batch whose buffers (parameters, gradient slabs, moments and the
-    /// shards' workspaces) would not fit in this machine's memory, before allocating them.
-    static func checkMemory(model: any AutoencoderModel, batchSize: Int, shards: Int) throws {
+    /// shards' workspaces; parameters and workspaces when it only evaluates) would not fit in
+    /// this machine's memory, before allocating them.
+    static func checkMemory(model: any AutoencoderModel, batchSize: Int, shards: Int, trains: Bool = true) throws {
         let rowsPerShard = (batchSize + shards - 1) / shards
         let momentBlocks = (OptimizerState.momentBlocks(model.phases).max() ?? 0) + 1
-        let floats = Double(model.layout.count) * Double(2 + 2 * momentBlocks + shards)
+        let floats = Double(model.layout.count) * Double(trains ? 2 + 2 * momentBlocks + shards : 1)
             + Double(shards) * Double(rowsPerShard) * Double(model.workspaceColumns)
         let bytes = floats * 4, available = Double(ProcessInfo.processInfo.physicalMemory) * 0.75
         guard bytes <= available else {
