@@ -23,6 +23,7 @@ public struct EpochWalk: Sendable {
     }
 }
 
+// @unchecked Sendable: state changes under `condition`; unlocked reads are of the current step's images.
 public final class ImageCache: @unchecked Sendable {
     public let index: PNGIndex
     public let options: PNGFolderOptions

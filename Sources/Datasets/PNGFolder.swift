@@ -301,11 +301,13 @@ public enum PNGFolder {
 }
 
 /// A pointer that parallel iterations write through, each to its own range.
+// @unchecked Sendable: each parallel iteration writes only its own range.
 struct SharedPointer<Value>: @unchecked Sendable {
     let base: UnsafeMutablePointer<Value>
 }
 
 /// Fixed slots that parallel iterations fill, one each; read after the parallel loop ends.
+// @unchecked Sendable: each iteration writes only its own slot, read after the loop.
 final class ParallelSlots<Value>: @unchecked Sendable {
     private let storage: UnsafeMutablePointer<Value?>
     let count: Int

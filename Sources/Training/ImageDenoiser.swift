@@ -13,7 +13,7 @@ import Kernels
 import Layers
 import Models
 
-public final class ImageDenoiser: @unchecked Sendable {
+public final class ImageDenoiser: Sendable {
     public let config: ConvDenoiserConfig
     let params: FloatBuffer
     /// Output pixels per tile side (a multiple of the size step).
@@ -57,6 +57,7 @@ public final class ImageDenoiser: @unchecked Sendable {
     }
 
     /// Per-thread state: models by window size and one workspace big enough for the largest window.
+    // @unchecked Sendable: each worker thread uses only its own runner.
     public final class Runner: @unchecked Sendable {
         var models: [Int: ConvDenoiser] = [:]
         var workspace: Workspace?

@@ -8,6 +8,7 @@ import Foundation
 import Kernels
 import Layers
 
+// @unchecked Sendable: fitting writes its buffers and statistics; one thread uses a probe at a time.
 public final class Probe: @unchecked Sendable {
     public let inputWidth: Int
     public let classes: Int
