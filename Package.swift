@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Training", targets: ["Training"]),
         .library(name: "Datasets", targets: ["Datasets"]),
         .library(name: "Images", targets: ["Images"]),
+        .library(name: "Files", targets: ["Files"]),
         // Preloaded by `bench` runs that count allocations (LD_PRELOAD); not in the shipped binary.
         .library(name: "AllocationCounter", type: .dynamic, targets: ["CAllocationCounter"]),
     ],
@@ -44,20 +45,21 @@ let package = Package(
         .target(name: "CAllocationCounter"),
 
         // MARK: Libraries (each folder's README.md says what the module owns and may import)
+        .target(name: "Files", exclude: ["README.md"]),
         .target(name: "Kernels", dependencies: ["COpenBLAS", "CKernels"], exclude: ["README.md"]),
         .target(name: "Layers", dependencies: ["Kernels", "CKernels"], exclude: ["README.md"]),
         .target(name: "Models", dependencies: ["Kernels", "Layers"], exclude: ["README.md"]),
-        .target(name: "Images", dependencies: ["CPNG", "CPNGStraight"], exclude: ["README.md"]),
-        .target(name: "Datasets", dependencies: ["Kernels", "Images", "CZlib"], exclude: ["README.md"]),
-        .target(name: "Engine", dependencies: ["Kernels", "Layers", "Models", "Datasets", "Images", "CKernels"],
+        .target(name: "Images", dependencies: ["Files", "CPNG", "CPNGStraight"], exclude: ["README.md"]),
+        .target(name: "Datasets", dependencies: ["Files", "Kernels", "Images", "CZlib"], exclude: ["README.md"]),
+        .target(name: "Engine", dependencies: ["Files", "Kernels", "Layers", "Models", "Datasets", "CKernels"],
                 exclude: ["README.md"]),
-        .target(name: "Training", dependencies: ["Engine", "Kernels", "Layers", "Models", "Datasets", "Images",
-                                                 "CKernels"],
+        .target(name: "Training", dependencies: ["Engine", "Files", "Kernels", "Layers", "Models", "Datasets",
+                                                 "Images", "CKernels"],
                 exclude: ["README.md"]),
 
         // MARK: Executable
         .executableTarget(name: "autoencoder", dependencies: [
-            "Datasets", "Engine", "Images", "Kernels", "Layers", "Models", "Training",
+            "Datasets", "Engine", "Files", "Images", "Kernels", "Layers", "Models", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], exclude: ["README.md"]),
 
@@ -68,17 +70,18 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["CZlib", "Kernels"], path: "Tests/TestSupport"),
 
         // MARK: Tests
+        .testTarget(name: "FilesTests", dependencies: ["Files", "TestSupport"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels", "TestSupport"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Kernels", "CKernels", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "Kernels", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Engine", "Training", "Models", "Layers", "Kernels", "Datasets",
-                                                          "Images", "TestSupport", "CAllocationCounter"],
+                                                          "Files", "Images", "TestSupport", "CAllocationCounter"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "ImagesTests", dependencies: ["Images", "Kernels", "TestSupport"],
+        .testTarget(name: "ImagesTests", dependencies: ["Images", "Files", "Kernels", "TestSupport"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Images", "TestSupport"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Files", "Images", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["autoencoder", "autoencoder-fuzz", "Datasets", "Engine", "Images", "Layers",
                                                      "Models", "Training",
                                                      "TestSupport"]),

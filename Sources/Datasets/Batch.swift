@@ -1,6 +1,7 @@
 // Minibatch assembly: writes the clean rows (whole images, or random patches for denoisers) and
 // the corrupted rows of given sample indices into caller-provided memory; no allocation.
 
+import Files
 import Kernels
 
 /// Something that writes minibatch rows for given sample indices: clean targets and inputs.
@@ -42,20 +43,20 @@ public struct BatchAssembler: BatchSource {
     /// turns), chosen afresh per sample and epoch: data augmentation for training sources.
     public var augment = false
 
-    /// - Throws: `DatasetError` when sizes vary without a patch size, or a patch exceeds an image.
+    /// - Throws: `InputError` when sizes vary without a patch size, or a patch exceeds an image.
     public init(dataset: Dataset, corruption: Corruption = .none, seed: UInt64,
                 patch: (height: Int, width: Int)? = nil, patchesPerImage: Int = 1) throws {
         if let patch {
             let smallest = dataset.minimumSize
             guard patch.height > 0, patch.width > 0, patch.height <= smallest.height,
                   patch.width <= smallest.width else {
-                throw DatasetError(.tooSmall, path: dataset.source, "patch \(patch.width)x"
+                throw InputError(.tooSmall, path: dataset.source, "patch \(patch.width)x"
                     + "\(patch.height) does not fit the smallest image "
                     + "(\(smallest.width)x\(smallest.height))")
             }
         } else if dataset.fixedShape == nil {
-            throw DatasetError(.mixedSizes, path: dataset.source,
-                               "images differ in size: pass a patch size, --resize or --crop")
+            throw InputError(.mixedSizes, path: dataset.source,
+                             "images differ in size: pass a patch size, --resize or --crop")
         }
         self.dataset = dataset
         self.corruption = corruption

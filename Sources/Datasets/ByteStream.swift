@@ -2,6 +2,7 @@
 // be validated before the memory for the body is allocated.
 
 import CZlib
+import Files
 import Foundation
 
 /// Reads a file front to back, transparently inflating gzip (detected by its magic bytes).
@@ -21,10 +22,10 @@ final class ByteStream {
         self.path = path
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
-            throw DatasetError(.notFound, path: path, "no such file")
+            throw InputError(.notFound, path: path, "no such file")
         }
         guard !isFolder.boolValue, let handle = FileHandle(forReadingAtPath: path) else {
-            throw DatasetError(.unreadable, path: path, "cannot open for reading")
+            throw InputError(.unreadable, path: path, "cannot open for reading")
         }
         self.handle = handle
         // The open file's size (FileManager's attributes describe a symbolic link itself).
@@ -40,7 +41,7 @@ final class ByteStream {
             let status = inflateInit2_(&zstream, 15 + 32, zlibVersion(),
                                        Int32(MemoryLayout<z_stream>.size))
             guard status == Z_OK else {
-                throw DatasetError(.corrupt, path: path, "zlib init failed (\(status))")
+                throw InputError(.corrupt, path: path, "zlib init failed (\(status))")
             }
         }
     }
@@ -100,12 +101,12 @@ final class ByteStream {
                 case Z_OK:
                     break
                 case Z_BUF_ERROR where inputEnded:
-                    throw DatasetError(.truncated, path: path, "gzip stream ends early (file truncated)")
+                    throw InputError(.truncated, path: path, "gzip stream ends early (file truncated)")
                 case Z_BUF_ERROR:
                     break
                 default:
                     let message = zstream.msg.map { String(cString: $0) } ?? "status \(status)"
-                    throw DatasetError(.corrupt, path: path, "corrupt gzip data: \(message)")
+                    throw InputError(.corrupt, path: path, "corrupt gzip data: \(message)")
                 }
             }
             written += window - Int(zstream.avail_out)
@@ -140,7 +141,7 @@ final class ByteStream {
         do {
             return try handle.read(upToCount: max) ?? Data()
         } catch {
-            throw DatasetError(.unreadable, path: path, "read failed: \(error.localizedDescription)")
+            throw InputError(.unreadable, path: path, "read failed: \(error.localizedDescription)")
         }
     }
 }

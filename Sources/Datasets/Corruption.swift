@@ -2,6 +2,7 @@
 // salt-and-pepper and masking noise, drawn from a counter-based RNG keyed by
 // (seed, epoch, sample index, step) so noise is fresh every epoch yet independent of batching.
 
+import Files
 import Foundation
 import Kernels
 
@@ -34,13 +35,13 @@ public struct Corruption: Sendable, Equatable, CustomStringConvertible {
     public var isNone: Bool { steps.isEmpty && !clip }
 
     /// Parses a spec such as `gaussian:0.3` or `masking:0.2+gaussian:25/255+clip`.
-    /// - Throws: `DatasetError` of kind `.badOption` saying what is wrong with the spec.
+    /// - Throws: `InputError` of kind `.badOption` saying what is wrong with the spec.
     public init(parsing spec: String) throws {
         self.init()
         let trimmed = spec.trimmingCharacters(in: .whitespaces)
         if trimmed.lowercased() == "none" || trimmed.isEmpty { return }
-        func fail(_ why: String) -> DatasetError {
-            DatasetError(.badOption, path: "", "noise spec '\(spec)': \(why)")
+        func fail(_ why: String) -> InputError {
+            InputError(.badOption, path: "", "noise spec '\(spec)': \(why)")
         }
         for part in trimmed.split(separator: "+", omittingEmptySubsequences: false) {
             let fields = part.split(separator: ":", maxSplits: 1).map(String.init)

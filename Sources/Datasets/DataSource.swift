@@ -1,6 +1,7 @@
 // Resolves what `--data PATH` points at: a folder of MNIST-style IDX pairs (train and test
 // splits), a single IDX images file, a folder of PNG images, or the name of bundled data.
 
+import Files
 import Foundation
 
 /// The splits found at a path, ready for training or inspection.
@@ -63,7 +64,7 @@ public struct DataSource: Sendable {
     }
 
     /// Loads the data at `path`.
-    /// - Throws: `DatasetError` naming the file and the problem.
+    /// - Throws: `InputError` naming the file and the problem.
     public static func load(_ path: String, options: PNGFolderOptions = PNGFolderOptions()) throws
         -> DataSource {
         let resolved = resolve(path)
@@ -71,7 +72,7 @@ public struct DataSource: Sendable {
         guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isFolder) else {
             let hint = bundledNames.contains(path) ? "" :
                 " (bundled data: \(bundledNames.joined(separator: ", ")))"
-            throw DatasetError(.notFound, path: path, "no such file or folder\(hint)")
+            throw InputError(.notFound, path: path, "no such file or folder\(hint)")
         }
         if !isFolder.boolValue {
             let labels = MNIST.labelsPath(forImages: resolved)
@@ -105,7 +106,7 @@ public struct DataSource: Sendable {
     static let validationNames: Set<String> = ["val", "valid", "validation"]
 
     /// The training and test folders when `folder` holds split folders, nil when it does not.
-    /// - Throws: `DatasetError` when PNGs sit beside the split folders (which split would they be?).
+    /// - Throws: `InputError` when PNGs sit beside the split folders (which split would they be?).
     static func splitFolders(_ folder: String) throws -> (train: String, test: String?)? {
         let fm = FileManager.default
         let entries = ((try? fm.contentsOfDirectory(atPath: folder)) ?? []).sorted()
@@ -124,7 +125,7 @@ public struct DataSource: Sendable {
             let path = (folder as NSString).appendingPathComponent(entry)
             let holdsPNGs = isFolder(entry) ? !PNGFolder.listFiles(in: path).isEmpty : entry.lowercased().hasSuffix(".png")
             if holdsPNGs {
-                throw DatasetError(.badOption, path: path, "PNGs beside the split folders (\(splits.sorted().joined(separator: ", "))); "
+                throw InputError(.badOption, path: path, "PNGs beside the split folders (\(splits.sorted().joined(separator: ", "))); "
                     + "move them into a split or point --data at one split")
             }
         }

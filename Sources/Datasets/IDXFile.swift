@@ -2,6 +2,8 @@
 // 0x000008DD (unsigned bytes, DD dimensions), DD sizes, then the row-major bytes. Raw or gzip.
 // Images are magic 0x00000803 (count, rows, columns), labels 0x00000801 (count).
 
+import Files
+
 /// A validated IDX file of unsigned bytes: images (3 dimensions) or labels (1 dimension).
 public struct IDXFile: Sendable {
     public enum Kind: Sendable, Equatable {
@@ -27,25 +29,25 @@ public struct IDXFile: Sendable {
     static let maximumDeflateRatio = 1100
 
     /// Reads and validates an IDX file.
-    /// - Throws: `DatasetError` naming the file: bad magic, bad dimensions, absurd sizes,
+    /// - Throws: `InputError` naming the file: bad magic, bad dimensions, absurd sizes,
     ///   truncated data, trailing bytes, or corrupt gzip data.
     public static func read(path: String) throws -> IDXFile {
         let stream = try ByteStream(path: path)
         let magicBytes = try stream.read(count: 4)
         guard magicBytes.count == 4 else {
-            throw DatasetError(.truncated, path: path,
-                               "file is \(magicBytes.count) bytes, too short for an IDX header")
+            throw InputError(.truncated, path: path,
+                             "file is \(magicBytes.count) bytes, too short for an IDX header")
         }
         let magic = bigEndian(magicBytes, 0)
         let dimensions = Int(magicBytes[3])
         guard magicBytes[0] == 0, magicBytes[1] == 0, magicBytes[2] == 0x08,
               dimensions == 1 || dimensions == 3 else {
-            throw DatasetError(.badMagic, path: path, "bad IDX magic \(hex(magic)): expected "
+            throw InputError(.badMagic, path: path, "bad IDX magic \(hex(magic)): expected "
                 + "0x00000803 (images) or 0x00000801 (labels)")
         }
         let sizeBytes = try stream.read(count: 4 * dimensions)
         guard sizeBytes.count == 4 * dimensions else {
-            throw DatasetError(.truncated, path: path, "header ends early: expected \(4 * dimensions)"
+            throw InputError(.truncated, path: path, "header ends early: expected \(4 * dimensions)"
                 + " bytes of sizes after the magic, found \(sizeBytes.count)")
         }
         let sizes = (0..<dimensions).map { Int(bigEndian(sizeBytes, 4 * $0)) }
@@ -53,8 +55,8 @@ public struct IDXFile: Sendable {
         let kind: Kind
         if dimensions == 3 {
             guard sizes[1] > 0, sizes[2] > 0 else {
-                throw DatasetError(.badHeader, path: path,
-                                   "image size \(sizes[1])x\(sizes[2]) in header: must be positive")
+                throw InputError(.badHeader, path: path,
+                                 "image size \(sizes[1])x\(sizes[2]) in header: must be positive")
             }
             kind = .images(count: sizes[0], rows: sizes[1], columns: sizes[2])
         } else {
@@ -65,27 +67,27 @@ public struct IDXFile: Sendable {
         let (body, overflow2) = partial.multipliedReportingOverflow(by: dimensions == 3 ? sizes[2] : 1)
         let what = describe(kind)
         guard !overflow1, !overflow2, body <= maximumBodyBytes else {
-            throw DatasetError(.absurdSize, path: path, "header claims \(what): too large to load")
+            throw InputError(.absurdSize, path: path, "header claims \(what): too large to load")
         }
         if stream.isCompressed {
             guard body <= stream.fileSize * maximumDeflateRatio + (1 << 20) else {
-                throw DatasetError(.absurdSize, path: path, "header claims \(what) (\(body) bytes) "
+                throw InputError(.absurdSize, path: path, "header claims \(what) (\(body) bytes) "
                     + "but the file is \(stream.fileSize) bytes compressed: impossible")
             }
         } else if headerBytes + body > stream.fileSize {
-            throw DatasetError(.truncated, path: path, "truncated: header claims \(what) = "
+            throw InputError(.truncated, path: path, "truncated: header claims \(what) = "
                 + "\(headerBytes + body) bytes with the header, file is \(stream.fileSize) bytes")
         }
         var bytes = [UInt8](repeating: 0, count: body)
         let got = try bytes.withUnsafeMutableBytes { try stream.read(into: $0) }
         guard got == body else {
-            throw DatasetError(.truncated, path: path, "truncated: header claims \(what) = "
+            throw InputError(.truncated, path: path, "truncated: header claims \(what) = "
                 + "\(body) data bytes, file holds \(got)")
         }
         let extra = try stream.countRemaining()
         guard extra == 0 else {
-            throw DatasetError(.trailingData, path: path,
-                               "\(extra) bytes after the \(body) data bytes the header describes")
+            throw InputError(.trailingData, path: path,
+                             "\(extra) bytes after the \(body) data bytes the header describes")
         }
         return IDXFile(path: path, kind: kind, bytes: bytes)
     }

@@ -4,8 +4,8 @@
 // from the one in progress up to the walk's position still needs it. What a step sees does not
 // depend on timing: the order is fixed, and a step starts only when all its images are in.
 
+import Files
 import Foundation
-import Images
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -23,13 +23,7 @@ public struct EpochWalk: Sendable {
     }
 }
 
-/// A file that failed to decode during the run, and why.
-public struct StreamFailure: Error, Sendable, CustomStringConvertible {
-    public let path: String
-    public let reason: String
-    public var description: String { "\(path): \(reason)" }
-}
-
+// @unchecked Sendable: state changes under `condition`; unlocked reads are of the current step's images.
 public final class ImageCache: @unchecked Sendable {
     public let index: PNGIndex
     public let options: PNGFolderOptions
@@ -73,7 +67,7 @@ public final class ImageCache: @unchecked Sendable {
     public private(set) var lookups = 0
     /// Files that failed mid-run and were left out (`--skip-bad`), reported once each.
     private var reported: Set<Int> = []
-    public private(set) var newFailures: [StreamFailure] = []
+    public private(set) var newFailures: [InputError] = []
 
     /// The cache of `index`'s images with `budget` bytes, filled by `decoders` threads once started.
     public init(index: PNGIndex, options: PNGFolderOptions, budget: Int, decoders: Int) {
@@ -101,12 +95,12 @@ public final class ImageCache: @unchecked Sendable {
     public var defaultWindow: Int { max(1, budget / largestSampleBytes / 2) }
 
     /// Refuses a budget that cannot hold the images of one step (`stepImages` samples).
-    /// - Throws: `DatasetError` with the size it needs.
+    /// - Throws: `InputError` with the size it needs.
     public func check(stepImages: Int) throws {
         let largest = largestSampleBytes
         let needed = largest * min(stepImages, index.files.count)
         guard budget >= needed else {
-            throw DatasetError(.badOption, path: index.folder, "--cache-memory \(Self.format(budget)) holds fewer "
+            throw InputError(.badOption, path: index.folder, "--cache-memory \(Self.format(budget)) holds fewer "
                 + "images than one step reads (\(stepImages) of \(Self.format(largest)) each); give it at least "
                 + "\(Self.format(needed))")
         }
@@ -164,7 +158,8 @@ public final class ImageCache: @unchecked Sendable {
     /// until the next call. With `skipBad`, a file that fails is replaced in this step by the
     /// step's first good image (and listed in `newFailures` once); otherwise it stops the run.
     /// Returns the seconds spent waiting.
-    /// - Throws: `StreamFailure` for a failed file (without `skipBad`), or when all fail.
+    /// - Throws: `InputError` of kind `.unreadable` for a failed file (without `skipBad`), or when
+    ///   all fail; nothing else.
     public func acquire(epoch: Int, step: Int, skipBad: Bool) throws -> Double {
         condition.lock()
         defer { condition.unlock() }
@@ -203,10 +198,11 @@ public final class ImageCache: @unchecked Sendable {
         for p in range {
             let image = Int(stepWalk.images[p])
             guard case .failed(let reason) = slots[image] else { continue }
-            let failure = StreamFailure(path: index.path(of: image), reason: reason)
+            let failure = InputError(.unreadable, path: index.path(of: image), reason)
             guard skipBad else { throw failure }
             guard good >= 0 else {
-                throw StreamFailure(path: failure.path, reason: failure.reason + " (and every other image of this step)")
+                throw InputError(.unreadable, path: failure.path,
+                                 failure.reason + " (and every other image of this step)")
             }
             substitutes[image] = good
             if reported.insert(image).inserted { newFailures.append(failure) }
@@ -232,7 +228,7 @@ public final class ImageCache: @unchecked Sendable {
     }
 
     /// Takes the failures found since the last call.
-    public func takeFailures() -> [StreamFailure] {
+    public func takeFailures() -> [InputError] {
         condition.lock()
         defer { condition.unlock() }
         let failures = newFailures
@@ -326,7 +322,7 @@ public final class ImageCache: @unchecked Sendable {
                 } else {
                     do {
                         _ = try PNGFolder.decodeSample(index, image, options: options, into: memory!)
-                    } catch let error as PNGError {
+                    } catch let error as InputError {
                         failure = error.reason
                     } catch {
                         failure = "\(error)"

@@ -1,6 +1,7 @@
 // MNIST-style IDX pairs: `train-images-idx3-ubyte[.gz]` with `train-labels-idx1-ubyte[.gz]`
 // and the `t10k-` test pair (also the `train-images.idx3-ubyte` spelling some mirrors use).
 
+import Files
 import Foundation
 
 public enum MNIST {
@@ -31,21 +32,21 @@ public enum MNIST {
     public static func load(images imagesPath: String, labels labelsPath: String?) throws -> Dataset {
         let images = try IDXFile.read(path: imagesPath)
         guard case .images(let count, let rows, let columns) = images.kind else {
-            throw DatasetError(.badMagic, path: imagesPath,
-                               "holds labels (magic 0x00000801), expected images (0x00000803)")
+            throw InputError(.badMagic, path: imagesPath,
+                             "holds labels (magic 0x00000801), expected images (0x00000803)")
         }
         guard count > 0 else {
-            throw DatasetError(.empty, path: imagesPath, "header says 0 images")
+            throw InputError(.empty, path: imagesPath, "header says 0 images")
         }
         var labels: [Int32]?
         if let labelsPath {
             let file = try IDXFile.read(path: labelsPath)
             guard case .labels(let labelCount) = file.kind else {
-                throw DatasetError(.badMagic, path: labelsPath,
-                                   "holds images (magic 0x00000803), expected labels (0x00000801)")
+                throw InputError(.badMagic, path: labelsPath,
+                                 "holds images (magic 0x00000803), expected labels (0x00000801)")
             }
             guard labelCount == count else {
-                throw DatasetError(.countMismatch, path: labelsPath, "\(labelCount) labels but "
+                throw InputError(.countMismatch, path: labelsPath, "\(labelCount) labels but "
                     + "\((imagesPath as NSString).lastPathComponent) holds \(count) images")
             }
             labels = file.bytes.map { Int32($0) }
@@ -79,7 +80,7 @@ public enum MNIST {
         let train = try split("train"), test = try split("t10k")
         // A model sized for one split must be able to read the other.
         if let train, let test, let a = train.fixedShape, let b = test.fixedShape, a != b {
-            throw DatasetError(.mixedSizes, path: test.source, "test images are \(b), the training images "
+            throw InputError(.mixedSizes, path: test.source, "test images are \(b), the training images "
                 + "(\(train.source)) are \(a); both splits must have one size")
         }
         return (train, test)

@@ -3,6 +3,7 @@
 // resizing or centre-cropping, or kept at native sizes for random-patch training.
 
 import Dispatch
+import Files
 import Foundation
 import Images
 
@@ -67,16 +68,16 @@ public struct SkippedFile: Sendable, Equatable, CustomStringConvertible {
 public enum PNGFolder {
     /// Labels from the immediate subfolder of each file (relative paths), when every file sits in
     /// one; nil otherwise.
-    /// - Throws: `DatasetError` for a class that `options.classNames` (the training split's) lacks.
+    /// - Throws: `InputError` for a class that `options.classNames` (the training split's) lacks.
     static func classLabels(_ files: [String], folder: String, options: PNGFolderOptions) throws
         -> (labels: [Int32], names: [String])? {
         let parts = files.map { $0.split(separator: "/", omittingEmptySubsequences: true) }
         guard !parts.isEmpty, parts.allSatisfy({ $0.count >= 2 }) else { return nil }
         let found = Array(Set(parts.map { String($0[0]) })).sorted()
         if let given = options.classNames, let unknown = found.first(where: { !given.contains($0) }) {
-            throw DatasetError(.badOption, path: (folder as NSString).appendingPathComponent(unknown),
-                               "class \(unknown) has no training images (training classes: "
-                               + "\(given.joined(separator: ", ")))")
+            throw InputError(.badOption, path: (folder as NSString).appendingPathComponent(unknown),
+                             "class \(unknown) has no training images (training classes: "
+                             + "\(given.joined(separator: ", ")))")
         }
         let names = options.classNames ?? found
         let index = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, Int32($0)) })
@@ -90,12 +91,12 @@ public enum PNGFolder {
     /// depth, labels and the memory the result needs, before any pixel is decoded); then each
     /// worker decodes one image at a time and converts, resizes and crops it straight into its
     /// slot of the result, so memory holds the result and one full-size image per worker.
-    /// - Throws: `DatasetError` for an empty folder, a file libpng rejects (unless `skipBad`),
+    /// - Throws: `InputError` for an empty folder, a file libpng rejects (unless `skipBad`),
     ///   mixed sizes without resize/crop, or an image smaller than the crop.
     public static func load(_ folder: String, options: PNGFolderOptions = PNGFolderOptions())
         throws -> (dataset: Dataset, skipped: [SkippedFile]) {
         if let channels = options.channels, channels != 1 && channels != 3 {
-            throw DatasetError(.badOption, path: "", "channels must be 1 or 3, got \(channels)")
+            throw InputError(.badOption, path: "", "channels must be 1 or 3, got \(channels)")
         }
         // Header failures are reported with the decoder's, the first file's first.
         let index = try PNGIndex.build(folder, options: options, keepingFailures: true)
@@ -112,7 +113,7 @@ public enum PNGFolder {
         var starts = [0]
         for size in index.sizes { starts.append(starts.last! + channels * size.height * size.width) }
         let offsets = starts, total = starts.last!
-        let failures = ParallelSlots<PNGError>(count: index.files.count)
+        let failures = ParallelSlots<InputError>(count: index.files.count)
         let transparent = ParallelSlots<Bool>(count: index.files.count)
         // Every worker writes only its own image's range of the result.
         func convert(into out: SharedPointer<UInt16>?, _ bytes: SharedPointer<UInt8>?) {
@@ -121,10 +122,10 @@ public enum PNGFolder {
                     ?? UnsafeMutableRawPointer(bytes!.base + offsets[i])
                 do {
                     transparent[i] = try decodeSample(index, i, options: options, into: target)
-                } catch let error as PNGError {
+                } catch let error as InputError {
                     failures[i] = error
                 } catch {
-                    failures[i] = PNGError(path: index.path(of: i), reason: "\(error)")
+                    failures[i] = InputError(.corrupt, path: index.path(of: i), "\(error)")
                 }
             }
         }
@@ -147,9 +148,10 @@ public enum PNGFolder {
             }
         }
         skipped.sort { $0.path < $1.path }
-        if !options.skipBad, let first = skipped.first { throw DatasetError(.corrupt, path: first.path, first.reason) }
+        if !options.skipBad, let first = skipped.first { throw InputError(.corrupt, path: first.path, first.reason) }
         guard !keep.isEmpty else {
-            throw DatasetError(.empty, path: folder, "all \(index.files.count + index.skipped.count) PNG files were rejected")
+            throw InputError(.empty, path: folder,
+                             "all \(index.files.count + index.skipped.count) PNG files were rejected")
         }
         if keep.count < index.files.count {
             func compact<T>(_ values: [T]) -> [T] { keep.flatMap { values[offsets[$0]..<offsets[$0 + 1]] } }
@@ -182,7 +184,7 @@ public enum PNGFolder {
         let n = index.files.count, workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, n))
         let values = index.bitDepth == 16 ? 65536 : 256
         let histograms = ParallelSlots<[Int]>(count: workers)
-        let failures = ParallelSlots<PNGError>(count: n)
+        let failures = ParallelSlots<InputError>(count: n)
         let transparent = ParallelSlots<Bool>(count: n)
         let lock = NSLock()
         nonisolated(unsafe) var done = 0
@@ -203,10 +205,10 @@ public enum PNGFolder {
                             histogram[Int(v)] += 1
                         }
                     }
-                } catch let error as PNGError {
+                } catch let error as InputError {
                     failures[i] = error
                 } catch {
-                    failures[i] = PNGError(path: index.path(of: i), reason: "\(error)")
+                    failures[i] = InputError(.corrupt, path: index.path(of: i), "\(error)")
                 }
                 lock.lock()
                 done += 1
@@ -226,13 +228,13 @@ public enum PNGFolder {
     /// Decodes file `i` of `index` into `out` as its sample: `index.channels` planes, converted,
     /// resized and cropped as `options` say, at `index.bitDepth` bits; memory holds one full-size
     /// image besides the result. Returns whether the file has transparent pixels.
-    /// - Throws: `PNGError` naming the file, also when it no longer matches its header.
+    /// - Throws: `InputError` naming the file, also when it no longer matches its header.
     public static func decodeSample(_ index: PNGIndex, _ i: Int, options: PNGFolderOptions,
                                     into out: UnsafeMutableRawPointer) throws -> Bool {
         let path = index.path(of: i), header = index.headers[i], channels = index.channels
         let image = try PNGCodec.read(path: path, maxPixels: options.maxPixels)
         guard image.width == header.width && image.height == header.height else {
-            throw PNGError(path: path, reason: "decodes to a \(image.width)x\(image.height) image, its header said "
+            throw InputError(.corrupt, path: path, "decodes to a \(image.width)x\(image.height) image, its header said "
                 + "\(header.width)x\(header.height) (the file changed after it was indexed)")
         }
         var transparent = false
@@ -299,11 +301,13 @@ public enum PNGFolder {
 }
 
 /// A pointer that parallel iterations write through, each to its own range.
+// @unchecked Sendable: each parallel iteration writes only its own range.
 struct SharedPointer<Value>: @unchecked Sendable {
     let base: UnsafeMutablePointer<Value>
 }
 
 /// Fixed slots that parallel iterations fill, one each; read after the parallel loop ends.
+// @unchecked Sendable: each iteration writes only its own slot, read after the loop.
 final class ParallelSlots<Value>: @unchecked Sendable {
     private let storage: UnsafeMutablePointer<Value?>
     let count: Int

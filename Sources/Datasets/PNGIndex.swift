@@ -3,6 +3,7 @@
 // opening a folder costs time in proportion to its files, not its pixels.
 
 import Dispatch
+import Files
 import Foundation
 import Images
 
@@ -24,7 +25,7 @@ public struct PNGIndex: Sendable {
     public let sizes: [(height: Int, width: Int)]
 
     /// Reads the header of every PNG under `folder` (in parallel).
-    /// - Throws: `DatasetError` for an empty folder, a refused header (unless `skipBad`), an
+    /// - Throws: `InputError` for an empty folder, a refused header (unless `skipBad`), an
     ///   image smaller than the crop, mixed sizes where they are not allowed, or samples that
     ///   would not fit in memory.
     public static func build(_ folder: String, options: PNGFolderOptions = PNGFolderOptions()) throws -> PNGIndex {
@@ -36,17 +37,17 @@ public struct PNGIndex: Sendable {
     static func build(_ folder: String, options: PNGFolderOptions, keepingFailures: Bool) throws -> PNGIndex {
         let listed = PNGFolder.listFiles(in: folder)
         guard !listed.isEmpty else {
-            throw DatasetError(.empty, path: folder, "no PNG files in this folder or below it")
+            throw InputError(.empty, path: folder, "no PNG files in this folder or below it")
         }
-        let read = ParallelSlots<Result<PNGHeader, PNGError>>(count: listed.count)
+        let read = ParallelSlots<Result<PNGHeader, InputError>>(count: listed.count)
         DispatchQueue.concurrentPerform(iterations: listed.count) { i in
             let path = (folder as NSString).appendingPathComponent(listed[i])
             do {
                 read[i] = .success(try PNGCodec.readHeader(path: path, maxPixels: options.maxPixels))
-            } catch let error as PNGError {
+            } catch let error as InputError {
                 read[i] = .failure(error)
             } catch {
-                read[i] = .failure(PNGError(path: path, reason: "\(error)"))
+                read[i] = .failure(InputError(.corrupt, path: path, "\(error)"))
             }
         }
         var files: [String] = [], headers: [PNGHeader] = [], skipped: [SkippedFile] = []
@@ -56,12 +57,12 @@ public struct PNGIndex: Sendable {
                 files.append(listed[i])
                 headers.append(header)
             case .failure(let error):
-                guard keepingFailures else { throw DatasetError(.corrupt, path: error.path, error.reason) }
+                guard keepingFailures else { throw InputError(.corrupt, path: error.path, error.reason) }
                 skipped.append(SkippedFile(path: error.path, reason: error.reason))
             }
         }
         guard !files.isEmpty || (keepingFailures && !options.skipBad) else {
-            throw DatasetError(.empty, path: folder, "all \(listed.count) PNG files were rejected")
+            throw InputError(.empty, path: folder, "all \(listed.count) PNG files were rejected")
         }
         // Color types 2, 3 (palette) and 6 carry color; libpng decodes them to RGB(A).
         let channels = options.channels ?? (headers.contains { $0.colorType & 2 != 0 } ? 3 : 1)
@@ -72,16 +73,16 @@ public struct PNGIndex: Sendable {
             if let resize = options.resize { size = (resize.height, resize.width) }
             if let crop = options.crop {
                 guard crop.width <= size.width && crop.height <= size.height else {
-                    throw DatasetError(.tooSmall, path: (folder as NSString).appendingPathComponent(files[i]),
-                                       "image is \(size.width)x\(size.height), smaller than crop "
-                                       + "\(crop.width)x\(crop.height)")
+                    throw InputError(.tooSmall, path: (folder as NSString).appendingPathComponent(files[i]),
+                                     "image is \(size.width)x\(size.height), smaller than crop "
+                                     + "\(crop.width)x\(crop.height)")
                 }
                 size = (crop.height, crop.width)
             }
             sizes.append(size)
         }
         if !options.allowMixedSizes, let other = sizes.firstIndex(where: { $0 != sizes[0] }) {
-            throw DatasetError(.mixedSizes, path: folder, "mixed sizes: \(files[0]) is "
+            throw InputError(.mixedSizes, path: folder, "mixed sizes: \(files[0]) is "
                 + "\(sizes[0].width)x\(sizes[0].height), \(files[other]) is "
                 + "\(sizes[other].width)x\(sizes[other].height); pass --resize WxH or --crop WxH")
         }
@@ -91,9 +92,9 @@ public struct PNGIndex: Sendable {
             let bytes = Double(channels * sizes[largest].height * sizes[largest].width) * Double(8 + bitDepth / 8)
             let available = Double(ProcessInfo.processInfo.physicalMemory) * 0.75
             guard bytes <= available else {
-                throw DatasetError(.absurdSize, path: (folder as NSString).appendingPathComponent(files[largest]),
-                                   String(format: "one image at this size needs %.1f GB, more than the %.1f GB this "
-                                   + "machine can give (choose a smaller --resize or --crop)", bytes / 1e9, available / 1e9))
+                throw InputError(.absurdSize, path: (folder as NSString).appendingPathComponent(files[largest]),
+                                 String(format: "one image at this size needs %.1f GB, more than the %.1f GB this "
+                                 + "machine can give (choose a smaller --resize or --crop)", bytes / 1e9, available / 1e9))
             }
         }
         let classes = try PNGFolder.classLabels(files, folder: folder, options: options)
@@ -120,14 +121,14 @@ public struct PNGIndex: Sendable {
 
     /// Refuses a folder whose decoded samples (and each parallel decoder's float copies) would not
     /// fit in memory, for loading it whole.
-    /// - Throws: `DatasetError` with the sizes.
+    /// - Throws: `InputError` with the sizes.
     public func checkFitsInMemory() throws {
         let largest = Double(sizes.map { channels * $0.height * $0.width }.max() ?? 0)
         let converting = Double(min(ProcessInfo.processInfo.activeProcessorCount, files.count))
         let bytes = Double(totalSampleBytes) + largest * 8 * converting
         let available = Double(ProcessInfo.processInfo.physicalMemory) * 0.75
         guard bytes <= available else {
-            throw DatasetError(.absurdSize, path: folder, String(format: "%d images at this size need %.1f GB, more "
+            throw InputError(.absurdSize, path: folder, String(format: "%d images at this size need %.1f GB, more "
                 + "than the %.1f GB this machine can give (choose a smaller --resize or --crop, or train with "
                 + "--cache-memory, which streams the folder)", files.count, bytes / 1e9, available / 1e9))
         }
@@ -155,7 +156,7 @@ public struct PNGIndex: Sendable {
 extension DataSource {
     /// The header index of a PNG folder's splits (train/ and test/ or val/ folders, or the folder
     /// itself); nil when `path` is not a PNG folder (IDX files or folders, a missing path).
-    /// - Throws: `DatasetError` as `PNGIndex.build` and `load` do.
+    /// - Throws: `InputError` as `PNGIndex.build` and `load` do.
     public static func index(_ path: String, options: PNGFolderOptions = PNGFolderOptions()) throws
         -> (path: String, train: PNGIndex, test: PNGIndex?)? {
         let resolved = resolve(path)

@@ -1,6 +1,7 @@
 // Minibatch rows of variable-length sequences: (T, D) standardized values, zero-padded after the
 // sequence's length, then one float holding that length, so a model can mask the padding.
 
+import Files
 import Kernels
 
 public struct SequenceBatchSource: BatchSource {
@@ -11,11 +12,11 @@ public struct SequenceBatchSource: BatchSource {
     /// Steps per row (the longest sequence the model takes).
     public let steps: Int
 
-    /// - Throws: `DatasetError` when a sequence is longer than `steps`.
+    /// - Throws: `InputError` when a sequence is longer than `steps`.
     public init(sequences: SequenceSet, standardization: Standardization?, corruption: Corruption = .none,
                 seed: UInt64, steps: Int) throws {
         guard sequences.maxLength <= steps else {
-            throw DatasetError(.tooSmall, path: sequences.source, "a sequence has \(sequences.maxLength) steps, "
+            throw InputError(.tooSmall, path: sequences.source, "a sequence has \(sequences.maxLength) steps, "
                 + "the model takes at most \(steps)")
         }
         self.sequences = sequences

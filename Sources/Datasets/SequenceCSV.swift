@@ -2,6 +2,7 @@
 // sequence per file (one row per step, labels from subfolders as for PNG folders), or one file
 // whose sequence-id column groups rows into sequences. An optional header row names the columns.
 
+import Files
 import Foundation
 
 public enum SequenceCSV {
@@ -18,19 +19,19 @@ public enum SequenceCSV {
     /// Reads `path` as a table whose rows all have the same number of fields. Blank lines are
     /// skipped. The first row is a header when none of its fields is a number, data when all
     /// are; a mix is refused, since it is most likely a data row with a typo.
-    /// - Throws: `DatasetError` naming the file and line for an empty file, an unclosed quote,
+    /// - Throws: `InputError` naming the file and line for an empty file, an unclosed quote,
     ///   a mixed first row, or a row with another field count.
     static func readTable(_ path: String, headerRequired: Bool = false) throws -> Table {
         let file = try TextFile.read(path)
         var rows: [(line: Int, fields: [String])] = []
         for (number, bytes) in file.lines where !TextFile.isBlank(bytes) {
             guard let fields = TextFile.csvFields(bytes) else {
-                throw DatasetError(.corrupt, path: path, "line \(number): a quoted field is not closed")
+                throw InputError(.corrupt, path: path, "line \(number): a quoted field is not closed")
             }
             rows.append((number, fields))
         }
         guard let first = rows.first else {
-            throw DatasetError(.empty, path: path, "file is empty: expected a header or data rows")
+            throw InputError(.empty, path: path, "file is empty: expected a header or data rows")
         }
         let numeric = first.fields.filter { TextFile.number($0) != nil }.count
         var header: [String]?
@@ -43,25 +44,25 @@ public enum SequenceCSV {
                 ? "line \(first.line): expected a header row naming the columns, found numbers"
                 : "line \(first.line): the first row mixes names and numbers (\(TextFile.excerpt(text ?? ""))): "
                     + "a header must be all names, a data row all numbers"
-            throw DatasetError(.badHeader, path: path, reason)
+            throw InputError(.badHeader, path: path, reason)
         }
         if let header {
             var seen = Set<String>()
             for name in header {
                 guard !name.isEmpty else {
-                    throw DatasetError(.badHeader, path: path, "line \(first.line): a header column has no name")
+                    throw InputError(.badHeader, path: path, "line \(first.line): a header column has no name")
                 }
                 guard seen.insert(name).inserted else {
-                    throw DatasetError(.badHeader, path: path, "line \(first.line): column '\(name)' appears twice")
+                    throw InputError(.badHeader, path: path, "line \(first.line): column '\(name)' appears twice")
                 }
             }
         }
         guard !rows.isEmpty else {
-            throw DatasetError(.empty, path: path, "no data rows after the header on line \(first.line)")
+            throw InputError(.empty, path: path, "no data rows after the header on line \(first.line)")
         }
         let columns = first.fields.count
         for row in rows where row.fields.count != columns {
-            throw DatasetError(.countMismatch, path: path, "line \(row.line): \(row.fields.count) fields, "
+            throw InputError(.countMismatch, path: path, "line \(row.line): \(row.fields.count) fields, "
                 + "expected \(columns) as on line \(first.line)")
         }
         return Table(header: header, rows: rows, columns: columns)
@@ -72,7 +73,7 @@ public enum SequenceCSV {
         guard let value = TextFile.number(field) else {
             let which = name.map { "column \(column + 1) ('\($0)')" } ?? "column \(column + 1)"
             let what = field.isEmpty ? "is empty" : "is \(TextFile.excerpt(field)), not a finite number"
-            throw DatasetError(.corrupt, path: path, "line \(line): \(which) \(what)")
+            throw InputError(.corrupt, path: path, "line \(line): \(which) \(what)")
         }
         return value
     }
@@ -80,12 +81,12 @@ public enum SequenceCSV {
     /// Loads every CSV file under `folder` as one sequence (files sorted by relative path, one
     /// row per step, every column a feature). When every file sits in a subfolder, the
     /// immediate subfolder's name is its class.
-    /// - Throws: `DatasetError` naming the file (and line) for an empty folder or file, a cell
+    /// - Throws: `InputError` naming the file (and line) for an empty folder or file, a cell
     ///   that is not a number, or a file whose column count or header differs from the first's.
     public static func loadFolder(_ folder: String) throws -> SequenceSet {
         let files = listFiles(in: folder)
         guard !files.isEmpty else {
-            throw DatasetError(.empty, path: folder, "no CSV files in this folder or below it")
+            throw InputError(.empty, path: folder, "no CSV files in this folder or below it")
         }
         var values: [Float] = []
         var lengths: [Int] = []
@@ -98,12 +99,12 @@ public enum SequenceCSV {
             if k == 0 {
                 columns = table.columns
             } else if table.columns != columns {
-                throw DatasetError(.countMismatch, path: path, "\(table.columns) columns, but \(files[0]) "
+                throw InputError(.countMismatch, path: path, "\(table.columns) columns, but \(files[0]) "
                     + "(the first file) has \(columns): every file must hold the same features")
             }
             if let header = table.header {
                 if let names, header != names {
-                    throw DatasetError(.badHeader, path: path, "header \(header.joined(separator: ",")) differs "
+                    throw InputError(.badHeader, path: path, "header \(header.joined(separator: ",")) differs "
                         + "from \(namesFrom)'s \(names.joined(separator: ","))")
                 }
                 names = header
@@ -136,14 +137,14 @@ public enum SequenceCSV {
     /// `labelColumn`, when given, must be the same on every row of a sequence; its values become
     /// classes, sorted numerically when all are integers, else by name. Every other column is a
     /// feature.
-    /// - Throws: `DatasetError` naming the file (and line) for a missing header or column, a cell
+    /// - Throws: `InputError` naming the file (and line) for a missing header or column, a cell
     ///   that is not a number, or a sequence whose rows disagree on the label.
     public static func load(_ path: String, idColumn: String, labelColumn: String? = nil) throws -> SequenceSet {
         let table = try readTable(path, headerRequired: true)
         let header = table.header!
         func find(_ name: String, _ option: String) throws -> Int {
             guard let at = header.firstIndex(of: name) else {
-                throw DatasetError(.badOption, path: path, "no column '\(name)' (\(option)) in the header: "
+                throw InputError(.badOption, path: path, "no column '\(name)' (\(option)) in the header: "
                     + "columns are \(header.joined(separator: ", "))")
             }
             return at
@@ -151,11 +152,11 @@ public enum SequenceCSV {
         let idAt = try find(idColumn, "sequence id")
         let labelAt = try labelColumn.map { try find($0, "label") }
         if labelAt == idAt {
-            throw DatasetError(.badOption, path: path, "the label column cannot also be the sequence id column")
+            throw InputError(.badOption, path: path, "the label column cannot also be the sequence id column")
         }
         let featureColumns = (0..<table.columns).filter { $0 != idAt && $0 != labelAt }
         guard !featureColumns.isEmpty else {
-            throw DatasetError(.badHeader, path: path, "no feature columns besides the id and label columns")
+            throw InputError(.badHeader, path: path, "no feature columns besides the id and label columns")
         }
 
         // Group row indices by id, in order of first appearance.
@@ -165,18 +166,18 @@ public enum SequenceCSV {
         for (r, row) in table.rows.enumerated() {
             let id = row.fields[idAt]
             guard !id.isEmpty else {
-                throw DatasetError(.corrupt, path: path, "line \(row.line): the sequence id ('\(idColumn)') is empty")
+                throw InputError(.corrupt, path: path, "line \(row.line): the sequence id ('\(idColumn)') is empty")
             }
             if groups[id] == nil { order.append(id) }
             groups[id, default: []].append(r)
             if let labelAt {
                 let text = row.fields[labelAt]
                 guard !text.isEmpty else {
-                    throw DatasetError(.corrupt, path: path, "line \(row.line): the label ('\(labelColumn!)') is empty")
+                    throw InputError(.corrupt, path: path, "line \(row.line): the label ('\(labelColumn!)') is empty")
                 }
                 if let earlier = labelText[id] {
                     guard earlier.text == text else {
-                        throw DatasetError(.corrupt, path: path, "line \(row.line): sequence '\(id)' has label "
+                        throw InputError(.corrupt, path: path, "line \(row.line): sequence '\(id)' has label "
                             + "\(TextFile.excerpt(text)), but \(TextFile.excerpt(earlier.text)) on line \(earlier.line)")
                     }
                 } else {

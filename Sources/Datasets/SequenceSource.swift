@@ -2,6 +2,7 @@
 // CSV files, one CSV file with a sequence-id column, or a UEA/UCR `.ts` file (whose `_TEST.ts`
 // partner beside a `_TRAIN.ts` is the test split).
 
+import Files
 import Foundation
 
 public enum SequenceSource {
@@ -31,22 +32,22 @@ public enum SequenceSource {
 
     /// Loads the sequences at `path`: a folder → one sequence per CSV file; a `.csv` file → rows
     /// grouped by `idColumn` (required); a `.ts` file → UEA/UCR cases.
-    /// - Throws: `DatasetError` naming the file and the problem.
+    /// - Throws: `InputError` naming the file and the problem.
     public static func load(_ path: String, idColumn: String? = nil, labelColumn: String? = nil) throws
         -> SequenceSet {
         let resolved = resolve(path)
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isFolder) else {
-            throw DatasetError(.notFound, path: path, "no such file or folder (bundled sequence data: "
+            throw InputError(.notFound, path: path, "no such file or folder (bundled sequence data: "
                 + "\(bundledNames.joined(separator: ", ")))")
         }
         if isFolder.boolValue {
             if SequenceCSV.listFiles(in: resolved).isEmpty, let first = tsFiles(in: resolved).first {
-                throw DatasetError(.badOption, path: resolved, "holds .ts files, not CSV files: "
+                throw InputError(.badOption, path: resolved, "holds .ts files, not CSV files: "
                     + "give one of them, e.g. \((resolved as NSString).appendingPathComponent(first))")
             }
             if idColumn != nil || labelColumn != nil {
-                throw DatasetError(.badOption, path: resolved, "a folder holds one sequence per CSV file: "
+                throw InputError(.badOption, path: resolved, "a folder holds one sequence per CSV file: "
                     + "a sequence-id or label column applies only to a single CSV file")
             }
             return try SequenceCSV.loadFolder(resolved)
@@ -54,19 +55,19 @@ public enum SequenceSource {
         switch (resolved as NSString).pathExtension.lowercased() {
         case "csv":
             guard let idColumn else {
-                throw DatasetError(.badOption, path: resolved, "one CSV file holds many sequences: name the "
+                throw InputError(.badOption, path: resolved, "one CSV file holds many sequences: name the "
                     + "column that says which sequence a row belongs to (--sequence-id COLUMN), or give a "
                     + "folder with one CSV file per sequence")
             }
             return try SequenceCSV.load(resolved, idColumn: idColumn, labelColumn: labelColumn)
         case "ts":
             if idColumn != nil || labelColumn != nil {
-                throw DatasetError(.badOption, path: resolved, "a .ts file has no columns: "
+                throw InputError(.badOption, path: resolved, "a .ts file has no columns: "
                     + "sequence-id and label columns apply only to a CSV file")
             }
             return try TSFile.load(resolved)
         default:
-            throw DatasetError(.badOption, path: resolved, "not a sequence file: expected a folder of CSV "
+            throw InputError(.badOption, path: resolved, "not a sequence file: expected a folder of CSV "
                 + "files, a .csv file with a sequence-id column, or a UEA/UCR .ts file")
         }
     }
@@ -74,7 +75,7 @@ public enum SequenceSource {
     /// Loads `path` as the training split, with a test split when one is beside it: for
     /// `NAME_TRAIN.ts` the file `NAME_TEST.ts` in the same folder. A folder holding exactly one
     /// `*_TRAIN.ts` file (and no CSV files) is read the same way.
-    /// - Throws: `DatasetError` as `load` does, or when the test split's features or classes
+    /// - Throws: `InputError` as `load` does, or when the test split's features or classes
     ///   differ from the training split's.
     public static func loadSplits(_ path: String, idColumn: String? = nil, labelColumn: String? = nil)
         throws -> (train: SequenceSet, test: SequenceSet?) {
@@ -89,12 +90,12 @@ public enum SequenceSource {
         guard let testPath = testPartner(of: trainPath) else { return (train, nil) }
         let test = try load(testPath, idColumn: idColumn, labelColumn: labelColumn)
         guard test.featureNames == train.featureNames else {
-            throw DatasetError(.countMismatch, path: testPath, "\(test.features) features "
+            throw InputError(.countMismatch, path: testPath, "\(test.features) features "
                 + "(\(test.featureNames.joined(separator: ","))), the training split \(trainPath) has "
                 + "\(train.features) (\(train.featureNames.joined(separator: ",")))")
         }
         guard test.classNames == nil || train.classNames == nil || test.classNames == train.classNames else {
-            throw DatasetError(.countMismatch, path: testPath, "classes \(test.classNames!.joined(separator: " ")) "
+            throw InputError(.countMismatch, path: testPath, "classes \(test.classNames!.joined(separator: " ")) "
                 + "differ from the training split's \(train.classNames!.joined(separator: " "))")
         }
         return (train, test)

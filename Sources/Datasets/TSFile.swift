@@ -3,6 +3,7 @@
 // `#` comment lines, `@tag value` header lines, then after `@data` one case per line with its
 // dimensions separated by ':', values by ',', and the class label last when `@classLabel true`.
 
+import Files
 import Foundation
 
 /// A `.ts` file of classification cases, read into a `SequenceSet`.
@@ -15,7 +16,7 @@ import Foundation
 /// sequence model here has no mask for holes inside a sequence), and unknown tags.
 public enum TSFile {
     /// Reads and validates the `.ts` file at `path`; features are named `dim0`, `dim1`, ...
-    /// - Throws: `DatasetError` naming the file and line of the problem.
+    /// - Throws: `InputError` naming the file and line of the problem.
     public static func load(_ path: String) throws -> SequenceSet {
         let file = try TextFile.read(path)
         var dimensions: Int?
@@ -26,8 +27,8 @@ public enum TSFile {
         var sawLabelTag = false
         var dataLine: Int?
 
-        func fail(_ kind: DatasetError.Kind, _ line: Int, _ reason: String) -> DatasetError {
-            DatasetError(kind, path: path, "line \(line): \(reason)")
+        func fail(_ kind: InputError.Kind, _ line: Int, _ reason: String) -> InputError {
+            InputError(kind, path: path, "line \(line): \(reason)")
         }
         func flag(_ words: [Substring], _ line: Int) throws -> Bool {
             guard words.count >= 2, ["true", "false"].contains(words[1].lowercased()) else {
@@ -161,11 +162,11 @@ public enum TSFile {
 
         guard let dataLine else {
             let blank = file.lines.allSatisfy { TextFile.isBlank($0.bytes) }
-            throw DatasetError(blank ? .empty : .badHeader, path: path,
-                               blank ? "file is empty" : "no @data line: not a .ts file")
+            throw InputError(blank ? .empty : .badHeader, path: path,
+                             blank ? "file is empty" : "no @data line: not a .ts file")
         }
         guard !lengths.isEmpty else {
-            throw DatasetError(.empty, path: path, "no cases after @data on line \(dataLine)")
+            throw InputError(.empty, path: path, "no cases after @data on line \(dataLine)")
         }
         return SequenceSet(source: path, featureNames: SequenceCSV.defaultNames(dimensions!), values: values,
                            lengths: lengths, labels: classNames == nil ? nil : labels, classNames: classNames)

@@ -2,6 +2,7 @@
 // readers: LF or CRLF endings, a missing final newline tolerated, plus the field splitting and
 // number parsing both formats share. Works on bytes: no per-character String walking.
 
+import Files
 import Foundation
 
 /// The lines of a text file, each with its line number, line endings removed.
@@ -11,10 +12,10 @@ struct TextFile {
     let lines: [(number: Int, bytes: ArraySlice<UInt8>)]
 
     /// Reads `path` whole.
-    /// - Throws: `DatasetError` when the file is missing or unreadable.
+    /// - Throws: `InputError` when the file is missing or unreadable.
     static func read(_ path: String) throws -> TextFile {
         guard FileManager.default.fileExists(atPath: path) else {
-            throw DatasetError(.notFound, path: path, "no such file")
+            throw InputError(.notFound, path: path, "no such file")
         }
         // An empty file is read without Foundation, whose FileManager.contents leaks a 4 KB
         // buffer on it (LeakSanitizer, found by fuzzing).
@@ -25,7 +26,7 @@ struct TextFile {
         } else if let read = FileManager.default.contents(atPath: path) {
             data = read
         } else {
-            throw DatasetError(.unreadable, path: path, "cannot read the file")
+            throw InputError(.unreadable, path: path, "cannot read the file")
         }
         let bytes = [UInt8](data)
         var lines: [(Int, ArraySlice<UInt8>)] = []

@@ -7,6 +7,7 @@
 import CKernels
 import Foundation
 
+// @unchecked Sendable: `reduction`, its one `var`, is set before any step runs.
 public final class RankGroup: @unchecked Sendable {
     /// How ranks sum the gradient.
     public enum Reduction: String, Sendable, CaseIterable {

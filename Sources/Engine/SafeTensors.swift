@@ -3,8 +3,8 @@
 // The JSON maps each tensor name to {"dtype", "shape", "data_offsets": [begin, end]} (byte
 // offsets into the data buffer) plus an optional "__metadata__" object of strings. Only F32 here.
 
+import Files
 import Foundation
-import Images
 
 /// Reads and writes F32 tensors in the safetensors format, so checkpoints load in PyTorch with
 /// `safetensors.torch.load_file`.
@@ -118,7 +118,7 @@ public enum SafeTensors {
     /// Reads a safetensors file of F32 tensors.
     /// - Returns: the tensors by name, their names in data-buffer order (the order written), and
     ///   the metadata (empty when the file has none).
-    /// - Throws: `SafeTensorsError` naming the file: unreadable, too short, bad header size or
+    /// - Throws: `InputError` naming the file: unreadable, too short, bad header size or
     ///   JSON, malformed tensor entries, a dtype other than F32, or offsets that do not tile the
     ///   data buffer.
     public static func read(path: String) throws
@@ -126,53 +126,54 @@ public enum SafeTensors {
         // An empty file is refused before Foundation reads it (Data(contentsOf:) leaks a 4 KB
         // buffer on empty files; LeakSanitizer, found by fuzzing).
         if (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) == 0 {
-            throw SafeTensorsError(path: path, reason: "empty file (a safetensors file starts with an 8-byte header length)")
+            throw InputError(.empty, path: path, "empty file (a safetensors file starts with an 8-byte header length)")
         }
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw SafeTensorsError(path: path, reason: "cannot read file: \(error.localizedDescription)")
+            throw InputError(.unreadable, path: path, "cannot read file: \(error.localizedDescription)")
         }
         return try decode([UInt8](data), path: path)
     }
 
     /// Decodes the bytes of a safetensors file; `path` only names the source in errors.
-    /// - Throws: `SafeTensorsError`, as `read(path:)`.
+    /// - Throws: `InputError`, as `read(path:)`.
     public static func decode(_ bytes: [UInt8], path: String) throws
         -> (tensors: [String: Tensor], order: [String], metadata: [String: String]) {
-        func fail(_ reason: String) -> SafeTensorsError { SafeTensorsError(path: path, reason: reason) }
+        func fail(_ kind: InputError.Kind, _ reason: String) -> InputError { InputError(kind, path: path, reason) }
 
         guard bytes.count >= 8 else {
-            throw fail("file is \(bytes.count) bytes, too short for the 8-byte header size")
+            throw fail(.truncated, "file is \(bytes.count) bytes, too short for the 8-byte header size")
         }
         let headerSize = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         guard headerSize <= UInt64(maximumHeaderBytes) else {
-            throw fail("header size \(headerSize) bytes is larger than the \(maximumHeaderBytes)-byte limit")
+            throw fail(.absurdSize,
+                       "header size \(headerSize) bytes is larger than the \(maximumHeaderBytes)-byte limit")
         }
         let headerEnd = 8 + Int(headerSize)
         guard headerEnd <= bytes.count else {
-            throw fail("header size \(headerSize) bytes runs past the end of the \(bytes.count)-byte file")
+            throw fail(.truncated, "header size \(headerSize) bytes runs past the end of the \(bytes.count)-byte file")
         }
 
         let json: Any
         do {
             json = try JSONSerialization.jsonObject(with: Data(bytes[8..<headerEnd]))
         } catch {
-            throw fail("header is not valid JSON: \(error.localizedDescription)")
+            throw fail(.badHeader, "header is not valid JSON: \(error.localizedDescription)")
         }
         guard let header = json as? [String: Any] else {
-            throw fail("header is not a JSON object")
+            throw fail(.badHeader, "header is not a JSON object")
         }
 
         var metadata: [String: String] = [:]
         if let rawMetadata = header[metadataKey] {
             guard let object = rawMetadata as? [String: Any] else {
-                throw fail("\"\(metadataKey)\" is not a JSON object")
+                throw fail(.badHeader, "\"\(metadataKey)\" is not a JSON object")
             }
             for (key, value) in object {
                 guard let text = value as? String else {
-                    throw fail("metadata value for \"\(key)\" is not a string")
+                    throw fail(.badHeader, "metadata value for \"\(key)\" is not a string")
                 }
                 metadata[key] = text
             }
@@ -183,43 +184,46 @@ public enum SafeTensors {
         var entries: [(name: String, shape: [Int], begin: Int, end: Int)] = []
         for (name, rawEntry) in header where name != metadataKey {
             guard let entry = rawEntry as? [String: Any] else {
-                throw fail("tensor \"\(name)\": entry is not a JSON object")
+                throw fail(.badHeader, "tensor \"\(name)\": entry is not a JSON object")
             }
-            guard let rawDtype = entry["dtype"] else { throw fail("tensor \"\(name)\": missing \"dtype\"") }
+            guard let rawDtype = entry["dtype"] else { throw fail(.badHeader, "tensor \"\(name)\": missing \"dtype\"") }
             guard let dtype = rawDtype as? String else {
-                throw fail("tensor \"\(name)\": \"dtype\" is not a string")
+                throw fail(.badHeader, "tensor \"\(name)\": \"dtype\" is not a string")
             }
-            guard let rawShape = entry["shape"] else { throw fail("tensor \"\(name)\": missing \"shape\"") }
+            guard let rawShape = entry["shape"] else { throw fail(.badHeader, "tensor \"\(name)\": missing \"shape\"") }
             guard let shape = integers(rawShape), shape.allSatisfy({ $0 >= 0 }) else {
-                throw fail("tensor \"\(name)\": \"shape\" is not an array of non-negative integers")
+                throw fail(.badHeader, "tensor \"\(name)\": \"shape\" is not an array of non-negative integers")
             }
             guard let rawOffsets = entry["data_offsets"] else {
-                throw fail("tensor \"\(name)\": missing \"data_offsets\"")
+                throw fail(.badHeader, "tensor \"\(name)\": missing \"data_offsets\"")
             }
             guard let offsets = integers(rawOffsets), offsets.count == 2, offsets.allSatisfy({ $0 >= 0 }) else {
-                throw fail("tensor \"\(name)\": \"data_offsets\" is not an array of two non-negative integers")
+                throw fail(.badHeader,
+                           "tensor \"\(name)\": \"data_offsets\" is not an array of two non-negative integers")
             }
             guard dtype == "F32" else {
-                throw fail("tensor \"\(name)\" has dtype \(dtype): only F32 is supported")
+                throw fail(.badHeader, "tensor \"\(name)\" has dtype \(dtype): only F32 is supported")
             }
             let (begin, end) = (offsets[0], offsets[1])
             guard end >= begin else {
-                throw fail("tensor \"\(name)\": data_offsets end \(end) is before begin \(begin)")
+                throw fail(.badHeader, "tensor \"\(name)\": data_offsets end \(end) is before begin \(begin)")
             }
             guard end <= bufferSize else {
-                throw fail("tensor \"\(name)\": data_offsets [\(begin), \(end)] run past the "
+                throw fail(.truncated, "tensor \"\(name)\": data_offsets [\(begin), \(end)] run past the "
                            + "\(bufferSize)-byte data buffer")
             }
             var count = 1
             for dimension in shape {
                 let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
                 guard !overflow, product <= bufferSize else {
-                    throw fail("tensor \"\(name)\": shape \(shape) is larger than the \(bufferSize)-byte data buffer")
+                    throw fail(.absurdSize,
+                               "tensor \"\(name)\": shape \(shape) is larger than the \(bufferSize)-byte data buffer")
                 }
                 count = product
             }
             guard end - begin == 4 * count else {
-                throw fail("tensor \"\(name)\": data_offsets [\(begin), \(end)] hold \(end - begin) bytes, "
+                throw fail(.countMismatch,
+                           "tensor \"\(name)\": data_offsets [\(begin), \(end)] hold \(end - begin) bytes, "
                            + "expected \(4 * count) for shape \(shape) of F32")
             }
             entries.append((name, shape, begin, end))
@@ -231,16 +235,16 @@ public enum SafeTensors {
         var covered = 0
         for (i, entry) in entries.enumerated() {
             if entry.begin < covered {
-                throw fail("tensor \"\(entry.name)\" at [\(entry.begin), \(entry.end)] overlaps "
+                throw fail(.corrupt, "tensor \"\(entry.name)\" at [\(entry.begin), \(entry.end)] overlaps "
                            + "tensor \"\(entries[i - 1].name)\" ending at \(covered)")
             }
             if entry.begin > covered {
-                throw fail("gap in the data buffer: bytes [\(covered), \(entry.begin)) belong to no tensor")
+                throw fail(.corrupt, "gap in the data buffer: bytes [\(covered), \(entry.begin)) belong to no tensor")
             }
             covered = entry.end
         }
         guard covered == bufferSize else {
-            throw fail("data buffer is \(bufferSize) bytes but the tensors cover \(covered)")
+            throw fail(.trailingData, "data buffer is \(bufferSize) bytes but the tensors cover \(covered)")
         }
 
         var tensors: [String: Tensor] = [:]
@@ -275,17 +279,4 @@ public enum SafeTensors {
     static func isBoolean(_ number: NSNumber) -> Bool {
         type(of: number) == type(of: NSNumber(value: true))
     }
-}
-
-/// A safetensors file that cannot be read, with a one-line reason naming the file.
-public struct SafeTensorsError: Error, CustomStringConvertible, Sendable {
-    public let path: String
-    public let reason: String
-
-    public init(path: String, reason: String) {
-        self.path = path
-        self.reason = reason
-    }
-
-    public var description: String { "\(path.abbreviatedForMessages): \(reason)" }
 }

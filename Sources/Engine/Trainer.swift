@@ -15,6 +15,7 @@ import Models
 /// set of phases whose groups do not overlap. Phases that update the same parameters (an
 /// adversarial generator phase and the reconstruction phase both move the encoder) keep their
 /// own moments, as separate optimizers would.
+// @unchecked Sendable: the moments are written by the update's chunks, each its own range, between steps.
 public final class OptimizerState: @unchecked Sendable {
     public let m: FloatBuffer
     public let v: FloatBuffer
@@ -44,6 +45,8 @@ public final class OptimizerState: @unchecked Sendable {
     }
 }
 
+// @unchecked Sendable: within a step each shard writes only its workspace and slab, each reduce chunk
+// its own range; everything else changes on the calling thread between parallel regions.
 public final class Trainer: @unchecked Sendable {
     public let model: any AutoencoderModel
     /// False for a trainer made to evaluate (`init(evaluating:)`): no gradient slabs, no moments.
@@ -521,6 +524,7 @@ struct ShardJob {
 }
 
 /// One all-reduce + update: the pointers and constants every chunk needs.
+// @unchecked Sendable: raw pointers into buffers that outlive the region; chunks write disjoint ranges.
 struct ReduceJob: @unchecked Sendable {
     let config: OptimizerConfig
     let group: Range<Int>

@@ -6,6 +6,7 @@
 
 import CPNG
 import CPNGStraight
+import Files
 import Foundation
 
 public enum PNGCodec {
@@ -16,11 +17,11 @@ public enum PNGCodec {
     public static let defaultMaxPixels = 100_000_000
 
     /// Decodes a PNG file.
-    /// - Throws: `PNGError` naming the file when it cannot be read, declares more than
+    /// - Throws: `InputError` naming the file when it cannot be read, declares more than
     ///   `maxPixels` pixels, or libpng rejects it.
     public static func read(path: String, maxPixels: Int = defaultMaxPixels) throws -> PNGImage {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw PNGError(path: path, reason: "cannot read file")
+            throw InputError(.unreadable, path: path, "cannot read file")
         }
         return try decode([UInt8](data), path: path, maxPixels: maxPixels)
     }
@@ -29,9 +30,9 @@ public enum PNGCodec {
     /// decoder would: the CRC, a size of 1 to 2^31 - 1 each way within `maxPixels`, a bit depth the
     /// color type allows, compression and filter method 0, interlace 0 or 1. A file whose pixel data
     /// is damaged passes; decoding it finds that.
-    /// - Throws: `PNGError` naming the file.
+    /// - Throws: `InputError` naming the file.
     public static func readHeader(path: String, maxPixels: Int = defaultMaxPixels) throws -> PNGHeader {
-        guard let file = fopen(path, "rb") else { throw PNGError(path: path, reason: "cannot read file") }
+        guard let file = fopen(path, "rb") else { throw InputError(.unreadable, path: path, "cannot read file") }
         defer { fclose(file) }
         var bytes = [UInt8](repeating: 0, count: 33)
         let count = fread(&bytes, 1, bytes.count, file)
@@ -42,32 +43,34 @@ public enum PNGCodec {
     public static func readHeader(bytes: [UInt8], path: String = "<memory>", maxPixels: Int = defaultMaxPixels) throws
         -> PNGHeader {
         guard bytes.count >= 8, Array(bytes[0..<8]) == signature else {
-            throw PNGError(path: path, reason: "not a PNG file (bad signature)")
+            throw InputError(.badMagic, path: path, "not a PNG file (bad signature)")
         }
         guard bytes.count >= 33, readUInt32(bytes, 8) == 13, Array(bytes[12..<16]) == Array("IHDR".utf8) else {
-            throw PNGError(path: path, reason: "no IHDR chunk at the start (truncated or not a PNG)")
+            throw InputError(.badHeader, path: path, "no IHDR chunk at the start (truncated or not a PNG)")
         }
         guard crc32(bytes[12..<29]) == readUInt32(bytes, 29) else {
-            throw PNGError(path: path, reason: "IHDR chunk CRC mismatch (damaged file)")
+            throw InputError(.corrupt, path: path, "IHDR chunk CRC mismatch (damaged file)")
         }
         let header = PNGHeader(width: Int(readUInt32(bytes, 16)), height: Int(readUInt32(bytes, 20)),
                                bitDepth: Int(bytes[24]), colorType: Int(bytes[25]), interlaced: bytes[28] == 1)
         let depths: [Int: [Int]] = [0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16]]
         guard let allowed = depths[header.colorType], allowed.contains(header.bitDepth) else {
-            throw PNGError(path: path, reason: "bit depth \(header.bitDepth) with color type \(header.colorType) "
+            throw InputError(.badHeader, path: path, "bit depth \(header.bitDepth) with color type \(header.colorType) "
                 + "is not a PNG format")
         }
         guard bytes[26] == 0, bytes[27] == 0, bytes[28] <= 1 else {
-            throw PNGError(path: path, reason: "unknown compression, filter or interlace method in IHDR")
+            throw InputError(.badHeader, path: path, "unknown compression, filter or interlace method in IHDR")
         }
         let limit = Int(Int32.max)
         guard (1...limit).contains(header.width), (1...limit).contains(header.height) else {
-            throw PNGError(path: path, reason: "declares \(header.width)x\(header.height) pixels (each side must be "
-                + "1 to \(limit))")
+            throw InputError(.absurdSize, path: path,
+                             "declares \(header.width)x\(header.height) pixels (each side must be "
+                             + "1 to \(limit))")
         }
         guard header.width * header.height <= maxPixels else {
-            throw PNGError(path: path, reason: "declares \(header.width)x\(header.height) pixels, more than the limit of "
-                + "\(maxPixels) (--max-pixels)")
+            throw InputError(.absurdSize, path: path,
+                             "declares \(header.width)x\(header.height) pixels, more than the limit of "
+                             + "\(maxPixels) (--max-pixels)")
         }
         return header
     }
@@ -87,20 +90,22 @@ public enum PNGCodec {
     public static func decode(_ bytes: [UInt8], path: String = "<memory>", maxPixels: Int = defaultMaxPixels) throws
         -> PNGImage {
         guard bytes.count >= 8, Array(bytes[0..<8]) == signature else {
-            throw PNGError(path: path, reason: "not a PNG file (bad signature)")
+            throw InputError(.badMagic, path: path, "not a PNG file (bad signature)")
         }
         let (filtered, header, compressed) = try dropColorManagement(bytes, path: path)
         // Widths and heights are up to 2^32 - 1 each: their product can overflow Int.
         if let header, header.width.multipliedReportingOverflow(by: header.height).overflow
             || header.width * header.height > maxPixels {
-            throw PNGError(path: path, reason: "declares \(header.width)x\(header.height) pixels, more than the limit of "
-                + "\(maxPixels) (--max-pixels)")
+            throw InputError(.absurdSize, path: path,
+                             "declares \(header.width)x\(header.height) pixels, more than the limit of "
+                             + "\(maxPixels) (--max-pixels)")
         }
         // libpng allocates the declared image before it finds the data missing (a 69-byte file
         // declaring 10000x10000 RGBA16 took 807 MB): refuse what the compressed bytes cannot hold.
         if let header, let needed = filteredBytes(header), needed / largestInflation > compressed + 64 {
-            throw PNGError(path: path, reason: "declares \(header.width)x\(header.height) pixels (\(needed) bytes "
-                + "decompressed) in \(compressed) compressed bytes, more than deflate can expand to (truncated or crafted)")
+            throw InputError(.absurdSize, path: path,
+                             "declares \(header.width)x\(header.height) pixels (\(needed) bytes "
+                             + "decompressed) in \(compressed) compressed bytes, more than deflate can expand to (truncated or crafted)")
         }
         // libpng reads from this memory until the image is finished, so all work stays inside.
         return try filtered.withUnsafeBytes { raw in
@@ -116,7 +121,7 @@ public enum PNGCodec {
         guard began != 0 else {
             let message = errorMessage(image)
             png_image_free(&image)
-            throw PNGError(path: path, reason: "libpng: \(message)")
+            throw InputError(.corrupt, path: path, "libpng: \(message)")
         }
         // Decode to the file's own layout; 16-bit files stay 16-bit (libpng's linear formats).
         let fileFormat = image.format
@@ -130,7 +135,7 @@ public enum PNGCodec {
         // chunks, found by fuzzing): check it too before allocating.
         guard width * height <= maxPixels else {
             png_image_free(&image)
-            throw PNGError(path: path, reason: "declares \(width)x\(height) pixels, more than the limit of "
+            throw InputError(.absurdSize, path: path, "declares \(width)x\(height) pixels, more than the limit of "
                 + "\(maxPixels) (--max-pixels)")
         }
         let count = width * height * layout.channels
@@ -145,7 +150,7 @@ public enum PNGCodec {
                                       UInt32(height), Int32(layout.channels), &error, error.count)
             }
             guard status == 0 else {
-                throw PNGError(path: path, reason: "libpng: \(cString(error))")
+                throw InputError(.corrupt, path: path, "libpng: \(cString(error))")
             }
             ok = 1
         } else if linear {
@@ -164,7 +169,7 @@ public enum PNGCodec {
         guard ok != 0 else {
             let message = errorMessage(image)
             png_image_free(&image)
-            throw PNGError(path: path, reason: "libpng: \(message)")
+            throw InputError(.corrupt, path: path, "libpng: \(message)")
         }
         return PNGImage(width: width, height: height, layout: layout, bitDepth: linear ? 16 : 8,
                         samples: samples, header: header)
@@ -182,7 +187,7 @@ public enum PNGCodec {
             }
             defer { free(out) }
             guard status == 0, let out else {
-                throw PNGError(path: "<encoder>", reason: "libpng: \(cString(error))")
+                throw InputError(.corrupt, path: "<encoder>", "libpng: \(cString(error))")
             }
             return Array(UnsafeBufferPointer(start: out, count: size))
         }
@@ -199,14 +204,14 @@ public enum PNGCodec {
         func write(_ pixels: UnsafeRawPointer) throws -> [UInt8] {
             var size = 0
             guard png_image_write_to_memory(&png, nil, &size, 0, pixels, 0, nil) != 0 else {
-                throw PNGError(path: "<encoder>", reason: "libpng: \(errorMessage(png))")
+                throw InputError(.corrupt, path: "<encoder>", "libpng: \(errorMessage(png))")
             }
             var out = [UInt8](repeating: 0, count: size)
             let ok = out.withUnsafeMutableBytes { buffer in
                 png_image_write_to_memory(&png, buffer.baseAddress, &size, 0, pixels, 0, nil)
             }
             guard ok != 0 else {
-                throw PNGError(path: "<encoder>", reason: "libpng: \(errorMessage(png))")
+                throw InputError(.corrupt, path: "<encoder>", "libpng: \(errorMessage(png))")
             }
             return Array(out[0..<size])
         }
@@ -223,8 +228,8 @@ public enum PNGCodec {
         let bytes: [UInt8]
         do {
             bytes = try encode(image)
-        } catch let error as PNGError {
-            throw PNGError(path: path, reason: error.reason)
+        } catch let error as InputError {
+            throw InputError(error.kind, path: path, error.reason)
         }
         try AtomicFile.write(Data(bytes), to: path)
     }
@@ -264,7 +269,7 @@ public enum PNGCodec {
     }
 
     /// Returns the bytes without gAMA/sRGB/iCCP/cHRM chunks, and the IHDR fields when present.
-    /// - Throws: `PNGError` for a chunk that declares more bytes than the file has left (libpng
+    /// - Throws: `InputError` for a chunk that declares more bytes than the file has left (libpng
     ///   would allocate and zero-fill that much before noticing). Other malformed structure is
     ///   left in place for libpng to report.
     /// The third value is the IDAT chunks' bytes (the compressed pixel data).
@@ -283,7 +288,7 @@ public enum PNGCodec {
             let type = String(decoding: bytes[(at + 4)..<(at + 8)], as: UTF8.self)
             guard length <= 0x7FFF_FFFF, end <= bytes.count else {
                 let printable = type.allSatisfy { $0.isLetter && $0.isASCII } ? type : "at byte \(at)"
-                throw PNGError(path: path, reason: "chunk \(printable) declares \(length) bytes, the file has "
+                throw InputError(.truncated, path: path, "chunk \(printable) declares \(length) bytes, the file has "
                     + "\(max(bytes.count - at - 8, 0)) left (truncated or crafted)")
             }
             if type == "IHDR", length == 13 {

@@ -94,25 +94,3 @@ public struct PNGImage: Sendable, Equatable {
         self.init(width: width, height: height, layout: layout, bitDepth: bitDepth, samples: samples)
     }
 }
-
-/// Errors from PNG decoding and encoding; each names the file.
-public struct PNGError: Error, CustomStringConvertible, Sendable {
-    public let path: String
-    public let reason: String
-
-    public init(path: String, reason: String) {
-        self.path = path
-        self.reason = reason
-    }
-
-    public var description: String { "\(path.abbreviatedForMessages): \(reason)" }
-}
-
-extension String {
-    /// This path or value as an error message shows it: whole up to 300 characters, else its
-    /// start and end (a 50 MB `--data` string is not echoed whole).
-    public var abbreviatedForMessages: String {
-        guard count > 300 else { return self }
-        return "\(prefix(200))...\(suffix(60)) (\(count) characters)"
-    }
-}

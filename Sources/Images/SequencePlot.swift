@@ -117,7 +117,7 @@ public struct SequencePlot: Sendable {
     }
 
     /// Renders and writes the figure to `path` atomically (temporary file, then rename).
-    /// - Throws: `PNGError` or `FileWriteError` naming the path.
+    /// - Throws: `InputError` or `FileWriteError` naming the path.
     public func write(to path: String, panelWidth: Int = 240, panelHeight: Int = 160, columns: Int = 4) throws {
         try PNGCodec.write(render(panelWidth: panelWidth, panelHeight: panelHeight, columns: columns), to: path)
     }

@@ -1,6 +1,7 @@
 // A non-owning row-major view (pointer, rows, cols, row stride) over FloatBuffer memory. Passed
 // down into kernels and layers, never stored.
 
+// @unchecked Sendable: a view; writes follow FloatBuffer's rule (one writer per region).
 public struct Matrix: @unchecked Sendable {
     public let base: UnsafeMutablePointer<Float>
     public let rows: Int

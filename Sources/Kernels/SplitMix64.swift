@@ -77,4 +77,16 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         let theta = 2 * Float.pi * u2
         return (r * cosf(theta), r * sinf(theta))
     }
+
+    /// Fills `p[0..<count]` with `scale` times standard normal values, drawn a pair at a time
+    /// (`p[i]`, `p[i + 1]`); an odd count leaves the last pair's second value unused.
+    public mutating func fillGaussian(_ p: UnsafeMutablePointer<Float>, count: Int, scale: Float = 1) {
+        var i = 0
+        while i < count {
+            let (a, b) = nextGaussianPair()
+            p[i] = scale * a
+            if i + 1 < count { p[i + 1] = scale * b }
+            i += 2
+        }
+    }
 }

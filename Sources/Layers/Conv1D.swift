@@ -72,12 +72,7 @@ public struct Conv1D: Layer {
             let col = Matrix(cache.row(r), rows: patchSize, cols: length)
             // y = W col + b: dW += dy col^T, db += row sums of dy, dcol = W^T dy.
             gemm(g, col, transposeB: true, into: dw, beta: 1)
-            for o in 0..<outChannels {
-                let go = g.row(o)
-                var s: Float = 0
-                for t in 0..<length { s += go[t] }
-                db[o] += s
-            }
+            addChannelSums(g.base, channels: outChannels, length: length, into: db)
             guard let dx else { continue }
             gemm(w, transposeA: true, g, into: col)
             let d = dx.row(r)

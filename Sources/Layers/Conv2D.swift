@@ -383,12 +383,7 @@ public struct Conv2D: Layer {
             let col = Matrix(cache.row(r), rows: patchSize, cols: spatial)
             // y = W col + b: dW += dy col^T, db += row sums of dy, dcol = W^T dy.
             gemm(g, col, transposeB: true, into: dw, beta: 1)
-            for o in 0..<outChannels {
-                let go = g.row(o)
-                var s: Float = 0
-                for i in 0..<spatial { s += go[i] }
-                db[o] += s
-            }
+            addChannelSums(g.base, channels: outChannels, length: spatial, into: db)
             guard let dx else { continue }
             // The cache's im2col is no longer needed for this row: it holds im2col(dy) or dcol now.
             if transposedGradient {

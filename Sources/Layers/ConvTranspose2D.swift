@@ -143,12 +143,7 @@ public struct ConvTranspose2D: Layer {
             if let dx {
                 gemm(w, dcol, into: Matrix(dx.row(r), rows: inChannels, cols: spatial), beta: 1)
             }
-            for o in 0..<outChannels {
-                let go = g + o * outSpatial
-                var s: Float = 0
-                for i in 0..<outSpatial { s += go[i] }
-                db[o] += s
-            }
+            addChannelSums(g, channels: outChannels, length: outSpatial, into: db)
         }
     }
 }

@@ -18,9 +18,9 @@ public enum Initializer: String, Sendable, CaseIterable, Codable {
         switch self {
         case .pytorchDefault: uniform(p, count, bound: 1 / Float(fanIn).squareRoot(), &rng)
         case .heUniform: uniform(p, count, bound: (6 / Float(fanIn)).squareRoot(), &rng)
-        case .heNormal: normal(p, count, std: (2 / Float(fanIn)).squareRoot(), &rng)
+        case .heNormal: rng.fillGaussian(p, count: count, scale: (2 / Float(fanIn)).squareRoot())
         case .xavierUniform: uniform(p, count, bound: (6 / Float(fanIn + fanOut)).squareRoot(), &rng)
-        case .xavierNormal: normal(p, count, std: (2 / Float(fanIn + fanOut)).squareRoot(), &rng)
+        case .xavierNormal: rng.fillGaussian(p, count: count, scale: (2 / Float(fanIn + fanOut)).squareRoot())
         }
     }
 
@@ -35,15 +35,5 @@ public enum Initializer: String, Sendable, CaseIterable, Codable {
 
     func uniform(_ p: UnsafeMutablePointer<Float>, _ count: Int, bound: Float, _ rng: inout SplitMix64) {
         for i in 0..<count { p[i] = (2 * rng.nextUniform() - 1) * bound }
-    }
-
-    func normal(_ p: UnsafeMutablePointer<Float>, _ count: Int, std: Float, _ rng: inout SplitMix64) {
-        var i = 0
-        while i < count {
-            let (a, b) = rng.nextGaussianPair()
-            p[i] = a * std
-            if i + 1 < count { p[i + 1] = b * std }
-            i += 2
-        }
     }
 }

@@ -44,6 +44,7 @@ public struct ParameterLayout: Sendable {
 }
 
 /// A view of a flat buffer laid out by a `ParameterLayout` (params, grads, or moments).
+// @unchecked Sendable: a view; writes follow FloatBuffer's rule (one writer per slab or chunk).
 public struct Arena: @unchecked Sendable {
     public let base: UnsafeMutablePointer<Float>
 

@@ -5,7 +5,31 @@
 import CKernels
 import Kernels
 
-public struct MaxPool2D: Layer {
+/// The window geometry both pooling layers share: `k x k` windows every `stride` positions over
+/// NCHW rows, no padding, floor mode.
+public protocol PoolingGeometry: Layer {
+    var channels: Int { get }
+    var height: Int { get }
+    var width: Int { get }
+    var kernel: Int { get }
+    var stride: Int { get }
+}
+
+extension PoolingGeometry {
+    /// `floor((H - k) / s) + 1`.
+    public var outHeight: Int { (height - kernel) / stride + 1 }
+    public var outWidth: Int { (width - kernel) / stride + 1 }
+    public var inputWidth: Int { channels * height * width }
+    public var outputWidth: Int { channels * outHeight * outWidth }
+
+    /// The checks of a pooling layer's `init` (`stride` nil: the kernel's).
+    static func checkGeometry(channels: Int, height: Int, width: Int, kernel: Int, stride: Int?) {
+        precondition(channels > 0 && kernel > 0 && (stride ?? kernel) > 0, "bad pooling geometry")
+        precondition(height >= kernel && width >= kernel, "pooling window larger than the \(height)x\(width) input")
+    }
+}
+
+public struct MaxPool2D: PoolingGeometry {
     public let channels: Int
     public let height: Int
     public let width: Int
@@ -14,8 +38,7 @@ public struct MaxPool2D: Layer {
 
     /// `stride` defaults to `kernel` (non-overlapping windows), as in PyTorch.
     public init(channels: Int, height: Int, width: Int, kernel: Int, stride: Int? = nil) {
-        precondition(channels > 0 && kernel > 0 && (stride ?? kernel) > 0, "bad pooling geometry")
-        precondition(height >= kernel && width >= kernel, "pooling window larger than the \(height)x\(width) input")
+        Self.checkGeometry(channels: channels, height: height, width: width, kernel: kernel, stride: stride)
         // The argmax is an Int32 stored in a Float slot's bits (any image up to 2^31 values).
         precondition(channels * height * width <= Int(Int32.max), "input too large for an Int32 argmax index")
         self.channels = channels
@@ -25,10 +48,6 @@ public struct MaxPool2D: Layer {
         self.stride = stride ?? kernel
     }
 
-    public var outHeight: Int { (height - kernel) / stride + 1 }
-    public var outWidth: Int { (width - kernel) / stride + 1 }
-    public var inputWidth: Int { channels * height * width }
-    public var outputWidth: Int { channels * outHeight * outWidth }
     /// The flat input index (within the sample) of each output's maximum, as Int32 bits.
     public var cacheWidth: Int { outputWidth }
 
@@ -81,7 +100,7 @@ public struct MaxPool2D: Layer {
     }
 }
 
-public struct AvgPool2D: Layer {
+public struct AvgPool2D: PoolingGeometry {
     public let channels: Int
     public let height: Int
     public let width: Int
@@ -90,19 +109,13 @@ public struct AvgPool2D: Layer {
 
     /// `stride` defaults to `kernel` (non-overlapping windows), as in PyTorch.
     public init(channels: Int, height: Int, width: Int, kernel: Int, stride: Int? = nil) {
-        precondition(channels > 0 && kernel > 0 && (stride ?? kernel) > 0, "bad pooling geometry")
-        precondition(height >= kernel && width >= kernel, "pooling window larger than the \(height)x\(width) input")
+        Self.checkGeometry(channels: channels, height: height, width: width, kernel: kernel, stride: stride)
         self.channels = channels
         self.height = height
         self.width = width
         self.kernel = kernel
         self.stride = stride ?? kernel
     }
-
-    public var outHeight: Int { (height - kernel) / stride + 1 }
-    public var outWidth: Int { (width - kernel) / stride + 1 }
-    public var inputWidth: Int { channels * height * width }
-    public var outputWidth: Int { channels * outHeight * outWidth }
 
     /// `y[c, oy, ox] = (1/k^2) * sum over the window at (oy*s, ox*s)`.
     public func forward(x: Matrix, y: Matrix, cache: Matrix, params: Arena) {

@@ -27,6 +27,7 @@ public struct RegionAllocator: Sendable {
     }
 }
 
+// @unchecked Sendable: a workspace belongs to one shard (or thread): one thread uses it at a time.
 public final class Workspace: @unchecked Sendable {
     public let maxRows: Int
     public let buffer: FloatBuffer

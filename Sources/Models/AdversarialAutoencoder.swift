@@ -202,16 +202,7 @@ public struct AdversarialAutoencoder: AutoencoderModel, BenchmarkShapes, Cluster
         let head = encoder.output(ws, rows: rows), code = codeMatrix(ws, rows: rows), k = clusters
         for r in 0..<rows {
             let h = head.row(r), c = code.row(r)
-            if k > 0 {
-                var top = h[0]
-                for j in 1..<k { top = max(top, h[j]) }
-                var sum: Float = 0
-                for j in 0..<k {
-                    c[j] = expf(h[j] - top)
-                    sum += c[j]
-                }
-                for j in 0..<k { c[j] /= sum }
-            }
+            if k > 0 { softmax(h, count: k, into: c) }
             (c + k).update(from: h + k, count: styleWidth)
         }
     }

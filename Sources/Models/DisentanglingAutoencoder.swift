@@ -292,13 +292,7 @@ public struct DisentanglingAutoencoder: AutoencoderModel, BenchmarkShapes {
                 // z = mean + e^(logVar/2) eps, eps from the row's key; evaluation decodes the mean.
                 var rng = SplitMix64(key: ws.rowKeys[r], 0x6570_7369)
                 let e = eps.row(r)
-                var j = 0
-                while j < freeWidth {
-                    let (a, b) = rng.nextGaussianPair()
-                    e[j] = a
-                    if j + 1 < freeWidth { e[j + 1] = b }
-                    j += 2
-                }
+                rng.fillGaussian(e, count: freeWidth)
                 for j in 0..<freeWidth { row[j] = h[j] + expf(0.5 * Self.logVariance(h[freeWidth + j])) * e[j] }
             } else {
                 row.update(from: h, count: freeWidth)

@@ -54,12 +54,12 @@ public enum LatentPrior: Sendable, Equatable, Codable {
                      temperature: Float = 1) {
         switch self {
         case .gaussian:
-            fillGaussian(z, width, &rng, temperature)
+            rng.fillGaussian(z, count: width, scale: temperature)
         case .uniform:
             for j in 0..<width { z[j] = temperature * (2 * rng.nextUniform() - 1) }
         case .mixture(let k):
             let c = component >= 0 && component < k ? component : Int(rng.next() % UInt64(k))
-            fillGaussian(z, width, &rng, temperature)
+            rng.fillGaussian(z, count: width, scale: temperature)
             guard width >= 2 else {
                 z[0] = Self.mixtureRadius * (Float(c) - Float(k - 1) / 2) + Self.mixtureRadialSD * z[0]
                 return
@@ -69,17 +69,6 @@ public enum LatentPrior: Sendable, Equatable, Codable {
             let across = Self.mixtureTangentialSD * z[1]
             z[0] = radial * cosf(angle) - across * sinf(angle)
             z[1] = radial * sinf(angle) + across * cosf(angle)
-        }
-    }
-
-    private func fillGaussian(_ z: UnsafeMutablePointer<Float>, _ width: Int, _ rng: inout SplitMix64,
-                              _ scale: Float) {
-        var j = 0
-        while j < width {
-            let (a, b) = rng.nextGaussianPair()
-            z[j] = scale * a
-            if j + 1 < width { z[j + 1] = scale * b }
-            j += 2
         }
     }
 }

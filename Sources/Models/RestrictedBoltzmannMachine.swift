@@ -100,14 +100,7 @@ public struct RestrictedBoltzmannMachine: AutoencoderModel, BenchmarkShapes, Fil
     /// Weights from N(0, 0.1^2) and zero biases, as the reference code.
     public func initialize(params: Arena, seed: UInt64) {
         var rng = SplitMix64(key: seed, 0x6962_6D72)
-        let w = params[weight]
-        var i = 0
-        while i < weight.count {
-            let (a, b) = rng.nextGaussianPair()
-            w[i] = 0.1 * a
-            if i + 1 < weight.count { w[i + 1] = 0.1 * b }
-            i += 2
-        }
+        rng.fillGaussian(params[weight], count: weight.count, scale: 0.1)
         params[visibleBias].update(repeating: 0, count: visibleBias.count)
         params[hiddenBias].update(repeating: 0, count: hiddenBias.count)
     }

@@ -264,13 +264,7 @@ public struct VariationalAutoencoder: AutoencoderModel, BenchmarkShapes, Likelih
         for r in 0..<rows {
             var rng = SplitMix64(key: ws.rowKeys[r], 0x6570_7369)
             let e = eps.row(r), row = stats.row(r), out = zs.row(r)
-            var j = draw ? 0 : z
-            while j < z {
-                let (a, b) = rng.nextGaussianPair()
-                e[j] = a
-                if j + 1 < z { e[j + 1] = b }
-                j += 2
-            }
+            if draw { rng.fillGaussian(e, count: z) }
             for j in 0..<z {
                 out[j] = row[j] + expf(0.5 * Self.clampedLogVariance(row[z + j])) * e[j]
             }

@@ -3,6 +3,7 @@
 // step, epoch, progress within the epoch and the loss history. Written atomically.
 
 import Engine
+import Files
 import Foundation
 import Layers
 import Models
@@ -123,34 +124,34 @@ public enum Checkpoint {
         let (tensors, _, metadata) = try SafeTensors.read(path: file)
         guard metadata["format"] == format, let configJSON = metadata["config"],
               let progressJSON = metadata["progress"] else {
-            throw SafeTensorsError(path: file, reason: "not a checkpoint of this tool (no \(format) metadata)")
+            throw InputError(.badMagic, path: file, "not a checkpoint of this tool (no \(format) metadata)")
         }
         let config: TrainingConfig, progress: RunProgress
         do {
             config = try TrainingConfig.from(json: configJSON)
             progress = try JSONDecoder().decode(RunProgress.self, from: Data(progressJSON.utf8))
         } catch let error as TrainingError {
-            throw SafeTensorsError(path: file, reason: error.message)
+            throw InputError(.badHeader, path: file, error.message)
         } catch let error as DecodingError {
-            throw SafeTensorsError(path: file, reason: "checkpoint progress unreadable: "
+            throw InputError(.badHeader, path: file, "checkpoint progress unreadable: "
                 + TrainingConfig.describe(error).replacingOccurrences(of: "config key", with: "key"))
         } catch {
-            throw SafeTensorsError(path: file, reason: "checkpoint metadata unreadable (\(error.localizedDescription))")
+            throw InputError(.badHeader, path: file, "checkpoint metadata unreadable (\(error.localizedDescription))")
         }
         if progress.epoch < 0 || progress.batchInEpoch < 0 || progress.epoch > TrainingConfig.largestEpochs {
-            throw SafeTensorsError(path: file, reason: "checkpoint progress says epoch \(progress.epoch), batch "
+            throw InputError(.corrupt, path: file, "checkpoint progress says epoch \(progress.epoch), batch "
                 + "\(progress.batchInEpoch): not a position in a run")
         }
         let updateTexts = (metadata["updates"] ?? "").split(separator: ",")
         let updates = updateTexts.compactMap { Int($0) }.filter { $0 >= 0 }
         if updates.count != updateTexts.count {
-            throw SafeTensorsError(path: file, reason: "checkpoint update counts \(metadata["updates"] ?? "") are not "
+            throw InputError(.corrupt, path: file, "checkpoint update counts \(metadata["updates"] ?? "") are not "
                 + "numbers >= 0")
         }
         // Weights that diverged would run through every later step and trap or print nan.
         for name in tensors.keys.sorted() where !name.hasPrefix("optimizer.") {
             if let bad = tensors[name]!.values.firstIndex(where: { !$0.isFinite }) {
-                throw SafeTensorsError(path: file, reason: "tensor \(name) holds \(tensors[name]!.values[bad]) at "
+                throw InputError(.corrupt, path: file, "tensor \(name) holds \(tensors[name]!.values[bad]) at "
                     + "index \(bad): the run diverged before this checkpoint; use an earlier one or retrain "
                     + "with a lower --lr")
             }
@@ -164,10 +165,10 @@ public enum Checkpoint {
         precondition(trainer.trains || !optimizer, "a trainer made to evaluate takes the parameters only")
         func copy(_ name: String, _ shape: [Int], into pointer: UnsafeMutablePointer<Float>) throws {
             guard let tensor = contents.tensors[name] else {
-                throw SafeTensorsError(path: contents.path, reason: "missing tensor \(name)")
+                throw InputError(.corrupt, path: contents.path, "missing tensor \(name)")
             }
             guard tensor.shape == shape else {
-                throw SafeTensorsError(path: contents.path, reason: "tensor \(name) has shape \(tensor.shape), "
+                throw InputError(.countMismatch, path: contents.path, "tensor \(name) has shape \(tensor.shape), "
                     + "the model expects \(shape)")
             }
             tensor.values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: $0.count) }
@@ -190,8 +191,9 @@ public enum Checkpoint {
             }
             // Adam's bias correction and the schedules need every phase's update count.
             guard contents.updates.count == trainer.optimizerState.updates.count else {
-                throw SafeTensorsError(path: contents.path, reason: "holds update counts for \(contents.updates.count) "
-                    + "phase(s), the model has \(trainer.optimizerState.updates.count)")
+                throw InputError(.countMismatch, path: contents.path,
+                                 "holds update counts for \(contents.updates.count) "
+                                 + "phase(s), the model has \(trainer.optimizerState.updates.count)")
             }
             trainer.optimizerState.updates = contents.updates
         }

@@ -98,6 +98,7 @@ extension ImageDenoiser {
 }
 
 /// One slot per index, written by parallel workers (each index by one worker only).
+// @unchecked Sendable: `storage` is only read and written under `lock`.
 public final class ResultSlots<Value>: @unchecked Sendable {
     private var storage: [Value?]
     private let lock = NSLock()

@@ -7,12 +7,13 @@
 import Datasets
 import Dispatch
 import Engine
+import Files
 import Foundation
 import Kernels
 import Layers
 import Models
 
-public final class ImageDenoiser: @unchecked Sendable {
+public final class ImageDenoiser: Sendable {
     public let config: ConvDenoiserConfig
     let params: FloatBuffer
     /// Output pixels per tile side (a multiple of the size step).
@@ -35,7 +36,7 @@ public final class ImageDenoiser: @unchecked Sendable {
     }
 
     /// Loads a denoiser checkpoint (a file or a run folder).
-    /// - Throws: `SafeTensorsError` for unreadable files, `TrainingError` for other model families.
+    /// - Throws: `InputError` for unreadable files, `TrainingError` for other model families.
     public static func load(checkpoint path: String, tile: Int = 192) throws -> ImageDenoiser {
         let contents = try Checkpoint.load(path)
         guard let config = contents.config.model.as(ConvDenoiserConfig.self) else {
@@ -47,7 +48,8 @@ public final class ImageDenoiser: @unchecked Sendable {
         let values = FloatBuffer(count: layout.count)
         for slot in layout.slots {
             guard let tensor = contents.tensors[slot.name], tensor.shape == slot.shape else {
-                throw SafeTensorsError(path: contents.path, reason: "tensor \(slot.name) missing or not \(slot.shape)")
+                throw InputError(.countMismatch, path: contents.path,
+                                 "tensor \(slot.name) missing or not \(slot.shape)")
             }
             tensor.values.withUnsafeBufferPointer { (values.pointer + slot.offset).update(from: $0.baseAddress!, count: slot.count) }
         }
@@ -55,6 +57,7 @@ public final class ImageDenoiser: @unchecked Sendable {
     }
 
     /// Per-thread state: models by window size and one workspace big enough for the largest window.
+    // @unchecked Sendable: each worker thread uses only its own runner.
     public final class Runner: @unchecked Sendable {
         var models: [Int: ConvDenoiser] = [:]
         var workspace: Workspace?

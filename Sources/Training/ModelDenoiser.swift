@@ -18,7 +18,7 @@ public final class ModelDenoiser {
 
     /// Loads an image autoencoder checkpoint trained with noise.
     /// - Throws: `TrainingError` for sequence models, models that read labels, and models
-    ///   trained on clean inputs; `SafeTensorsError` for unreadable files.
+    ///   trained on clean inputs; `InputError` for unreadable files.
     public init(checkpoint path: String) throws {
         contents = try Checkpoint.load(path)
         config = contents.config

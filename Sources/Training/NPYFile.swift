@@ -2,8 +2,8 @@
 // a multiple of 64 bytes, then the little-endian values in C order. numpy.load reads it.
 
 import Engine
+import Files
 import Foundation
-import Images
 
 public enum NPYFile {
     /// Writes a (rows, columns) float32 matrix, atomically.

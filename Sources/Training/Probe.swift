@@ -8,6 +8,7 @@ import Foundation
 import Kernels
 import Layers
 
+// @unchecked Sendable: fitting writes its buffers and statistics; one thread uses a probe at a time.
 public final class Probe: @unchecked Sendable {
     public let inputWidth: Int
     public let classes: Int
@@ -78,7 +79,7 @@ public final class Probe: @unchecked Sendable {
                 network.forward(ws, rows: n, params: Arena(params), training: true)
                 let logits = network.output(ws, rows: n)
                 for k in 0..<n {
-                    softmax(logits.row(k), into: dLogits.row(k))
+                    softmax(logits.row(k), count: classes, into: dLogits.row(k))
                     dLogits.row(k)[Int(labels[order[start + k]])] -= 1
                     for c in 0..<classes { dLogits.row(k)[c] /= Float(n) }
                 }
@@ -137,17 +138,6 @@ public final class Probe: @unchecked Sendable {
     func load(_ features: [Float], row: Int, into x: UnsafeMutablePointer<Float>) {
         let base = row * inputWidth
         for j in 0..<inputWidth { x[j] = (features[base + j] - mean[j]) * scale[j] }
-    }
-
-    func softmax(_ logits: UnsafeMutablePointer<Float>, into p: UnsafeMutablePointer<Float>) {
-        var top = logits[0]
-        for c in 1..<classes { top = max(top, logits[c]) }
-        var sum: Float = 0
-        for c in 0..<classes {
-            p[c] = expf(logits[c] - top)
-            sum += p[c]
-        }
-        for c in 0..<classes { p[c] /= sum }
     }
 
     /// The balanced accuracy of a probe that learned nothing: 1 / the classes present in `labels`.

@@ -4,6 +4,7 @@
 
 import Datasets
 import Engine
+import Files
 import Foundation
 import Models
 
@@ -33,7 +34,7 @@ public struct RunData {
     /// Loads the data of `config` and resolves its model's size (filled into `config`).
     /// `resuming`: the model's size is the checkpoint's. `evaluating`: the checkpoint whose model
     /// is run on `config.data`, for errors that name it.
-    /// - Throws: `DatasetError` or `TrainingError` with a one-line reason.
+    /// - Throws: `InputError` or `TrainingError` with a one-line reason.
     init(config: inout TrainingConfig, resuming: Bool, evaluating: (checkpoint: String, trainedOn: String)?) throws {
         corruption = try Corruption(parsing: config.noise)
         order = .global(EpochOrder(count: 0, seed: config.seed))
@@ -104,10 +105,10 @@ public struct RunData {
                 let source: DataSource
                 do {
                     source = try StageFeatures.load(config.data, options: config.folderOptions, shards: config.shards)
-                } catch let error as DatasetError where error.kind == .mixedSizes && evaluating != nil {
+                } catch let error as InputError where error.kind == .mixedSizes && evaluating != nil {
                     // The flags the message suggests are training options; say what the model takes.
                     let reason = error.reason.replacingOccurrences(of: "; pass --resize WxH or --crop WxH", with: "")
-                    throw DatasetError(.mixedSizes, path: error.path, reason + "; the model in \(evaluating!.checkpoint) "
+                    throw InputError(.mixedSizes, path: error.path, reason + "; the model in \(evaluating!.checkpoint) "
                         + "takes \(config.modelInput)")
                 }
                 dataset = source.train
@@ -139,7 +140,7 @@ public struct RunData {
             }
             let repeats = config.patchesPerImage ?? 1
             if config.patch == nil, let a = dataset.fixedShape, let b = testSet.fixedShape, a != b {
-                throw DatasetError(.mixedSizes, path: testSet.source, "test images are \(b), the training images are "
+                throw InputError(.mixedSizes, path: testSet.source, "test images are \(b), the training images are "
                     + "\(a); both splits must have one size (or pass --resize WxH)")
             }
             // Every patch of an epoch is a sample index in the training and test lists and in the

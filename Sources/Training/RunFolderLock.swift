@@ -5,6 +5,7 @@
 import Engine
 import Foundation
 
+// @unchecked Sendable: `holders` (and `held`) change only under `heldLock`.
 public final class RunFolderLock: @unchecked Sendable {
     public static let fileName = ".lock"
     public let folder: String

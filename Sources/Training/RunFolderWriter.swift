@@ -4,6 +4,7 @@
 
 import Datasets
 import Engine
+import Files
 import Foundation
 import Images
 import Models

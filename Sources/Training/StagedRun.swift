@@ -5,8 +5,8 @@
 
 import Datasets
 import Engine
+import Files
 import Foundation
-import Images
 import Kernels
 import Layers
 import Models

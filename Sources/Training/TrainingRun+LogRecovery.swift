@@ -3,8 +3,8 @@
 // epoch's checkpoint and its log line (the record would be lost).
 
 import Engine
+import Files
 import Foundation
-import Images
 
 extension TrainingRun {
     /// Rewrites `path` (atomically) without the lines about steps after the checkpoint, without a

@@ -5,8 +5,8 @@
 
 import Datasets
 import Engine
+import Files
 import Foundation
-import Images
 import Kernels
 import Layers
 import Models
@@ -84,7 +84,7 @@ public final class TrainingRun {
     public let dataWarnings: [String]
 
     /// Prepares a run (loads data, builds the model); `resume` is a checkpoint or run folder.
-    /// - Throws: `DatasetError`, `TrainingError` or `SafeTensorsError` with a one-line reason.
+    /// - Throws: `InputError` or `TrainingError` with a one-line reason.
     /// `evaluating`: the checkpoint whose model is run on `config.data`, for errors that name it.
     /// `epochs`: with `resume`, the run's new epoch count (nil keeps the run's own).
     /// `group`: the MPI job this process is a rank of (`config.shards` counts all ranks' shards).
@@ -399,8 +399,8 @@ public final class TrainingRun {
     func acquireImages(_ cache: ImageCache, epoch: Int, batch: Int, emit: (RunEvent) throws -> Void,
                        checkpoint: () throws -> Void) throws -> Double {
         var waited = 0.0
-        var failure: StreamFailure?
-        do { waited = try cache.acquire(epoch: epoch, step: batch, skipBad: config.skipBad) } catch let error as StreamFailure {
+        var failure: InputError?
+        do { waited = try cache.acquire(epoch: epoch, step: batch, skipBad: config.skipBad) } catch let error as InputError {
             failure = error
         }
         var stop = failure != nil

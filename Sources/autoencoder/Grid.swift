@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import Datasets
+import Files
 import Foundation
 import Images
 
@@ -43,7 +44,7 @@ struct Grid: ParsableCommand {
         guard (1...16).contains(scale) else { throw ValidationError("--scale must be 1 to 16") }
         do {
             _ = try Corruption(parsing: noise)
-        } catch let error as DatasetError {
+        } catch let error as InputError {
             throw ValidationError(error.description)
         }
     }

@@ -5,6 +5,7 @@
 import ArgumentParser
 import Datasets
 import Engine
+import Files
 import Foundation
 import Training
 
@@ -214,7 +215,7 @@ struct Inspect: ParsableCommand {
         let seconds = Date().timeIntervalSince(started)
         let failures = (splits.flatMap { $0.1.skipped } + scans.flatMap(\.failures)).sorted { $0.path < $1.path }
         if !dataOptions.skipBad, let first = failures.first {
-            throw CommandFailure(message: DatasetError(.corrupt, path: first.path, first.reason).description)
+            throw CommandFailure(message: InputError(.corrupt, path: first.path, first.reason).description)
         }
         var summaries: [SplitSummary] = []
         var labelHistograms: [(histogram: [Int], names: [String]?)] = []

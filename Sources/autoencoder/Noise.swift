@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import Datasets
+import Files
 import Foundation
 import Images
 
@@ -35,7 +36,7 @@ struct Noise: ParsableCommand {
 
     func validate() throws {
         let corruption: Corruption
-        do { corruption = try Corruption(parsing: noise) } catch let error as DatasetError {
+        do { corruption = try Corruption(parsing: noise) } catch let error as InputError {
             throw ValidationError(error.description)
         }
         if corruption.steps.isEmpty { throw ValidationError("--noise \(noise) adds no noise") }

@@ -4,6 +4,7 @@
 import ArgumentParser
 import Datasets
 import Engine
+import Files
 import Foundation
 import Models
 import Training
@@ -179,7 +180,7 @@ struct Train: ParsableCommand {
         if let holdout, !(holdout > 0 && holdout < 1) { throw ValidationError("--holdout must be in (0, 1)") }
         if let noise {
             let corruption: Corruption
-            do { corruption = try Corruption(parsing: noise) } catch let error as DatasetError {
+            do { corruption = try Corruption(parsing: noise) } catch let error as InputError {
                 throw ValidationError(error.description)
             }
             if corruption.steps.isEmpty && modelOptions.model == .denoiser && resume == nil {
@@ -192,7 +193,7 @@ struct Train: ParsableCommand {
             throw ValidationError("--pretrain-contractive must be positive")
         }
         if let pretrainNoise {
-            do { _ = try Corruption(parsing: pretrainNoise) } catch let error as DatasetError {
+            do { _ = try Corruption(parsing: pretrainNoise) } catch let error as InputError {
                 throw ValidationError(error.description)
             }
         }

@@ -2,6 +2,7 @@
 // does not change it, fresh every epoch, and the clean rows are never touched.
 
 import Datasets
+import Files
 import Testing
 import TestSupport
 
@@ -11,14 +12,14 @@ import TestSupport
         #expect(try Corruption(parsing: "gaussian:25/255").steps == [.gaussian(std: 25.0 / 255)])
         #expect(try Corruption(parsing: "gaussian:5/255..55/255").steps
             == [.gaussianRange(low: 5.0 / 255, high: 55.0 / 255)])
-        #expect(throws: DatasetError.self) { try Corruption(parsing: "gaussian:0.5..0.1") }
+        #expect(throws: InputError.self) { try Corruption(parsing: "gaussian:0.5..0.1") }
         let combined = try Corruption(parsing: "masking:0.2+salt-pepper:0.1+clip")
         #expect(combined.steps == [.masking(fraction: 0.2), .saltAndPepper(fraction: 0.1)])
         #expect(combined.clip)
         #expect(try Corruption(parsing: "none").isNone)
         for bad in ["gausian:0.3", "gaussian", "masking:1.5", "gaussian:-1", "salt-pepper:x", "clip:1",
                     "gaussian:1/0"] {
-            #expect(throws: DatasetError.self, "\(bad)") { try Corruption(parsing: bad) }
+            #expect(throws: InputError.self, "\(bad)") { try Corruption(parsing: bad) }
         }
     }
 
@@ -107,8 +108,8 @@ import TestSupport
         let root = try makeScratchFolder("patches")
         try copySuite(["basn2c08.png", "cdfn2c08.png"], to: root)
         let dataset = try PNGFolder.load(root, options: PNGFolderOptions(allowMixedSizes: true)).dataset
-        #expect(throws: DatasetError.self) { try BatchAssembler(dataset: dataset, seed: 1) }
-        #expect(throws: DatasetError.self) { try BatchAssembler(dataset: dataset, seed: 1, patch: (9, 9)) }
+        #expect(throws: InputError.self) { try BatchAssembler(dataset: dataset, seed: 1) }
+        #expect(throws: InputError.self) { try BatchAssembler(dataset: dataset, seed: 1, patch: (9, 9)) }
         let assembler = try BatchAssembler(dataset: dataset, seed: 1, patch: (8, 8))
         #expect(assembler.rowWidth == 3 * 8 * 8)
         var first = [Float](repeating: 0, count: 2 * 192), again = first, later = first

@@ -2,6 +2,7 @@
 // throw the right error naming the file.
 
 import Datasets
+import Files
 import Foundation
 import Testing
 import TestSupport
@@ -63,7 +64,7 @@ func gzip(_ bytes: [UInt8], folder: String) throws -> [UInt8] {
         #expect(a.bytes == body && b.bytes == body)
     }
 
-    static let badFiles: [(String, [UInt8], DatasetError.Kind)] = [
+    static let badFiles: [(String, [UInt8], InputError.Kind)] = [
         ("bad magic", idx(magic: 0x0000_0903, sizes: [1, 2, 2], body: [0, 0, 0, 0]), .badMagic),
         ("float type", idx(magic: 0x0000_0D03, sizes: [1, 2, 2], body: [0, 0, 0, 0]), .badMagic),
         ("two dimensions", idx(magic: 0x0000_0802, sizes: [1, 4], body: [0, 0, 0, 0]), .badMagic),
@@ -84,7 +85,7 @@ func gzip(_ bytes: [UInt8], folder: String) throws -> [UInt8] {
             do {
                 _ = try IDXFile.read(path: path)
                 Issue.record("\(name) (gzip: \(compressed)) was accepted")
-            } catch let error as DatasetError {
+            } catch let error as InputError {
                 #expect(error.kind == kind, "\(name) (gzip: \(compressed)): \(error)")
                 #expect(error.description.hasPrefix(path), "error names the file: \(error)")
             }
@@ -97,9 +98,9 @@ func gzip(_ bytes: [UInt8], folder: String) throws -> [UInt8] {
                               folder: folder)
         for i in 20..<min(60, packed.count - 8) { packed[i] ^= 0x5A }
         try writeFile(folder + "/x.gz", packed)
-        #expect(throws: DatasetError.self) { try IDXFile.read(path: folder + "/x.gz") }
+        #expect(throws: InputError.self) { try IDXFile.read(path: folder + "/x.gz") }
         try writeFile(folder + "/y.gz", Array(packed.prefix(packed.count / 2)))
-        #expect(throws: DatasetError.self) { try IDXFile.read(path: folder + "/y.gz") }
+        #expect(throws: InputError.self) { try IDXFile.read(path: folder + "/y.gz") }
     }
 
     @Test func countMismatchBetweenImagesAndLabels() throws {
@@ -109,7 +110,7 @@ func gzip(_ bytes: [UInt8], folder: String) throws -> [UInt8] {
         do {
             _ = try DataSource.load(folder)
             Issue.record("count mismatch accepted")
-        } catch let error as DatasetError {
+        } catch let error as InputError {
             #expect(error.kind == .countMismatch)
             #expect(error.description.contains("train-labels-idx1-ubyte"))
             #expect(error.description.contains("2 labels") && error.description.contains("3 images"))
@@ -129,7 +130,7 @@ func gzip(_ bytes: [UInt8], folder: String) throws -> [UInt8] {
         var row = [Float](repeating: -1, count: 3)
         row.withUnsafeMutableBufferPointer { single.train.copySample(1, into: $0.baseAddress!) }
         expectClose(row, [3 / 255, 4 / 255, 1])
-        #expect(throws: DatasetError.self) {
+        #expect(throws: InputError.self) {
             try DataSource.load(folder + "/t10k-labels-idx1-ubyte")
         }
     }
@@ -138,7 +139,7 @@ func gzip(_ bytes: [UInt8], folder: String) throws -> [UInt8] {
         do {
             _ = try DataSource.load("/nonexistent/folder")
             Issue.record("missing path accepted")
-        } catch let error as DatasetError {
+        } catch let error as InputError {
             #expect(error.kind == .notFound)
             #expect(error.description.hasPrefix("/nonexistent/folder"))
         } catch {

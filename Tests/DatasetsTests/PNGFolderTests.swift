@@ -2,6 +2,7 @@
 // composited on the background, resize/crop, and clear errors for bad, empty or mixed folders.
 
 import Datasets
+import Files
 import Foundation
 import Images
 import Testing
@@ -71,7 +72,7 @@ func copySuite(_ names: [String], to folder: String) throws {
         do {
             _ = try PNGFolder.load(root)
             Issue.record("mixed sizes accepted")
-        } catch let error as DatasetError {
+        } catch let error as InputError {
             #expect(error.kind == .mixedSizes)
             #expect(error.description.contains("cdfn2c08.png is 8x32"))
             #expect(error.description.contains("--resize"))
@@ -83,7 +84,7 @@ func copySuite(_ names: [String], to folder: String) throws {
         do {
             _ = try PNGFolder.load(root, options: PNGFolderOptions(crop: (16, 16)))
             Issue.record("crop larger than an image accepted")
-        } catch let error as DatasetError {
+        } catch let error as InputError {
             #expect(error.kind == .tooSmall && error.description.contains("cdfn2c08.png"))
         }
         let native = try PNGFolder.load(root, options: PNGFolderOptions(allowMixedSizes: true)).dataset
@@ -96,7 +97,7 @@ func copySuite(_ names: [String], to folder: String) throws {
         do {
             _ = try PNGFolder.load(root)
             Issue.record("bad PNG accepted")
-        } catch let error as DatasetError {
+        } catch let error as InputError {
             #expect(error.description.contains("xcsn0g01.png"))
         }
         let (dataset, skipped) = try PNGFolder.load(root, options: PNGFolderOptions(skipBad: true))
@@ -107,7 +108,7 @@ func copySuite(_ names: [String], to folder: String) throws {
     @Test func emptyFolderIsAnError() throws {
         let root = try makeScratchFolder("empty")
         try writeFile(root + "/readme.txt", Array("no images".utf8))
-        #expect(throws: DatasetError(.empty, path: root, "no PNG files in this folder or below it")) {
+        #expect(throws: InputError(.empty, path: root, "no PNG files in this folder or below it")) {
             try PNGFolder.load(root)
         }
     }

@@ -4,6 +4,7 @@
 // grouping and header-less CSV work.
 
 import Datasets
+import Files
 import Foundation
 import Testing
 import TestSupport
@@ -23,13 +24,13 @@ func writeText(_ text: String, _ name: String, in folder: String) throws -> Stri
     return path
 }
 
-/// Expects `body` to throw a `DatasetError` whose message names `file` and holds every fragment.
+/// Expects `body` to throw a `InputError` whose message names `file` and holds every fragment.
 func expectRejected(_ file: String, _ fragments: [String], sourceLocation: SourceLocation = #_sourceLocation,
                     _ body: () throws -> Any) {
     do {
         _ = try body()
         Issue.record("\(file) was accepted", sourceLocation: sourceLocation)
-    } catch let error as DatasetError {
+    } catch let error as InputError {
         let message = error.description
         #expect(message.contains((file as NSString).lastPathComponent), "\(message)", sourceLocation: sourceLocation)
         for fragment in fragments {

@@ -1,6 +1,7 @@
 // PNG files that lie about their size: a header declaring more pixels than the limit, and a
 // chunk declaring more bytes than the file holds, are refused before libpng allocates anything.
 
+import Files
 import Foundation
 import Images
 import Testing
@@ -39,7 +40,7 @@ import TestSupport
         let image = PNGImage(width: 4, height: 4, layout: .gray, bitDepth: 8, values: [Float](repeating: 0.5, count: 16))
         try PNGCodec.write(image, to: folder + "/a.png")
         #expect(try PNGCodec.read(path: folder + "/a.png", maxPixels: 16).width == 4)
-        #expect(throws: PNGError.self) { try PNGCodec.read(path: folder + "/a.png", maxPixels: 15) }
+        #expect(throws: InputError.self) { try PNGCodec.read(path: folder + "/a.png", maxPixels: 15) }
     }
 
     @Test func aChunkLongerThanTheFileIsRefused() {
@@ -78,12 +79,5 @@ import TestSupport
         #expect(size < side * side / 500, "compressed to \(size) bytes")
         let read = try PNGCodec.read(path: folder + "/flat.png", maxPixels: side * side)
         #expect(read.width == side && read.height == side)
-    }
-
-    @Test func longPathsAreAbbreviatedInMessages() {
-        let path = String(repeating: "x", count: 50_000_000)
-        let text = PNGError(path: path, reason: "not a PNG file").description
-        #expect(text.count < 400 && text.contains("50000000 characters") && text.hasSuffix("not a PNG file"))
-        #expect("short/path.png".abbreviatedForMessages == "short/path.png")
     }
 }

@@ -1,6 +1,7 @@
 // PngSuite conformance: every valid image decodes at its stated size, a representative set
 // matches pixels decoded by pypng (tools/make_png_references.py), every broken file is rejected.
 
+import Files
 import Foundation
 import Images
 import Testing
@@ -69,20 +70,20 @@ let manifest: [ManifestRow] = {
     @Test func headerPassRefusesBrokenHeaders() {
         for file in ["xs1n0g01.png", "xs2n0g01.png", "xs4n0g01.png", "xs7n0g01.png", "xcrn0g04.png", "xlfn0g04.png",
                      "xhdn0g08.png", "xc1n0g08.png", "xc9n2c08.png", "xd0n2c08.png", "xd3n2c08.png", "xd9n2c08.png"] {
-            #expect(throws: PNGError.self, "\(file)") { try PNGCodec.readHeader(path: suite + "/" + file) }
+            #expect(throws: InputError.self, "\(file)") { try PNGCodec.readHeader(path: suite + "/" + file) }
         }
-        #expect(throws: PNGError.self) { try PNGCodec.readHeader(path: suite + "/basn0g01.png", maxPixels: 1000) }
+        #expect(throws: InputError.self) { try PNGCodec.readHeader(path: suite + "/basn0g01.png", maxPixels: 1000) }
     }
 
     @Test(arguments: manifest.filter { $0.expected == "invalid" })
     func brokenImageIsRejected(row: ManifestRow) {
         // Strict policy: xcsn0g01 (IDAT CRC wrong) is rejected too, as libpng does by default.
-        #expect(throws: PNGError.self, "\(row.file)") {
+        #expect(throws: InputError.self, "\(row.file)") {
             try PNGCodec.read(path: suite + "/" + row.file)
         }
         do {
             _ = try PNGCodec.read(path: suite + "/" + row.file)
-        } catch let error as PNGError {
+        } catch let error as InputError {
             #expect(error.description.contains(row.file), "error names the file: \(error)")
         } catch {
             Issue.record("unexpected error type \(error)")
@@ -112,15 +113,15 @@ let manifest: [ManifestRow] = {
         let folder = try makeScratchFolder("notpng")
         let path = folder + "/fake.png"
         try writeFile(path, Array("hello, not a png".utf8))
-        #expect(throws: PNGError.self) { try PNGCodec.read(path: path) }
+        #expect(throws: InputError.self) { try PNGCodec.read(path: path) }
         do {
             _ = try PNGCodec.read(path: path)
-        } catch let error as PNGError {
+        } catch let error as InputError {
             #expect(error.description == "\(path): not a PNG file (bad signature)")
         }
         // A valid file truncated mid-IDAT.
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: suite + "/basn2c08.png")))
         try writeFile(path, Array(bytes.prefix(bytes.count / 2)))
-        #expect(throws: PNGError.self) { try PNGCodec.read(path: path) }
+        #expect(throws: InputError.self) { try PNGCodec.read(path: path) }
     }
 }

@@ -1,4 +1,5 @@
-// SplitMix64 matches the published reference sequence and keyed streams are independent.
+// SplitMix64 matches the published reference sequence and keyed streams are independent;
+// fillGaussian writes the pairs nextGaussianPair draws.
 
 import Kernels
 import Testing
@@ -38,5 +39,20 @@ import Testing
         #expect(abs(sum / Double(n)) < 0.02)
         #expect(abs(squares / Double(n) - 1) < 0.02)
         #expect(abs(uniformSum / Double(n / 2) - 0.5) < 0.01)
+    }
+
+    @Test(arguments: [0, 1, 6, 7])
+    func fillGaussianWritesPairsInOrder(count: Int) {
+        var filler = SplitMix64(key: 7), drawer = SplitMix64(key: 7)
+        var values = [Float](repeating: .nan, count: count + 1)
+        values.withUnsafeMutableBufferPointer { filler.fillGaussian($0.baseAddress!, count: count, scale: 0.5) }
+        var expected: [Float] = []
+        while expected.count < count {
+            let (a, b) = drawer.nextGaussianPair()
+            expected += [0.5 * a, 0.5 * b]
+        }
+        #expect(Array(values[0..<count]) == Array(expected.prefix(count)))
+        #expect(values[count].isNaN, "nothing written past count")
+        #expect(filler.state == drawer.state, "an odd count still draws a whole pair")
     }
 }

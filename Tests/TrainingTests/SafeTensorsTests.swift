@@ -3,6 +3,7 @@
 // https://github.com/huggingface/safetensors ("Format" in the README).
 
 import Engine
+import Files
 import Foundation
 import Kernels
 import Testing
@@ -149,7 +150,7 @@ import Training
         do {
             let file = try SafeTensors.decode(bytes, path: path)
             Issue.record("\(what): accepted, read \(file.order)")
-        } catch let error as SafeTensorsError {
+        } catch let error as InputError {
             #expect(error.description.hasPrefix(path + ": "), "\(what): \(error)")
             #expect(error.reason.contains(fragment), "\(what): \(error)")
             #expect(!error.description.contains("\n"), "\(what): \(error)")
@@ -163,11 +164,11 @@ import Training
         let truncated = folder + "/truncated.safetensors"
         try writeFile(truncated, Array(try Self.encode([("a", [2], [1, 2])]).dropLast(1)))
         #expect { try SafeTensors.read(path: truncated) } throws: { error in
-            (error as? SafeTensorsError)?.description.hasPrefix(truncated + ": ") == true
+            (error as? InputError)?.description.hasPrefix(truncated + ": ") == true
         }
         let missing = folder + "/missing.safetensors"
         #expect { try SafeTensors.read(path: missing) } throws: { error in
-            (error as? SafeTensorsError)?.description.hasPrefix(missing + ": cannot read") == true
+            (error as? InputError)?.description.hasPrefix(missing + ": cannot read") == true
         }
     }
 }

@@ -1,8 +1,8 @@
 // Atomic writes: the target is replaced whole, and temporaries left by killed processes (kill -9
 // between write and rename) are removed by the next write into the folder.
 
+import Files
 import Foundation
-import Images
 import Testing
 import TestSupport
 
