@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "Models", targets: ["Models"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "Training", targets: ["Training"]),
+        .library(name: "Analysis", targets: ["Analysis"]),
+        .library(name: "Denoising", targets: ["Denoising"]),
         .library(name: "Datasets", targets: ["Datasets"]),
         .library(name: "Images", targets: ["Images"]),
         .library(name: "Files", targets: ["Files"]),
@@ -56,10 +58,16 @@ let package = Package(
         .target(name: "Training", dependencies: ["Engine", "Files", "Kernels", "Layers", "Models", "Datasets",
                                                  "Images", "CKernels"],
                 exclude: ["README.md"]),
+        .target(name: "Analysis", dependencies: ["Training", "Engine", "Files", "Kernels", "Layers", "Models", "Datasets",
+                                                 "Images"],
+                exclude: ["README.md"]),
+        .target(name: "Denoising", dependencies: ["Training", "Engine", "Files", "Kernels", "Layers", "Models", "Datasets",
+                                                  "Images"],
+                exclude: ["README.md"]),
 
         // MARK: Executable
         .executableTarget(name: "autoencoder", dependencies: [
-            "Datasets", "Engine", "Files", "Images", "Kernels", "Layers", "Models", "Training",
+            "Analysis", "Datasets", "Denoising", "Engine", "Files", "Images", "Kernels", "Layers", "Models", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], exclude: ["README.md"]),
 
@@ -76,7 +84,7 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "Kernels", "TestSupport"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Engine", "Training", "Models", "Layers", "Kernels", "Datasets",
+        .testTarget(name: "TrainingTests", dependencies: ["Analysis", "Denoising", "Engine", "Training", "Models", "Layers", "Kernels", "Datasets",
                                                           "Files", "Images", "TestSupport", "CAllocationCounter"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "Files", "Kernels", "TestSupport"],

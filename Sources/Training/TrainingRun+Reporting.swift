@@ -140,21 +140,6 @@ extension TrainingRun {
     /// Evaluation over the whole test split.
     public func evaluateTestSplit(psnr: Bool = false) -> Evaluation { evaluate(indices: testIndices, psnr: psnr) }
 
-    /// Importance-sampled negative log-likelihood (nats per sample) of the test split with
-    /// `samples` draws per sample: the mean, and each sample's.
-    /// - Throws: `TrainingError` for a model without a likelihood or corrupted inputs.
-    public func importanceSampledNLL(samples: Int) throws -> (mean: Double, perSample: [Double]) {
-        guard model is VariationalAutoencoder else {
-            throw TrainingError("importance-sampled likelihoods need a vae checkpoint (this is \(config.family.rawValue))")
-        }
-        guard corruption.isNone else {
-            throw TrainingError("importance sampling scores the clean inputs; pass --noise none (the run used \(config.noise))")
-        }
-        guard samples > 0 else { throw TrainingError("--nll-samples must be positive") }
-        let values = trainer.negativeLogLikelihoods(testSource, indices: testIndices, samples: samples)
-        return (values.reduce(0, +) / Double(max(values.count, 1)), values)
-    }
-
     /// Writes a clean | corrupted | reconstruction grid of the first `count` test samples
     /// (rows of up to 10 samples); for sequence data, a plot of original vs reconstruction per
     /// feature of the first few test sequences, in the data's units.

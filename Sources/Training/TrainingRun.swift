@@ -65,19 +65,19 @@ public final class TrainingRun {
     public let model: any AutoencoderModel
     public let trainer: Trainer
     public internal(set) var progress: RunProgress
-    let trainIndices: [Int]
-    let testIndices: [Int]
+    public let trainIndices: [Int]
+    public let testIndices: [Int]
     /// The batch sources as existentials, made once (converting per step would allocate).
     public let trainSource: any BatchSource
-    let testSource: any BatchSource
+    public let testSource: any BatchSource
     /// The test split's images (grids), or its sequences (plots), whichever the data is.
-    let testImages: BatchAssembler?
-    let testSequences: SequenceBatchSource?
-    let corruption: Corruption
+    public let testImages: BatchAssembler?
+    public let testSequences: SequenceBatchSource?
+    public let corruption: Corruption
     /// The order of each epoch's training samples, and the cache a streamed folder is read through.
     let order: SampleOrder
     let cache: ImageCache?
-    let evaluationEpoch: Int
+    public let evaluationEpoch: Int
     /// Files left out with `--skip-bad` (listed in the log when the run starts).
     public let skipped: [SkippedFile]
     /// Warnings about the data (logged when the run starts).

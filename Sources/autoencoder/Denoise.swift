@@ -5,6 +5,7 @@
 
 import ArgumentParser
 import Datasets
+import Denoising
 import Dispatch
 import Engine
 import Foundation

@@ -1,6 +1,7 @@
 // `autoencoder encode | sample | interpolate | traverse`: the latent-space tools, for every model
 // with a code (dense families, conv, vae). Each takes --checkpoint (file or run folder) and --out.
 
+import Analysis
 import ArgumentParser
 import Engine
 import Foundation

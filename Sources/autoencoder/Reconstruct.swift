@@ -1,5 +1,6 @@
 // `autoencoder reconstruct` and `autoencoder evaluate`: work from a checkpoint.
 
+import Analysis
 import ArgumentParser
 import Datasets
 import Engine

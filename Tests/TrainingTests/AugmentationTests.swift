@@ -2,6 +2,7 @@
 // denoiser's self-ensemble uses), drawn per sample and epoch, reproducibly, for training rows only.
 
 import Datasets
+import Denoising
 import Engine
 import Foundation
 import Images

@@ -3,6 +3,7 @@
 // single pass and odd sizes come back unchanged in size.
 
 import Datasets
+import Denoising
 import Engine
 import Foundation
 import Kernels

@@ -2,6 +2,7 @@
 // x = W z + b + noise (variance v), z ~ N(0, I), so p(x) = N(b, W W^T + v I). W has orthogonal
 // columns, which makes both the posterior and W W^T + v I diagonal (closed forms below).
 
+import Analysis
 import Engine
 import Foundation
 import Kernels

@@ -2,6 +2,7 @@
 // spherical interpolation and the 2-D projection have their defining properties, and .npy files
 // carry the header numpy expects.
 
+import Analysis
 import Datasets
 import Engine
 import Foundation

@@ -2,6 +2,7 @@
 // noise, near perfect on codes that hold the label (linearly, among noise dimensions); the
 // clustering error labels clusters by their training majority.
 
+import Analysis
 import Engine
 import Foundation
 import Kernels

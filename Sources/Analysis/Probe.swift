@@ -7,6 +7,7 @@ import Engine
 import Foundation
 import Kernels
 import Layers
+import Training
 
 // @unchecked Sendable: fitting writes its buffers and statistics; one thread uses a probe at a time.
 public final class Probe: @unchecked Sendable {

@@ -5,6 +5,7 @@
 import Engine
 import Foundation
 import Models
+import Training
 
 extension TrainingRun {
     public struct Report {

@@ -12,6 +12,7 @@ import Foundation
 import Kernels
 import Layers
 import Models
+import Training
 
 public final class ImageDenoiser: Sendable {
     public let config: ConvDenoiserConfig

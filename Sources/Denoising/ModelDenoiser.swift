@@ -9,6 +9,7 @@ import Images
 import Kernels
 import Layers
 import Models
+import Training
 
 public final class ModelDenoiser {
     public let config: TrainingConfig

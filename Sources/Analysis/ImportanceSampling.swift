@@ -7,6 +7,7 @@ import Datasets
 import Engine
 import Foundation
 import Models
+import Training
 
 extension Trainer {
     /// -log p(x) (nats) of each sample of `indices` with `samples` importance draws.
@@ -48,5 +49,22 @@ extension Trainer {
             start = end
         }
         return result
+    }
+}
+
+extension TrainingRun {
+    /// Importance-sampled negative log-likelihood (nats per sample) of the test split with
+    /// `samples` draws per sample: the mean, and each sample's.
+    /// - Throws: `TrainingError` for a model without a likelihood or corrupted inputs.
+    public func importanceSampledNLL(samples: Int) throws -> (mean: Double, perSample: [Double]) {
+        guard model is VariationalAutoencoder else {
+            throw TrainingError("importance-sampled likelihoods need a vae checkpoint (this is \(config.family.rawValue))")
+        }
+        guard corruption.isNone else {
+            throw TrainingError("importance sampling scores the clean inputs; pass --noise none (the run used \(config.noise))")
+        }
+        guard samples > 0 else { throw TrainingError("--nll-samples must be positive") }
+        let values = trainer.negativeLogLikelihoods(testSource, indices: testIndices, samples: samples)
+        return (values.reduce(0, +) / Double(max(values.count, 1)), values)
     }
 }

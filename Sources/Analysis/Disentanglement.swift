@@ -10,6 +10,7 @@ import Foundation
 import Images
 import Kernels
 import Models
+import Training
 
 extension TrainingRun {
     public struct Disentanglement: Sendable {

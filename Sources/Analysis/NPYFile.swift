@@ -4,6 +4,7 @@
 import Engine
 import Files
 import Foundation
+import Training
 
 public enum NPYFile {
     /// Writes a (rows, columns) float32 matrix, atomically.

@@ -8,6 +8,7 @@ import Engine
 import Foundation
 import Images
 import Kernels
+import Training
 
 /// PSNR and SSIM of one image, noisy and denoised, against the clean image.
 public struct DenoiserScore: Sendable {

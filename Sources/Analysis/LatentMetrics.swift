@@ -5,6 +5,7 @@ import Datasets
 import Engine
 import Foundation
 import Models
+import Training
 
 extension TrainingRun {
     /// Clustering error of the test split: each cluster takes the most frequent label of the
