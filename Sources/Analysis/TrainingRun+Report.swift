@@ -51,7 +51,7 @@ extension TrainingRun {
             object["nll"] = nll
             object["nll_samples"] = nllSamples
         }
-        if model.objectiveUnit == .perSample {
+        if reporting.objectiveUnit == .perSample {
             object["negative_elbo"] = e.objective
             lines.append(String(format: "negative ELBO %.3f nats per sample (", e.objective)
                 + e.parts.map { String(format: "%@ %.3f", $0.name, $0.value) }.joined(separator: ", ") + ")"

@@ -51,6 +51,11 @@ public final class Trainer: @unchecked Sendable {
     public let model: any AutoencoderModel
     /// False for a trainer made to evaluate (`init(evaluating:)`): no gradient slabs, no moments.
     public let trains: Bool
+    /// The model's capabilities the steps ask about, looked up once.
+    let statisticModel: (any BatchStatisticModel)?
+    let statisticWidth: Int
+    let phaseSchedule: (any PhaseScheduledModel)?
+    let forwardsInBackward: Bool
     public let params: FloatBuffer
     /// Model training state kept across steps (running averages).
     public let modelState: FloatBuffer
@@ -126,6 +131,10 @@ public final class Trainer: @unchecked Sendable {
                      "give one optimizer, or one per phase")
         self.model = model
         self.trains = trains
+        statisticModel = model as? any BatchStatisticModel
+        statisticWidth = statisticModel?.statisticWidth ?? 0
+        phaseSchedule = model as? any PhaseScheduledModel
+        forwardsInBackward = (model as? any FusedTrainingModel)?.forwardsInBackward ?? false
         self.optimizers = optimizers.count == 1
             ? [OptimizerConfig](repeating: optimizers[0], count: model.phases.count) : optimizers
         self.shards = shards
@@ -137,12 +146,12 @@ public final class Trainer: @unchecked Sendable {
         self.threadsPerShard = threadsPerShard
         teams = threadsPerShard > 1 ? localShards.map { _ in ae_team_create(Int32(threadsPerShard))! } : []
         params = FloatBuffer(count: model.layout.count)
-        modelState = FloatBuffer(count: model.stateWidth)
+        modelState = FloatBuffer(count: statisticModel?.stateWidth ?? 0)
         optimizerState = OptimizerState(count: trains ? model.layout.count : 0, phases: model.phases)
         let rowsPerShard = (maxBatch + shards - 1) / shards
         workspaces = localShards.map { _ in model.makeWorkspace(maxRows: rowsPerShard, gradients: trains) }
-        statistic = FloatBuffer(count: model.statisticWidth)
-        gatheredStatistics = FloatBuffer(count: group == nil ? 0 : shards * model.statisticWidth)
+        statistic = FloatBuffer(count: statisticWidth)
+        gatheredStatistics = FloatBuffer(count: group == nil ? 0 : shards * statisticWidth)
         receiveBuffer = FloatBuffer(count: group == nil || !trains ? 0 : model.layout.count)
         let smallest = Self.messageFloats.lowerBound
         let requestCount = group == nil ? 1 : 4 * ((model.layout.count + smallest - 1) / smallest)
@@ -179,7 +188,7 @@ public final class Trainer: @unchecked Sendable {
     public func nonFiniteLayer() -> String? {
         guard let plan = cachedPlan?.plan else { return nil }
         for s in localShards where !plan.ranges[s].isEmpty {
-            if let name = model.firstNonFiniteLayer(workspace(s), rows: plan.ranges[s].count) { return name }
+            if let name = (model as? any NonFiniteDiagnosis)?.firstNonFiniteLayer(workspace(s), rows: plan.ranges[s].count) { return name }
         }
         return nil
     }
@@ -229,7 +238,7 @@ public final class Trainer: @unchecked Sendable {
                            plan: plan(rows: rows), path: .train)
         var total = LossSums()
         var first = true
-        for phase in 0..<model.phases.count where model.runsPhase(phase, epoch: epoch) {
+        for phase in 0..<model.phases.count where phaseSchedule?.runsPhase(phase, epoch: epoch) ?? true {
             job.context.phase = phase
             job.assemblesBatch = first
             first = false
@@ -245,7 +254,7 @@ public final class Trainer: @unchecked Sendable {
     /// whose rows share a batch statistic, the forwards, the statistic summed over all shards,
     /// then the backwards.
     func runShards(_ job: inout ShardJob) {
-        guard model.statisticWidth > 0 else {
+        guard statisticWidth > 0 else {
             job.stage = .both
             runLocalShards(&job)
             return
@@ -264,7 +273,7 @@ public final class Trainer: @unchecked Sendable {
 
     /// Sums the shards' statistics in shard order into `statistic` and lets the model finish it.
     func reduceStatistic(plan: ShardPlan, globalRows: Int, training: Bool) {
-        let width = model.statisticWidth
+        let width = statisticWidth
         statistic.zero()
         if let group {
             // Every shard's statistic on every rank, then the same sum in shard order.
@@ -277,7 +286,7 @@ public final class Trainer: @unchecked Sendable {
             let part = group == nil ? workspace(s).statistics.pointer : gatheredStatistics.pointer + s * width
             for j in 0..<width { statistic[j] += part[j] }
         }
-        model.finishStatistic(statistic.pointer, globalRows: globalRows, state: modelState.pointer,
+        statisticModel?.finishStatistic(statistic.pointer, globalRows: globalRows, state: modelState.pointer,
                               training: training)
     }
 
@@ -445,7 +454,7 @@ public final class Trainer: @unchecked Sendable {
         let range = job.plan.ranges[s]
         if job.stage != .backward { shardSums[s] = LossSums() }
         guard !range.isEmpty else { return }
-        let coupled = model.statisticWidth > 0
+        let coupled = statisticWidth > 0
         let paramsArena = Arena(params)
         let rows = range.count, ws = workspace(s)
         let training = job.path == .train
@@ -456,7 +465,7 @@ public final class Trainer: @unchecked Sendable {
             if coupled { ws.statistics.zero() }
             // A model that runs its training forward inside backward (chunk by chunk) skips it
             // here unless the batch statistic needs the whole forward first.
-            if !training || job.stage == .forward || !model.forwardsInBackward {
+            if !training || job.stage == .forward || !forwardsInBackward {
                 model.forward(job.context, ws, rows: rows, params: paramsArena,
                               statistic: coupled ? ws.statistics.pointer : nil)
             }

@@ -26,7 +26,7 @@ public enum DisentanglingForm: String, Sendable, Codable, CaseIterable {
     case adain
 }
 
-public struct AdaINAutoencoder: AutoencoderModel, BenchmarkShapes {
+public struct AdaINAutoencoder: AutoencoderModel, LossReportingModel, NonFiniteDiagnosis, BenchmarkShapes {
     public let config: DisentanglingAutoencoderConfig
     public let layout: ParameterLayout
     /// Blocks of the content encoder; instance normalisation follows each but the last (the code head).
@@ -162,7 +162,6 @@ public struct AdaINAutoencoder: AutoencoderModel, BenchmarkShapes {
 
     public var targetWidth: Int { inputWidth }
     public var valuesPerTarget: Int { dataWidth }
-    public var lossKind: LossKind { config.loss }
     public var lossPartNames: [String] { config.kl > 0 ? ["reconstruction", "kl"] : ["reconstruction"] }
     var contentWidth: Int { contentChannels * contentPositions }
 

@@ -52,7 +52,7 @@ public struct AdversarialAutoencoderConfig: Sendable, Equatable, Codable {
     }
 }
 
-public struct AdversarialAutoencoder: AutoencoderModel, BenchmarkShapes, ClusteringModel {
+public struct AdversarialAutoencoder: AutoencoderModel, LossReportingModel, NonFiniteDiagnosis, BenchmarkShapes, ClusteringModel {
     public let config: AdversarialAutoencoderConfig
     public let layout: ParameterLayout
     /// Input -> (cluster logits | style code).
@@ -152,9 +152,7 @@ public struct AdversarialAutoencoder: AutoencoderModel, BenchmarkShapes, Cluster
     }
 
     public var targetWidth: Int { inputWidth }
-    public var lossKind: LossKind { config.loss }
     public var lossPartNames: [String] { ["reconstruction", "discriminator", "generator"] }
-    public var usesLabels: Bool { config.conditional }
 
     public func initialize(params: Arena, seed: UInt64) {
         var rng = SplitMix64(key: seed, 0x696E_6974)

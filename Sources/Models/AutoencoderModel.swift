@@ -52,6 +52,10 @@ public enum ObjectiveUnit: Sendable, Equatable {
     case perSample
 }
 
+/// The core of a model: what every model gives the engine. What only some models have is a
+/// capability protocol below (a batch statistic, loss parts and units, phases that skip epochs,
+/// a fused training pass, non-finite diagnosis) or next to it (latent codes, clusters, likelihood,
+/// filters, disentangling, benchmark shapes); code that needs one asks for the protocol.
 public protocol AutoencoderModel: Sendable {
     var layout: ParameterLayout { get }
     /// Floats per sample of the (corrupted) input and of the clean target.
@@ -60,25 +64,17 @@ public protocol AutoencoderModel: Sendable {
     /// Workspace columns (see `RegionAllocator`).
     var workspaceColumns: Int { get }
     var phases: [Phase] { get }
-    /// Width of the cross-shard statistic (0 when the loss does not couple samples).
-    var statisticWidth: Int { get }
-    /// Floats of training state kept across steps (running averages), saved in checkpoints.
-    var stateWidth: Int { get }
-    /// Names for the reported loss parts.
-    var lossKind: LossKind { get }
 
     func initialize(params: Arena, seed: UInt64)
     func input(_ ws: Workspace, rows: Int) -> Matrix
     func target(_ ws: Workspace, rows: Int) -> Matrix
 
-    /// Forward for `context.phase`; adds this shard's part of the statistic into `statistic` if any.
-    /// A training step runs the phases in order on the same rows, so a phase may reuse what the
-    /// previous phase's forward left in the workspace when its parameters have not changed since.
+    /// Forward for `context.phase`; adds this shard's part of the statistic into `statistic` if
+    /// any (`BatchStatisticModel`). A training step runs the phases in order on the same rows, so
+    /// a phase may reuse what the previous phase's forward left in the workspace when its
+    /// parameters have not changed since.
     func forward(_ context: StepContext, _ ws: Workspace, rows: Int, params: Arena,
                  statistic: UnsafeMutablePointer<Float>?)
-    /// Turns the statistic summed over all shards into what backward uses (may update `state`).
-    func finishStatistic(_ statistic: UnsafeMutablePointer<Float>, globalRows: Int,
-                         state: UnsafeMutablePointer<Float>, training: Bool)
     /// Loss of this shard's rows and, when `grads` is given, its gradient scaled for a
     /// `globalRows` batch, added into `grads`. Call after `forward`. A phase may add gradients
     /// outside its own group (backpropagating through another sub-network); the engine discards them.
@@ -86,49 +82,88 @@ public protocol AutoencoderModel: Sendable {
                   grads: Arena?, statistic: UnsafePointer<Float>?) -> LossSums
     /// The reconstruction (values in the data's range) after an evaluation forward.
     func reconstruction(_ ws: Workspace, rows: Int) -> Matrix
-    /// The first layer (by name) whose output holds NaN or infinity after a forward, if any.
-    func firstNonFiniteLayer(_ ws: Workspace, rows: Int) -> String?
-    /// True when `backward` with gradients runs the training forward itself (e.g. a few rows at
-    /// a time, forward and backward back to back while the activations are in cache); the engine
-    /// then skips the separate training `forward` for models without a statistic.
-    var forwardsInBackward: Bool { get }
-    /// Values per target row that carry data (per-value figures divide by it); `targetWidth`
-    /// unless rows carry extra bookkeeping such as a sequence length.
-    var valuesPerTarget: Int { get }
+}
+
+extension AutoencoderModel {
+    /// A shard's workspace; without `gradients` (evaluation only) it has no gradient slab.
+    public func makeWorkspace(maxRows: Int, gradients: Bool = true) -> Workspace {
+        Workspace(columns: workspaceColumns, maxRows: maxRows, parameterCount: gradients ? layout.count : 0,
+                  statisticWidth: (self as? any BatchStatisticModel)?.statisticWidth ?? 0)
+    }
+}
+
+/// A model whose loss couples the rows of a batch: a statistic each shard adds its rows' part to
+/// in `forward`, summed over all shards by the engine before `backward` (batch sparsity, a VAE's
+/// batch KL), and running training state kept across steps and in checkpoints.
+public protocol BatchStatisticModel: AutoencoderModel {
+    /// Width of the cross-shard statistic (0 when this configuration does not couple rows).
+    var statisticWidth: Int { get }
+    /// Floats of training state kept across steps (running averages), saved in checkpoints.
+    var stateWidth: Int { get }
+    /// Turns the statistic summed over all shards into what backward uses (may update `state`).
+    func finishStatistic(_ statistic: UnsafeMutablePointer<Float>, globalRows: Int,
+                         state: UnsafeMutablePointer<Float>, training: Bool)
+}
+
+extension BatchStatisticModel {
+    public var stateWidth: Int { 0 }
+}
+
+/// A model whose reported figures are not the plain per-value objective: named loss parts, a
+/// per-sample objective, bookkeeping values in its target rows, or a training gap to report.
+public protocol LossReportingModel: AutoencoderModel {
     /// Names of the loss parts a step reports in `LossSums.parts` (sums over rows, e.g.
-    /// `reconstruction`, `kl`), at most `LossParts.capacity`; empty when the objective is all.
+    /// `reconstruction`, `kl`), at most `LossParts.capacity`.
     var lossPartNames: [String] { get }
     /// The unit of the reported objective.
     var objectiveUnit: ObjectiveUnit { get }
-    /// True when the model reads labels (`Workspace.labels`) in training.
-    var usesLabels: Bool { get }
-    /// Whether training steps of `epoch` (from 0) run `phase`: a model may train parts of itself
-    /// in some epochs only (a decoder fine-tuned alone at the end).
-    func runsPhase(_ phase: Int, epoch: Int) -> Bool
+    /// Values per target row that carry data (per-value figures divide by it); `targetWidth`
+    /// unless rows carry extra bookkeeping such as a sequence length.
+    var valuesPerTarget: Int { get }
     /// True when each epoch should also evaluate a fixed subset of the training data, logging
     /// each loss part's gap (test minus training), e.g. an RBM's free energy gap.
     var reportsTrainingGap: Bool { get }
 }
 
-extension AutoencoderModel {
-    public func firstNonFiniteLayer(_ ws: Workspace, rows: Int) -> String? { nil }
-    public var forwardsInBackward: Bool { false }
-    public var valuesPerTarget: Int { targetWidth }
-    public var statisticWidth: Int { 0 }
-    public var stateWidth: Int { 0 }
+extension LossReportingModel {
     public var lossPartNames: [String] { [] }
     public var objectiveUnit: ObjectiveUnit { .perValue }
-    public var usesLabels: Bool { false }
-    public func runsPhase(_ phase: Int, epoch: Int) -> Bool { true }
+    public var valuesPerTarget: Int { targetWidth }
     public var reportsTrainingGap: Bool { false }
-    public func finishStatistic(_ statistic: UnsafeMutablePointer<Float>, globalRows: Int,
-                                state: UnsafeMutablePointer<Float>, training: Bool) {}
+}
 
-    /// A shard's workspace; without `gradients` (evaluation only) it has no gradient slab.
-    public func makeWorkspace(maxRows: Int, gradients: Bool = true) -> Workspace {
-        Workspace(columns: workspaceColumns, maxRows: maxRows, parameterCount: gradients ? layout.count : 0,
-                  statisticWidth: statisticWidth)
+/// What a run reports of any model: the `LossReportingModel` answers, or the plain ones.
+public struct LossReporting: Sendable {
+    public let lossPartNames: [String]
+    public let objectiveUnit: ObjectiveUnit
+    public let valuesPerTarget: Int
+    public let reportsTrainingGap: Bool
+
+    public init(_ model: any AutoencoderModel) {
+        let reporting = model as? any LossReportingModel
+        lossPartNames = reporting?.lossPartNames ?? []
+        objectiveUnit = reporting?.objectiveUnit ?? .perValue
+        valuesPerTarget = reporting?.valuesPerTarget ?? model.targetWidth
+        reportsTrainingGap = reporting?.reportsTrainingGap ?? false
     }
+}
+
+/// A model that trains some phases in some epochs only (a decoder fine-tuned alone at the end).
+public protocol PhaseScheduledModel: AutoencoderModel {
+    /// Whether training steps of `epoch` (from 0) run `phase`.
+    func runsPhase(_ phase: Int, epoch: Int) -> Bool
+}
+
+/// A model whose `backward` with gradients runs the training forward itself (a few rows at a
+/// time, forward and backward back to back while the activations are in cache): the engine skips
+/// the separate training `forward` when the model has no batch statistic.
+public protocol FusedTrainingModel: AutoencoderModel {
+    var forwardsInBackward: Bool { get }
+}
+
+/// A model that can name the first layer whose output holds NaN or infinity after a forward.
+public protocol NonFiniteDiagnosis: AutoencoderModel {
+    func firstNonFiniteLayer(_ ws: Workspace, rows: Int) -> String?
 }
 
 /// A model whose forward GEMMs `bench` can count (FLOPs) and time alone (the sgemm reference).

@@ -55,7 +55,7 @@ public struct ConvAutoencoderConfig: Sendable, Equatable, Codable {
     }
 }
 
-public struct ConvAutoencoder: AutoencoderModel, BenchmarkShapes {
+public struct ConvAutoencoder: AutoencoderModel, FusedTrainingModel, NonFiniteDiagnosis, BenchmarkShapes {
     public let config: ConvAutoencoderConfig
     public let layout: ParameterLayout
     public let network: Network
@@ -172,7 +172,6 @@ public struct ConvAutoencoder: AutoencoderModel, BenchmarkShapes {
     }
 
     public var targetWidth: Int { inputWidth }
-    public var lossKind: LossKind { config.loss }
     public var codeWidth: Int { network.activations[codeIndex].cols }
 
     public func initialize(params: Arena, seed: UInt64) {

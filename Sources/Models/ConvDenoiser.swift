@@ -52,7 +52,7 @@ public struct ConvDenoiserConfig: Sendable, Equatable, Codable {
     public func filters(level: Int) -> Int { width << level }
 }
 
-public struct ConvDenoiser: AutoencoderModel, BenchmarkShapes {
+public struct ConvDenoiser: AutoencoderModel, NonFiniteDiagnosis, BenchmarkShapes {
     public let config: ConvDenoiserConfig
     public let height: Int
     public let width: Int
@@ -184,7 +184,7 @@ public struct ConvDenoiser: AutoencoderModel, BenchmarkShapes {
 
     public var inputWidth: Int { config.channels * height * width }
     public var targetWidth: Int { inputWidth }
-    public var lossKind: LossKind { config.loss ?? .mse }
+    var lossKind: LossKind { config.loss ?? .mse }
     /// The network whose last activation is the noise (or image) prediction.
     var last: Network { config.depth == 0 ? down[0] : up[0] }
 

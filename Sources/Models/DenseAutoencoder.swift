@@ -102,7 +102,7 @@ public struct DenseAutoencoderConfig: Sendable, Equatable, Codable {
     }
 }
 
-public struct DenseAutoencoder: AutoencoderModel, BenchmarkShapes {
+public struct DenseAutoencoder: AutoencoderModel, BatchStatisticModel, NonFiniteDiagnosis, BenchmarkShapes {
     public let config: DenseAutoencoderConfig
     public let layout: ParameterLayout
     public let network: Network
@@ -191,7 +191,6 @@ public struct DenseAutoencoder: AutoencoderModel, BenchmarkShapes {
     public var targetWidth: Int { config.widths[0] }
     /// Stored: computed properties over `config.widths` would touch the array in every step.
     public let codeWidth: Int
-    public var lossKind: LossKind { config.loss }
 
     public var statisticWidth: Int {
         if case .kl = config.sparsity { return codeWidth }

@@ -121,7 +121,7 @@ public struct DisentanglingAutoencoderConfig: Sendable, Equatable, Codable {
     }
 }
 
-public struct DisentanglingAutoencoder: AutoencoderModel, BenchmarkShapes {
+public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, PhaseScheduledModel, NonFiniteDiagnosis, BenchmarkShapes {
     public let config: DisentanglingAutoencoderConfig
     public let layout: ParameterLayout
     /// Input -> free code.
@@ -229,8 +229,6 @@ public struct DisentanglingAutoencoder: AutoencoderModel, BenchmarkShapes {
 
     public var targetWidth: Int { inputWidth }
     public var valuesPerTarget: Int { dataWidth }
-    public var lossKind: LossKind { config.loss }
-    public var usesLabels: Bool { true }
     public var lossPartNames: [String] {
         (config.adversary == .alternating ? ["reconstruction", "adversary", "confusion"] : ["reconstruction", "adversary"])
             + (config.kl > 0 ? ["kl"] : [])

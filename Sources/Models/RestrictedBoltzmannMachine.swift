@@ -49,7 +49,7 @@ public struct RBMConfig: Sendable, Equatable, Codable {
     }
 }
 
-public struct RestrictedBoltzmannMachine: AutoencoderModel, BenchmarkShapes, FilterModel {
+public struct RestrictedBoltzmannMachine: AutoencoderModel, LossReportingModel, BenchmarkShapes, FilterModel {
     public let config: RBMConfig
     public let layout: ParameterLayout
     /// (hidden, visible), as the encoder layer it unrolls into.
@@ -92,7 +92,6 @@ public struct RestrictedBoltzmannMachine: AutoencoderModel, BenchmarkShapes, Fil
 
     public var inputWidth: Int { config.visible }
     public var targetWidth: Int { config.visible }
-    public var lossKind: LossKind { .mse }
     public var lossPartNames: [String] { ["free_energy"] }
     /// The free energy gap between held-out and training data shows overfitting (Hinton's guide).
     public var reportsTrainingGap: Bool { true }

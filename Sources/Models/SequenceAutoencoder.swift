@@ -70,7 +70,7 @@ public struct SequenceAutoencoderConfig: Sendable, Equatable, Codable {
     public var codeWidth: Int { code > 0 ? code : hidden * (bidirectional ? 2 : 1) }
 }
 
-public struct SequenceAutoencoder: AutoencoderModel, BenchmarkShapes {
+public struct SequenceAutoencoder: AutoencoderModel, LossReportingModel, NonFiniteDiagnosis, BenchmarkShapes {
     public let config: SequenceAutoencoderConfig
     public let layout: ParameterLayout
     public let encoder: RecurrentLayer
@@ -150,7 +150,6 @@ public struct SequenceAutoencoder: AutoencoderModel, BenchmarkShapes {
     public var targetWidth: Int { inputWidth }
     /// Values that carry data per row (the length column is not one).
     public var valuesPerTarget: Int { config.steps * config.features }
-    public var lossKind: LossKind { .mse }
     public var codeWidth: Int { config.codeWidth }
 
     public func initialize(params: Arena, seed: UInt64) {

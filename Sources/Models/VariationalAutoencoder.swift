@@ -99,7 +99,7 @@ public struct VariationalAutoencoderConfig: Sendable, Equatable, Codable {
     }
 }
 
-public struct VariationalAutoencoder: AutoencoderModel, BenchmarkShapes, LikelihoodModel {
+public struct VariationalAutoencoder: AutoencoderModel, BatchStatisticModel, LossReportingModel, NonFiniteDiagnosis, BenchmarkShapes, LikelihoodModel {
     public let config: VariationalAutoencoderConfig
     public let layout: ParameterLayout
     /// Input -> (mean | logVariance), (B, 2Z).
@@ -197,7 +197,6 @@ public struct VariationalAutoencoder: AutoencoderModel, BenchmarkShapes, Likelih
     }
 
     public var targetWidth: Int { inputWidth }
-    public var lossKind: LossKind { config.decoder == .bernoulli ? .bce : (config.decoder == .gaussianLearned ? .gaussianNLL : .mse) }
     public var lossPartNames: [String] { ["reconstruction", "kl"] }
     public var objectiveUnit: ObjectiveUnit { .perSample }
     public var statisticWidth: Int { config.freeBits > 0 ? latentWidth : 0 }

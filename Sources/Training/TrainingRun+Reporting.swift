@@ -18,11 +18,11 @@ extension TrainingRun {
     }
 
     /// Values per sample that the objective's sum is divided by (1 for a per-sample objective).
-    var objectiveDivisor: Int { model.objectiveUnit == .perValue ? model.valuesPerTarget : 1 }
+    var objectiveDivisor: Int { reporting.objectiveUnit == .perValue ? reporting.valuesPerTarget : 1 }
 
     /// The model's named loss parts as per-sample means over `samples` rows.
     func partList(_ parts: LossParts, samples: Int) -> [(name: String, value: Double)] {
-        model.lossPartNames.enumerated().map { ($0.element, parts[$0.offset] / Double(max(samples, 1))) }
+        reporting.lossPartNames.enumerated().map { ($0.element, parts[$0.offset] / Double(max(samples, 1))) }
     }
 
     func partDictionary(_ list: [(name: String, value: Double)]) -> [String: Double]? {
@@ -92,10 +92,10 @@ extension TrainingRun {
             penaltyBatches += Double(end - start)
             start = end
         }
-        let n = Double(indices.count), d = Double(model.valuesPerTarget)
+        let n = Double(indices.count), d = Double(reporting.valuesPerTarget)
         return Evaluation(objective: total.objective / (n * Double(objectiveDivisor)) + total.penalty / max(penaltyBatches, 1),
                           squaredErrorPerImage: total.squaredError / n, msePerPixel: total.squaredError / (n * d),
-                          bcePerImage: config.loss == .bce && model.objectiveUnit == .perValue ? total.objective / n : nil,
+                          bcePerImage: config.loss == .bce && reporting.objectiveUnit == .perValue ? total.objective / n : nil,
                           psnr: measurePSNR ? psnrSum / n : nil, psnrNoisy: measurePSNR ? psnrNoisySum / n : nil,
                           parts: partList(total.parts, samples: indices.count))
     }
@@ -214,7 +214,7 @@ extension TrainingRun {
         plot.add("test", color: (214, 39, 40),
                  points: progress.history.compactMap { r in r.testLoss.map { (Double(r.epoch), $0) } })
         let colors: [(UInt8, UInt8, UInt8)] = [(44, 160, 44), (148, 103, 189), (140, 86, 75), (227, 119, 194)]
-        for (i, name) in model.lossPartNames.enumerated() {
+        for (i, name) in reporting.lossPartNames.enumerated() {
             plot.add("test " + name, color: colors[i % colors.count],
                      points: progress.history.compactMap { r in r.testParts?[name].map { (Double(r.epoch), $0) } })
         }

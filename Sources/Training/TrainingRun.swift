@@ -63,6 +63,8 @@ public final class TrainingRun {
     /// user or a test stops one run without touching others in the process.
     public var stopThisRun = false
     public let model: any AutoencoderModel
+    /// How the model's figures are reported (loss parts, objective unit, values per target).
+    public let reporting: LossReporting
     public let trainer: Trainer
     public internal(set) var progress: RunProgress
     public let trainIndices: [Int]
@@ -145,6 +147,7 @@ public final class TrainingRun {
             throw TrainingError("the model: \(problem)")
         }
         model = config.makeModel(rowShape: shape)
+        reporting = LossReporting(model)
         try Self.checkMemory(model: model, batchSize: config.batchSize, shards: config.shards, trains: evaluating == nil)
         try cache?.check(stepImages: config.batchSize)
         if let group, config.shards < group.size {
@@ -349,7 +352,7 @@ public final class TrainingRun {
             let grid = drawsFigures ? gridRows(count: config.gridCount) : nil
             let codes = drawsFigures && model is any LatentModel && !isSequenceData ? try encodeTestSplit() : nil
             // The first training samples (as many as the test split) with the same parameters.
-            let seen = model.reportsTrainingGap
+            let seen = reporting.reportsTrainingGap
                 ? evaluate(indices: Array(trainIndices.prefix(testIndices.count)), source: trainSource) : nil
             try emit(.epochEnded(EpochEnd(record: record, test: test, step: trainer.step,
                                           samplesPerSecond: Double(epochSamples) / max(trainSeconds, 1e-9),

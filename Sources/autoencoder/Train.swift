@@ -440,7 +440,7 @@ struct Train: ParsableCommand {
         if let psnr = metrics["best_test_psnr"] {
             print(String(format: "best validation PSNR %.2f dB (noisy %.2f dB); %.0f s wall", psnr,
                          metrics["best_test_psnr_noisy"] ?? 0, metrics["wall_seconds"] ?? 0))
-        } else if run.model.objectiveUnit == .perSample, let best = metrics["best_test_loss"] {
+        } else if run.reporting.objectiveUnit == .perSample, let best = metrics["best_test_loss"] {
             print(String(format: "best test loss %.3f nats per sample at epoch %.0f; %.0f s wall", best,
                          metrics["best_test_loss_epoch"] ?? 0, metrics["wall_seconds"] ?? 0))
         } else if run.isSequenceData, let best = metrics["best_test_mse_per_pixel"] {

@@ -121,7 +121,6 @@ struct TwoGroupToy: AutoencoderModel {
 
     var inputWidth: Int { 3 }
     var targetWidth: Int { 3 }
-    var lossKind: LossKind { .mse }
     func initialize(params: Arena, seed: UInt64) {}
     func input(_ ws: Workspace, rows: Int) -> Matrix { ws.matrix(inputRegion, rows: rows) }
     func target(_ ws: Workspace, rows: Int) -> Matrix { ws.matrix(targetRegion, rows: rows) }

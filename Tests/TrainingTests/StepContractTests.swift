@@ -13,7 +13,7 @@ import TestSupport
 import Training
 
 /// Reports, per row, its label as loss part 0, the step as part 1 and the epoch as part 2.
-struct LabelReadingToy: AutoencoderModel {
+struct LabelReadingToy: AutoencoderModel, LossReportingModel {
     let layout: ParameterLayout
     let region: Region
     let workspaceColumns: Int
@@ -31,9 +31,7 @@ struct LabelReadingToy: AutoencoderModel {
 
     var inputWidth: Int { 784 }
     var targetWidth: Int { 784 }
-    var lossKind: LossKind { .mse }
     var lossPartNames: [String] { ["label", "step", "epoch"] }
-    var usesLabels: Bool { true }
     func initialize(params: Arena, seed: UInt64) {}
     func input(_ ws: Workspace, rows: Int) -> Matrix { ws.matrix(region, rows: rows) }
     func target(_ ws: Workspace, rows: Int) -> Matrix { ws.matrix(region, rows: rows) }
