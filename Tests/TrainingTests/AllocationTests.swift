@@ -172,7 +172,9 @@ func expectStepsAllocateNothing(_ model: any AutoencoderModel, _ source: any Bat
     func stepAllocatesNothingAfterWarmUpForStagedRun() throws {
         let folder = try makeScratchFolder("allocation-staged")
         let (staged, _) = try runStaged(try stagedPlan(.dae), folder: folder)
-        let stage = try TrainingRun.fromCheckpoint(folder + "/stages/dae-2/checkpoints/last.safetensors")
+        let stageFolder = folder + "/stages/dae-2"
+        let stage = try TrainingRun(config: try Checkpoint.load(stageFolder).config, runDirectory: stageFolder,
+                                    resume: stageFolder)
         expectStepsAllocateNothing(stage.trainer, stage.trainSource, rows: 48)
         let finetune = try #require(staged.finetuneRun)
         expectStepsAllocateNothing(finetune.trainer, finetune.trainSource, rows: 48)
