@@ -159,7 +159,8 @@ public enum Checkpoint {
         return Contents(path: file, config: config, progress: progress, updates: updates, tensors: tensors)
     }
 
-    /// Copies parameters (and, when `optimizer`, moments, state and update counts) into `trainer`.
+    /// Copies parameters and the model's running state (and, when `optimizer`, moments and update
+    /// counts) into `trainer`.
     /// - Throws: when a tensor is missing or has another shape than the model's.
     public static func restore(_ contents: Contents, into trainer: Trainer, optimizer: Bool = true) throws {
         precondition(trainer.trains || !optimizer, "a trainer made to evaluate takes the parameters only")
@@ -176,6 +177,11 @@ public enum Checkpoint {
         for slot in trainer.model.layout.slots {
             try copy(slot.name, slot.shape, into: trainer.params.pointer + slot.offset)
         }
+        // The model's running state (a running average sparsity) is part of what it computes,
+        // evaluating too.
+        if trainer.modelState.count > 0 {
+            try copy("state.model", [trainer.modelState.count], into: trainer.modelState.pointer)
+        }
         if optimizer {
             for (prefix, offset, slots) in momentTensors(trainer) {
                 for slot in slots {
@@ -185,9 +191,6 @@ public enum Checkpoint {
                                  into: trainer.optimizerState.v.pointer + offset + slot.offset)
                     }
                 }
-            }
-            if trainer.modelState.count > 0 {
-                try copy("state.model", [trainer.modelState.count], into: trainer.modelState.pointer)
             }
             // Adam's bias correction and the schedules need every phase's update count.
             guard contents.updates.count == trainer.optimizerState.updates.count else {

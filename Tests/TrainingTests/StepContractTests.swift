@@ -198,6 +198,23 @@ final class EventRecorder: RunReporter {
     }
 }
 
+@Suite(.serialized) struct CheckpointEvaluationTests {
+    /// A checkpoint opened for evaluation reports what the run's last evaluation did, running
+    /// state included (the sparsity's running average changes the objective's penalty).
+    @Test func anEvaluatedCheckpointReportsTheRunsOwnTestLoss() throws {
+        let folder = try makeScratchFolder("evaluate-state")
+        let config = resumeConfig(epochs: 1)
+        guard case .kl(_, _, let momentum)? = config.model.as(DenseAutoencoderConfig.self)?.sparsity, momentum > 0 else {
+            Issue.record("the config keeps a running average"); return
+        }
+        let run = try TrainingRun(config: config, runDirectory: folder + "/run")
+        _ = try run.run(report: { _ in }, log: { _ in })
+        let opened = try TrainingRun.fromCheckpoint(folder + "/run")
+        #expect(!opened.trainer.trains)
+        #expect(opened.evaluateTestSplit().objective == run.progress.history.last?.testLoss)
+    }
+}
+
 /// The README's library example, as written there (one epoch instead of five).
 @Suite(.serialized) struct LibraryExampleTests {
     @Test func readmeExampleTrains() throws {
