@@ -57,7 +57,7 @@ extension TrainingRun {
     /// `samples` draws per sample: the mean, and each sample's.
     /// - Throws: `TrainingError` for a model without a likelihood or corrupted inputs.
     public func importanceSampledNLL(samples: Int) throws -> (mean: Double, perSample: [Double]) {
-        guard model is VariationalAutoencoder else {
+        guard model is any LikelihoodModel else {
             throw TrainingError("importance-sampled likelihoods need a vae checkpoint (this is \(config.family.rawValue))")
         }
         guard corruption.isNone else {

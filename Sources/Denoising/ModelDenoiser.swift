@@ -24,7 +24,7 @@ public final class ModelDenoiser {
         contents = try Checkpoint.load(path)
         config = contents.config
         let spec = config.model.specification
-        if spec.readsSequenceFiles && spec.sequenceSize != nil || config.family == .lstm || config.family == .gru {
+        if spec.modelsSequences {
             throw TrainingError("\(contents.path): a \(config.family.rawValue) checkpoint models sequences, not images")
         }
         if spec.readsLabels {

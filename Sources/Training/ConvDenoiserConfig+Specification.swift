@@ -35,6 +35,7 @@ extension ConvDenoiserConfig: ModelSpecification {
     public var summary: String { "depth \(depth) width \(width)" + (residual ? " (residual)" : "") }
 
     public var loss: LossKind { .mse }
+    public var denoisesWholeImages: Bool { true }
 }
 
 extension ModelFamily {

@@ -49,6 +49,12 @@ public protocol ModelSpecification: Sendable, Codable, Equatable {
     /// True when a shard's rows go through a few large GEMMs (dense layers over the batch), so a
     /// shard with few rows runs faster on several threads than several shards on one each.
     var rowsShareThreads: Bool { get }
+    /// True when the model's rows are sequences (steps of values): what works on images
+    /// (patches, augmenting, denoising image files) does not apply.
+    var modelsSequences: Bool { get }
+    /// True for a fully convolutional denoiser: it takes images of any size whole (tiled), and
+    /// its evaluation reports PSNR of noisy and denoised images.
+    var denoisesWholeImages: Bool { get }
 }
 
 extension ModelSpecification {
@@ -66,6 +72,8 @@ extension ModelSpecification {
     public var sequenceSize: (steps: Int, features: Int)? { nil }
     public var fixesSequenceSteps: Bool { false }
     public var rowsShareThreads: Bool { false }
+    public var modelsSequences: Bool { sequenceSize != nil }
+    public var denoisesWholeImages: Bool { false }
 
     /// True when `other` is a config of this type with the same values.
     func isEqual(to other: any ModelSpecification) -> Bool { (other as? Self) == self }

@@ -34,6 +34,7 @@ extension SequenceAutoencoderConfig: ModelSpecification {
     }
 
     public var sequenceSize: (steps: Int, features: Int)? { variableLength ? (steps, features) : nil }
+    public var modelsSequences: Bool { true }
 
     public var modelInput: String {
         variableLength ? "sequences of \(features) values per step" : "image rows of \(features) values"

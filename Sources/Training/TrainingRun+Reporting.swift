@@ -129,7 +129,7 @@ extension TrainingRun {
     }
 
     /// True for the fully convolutional denoiser (PSNR figures, "denoised" grid rows).
-    var isDenoiser: Bool { config.model.as(ConvDenoiserConfig.self) != nil }
+    var isDenoiser: Bool { config.model.specification.denoisesWholeImages }
 
     /// True when the run reads sequence files (standardized values, not images).
     public var isSequenceData: Bool { testSequences != nil }

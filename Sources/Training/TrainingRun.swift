@@ -201,8 +201,11 @@ public final class TrainingRun {
         if let data { config.data = data }
         if let noise { config.noise = noise }
         if let shards { config.shards = shards }
-        let run = try TrainingRun(config: config, runDirectory: NSTemporaryDirectory(),
-                                  evaluating: (contents.path, trainedOn))
+        // The folder the checkpoint belongs to (RUN for RUN/checkpoints/NAME.safetensors); such a
+        // run evaluates and never writes it.
+        let parent = (contents.path as NSString).deletingLastPathComponent
+        let folder = (parent as NSString).lastPathComponent == "checkpoints" ? (parent as NSString).deletingLastPathComponent : parent
+        let run = try TrainingRun(config: config, runDirectory: folder, evaluating: (contents.path, trainedOn))
         try Checkpoint.restore(contents, into: run.trainer, optimizer: false)
         run.progress = contents.progress
         return run
@@ -215,6 +218,10 @@ public final class TrainingRun {
     /// after the run folder and the lines have (on every rank: check `trainer.group`).
     public func run(report: @escaping (StepReport) -> Void, log: @escaping (String) -> Void,
                     hooks: RunHooks = RunHooks(), reporters extra: [any RunReporter] = []) throws -> [String: Double] {
+        guard trainer.trains else {
+            throw TrainingError("\(runDirectory): this run was opened to evaluate a checkpoint; to train on, resume it "
+                + "(TrainingRun(config:runDirectory:resume:))")
+        }
         // Under MPI only rank 0 writes; the others run the same loop (and its collective parts).
         let folder = hooks.writesFiles && (trainer.group?.isWriter ?? true) ? try RunFolderWriter(self) : nil
         defer { folder?.close() }

@@ -46,8 +46,9 @@ struct Denoise: ParsableCommand {
     var maxPixels: Int = PNGCodec.defaultMaxPixels
 
     func run() throws {
-        let family = try Checkpoint.load(checkpoint).config.family
-        if family != .denoiser { return try runAutoencoder() }
+        guard try Checkpoint.load(checkpoint).config.model.specification.denoisesWholeImages else {
+            return try runAutoencoder()
+        }
         let denoiser = try loadDenoiser(checkpoint, tile: tile)
         let files = try prepareOutput(input: input, output: output)
         let started = Date()

@@ -99,8 +99,8 @@ struct Evaluate: ParsableCommand {
     var nllSamples: Int?
 
     func run() throws {
-        let family = try Checkpoint.load(options.checkpoint).config.family
-        if family == .denoiser {
+        let trained = try Checkpoint.load(options.checkpoint).config
+        if trained.model.specification.denoisesWholeImages {
             // Whole images of --data (default: the training folder), corrupted here, then denoised.
             let data = try options.data ?? Checkpoint.load(options.checkpoint).config.data
             try DenoiserEvaluation(checkpoint: options.checkpoint, data: data, noise: options.noise, seed: seed,
@@ -110,7 +110,7 @@ struct Evaluate: ParsableCommand {
         }
         if save != nil {
             throw CommandFailure(message: "--save writes the images a denoiser evaluation scores; this is a "
-                + "\(family.rawValue) checkpoint (its reconstructions: autoencoder reconstruct)")
+                + "\(trained.family.rawValue) checkpoint (its reconstructions: autoencoder reconstruct)")
         }
         let report = try options.load().report(nllSamples: nllSamples)
         if json {

@@ -143,6 +143,8 @@ struct Train: ParsableCommand {
     var pretrainContractive: Float?
 
     func validate() throws {
+        // The preset of the chosen --model (none given: the checks that depend on it do not apply).
+        let chosen = modelOptions.model?.preset.specification
         if let epochs, !(1...TrainingConfig.largestEpochs).contains(epochs) {
             throw ValidationError("--epochs must be 1 to \(TrainingConfig.largestEpochs)")
         }
@@ -183,8 +185,8 @@ struct Train: ParsableCommand {
             do { corruption = try Corruption(parsing: noise) } catch let error as InputError {
                 throw ValidationError(error.description)
             }
-            if corruption.steps.isEmpty && modelOptions.model == .denoiser && resume == nil {
-                throw ValidationError("--model denoiser learns to remove noise: --noise \(noise) leaves it nothing to "
+            if corruption.steps.isEmpty && chosen?.denoisesWholeImages == true && resume == nil {
+                throw ValidationError("--model \(modelOptions.model!.rawValue) learns to remove noise: --noise \(noise) leaves it nothing to "
                     + "learn (its default is gaussian:25/255)")
             }
         }
@@ -224,10 +226,10 @@ struct Train: ParsableCommand {
         if resume == nil {
             // The family's flags are checked against the config's family when one is given.
             if config == nil { try modelOptions.refuseForeignFlags(family: modelOptions.model ?? .deep) }
-            if (patch != nil || patchesPerImage != nil) && [.lstm, .gru].contains(modelOptions.model) {
+            if (patch != nil || patchesPerImage != nil) && chosen?.modelsSequences == true {
                 throw ValidationError("--patch does not apply to --model \(modelOptions.model!.rawValue)")
             }
-            if augment && [.lstm, .gru].contains(modelOptions.model) {
+            if augment && chosen?.modelsSequences == true {
                 throw ValidationError("--augment turns and mirrors images; it does not apply to --model "
                     + "\(modelOptions.model!.rawValue)")
             }

@@ -210,7 +210,8 @@ final class EventRecorder: RunReporter {
         let run = try TrainingRun(config: config, runDirectory: folder + "/run")
         _ = try run.run(report: { _ in }, log: { _ in })
         let opened = try TrainingRun.fromCheckpoint(folder + "/run")
-        #expect(!opened.trainer.trains)
+        #expect(!opened.trainer.trains && opened.runDirectory == folder + "/run")
+        #expect(throws: TrainingError.self) { _ = try opened.run(report: { _ in }, log: { _ in }) }
         #expect(opened.evaluateTestSplit().objective == run.progress.history.last?.testLoss)
     }
 }
