@@ -19,7 +19,7 @@ bench: training (Adam 1e-3, MSE) and inference samples/s of the shipped size (1 
 width 32) on batches of 32 random 48x48 patches, the same workload as
 `autoencoder bench --model denoiser --batch-size 32`. Rows as ../shared/bench/throughput.py writes
 them ({"impl": "torch", "model": "denoiser", "batch", "threads", "train_sps", "infer_sps"}).
-denoise: the tiled pass of `autoencoder denoise` (Sources/Training/ImageDenoiser.swift) on every PNG of
+denoise: the tiled pass of `autoencoder denoise` (Sources/Denoising/ImageDenoiser.swift) on every PNG of
 --input as gray: mirror border of 8 pixels, padded to a multiple of 4, tiles of 192 output pixels, each
 run with a margin of 32 (the receptive radius 29, rounded up to the pooling grid), one tile at a time on
 --threads intra-op threads. Weights from our checkpoint (--checkpoint), else random. Writes 8-bit gray
