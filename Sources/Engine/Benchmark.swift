@@ -104,7 +104,7 @@ public struct Benchmark {
         var inferSteps = 0
         let inferStart = Date()
         while goesOn(Date().timeIntervalSince(inferStart) < minTime / 2 || inferSteps < 10) {
-            try nextBatch().withUnsafeBufferPointer { _ = trainer.evaluate(source, indices: $0, epoch: 0) }
+            try nextBatch().withUnsafeBufferPointer { trainer.infer(source, indices: $0, epoch: 0) }
             inferSteps += 1
         }
         let inferRate = Double(inferSteps * batchSize) / Date().timeIntervalSince(inferStart)

@@ -15,7 +15,7 @@ extension Trainer {
         var start = 0
         while start < indices.count {
             let end = min(start + maxBatch, indices.count)
-            indices[start..<end].withUnsafeBufferPointer { _ = evaluate(source, indices: $0, epoch: epoch) }
+            indices[start..<end].withUnsafeBufferPointer { infer(source, indices: $0, epoch: epoch) }
             let plan = plan(rows: end - start)
             for s in localShards where !plan.ranges[s].isEmpty {
                 let range = plan.ranges[s]

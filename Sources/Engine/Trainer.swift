@@ -449,12 +449,32 @@ public final class Trainer: @unchecked Sendable {
         return total
     }
 
+    /// Inference: the forward pass of `indices` only (no loss, no batch statistic, one parallel
+    /// region), and the reconstruction of each row into `reconstructions` when given (rows x
+    /// targetWidth floats). What `encode`, `reconstruct` and `bench`'s inference need.
+    public func infer(_ source: any BatchSource, indices: UnsafeBufferPointer<Int>, epoch: Int,
+                      reconstructions: UnsafeMutablePointer<Float>? = nil) {
+        let rows = indices.count
+        precondition(rows > 0 && rows <= maxBatch, "batch of \(rows) rows, trainer sized for \(maxBatch)")
+        var job = ShardJob(trainer: self, source: source, indices: indices,
+                           context: StepContext(step: step, epoch: epoch, phase: 0, training: false),
+                           plan: plan(rows: rows), path: .infer)
+        job.reconstructions = reconstructions
+        job.stage = .forward
+        runLocalShards(&job)
+        if let group, let reconstructions {
+            let rowBlocks = rankBlocks.map { job.plan.ranges[$0.lowerBound].lowerBound..<job.plan.ranges[$0.upperBound - 1].upperBound }
+            group.allgather(reconstructions, blocks: rowBlocks, stride: model.targetWidth * MemoryLayout<Float>.stride)
+        }
+    }
+
     /// The work of one shard in one parallel region: its part of `job.stage` on `job.path`.
     func runShard(_ s: Int, _ job: ShardJob) {
         let range = job.plan.ranges[s]
         if job.stage != .backward { shardSums[s] = LossSums() }
         guard !range.isEmpty else { return }
-        let coupled = statisticWidth > 0
+        // Inference computes no loss, so no statistic either.
+        let coupled = statisticWidth > 0 && job.path != .infer
         let paramsArena = Arena(params)
         let rows = range.count, ws = workspace(s)
         let training = job.path == .train
@@ -474,6 +494,16 @@ public final class Trainer: @unchecked Sendable {
                 for r in 0..<rows { (inputs + (range.lowerBound + r) * width).update(from: x.row(r), count: width) }
             }
         }
+        if job.path == .infer {
+            // The reconstruction as a caller sees it (e.g. probabilities from logits), copied or not.
+            let out = model.reconstruction(ws, rows: rows), width = model.targetWidth
+            if let reconstructions = job.reconstructions {
+                for r in 0..<rows {
+                    (reconstructions + (range.lowerBound + r) * width).update(from: out.row(r), count: width)
+                }
+            }
+            return
+        }
         if job.stage != .forward {
             shardSums[s] = model.backward(job.context, ws, rows: rows, globalRows: job.indices.count,
                                           params: paramsArena, grads: training ? ws.gradientArena : nil,
@@ -490,8 +520,9 @@ public final class Trainer: @unchecked Sendable {
 
 /// One parallel region over shards: what to run, on which rows.
 struct ShardJob {
-    /// Training (gradients into the shard's slab) or evaluation (loss and outputs only).
-    enum Path { case train, evaluate }
+    /// Training (gradients into the shard's slab), evaluation (loss and outputs) or inference
+    /// (the forward pass and its reconstruction only).
+    enum Path { case train, evaluate, infer }
     /// Both halves in one region, or the halves before and after a batch statistic.
     enum Stage { case both, forward, backward }
 
