@@ -176,7 +176,8 @@ public enum PNGCodec {
     }
 
     /// Encodes an image as PNG bytes (8- or 16-bit; color type from `layout`).
-    public static func encode(_ image: PNGImage) throws -> [UInt8] {
+    /// `firstBuffer` replaces libpng's bound for the first pass (tests force the second pass).
+    public static func encode(_ image: PNGImage, firstBuffer: Int? = nil) throws -> [UInt8] {
         if image.bitDepth == 16 && image.layout.hasAlpha {
             var out: UnsafeMutablePointer<UInt8>?
             var size = 0
@@ -202,18 +203,27 @@ public enum PNGCodec {
         png.format = format
 
         func write(_ pixels: UnsafeRawPointer) throws -> [UInt8] {
-            var size = 0
-            guard png_image_write_to_memory(&png, nil, &size, 0, pixels, 0, nil) != 0 else {
-                throw InputError(.corrupt, path: "<encoder>", "libpng: \(errorMessage(png))")
+            // One pass into a buffer of libpng's bound (PNG_IMAGE_PNG_SIZE_MAX, a C macro): asking
+            // for the size first would compress the image twice. A buffer found too small gets
+            // the size libpng reports and one more pass.
+            let data = image.layout.channels * (image.bitDepth == 16 ? 2 : 1) * image.width * image.height + image.height
+            let compressed = data + (data + 7) / 8 + (data + 63) / 64 + 11
+            var size = firstBuffer ?? 8 + 25 + 16 + 44 + 12 + 12 + 12 * (compressed / 8192 + 1) + compressed
+            for _ in 0..<2 {
+                var out = [UInt8](repeating: 0, count: size)
+                let capacity = size
+                let ok = out.withUnsafeMutableBytes { buffer in
+                    png_image_write_to_memory(&png, buffer.baseAddress, &size, 0, pixels, 0, nil)
+                }
+                if ok != 0 {
+                    out.removeSubrange(size...)
+                    return out
+                }
+                guard size > capacity else { break }
+                png_image_free(&png)
+                png.warning_or_error = 0
             }
-            var out = [UInt8](repeating: 0, count: size)
-            let ok = out.withUnsafeMutableBytes { buffer in
-                png_image_write_to_memory(&png, buffer.baseAddress, &size, 0, pixels, 0, nil)
-            }
-            guard ok != 0 else {
-                throw InputError(.corrupt, path: "<encoder>", "libpng: \(errorMessage(png))")
-            }
-            return Array(out[0..<size])
+            throw InputError(.corrupt, path: "<encoder>", "libpng: \(errorMessage(png))")
         }
 
         if image.bitDepth == 16 {

@@ -41,6 +41,18 @@ import TestSupport
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["image.png"])
     }
 
+    /// The encoder compresses once into a buffer of libpng's bound; a first buffer too small
+    /// (forced here) takes a second pass that gives the same bytes. Random pixels do not
+    /// compress, so the bound is what they need.
+    @Test(arguments: cases)
+    func encodingOnceOrTwiceGivesTheSameBytes(layout: PixelLayout, bitDepth: Int) throws {
+        let image = Self.randomImage(layout: layout, bitDepth: bitDepth, width: 61, height: 47)
+        let once = try PNGCodec.encode(image)
+        #expect(try PNGCodec.encode(image, firstBuffer: 16) == once)
+        #expect(try PNGCodec.encode(image, firstBuffer: once.count) == once)
+        #expect(try PNGCodec.decode(once).samples == image.samples)
+    }
+
     @Test func writeToMissingFolderCreatesIt() throws {
         let folder = try makeScratchFolder("nested") + "/a/b"
         let image = PNGImage(width: 2, height: 1, layout: .gray, bitDepth: 8, samples: [0, 255])
