@@ -105,11 +105,15 @@ struct Bench: ParsableCommand {
                                   sampleCount: patchSize == nil ? data.count : max(data.count, 4 * batchSize),
                                   stream: stream, batchSize: batchSize, minTime: minTime, warmupSteps: warmupSteps,
                                   group: group)
+        // What `train` would pick for this model and batch on these cores (CoreSplit).
+        let autoThreads = CoreSplit.threads(model: config.model, batch: batchSize)
+        let automatic: [String: Any] = ["auto_shards": CoreSplit.shards(threads: autoThreads),
+                                        "auto_threads_per_shard": autoThreads]
         var rows: [[String: Any]] = []
         for shardCount in shards.values {
             for threads in threadsPerShard.values {
                 let m = try benchmark.measure(shards: shardCount, threadsPerShard: threads)
-                rows.append(row(m, name: name, stream: stream, group: group))
+                rows.append(row(m, name: name, stream: stream, group: group).merging(automatic) { $1 })
                 if !json { print(line(m, name: name, group: group)) }
             }
         }
