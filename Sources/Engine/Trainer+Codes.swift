@@ -25,7 +25,7 @@ extension Trainer {
                 }
             }
             if let group {
-                let rowBlocks = rankBlocks.map { plan.ranges[$0.lowerBound].lowerBound..<plan.ranges[$0.upperBound - 1].upperBound }
+                let rowBlocks = rankRows(plan)
                 codes.withUnsafeMutableBufferPointer {
                     group.allgather($0.baseAddress! + start * z, blocks: rowBlocks, stride: z * MemoryLayout<Float>.stride)
                 }

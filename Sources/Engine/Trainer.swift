@@ -435,8 +435,7 @@ public final class Trainer: @unchecked Sendable {
         runShards(&job)
         gatherShardSums()
         if let group {
-            // The rows of this rank's shards are contiguous; every rank gets all of them.
-            let rowBlocks = rankBlocks.map { job.plan.ranges[$0.lowerBound].lowerBound..<job.plan.ranges[$0.upperBound - 1].upperBound }
+            let rowBlocks = rankRows(job.plan)
             if let inputs {
                 group.allgather(inputs, blocks: rowBlocks, stride: model.inputWidth * MemoryLayout<Float>.stride)
             }
@@ -449,9 +448,15 @@ public final class Trainer: @unchecked Sendable {
         return total
     }
 
+    /// Each rank's rows of a batch split by `plan` (MPI): the rows of a rank's shards are
+    /// contiguous, so every rank can gather all of them.
+    func rankRows(_ plan: ShardPlan) -> [Range<Int>] {
+        rankBlocks.map { plan.ranges[$0.lowerBound].lowerBound..<plan.ranges[$0.upperBound - 1].upperBound }
+    }
+
     /// Inference: the forward pass of `indices` only (no loss, no batch statistic, one parallel
     /// region), and the reconstruction of each row into `reconstructions` when given (rows x
-    /// targetWidth floats). What `encode`, `reconstruct` and `bench`'s inference need.
+    /// targetWidth floats). What `encode` and `bench`'s inference run.
     public func infer(_ source: any BatchSource, indices: UnsafeBufferPointer<Int>, epoch: Int,
                       reconstructions: UnsafeMutablePointer<Float>? = nil) {
         let rows = indices.count
@@ -463,7 +468,7 @@ public final class Trainer: @unchecked Sendable {
         job.stage = .forward
         runLocalShards(&job)
         if let group, let reconstructions {
-            let rowBlocks = rankBlocks.map { job.plan.ranges[$0.lowerBound].lowerBound..<job.plan.ranges[$0.upperBound - 1].upperBound }
+            let rowBlocks = rankRows(job.plan)
             group.allgather(reconstructions, blocks: rowBlocks, stride: model.targetWidth * MemoryLayout<Float>.stride)
         }
     }
