@@ -20,6 +20,8 @@ struct ae_team {
     void *context;
     ae_task task;
     size_t loops;
+    float **scratch;      // per member, grown by ae_team_scratch
+    size_t *scratch_size; // floats
 };
 
 struct helper_start { ae_team *team; int member; };
@@ -70,6 +72,8 @@ ae_team *ae_team_create(int size) {
     pthread_cond_init(&team->wake, NULL);
     pthread_cond_init(&team->done, NULL);
     team->threads = calloc((size_t)size, sizeof(pthread_t));
+    team->scratch = calloc((size_t)size, sizeof(float *));
+    team->scratch_size = calloc((size_t)size, sizeof(size_t));
     for (int m = 1; m < size; m++) {
         struct helper_start *start = malloc(sizeof *start);
         start->team = team;
@@ -93,6 +97,9 @@ void ae_team_destroy(ae_team *team) {
     pthread_mutex_unlock(&team->lock);
     for (int m = 1; m < team->size; m++) pthread_join(team->threads[m], NULL);
     free(team->threads);
+    for (int m = 0; m < team->size; m++) free(team->scratch[m]);
+    free(team->scratch);
+    free(team->scratch_size);
     pthread_mutex_destroy(&team->lock);
     pthread_cond_destroy(&team->wake);
     pthread_cond_destroy(&team->done);
@@ -128,6 +135,16 @@ void ae_team_for(ae_team *team, size_t count, void *context, ae_task task) {
         while (atomic_load_explicit(&team->remaining, memory_order_acquire) > 0) pthread_cond_wait(&team->done, &team->lock);
         pthread_mutex_unlock(&team->lock);
     }
+}
+
+float *ae_team_scratch(ae_team *team, int member, size_t floats) {
+    if (team->scratch_size[member] < floats) {
+        free(team->scratch[member]);
+        size_t bytes = (floats * sizeof(float) + 63) & ~(size_t)63;
+        team->scratch[member] = aligned_alloc(64, bytes);
+        team->scratch_size[member] = team->scratch[member] ? floats : 0;
+    }
+    return team->scratch[member];
 }
 
 void ae_team_set_current(ae_team *team) { current_team = team; }

@@ -10,6 +10,7 @@
 // with long vectors and stay in cache; padded image rows are kept de-interleaved by x mod 4, so a
 // tile's columns are contiguous.
 #include "ckernels.h"
+#include "ae_team.h"
 #include "fastmath.h"
 #include <string.h>
 
@@ -57,6 +58,51 @@ size_t ae_wino_scratch(int rows, int channels, int height, int width) {
     size_t transforms = 72 * t, weights = 27 * (size_t)channels;
     return (transforms > weights ? transforms : weights) + g.rows * g.row + 2 * g.row + 16;
 }
+
+// Every transform below works channel by channel (each channel's tiles, plane and outputs its own),
+// so on a shard's team the channels are split into one contiguous range per member, each with its
+// own scratch (the caller's for member 0, the team's for the others, grown here before the loop so
+// that helpers allocate nothing). The result does not depend on the team's size. Small calls run
+// alone: waking the team costs more.
+typedef void (*channel_range)(const void *args, int c0, int c1, float *scratch);
+
+typedef struct {
+    channel_range run;
+    const void *args;
+    int channels, parts;
+    size_t scratch_floats;
+    float *scratch;
+    ae_team *team;
+} channel_split;
+
+enum { SPLIT_WORK = 1 << 15 };
+
+static void channel_part(void *context, size_t i) {
+    const channel_split *s = context;
+    float *scratch = i == 0 ? s->scratch : ae_team_scratch(s->team, (int)i, s->scratch_floats);
+    s->run(s->args, (int)((size_t)s->channels * i / s->parts), (int)((size_t)s->channels * (i + 1) / s->parts),
+           scratch);
+}
+
+static void split_channels(channel_range run, const void *args, int channels, size_t work, size_t scratch_floats,
+                           float *scratch) {
+    ae_team *team = ae_team_current();
+    int parts = ae_team_size(team);
+    if (parts > channels) parts = channels;
+    if (parts > 1 && work >= SPLIT_WORK) {
+        int ready = 1;
+        for (int i = 1; i < parts && ready; i++) ready = ae_team_scratch(team, i, scratch_floats) != NULL;
+        if (ready) {
+            channel_split s = {run, args, channels, parts, scratch_floats, scratch, team};
+            ae_team_for(team, (size_t)parts, &s, channel_part);
+            return;
+        }
+    }
+    run(args, 0, channels, scratch);
+}
+
+// Floats of a transform's scratch for a call over `rows` images (the weights' need aside).
+INLINE size_t transform_scratch(int rows, int height, int width) { return ae_wino_scratch(rows, 0, height, width); }
 
 // The 1-D maps on n values of each of 6 (or 4) streams: in[k * is + t] -> out[k * os + t].
 INLINE void bt6(const float *restrict in, size_t is, float *restrict out, size_t os, size_t n) {
@@ -191,10 +237,15 @@ INLINE void gt6(const float *restrict in, size_t is, float *restrict out, size_t
     }
 }
 
-CLONES void ae_wino_weights(const float *w, int out_c, int in_c, float *u, float *scratch) {
-    size_t c = (size_t)in_c, pairs = (size_t)out_c * in_c;
+typedef struct { const float *w; int out_c, in_c; float *u; } weights_args;
+
+static CLONES void weights_range(const void *args, int o0, int o1, float *scratch) {
+    const weights_args *p = args;
+    const float *w = p->w;
+    float *u = p->u;
+    size_t c = (size_t)p->in_c, pairs = (size_t)p->out_c * p->in_c;
     float *k = scratch, *half = k + 9 * c;
-    for (int o = 0; o < out_c; o++) {
+    for (int o = o0; o < o1; o++) {
         // k[i][j][c] = w[o][c][i][j]; half[a][j] = G k[.][j]; u[a][b][o][c] = G half[a][.].
         const float *src = w + (size_t)o * c * 9;
         for (size_t q = 0; q < c; q++)
@@ -204,10 +255,20 @@ CLONES void ae_wino_weights(const float *w, int out_c, int in_c, float *u, float
     }
 }
 
-CLONES void ae_wino_weight_grad(const float *du, int out_c, int in_c, float *dw, float *scratch) {
-    size_t c = (size_t)in_c, pairs = (size_t)out_c * in_c;
+void ae_wino_weights(const float *w, int out_c, int in_c, float *u, float *scratch) {
+    weights_args a = {w, out_c, in_c, u};
+    split_channels(weights_range, &a, out_c, 36 * (size_t)out_c * in_c, 27 * (size_t)in_c, scratch);
+}
+
+typedef struct { const float *du; int out_c, in_c; float *dw; } weight_grad_args;
+
+static CLONES void weight_grad_range(const void *args, int o0, int o1, float *scratch) {
+    const weight_grad_args *p = args;
+    const float *du = p->du;
+    float *dw = p->dw;
+    size_t c = (size_t)p->in_c, pairs = (size_t)p->out_c * p->in_c;
     float *half = scratch, *k = half + 18 * c;
-    for (int o = 0; o < out_c; o++) {
+    for (int o = o0; o < o1; o++) {
         // half[a][j][c] = G^T du[a][.][o][c]; k[i][j] = G^T half[.][j]; dw[o][c][i][j] += k.
         for (int a = 0; a < 6; a++) gt6(du + (size_t)a * 6 * pairs + o * c, pairs, half + a * 3 * c, c, c);
         for (int j = 0; j < 3; j++) gt6(half + j * c, 3 * c, k + j * c, 3 * c, c);
@@ -215,6 +276,11 @@ CLONES void ae_wino_weight_grad(const float *du, int out_c, int in_c, float *dw,
         for (size_t q = 0; q < c; q++)
             for (int ij = 0; ij < 9; ij++) dst[q * 9 + ij] += k[ij * c + q];
     }
+}
+
+void ae_wino_weight_grad(const float *du, int out_c, int in_c, float *dw, float *scratch) {
+    weight_grad_args a = {du, out_c, in_c, dw};
+    split_channels(weight_grad_range, &a, out_c, 36 * (size_t)out_c * in_c, 27 * (size_t)in_c, scratch);
 }
 
 // A row of `width` floats into cache ahead of its use: the transforms walk the channels' planes one
@@ -253,14 +319,26 @@ INLINE void load_plane(const float *src, int height, int width, geometry g, size
     }
 }
 
-CLONES void ae_wino_input(const float *x, size_t x_stride, int rows, int channels, int height, int width, int ty0,
-                          int ty1, float *v, size_t tile_stride, size_t tile_offset, float *scratch) {
+typedef struct {
+    const float *x;
+    size_t x_stride;
+    int rows, channels, height, width, ty0, ty1;
+    float *v;
+    size_t tile_stride, tile_offset;
+} input_args;
+
+static CLONES void input_range(const void *args, int c0, int c1, float *scratch) {
+    const input_args *p = args;
+    const float *x = p->x;
+    size_t x_stride = p->x_stride, tile_stride = p->tile_stride, tile_offset = p->tile_offset;
+    int rows = p->rows, channels = p->channels, height = p->height, width = p->width, ty0 = p->ty0, ty1 = p->ty1;
+    float *v = p->v;
     geometry g = geometry_of(height, width);
     strip s = strip_of(g, ty0, ty1);
     size_t plane_size = (size_t)height * width, xi_stride = (size_t)channels * tile_stride;
     float *e = scratch, *plane = e + 36 * block_tiles(g, rows), *line = plane + g.rows * g.row;
     int wide = ae_gemm_products_kernel() == 512;
-    for (int c = 0; c < channels; c++) {
+    for (int c = c0; c < c1; c++) {
         for (int r0 = 0; r0 < rows; r0 += s.block) {
             int r1 = r0 + s.block < rows ? r0 + s.block : rows;
             size_t tc = (size_t)(r1 - r0) * s.tiles;
@@ -284,14 +362,35 @@ CLONES void ae_wino_input(const float *x, size_t x_stride, int rows, int channel
     }
 }
 
-CLONES void ae_wino_output(const float *m, size_t tile_stride, size_t tile_offset, int rows, int out_c, int height,
-                           int width, int ty0, int ty1, const float *bias, int relu, float *y, size_t y_stride,
-                           float *scratch) {
+void ae_wino_input(const float *x, size_t x_stride, int rows, int channels, int height, int width, int ty0, int ty1,
+                   float *v, size_t tile_stride, size_t tile_offset, float *scratch) {
+    input_args a = {x, x_stride, rows, channels, height, width, ty0, ty1, v, tile_stride, tile_offset};
+    size_t tiles = (size_t)rows * (ty1 - ty0) * ((width + 3) / 4);
+    split_channels(input_range, &a, channels, 36 * tiles * channels, transform_scratch(rows, height, width), scratch);
+}
+
+typedef struct {
+    const float *m;
+    size_t tile_stride, tile_offset;
+    int rows, out_c, height, width, ty0, ty1;
+    const float *bias;
+    int relu;
+    float *y;
+    size_t y_stride;
+} output_args;
+
+static CLONES void output_range(const void *args, int k0, int k1, float *scratch) {
+    const output_args *p = args;
+    const float *m = p->m, *bias = p->bias;
+    size_t tile_stride = p->tile_stride, tile_offset = p->tile_offset, y_stride = p->y_stride;
+    int rows = p->rows, out_c = p->out_c, height = p->height, width = p->width, ty0 = p->ty0, ty1 = p->ty1;
+    int relu = p->relu;
+    float *y = p->y;
     geometry g = geometry_of(height, width);
     strip s = strip_of(g, ty0, ty1);
     size_t plane_size = (size_t)height * width, xi_stride = (size_t)out_c * tile_stride, bt = block_tiles(g, rows);
     float *o = scratch, *yt = o + 24 * bt, *line = yt + 16 * bt;
-    for (int k = 0; k < out_c; k++) {
+    for (int k = k0; k < k1; k++) {
         float b = bias ? bias[k] : 0;
         for (int r0 = 0; r0 < rows; r0 += s.block) {
             int r1 = r0 + s.block < rows ? r0 + s.block : rows;
@@ -323,14 +422,36 @@ CLONES void ae_wino_output(const float *m, size_t tile_stride, size_t tile_offse
     }
 }
 
-CLONES void ae_wino_output_grad(const float *dy, size_t dy_stride, const float *relu_y, size_t y_stride, int rows,
-                                int out_c, int height, int width, int ty0, int ty1, float *dm, size_t tile_stride,
-                                size_t tile_offset, float *db, float *scratch) {
+void ae_wino_output(const float *m, size_t tile_stride, size_t tile_offset, int rows, int out_c, int height,
+                    int width, int ty0, int ty1, const float *bias, int relu, float *y, size_t y_stride,
+                    float *scratch) {
+    output_args a = {m, tile_stride, tile_offset, rows, out_c, height, width, ty0, ty1, bias, relu, y, y_stride};
+    size_t tiles = (size_t)rows * (ty1 - ty0) * ((width + 3) / 4);
+    split_channels(output_range, &a, out_c, 36 * tiles * out_c, transform_scratch(rows, height, width), scratch);
+}
+
+typedef struct {
+    const float *dy;
+    size_t dy_stride;
+    const float *relu_y;
+    size_t y_stride;
+    int rows, out_c, height, width, ty0, ty1;
+    float *dm;
+    size_t tile_stride, tile_offset;
+    float *db;
+} output_grad_args;
+
+static CLONES void output_grad_range(const void *args, int k0, int k1, float *scratch) {
+    const output_grad_args *p = args;
+    const float *dy = p->dy, *relu_y = p->relu_y;
+    size_t dy_stride = p->dy_stride, y_stride = p->y_stride, tile_stride = p->tile_stride, tile_offset = p->tile_offset;
+    int rows = p->rows, out_c = p->out_c, height = p->height, width = p->width, ty0 = p->ty0, ty1 = p->ty1;
+    float *dm = p->dm, *db = p->db;
     geometry g = geometry_of(height, width);
     strip s = strip_of(g, ty0, ty1);
     size_t plane_size = (size_t)height * width, xi_stride = (size_t)out_c * tile_stride, bt = block_tiles(g, rows);
     float *d = scratch, *q = d + 16 * bt, *line = q + 24 * bt;
-    for (int k = 0; k < out_c; k++) {
+    for (int k = k0; k < k1; k++) {
         float sum = 0;
         for (int r0 = 0; r0 < rows; r0 += s.block) {
             int r1 = r0 + s.block < rows ? r0 + s.block : rows;
@@ -375,13 +496,34 @@ CLONES void ae_wino_output_grad(const float *dy, size_t dy_stride, const float *
     }
 }
 
-CLONES void ae_wino_input_grad(const float *dv, size_t tile_stride, size_t tile_offset, int rows, int channels,
-                               int height, int width, int ty0, int ty1, float *dx, size_t dx_stride, float *scratch) {
+void ae_wino_output_grad(const float *dy, size_t dy_stride, const float *relu_y, size_t y_stride, int rows,
+                         int out_c, int height, int width, int ty0, int ty1, float *dm, size_t tile_stride,
+                         size_t tile_offset, float *db, float *scratch) {
+    output_grad_args a = {dy, dy_stride, relu_y, y_stride, rows, out_c, height, width, ty0, ty1, dm, tile_stride,
+                          tile_offset, db};
+    size_t tiles = (size_t)rows * (ty1 - ty0) * ((width + 3) / 4);
+    split_channels(output_grad_range, &a, out_c, 36 * tiles * out_c, transform_scratch(rows, height, width), scratch);
+}
+
+typedef struct {
+    const float *dv;
+    size_t tile_stride, tile_offset;
+    int rows, channels, height, width, ty0, ty1;
+    float *dx;
+    size_t dx_stride;
+} input_grad_args;
+
+static CLONES void input_grad_range(const void *args, int c0, int c1, float *scratch) {
+    const input_grad_args *p = args;
+    const float *dv = p->dv;
+    size_t tile_stride = p->tile_stride, tile_offset = p->tile_offset, dx_stride = p->dx_stride;
+    int rows = p->rows, channels = p->channels, height = p->height, width = p->width, ty0 = p->ty0, ty1 = p->ty1;
+    float *dx = p->dx;
     geometry g = geometry_of(height, width);
     strip s = strip_of(g, ty0, ty1);
     size_t plane_size = (size_t)height * width, xi_stride = (size_t)channels * tile_stride, bt = block_tiles(g, rows);
     float *e = scratch, *f = e + 36 * bt, *plane = f + 36 * bt, *line = plane + g.rows * g.row;
-    for (int c = 0; c < channels; c++) {
+    for (int c = c0; c < c1; c++) {
         for (int r0 = 0; r0 < rows; r0 += s.block) {
             int r1 = r0 + s.block < rows ? r0 + s.block : rows;
             size_t tc = (size_t)(r1 - r0) * s.tiles;
@@ -419,4 +561,59 @@ CLONES void ae_wino_input_grad(const float *dv, size_t tile_stride, size_t tile_
             }
         }
     }
+}
+
+void ae_wino_input_grad(const float *dv, size_t tile_stride, size_t tile_offset, int rows, int channels, int height,
+                        int width, int ty0, int ty1, float *dx, size_t dx_stride, float *scratch) {
+    input_grad_args a = {dv, tile_stride, tile_offset, rows, channels, height, width, ty0, ty1, dx, dx_stride};
+    size_t tiles = (size_t)rows * (ty1 - ty0) * ((width + 3) / 4);
+    split_channels(input_grad_range, &a, channels, 36 * tiles * channels, transform_scratch(rows, height, width),
+                   scratch);
+}
+
+// The 36 products of a part, one per point xi (each its own GEMM, so the team splits them whole and
+// the sums keep their order): c[xi] = a[xi] b[xi], and the weights' gradient du[xi] (+)= dm[xi] v[xi]^T
+// with v[xi] transposed first into a member's slot of dv's region (free until dv is made).
+typedef struct {
+    int m, n, k, transpose_a, accumulate, members;
+    const float *a, *b;
+    size_t a_xi, b_xi, ldb;
+    float *c;
+    size_t c_xi, ldc;
+    float *slots;
+    size_t slot;
+} products_args;
+
+static void product_task(void *context, size_t xi) {
+    const products_args *p = context;
+    const float *a = p->a + xi * p->a_xi;
+    size_t a_rs = p->transpose_a ? 1 : (size_t)p->k, a_cs = p->transpose_a ? (size_t)p->m : 1;
+    ae_gemm_nn(p->m, p->n, p->k, a, a_rs, a_cs, p->b + xi * p->b_xi, p->ldb, p->c + xi * p->c_xi, p->ldc, 0);
+}
+
+static void weight_product_task(void *context, size_t xi) {
+    const products_args *p = context;
+    // m = out_c, n = in_c, k = the part's tiles; a = dm, b = v (in_c x tiles, rows ldb apart).
+    float *t = p->slots + (xi % (size_t)p->members) * p->slot;
+    ae_transpose(p->n, p->k, p->b + xi * p->b_xi, p->ldb, t, (size_t)p->n);
+    ae_gemm_nn(p->m, p->n, p->k, p->a + xi * p->a_xi, p->ldb, 1, t, (size_t)p->n,
+               p->c + xi * (size_t)p->m * p->n, (size_t)p->n, p->accumulate);
+}
+
+void ae_wino_products(int m, int n, int k, const float *a, int transpose_a, const float *b, size_t b_xi, size_t ldb,
+                      float *c, size_t c_xi, size_t ldc) {
+    products_args p = {m, n, k, transpose_a, 0, 1, a, b, (size_t)m * k, b_xi, ldb, c, c_xi, ldc, NULL, 0};
+    ae_team *team = ae_team_current();
+    if ((size_t)m * n * k < SPLIT_WORK) team = NULL;
+    ae_team_for(team, 36, &p, product_task);
+}
+
+void ae_wino_weight_products(int out_c, int in_c, int tiles, const float *dm, const float *v, size_t tile_stride,
+                             float *du, int accumulate, float *slots) {
+    ae_team *team = ae_team_current();
+    if ((size_t)out_c * in_c * tiles < SPLIT_WORK) team = NULL;
+    int members = ae_team_size(team) < 36 ? ae_team_size(team) : 36;
+    products_args p = {out_c, in_c, tiles, 0, accumulate, members, dm, v, (size_t)out_c * tile_stride,
+                       (size_t)in_c * tile_stride, tile_stride, du, 0, 0, slots, (size_t)in_c * tile_stride};
+    ae_team_for(team, 36, &p, weight_product_task);
 }

@@ -130,6 +130,22 @@ public struct Conv2D: Layer {
     public static let productsKernel = Int(ae_gemm_products_kernel())
     static let ownProducts = productsKernel != 0
 
+    /// The 36 Winograd products of a part: out[xi] (m x n) = a[xi] (m x k) b[xi] (k x n), a[xi] at
+    /// a + xi m k, b[xi] and out[xi] `bStride` and `cStride` floats apart. On our kernels the shard's
+    /// team splits them by product; on OpenBLAS each GEMM splits over the team.
+    func products(m: Int, n: Int, k: Int, _ a: UnsafeMutablePointer<Float>, transposeA: Bool,
+                  _ b: UnsafeMutablePointer<Float>, bStride: Int, ldb: Int, into out: UnsafeMutablePointer<Float>,
+                  cStride: Int, ldc: Int) {
+        if Conv2D.ownProducts && !portableKernel {
+            ae_wino_products(Int32(m), Int32(n), Int32(k), a, transposeA ? 1 : 0, b, bStride, ldb, out, cStride, ldc)
+            return
+        }
+        for xi in 0..<36 {
+            product(m: m, n: n, k: k, a + xi * m * k, transposeA: transposeA, b + xi * bStride, ldb: ldb,
+                    into: out + xi * cStride, ldc: ldc)
+        }
+    }
+
     /// out (m x n) = a (m x k) b (k x n); a is stored row-major as m x k, or as k x m when
     /// `transposeA`; b and out row-major, rows ldb and ldc apart.
     func product(m: Int, n: Int, k: Int, _ a: UnsafeMutablePointer<Float>, transposeA: Bool,
@@ -185,11 +201,8 @@ public struct Conv2D: Layer {
                 let ty1 = min(rowsOfTiles, ty0 + stripRows), n = group * (ty1 - ty0) * tilesPerRow
                 ae_wino_input(x.row(r0), x.stride, Int32(group), inC, h, w, Int32(ty0), Int32(ty1), v, all, 0,
                               scratch)
-                for xi in 0..<36 {
-                    product(m: outChannels, n: n, k: inChannels, u + xi * outChannels * inChannels,
-                            transposeA: false, v + xi * inChannels * all, ldb: all, into: m + xi * outChannels * all,
-                            ldc: all)
-                }
+                products(m: outChannels, n: n, k: inChannels, u, transposeA: false, v, bStride: inChannels * all,
+                         ldb: all, into: m, cStride: outChannels * all, ldc: all)
                 ae_wino_output(m, all, 0, Int32(group), outC, h, w, Int32(ty0), Int32(ty1), params[bias],
                                fusedReLU ? 1 : 0, y.row(r0), y.stride, scratch)
             }
@@ -217,23 +230,19 @@ public struct Conv2D: Layer {
                 // on our kernel with v's part transposed into dv's region (free until dv is made);
                 // else on OpenBLAS, faster than our AVX2 kernels on a part's short reduction.
                 let first = r0 == 0 && ty0 == 0
-                for xi in 0..<36 {
-                    let dmXi = dm + xi * outChannels * all, vXi = v + xi * inChannels * all
-                    if Conv2D.productsKernel == 512 && !portableKernel {
-                        ae_transpose(inC, Int32(n), vXi, all, dv, inChannels)
-                        ae_gemm_nn(outC, inC, Int32(n), dmXi, all, 1, dv, inChannels, du + xi * pairs, inChannels,
-                                   first ? 0 : 1)
-                    } else {
-                        gemm(Matrix(dmXi, rows: outChannels, cols: n, stride: all),
-                             Matrix(vXi, rows: inChannels, cols: n, stride: all), transposeB: true,
-                             into: Matrix(du + xi * pairs, rows: outChannels, cols: inChannels), beta: first ? 0 : 1)
+                if Conv2D.productsKernel == 512 && !portableKernel {
+                    ae_wino_weight_products(outC, inC, Int32(n), dm, v, all, du, first ? 0 : 1, dv)
+                } else {
+                    for xi in 0..<36 {
+                        gemm(Matrix(dm + xi * outChannels * all, rows: outChannels, cols: n, stride: all),
+                             Matrix(v + xi * inChannels * all, rows: inChannels, cols: n, stride: all),
+                             transposeB: true, into: Matrix(du + xi * pairs, rows: outChannels, cols: inChannels),
+                             beta: first ? 0 : 1)
                     }
                 }
                 guard let dx else { continue }
-                for xi in 0..<36 {
-                    product(m: inChannels, n: n, k: outChannels, u + xi * pairs, transposeA: true,
-                            dm + xi * outChannels * all, ldb: all, into: dv + xi * inChannels * all, ldc: all)
-                }
+                products(m: inChannels, n: n, k: outChannels, u, transposeA: true, dm, bStride: outChannels * all,
+                         ldb: all, into: dv, cStride: inChannels * all, ldc: all)
                 ae_wino_input_grad(dv, all, 0, Int32(group), inC, h, w, t0, t1, dx.row(r0), dx.stride, scratch)
             }
         }

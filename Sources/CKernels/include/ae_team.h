@@ -18,6 +18,10 @@ size_t ae_team_loops(const ae_team *team);
 /// Runs task(context, i) for i in [0, count): iteration i on member i % size (the caller is
 /// member 0). Returns when all are done. Allocates nothing.
 void ae_team_for(ae_team *team, size_t count, void *context, ae_task task);
+/// Scratch of at least `floats` floats owned by member `member` (the iteration of that number in a
+/// loop of `size` iterations runs on it), kept between loops: it allocates only when it grows, so
+/// only a shard's first steps do. NULL when that allocation fails.
+float *ae_team_scratch(ae_team *team, int member, size_t floats);
 /// The team of the calling thread's current shard (NULL: run alone), set by the shard's worker.
 void ae_team_set_current(ae_team *team);
 ae_team *ae_team_current(void);

@@ -89,6 +89,16 @@ void ae_wino_output_grad(const float *dy, size_t dy_stride, const float *relu_y,
 /// dx += B dv[.][c][t] B^T per tile, added where the tile's input patch lies.
 void ae_wino_input_grad(const float *dv, size_t tile_stride, size_t tile_offset, int rows, int channels, int height,
                         int width, int ty0, int ty1, float *dx, size_t dx_stride, float *scratch);
+/// The transforms above split their channels over the calling shard's team (ae_team.h), as do
+/// these: the 36 products of a part, c[xi] (m x n) = a[xi] b[xi] with a[xi] stored m x k (or k x m
+/// when `transpose_a`) at a + xi m k, b[xi] at b + xi b_xi (rows ldb apart), c[xi] at c + xi c_xi
+/// (rows ldc apart); and the weights' gradient du[xi] (out_c x in_c) = dm[xi] v[xi]^T, added to du
+/// when `accumulate`, each v[xi] transposed first into one of `slots` (36 regions of in_c
+/// tile_stride floats: dv's). Needs ae_gemm_products_kernel() != 0; the same bits on any team.
+void ae_wino_products(int m, int n, int k, const float *a, int transpose_a, const float *b, size_t b_xi, size_t ldb,
+                      float *c, size_t c_xi, size_t ldc);
+void ae_wino_weight_products(int out_c, int in_c, int tiles, const float *dm, const float *v, size_t tile_stride,
+                             float *du, int accumulate, float *slots);
 /// Single-thread GEMMs (gemm_products.c), for use when ae_gemm_products_kernel() is not 0 (512: the
 /// AVX-512 kernels, 256: the AVX2 + FMA ones): c = a b with a(i, p) = a[i * a_rs + p * a_cs] (a
 /// transposed operand is a stride swap), overwriting c, or adding to it when `accumulate`.

@@ -1,0 +1,67 @@
+// Layers on a shard's team (threads per shard > 1): forward and backward give the same bits as on
+// one thread, and the team really ran part of them.
+
+import CKernels
+import Kernels
+import Layers
+import Testing
+
+/// y, dx (starting non-zero: backward adds into it) and the parameter gradients of one forward and
+/// backward pass of `layer` with a team of `size` threads current (none for 1), and how many loops
+/// the team ran on more than one thread.
+func runOnTeam(_ layer: any Layer, parameterCount: Int, rows: Int, size: Int)
+    -> (results: [[Float]], loops: Int) {
+    let params = FloatBuffer(count: parameterCount)
+    var rng = SplitMix64(seed: 12)
+    layer.initialize(params: Arena(params), rng: &rng)
+    let x = FloatBuffer(randomArray(rows * layer.inputWidth, seed: 5))
+    let dy = FloatBuffer(randomArray(rows * layer.outputWidth, seed: 6))
+    let y = FloatBuffer(count: rows * layer.outputWidth), cache = FloatBuffer(count: rows * layer.cacheWidth)
+    let dx = FloatBuffer(randomArray(rows * layer.inputWidth, seed: 7)), grads = FloatBuffer(count: parameterCount)
+    let team = size > 1 ? ae_team_create(Int32(size)) : nil
+    ae_team_set_current(team)
+    let xm = x.matrix(rows: rows, cols: layer.inputWidth), ym = y.matrix(rows: rows, cols: layer.outputWidth)
+    let cm = cache.matrix(rows: rows, cols: layer.cacheWidth)
+    layer.forward(x: xm, y: ym, cache: cm, params: Arena(params))
+    layer.backward(dy: dy.matrix(rows: rows, cols: layer.outputWidth), x: xm, y: ym, cache: cm,
+                   dx: dx.matrix(rows: rows, cols: layer.inputWidth), params: Arena(params), grads: Arena(grads))
+    ae_team_set_current(nil)
+    let loops = Int(ae_team_loops(team))
+    ae_team_destroy(team)
+    let results = [y.array, dx.array, grads.array]
+    withExtendedLifetime((params, x, dy, y, cache, dx, grads)) {}
+    return (results, loops)
+}
+
+func expectSameBitsOnTeams(_ layer: any Layer, parameterCount: Int, rows: Int, label: String,
+                           sourceLocation: SourceLocation = #_sourceLocation) {
+    let one = runOnTeam(layer, parameterCount: parameterCount, rows: rows, size: 1).results
+    for size in [2, 3] {
+        let (split, loops) = runOnTeam(layer, parameterCount: parameterCount, rows: rows, size: size)
+        #expect(loops > 0, "\(label), team of \(size): ran alone", sourceLocation: sourceLocation)
+        for (i, name) in ["y", "dx", "grads"].enumerated() {
+            let differing = zip(one[i], split[i]).filter { $0.bitPattern != $1.bitPattern }.count
+            #expect(differing == 0, "\(label), team of \(size): \(differing) values of \(name) differ",
+                    sourceLocation: sourceLocation)
+        }
+    }
+}
+
+@Suite struct TeamLayerTests {
+    /// Winograd on our product kernels: transforms split by channel, the 36 products by product.
+    /// Groups of rows (32 x 40 x 40 at 3 rows), strips of one image (64 x 58 x 33), odd channel counts.
+    @Test(arguments: [(32, 32, 12, 12, 4), (17, 16, 9, 17, 6), (32, 32, 40, 40, 3), (64, 64, 58, 33, 1),
+                      (3, 48, 24, 24, 2)])
+    func winogradConvolutionIsTheSameOnATeam(shape: (Int, Int, Int, Int, Int)) {
+        guard Conv2D.productsKernel != 0 else { return }
+        let (c, o, h, w, rows) = shape
+        for relu in [false, true] {
+            var layout = ParameterLayout()
+            let conv = Conv2D(inChannels: c, outChannels: o, height: h, width: w, kernel: 3, padding: 1, name: "conv",
+                              layout: &layout, direct: false, fusedReLU: relu)
+            #expect(conv.winograd)
+            expectSameBitsOnTeams(conv, parameterCount: layout.count, rows: rows,
+                                  label: "Winograd \(c)->\(o) \(h)x\(w) rows \(rows) relu \(relu)")
+        }
+    }
+}
