@@ -3,6 +3,7 @@
 // ae_conv3x3_pad) so the inner loops read without bounds checks; rows are processed 8 pixels at
 // a time, 4 output channels at once, with AVX2+FMA when the CPU has it (chosen at run time).
 #include "ckernels.h"
+#include "ae_team.h"
 #include <stdatomic.h>
 #include <string.h>
 #if defined(__x86_64__)
@@ -58,10 +59,10 @@ static void conv_scalar(const float *xpad, int in_c, int height, int width, cons
 }
 
 static void wgrad_scalar(const float *xpad, int in_c, int height, int width, const float *dy, const float *relu_y,
-                         int out_c, float *dw, float *db) {
+                         int o0, int o1, float *dw, float *db) {
     int ps = ae_conv3x3_row_stride(width);
     size_t plane = (size_t)(height + 2) * ps;
-    for (int o = 0; o < out_c; o++) {
+    for (int o = o0; o < o1; o++) {
         const float *g = dy + (size_t)o * height * width;
         const float *gate = relu_y ? relu_y + (size_t)o * height * width : NULL;
 #define G(i) (gate && !(gate[i] > 0) ? 0.0f : g[i])
@@ -185,13 +186,13 @@ static inline __attribute__((target("avx2,fma"))) float hsum(__m256 v) {
 }
 
 static __attribute__((target("avx2,fma"))) void wgrad_avx2(const float *xpad, int in_c, int height, int width,
-                                                            const float *dy, const float *relu_y, int out_c,
+                                                            const float *dy, const float *relu_y, int o0, int o1,
                                                             float *dw, float *db) {
     int ps = ae_conv3x3_row_stride(width);
     size_t plane = (size_t)(height + 2) * ps;
     int vectors = (width + 7) / 8;
     __m256i mask = tail_mask(width - (vectors - 1) * 8);
-    for (int o = 0; o < out_c; o++) {
+    for (int o = o0; o < o1; o++) {
         const float *g = dy + (size_t)o * height * width;
         const float *gate = relu_y ? relu_y + (size_t)o * height * width : NULL;
         __m256 sum = _mm256_setzero_ps();
@@ -258,15 +259,94 @@ void ae_relu_inplace(float *y, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = y[i] > 0 ? y[i] : 0;
 }
 
-void ae_conv3x3_weight_grad(const float *xpad, int in_c, int height, int width, const float *dy, const float *relu_y,
-                            int out_c, float *dw, float *db, int portable) {
+// The output channels [o0, o1) of the weight gradient of one image.
+static void weight_grad_range(const float *xpad, int in_c, int height, int width, const float *dy,
+                              const float *relu_y, int o0, int o1, float *dw, float *db, int portable) {
 #if defined(__x86_64__)
     if (use_avx2(portable)) {
-        wgrad_avx2(xpad, in_c, height, width, dy, relu_y, out_c, dw, db);
+        wgrad_avx2(xpad, in_c, height, width, dy, relu_y, o0, o1, dw, db);
         return;
     }
 #endif
-    wgrad_scalar(xpad, in_c, height, width, dy, relu_y, out_c, dw, db);
+    wgrad_scalar(xpad, in_c, height, width, dy, relu_y, o0, o1, dw, db);
+}
+
+void ae_conv3x3_weight_grad(const float *xpad, int in_c, int height, int width, const float *dy, const float *relu_y,
+                            int out_c, float *dw, float *db, int portable) {
+    weight_grad_range(xpad, in_c, height, width, dy, relu_y, 0, out_c, dw, db, portable);
+}
+
+// A layer's images on the shard's team. Forward and dx: one image per iteration (each image's
+// planes are its own). The weight gradient: one range of output channels per member, each adding
+// its channels' gradients image by image in order, so every sum has the order of one thread.
+typedef struct {
+    const float *x, *dy, *relu_y, *w, *bias;
+    size_t x_stride, dy_stride, y_stride, cache_stride, dx_stride;
+    float *cache, *y, *dx, *dw, *db;
+    int rows, in_c, out_c, height, width, relu, portable, parts;
+} conv_rows;
+
+static size_t padded_plane(int height, int width) { return (size_t)(height + 2) * ae_conv3x3_row_stride(width); }
+
+static void forward_row(void *context, size_t r) {
+    const conv_rows *p = context;
+    float *padded = p->cache + r * p->cache_stride;
+    ae_conv3x3_pad(p->x + r * p->x_stride, NULL, padded, p->in_c, p->height, p->width);
+    ae_conv3x3(padded, p->in_c, p->height, p->width, p->w, p->bias, p->out_c, p->y + r * p->y_stride, 0, p->relu,
+               p->portable);
+}
+
+static void input_grad_row(void *context, size_t r) {
+    const conv_rows *p = context;
+    float *padded_dy = p->cache + r * p->cache_stride + padded_plane(p->height, p->width) * p->in_c;
+    const float *gate = p->relu_y ? p->relu_y + r * p->y_stride : NULL;
+    ae_conv3x3_pad(p->dy + r * p->dy_stride, gate, padded_dy, p->out_c, p->height, p->width);
+    ae_conv3x3(padded_dy, p->out_c, p->height, p->width, p->w, NULL, p->in_c, p->dx + r * p->dx_stride, 1, 0,
+               p->portable);
+}
+
+static void weight_grad_rows(const conv_rows *p, int o0, int o1, int r0, int r1) {
+    for (int r = r0; r < r1; r++) {
+        const float *gate = p->relu_y ? p->relu_y + (size_t)r * p->y_stride : NULL;
+        weight_grad_range(p->cache + (size_t)r * p->cache_stride, p->in_c, p->height, p->width,
+                          p->dy + (size_t)r * p->dy_stride, gate, o0, o1, p->dw, p->db, p->portable);
+    }
+}
+
+static void weight_grad_part(void *context, size_t i) {
+    const conv_rows *p = context;
+    weight_grad_rows(p, (int)((size_t)p->out_c * i / p->parts), (int)((size_t)p->out_c * (i + 1) / p->parts), 0,
+                     p->rows);
+}
+
+void ae_conv3x3_forward_rows(const float *x, size_t x_stride, float *cache, size_t cache_stride, int rows, int in_c,
+                             int height, int width, const float *w, const float *bias, int out_c, float *y,
+                             size_t y_stride, int relu, int portable) {
+    conv_rows p = {.x = x, .w = w, .bias = bias, .x_stride = x_stride, .y_stride = y_stride,
+                   .cache_stride = cache_stride, .cache = cache, .y = y, .rows = rows, .in_c = in_c, .out_c = out_c,
+                   .height = height, .width = width, .relu = relu, .portable = portable};
+    ae_team_for(ae_team_current(), (size_t)rows, &p, forward_row);
+}
+
+void ae_conv3x3_backward_rows(const float *dy, size_t dy_stride, const float *relu_y, size_t y_stride, float *cache,
+                              size_t cache_stride, int rows, int in_c, int height, int width, const float *flipped,
+                              int out_c, float *dw, float *db, float *dx, size_t dx_stride, int portable) {
+    conv_rows p = {.dy = dy, .relu_y = relu_y, .w = flipped, .dy_stride = dy_stride, .y_stride = y_stride,
+                   .cache_stride = cache_stride, .dx_stride = dx_stride, .cache = cache, .dx = dx, .dw = dw, .db = db,
+                   .rows = rows, .in_c = in_c, .out_c = out_c, .height = height, .width = width,
+                   .portable = portable};
+    ae_team *team = ae_team_current();
+    if (ae_team_size(team) <= 1) {
+        // Alone: each image's weight gradient and dx while its dy is in cache.
+        for (int r = 0; r < rows; r++) {
+            weight_grad_rows(&p, 0, out_c, r, r + 1);
+            if (dx) input_grad_row(&p, (size_t)r);
+        }
+        return;
+    }
+    p.parts = ae_team_size(team) < out_c ? ae_team_size(team) : out_c;
+    ae_team_for(team, (size_t)p.parts, &p, weight_grad_part);
+    if (dx) ae_team_for(team, (size_t)rows, &p, input_grad_row);
 }
 
 void ae_conv3x3_flip(const float *w, float *flipped, int out_c, int in_c) {

@@ -1,14 +1,17 @@
 // Fast paths for the pooling and upsampling layers' common cases (2x2 max-pool with stride 2,
 // nearest upsampling by an integer factor): per-element integer division and generic window
 // loops cost more than the convolutions around them in small networks such as M2.
+#include "ae_team.h"
 #include "ckernels.h"
 #include <stdint.h>
 
-void ae_maxpool2x2(const float *x, float *y, float *argmax, int planes, int height, int width) {
+/// Planes [p0, p1) of one sample.
+static void maxpool2x2(const float *x, float *y, float *argmax, int p0, int p1, int height, int width) {
     int oh = height / 2, ow = width / 2;
     // The argmax slots hold int32 indices in float-sized storage (exact for any image size).
-    int32_t *index = (int32_t *)argmax;
-    for (int p = 0; p < planes; p++) {
+    int32_t *index = (int32_t *)argmax + (size_t)p0 * oh * ow;
+    y += (size_t)p0 * oh * ow;
+    for (int p = p0; p < p1; p++) {
         const float *plane = x + (size_t)p * height * width;
         int base = p * height * width;
         for (int oy = 0; oy < oh; oy++) {
@@ -38,9 +41,11 @@ void ae_maxpool2x2(const float *x, float *y, float *argmax, int planes, int heig
     }
 }
 
-static void upsample2(const float *x, float *y, int planes, int height, int width) {
+
+static void upsample2(const float *x, float *y, int p0, int p1, int height, int width) {
     int ow = 2 * width;
-    for (int p = 0; p < planes; p++) {
+    y += (size_t)p0 * height * 2 * ow;
+    for (int p = p0; p < p1; p++) {
         for (int iy = 0; iy < height; iy++, y += 2 * ow) {
             const float *line = x + ((size_t)p * height + iy) * width;
             for (int ix = 0; ix < width; ix++) {
@@ -52,9 +57,10 @@ static void upsample2(const float *x, float *y, int planes, int height, int widt
     }
 }
 
-static void upsample2_backward(const float *dy, float *dx, int planes, int height, int width) {
+static void upsample2_backward(const float *dy, float *dx, int p0, int p1, int height, int width) {
     int ow = 2 * width;
-    for (int p = 0; p < planes; p++) {
+    dy += (size_t)p0 * height * 2 * ow;
+    for (int p = p0; p < p1; p++) {
         for (int iy = 0; iy < height; iy++, dy += 2 * ow) {
             float *line = dx + ((size_t)p * height + iy) * width;
             const float *d1 = dy + ow;
@@ -63,13 +69,14 @@ static void upsample2_backward(const float *dy, float *dx, int planes, int heigh
     }
 }
 
-void ae_upsample_nearest(const float *x, float *y, int planes, int height, int width, int scale) {
+static void upsample(const float *x, float *y, int p0, int p1, int height, int width, int scale) {
     if (scale == 2) {
-        upsample2(x, y, planes, height, width);
+        upsample2(x, y, p0, p1, height, width);
         return;
     }
     int ow = width * scale;
-    for (int p = 0; p < planes; p++) {
+    y += (size_t)p0 * height * scale * ow;
+    for (int p = p0; p < p1; p++) {
         const float *plane = x + (size_t)p * height * width;
         for (int iy = 0; iy < height; iy++) {
             float *first = y;
@@ -85,13 +92,14 @@ void ae_upsample_nearest(const float *x, float *y, int planes, int height, int w
     }
 }
 
-void ae_upsample_nearest_backward(const float *dy, float *dx, int planes, int height, int width, int scale) {
+static void upsample_backward(const float *dy, float *dx, int p0, int p1, int height, int width, int scale) {
     if (scale == 2) {
-        upsample2_backward(dy, dx, planes, height, width);
+        upsample2_backward(dy, dx, p0, p1, height, width);
         return;
     }
     int ow = width * scale;
-    for (int p = 0; p < planes; p++) {
+    dy += (size_t)p0 * height * scale * ow;
+    for (int p = p0; p < p1; p++) {
         for (int iy = 0; iy < height; iy++) {
             float *line = dx + ((size_t)p * height + iy) * width;
             for (int k = 0; k < scale; k++, dy += ow) {
@@ -103,4 +111,65 @@ void ae_upsample_nearest_backward(const float *dy, float *dx, int planes, int he
             }
         }
     }
+}
+
+// Several samples on the calling shard's team: the (sample, plane) pairs in contiguous parts, one
+// per member (no sums cross a plane, so the bits are those of one thread).
+enum { MAXPOOL, UPSAMPLE, UPSAMPLE_BACKWARD };
+
+typedef struct {
+    const float *in;
+    float *out, *argmax;
+    size_t in_stride, out_stride, argmax_stride;
+    int rows, planes, height, width, scale, parts, op;
+} plane_rows;
+
+static void plane_part(void *context, size_t i) {
+    const plane_rows *p = context;
+    size_t total = (size_t)p->rows * p->planes;
+    size_t first = total * i / p->parts, end = total * (i + 1) / p->parts;
+    while (first < end) {
+        size_t r = first / p->planes;
+        int p0 = (int)(first % p->planes);
+        int p1 = end - r * p->planes < (size_t)p->planes ? (int)(end - r * p->planes) : p->planes;
+        const float *in = p->in + r * p->in_stride;
+        float *out = p->out + r * p->out_stride;
+        switch (p->op) {
+        case MAXPOOL: maxpool2x2(in, out, p->argmax + r * p->argmax_stride, p0, p1, p->height, p->width); break;
+        case UPSAMPLE: upsample(in, out, p0, p1, p->height, p->width, p->scale); break;
+        default: upsample_backward(in, out, p0, p1, p->height, p->width, p->scale); break;
+        }
+        first = r * p->planes + (size_t)p1;
+    }
+}
+
+static void plane_rows_run(plane_rows *p) {
+    ae_team *team = ae_team_current();
+    size_t total = (size_t)p->rows * p->planes;
+    // Parts of at least a few planes: smaller ones cost more to hand out than to compute.
+    size_t parts = total / 4 < (size_t)ae_team_size(team) ? total / 4 : (size_t)ae_team_size(team);
+    p->parts = parts < 1 ? 1 : (int)parts;
+    ae_team_for(team, (size_t)p->parts, p, plane_part);
+}
+
+void ae_maxpool2x2_rows(const float *x, size_t x_stride, float *y, size_t y_stride, float *argmax,
+                        size_t argmax_stride, int rows, int planes, int height, int width) {
+    plane_rows p = {.in = x, .out = y, .argmax = argmax, .in_stride = x_stride, .out_stride = y_stride,
+                    .argmax_stride = argmax_stride, .rows = rows, .planes = planes, .height = height,
+                    .width = width, .op = MAXPOOL};
+    plane_rows_run(&p);
+}
+
+void ae_upsample_nearest_rows(const float *x, size_t x_stride, float *y, size_t y_stride, int rows, int planes,
+                              int height, int width, int scale) {
+    plane_rows p = {.in = x, .out = y, .in_stride = x_stride, .out_stride = y_stride, .rows = rows,
+                    .planes = planes, .height = height, .width = width, .scale = scale, .op = UPSAMPLE};
+    plane_rows_run(&p);
+}
+
+void ae_upsample_nearest_backward_rows(const float *dy, size_t dy_stride, float *dx, size_t dx_stride, int rows,
+                                       int planes, int height, int width, int scale) {
+    plane_rows p = {.in = dy, .out = dx, .in_stride = dy_stride, .out_stride = dx_stride, .rows = rows,
+                    .planes = planes, .height = height, .width = width, .scale = scale, .op = UPSAMPLE_BACKWARD};
+    plane_rows_run(&p);
 }

@@ -26,6 +26,10 @@ public func gemm(_ a: Matrix, transposeA: Bool = false, _ b: Matrix, transposeB:
     sgemm(transposeA, transposeB, m, n, k, alpha, a.base, a.stride, b.base, b.stride, beta, c.base, c.stride)
 }
 
+/// Threads of the calling shard's team (1 when it has none): layers that split their own loops
+/// size their work by it.
+public var currentTeamSize: Int { Int(ae_team_size(ae_team_current())) }
+
 /// One single-thread `cblas_sgemm`, row-major, except where OpenBLAS would allocate: its AVX-512
 /// small-matrix kernel for `A B` (no transposes, `m n k <= 100^3`) mallocs a copy of the last
 /// columns' operand on every call when `n % 16` is 1-8 and `k >= 32` (0.3.21's SkylakeX, Cooperlake

@@ -327,12 +327,10 @@ public struct Conv2D: Layer {
     public func forward(x: Matrix, y: Matrix, cache: Matrix, params: Arena) {
         if winograd { return winogradForward(x: x, y: y, cache: cache, params: params) }
         if direct {
-            for r in 0..<x.rows {
-                let padded = cache.row(r)
-                ae_conv3x3_pad(x.row(r), nil, padded, Int32(inChannels), Int32(height), Int32(width))
-                ae_conv3x3(padded, Int32(inChannels), Int32(height), Int32(width), params[weight], params[bias],
-                           Int32(outChannels), y.row(r), 0, fusedReLU ? 1 : 0, portableKernel ? 1 : 0)
-            }
+            guard x.rows > 0 else { return }
+            ae_conv3x3_forward_rows(x.base, x.stride, cache.base, cache.stride, Int32(x.rows), Int32(inChannels),
+                                    Int32(height), Int32(width), params[weight], params[bias], Int32(outChannels),
+                                    y.base, y.stride, fusedReLU ? 1 : 0, portableKernel ? 1 : 0)
             return
         }
         let spatial = outHeight * outWidth
@@ -356,19 +354,12 @@ public struct Conv2D: Layer {
             guard dy.rows > 0 else { return }
             let flipped = cache.row(0) + paddedPlane * (inChannels + outChannels)
             if dx != nil { ae_conv3x3_flip(params[weight], flipped, Int32(outChannels), Int32(inChannels)) }
-            for r in 0..<dy.rows {
-                let padded = cache.row(r), paddedDy = padded + paddedPlane * inChannels
-                // A fused ReLU's mask is applied while reading dy (no separate pass).
-                let gate = fusedReLU ? UnsafePointer(y.row(r)) : nil
-                ae_conv3x3_weight_grad(padded, Int32(inChannels), Int32(height), Int32(width), dy.row(r), gate,
-                                       Int32(outChannels), grads[weight], grads[bias], portableKernel ? 1 : 0)
-                if let dx {
-                    // dx = dy convolved with the flipped kernel: a forward pass with channels swapped.
-                    ae_conv3x3_pad(dy.row(r), gate, paddedDy, Int32(outChannels), Int32(height), Int32(width))
-                    ae_conv3x3(paddedDy, Int32(outChannels), Int32(height), Int32(width), flipped, nil,
-                               Int32(inChannels), dx.row(r), 1, 0, portableKernel ? 1 : 0)
-                }
-            }
+            // A fused ReLU's mask is applied while reading dy (no separate pass); dx = dy convolved
+            // with the flipped kernel: a forward pass with channels swapped.
+            ae_conv3x3_backward_rows(dy.base, dy.stride, fusedReLU ? UnsafePointer(y.base) : nil, y.stride, cache.base,
+                                     cache.stride, Int32(dy.rows), Int32(inChannels), Int32(height), Int32(width),
+                                     flipped, Int32(outChannels), grads[weight], grads[bias], dx?.base,
+                                     dx?.stride ?? 0, portableKernel ? 1 : 0)
             return
         }
         let spatial = outHeight * outWidth

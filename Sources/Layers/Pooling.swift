@@ -56,9 +56,9 @@ public struct MaxPool2D: PoolingGeometry {
     public func forward(x: Matrix, y: Matrix, cache: Matrix, params: Arena) {
         let oh = outHeight, ow = outWidth
         if kernel == 2 && stride == 2 {
-            for r in 0..<x.rows {
-                ae_maxpool2x2(x.row(r), y.row(r), cache.row(r), Int32(channels), Int32(height), Int32(width))
-            }
+            guard x.rows > 0 else { return }
+            ae_maxpool2x2_rows(x.base, x.stride, y.base, y.stride, cache.base, cache.stride, Int32(x.rows),
+                               Int32(channels), Int32(height), Int32(width))
             return
         }
         for r in 0..<x.rows {

@@ -46,9 +46,9 @@ public struct Upsample2D: Layer {
     public func forward(x: Matrix, y: Matrix, cache: Matrix, params: Arena) {
         let oh = outHeight, ow = outWidth
         if mode == .nearest {
-            for r in 0..<x.rows {
-                ae_upsample_nearest(x.row(r), y.row(r), Int32(channels), Int32(height), Int32(width), Int32(scale))
-            }
+            guard x.rows > 0 else { return }
+            ae_upsample_nearest_rows(x.base, x.stride, y.base, y.stride, Int32(x.rows), Int32(channels),
+                                     Int32(height), Int32(width), Int32(scale))
             return
         }
         for r in 0..<x.rows {
@@ -84,10 +84,9 @@ public struct Upsample2D: Layer {
         guard let dx else { return }
         let oh = outHeight, ow = outWidth
         if mode == .nearest {
-            for r in 0..<dy.rows {
-                ae_upsample_nearest_backward(dy.row(r), dx.row(r), Int32(channels), Int32(height), Int32(width),
-                                             Int32(scale))
-            }
+            guard dy.rows > 0 else { return }
+            ae_upsample_nearest_backward_rows(dy.base, dy.stride, dx.base, dx.stride, Int32(dy.rows), Int32(channels),
+                                              Int32(height), Int32(width), Int32(scale))
             return
         }
         for r in 0..<dy.rows {

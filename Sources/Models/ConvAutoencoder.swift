@@ -200,16 +200,23 @@ public struct ConvAutoencoder: AutoencoderModel, FusedTrainingModel, NonFiniteDi
         }
         var sums = LossSums()
         var start = 0
+        // On a shard's team each member takes a chunk's worth of rows (its own core's cache); the
+        // loss still sums chunk by chunk, so its bits do not depend on the team.
+        let teamChunk = chunkRows * currentTeamSize
         while start < rows {
-            let chunk = start..<min(start + chunkRows, rows)
+            let chunk = start..<min(start + teamChunk, rows)
             network.forward(ws, rows: chunk, params: params, training: true)
-            let dOutput = ws.matrix(network.gradients.last!!, rows: chunk)
-            dOutput.fill(0)
-            let part = Loss.evaluate(config.loss, output: ws.matrix(network.activations.last!, rows: chunk),
-                                     target: ws.matrix(targetRegion, rows: chunk), dOutput: dOutput, scale: scale)
-            sums.objective += part.objective
-            sums.squaredError += part.squaredError
-            sums.penalty += part.penalty
+            for part in Swift.stride(from: chunk.lowerBound, to: chunk.upperBound, by: chunkRows) {
+                let lossRows = part..<min(part + chunkRows, chunk.upperBound)
+                let dOutput = ws.matrix(network.gradients.last!!, rows: lossRows)
+                dOutput.fill(0)
+                let part = Loss.evaluate(config.loss, output: ws.matrix(network.activations.last!, rows: lossRows),
+                                         target: ws.matrix(targetRegion, rows: lossRows), dOutput: dOutput,
+                                         scale: scale)
+                sums.objective += part.objective
+                sums.squaredError += part.squaredError
+                sums.penalty += part.penalty
+            }
             network.backward(ws, rows: chunk, params: params, grads: grads)
             start = chunk.upperBound
         }

@@ -64,4 +64,36 @@ func expectSameBitsOnTeams(_ layer: any Layer, parameterCount: Int, rows: Int, l
                                   label: "Winograd \(c)->\(o) \(h)x\(w) rows \(rows) relu \(relu)")
         }
     }
+
+    /// The direct 3x3 kernel: forward by rows, the weight gradient by output channels (rows summed in
+    /// order), dx by rows; portable loops and AVX2, with a fused ReLU's mask read from y.
+    @Test(arguments: [(1, 16, 28, 28, 5), (16, 8, 14, 14, 4), (8, 1, 9, 17, 3), (3, 5, 7, 7, 2)])
+    func directConvolutionIsTheSameOnATeam(shape: (Int, Int, Int, Int, Int)) {
+        let (c, o, h, w, rows) = shape
+        for relu in [false, true] {
+            for portable in [false, true] {
+                var layout = ParameterLayout()
+                let conv = Conv2D(inChannels: c, outChannels: o, height: h, width: w, kernel: 3, padding: 1,
+                                  name: "conv", layout: &layout, direct: true, fusedReLU: relu,
+                                  portableKernel: portable)
+                #expect(conv.direct)
+                expectSameBitsOnTeams(conv, parameterCount: layout.count, rows: rows,
+                                      label: "direct \(c)->\(o) \(h)x\(w) rows \(rows) relu \(relu) portable \(portable)")
+            }
+        }
+    }
+
+    /// Max-pooling and nearest upsampling (and its adjoint) by planes of several images; 3 rows of 5
+    /// planes do not split evenly at 2 or 3 members, so parts start and end inside an image.
+    @Test func poolingAndUpsamplingAreTheSameOnATeam() {
+        for (c, h, w, rows) in [(5, 14, 14, 3), (16, 8, 6, 2)] {
+            expectSameBitsOnTeams(MaxPool2D(channels: c, height: h, width: w, kernel: 2), parameterCount: 0,
+                                  rows: rows, label: "max-pool \(c) x \(h)x\(w) rows \(rows)")
+            for scale in [2, 3] {
+                expectSameBitsOnTeams(Upsample2D(channels: c, height: h, width: w, scale: scale, mode: .nearest),
+                                      parameterCount: 0, rows: rows,
+                                      label: "upsample x\(scale) \(c) x \(h)x\(w) rows \(rows)")
+            }
+        }
+    }
 }

@@ -132,15 +132,16 @@ func expectStepsAllocateNothing(_ model: any AutoencoderModel, _ source: any Bat
         expectStepsAllocateNothing(VariationalAutoencoder(config), source, rows: 16)
     }
 
-    /// The convolutional autoencoder in both architectures (pooled: M2; strided).
+    /// The convolutional autoencoder in both architectures (pooled: M2; strided), alone and with a
+    /// team of 2 threads per shard.
     @Test(.enabled(if: optimizedBuild, "needs an optimised build (swift test -c release)"),
-          arguments: [ConvArchitecture.pooled, .strided])
-    func stepAllocatesNothingAfterWarmUpForConvAutoencoder(architecture: ConvArchitecture) throws {
+          arguments: [ConvArchitecture.pooled, .strided], [1, 2])
+    func stepAllocatesNothingAfterWarmUpForConvAutoencoder(architecture: ConvArchitecture, threadsPerShard: Int) throws {
         let source: any BatchSource = try sampleAssembler(noise: "gaussian:0.2")
         var config = ConvAutoencoderConfig()
         config.filters = [6, 4, 4]
         config.architecture = architecture
-        expectStepsAllocateNothing(ConvAutoencoder(config), source, rows: 16)
+        expectStepsAllocateNothing(ConvAutoencoder(config), source, rows: 16, threadsPerShard: threadsPerShard)
     }
 
     /// The U-Net denoiser on random patches, wide enough for its Winograd path (24 x 24 channels and
@@ -156,14 +157,14 @@ func expectStepsAllocateNothing(_ model: any AutoencoderModel, _ source: any Bat
                                    rows: 8, threadsPerShard: threadsPerShard)
     }
 
-    /// The GRU sequence autoencoder (the LSTM has its own test above).
-    @Test(.enabled(if: optimizedBuild, "needs an optimised build (swift test -c release)"))
-    func stepAllocatesNothingAfterWarmUpForGRU() throws {
+    /// The GRU sequence autoencoder (the LSTM has its own test above), alone and on a team.
+    @Test(.enabled(if: optimizedBuild, "needs an optimised build (swift test -c release)"), arguments: [1, 2])
+    func stepAllocatesNothingAfterWarmUpForGRU(threadsPerShard: Int) throws {
         let source: any BatchSource = try vowelSource()
         var config = SequenceAutoencoderConfig(cell: .gru, steps: 29, features: 12)
         config.hidden = 20
         config.output = .linear
-        expectStepsAllocateNothing(SequenceAutoencoder(config), source, rows: 30)
+        expectStepsAllocateNothing(SequenceAutoencoder(config), source, rows: 30, threadsPerShard: threadsPerShard)
     }
 
     /// A staged run: a stage above the first (reading the codes of the one below) and the

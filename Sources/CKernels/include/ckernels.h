@@ -58,12 +58,26 @@ void ae_conv3x3_weight_grad(const float *xpad, int in_c, int height, int width, 
 /// flipped (in_c, out_c, 3, 3) = w (out_c, in_c, 3, 3) with channels swapped and the kernel
 /// rotated by 180 degrees: the input gradient is then a forward convolution of dy.
 void ae_conv3x3_flip(const float *w, float *flipped, int out_c, int in_c);
-/// 2x2 max-pool, stride 2, of `planes` planes; argmax holds each maximum's flat index in the
-/// sample as int32 bits in its float slots.
-void ae_maxpool2x2(const float *x, float *y, float *argmax, int planes, int height, int width);
-/// Nearest upsampling by an integer factor, and its adjoint (adds into dx).
-void ae_upsample_nearest(const float *x, float *y, int planes, int height, int width, int scale);
-void ae_upsample_nearest_backward(const float *dy, float *dx, int planes, int height, int width, int scale);
+/// A layer's `rows` images (rows `*_stride` floats apart) on the calling shard's team (ae_team.h),
+/// the same bits as alone. Each image's cache row holds its padded planes (in_c of them, then out_c
+/// for the padded dy). Forward pads x and convolves; backward adds the weight and bias gradients
+/// of every image (dy masked where relu_y <= 0 when given) and, when dx is given, adds dy
+/// convolved with `flipped` (ae_conv3x3_flip) into dx.
+void ae_conv3x3_forward_rows(const float *x, size_t x_stride, float *cache, size_t cache_stride, int rows, int in_c,
+                             int height, int width, const float *w, const float *bias, int out_c, float *y,
+                             size_t y_stride, int relu, int portable);
+void ae_conv3x3_backward_rows(const float *dy, size_t dy_stride, const float *relu_y, size_t y_stride, float *cache,
+                              size_t cache_stride, int rows, int in_c, int height, int width, const float *flipped,
+                              int out_c, float *dw, float *db, float *dx, size_t dx_stride, int portable);
+/// Over `rows` samples of `planes` planes (strides in floats), split over the calling shard's team
+/// by planes: 2x2 max-pool, stride 2 (argmax holds each maximum's flat index in its sample as int32
+/// bits in its float slots); nearest upsampling by an integer factor, and its adjoint (adds into dx).
+void ae_maxpool2x2_rows(const float *x, size_t x_stride, float *y, size_t y_stride, float *argmax,
+                        size_t argmax_stride, int rows, int planes, int height, int width);
+void ae_upsample_nearest_rows(const float *x, size_t x_stride, float *y, size_t y_stride, int rows, int planes,
+                              int height, int width, int scale);
+void ae_upsample_nearest_backward_rows(const float *dy, size_t dy_stride, float *dx, size_t dx_stride, int rows,
+                                       int planes, int height, int width, int scale);
 
 /// Winograd F(4x4, 3x3) for 3x3 stride-1 zero-padding-1 convolutions (see winograd.c): tiles of
 /// one image, and the scratch floats a call over `rows` images with up to `channels` input
