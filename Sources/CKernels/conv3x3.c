@@ -59,17 +59,20 @@ static void conv_scalar(const float *xpad, int in_c, int height, int width, cons
 }
 
 static void wgrad_scalar(const float *xpad, int in_c, int height, int width, const float *dy, const float *relu_y,
-                         int o0, int o1, float *dw, float *db) {
+                         int k0, int k1, float *dw, float *db) {
     int ps = ae_conv3x3_row_stride(width);
     size_t plane = (size_t)(height + 2) * ps;
-    for (int o = o0; o < o1; o++) {
+    for (int o = k0 / in_c; o * in_c < k1; o++) {
+        int c0 = k0 > o * in_c ? k0 - o * in_c : 0, c1 = k1 - o * in_c < in_c ? k1 - o * in_c : in_c;
         const float *g = dy + (size_t)o * height * width;
         const float *gate = relu_y ? relu_y + (size_t)o * height * width : NULL;
 #define G(i) (gate && !(gate[i] > 0) ? 0.0f : g[i])
-        float s = 0;
-        for (int i = 0; i < height * width; i++) s += G(i);
-        db[o] += s;
-        for (int c = 0; c < in_c; c++) {
+        if (c0 == 0) {
+            float s = 0;
+            for (int i = 0; i < height * width; i++) s += G(i);
+            db[o] += s;
+        }
+        for (int c = c0; c < c1; c++) {
             for (int t = 0; t < 9; t++) {
                 int ky = t / 3, kx = t % 3;
                 float a = 0;
@@ -186,17 +189,18 @@ static inline __attribute__((target("avx2,fma"))) float hsum(__m256 v) {
 }
 
 static __attribute__((target("avx2,fma"))) void wgrad_avx2(const float *xpad, int in_c, int height, int width,
-                                                            const float *dy, const float *relu_y, int o0, int o1,
+                                                            const float *dy, const float *relu_y, int k0, int k1,
                                                             float *dw, float *db) {
     int ps = ae_conv3x3_row_stride(width);
     size_t plane = (size_t)(height + 2) * ps;
     int vectors = (width + 7) / 8;
     __m256i mask = tail_mask(width - (vectors - 1) * 8);
-    for (int o = o0; o < o1; o++) {
+    for (int o = k0 / in_c; o * in_c < k1; o++) {
+        int c0 = k0 > o * in_c ? k0 - o * in_c : 0, c1 = k1 - o * in_c < in_c ? k1 - o * in_c : in_c;
         const float *g = dy + (size_t)o * height * width;
         const float *gate = relu_y ? relu_y + (size_t)o * height * width : NULL;
         __m256 sum = _mm256_setzero_ps();
-        for (int c = 0; c < in_c; c++) {
+        for (int c = c0; c < c1; c++) {
             __m256 acc[9];
             for (int t = 0; t < 9; t++) acc[t] = _mm256_setzero_ps();
             for (int yy = 0; yy < height; yy++) {
@@ -221,7 +225,7 @@ static __attribute__((target("avx2,fma"))) void wgrad_avx2(const float *xpad, in
             float *d = dw + ((size_t)o * in_c + c) * 9;
             for (int t = 0; t < 9; t++) d[t] += hsum(acc[t]);
         }
-        db[o] += hsum(sum);
+        if (c0 == 0) db[o] += hsum(sum);
     }
 }
 #endif
@@ -259,26 +263,27 @@ void ae_relu_inplace(float *y, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = y[i] > 0 ? y[i] : 0;
 }
 
-// The output channels [o0, o1) of the weight gradient of one image.
+// The weight gradient of one image for the (output, input) channel pairs o * in_c + c in [k0, k1)
+// (and the bias gradient of each output channel whose pair with c = 0 is there).
 static void weight_grad_range(const float *xpad, int in_c, int height, int width, const float *dy,
-                              const float *relu_y, int o0, int o1, float *dw, float *db, int portable) {
+                              const float *relu_y, int k0, int k1, float *dw, float *db, int portable) {
 #if defined(__x86_64__)
     if (use_avx2(portable)) {
-        wgrad_avx2(xpad, in_c, height, width, dy, relu_y, o0, o1, dw, db);
+        wgrad_avx2(xpad, in_c, height, width, dy, relu_y, k0, k1, dw, db);
         return;
     }
 #endif
-    wgrad_scalar(xpad, in_c, height, width, dy, relu_y, o0, o1, dw, db);
+    wgrad_scalar(xpad, in_c, height, width, dy, relu_y, k0, k1, dw, db);
 }
 
 void ae_conv3x3_weight_grad(const float *xpad, int in_c, int height, int width, const float *dy, const float *relu_y,
                             int out_c, float *dw, float *db, int portable) {
-    weight_grad_range(xpad, in_c, height, width, dy, relu_y, 0, out_c, dw, db, portable);
+    weight_grad_range(xpad, in_c, height, width, dy, relu_y, 0, out_c * in_c, dw, db, portable);
 }
 
 // A layer's images on the shard's team. Forward and dx: one image per iteration (each image's
-// planes are its own). The weight gradient: one range of output channels per member, each adding
-// its channels' gradients image by image in order, so every sum has the order of one thread.
+// planes are its own). The weight gradient: one range of (output, input) channel pairs per member,
+// each adding its pairs' gradients image by image in order, so every sum has the order of one thread.
 typedef struct {
     const float *x, *dy, *relu_y, *w, *bias;
     size_t x_stride, dy_stride, y_stride, cache_stride, dx_stride;
@@ -305,18 +310,18 @@ static void input_grad_row(void *context, size_t r) {
                p->portable);
 }
 
-static void weight_grad_rows(const conv_rows *p, int o0, int o1, int r0, int r1) {
+static void weight_grad_rows(const conv_rows *p, int k0, int k1, int r0, int r1) {
     for (int r = r0; r < r1; r++) {
         const float *gate = p->relu_y ? p->relu_y + (size_t)r * p->y_stride : NULL;
         weight_grad_range(p->cache + (size_t)r * p->cache_stride, p->in_c, p->height, p->width,
-                          p->dy + (size_t)r * p->dy_stride, gate, o0, o1, p->dw, p->db, p->portable);
+                          p->dy + (size_t)r * p->dy_stride, gate, k0, k1, p->dw, p->db, p->portable);
     }
 }
 
 static void weight_grad_part(void *context, size_t i) {
     const conv_rows *p = context;
-    weight_grad_rows(p, (int)((size_t)p->out_c * i / p->parts), (int)((size_t)p->out_c * (i + 1) / p->parts), 0,
-                     p->rows);
+    size_t pairs = (size_t)p->out_c * p->in_c;
+    weight_grad_rows(p, (int)(pairs * i / p->parts), (int)(pairs * (i + 1) / p->parts), 0, p->rows);
 }
 
 void ae_conv3x3_forward_rows(const float *x, size_t x_stride, float *cache, size_t cache_stride, int rows, int in_c,
@@ -339,12 +344,13 @@ void ae_conv3x3_backward_rows(const float *dy, size_t dy_stride, const float *re
     if (ae_team_size(team) <= 1) {
         // Alone: each image's weight gradient and dx while its dy is in cache.
         for (int r = 0; r < rows; r++) {
-            weight_grad_rows(&p, 0, out_c, r, r + 1);
+            weight_grad_rows(&p, 0, out_c * in_c, r, r + 1);
             if (dx) input_grad_row(&p, (size_t)r);
         }
         return;
     }
-    p.parts = ae_team_size(team) < out_c ? ae_team_size(team) : out_c;
+    // By (output, input) channel pairs: a layer with fewer output channels than members still splits.
+    p.parts = ae_team_size(team) < out_c * in_c ? ae_team_size(team) : out_c * in_c;
     ae_team_for(team, (size_t)p.parts, &p, weight_grad_part);
     if (dx) ae_team_for(team, (size_t)rows, &p, input_grad_row);
 }

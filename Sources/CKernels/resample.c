@@ -113,9 +113,9 @@ static void upsample_backward(const float *dy, float *dx, int p0, int p1, int he
     }
 }
 
-// Several samples on the calling shard's team: the (sample, plane) pairs in contiguous parts, one
-// per member (no sums cross a plane, so the bits are those of one thread).
-enum { MAXPOOL, UPSAMPLE, UPSAMPLE_BACKWARD };
+// Several samples on the calling shard's team: by images, or with fewer images than members, the
+// (sample, plane) pairs in contiguous parts (no sums cross a plane: the bits of one thread).
+enum { MAXPOOL, MAXPOOL_BACKWARD, UPSAMPLE, UPSAMPLE_BACKWARD };
 
 typedef struct {
     const float *in;
@@ -123,6 +123,31 @@ typedef struct {
     size_t in_stride, out_stride, argmax_stride;
     int rows, planes, height, width, scale, parts, op;
 } plane_rows;
+
+/// dx[argmax[o]] += dy[o] for the outputs of planes [p0, p1) (`outputs` per plane); a window's
+/// maximum lies in its own plane, so planes are independent.
+static void maxpool_backward(const float *dy, float *dx, const float *argmax, int p0, int p1, int outputs) {
+    const int32_t *index = (const int32_t *)argmax;
+    for (size_t o = (size_t)p0 * outputs; o < (size_t)p1 * outputs; o++) dx[index[o]] += dy[o];
+}
+
+static void planes(const plane_rows *p, size_t r, int p0, int p1) {
+    const float *in = p->in + r * p->in_stride;
+    float *out = p->out + r * p->out_stride;
+    switch (p->op) {
+    case MAXPOOL: maxpool2x2(in, out, p->argmax + r * p->argmax_stride, p0, p1, p->height, p->width); break;
+    case MAXPOOL_BACKWARD:
+        maxpool_backward(in, out, p->argmax + r * p->argmax_stride, p0, p1, p->height * p->width);
+        break;
+    case UPSAMPLE: upsample(in, out, p0, p1, p->height, p->width, p->scale); break;
+    default: upsample_backward(in, out, p0, p1, p->height, p->width, p->scale); break;
+    }
+}
+
+static void plane_row(void *context, size_t r) {
+    const plane_rows *p = context;
+    planes(p, r, 0, p->planes);
+}
 
 static void plane_part(void *context, size_t i) {
     const plane_rows *p = context;
@@ -132,22 +157,23 @@ static void plane_part(void *context, size_t i) {
         size_t r = first / p->planes;
         int p0 = (int)(first % p->planes);
         int p1 = end - r * p->planes < (size_t)p->planes ? (int)(end - r * p->planes) : p->planes;
-        const float *in = p->in + r * p->in_stride;
-        float *out = p->out + r * p->out_stride;
-        switch (p->op) {
-        case MAXPOOL: maxpool2x2(in, out, p->argmax + r * p->argmax_stride, p0, p1, p->height, p->width); break;
-        case UPSAMPLE: upsample(in, out, p0, p1, p->height, p->width, p->scale); break;
-        default: upsample_backward(in, out, p0, p1, p->height, p->width, p->scale); break;
-        }
+        planes(p, r, p0, p1);
         first = r * p->planes + (size_t)p1;
     }
 }
 
 static void plane_rows_run(plane_rows *p) {
     ae_team *team = ae_team_current();
+    int size = ae_team_size(team);
+    if (p->rows >= size) {
+        // Image r on member r % size, where the convolutions' loops by rows put it.
+        ae_team_for(team, (size_t)p->rows, p, plane_row);
+        return;
+    }
+    // Fewer images than members: parts of at least a few planes (smaller ones cost more to hand
+    // out than to compute).
     size_t total = (size_t)p->rows * p->planes;
-    // Parts of at least a few planes: smaller ones cost more to hand out than to compute.
-    size_t parts = total / 4 < (size_t)ae_team_size(team) ? total / 4 : (size_t)ae_team_size(team);
+    size_t parts = total / 4 < (size_t)size ? total / 4 : (size_t)size;
     p->parts = parts < 1 ? 1 : (int)parts;
     ae_team_for(team, (size_t)p->parts, p, plane_part);
 }
@@ -157,6 +183,14 @@ void ae_maxpool2x2_rows(const float *x, size_t x_stride, float *y, size_t y_stri
     plane_rows p = {.in = x, .out = y, .argmax = argmax, .in_stride = x_stride, .out_stride = y_stride,
                     .argmax_stride = argmax_stride, .rows = rows, .planes = planes, .height = height,
                     .width = width, .op = MAXPOOL};
+    plane_rows_run(&p);
+}
+
+void ae_maxpool_backward_rows(const float *dy, size_t dy_stride, float *dx, size_t dx_stride, const float *argmax,
+                              size_t argmax_stride, int rows, int planes, int out_height, int out_width) {
+    plane_rows p = {.in = dy, .out = dx, .argmax = (float *)argmax, .in_stride = dy_stride, .out_stride = dx_stride,
+                    .argmax_stride = argmax_stride, .rows = rows, .planes = planes, .height = out_height,
+                    .width = out_width, .op = MAXPOOL_BACKWARD};
     plane_rows_run(&p);
 }
 

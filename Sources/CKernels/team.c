@@ -20,6 +20,7 @@ struct ae_team {
     void *context;
     ae_task task;
     size_t loops;
+    int busy;             // the leader is inside a loop: a loop started from a task runs alone
     float **scratch;      // per member, grown by ae_team_scratch
     size_t *scratch_size; // floats
 };
@@ -111,10 +112,11 @@ int ae_team_size(const ae_team *team) { return team ? team->size : 1; }
 size_t ae_team_loops(const ae_team *team) { return team ? team->loops : 0; }
 
 void ae_team_for(ae_team *team, size_t count, void *context, ae_task task) {
-    if (!team || team->size <= 1 || count <= 1) {
+    if (!team || team->size <= 1 || count <= 1 || team->busy) {
         for (size_t i = 0; i < count; i++) task(context, i);
         return;
     }
+    team->busy = 1;
     team->loops++;
     team->count = count;
     team->context = context;
@@ -135,6 +137,7 @@ void ae_team_for(ae_team *team, size_t count, void *context, ae_task task) {
         while (atomic_load_explicit(&team->remaining, memory_order_acquire) > 0) pthread_cond_wait(&team->done, &team->lock);
         pthread_mutex_unlock(&team->lock);
     }
+    team->busy = 0;
 }
 
 float *ae_team_scratch(ae_team *team, int member, size_t floats) {
@@ -150,3 +153,41 @@ float *ae_team_scratch(ae_team *team, int member, size_t floats) {
 void ae_team_set_current(ae_team *team) { current_team = team; }
 
 ae_team *ae_team_current(void) { return current_team; }
+
+typedef struct {
+    float *base;
+    size_t stride, rows, cols, parts;
+    float value;
+} fill_job;
+
+static void fill_part(void *context, size_t i) {
+    const fill_job *f = context;
+    if (f->parts == f->rows) {
+        // Row i on member i % size, as the layers' loops by rows place it (that core's cache).
+        float *row = f->base + i * f->stride;
+        for (size_t k = 0; k < f->cols; k++) row[k] = f->value;
+        return;
+    }
+    // One block: parts on 16-float (cache-line) boundaries.
+    size_t n = f->rows * f->cols, first = n * i / f->parts / 16 * 16;
+    size_t end = i + 1 == f->parts ? n : n * (i + 1) / f->parts / 16 * 16;
+    for (size_t k = first; k < end; k++) f->base[k] = f->value;
+}
+
+void ae_team_fill(float *base, size_t stride, size_t rows, size_t cols, float value) {
+    ae_team *team = ae_team_current();
+    size_t size = (size_t)ae_team_size(team);
+    fill_job f = {.base = base, .stride = stride, .rows = rows, .cols = cols, .parts = rows, .value = value};
+    // Below ~64 KB a loop costs more than it saves.
+    if (rows * cols < 16384 || size == 1) {
+        if (stride == cols) {
+            f.cols = rows * cols;
+            f.rows = 1;
+        }
+        f.parts = f.rows;
+        for (size_t r = 0; r < f.rows; r++) fill_part(&f, r);
+        return;
+    }
+    if (rows < size && stride == cols) f.parts = size;
+    ae_team_for(team, f.parts, &f, fill_part);
+}

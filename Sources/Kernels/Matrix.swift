@@ -1,6 +1,8 @@
 // A non-owning row-major view (pointer, rows, cols, row stride) over FloatBuffer memory. Passed
 // down into kernels and layers, never stored.
 
+import CKernels
+
 // @unchecked Sendable: a view; writes follow FloatBuffer's rule (one writer per region).
 public struct Matrix: @unchecked Sendable {
     public let base: UnsafeMutablePointer<Float>
@@ -41,12 +43,9 @@ public struct Matrix: @unchecked Sendable {
         return Matrix(base, rows: newRows, cols: newCols)
     }
 
+    /// On the calling shard's team when large (activations and their gradients of a whole chunk).
     public func fill(_ value: Float) {
-        if isContiguous {
-            base.update(repeating: value, count: count)
-        } else {
-            for r in 0..<rows { row(r).update(repeating: value, count: cols) }
-        }
+        ae_team_fill(base, stride, rows, cols, value)
     }
 
     public func copy(from other: Matrix) {

@@ -90,13 +90,10 @@ public struct MaxPool2D: PoolingGeometry {
 
     public func backward(dy: Matrix, x: Matrix, y: Matrix, cache: Matrix, dx: Matrix?, params: Arena,
                          grads: Arena) {
-        guard let dx else { return }
-        let n = outputWidth
-        for r in 0..<dy.rows {
-            let g = dy.row(r), argmax = cache.row(r), d = dx.row(r)
-            // y[o] = x[argmax[o]]: overlapping windows may share an argmax, hence +=.
-            for o in 0..<n { d[Int(Int32(bitPattern: argmax[o].bitPattern))] += g[o] }
-        }
+        guard let dx, dy.rows > 0 else { return }
+        // y[o] = x[argmax[o]]: overlapping windows may share an argmax, hence +=.
+        ae_maxpool_backward_rows(dy.base, dy.stride, dx.base, dx.stride, cache.base, cache.stride, Int32(dy.rows),
+                                 Int32(channels), Int32(outHeight), Int32(outWidth))
     }
 }
 

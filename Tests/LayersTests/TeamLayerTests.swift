@@ -83,12 +83,16 @@ func expectSameBitsOnTeams(_ layer: any Layer, parameterCount: Int, rows: Int, l
         }
     }
 
-    /// Max-pooling and nearest upsampling (and its adjoint) by planes of several images; 3 rows of 5
-    /// planes do not split evenly at 2 or 3 members, so parts start and end inside an image.
+    /// Max-pooling (and its backward pass) and nearest upsampling (and its adjoint) by planes of
+    /// several images; 3 rows of 5 planes do not split evenly at 2 or 3 members, so parts start and
+    /// end inside an image.
     @Test func poolingAndUpsamplingAreTheSameOnATeam() {
         for (c, h, w, rows) in [(5, 14, 14, 3), (16, 8, 6, 2)] {
             expectSameBitsOnTeams(MaxPool2D(channels: c, height: h, width: w, kernel: 2), parameterCount: 0,
                                   rows: rows, label: "max-pool \(c) x \(h)x\(w) rows \(rows)")
+            // Overlapping windows (the backward pass on the team, the forward pass alone).
+            expectSameBitsOnTeams(MaxPool2D(channels: c, height: h, width: w, kernel: 3, stride: 2),
+                                  parameterCount: 0, rows: rows, label: "max-pool 3/2 \(c) x \(h)x\(w) rows \(rows)")
             for scale in [2, 3] {
                 expectSameBitsOnTeams(Upsample2D(channels: c, height: h, width: w, scale: scale, mode: .nearest),
                                       parameterCount: 0, rows: rows,

@@ -74,6 +74,9 @@ void ae_conv3x3_backward_rows(const float *dy, size_t dy_stride, const float *re
 /// bits in its float slots); nearest upsampling by an integer factor, and its adjoint (adds into dx).
 void ae_maxpool2x2_rows(const float *x, size_t x_stride, float *y, size_t y_stride, float *argmax,
                         size_t argmax_stride, int rows, int planes, int height, int width);
+/// Any max-pool's backward: dx[argmax[o]] += dy[o] (out_height x out_width outputs per plane).
+void ae_maxpool_backward_rows(const float *dy, size_t dy_stride, float *dx, size_t dx_stride, const float *argmax,
+                              size_t argmax_stride, int rows, int planes, int out_height, int out_width);
 void ae_upsample_nearest_rows(const float *x, size_t x_stride, float *y, size_t y_stride, int rows, int planes,
                               int height, int width, int scale);
 void ae_upsample_nearest_backward_rows(const float *dy, size_t dy_stride, float *dx, size_t dx_stride, int rows,
