@@ -240,15 +240,16 @@ extension RecurrentLayer {
                 // gates_t = x_t W_ih^T (already there unless projected) + h_{t-1} W_hh^T.
                 gemm(previous, recurrent, transposeB: true, into: stepGates, beta: projected ? 0 : 1)
                 let cells = buffers.cells(run)
-                ae_lstm_forward_step(Int32(B), Int32(H), stepGates.base, T * G, xp, G, params[w.inputBias],
-                                     params[w.hiddenBias], cells + (t + d) * H, cells + (t + 1 - d) * H, (T + 1) * H,
-                                     previous.base, previous.stride, out, T * W, yStep, yStride, lengths, Int32(t))
+                ae_lstm_forward_step_team(Int32(B), Int32(H), stepGates.base, T * G, xp, G, params[w.inputBias],
+                                          params[w.hiddenBias], cells + (t + d) * H, cells + (t + 1 - d) * H,
+                                          (T + 1) * H, previous.base, previous.stride, out, T * W, yStep, yStride,
+                                          lengths, Int32(t))
             case .gru:
                 let hiddenGates = buffers.hiddenGates(run) + t * G
                 gemm(previous, recurrent, transposeB: true, into: Matrix(hiddenGates, rows: B, cols: G, stride: T * G))
-                ae_gru_forward_step(Int32(B), Int32(H), stepGates.base, T * G, xp, G, hiddenGates, T * G,
-                                    params[w.inputBias], params[w.hiddenBias], previous.base, previous.stride, out,
-                                    T * W, yStep, yStride, lengths, Int32(t))
+                ae_gru_forward_step_team(Int32(B), Int32(H), stepGates.base, T * G, xp, G, hiddenGates, T * G,
+                                         params[w.inputBias], params[w.hiddenBias], previous.base, previous.stride, out,
+                                         T * W, yStep, yStride, lengths, Int32(t))
             }
         }
     }
@@ -337,16 +338,17 @@ extension RecurrentLayer {
             switch cell {
             case .lstm:
                 let cells = buffers.cells(run)
-                ae_lstm_backward_step(Int32(B), Int32(H), stepGates, T * G, cells + (t + d) * H,
-                                      cells + (t + 1 - d) * H, (T + 1) * H, dyStep, dyStride, dh, dc, lengths, Int32(t))
+                ae_lstm_backward_step_team(Int32(B), Int32(H), stepGates, T * G, cells + (t + d) * H,
+                                           cells + (t + 1 - d) * H, (T + 1) * H, dyStep, dyStride, dh, dc, lengths,
+                                           Int32(t))
                 // gates = x W_ih^T + h_{t-1} W_hh^T + b:  dh_{t-1} += dgates W_hh.
                 if needsDh {
                     gemm(Matrix(stepGates, rows: B, cols: G, stride: T * G), recurrent, into: dhMatrix, beta: 1)
                 }
             case .gru:
                 let hiddenGates = buffers.hiddenGates(run) + t * G
-                ae_gru_backward_step(Int32(B), Int32(H), stepGates, T * G, hiddenGates, T * G, previous, T * W, dyStep,
-                                     dyStride, dh, lengths, Int32(t))
+                ae_gru_backward_step_team(Int32(B), Int32(H), stepGates, T * G, hiddenGates, T * G, previous, T * W,
+                                          dyStep, dyStride, dh, lengths, Int32(t))
                 // gh = h_{t-1} W_hh^T + b_hh:  dh_{t-1} += dgh W_hh.
                 if needsDh {
                     gemm(Matrix(hiddenGates, rows: B, cols: G, stride: T * G), recurrent, into: dhMatrix, beta: 1)
@@ -377,21 +379,21 @@ extension RecurrentLayer {
         // dW_hh += dG_h^T H_prev over all (b, t), with H_prev the strided previous-state rows.
         let previous = Matrix(buffers.hidden(k) + d * H + (reverse ? 2 * W : 0), rows: B * T, cols: H, stride: W)
         gemm(dHiddenGates, transposeA: true, previous, into: grads.matrix(w.hiddenWeight), beta: 1)
-        ae_column_sums(dHiddenGates.base, Int32(B * T), Int32(G), G, grads[w.hiddenBias], 1)
+        ae_column_sums_team(dHiddenGates.base, Int32(B * T), Int32(G), G, grads[w.hiddenBias], 1)
         if k == 0 && repeatedInput {
             // The same x at every step: its gate gradients sum over steps (padded steps add 0).
             let summed = Matrix(buffers.projection(d), rows: B, cols: G)
             for b in 0..<B {
-                ae_column_sums(dInputGates.base + b * T * G, Int32(T), Int32(G), G, summed.row(b), 0)
+                ae_column_sums_team(dInputGates.base + b * T * G, Int32(T), Int32(G), G, summed.row(b), 0)
             }
             gemm(summed, transposeA: true, x, into: grads.matrix(w.inputWeight), beta: 1)
-            ae_column_sums(summed.base, Int32(B), Int32(G), G, grads[w.inputBias], 1)
+            ae_column_sums_team(summed.base, Int32(B), Int32(G), G, grads[w.inputBias], 1)
             if let dx { gemm(summed, params.matrix(w.inputWeight), into: dx, beta: 1) }
             return
         }
         let layerInput = input(layer: k, x: x, buffers: buffers)
         gemm(dInputGates, transposeA: true, layerInput, into: grads.matrix(w.inputWeight), beta: 1)
-        ae_column_sums(dInputGates.base, Int32(B * T), Int32(G), G, grads[w.inputBias], 1)
+        ae_column_sums_team(dInputGates.base, Int32(B * T), Int32(G), G, grads[w.inputBias], 1)
         if k == 0 {
             if let dx {
                 gemm(dInputGates, params.matrix(w.inputWeight), into: dx.reshaped(rows: B * T, cols: inputSize),

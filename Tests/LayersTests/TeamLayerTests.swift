@@ -100,4 +100,60 @@ func expectSameBitsOnTeams(_ layer: any Layer, parameterCount: Int, rows: Int, l
             }
         }
     }
+
+    /// The recurrent step kernels by blocks of samples (padded samples included) and the column
+    /// sums (bias gradients) by blocks of columns: the bits of the one-thread kernels.
+    @Test(arguments: 0..<5)
+    func recurrentKernelIsTheSameOnATeam(kernel: Int) {
+        let (B, H, step) = (13, 24, Int32(3))
+        let lengths: [Int32] = (0..<B).map { Int32($0 % 5 + 1) }
+        func run(size: Int) -> (results: [[Float]], loops: Int) {
+            let g = (0..<9).map { FloatBuffer(randomArray(B * 4 * H, seed: UInt64(20 + $0), scale: 0.9)) }
+            let m = FloatBuffer(randomArray(200 * 96, seed: 30))
+            let p = g.map(\.pointer)
+            let team = size > 1 ? ae_team_create(Int32(size)) : nil
+            ae_team_set_current(team)
+            let (b, h) = (Int32(B), Int32(H))
+            let (h3, h4) = (3 * H, 4 * H)
+            let outputs: [Int] = lengths.withUnsafeBufferPointer { lengthsPointer in
+                let l = lengthsPointer.baseAddress
+                switch (kernel, size > 1) {
+                case (0, false):
+                    ae_lstm_forward_step(b, h, p[0], h4, p[1], h4, p[2], p[3], p[4], p[5], H, p[6], H, p[7], H, p[8], H,
+                                         l, step)
+                case (0, true):
+                    ae_lstm_forward_step_team(b, h, p[0], h4, p[1], h4, p[2], p[3], p[4], p[5], H, p[6], H, p[7], H,
+                                              p[8], H, l, step)
+                case (1, false): ae_lstm_backward_step(b, h, p[0], h4, p[4], p[5], H, p[1], H, p[6], p[7], l, step)
+                case (1, true): ae_lstm_backward_step_team(b, h, p[0], h4, p[4], p[5], H, p[1], H, p[6], p[7], l, step)
+                case (2, false):
+                    ae_gru_forward_step(b, h, p[0], h3, p[1], h3, p[2], h3, p[3], p[4], p[5], H, p[6], H, p[7], H, l,
+                                        step)
+                case (2, true):
+                    ae_gru_forward_step_team(b, h, p[0], h3, p[1], h3, p[2], h3, p[3], p[4], p[5], H, p[6], H, p[7], H,
+                                             l, step)
+                case (3, false): ae_gru_backward_step(b, h, p[0], h3, p[2], h3, p[5], H, p[1], H, p[6], l, step)
+                case (3, true): ae_gru_backward_step_team(b, h, p[0], h3, p[2], h3, p[5], H, p[1], H, p[6], l, step)
+                case (_, false): ae_column_sums(m.pointer, 200, 90, 96, p[3], 1)
+                case (_, true): ae_column_sums_team(m.pointer, 200, 90, 96, p[3], 1)
+                }
+                return [[0, 5, 7, 8], [0, 6, 7], [0, 2, 6, 7], [0, 2, 6], [3]][kernel]
+            }
+            ae_team_set_current(nil)
+            let loops = Int(ae_team_loops(team))
+            ae_team_destroy(team)
+            let results = outputs.map { g[$0].array }
+            withExtendedLifetime((g, m)) {}
+            return (results, loops)
+        }
+        let one = run(size: 1).results
+        for size in [2, 3] {
+            let (split, loops) = run(size: size)
+            #expect(loops > 0, "kernel \(kernel), team of \(size): ran alone")
+            for (a, b) in zip(one, split) {
+                let differing = zip(a, b).filter { $0.bitPattern != $1.bitPattern }.count
+                #expect(differing == 0, "kernel \(kernel), team of \(size): \(differing) values differ")
+            }
+        }
+    }
 }

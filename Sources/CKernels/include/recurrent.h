@@ -47,6 +47,23 @@ void ae_gru_backward_step(int batch, int hidden, float *gates, size_t gates_stri
 /// out[j] (+)= sum over `rows` rows of m[r * stride + j], j < cols; overwrites when !accumulate.
 void ae_column_sums(const float *m, int rows, int cols, size_t stride, float *out, int accumulate);
 
+/// The four steps and the column sums on the calling shard's team (same arguments and bits).
+void ae_lstm_forward_step_team(int batch, int hidden, float *gates, size_t gates_stride, const float *xp,
+                               size_t xp_stride, const float *bias_ih, const float *bias_hh, const float *c_prev,
+                               float *c, size_t c_stride, const float *h_prev, size_t h_prev_stride, float *h,
+                               size_t h_stride, float *y, size_t y_stride, const int32_t *lengths, int step);
+void ae_lstm_backward_step_team(int batch, int hidden, float *gates, size_t gates_stride, const float *c_prev,
+                                const float *c, size_t c_stride, const float *dy, size_t dy_stride, float *dh,
+                                float *dc, const int32_t *lengths, int step);
+void ae_gru_forward_step_team(int batch, int hidden, float *gates, size_t gates_stride, const float *xp,
+                              size_t xp_stride, float *hgates, size_t hgates_stride, const float *bias_ih,
+                              const float *bias_hh, const float *h_prev, size_t h_prev_stride, float *h,
+                              size_t h_stride, float *y, size_t y_stride, const int32_t *lengths, int step);
+void ae_gru_backward_step_team(int batch, int hidden, float *gates, size_t gates_stride, float *hgates,
+                               size_t hgates_stride, const float *h_prev, size_t h_stride, const float *dy,
+                               size_t dy_stride, float *dh, const int32_t *lengths, int step);
+void ae_column_sums_team(const float *m, int rows, int cols, size_t stride, float *out, int accumulate);
+
 /// Elementwise activations used by the kernels (exposed for tests): vectorisable polynomial
 /// versions, within a few float ulp of expf-based ones.
 float ae_sigmoid_scalar(float x);
