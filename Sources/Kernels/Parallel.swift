@@ -16,3 +16,31 @@ public enum Parallel {
         }
     }
 }
+
+/// Elementwise work over a matrix's rows on the calling shard's team: contiguous blocks of rows,
+/// one per member; alone without a team or when the work is small (waking the team costs more).
+public enum TeamRows {
+    public typealias Task = @convention(c) (UnsafeMutableRawPointer?, Int) -> Void
+
+    /// What a task receives: the caller's work and the block's rows.
+    public struct Job<Work> {
+        public let work: Work
+        let count: Int
+        let blocks: Int
+
+        public func rows(_ block: Int) -> Range<Int> { count * block / blocks..<count * (block + 1) / blocks }
+    }
+
+    /// Values below which a pass runs alone.
+    public static let smallest = 16384
+
+    /// Runs `task` over `rows` rows of `width` values each; the task reads `Job<Work>`.
+    @inline(__always)
+    public static func run<Work>(rows: Int, width: Int, job work: Work, _ task: Task) {
+        guard rows > 0 else { return }
+        let team = rows * width >= smallest ? ae_team_current() : nil
+        let blocks = min(Int(ae_team_size(team)), rows)
+        var job = Job(work: work, count: rows, blocks: blocks)
+        withUnsafeMutablePointer(to: &job) { ae_team_for(team, blocks, UnsafeMutableRawPointer($0), task) }
+    }
+}

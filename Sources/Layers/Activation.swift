@@ -24,8 +24,20 @@ public struct Activation: Layer {
     public var outputWidth: Int { width }
 
     public func forward(x: Matrix, y: Matrix, cache: Matrix, params: Arena) {
+        TeamRows.run(rows: x.rows, width: width, job: ActivationJob(layer: self, x: x, y: y, dy: nil, dx: nil),
+                     ActivationJob.task)
+    }
+
+    public func backward(dy: Matrix, x: Matrix, y: Matrix, cache: Matrix, dx: Matrix?, params: Arena,
+                         grads: Arena) {
+        guard let dx else { return }
+        TeamRows.run(rows: dy.rows, width: width, job: ActivationJob(layer: self, x: x, y: y, dy: dy, dx: dx),
+                     ActivationJob.task)
+    }
+
+    func forward(x: Matrix, y: Matrix, rows: Range<Int>) {
         let n = width, a = slope
-        for r in 0..<x.rows {
+        for r in rows {
             let xs = x.row(r), ys = y.row(r)
             switch kind {
             case .relu: for i in 0..<n { ys[i] = max(xs[i], 0) }
@@ -39,11 +51,9 @@ public struct Activation: Layer {
         }
     }
 
-    public func backward(dy: Matrix, x: Matrix, y: Matrix, cache: Matrix, dx: Matrix?, params: Arena,
-                         grads: Arena) {
-        guard let dx else { return }
+    func backward(dy: Matrix, x: Matrix, y: Matrix, dx: Matrix, rows: Range<Int>) {
         let n = width, a = slope
-        for r in 0..<dy.rows {
+        for r in rows {
             let g = dy.row(r), ys = y.row(r), xs = x.row(r), d = dx.row(r)
             switch kind {
             case .relu: for i in 0..<n { d[i] += ys[i] > 0 ? g[i] : 0 }
@@ -78,5 +88,22 @@ public struct Activation: Layer {
     @inline(__always)
     public static func softplus(_ x: Float) -> Float {
         max(x, 0) + log1pf(expf(-abs(x)))
+    }
+}
+
+/// One activation pass over a block of rows (a C-convention task: starting it allocates nothing).
+struct ActivationJob {
+    let layer: Activation
+    let x, y: Matrix
+    let dy, dx: Matrix?
+
+    static let task: TeamRows.Task = { context, block in
+        let job = context!.assumingMemoryBound(to: TeamRows.Job<ActivationJob>.self).pointee
+        let rows = job.rows(block)
+        if let dy = job.work.dy, let dx = job.work.dx {
+            job.work.layer.backward(dy: dy, x: job.work.x, y: job.work.y, dx: dx, rows: rows)
+        } else {
+            job.work.layer.forward(x: job.work.x, y: job.work.y, rows: rows)
+        }
     }
 }

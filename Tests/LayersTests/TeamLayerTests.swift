@@ -101,6 +101,12 @@ func expectSameBitsOnTeams(_ layer: any Layer, parameterCount: Int, rows: Int, l
         }
     }
 
+    /// Activations by blocks of rows (large enough to wake the team).
+    @Test(arguments: ActivationKind.allCases)
+    func activationIsTheSameOnATeam(kind: ActivationKind) {
+        expectSameBitsOnTeams(Activation(kind, width: 2048), parameterCount: 0, rows: 9, label: "\(kind)")
+    }
+
     /// The recurrent step kernels by blocks of samples (padded samples included) and the column
     /// sums (bias gradients) by blocks of columns: the bits of the one-thread kernels.
     @Test(arguments: 0..<5)
