@@ -32,7 +32,7 @@ public enum TeamRows {
     }
 
     /// Values below which a pass runs alone.
-    public static let smallest = 16384
+    public static let smallest = 4096
 
     /// Runs `task` over `rows` rows of `width` values each; the task reads `Job<Work>`.
     @inline(__always)
