@@ -9,7 +9,7 @@ import Models
 extension AdversarialAutoencoderConfig: ModelSpecification {
     public static let key = "aae"
     public static var presets: [ModelPreset] { [ModelPreset(.aae, AdversarialAutoencoderConfig(widths: [0, 1000, 1000, 2]))] }
-    public var rowsShareThreads: Bool { true }
+    public var threadsBelowRows: Int { CoreSplit.denseRows }
 
     public mutating func resolve(rowShape shape: ImageShape) throws {
         if widths.first == 0 { widths[0] = shape.count }

@@ -1,17 +1,17 @@
 // How a process's cores are split into shards x threads per shard. Shards are the engine's main
-// parallelism (and fix the arithmetic); a shard's threads split its GEMMs. Dense models, whose
-// GEMMs stack a shard's rows (`ModelSpecification.rowsShareThreads`), get fewer, wider shards when
-// a batch split over every core would leave each shard fewer than `fewestRows` rows. Measured on 2 cores (M1): 1 x 2 against 2 x 1
-// gave 1.47x at 16 rows per shard, 1.11x at 32, 0.93-1.00x at 128; conv models (M2, 0.53x) and
-// recurrent ones (M3 at 64 rows, 0.69-0.75x) run their small per-step or per-image GEMMs better alone.
+// parallelism (and fix the arithmetic); a shard's threads split its layers' loops. A model gets
+// fewer, wider shards when a batch split over every core would leave each shard fewer rows than
+// its specification's `threadsBelowRows`: dense models (1 x 2 against 2 x 1 on 2 cores, M1: 1.24x
+// at 4 rows per shard, 1.11x at 16, 1.01x at 128) at 64, recurrent ones (1.04-1.07x at 4 rows,
+// 0.84-0.94x at 16) at 8; convolutional ones (0.91-1.05x at 4 rows) stay one shard per core.
 
 import Engine
 import Foundation
 
 /// The cores-to-shards policy of `train` (and of library users who want the same).
 public enum CoreSplit {
-    /// Rows per shard below which a row-stacking model's GEMMs are too small for one core each.
-    public static let fewestRows = 64
+    /// Rows per shard below which a dense model's GEMMs are too small for one core each.
+    public static let denseRows = 64
 
     /// Ranks of this job, and of them on this machine (Open MPI says; 1 without MPI).
     public static var ranks: Int { RankGroup.world?.size ?? 1 }
@@ -23,22 +23,22 @@ public enum CoreSplit {
     public static var cores: Int { max(1, ProcessInfo.processInfo.activeProcessorCount / localRanks) }
 
     /// Threads per shard when none are asked for and the shard count is free: the fewest (powers
-    /// of two up to the cores) that leave every shard `fewestRows` rows.
+    /// of two up to the cores) that leave every shard the model's `threadsBelowRows` rows.
     public static func threads(model: ModelSpec, batch: Int) -> Int {
-        guard model.specification.rowsShareThreads else { return 1 }
+        let fewest = model.specification.threadsBelowRows
         var threads = 1
-        while threads * 2 <= cores && batch / (ranks * max(1, cores / threads)) < fewestRows { threads *= 2 }
+        while threads * 2 <= cores && batch / (ranks * max(1, cores / threads)) < fewest { threads *= 2 }
         return threads
     }
 
     /// Shards over all ranks for `threads` per shard: every core of every process busy.
     public static func shards(threads: Int) -> Int { ranks * max(1, cores / threads) }
 
-    /// Threads per shard for a given shard count, by the same rule: a dense model whose batch,
-    /// split one shard per core, would leave fewer than `fewestRows` rows gets this process's
-    /// cores over its shards; otherwise 1 (so runs given one core each by --shards stay on it).
+    /// Threads per shard for a given shard count, by the same rule: a model whose batch, split one
+    /// shard per core, would leave fewer than its `threadsBelowRows` rows gets this process's cores
+    /// over its shards; otherwise 1 (so runs given one core each by --shards stay on it).
     public static func threads(shards: Int, model: ModelSpec, batch: Int) -> Int {
-        guard model.specification.rowsShareThreads, batch / (ranks * cores) < fewestRows else { return 1 }
+        guard batch / (ranks * cores) < model.specification.threadsBelowRows else { return 1 }
         let local = (shards + ranks - 1) / ranks
         return max(1, cores / max(local, 1))
     }

@@ -13,7 +13,7 @@ extension DenseAutoencoderConfig: ModelSpecification {
          ModelPreset(.denoising, preset(.denoising), noise: "gaussian:0.3+clip"), ModelPreset(.dropout, preset(.dropout)),
          ModelPreset(.contractive, preset(.contractive))]
     }
-    public var rowsShareThreads: Bool { true }
+    public var threadsBelowRows: Int { CoreSplit.denseRows }
 
     public mutating func resolve(rowShape shape: ImageShape) throws {
         if widths.isEmpty { widths = [shape.count, 32] }

@@ -40,7 +40,7 @@ extension DisentanglingAutoencoderConfig: ModelSpecification {
     public var fixesSequenceSteps: Bool { form == .split }
     /// The split form is dense layers over the batch (M7 at 4-16 rows per shard: 1 x 2 threads
     /// ran 1.18x faster than 2 x 1 on 2 cores); the AdaIN form's convolutions run per sample.
-    public var rowsShareThreads: Bool { form == .split }
+    public var threadsBelowRows: Int { form == .split ? CoreSplit.denseRows : 0 }
     public var readsLabels: Bool { true }
 
     /// M7 of the references: the default on 10-class digits (784-512-256-16, adversary 256,

@@ -46,9 +46,10 @@ public protocol ModelSpecification: Sendable, Codable, Equatable {
     var fixesSequenceSteps: Bool { get }
     /// Why this (resolved) config cannot build a model, or nil.
     func validationError() -> String?
-    /// True when a shard's rows go through a few large GEMMs (dense layers over the batch), so a
-    /// shard with few rows runs faster on several threads than several shards on one each.
-    var rowsShareThreads: Bool { get }
+    /// Rows per shard below which one shard on several threads outruns several shards on one
+    /// each (0: never): 64 where a shard's rows go through a few large GEMMs (dense layers over the
+    /// batch), 8 for the recurrent steps (measured on 2 cores, docs/performance.md).
+    var threadsBelowRows: Int { get }
     /// True when the model's rows are sequences (steps of values): what works on images
     /// (patches, augmenting, denoising image files) does not apply.
     var modelsSequences: Bool { get }
@@ -71,7 +72,7 @@ extension ModelSpecification {
     }
     public var sequenceSize: (steps: Int, features: Int)? { nil }
     public var fixesSequenceSteps: Bool { false }
-    public var rowsShareThreads: Bool { false }
+    public var threadsBelowRows: Int { 0 }
     public var modelsSequences: Bool { sequenceSize != nil }
     public var denoisesWholeImages: Bool { false }
 

@@ -20,7 +20,7 @@ extension RBMConfig: ModelSpecification {
         optimizer.initialMomentumEpochs = 5
         return optimizer
     }
-    public var rowsShareThreads: Bool { true }
+    public var threadsBelowRows: Int { CoreSplit.denseRows }
 
     public mutating func resolve(rowShape shape: ImageShape) throws {
         if visible == 0 { visible = shape.count }

@@ -9,7 +9,7 @@ import Models
 extension VariationalAutoencoderConfig: ModelSpecification {
     public static let key = "vae"
     public static var presets: [ModelPreset] { [ModelPreset(.vae, VariationalAutoencoderConfig(widths: [0, 400, 20]))] }
-    public var rowsShareThreads: Bool { true }
+    public var threadsBelowRows: Int { CoreSplit.denseRows }
 
     public mutating func resolve(rowShape shape: ImageShape) throws {
         switch architecture {

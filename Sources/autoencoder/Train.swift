@@ -79,9 +79,9 @@ struct Train: ParsableCommand {
         + "core busy with --threads-per-shard threads each). Same seed and shards: bit-identical runs."))
     var shards: Int?
 
-    @Option(help: ArgumentHelp("Threads per shard for its GEMMs; results do not depend on it (default: the cores over "
-        + "the shards; with no --shards, more than 1 only for dense models whose shards would get fewer than "
-        + "\(CoreSplit.fewestRows) rows).", valueName: "N"))
+    @Option(help: ArgumentHelp("Threads per shard for its layers' loops; results agree with one thread within float "
+        + "rounding (default: the cores over the shards; with no --shards, more than 1 only where shards would get "
+        + "fewer than \(CoreSplit.denseRows) rows for dense models, 8 for lstm/gru).", valueName: "N"))
     var threadsPerShard: Int?
 
     @Option(help: ArgumentHelp("Under mpirun: how ranks sum the gradient. ordered (default): rank after rank in shard "

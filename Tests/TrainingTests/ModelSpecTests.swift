@@ -70,4 +70,22 @@ import Training
         #expect(TrainingConfig(family: .denoising, data: "x").noise == "gaussian:0.3+clip")
         #expect(TrainingConfig(family: .denoiser, data: "x").patch == 48)
     }
+
+    /// The automatic split: threads per shard only where shards would get fewer rows than the
+    /// model runs best with alone (dense 64, recurrent 8, convolutional never).
+    @Test func automaticSplitFollowsEachModelsRows() {
+        let cores = CoreSplit.cores
+        guard cores >= 2 else { return }
+        let dense = ModelSpec.dense(DenseAutoencoderConfig(widths: [784, 64]))
+        let lstm = ModelSpec.sequence(SequenceAutoencoderConfig(cell: .lstm, steps: 28, features: 28))
+        let conv = ModelSpec.conv(ConvAutoencoderConfig())
+        #expect(CoreSplit.threads(model: dense, batch: 16 * cores) > 1)
+        #expect(CoreSplit.threads(model: dense, batch: 64 * cores) == 1)
+        #expect(CoreSplit.threads(model: lstm, batch: 4 * cores) > 1)
+        #expect(CoreSplit.threads(model: lstm, batch: 8 * cores) == 1)
+        #expect(CoreSplit.threads(model: conv, batch: 1) == 1)
+        #expect(CoreSplit.threads(shards: cores, model: lstm, batch: 4 * cores) == 1)
+        #expect(CoreSplit.threads(shards: 1, model: lstm, batch: 4 * cores) == cores)
+        #expect(CoreSplit.threads(shards: 1, model: conv, batch: 4) == 1)
+    }
 }
