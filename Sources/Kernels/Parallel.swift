@@ -20,7 +20,7 @@ public enum Parallel {
 /// Elementwise work over a matrix's rows on the calling shard's team: contiguous blocks of rows,
 /// one per member; alone without a team or when the work is small (waking the team costs more).
 public enum TeamRows {
-    public typealias Task = @convention(c) (UnsafeMutableRawPointer?, Int) -> Void
+    public typealias Task = Parallel.Task
 
     /// What a task receives: the caller's work and the block's rows.
     public struct Job<Work> {

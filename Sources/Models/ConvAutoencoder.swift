@@ -206,8 +206,8 @@ public struct ConvAutoencoder: AutoencoderModel, FusedTrainingModel, NonFiniteDi
         while start < rows {
             let chunk = start..<min(start + teamChunk, rows)
             network.forward(ws, rows: chunk, params: params, training: true)
-            for part in Swift.stride(from: chunk.lowerBound, to: chunk.upperBound, by: chunkRows) {
-                let lossRows = part..<min(part + chunkRows, chunk.upperBound)
+            for first in Swift.stride(from: chunk.lowerBound, to: chunk.upperBound, by: chunkRows) {
+                let lossRows = first..<min(first + chunkRows, chunk.upperBound)
                 let dOutput = ws.matrix(network.gradients.last!!, rows: lossRows)
                 dOutput.fill(0)
                 let part = Loss.evaluate(config.loss, output: ws.matrix(network.activations.last!, rows: lossRows),
