@@ -147,7 +147,7 @@ extension TrainingRun {
     /// left) followed by its free code decoded with each column's label. Sequences: for `rows`
     /// test sequences, the source, a sequence of another label (the reference) and the source
     /// converted to that label, per feature.
-    public func writeSwaps(to path: String, rows: Int, columns: Int) throws {
+    public func writeSwaps(to path: String, rows: Int, columns: Int, scale: Int? = nil) throws {
         let latent = try disentanglingModel()
         let testLabels = labels(testSource, testIndices)
         let width = latent.codeWidth
@@ -204,6 +204,11 @@ extension TrainingRun {
         }
         let shape = try gridShape()
         var grid = ImageGrid(tileWidth: shape.width, tileHeight: shape.height, channels: shape.channels)
+        grid.scale = scale ?? ImageGrid.readableScale(tileHeight: shape.height)
+        let axes = latent is AdaINAutoencoder
+            ? "rows: the style of the left image\ncolumns: the content of the top image"
+            : "rows: the free code (style) of the left image\ncolumns: the label of the top image"
+        grid.caption = "\(config.modelDescription), epoch \(progress.epoch)\n" + axes
         var header = [Float](repeating: 0, count: rowWidth)
         for b in columnPositions { header += row(b) }
         grid.addRow(label: nil, tiles: header.map { min(max($0, 0), 1) })

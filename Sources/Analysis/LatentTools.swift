@@ -22,16 +22,20 @@ extension TrainingRun {
         return clean
     }
 
-    func writeRows(_ rows: [(label: String?, images: [Float])], to path: String) throws {
+    /// `rows` as a grid under `caption` (the model and epoch above it), tiles at `scale` (nil: readable).
+    func writeRows(_ rows: [(label: String?, images: [Float])], to path: String, scale: Int?, caption: String) throws {
         let shape = try gridShape()
         var grid = ImageGrid(tileWidth: shape.width, tileHeight: shape.height, channels: shape.channels)
+        grid.scale = scale ?? ImageGrid.readableScale(tileHeight: shape.height)
+        grid.caption = "\(config.modelDescription), epoch \(progress.epoch)\n" + caption
         for row in rows { grid.addRow(label: row.label, tiles: row.images.map { min(max($0, 0), 1) }) }
         try PNGCodec.write(grid.render(), to: path)
     }
 
     /// `count` decoded draws from the model's prior (spread scaled by `temperature`): rows of 10,
     /// or one labelled row per component for a prior with components (mixture, clusters).
-    public func writeSamples(to path: String, count: Int, seed: UInt64, temperature: Float = 1) throws {
+    public func writeSamples(to path: String, count: Int, seed: UInt64, temperature: Float = 1,
+                             scale: Int? = nil) throws {
         let latent = try latentModel()
         guard latent.prior != nil else {
             throw TrainingError("the \(config.family.rawValue) model has no prior to sample from (train --model vae or aae)")
@@ -54,12 +58,14 @@ extension TrainingRun {
             rows.append((components > 0 ? "\(start / perRow)" : nil,
                          Array(images[(start * width)..<(min(start + perRow, total) * width)])))
         }
-        try writeRows(rows, to: path)
+        var caption = "\(total) draws from the prior" + (temperature == 1 ? "" : ", temperature \(temperature)")
+        if components > 0 { caption += ", one row per component" }
+        try writeRows(rows, to: path, scale: scale, caption: caption)
     }
 
     /// Rows between pairs of test images (0-1, 2-3, ...): the first image, `steps` decoded codes
     /// from one code to the other (spherical for a VAE, linear otherwise), the second image.
-    public func writeInterpolations(to path: String, pairs: Int, steps: Int) throws {
+    public func writeInterpolations(to path: String, pairs: Int, steps: Int, scale: Int? = nil) throws {
         let latent = try latentModel()
         let available = min(2 * pairs, testIndices.count) / 2
         guard available > 0 else { throw TrainingError("interpolation needs at least 2 test samples") }
@@ -80,7 +86,9 @@ extension TrainingRun {
             rows.append((nil, Array(originals[(2 * p * width)..<((2 * p + 1) * width)]) + decoded
                 + Array(originals[((2 * p + 1) * width)..<((2 * p + 2) * width)])))
         }
-        try writeRows(rows, to: path)
+        let kind = latent.prior == .gaussian ? "spherical" : "linear"
+        try writeRows(rows, to: path, scale: scale,
+                      caption: "test image | \(steps) decoded codes, \(kind) path | test image")
     }
 
     /// Spherical interpolation (Shoemake), linear when the codes are (anti)parallel.
@@ -97,7 +105,8 @@ extension TrainingRun {
     /// with that dimension swept over `steps` values, -range...range in prior standard deviations
     /// for a VAE, the test codes' mean +- range standard deviations otherwise. A 2-D code gives a
     /// 2-D manifold grid instead (both dimensions swept; prior quantiles for a VAE).
-    public func writeTraversal(to path: String, dimensions: Int, steps: Int, range: Float) throws {
+    public func writeTraversal(to path: String, dimensions: Int, steps: Int, range: Float,
+                               scale: Int? = nil) throws {
         let latent = try latentModel()
         let (codes, _, z) = try encodeTestSplit()
         let n = codes.count / z
@@ -139,7 +148,13 @@ extension TrainingRun {
                 rows.append(("z\(j)", trainer.decode(codes: path)))
             }
         }
-        try writeRows(rows, to: path)
+        let sweep = String(format: "%g", range)
+        let caption = z == 2
+            ? (gaussian ? "z0 left to right, z1 bottom to top, prior quantiles"
+                        : "z0 left to right, z1 bottom to top, mean -\(sweep) to +\(sweep) sd")
+            : "rows: one code value swept, " + (gaussian ? "-\(sweep) to +\(sweep) prior sd"
+                                                          : "mean -\(sweep) to +\(sweep) sd of the test codes")
+        try writeRows(rows, to: path, scale: scale, caption: caption)
     }
 
     /// The standard normal quantile (Acklam's rational approximation, relative error < 1.2e-9).

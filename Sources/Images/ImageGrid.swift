@@ -13,7 +13,8 @@ public struct ImageGrid: Sendable {
     public var background: Float
     /// Each tile pixel drawn as a `scale` x `scale` block (nearest neighbour), for small tiles.
     public var scale = 1
-    /// A line of text above the rows (model, epoch, figures), or nil.
+    /// Text above the rows (model, epoch, figures; lines split at newlines), or nil. It grows with
+    /// `scale` (up to 3x), so it stays readable beside enlarged tiles.
     public var caption: String?
     public private(set) var rows: [(label: String?, tiles: [Float])] = []
 
@@ -46,8 +47,24 @@ public struct ImageGrid: Sendable {
     /// Scale of label glyphs: 2 when a row is tall enough, else 1.
     var labelScale: Int { tileHeight * scale >= 2 * BitmapFont.glyphHeight + 2 ? 2 : 1 }
 
-    /// Pixels above the first row taken by the caption (its glyphs and a gutter below).
-    var captionHeight: Int { caption == nil ? 0 : BitmapFont.glyphHeight + gutter + 1 }
+    /// The scale at which tiles of `tileHeight` pixels are at least 48 pixels tall (at most 4): the
+    /// default of the tool's grids, so that 28-pixel digits are not drawn thumbnail-small.
+    public static func readableScale(tileHeight: Int) -> Int {
+        tileHeight >= 48 ? 1 : min(4, (48 + tileHeight - 1) / tileHeight)
+    }
+
+    /// Scale of the caption's glyphs.
+    var textScale: Int { min(max(scale, 1), 3) }
+
+    var captionLines: [String] {
+        caption.map { $0.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) } ?? []
+    }
+
+    /// Height of one caption line, glyphs and the space below them.
+    var captionLineHeight: Int { (BitmapFont.glyphHeight + 2) * textScale }
+
+    /// Pixels above the first row taken by the caption (its lines and a gutter below).
+    var captionHeight: Int { caption == nil ? 0 : captionLines.count * captionLineHeight + gutter - 1 }
 
     var labelWidth: Int {
         let widest = rows.compactMap { $0.label }.map { BitmapFont.width(of: $0, scale: labelScale) }
@@ -62,14 +79,15 @@ public struct ImageGrid: Sendable {
         let left = labelWidth
         let (cellWidth, cellHeight) = (tileWidth * scale, tileHeight * scale)
         let top = captionHeight
-        let captionWidth = caption.map { BitmapFont.width(of: $0, scale: 1) + 2 * gutter + 2 } ?? 0
+        let captionWidth = captionLines.map { BitmapFont.width(of: $0, scale: textScale) + 2 * gutter + 2 }
+            .max() ?? 0
         let width = max(left + gutter + columns * (cellWidth + gutter), captionWidth)
         let height = top + gutter + max(rows.count, 1) * (cellHeight + gutter)
         var canvas = [Float](repeating: background, count: width * height * channels)
         let ink: Float = background < 0.5 ? 1 : 0
-        if let caption {
-            BitmapFont.draw(caption, into: &canvas, canvasWidth: width, channels: channels, x0: gutter + 1,
-                            y0: gutter, scale: 1, value: ink)
+        for (i, line) in captionLines.enumerated() {
+            BitmapFont.draw(line, into: &canvas, canvasWidth: width, channels: channels, x0: gutter + 1,
+                            y0: gutter + i * captionLineHeight, scale: textScale, value: ink)
         }
         let plane = tileHeight * tileWidth
         for (r, row) in rows.enumerated() {

@@ -2,7 +2,7 @@
 // PNGImage, so the tool needs no plotting library. Axis ticks follow the "nice numbers" rule
 // (1, 2 or 5 times a power of ten; Heckbert, "Nice numbers for graph labels", Graphics Gems
 // 1990); lines are Bresenham's algorithm (IBM Systems Journal 4(1), 1965), 2 px thick, no
-// anti-aliasing. Text is the 3x5 BitmapFont at scale 2.
+// anti-aliasing. Text is the 5x9 BitmapFont at scale 2.
 
 import Foundation
 
@@ -50,7 +50,7 @@ public struct LinePlot: Sendable {
 
     // MARK: Geometry
 
-    /// Text scale: glyphs are 6x10 pixels with an 8-pixel advance.
+    /// Text scale: glyphs are 10x18 pixels with a 12-pixel advance.
     static let scale = 2
     static let textHeight = BitmapFont.glyphHeight * scale
     static let margin = 10
@@ -89,7 +89,7 @@ public struct LinePlot: Sendable {
 
     /// The plot frame in a `width` x `height` rendering: inclusive pixel coordinates of its lines.
     /// Data is drawn strictly inside it.
-    public func frame(width: Int = 640, height: Int = 400) -> (left: Int, top: Int, right: Int, bottom: Int) {
+    public func frame(width: Int = 800, height: Int = 500) -> (left: Int, top: Int, right: Int, bottom: Int) {
         let layout = layout(width: width, height: height)
         return (layout.left, layout.top, layout.right, layout.bottom)
     }
@@ -133,7 +133,7 @@ public struct LinePlot: Sendable {
     // MARK: Rendering
 
     /// Draws the plot on a white background.
-    public func render(width: Int = 640, height: Int = 400) -> PNGImage {
+    public func render(width: Int = 800, height: Int = 500) -> PNGImage {
         let canvas = draw(width: width, height: height)
         return PNGImage(width: width, height: height, layout: .rgb, bitDepth: 8,
                         samples: canvas.pixels.map(UInt16.init))

@@ -85,7 +85,7 @@ public final class RunFolderWriter: RunReporter {
             logFile.write(entry)
             if let grid = e.grid {
                 try run.writeGrid(grid, to: folder + String(format: "/grids/reconstruction-step-%08d.png", e.step),
-                                  scale: run.config.gridScale ?? 1,
+                                  scale: run.config.gridScale,
                                   caption: "\(run.config.modelDescription), step \(e.step), " + run.qualityText(inside: test))
             }
         case .epochEnded(let end):
@@ -126,7 +126,7 @@ public final class RunFolderWriter: RunReporter {
                 caption += String(format: ", test squared error/image %.3f", error)
             }
             try run.writeGrid(grid, to: folder + String(format: "/grids/reconstruction-epoch-%03d.png", epoch),
-                              scale: run.config.gridScale ?? 1, caption: caption)
+                              scale: run.config.gridScale, caption: caption)
             if let filters = run.model as? any FilterModel, !run.isSequenceData {
                 try run.writeFilters(of: filters, to: folder + String(format: "/grids/filters-epoch-%03d.png", epoch))
             }

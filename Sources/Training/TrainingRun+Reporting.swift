@@ -142,8 +142,9 @@ extension TrainingRun {
 
     /// Writes a clean | corrupted | reconstruction grid of the first `count` test samples
     /// (rows of up to 10 samples); for sequence data, a plot of original vs reconstruction per
-    /// feature of the first few test sequences, in the data's units.
-    public func writeGrid(to path: String, count: Int, scale: Int = 1, caption: String? = nil) throws {
+    /// feature of the first few test sequences, in the data's units. `scale` nil: a readable
+    /// one for the tile size (`ImageGrid.readableScale`).
+    public func writeGrid(to path: String, count: Int, scale: Int? = nil, caption: String? = nil) throws {
         try writeGrid(gridRows(count: count), to: path, scale: scale, caption: caption)
     }
 
@@ -170,7 +171,7 @@ extension TrainingRun {
     }
 
     /// Draws `rows` as a grid (images of 1 or 3 channels; nothing for others) or a sequence plot.
-    public func writeGrid(_ rows: GridRows, to path: String, scale: Int = 1, caption: String? = nil) throws {
+    public func writeGrid(_ rows: GridRows, to path: String, scale: Int? = nil, caption: String? = nil) throws {
         let ids = rows.ids, width = model.targetWidth
         let (clean, noisy, recon) = (rows.clean, rows.noisy, rows.reconstructions)
         if let sequences = testSequences?.sequences {
@@ -195,7 +196,7 @@ extension TrainingRun {
         }
         guard let shape = testImages?.rowShape, shape.channels == 1 || shape.channels == 3 else { return }
         var grid = ImageGrid(tileWidth: shape.width, tileHeight: shape.height, channels: shape.channels)
-        grid.scale = scale
+        grid.scale = scale ?? ImageGrid.readableScale(tileHeight: shape.height)
         grid.caption = caption
         let perRow = 10
         for start in stride(from: 0, to: ids.count, by: perRow) {
@@ -209,15 +210,21 @@ extension TrainingRun {
 
     /// The loss per epoch so far (log scale), train, test and the model's test loss parts.
     func writePlot(to path: String) throws {
-        var plot = LinePlot(title: "loss per epoch", xLabel: "epoch", yLabel: "objective", logScaleY: true)
-        plot.add("train", color: (31, 119, 180), points: progress.history.map { (Double($0.epoch), $0.trainLoss) })
-        plot.add("test", color: (214, 39, 40),
-                 points: progress.history.compactMap { r in r.testLoss.map { (Double(r.epoch), $0) } })
+        var series: [(String, (UInt8, UInt8, UInt8), [(x: Double, y: Double)])] = [
+            ("train", (31, 119, 180), progress.history.map { (Double($0.epoch), $0.trainLoss) }),
+            ("test", (214, 39, 40), progress.history.compactMap { r in r.testLoss.map { (Double(r.epoch), $0) } }),
+        ]
         let colors: [(UInt8, UInt8, UInt8)] = [(44, 160, 44), (148, 103, 189), (140, 86, 75), (227, 119, 194)]
         for (i, name) in reporting.lossPartNames.enumerated() {
-            plot.add("test " + name, color: colors[i % colors.count],
-                     points: progress.history.compactMap { r in r.testParts?[name].map { (Double(r.epoch), $0) } })
+            series.append(("test " + name, colors[i % colors.count],
+                           progress.history.compactMap { r in r.testParts?[name].map { (Double(r.epoch), $0) } }))
         }
+        // A log axis only when every value can be drawn on it (an RBM's free energy goes negative).
+        let logScale = series.allSatisfy { $0.2.allSatisfy { !$0.y.isFinite || $0.y > 0 } }
+        let unit = reporting.objectiveUnit == .perSample ? "per sample" : "per value"
+        let yLabel = "objective " + unit + (logScale ? ", log scale" : "")
+        var plot = LinePlot(title: "loss per epoch", xLabel: "epoch", yLabel: yLabel, logScaleY: logScale)
+        for (name, color, points) in series { plot.add(name, color: color, points: points) }
         try PNGCodec.write(plot.render(), to: path)
     }
 

@@ -34,14 +34,11 @@ struct Grid: ParsableCommand {
     @Option(help: "Output PNG file.")
     var out: String = "grid.png"
 
-    @Option(help: ArgumentHelp("Draw each tile pixel as an N x N block (nearest neighbour), for small images.",
-                               valueName: "N"))
-    var scale: Int = 1
+    @OptionGroup var gridScale: GridScale
 
     func validate() throws {
         guard count > 0 else { throw ValidationError("--count must be positive, got \(count)") }
         if let columns, columns <= 0 { throw ValidationError("--columns must be positive") }
-        guard (1...16).contains(scale) else { throw ValidationError("--scale must be 1 to 16") }
         do {
             _ = try Corruption(parsing: noise)
         } catch let error as InputError {
@@ -71,7 +68,7 @@ struct Grid: ParsableCommand {
         }
         let shape = assembler.rowShape
         var grid = ImageGrid(tileWidth: shape.width, tileHeight: shape.height, channels: shape.channels)
-        grid.scale = scale
+        grid.scale = gridScale.scale ?? ImageGrid.readableScale(tileHeight: shape.height)
         grid.caption = "\(corruption), seed \(seed), epoch \(epoch)"
         let perRow = columns ?? min(n, 10)
         for start in stride(from: 0, to: n, by: perRow) {

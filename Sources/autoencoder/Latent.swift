@@ -45,6 +45,8 @@ struct Sample: ParsableCommand {
     @Option(help: "Output PNG file.")
     var out: String = "samples.png"
 
+    @OptionGroup var grid: GridScale
+
     func validate() throws {
         guard count > 0 else { throw ValidationError("--count must be positive") }
         guard temperature > 0 else { throw ValidationError("--temperature must be positive") }
@@ -52,7 +54,7 @@ struct Sample: ParsableCommand {
 
     func run() throws {
         let run = try options.load()
-        try run.writeSamples(to: out, count: count, seed: seed, temperature: temperature)
+        try run.writeSamples(to: out, count: count, seed: seed, temperature: temperature, scale: grid.scale)
         print("\(count) samples -> \(out)")
     }
 }
@@ -73,13 +75,15 @@ struct Interpolate: ParsableCommand {
     @Option(help: "Output PNG file.")
     var out: String = "interpolation.png"
 
+    @OptionGroup var grid: GridScale
+
     func validate() throws {
         guard pairs > 0, steps > 0 else { throw ValidationError("--pairs and --steps must be positive") }
     }
 
     func run() throws {
         let run = try options.load()
-        try run.writeInterpolations(to: out, pairs: pairs, steps: steps)
+        try run.writeInterpolations(to: out, pairs: pairs, steps: steps, scale: grid.scale)
         print("\(pairs) interpolations -> \(out)")
     }
 }
@@ -107,6 +111,8 @@ struct Traverse: ParsableCommand {
     @Option(help: "Output PNG file.")
     var out: String = "traversal.png"
 
+    @OptionGroup var grid: GridScale
+
     func validate() throws {
         guard dimensions > 0, steps > 0, range > 0 else {
             throw ValidationError("--dimensions, --steps and --range must be positive")
@@ -115,7 +121,7 @@ struct Traverse: ParsableCommand {
 
     func run() throws {
         let run = try options.load()
-        try run.writeTraversal(to: out, dimensions: dimensions, steps: steps, range: range)
+        try run.writeTraversal(to: out, dimensions: dimensions, steps: steps, range: range, scale: grid.scale)
         print("traversal -> \(out)")
     }
 }
@@ -143,13 +149,15 @@ struct Swap: ParsableCommand {
     @Option(help: "Output PNG file.")
     var out: String = "swap.png"
 
+    @OptionGroup var grid: GridScale
+
     func validate() throws {
         guard rows > 0, columns > 0 else { throw ValidationError("--rows and --columns must be positive") }
     }
 
     func run() throws {
         let run = try options.load()
-        try run.writeSwaps(to: out, rows: rows, columns: columns)
+        try run.writeSwaps(to: out, rows: rows, columns: columns, scale: grid.scale)
         print("swaps -> \(out)")
     }
 }

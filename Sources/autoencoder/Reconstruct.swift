@@ -26,6 +26,18 @@ struct CheckpointOptions: ParsableArguments {
     }
 }
 
+/// `--scale N` of the commands that write image grids.
+struct GridScale: ParsableArguments {
+    @Option(help: ArgumentHelp("Draw each tile pixel as an N x N block (nearest neighbour); the caption grows "
+                               + "with it. Default: enough for tiles at least 48 pixels tall (2 for 28x28 digits).",
+                               valueName: "N"))
+    var scale: Int?
+
+    func validate() throws {
+        if let scale, !(1...16).contains(scale) { throw ValidationError("--scale must be 1 to 16, got \(scale)") }
+    }
+}
+
 struct Reconstruct: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a clean | corrupted | reconstruction grid of test samples from a checkpoint.")
@@ -38,13 +50,10 @@ struct Reconstruct: ParsableCommand {
     @Option(help: "Output PNG file.")
     var out: String = "reconstruction.png"
 
-    @Option(help: ArgumentHelp("Draw each tile pixel as an N x N block (nearest neighbour), for small images.",
-                               valueName: "N"))
-    var scale: Int = 1
+    @OptionGroup var grid: GridScale
 
     func validate() throws {
         guard count > 0 else { throw ValidationError("--count must be positive") }
-        guard (1...16).contains(scale) else { throw ValidationError("--scale must be 1 to 16") }
     }
 
     func run() throws {
@@ -52,8 +61,12 @@ struct Reconstruct: ParsableCommand {
         // The caption: what the checkpoint is and how well it does on these data.
         let e = run.evaluateTestSplit()
         var caption = "\(run.config.modelDescription), epoch \(run.progress.epoch)"
-        caption += run.isSequenceData ? "" : String(format: ", squared error/image %.3f", e.squaredErrorPerImage)
-        try run.writeGrid(to: out, count: count, scale: scale, caption: caption)
+        if let psnr = e.psnr {
+            caption += String(format: ", test PSNR %.2f dB", psnr)
+        } else if !run.isSequenceData {
+            caption += String(format: ", test squared error/image %.3f", e.squaredErrorPerImage)
+        }
+        try run.writeGrid(to: out, count: count, scale: grid.scale, caption: caption)
         print("wrote \(out): \(min(count, run.testSampleCount)) test samples of \(run.config.data)")
     }
 }

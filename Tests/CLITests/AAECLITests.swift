@@ -20,11 +20,12 @@ import TestSupport
             #expect(log.contains("\"\(key)\""), "\(key) missing from the log")
         }
         #expect(FileManager.default.fileExists(atPath: run + "/plots/latent-epoch-001.png"))
-        let sample = try runTool(["sample", "--checkpoint", run, "--count", "30", "--out", folder + "/s.png"])
+        let sample = try runTool(["sample", "--checkpoint", run, "--count", "30", "--scale", "1", "--out", folder + "/s.png"])
         #expect(sample.status == 0, "\(sample.stderr)")
-        // One row per component (10), three samples each, tiles of 28 + 2, a label column.
+        // A two-line caption (the model; what the rows are), one row per component (10), three
+        // samples each, tiles of 28 + 2, a label column.
         let image = try PNGCodec.read(path: folder + "/s.png")
-        #expect(image.height == 2 + 10 * 30, "height \(image.height)")
+        #expect(image.height == GridCLITests.captionBand(lines: 2) + 2 + 10 * 30, "height \(image.height)")
         let interpolate = try runTool(["interpolate", "--checkpoint", run, "--pairs", "2", "--out", folder + "/i.png"])
         #expect(interpolate.status == 0, "\(interpolate.stderr)")
 

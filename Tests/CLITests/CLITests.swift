@@ -109,7 +109,8 @@ func runTool(_ arguments: [String]) throws -> (status: Int32, stdout: String, st
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("epoch 1/1"))
         let grid = try PNGCodec.read(path: run + "/grids/reconstruction-epoch-001.png")
-        #expect(grid.height == 8 + 2 + 3 * 30)  // a caption, then clean, noisy, recon rows of 28x28 tiles
+        // A caption, then clean, noisy, recon rows of 28x28 tiles drawn at 2x.
+        #expect(grid.height == GridCLITests.captionBand(lines: 1, scale: 2) + 2 + 3 * 58)
         let evaluation = try runTool(["evaluate", "--checkpoint", run, "--json"])
         #expect(evaluation.status == 0, "\(evaluation.stderr)")
         let object = try JSONSerialization.jsonObject(with: Data(evaluation.stdout.utf8)) as? [String: Any]

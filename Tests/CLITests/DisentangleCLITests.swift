@@ -44,11 +44,14 @@ func writeDoubledVowels(to path: String) throws {
         let classifier = try #require(object?["classifier_accuracy"] as? Double)
         #expect(classifier > 0.8, "the classifier learns the digits: \(classifier)")
 
-        let swap = try runTool(["swap", "--checkpoint", run, "--rows", "4", "--columns", "10", "--out", folder + "/swap.png"])
+        let swap = try runTool(["swap", "--checkpoint", run, "--rows", "4", "--columns", "10", "--scale", "1",
+                                "--out", folder + "/swap.png"])
         #expect(swap.status == 0, "\(swap.stderr)")
         let grid = try PNGCodec.read(path: folder + "/swap.png")
-        // A header row and 4 rows; the source column and 10 label columns; tiles of 28 + 2.
-        #expect(grid.height == 2 + 5 * 30 && grid.width == 2 + 11 * 30, "\(grid.width)x\(grid.height)")
+        // A caption (the model; what rows and columns take), a header row and 4 rows; the source
+        // column and 10 label columns; tiles of 28 + 2.
+        #expect(grid.height == GridCLITests.captionBand(lines: 3) + 2 + 5 * 30 && grid.width >= 2 + 11 * 30,
+                "\(grid.width)x\(grid.height)")
         for command in ["interpolate", "traverse"] {
             let result = try runTool([command, "--checkpoint", run, "--out", folder + "/\(command).png"])
             #expect(result.status == 0, "\(command): \(result.stderr)")
@@ -88,10 +91,13 @@ func writeDoubledVowels(to path: String) throws {
         let object = try JSONSerialization.jsonObject(with: Data(evaluate.stdout.utf8)) as? [String: Any]
         let free = try #require(object?["probe_free"] as? Double), labelled = try #require(object?["probe_labelled"] as? Double)
         #expect(labelled > free, "the content code holds more of the digit than the style: \(labelled) vs \(free)")
-        let swap = try runTool(["swap", "--checkpoint", run, "--rows", "3", "--columns", "4", "--out", folder + "/swap.png"])
+        let swap = try runTool(["swap", "--checkpoint", run, "--rows", "3", "--columns", "4", "--scale", "1",
+                                "--out", folder + "/swap.png"])
         #expect(swap.status == 0, "\(swap.stderr)")
         let grid = try PNGCodec.read(path: folder + "/swap.png")
-        #expect(grid.height == 2 + 4 * 30 && grid.width == 2 + 5 * 30, "\(grid.width)x\(grid.height)")
+        // The caption's lines are wider than the 5 tiles: they set the width.
+        #expect(grid.height == GridCLITests.captionBand(lines: 3) + 2 + 4 * 30 && grid.width > 2 + 5 * 30,
+                "\(grid.width)x\(grid.height)")
         for command in ["encode", "interpolate", "traverse"] {
             let out = folder + (command == "encode" ? "/codes.npy" : "/\(command).png")
             let result = try runTool([command, "--checkpoint", run, "--out", out])

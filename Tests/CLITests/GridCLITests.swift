@@ -10,7 +10,7 @@ import TestSupport
 @Suite struct GridCLITests {
     @Test func scaleAndCaption() throws {
         let folder = try makeScratchFolder("gridscale")
-        let one = try runTool(["grid", "--data", "mnist-sample", "--count", "3", "--out", folder + "/one.png"])
+        let one = try runTool(["grid", "--data", "mnist-sample", "--count", "3", "--scale", "1", "--out", folder + "/one.png"])
         let three = try runTool(["grid", "--data", "mnist-sample", "--count", "3", "--scale", "3", "--out", folder + "/three.png"])
         #expect(one.status == 0 && three.status == 0, "\(one.stderr)\(three.stderr)")
         let small = try PNGCodec.read(path: folder + "/one.png"), big = try PNGCodec.read(path: folder + "/three.png")
@@ -21,7 +21,9 @@ import TestSupport
         for label in ["clean", "noisy"] { grid.addRow(label: label, tiles: [Float](repeating: 0, count: 3 * 784)) }
         #expect(big.width == grid.render().width && big.height == grid.render().height, "\(big.width)x\(big.height)")
         // Each pixel of the first clean tile is a 3x3 block of the unscaled one.
-        let (x1, y1) = (small.width - 3 * 30, 8 + 2), (x3, y3) = grid.tileOrigin(row: 0, column: 0)
+        var unscaled = grid
+        unscaled.scale = 1
+        let (x1, y1) = unscaled.tileOrigin(row: 0, column: 0), (x3, y3) = grid.tileOrigin(row: 0, column: 0)
         for y in 0..<28 {
             for x in 0..<28 {
                 let v = small.samples[(y1 + y) * small.width + x1 + x]
@@ -33,13 +35,31 @@ import TestSupport
                                  "--grid-scale", "2", "--run-dir", run])
         #expect(train.status == 0, "\(train.stderr)")
         let trained = try PNGCodec.read(path: run + "/grids/reconstruction-epoch-001.png")
-        #expect(trained.height == 8 + 2 + 2 * 58, "\(trained.height)")  // caption, clean and recon rows of 56 px
+        #expect(trained.height == Self.height(rows: 2, scale: 2), "\(trained.height)")  // clean and recon rows of 56 px
         let reconstruct = try runTool(["reconstruct", "--checkpoint", run, "--count", "2", "--scale", "4",
                                        "--out", folder + "/r.png"])
         #expect(reconstruct.status == 0, "\(reconstruct.stderr)")
-        #expect(try PNGCodec.read(path: folder + "/r.png").height == 8 + 2 + 2 * 114)
+        #expect(try PNGCodec.read(path: folder + "/r.png").height == Self.height(rows: 2, scale: 4))
+        // Without --scale, 28-pixel digits are drawn at 2x, as --scale 2 draws them.
+        let readable = try runTool(["grid", "--data", "mnist-sample", "--count", "3", "--out", folder + "/two.png"])
+        #expect(readable.status == 0, "\(readable.stderr)")
+        #expect(try PNGCodec.read(path: folder + "/two.png").height == Self.height(rows: 2, scale: 2))
         let refused = try runTool(["grid", "--data", "mnist-sample", "--scale", "0", "--out", folder + "/x.png"])
         #expect(refused.status != 0 && refused.stderr.contains("--scale"), "\(refused.stderr)")
+    }
+
+    /// Pixels a caption of `lines` lines takes above a grid's rows drawn at `scale`.
+    static func captionBand(lines: Int, scale: Int = 1) -> Int {
+        lines * (BitmapFont.glyphHeight + 2) * min(scale, 3) + 2 - 1
+    }
+
+    /// Height of a grid of 28x28 tiles under a one-line caption.
+    static func height(rows: Int, scale: Int) -> Int {
+        var grid = ImageGrid(tileWidth: 28, tileHeight: 28, channels: 1)
+        grid.caption = "caption"
+        grid.scale = scale
+        for _ in 0..<rows { grid.addRow(label: "row", tiles: [Float](repeating: 0, count: 784)) }
+        return grid.render().height
     }
 
     @Test func transparentImagesOnBlackAreWarnedAbout() throws {

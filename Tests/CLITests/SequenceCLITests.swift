@@ -16,7 +16,7 @@ import TestSupport
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("28 steps x 28 features"))
         let grid = try PNGCodec.read(path: run + "/grids/reconstruction-epoch-001.png")
-        #expect(grid.height == 8 + 2 + 2 * 30)  // a caption, then clean and recon rows of 28x28 tiles
+        #expect(grid.height == GridCLITests.height(rows: 2, scale: 2))  // clean and recon rows of 28x28 tiles at 2x
     }
 
     @Test func ueaTimeSeriesTrainEvaluateAndPlot() throws {

@@ -45,7 +45,7 @@ import Testing
         grid.addRow(tiles: [Float](repeating: 0.25, count: 144))
         let image = grid.render()
         let (tileX, _) = grid.tileOrigin(row: 0, column: 0)
-        #expect(tileX > 2 + 5 * 8 - 2)  // room for five scaled glyphs
+        #expect(tileX >= 2 + BitmapFont.width(of: "clean", scale: 1))  // room for the five glyphs
         var ink = 0
         for y in 0..<image.height {
             for x in 0..<tileX where image.samples[y * image.width + x] == 0 {
@@ -64,8 +64,9 @@ import Testing
         grid.scale = 3
         grid.caption = "ep 7"
         let image = grid.render()
-        let band = BitmapFont.glyphHeight + 2 + 1
-        #expect(image.width == 2 + 2 * (9 + 2) && image.height == band + 2 + 6 + 2)
+        // The caption grows with the tiles: glyphs at scale 3, one line plus the gutter below.
+        let band = (BitmapFont.glyphHeight + 2) * 3 + 2 - 1
+        #expect(image.width == BitmapFont.width(of: "ep 7", scale: 3) + 2 * 2 + 2 && image.height == band + 2 + 6 + 2)
         for column in 0..<2 {
             let (x0, y0) = grid.tileOrigin(row: 0, column: column)
             #expect(y0 == band + 2)
@@ -79,8 +80,14 @@ import Testing
         // The caption's ink (black on the mid-gray background) lies in its band.
         let ink = (0..<image.samples.count).filter { image.samples[$0] == 0 && $0 / image.width < band }.count
         #expect(ink > 20)
-        // A caption wider than the tiles widens the image.
+        // A caption wider than the tiles widens the image; each line takes a band.
+        grid.scale = 1
         grid.caption = "a caption much wider than two tiles"
         #expect(grid.render().width == BitmapFont.width(of: grid.caption!, scale: 1) + 2 * 2 + 2)
+        grid.caption = "line one\nline two, the wider"
+        let twoLines = grid.render()
+        #expect(twoLines.width == BitmapFont.width(of: "line two, the wider", scale: 1) + 2 * 2 + 2)
+        #expect(twoLines.height == 2 * (BitmapFont.glyphHeight + 2) + 2 - 1 + 2 + 2 + 2)
+        #expect(ImageGrid.readableScale(tileHeight: 28) == 2 && ImageGrid.readableScale(tileHeight: 64) == 1)
     }
 }

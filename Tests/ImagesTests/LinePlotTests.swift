@@ -37,13 +37,13 @@ import TestSupport
 
     @Test func renderedImageHasTheRequestedSize() {
         let plot = Self.lossPlot()
-        for (width, height) in [(640, 400), (320, 240), (801, 555)] {
+        for (width, height) in [(640, 400), (400, 260), (801, 555)] {
             let image = plot.render(width: width, height: height)
             #expect(image.width == width && image.height == height)
             #expect(image.layout == .rgb && image.bitDepth == 8)
             #expect(image.samples.count == width * height * 3)
         }
-        #expect(plot.render().width == 640 && plot.render().height == 400)
+        #expect(plot.render().width == 800 && plot.render().height == 500)
     }
 
     @Test(arguments: [false, true])
@@ -102,14 +102,14 @@ import TestSupport
         plot.add("all bad", color: Self.blue, points: [(1, .nan), (.infinity, 2)])
         plot.add("empty", color: (0, 160, 0), points: [])
         let image = plot.render()
-        #expect(image.width == 640)
+        #expect(image.width == 800)
         #expect(!Self.pixels(of: Self.red, in: image, plot: plot).isEmpty)
         #expect(Self.pixels(of: Self.blue, in: image, plot: plot).isEmpty)
 
         // Nothing drawable at all still renders axes.
         var empty = LinePlot(title: "nothing", xLabel: "x", yLabel: "y")
         empty.add("nan", color: Self.red, points: [(.nan, .nan)])
-        #expect(empty.render(width: 200, height: 150).height == 150)
+        #expect(empty.render(width: 320, height: 200).height == 200)
         #expect((4...6).contains(empty.yTicks.count))
     }
 

@@ -105,8 +105,8 @@ func sequenceResumeConfig(epochs: Int) -> TrainingConfig {
             #expect(FileManager.default.fileExists(atPath: folder + "/" + file), "\(file)")
         }
         let grid = try PNGCodec.read(path: folder + "/grids/reconstruction-epoch-002.png")
-        // A caption line (8 px), then three rows (clean, noisy, recon) of four 28x28 tiles.
-        #expect(grid.height == 8 + 2 + 3 * 30)
+        // A caption line, then three rows (clean, noisy, recon) of four 28x28 tiles, both at 2x.
+        #expect(grid.height == (BitmapFont.glyphHeight + 2) * 2 + 2 - 1 + 2 + 3 * 58)
         let lines = try String(contentsOfFile: folder + "/log.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(lines.filter { $0.contains("\"type\":\"epoch\"") }.count == 2)
         #expect(metrics["epochs_done"] == 2)
