@@ -70,11 +70,22 @@ public struct DataSource: Sendable {
         let resolved = resolve(path)
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isFolder) else {
-            let hint = bundledNames.contains(path) ? "" :
+            var hint = bundledNames.contains(path) ? "" :
                 " (bundled data: \(bundledNames.joined(separator: ", ")))"
+            let name = (path as NSString).lastPathComponent.lowercased()
+            if name.contains("mnist") && !bundledNames.contains(path) {
+                hint = "; full MNIST is not in the repository: tools/fetch-mnist downloads it into data/mnist/ "
+                    + "(or use the bundled sample: --data mnist-sample)"
+            }
             throw InputError(.notFound, path: path, "no such file or folder\(hint)")
         }
         if !isFolder.boolValue {
+            let kind = FileKind.describe(leadingBytes: FileKind.leadingBytes(of: resolved))
+            if let kind, kind.hasSuffix("image"), !resolved.lowercased().hasSuffix(".gz") {
+                throw InputError(.badMagic, path: path, "is \(kind); --data takes a folder of PNG images (class "
+                    + "subfolders or train/ and test/ folders too), MNIST-format IDX files or a folder of them, or "
+                    + "sequence files (.ts, .csv)")
+            }
             let labels = MNIST.labelsPath(forImages: resolved)
             let dataset = try MNIST.load(images: resolved, labels: labels)
             return DataSource(path: resolved, kind: .idxFile, train: dataset, test: nil, skipped: [])

@@ -42,8 +42,10 @@ public struct IDXFile: Sendable {
         let dimensions = Int(magicBytes[3])
         guard magicBytes[0] == 0, magicBytes[1] == 0, magicBytes[2] == 0x08,
               dimensions == 1 || dimensions == 3 else {
+            let found = FileKind.describe(leadingBytes: magicBytes + (try stream.read(count: 12)))
+                .map { "; the file is \($0)" } ?? ""
             throw InputError(.badMagic, path: path, "bad IDX magic \(hex(magic)): expected "
-                + "0x00000803 (images) or 0x00000801 (labels)")
+                + "0x00000803 (images) or 0x00000801 (labels)\(found)")
         }
         let sizeBytes = try stream.read(count: 4 * dimensions)
         guard sizeBytes.count == 4 * dimensions else {

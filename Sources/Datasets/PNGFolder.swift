@@ -58,6 +58,11 @@ extension PNGFolderOptions {
     }
 }
 
+extension PNGFolder {
+    /// What the error of a rejected file adds: the way past it.
+    static let skipBadHint = "; --skip-bad leaves rejected files out and lists them"
+}
+
 /// A file left out of a dataset with `--skip-bad`, and why.
 public struct SkippedFile: Sendable, Equatable, CustomStringConvertible {
     public let path: String
@@ -148,7 +153,10 @@ public enum PNGFolder {
             }
         }
         skipped.sort { $0.path < $1.path }
-        if !options.skipBad, let first = skipped.first { throw InputError(.corrupt, path: first.path, first.reason) }
+        if !options.skipBad, let first = skipped.first {
+            let others = skipped.count > 1 ? " (and \(skipped.count - 1) more)" : ""
+            throw InputError(.corrupt, path: first.path, first.reason + others + PNGFolder.skipBadHint)
+        }
         guard !keep.isEmpty else {
             throw InputError(.empty, path: folder,
                              "all \(index.files.count + index.skipped.count) PNG files were rejected")

@@ -57,7 +57,9 @@ public struct PNGIndex: Sendable {
                 files.append(listed[i])
                 headers.append(header)
             case .failure(let error):
-                guard keepingFailures else { throw InputError(.corrupt, path: error.path, error.reason) }
+                guard keepingFailures else {
+                    throw InputError(.corrupt, path: error.path, error.reason + PNGFolder.skipBadHint)
+                }
                 skipped.append(SkippedFile(path: error.path, reason: error.reason))
             }
         }

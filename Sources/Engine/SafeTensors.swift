@@ -147,6 +147,12 @@ public enum SafeTensors {
             throw fail(.truncated, "file is \(bytes.count) bytes, too short for the 8-byte header size")
         }
         let headerSize = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        if headerSize > UInt64(min(maximumHeaderBytes, bytes.count - 8)) && bytes.count > 8 && bytes[8] != UInt8(ascii: "{") {
+            // Not a damaged checkpoint but another kind of file: say so rather than quote a size.
+            let kind = FileKind.describe(leadingBytes: Array(bytes.prefix(16))).map { ", it is \($0)" } ?? ""
+            throw fail(.badHeader, "not a safetensors checkpoint (one starts with an 8-byte header length and a JSON "
+                + "header)\(kind); pass a run folder or its checkpoints/best.safetensors or last.safetensors")
+        }
         guard headerSize <= UInt64(maximumHeaderBytes) else {
             throw fail(.absurdSize,
                        "header size \(headerSize) bytes is larger than the \(maximumHeaderBytes)-byte limit")

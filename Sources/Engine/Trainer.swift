@@ -210,6 +210,12 @@ public final class Trainer: @unchecked Sendable {
     /// Updates applied by phase 0 (the step counter that checkpoints record).
     public var step: Int { optimizerState.updates[0] }
 
+    /// The learning rate of `phase`'s next update (its schedule applied).
+    public func learningRate(phase: Int = 0) -> Float {
+        let config = optimizers[phase]
+        return config.learningRate * config.schedule.factor(at: optimizerState.updates[phase])
+    }
+
     /// Fills each shard's input/target rows for `indices` of `epoch`, and its row keys.
     func assemble(_ assembler: any BatchSource, indices: UnsafeBufferPointer<Int>, epoch: Int,
                   plan: ShardPlan, shard s: Int) {

@@ -19,8 +19,13 @@ public enum CoreSplit {
         RankGroup.world == nil ? 1
             : ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap { Int($0) }.map { max($0, 1) } ?? 1
     }
-    /// The cores of this process: the machine's active cores shared by its ranks.
-    public static var cores: Int { max(1, ProcessInfo.processInfo.activeProcessorCount / localRanks) }
+    /// At most this many cores per process (`--threads`), or nil for all of them.
+    public nonisolated(unsafe) static var limit: Int?
+    /// The cores of this process: the machine's active cores shared by its ranks (at most `limit`).
+    public static var cores: Int {
+        let share = max(1, ProcessInfo.processInfo.activeProcessorCount / localRanks)
+        return limit.map { min(max($0, 1), share) } ?? share
+    }
 
     /// Threads per shard when none are asked for and the shard count is free: the fewest (powers
     /// of two up to the cores) that leave every shard the model's `threadsBelowRows` rows.

@@ -63,6 +63,7 @@ public final class RunFolderWriter: RunReporter {
             let report = window.report
             var line: [String: Any] = ["type": "step", "epoch": report.epoch + 1, "batch": report.batch, "step": window.step,
                                        "loss": report.loss, "ms_per_step": report.millisecondsPerStep,
+                                       "lr": Self.decimal(run.trainer.learningRate()),
                                        "samples_per_second": report.samplesPerSecond]
             if let peak = window.cachePeakBytes {
                 line["data_wait"] = report.dataWait
@@ -95,6 +96,7 @@ public final class RunFolderWriter: RunReporter {
                 "type": "epoch", "epoch": record.epoch, "step": end.step, "train_loss": record.trainLoss,
                 "test_loss": test.objective, "test_squared_error_per_image": test.squaredErrorPerImage,
                 "test_mse_per_pixel": test.msePerPixel, "seconds": record.seconds,
+                "lr": Self.decimal(run.trainer.learningRate()),
                 "samples_per_second": end.samplesPerSecond]
             for (name, value) in record.trainParts ?? [:] { entry["train_" + name] = value }
             for (name, value) in record.testParts ?? [:] { entry["test_" + name] = value }
@@ -138,4 +140,7 @@ public final class RunFolderWriter: RunReporter {
                                        title: "test codes, epoch \(epoch)")
         }
     }
+
+    /// A float as the decimal it was written as (0.001, not 0.0010000000474974513).
+    static func decimal(_ value: Float) -> Double { Double("\(value)") ?? Double(value) }
 }

@@ -273,8 +273,13 @@ public final class LogFile {
         self.handle = handle
     }
 
+    /// Writes `object` with the wall-clock time it was written ("time", ISO 8601, UTC).
     func write(_ object: [String: Any]) {
-        handle.write(LogFile.json(object) + Data("\n".utf8))
+        var stamped = object
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        stamped["time"] = formatter.string(from: Date())
+        handle.write(LogFile.json(stamped) + Data("\n".utf8))
     }
 
     /// JSON of `object` with non-finite numbers as null (JSON has no NaN): a diverged loss is

@@ -122,13 +122,17 @@ public final class TrainingRun {
         testImages = data.testImages
         testSequences = data.testSequences
         skipped = data.skipped
-        dataWarnings = data.warnings
         let shape = data.shape
         var trainCount = data.trainCount
         if evaluating == nil && config.batchSize > data.trainIndices.count {
             // A batch larger than the data would only size workspaces for rows that never come.
             config.batchSize = max(data.trainIndices.count, 1)
         }
+        var warnings = data.warnings
+        if evaluating == nil, let warning = Self.fewStepsWarning(config: config, samplesPerEpoch: trainCount) {
+            warnings.append(warning)
+        }
+        dataWarnings = warnings
         if config.optimizer.schedule.kind == .cosine && config.optimizer.schedule.totalSteps <= 1 {
             // Cosine decays over the whole run unless told otherwise.
             trainCount = max(trainCount, 1)
@@ -167,6 +171,20 @@ public final class TrainingRun {
             try Checkpoint.restore(contents, into: trainer)
             progress = contents.progress
         }
+    }
+
+    /// Below this many steps a run is warned about: it learns little more than the mean image.
+    public static let fewSteps = 300
+
+    /// The warning for a run of fewer than `fewSteps` steps, naming the --epochs that would give
+    /// 1,000; nil for a longer run.
+    static func fewStepsWarning(config: TrainingConfig, samplesPerEpoch: Int) -> String? {
+        let perEpoch = max(1, (samplesPerEpoch + config.batchSize - 1) / max(config.batchSize, 1))
+        let steps = config.epochs * perEpoch
+        guard steps < fewSteps else { return nil }
+        return "this run trains only \(steps) steps (\(config.epochs) epoch\(config.epochs == 1 ? "" : "s") of \(perEpoch) batches of \(config.batchSize) "
+            + "from \(samplesPerEpoch) samples); most models need 1000 or more to learn more than a blur: "
+            + "--epochs \((1000 + perEpoch - 1) / perEpoch) or a smaller --batch-size"
     }
 
     /// A streamed folder's cache: images decoded, samples read, and the most bytes held at once.

@@ -21,11 +21,41 @@ struct AutoencoderCommand: ParsableCommand {
                       Interpolate.self, Traverse.self, Swap.self, Bench.self, Inspect.self, Grid.self, Noise.self])
 
     static func main() {
+        refuseUnknownCommand()
         BLASKernel.restartIfNeeded()
         if let size = RankGroup.launchedSize, size > 1 {
             mainAsRank()
         }
         main(nil)
+    }
+
+    /// A first argument that is no command and no option: the nearest command's name, rather than
+    /// the parser's "unexpected argument". Exit 64, as other usage errors.
+    static func refuseUnknownCommand() {
+        guard let first = CommandLine.arguments.dropFirst().first, !first.hasPrefix("-") else { return }
+        let names = configuration.subcommands.map { $0._commandName } + ["help"]
+        guard !names.contains(first) else { return }
+        let nearest = names.min { editDistance($0, first) < editDistance($1, first) }!
+        let guess = editDistance(nearest, first) <= max(2, first.count / 3) ? "; did you mean '\(nearest)'?" : ""
+        FileHandle.standardError.write(Data(("Error: unknown command '\(first)'\(guess)\n"
+            + "Commands: \(names.dropLast().joined(separator: ", ")) (autoencoder --help)\n").utf8))
+        Foundation.exit(ExitCode.validationFailure.rawValue)
+    }
+
+    /// Levenshtein distance, with a transposition costing 1 ("trian" is one step from "train").
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        guard !a.isEmpty, !b.isEmpty else { return max(a.count, b.count) }
+        var d = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
+        for i in 0...a.count { d[i][0] = i }
+        for j in 0...b.count { d[0][j] = j }
+        for i in 1...a.count {
+            for j in 1...b.count {
+                d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1) }
+            }
+        }
+        return d[a.count][b.count]
     }
 
     /// Under `mpirun -np R` (R > 1): `train` and `bench` run as one job of R ranks. Rank 0 prints

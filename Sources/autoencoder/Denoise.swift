@@ -39,7 +39,7 @@ struct Denoise: ParsableCommand {
     @Flag(help: "Average over the 8 rotations and mirror images of each image (self-ensemble; 8x the time).")
     var ensemble = false
 
-    @Option(help: "Threads (default: active cores).")
+    @Option(help: ArgumentHelp("Cores to use (default: all).", valueName: "N"))
     var threads: Int?
 
     @Option(help: ArgumentHelp("The most pixels an input may declare (default 100000000).", valueName: "N"))

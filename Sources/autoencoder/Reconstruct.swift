@@ -18,11 +18,22 @@ struct CheckpointOptions: ParsableArguments {
     @Option(help: "Noise to use instead of the checkpoint's (e.g. none, gaussian:0.3).")
     var noise: String?
 
-    @Option(help: "Shards (default: active cores).")
+    @Option(help: "Shards (default: --threads).")
     var shards: Int?
 
+    @Option(help: ArgumentHelp("Cores to use (default: all).", valueName: "N"))
+    var threads: Int?
+
+    func validate() throws {
+        if let threads, threads <= 0 { throw ValidationError("--threads must be positive") }
+        if let shards, shards <= 0 { throw ValidationError("--shards must be positive") }
+    }
+
+    /// Shards for inference: one per core used.
+    var cores: Int { shards ?? min(threads ?? activeCores, activeCores) }
+
     func load() throws -> TrainingRun {
-        try TrainingRun.fromCheckpoint(checkpoint, data: data, noise: noise, shards: shards ?? activeCores)
+        try TrainingRun.fromCheckpoint(checkpoint, data: data, noise: noise, shards: cores)
     }
 }
 
@@ -117,7 +128,7 @@ struct Evaluate: ParsableCommand {
             // Whole images of --data (default: the training folder), corrupted here, then denoised.
             let data = try options.data ?? Checkpoint.load(options.checkpoint).config.data
             try DenoiserEvaluation(checkpoint: options.checkpoint, data: data, noise: options.noise, seed: seed,
-                                   tile: tile, ensemble: ensemble, threads: options.shards ?? activeCores, save: save)
+                                   tile: tile, ensemble: ensemble, threads: options.cores, save: save)
                 .run(json: json)
             return
         }

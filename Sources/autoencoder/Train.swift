@@ -75,6 +75,10 @@ struct Train: ParsableCommand {
     @Option(parsing: .unconditional, help: "Minibatch size (default 256).")
     var batchSize: Int?
 
+    @Option(help: ArgumentHelp("Cores to use (default: all; under mpirun, per rank); the automatic split of "
+        + "them into shards x threads per shard follows.", valueName: "N"))
+    var threads: Int?
+
     @Option(parsing: .unconditional, help: ArgumentHelp("Shards per minibatch, over all MPI ranks (default: every "
         + "core busy with --threads-per-shard threads each). Same seed and shards: bit-identical runs."))
     var shards: Int?
@@ -164,6 +168,7 @@ struct Train: ParsableCommand {
         if let threadsPerShard, threadsPerShard <= 0 || threadsPerShard > 256 {
             throw ValidationError("--threads-per-shard must be 1 to 256")
         }
+        if let threads, !(1...4096).contains(threads) { throw ValidationError("--threads must be 1 to 4096") }
         if let mpiTimeout, !(mpiTimeout >= 0 && mpiTimeout.isFinite) {
             throw ValidationError("--mpi-timeout must be a number of seconds >= 0")
         }
@@ -291,6 +296,7 @@ struct Train: ParsableCommand {
         if augment { config.augment = true }
         if let epochs { config.epochs = epochs }
         if let batchSize { config.batchSize = batchSize }
+        CoreSplit.limit = threads
         config.shards = shards ?? (base == nil
             ? CoreSplit.shards(threads: threadsPerShard ?? CoreSplit.threads(model: config.model, batch: config.batchSize))
             : config.shards)

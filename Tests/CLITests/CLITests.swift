@@ -60,13 +60,45 @@ func runTool(_ arguments: [String]) throws -> (status: Int32, stdout: String, st
         #expect(result.stderr.contains("bad IDX magic"))
         let missing = try runTool(["inspect", "--data", folder + "/nothing"])
         #expect(missing.status != 0 && missing.stderr.contains("no such file"))
+        // The mistakes a newcomer makes first: full MNIST not fetched, one PNG instead of a
+        // folder, a PNG renamed like an IDX file.
+        let mnist = try runTool(["inspect", "--data", folder + "/mnist"])
+        #expect(mnist.status != 0 && mnist.stderr.contains("tools/fetch-mnist"), "\(mnist.stderr)")
+        let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]
+        try writeFile(folder + "/photo.png", png)
+        let one = try runTool(["inspect", "--data", folder + "/photo.png"])
+        #expect(one.status != 0 && one.stderr.contains("is a PNG image; --data takes a folder"), "\(one.stderr)")
+        try writeFile(folder + "/renamed-idx3-ubyte", Array("label,x\n1,0.5\n".utf8))
+        let renamed = try runTool(["inspect", "--data", folder + "/renamed-idx3-ubyte"])
+        #expect(renamed.stderr.contains("bad IDX magic") && renamed.stderr.contains("the file is a text file"),
+                "\(renamed.stderr)")
+    }
+
+    @Test func mistypedCommandGetsTheNearestName() throws {
+        let typo = try runTool(["trian", "--model", "dense"])
+        #expect(typo.status == 64 && typo.stderr.contains("unknown command 'trian'; did you mean 'train'?"), "\(typo.stderr)")
+        let unknown = try runTool(["frobnicate"])
+        #expect(unknown.status == 64 && !unknown.stderr.contains("did you mean") && unknown.stderr.contains("Commands: train"))
+    }
+
+    @Test func shortRunsAreWarnedAndThreadsCapTheCores() throws {
+        let folder = try makeScratchFolder("clifew")
+        let result = try runTool(["train", "--model", "dense", "--layers", "784,16", "--epochs", "1", "--threads", "1",
+                                  "--run-dir", folder + "/run"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let output = result.stdout + result.stderr
+        // 5,000 sample digits at batch 256: 20 steps; 1,000 steps take 50 epochs.
+        #expect(output.contains("this run trains only 20 steps") && output.contains("--epochs 50"), "\(output)")
+        #expect(result.stdout.contains("1 shard(s)"), "\(result.stdout)")
+        let log = try String(contentsOfFile: folder + "/run/log.jsonl", encoding: .utf8)
+        #expect(log.contains("this run trains only 20 steps"))
     }
 
     @Test func gridWritesCleanAndNoisyRows() throws {
         let folder = try makeScratchFolder("cligrid")
         let out = folder + "/g.png"
         let result = try runTool(["grid", "--data", "data/mnist-sample", "--noise", "gaussian:0.3",
-                                  "--count", "6", "--columns", "3", "--out", out])
+                                  "--count", "6", "--columns", "3", "--scale", "1", "--out", out])
         #expect(result.status == 0, "\(result.stderr)")
         let image = try PNGCodec.read(path: out)
         // Four rows (clean, noisy, clean, noisy) of three 28x28 tiles, 2 px gutters, labels left.

@@ -110,6 +110,19 @@ func sequenceResumeConfig(epochs: Int) -> TrainingConfig {
         let lines = try String(contentsOfFile: folder + "/log.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(lines.filter { $0.contains("\"type\":\"epoch\"") }.count == 2)
         #expect(metrics["epochs_done"] == 2)
+        // Every line says when it was written; epoch lines the learning rate (constant here).
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        var times: [Date] = []
+        for line in lines {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            let time = try #require(object["time"] as? String)
+            times.append(try #require(formatter.date(from: time), "\(time)"))
+            if object["type"] as? String == "epoch" {
+                #expect((object["lr"] as? Double).map(Float.init) == run.config.optimizer.learningRate)
+            }
+        }
+        #expect(times == times.sorted() && abs(times.last!.timeIntervalSinceNow) < 600)
         let config = try TrainingConfig.from(json: String(contentsOfFile: folder + "/config.json", encoding: .utf8))
         #expect(config == run.config)
     }
