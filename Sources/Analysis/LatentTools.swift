@@ -72,6 +72,10 @@ extension TrainingRun {
         let positions = Array(0..<(2 * available))
         let ids = positions.map { testIndices[$0] }
         let codes = trainer.encode(testSource, indices: ids, epoch: evaluationEpoch)
+        if testSequences != nil {
+            try writeSequenceInterpolations(codes: codes, ids: ids, prior: latent.prior, to: path)
+            return
+        }
         let originals = testImages(positions)
         let z = latent.codeWidth, width = model.targetWidth
         var rows: [(String?, [Float])] = []
@@ -89,6 +93,33 @@ extension TrainingRun {
         let kind = latent.prior == .gaussian ? "spherical" : "linear"
         try writeRows(rows, to: path, scale: scale,
                       caption: "test image | \(steps) decoded codes, \(kind) path | test image")
+    }
+
+    /// Sequences: per pair, a plot of both test sequences and the decode of the code halfway
+    /// between theirs (over the first's steps: a code carries no length), per feature, in the
+    /// data's units.
+    func writeSequenceInterpolations(codes: [Float], ids: [Int], prior: LatentPrior?, to path: String) throws {
+        guard let sequences = testSequences?.sequences else { return }
+        let z = codes.count / ids.count, d = sequences.features, width = model.targetWidth
+        var plot = SequencePlot(featureNames: sequences.featureNames)
+        plot.seriesNames = (original: "first", reconstruction: "decoded halfway", reference: "second")
+        let clean = cleanRows(testSource, ids)
+        func values(_ row: Int, steps: Int) -> [Float] {
+            let v = Array(clean[(row * width)..<(row * width + steps * d)])
+            return config.standardization?.inverted(v) ?? v
+        }
+        for p in 0..<(ids.count / 2) {
+            let a = Array(codes[(2 * p * z)..<((2 * p + 1) * z)]), b = Array(codes[((2 * p + 1) * z)..<((2 * p + 2) * z)])
+            let middle = prior == .gaussian ? Self.slerp(a, b, 0.5) : zip(a, b).map { ($0 + $1) / 2 }
+            let n = sequences.length(of: ids[2 * p]), m = sequences.length(of: ids[2 * p + 1])
+            let decoded = Array(trainer.decode(codes: middle)[0..<(n * d)])
+            plot.add("\(sequences.files?[ids[2 * p]] ?? "sequence \(ids[2 * p] + 1)") to "
+                     + "\(sequences.files?[ids[2 * p + 1]] ?? "sequence \(ids[2 * p + 1] + 1)")",
+                     original: values(2 * p, steps: n),
+                     reconstruction: config.standardization?.inverted(decoded) ?? decoded,
+                     reference: values(2 * p + 1, steps: m))
+        }
+        try plot.write(to: path)
     }
 
     /// Spherical interpolation (Shoemake), linear when the codes are (anti)parallel.

@@ -146,18 +146,30 @@ public struct LinePlot: Sendable {
         let (left, top, right, bottom) = (layout.left, layout.top, layout.right, layout.bottom)
         let s = Self.scale, half = Self.textHeight / 2
 
-        // Grid lines and ticks first, so the frame and data draw over them.
-        for tick in layout.x.ticks {
+        // Grid lines and ticks first, so the frame and data draw over them. In a small frame only
+        // every k-th tick is labelled, so labels never overlap.
+        func labelEvery(_ positions: [Int], room: Int) -> Int {
+            let gaps = zip(positions, positions.dropFirst()).map { abs($1 - $0) }
+            guard let gap = gaps.min(), gap > 0 else { return 1 }
+            return max(1, (room + gap - 1) / gap)
+        }
+        let xs = layout.x.ticks.compactMap { layout.column($0.value) }
+        let widest = layout.x.ticks.map { BitmapFont.width(of: $0.label, scale: s) }.max() ?? 0
+        let xEvery = labelEvery(xs, room: widest + 3 * s)
+        for (i, tick) in layout.x.ticks.enumerated() {
             guard let x = layout.column(tick.value) else { continue }
             canvas.fill(x, top + 1, x, bottom - 1, Self.gridColor)
             canvas.fill(x, bottom + 1, x, bottom + Self.tickLength, Self.frameColor)
+            guard i % xEvery == 0 else { continue }
             let labelWidth = BitmapFont.width(of: tick.label, scale: s)
             canvas.text(tick.label, x: x - labelWidth / 2, y: bottom + Self.tickLength + 4, color: Self.black)
         }
-        for tick in layout.y.ticks {
+        let yEvery = labelEvery(layout.y.ticks.compactMap { layout.row($0.value) }, room: 8 * s)
+        for (i, tick) in layout.y.ticks.enumerated() {
             guard let y = layout.row(tick.value) else { continue }
             canvas.fill(left + 1, y, right - 1, y, Self.gridColor)
             canvas.fill(left - Self.tickLength, y, left - 1, y, Self.frameColor)
+            guard i % yEvery == 0 else { continue }
             let labelWidth = BitmapFont.width(of: tick.label, scale: s)
             canvas.text(tick.label, x: left - Self.tickLength - 4 - labelWidth, y: y - half + 1, color: Self.black)
         }

@@ -414,3 +414,37 @@ public struct SequenceAutoencoder: AutoencoderModel, LossReportingModel, NonFini
         return shapes
     }
 }
+
+extension SequenceAutoencoder: LatentModel {
+    /// The code: the encoder's final state (its last layer, both directions) or the bottleneck.
+    public func code(_ ws: Workspace, rows: Int) -> Matrix { ws.matrix(code, rows: rows) }
+    public func latentInput(_ ws: Workspace, rows: Int) -> Matrix { ws.matrix(code, rows: rows) }
+
+    /// Decodes codes into full-length sequences (a code carries no length): the decoder fed the
+    /// code, or the conditioned decoder started from it and fed its own predictions, as evaluation.
+    public func decode(_ ws: Workspace, rows: Int, params: Arena) {
+        let t = config.steps, d = config.features
+        let lengths = lengths(ws, rows: rows)
+        if let lengths {
+            let x = ws.matrix(inputRegion, rows: rows)
+            for r in 0..<rows {
+                lengths[r] = Int32(t)
+                x.row(r)[t * d] = Float(t)
+            }
+        }
+        guard config.decoderInput == .previous else {
+            decode(ws, rows: rows, lengths: lengths, params: params)
+            return
+        }
+        let z = ws.matrix(code, rows: rows)
+        bridge!.forward(x: z, y: ws.matrix(decoderState, rows: rows), cache: empty(z), params: params)
+        let din = ws.matrix(decoderInputRegion, rows: rows), v = ws.matrix(values, rows: rows)
+        for r in 0..<rows { din.row(r).update(repeating: 0, count: t * d) }
+        decode(ws, rows: rows, lengths: lengths, params: params)
+        // Pass k fixes step k, as the free-running evaluation.
+        for _ in 0..<(t - 1) {
+            for r in 0..<rows { (din.row(r) + d).update(from: v.row(r), count: (t - 1) * d) }
+            decode(ws, rows: rows, lengths: lengths, params: params)
+        }
+    }
+}

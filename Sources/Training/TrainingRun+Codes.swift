@@ -14,7 +14,8 @@ extension TrainingRun {
     public func latentModel() throws -> any LatentModel {
         guard let latent = model as? any LatentModel else {
             throw TrainingError("the \(config.family.rawValue) model has no code these tools can decode "
-                + "(they take dense, deep, sparse, denoising, dropout, contractive, conv, vae and aae checkpoints)")
+                + "(they take dense, deep, sparse, denoising, dropout, contractive, conv, lstm, gru, vae, aae, "
+                + "disentangle and rbm checkpoints)")
         }
         return latent
     }
@@ -33,7 +34,9 @@ extension TrainingRun {
     /// The image shape of a row, for grids; nil for sequence data.
     public func gridShape() throws -> ImageShape {
         guard let shape = testImages?.rowShape, shape.channels == 1 || shape.channels == 3 else {
-            throw TrainingError("grids need image data of 1 or 3 channels")
+            throw TrainingError(isSequenceData ? "image grids need image data; for sequences encode and interpolate "
+                + "(plots) run, and training plots each epoch's reconstructions"
+                : "grids need image data of 1 or 3 channels")
         }
         return shape
     }
@@ -55,7 +58,12 @@ extension TrainingRun {
         }
         try Self.writeScatter(Self.projectTo2D(codes, width: z), labels: labels, title: title,
                               axes: z == 2 ? ("z0", "z1") : (z == 1 ? ("sample", "z0") : ("PC 1", "PC 2")),
-                              prior: drawn, to: path)
+                              prior: drawn, classNames: classNames, to: path)
+    }
+
+    /// Names of the test data's classes (class folders, sequence labels), nil where they are indices.
+    public var classNames: [String]? {
+        testImages?.dataset.classNames ?? testSequences?.sequences.classNames
     }
 
     /// The first two principal components of `dataset`'s samples (all of them), coloured by
@@ -71,13 +79,14 @@ extension TrainingRun {
         }
         let labels = dataset.labels ?? [Int32](repeating: -1, count: dataset.count)
         try writeScatter(projectTo2D(values, width: shape.count), labels: labels, title: title, axes: ("PC 1", "PC 2"),
-                         to: path)
+                         classNames: dataset.classNames, to: path)
     }
 
     /// Points coloured by label (up to 20 classes; one colour when unlabelled), over light grey
-    /// `prior` draws when given.
+    /// `prior` draws when given; the legend names the classes where `classNames` has them.
     static func writeScatter(_ points: [(x: Double, y: Double)], labels: [Int32], title: String,
-                             axes: (x: String, y: String), prior: [(x: Double, y: Double)] = [], to path: String) throws {
+                             axes: (x: String, y: String), prior: [(x: Double, y: Double)] = [],
+                             classNames: [String]? = nil, to path: String) throws {
         var plot = LinePlot(title: title, xLabel: axes.x, yLabel: axes.y)
         plot.connectsPoints = false
         plot.markerRadius = 1
@@ -92,7 +101,8 @@ extension TrainingRun {
         } else {
             for label in classes.prefix(20) {
                 let chosen = points.indices.filter { labels[$0] == label }.map { points[$0] }
-                plot.add("\(label)", color: palette[Int(label) % palette.count], points: chosen)
+                let name = classNames.flatMap { Int(label) < $0.count ? $0[Int(label)] : nil } ?? "\(label)"
+                plot.add(name, color: palette[Int(label) % palette.count], points: chosen)
             }
         }
         try PNGCodec.write(plot.render(), to: path)

@@ -375,7 +375,7 @@ public final class TrainingRun {
             try checkpoint("last")
             if test.objective <= best { try checkpoint("best") }
             let grid = drawsFigures ? gridRows(count: config.gridCount) : nil
-            let codes = drawsFigures && model is any LatentModel && !isSequenceData ? try encodeTestSplit() : nil
+            let codes = drawsFigures && model is any LatentModel ? try encodeTestSplit() : nil
             // The first training samples (as many as the test split) with the same parameters.
             let seen = reporting.reportsTrainingGap
                 ? evaluate(indices: Array(trainIndices.prefix(testIndices.count)), source: trainSource) : nil

@@ -39,6 +39,19 @@ import TestSupport
         // Standardized values: predicting the mean scores about 1; two epochs do better.
         #expect(mse > 0 && mse < 1)
         #expect(object?["psnr"] == nil, "no PSNR for standardized values")
+        // Codes: one row of 16 (the final hidden state) per test utterance, speakers as labels; a
+        // scatter of them each epoch; interpolations drawn as plots; image grids refused by name.
+        #expect(FileManager.default.fileExists(atPath: run + "/plots/latent-epoch-002.png"))
+        let encode = try runTool(["encode", "--checkpoint", run, "--out", folder + "/codes.csv"])
+        #expect(encode.status == 0, "\(encode.stderr)")
+        let lines = try String(contentsOfFile: folder + "/codes.csv", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 371 && lines[0].hasPrefix("z0,") && lines[0].hasSuffix("z15,label"), "\(lines[0])")
+        #expect(Set(lines.dropFirst().map { $0.split(separator: ",").last! }).count == 9)
+        let interpolate = try runTool(["interpolate", "--checkpoint", run, "--pairs", "2", "--out", folder + "/i.png"])
+        #expect(interpolate.status == 0, "\(interpolate.stderr)")
+        #expect(try PNGCodec.read(path: folder + "/i.png").height > 300)
+        let traverse = try runTool(["traverse", "--checkpoint", run, "--out", folder + "/t.png"])
+        #expect(traverse.status != 0 && traverse.stderr.contains("for sequences encode and interpolate"), "\(traverse.stderr)")
     }
 
     @Test func inspectDescribesSequenceSplits() throws {

@@ -14,13 +14,22 @@ import TestSupport
 import Training
 
 @Suite struct LatentToolsTests {
-    @Test(arguments: ["dense", "conv"])
+    /// Sequence models too: an LSTM fed the code (reversed, with a bottleneck) and a GRU whose
+    /// conditioned decoder starts from the code and feeds its own predictions, as evaluation does.
+    @Test(arguments: ["dense", "conv", "lstm", "gru-conditioned"])
     func decodingTheCodesGivesTheReconstructions(_ kind: String) throws {
         let (train, _) = try MNIST.loadFolder(bundledMNISTSample)
         let source: any BatchSource = try BatchAssembler(dataset: try #require(train), seed: 0)
-        let model: any AutoencoderModel = kind == "dense"
-            ? DenseAutoencoder(DenseAutoencoderConfig(widths: [784, 16, 4]))
-            : ConvAutoencoder(ConvAutoencoderConfig())
+        var lstm = SequenceAutoencoderConfig(cell: .lstm, steps: 28, features: 28)
+        (lstm.hidden, lstm.code, lstm.reverse) = (12, 5, true)
+        var gru = SequenceAutoencoderConfig(cell: .gru, steps: 28, features: 28)
+        (gru.hidden, gru.decoderInput) = (10, .previous)
+        let model: any AutoencoderModel = switch kind {
+        case "dense": DenseAutoencoder(DenseAutoencoderConfig(widths: [784, 16, 4]))
+        case "conv": ConvAutoencoder(ConvAutoencoderConfig())
+        case "lstm": SequenceAutoencoder(lstm)
+        default: SequenceAutoencoder(gru)
+        }
         let trainer = Trainer(model: model, optimizers: [OptimizerConfig()], shards: 2, maxBatch: 6, seed: 1)
         let ids = [5, 9, 100, 7, 300, 2]
         var reconstructions = [Float](repeating: 0, count: ids.count * 784)
