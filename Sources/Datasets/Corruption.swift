@@ -80,6 +80,15 @@ public struct Corruption: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// A level as it was most likely written: a short decimal (0.2) as is, a long one that is a
+    /// whole number of 8-bit steps as `25/255` (exactly the float `parseNumber` makes of that, so
+    /// the text reads back the same), else the float.
+    static func format(_ value: Float) -> String {
+        let decimal = "\(value)", steps = (value * 255).rounded()
+        guard decimal.count > 6, steps >= 1, steps <= 255, steps / 255 == value else { return decimal }
+        return "\(Int(steps))/255"
+    }
+
     /// `0.3`, `25/255` or `1e-2`.
     static func parseNumber(_ text: String) -> Float? {
         let pieces = text.split(separator: "/", omittingEmptySubsequences: false)
@@ -99,8 +108,8 @@ public struct Corruption: Sendable, Equatable, CustomStringConvertible {
         if isNone { return "none" }
         var parts = steps.map { step -> String in
             switch step {
-            case .gaussian(let std): "gaussian:\(std)"
-            case .gaussianRange(let low, let high): "gaussian:\(low)..\(high)"
+            case .gaussian(let std): "gaussian:\(Self.format(std))"
+            case .gaussianRange(let low, let high): "gaussian:\(Self.format(low))..\(Self.format(high))"
             case .saltAndPepper(let fraction): "salt-pepper:\(fraction)"
             case .masking(let fraction): "masking:\(fraction)"
             }

@@ -39,7 +39,7 @@ public final class ImageDenoiser: Sendable {
     /// Loads a denoiser checkpoint (a file or a run folder).
     /// - Throws: `InputError` for unreadable files, `TrainingError` for other model families.
     public static func load(checkpoint path: String, tile: Int = 192) throws -> ImageDenoiser {
-        let contents = try Checkpoint.load(path)
+        let contents = try Checkpoint.load(path, preferring: "best")
         guard let config = contents.config.model.as(ConvDenoiserConfig.self) else {
             throw TrainingError("\(contents.path): a \(contents.config.family.rawValue) checkpoint; denoising "
                 + "needs one trained with --model denoiser")

@@ -21,7 +21,7 @@ public final class ModelDenoiser {
     /// - Throws: `TrainingError` for sequence models, models that read labels, and models
     ///   trained on clean inputs; `InputError` for unreadable files.
     public init(checkpoint path: String) throws {
-        contents = try Checkpoint.load(path)
+        contents = try Checkpoint.load(path, preferring: "best")
         config = contents.config
         let spec = config.model.specification
         if spec.modelsSequences {

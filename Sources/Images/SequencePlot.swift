@@ -27,6 +27,8 @@ public struct SequencePlot: Sendable {
     public static let referenceColor: (UInt8, UInt8, UInt8) = (40, 160, 60)
     /// Legend names of the original, reconstruction and reference series.
     public var seriesNames = (original: "original", reconstruction: "reconstruction", reference: "reference")
+    /// What the panels' axes hold, shown beside the legend.
+    public var axes = "x: step, y: value per feature"
     /// Height of the legend strip at the top and of each sequence's caption row.
     public static let legendHeight = 30
     public static let captionHeight = 28
@@ -81,6 +83,8 @@ public struct SequencePlot: Sendable {
             canvas.text(name, x: x + LinePlot.swatchWidth + 6, y: legendTop, color: color)
             x += LinePlot.swatchWidth + 6 + BitmapFont.width(of: name, scale: LinePlot.scale) + 24
         }
+        // The panels' axes, once for the figure (a label per small panel would crowd it).
+        canvas.text(axes, x: x + 12, y: legendTop, color: LinePlot.black)
 
         var top = Self.legendHeight
         for sequence in sequences {

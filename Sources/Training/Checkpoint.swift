@@ -114,12 +114,15 @@ public enum Checkpoint {
         return result
     }
 
-    /// Reads a checkpoint file, or `checkpoints/last.safetensors` inside a run folder.
-    public static func load(_ path: String) throws -> Contents {
+    /// Reads a checkpoint file, or one inside a run folder: `checkpoints/NAME.safetensors` for
+    /// `preferring` NAME (e.g. `best`, what the tools use), else `last` (what a resume uses).
+    public static func load(_ path: String, preferring name: String = "last") throws -> Contents {
         var file = path
         var isFolder: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
-            file = (path as NSString).appendingPathComponent("checkpoints/last.safetensors")
+            let preferred = (path as NSString).appendingPathComponent("checkpoints/\(name).safetensors")
+            file = FileManager.default.fileExists(atPath: preferred) ? preferred
+                : (path as NSString).appendingPathComponent("checkpoints/last.safetensors")
         }
         let (tensors, _, metadata) = try SafeTensors.read(path: file)
         guard metadata["format"] == format, let configJSON = metadata["config"],

@@ -213,7 +213,7 @@ public final class TrainingRun {
     /// and `shards` override the checkpoint's config when given.
     public static func fromCheckpoint(_ path: String, data: String? = nil, noise: String? = nil,
                                       shards: Int? = nil) throws -> TrainingRun {
-        let contents = try Checkpoint.load(path)
+        let contents = try Checkpoint.load(path, preferring: "best")
         var config = contents.config
         let trainedOn = config.data
         if let data { config.data = data }

@@ -22,6 +22,7 @@ struct AutoencoderCommand: ParsableCommand {
 
     static func main() {
         refuseUnknownCommand()
+        printFamilyHelp()
         BLASKernel.restartIfNeeded()
         if let size = RankGroup.launchedSize, size > 1 {
             mainAsRank()
@@ -40,6 +41,39 @@ struct AutoencoderCommand: ParsableCommand {
         FileHandle.standardError.write(Data(("Error: unknown command '\(first)'\(guess)\n"
             + "Commands: \(names.dropLast().joined(separator: ", ")) (autoencoder --help)\n").utf8))
         Foundation.exit(ExitCode.validationFailure.rawValue)
+    }
+
+    /// `train --model X --help` (and `bench`): the help without the other families' option groups.
+    static func printFamilyHelp() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        guard let command = arguments.first, ["train", "bench"].contains(command),
+              arguments.contains("--help") || arguments.contains("-h") else { return }
+        var family: String?
+        for (i, argument) in arguments.enumerated() {
+            if argument == "--model", i + 1 < arguments.count { family = arguments[i + 1] }
+            if argument.hasPrefix("--model=") { family = String(argument.dropFirst("--model=".count)) }
+        }
+        guard let family, ModelFamily(rawValue: family) != nil else { return }
+        let help = command == "train" ? Train.helpMessage() : Bench.helpMessage()
+        print("Options of --model \(family) (every family's: autoencoder \(command) --help)\n")
+        print(familyHelp(help, family: family), terminator: "")
+        Foundation.exit(0)
+    }
+
+    /// `help` without the option groups of families other than `family`: a group whose title
+    /// names families ("VAE:", "LSTM, GRU:", "DENSE FAMILIES (DENSE, DEEP, ...):") is kept only
+    /// when it names `family`; untitled and general groups stay.
+    static func familyHelp(_ help: String, family: String) -> String {
+        let families = Set(ModelFamily.allCases.map { $0.rawValue.uppercased() })
+        var kept: [Substring] = [], keeping = true
+        for line in help.split(separator: "\n", omittingEmptySubsequences: false) {
+            if let first = line.first, first.isUppercase, line.hasSuffix(":") {
+                let words = Set(line.uppercased().split(whereSeparator: { !$0.isLetter }).map(String.init))
+                keeping = words.isDisjoint(with: families) || words.contains(family.uppercased())
+            }
+            if keeping { kept.append(line) }
+        }
+        return kept.joined(separator: "\n")
     }
 
     /// Levenshtein distance, with a transposition costing 1 ("trian" is one step from "train").

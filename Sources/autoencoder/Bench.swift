@@ -23,7 +23,7 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp("Shard counts to measure, e.g. 1,2.", valueName: "list"))
     var shards: IntList = IntList(argument: "1")!
 
-    @Option(help: ArgumentHelp("Threads per shard to measure with each shard count, e.g. 1,2,4 (default 1).",
+    @Option(help: ArgumentHelp("Threads per shard to measure with each shard count, e.g. 1,2,4.",
                                valueName: "list"))
     var threadsPerShard: IntList = IntList(argument: "1")!
 

@@ -24,7 +24,7 @@ struct Denoise: ParsableCommand {
             a color model sees a gray image as three equal channels.
             """)
 
-    @Option(help: "A denoiser checkpoint (.safetensors) or its run folder.")
+    @Option(help: "A denoiser checkpoint (.safetensors) or its run folder (its best.safetensors).")
     var checkpoint: String
 
     @Option(help: "A PNG file or a folder of PNG files.")
@@ -32,6 +32,9 @@ struct Denoise: ParsableCommand {
 
     @Option(help: "Output folder (created; must differ from the input folder).")
     var output: String
+
+    @Flag(help: "Replace files --output already holds (refused otherwise).")
+    var overwrite = false
 
     @Option(help: "Output pixels per tile side; bounds memory for large images.")
     var tile: Int = 192
@@ -42,15 +45,15 @@ struct Denoise: ParsableCommand {
     @Option(help: ArgumentHelp("Cores to use (default: all).", valueName: "N"))
     var threads: Int?
 
-    @Option(help: ArgumentHelp("The most pixels an input may declare (default 100000000).", valueName: "N"))
+    @Option(help: ArgumentHelp("The most pixels an input may declare (10000x10000 by default).", valueName: "N"))
     var maxPixels: Int = PNGCodec.defaultMaxPixels
 
     func run() throws {
-        guard try Checkpoint.load(checkpoint).config.model.specification.denoisesWholeImages else {
+        guard try Checkpoint.load(checkpoint, preferring: "best").config.model.specification.denoisesWholeImages else {
             return try runAutoencoder()
         }
         let denoiser = try loadDenoiser(checkpoint, tile: tile)
-        let files = try prepareOutput(input: input, output: output)
+        let files = try prepareOutput(input: input, output: output, overwrite: overwrite)
         let started = Date()
         let failures = ImageDenoiser.forEachImage(count: files.count, threads: threads ?? activeCores) { index, runners in
             let file = files[index]
@@ -70,7 +73,7 @@ extension Denoise {
     func runAutoencoder() throws {
         if ensemble { throw CommandFailure(message: "--ensemble is for --model denoiser checkpoints") }
         let denoiser = try ModelDenoiser(checkpoint: checkpoint)
-        let files = try prepareOutput(input: input, output: output)
+        let files = try prepareOutput(input: input, output: output, overwrite: overwrite)
         let started = Date()
         var failures: [String] = []
         for file in files {
@@ -101,7 +104,7 @@ struct DenoiserEvaluation {
 
     func run(json: Bool) throws {
         let denoiser = try loadDenoiser(checkpoint, tile: tile)
-        let spec = try noise ?? Checkpoint.load(checkpoint).config.noise
+        let spec = try noise ?? Checkpoint.load(checkpoint, preferring: "best").config.noise
         let corruption = try Corruption(parsing: spec)
         if corruption.isNone {
             throw CommandFailure(message: "evaluating a denoiser needs noise: pass --noise, e.g. gaussian:25/255")
@@ -148,11 +151,17 @@ func loadDenoiser(_ checkpoint: String, tile: Int) throws -> ImageDenoiser {
 }
 
 /// The PNG files of `input`, once `output` is made and known not to be the input's folder.
-func prepareOutput(input: String, output: String) throws -> [(path: String, relative: String)] {
+func prepareOutput(input: String, output: String, overwrite: Bool) throws -> [(path: String, relative: String)] {
     let files = try inputFiles(input)
     let inputFolder = isFolder(input) ? input : (input as NSString).deletingLastPathComponent
     if URL(fileURLWithPath: inputFolder).standardizedFileURL == URL(fileURLWithPath: output).standardizedFileURL {
         throw CommandFailure(message: "--output \(output) is the input folder; choose another so no input is overwritten")
+    }
+    // As train refuses a run folder that holds files: nothing is replaced unless asked.
+    let existing = files.filter { FileManager.default.fileExists(atPath: (output as NSString).appendingPathComponent($0.relative)) }
+    if !overwrite, let first = existing.first {
+        throw CommandFailure(message: "--output \(output) already holds \(existing.count) of the \(files.count) file(s) "
+            + "this would write (e.g. \(first.relative)); pass --overwrite to replace them")
     }
     try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
     return files

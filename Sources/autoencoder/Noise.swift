@@ -24,14 +24,17 @@ struct Noise: ParsableCommand {
     @Option(help: "Output folder (created; must differ from the input folder).")
     var output: String
 
+    @Flag(help: "Replace files --output already holds (refused otherwise).")
+    var overwrite = false
+
     @Option(help: ArgumentHelp("The noise, as train --noise takes it, e.g. gaussian:25/255, salt-pepper:0.1, "
         + "masking:0.3, gaussian:0.1+clip.", valueName: "spec"))
     var noise: String
 
-    @Option(help: "Random seed of the draws (default 0).")
+    @Option(help: "Random seed of the draws.")
     var seed: UInt64 = 0
 
-    @Option(help: ArgumentHelp("The most pixels an input may declare (default 100000000).", valueName: "N"))
+    @Option(help: ArgumentHelp("The most pixels an input may declare (10000x10000 by default).", valueName: "N"))
     var maxPixels: Int = PNGCodec.defaultMaxPixels
 
     func validate() throws {
@@ -45,7 +48,7 @@ struct Noise: ParsableCommand {
 
     func run() throws {
         let corruption = try Corruption(parsing: noise)
-        let files = try prepareOutput(input: input, output: output)
+        let files = try prepareOutput(input: input, output: output, overwrite: overwrite)
         var failures: [String] = []
         for (index, file) in files.enumerated() {
             do {

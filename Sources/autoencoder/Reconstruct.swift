@@ -9,7 +9,8 @@ import Models
 import Training
 
 struct CheckpointOptions: ParsableArguments {
-    @Option(help: "A checkpoint (.safetensors) or a run folder (uses checkpoints/last.safetensors).")
+    @Option(help: ArgumentHelp("A checkpoint (.safetensors) or a run folder (uses its checkpoints/best.safetensors, "
+        + "the lowest test loss; last.safetensors where there is none)."))
     var checkpoint: String
 
     @Option(help: "Data to use instead of the checkpoint's (same sample size).")
@@ -78,7 +79,10 @@ struct Reconstruct: ParsableCommand {
             caption += String(format: ", test squared error/image %.3f", e.squaredErrorPerImage)
         }
         try run.writeGrid(to: out, count: count, scale: grid.scale, caption: caption)
-        print("wrote \(out): \(min(count, run.testSampleCount)) test samples of \(run.config.data)")
+        // A sequence plot shows at most 3 sequences (panels per feature); a grid every sample asked for.
+        let shown = min(count, run.testSampleCount, run.isSequenceData ? 3 : count)
+        print("wrote \(out): \(shown) test \(run.isSequenceData ? "sequences" : "samples") of \(run.config.data)"
+            + (shown < min(count, run.testSampleCount) ? " (a sequence plot shows at most 3)" : ""))
     }
 }
 
@@ -123,10 +127,10 @@ struct Evaluate: ParsableCommand {
     var nllSamples: Int?
 
     func run() throws {
-        let trained = try Checkpoint.load(options.checkpoint).config
+        let trained = try Checkpoint.load(options.checkpoint, preferring: "best").config
         if trained.model.specification.denoisesWholeImages {
             // Whole images of --data (default: the training folder), corrupted here, then denoised.
-            let data = try options.data ?? Checkpoint.load(options.checkpoint).config.data
+            let data = try options.data ?? Checkpoint.load(options.checkpoint, preferring: "best").config.data
             try DenoiserEvaluation(checkpoint: options.checkpoint, data: data, noise: options.noise, seed: seed,
                                    tile: tile, ensemble: ensemble, threads: options.cores, save: save)
                 .run(json: json)

@@ -81,6 +81,14 @@ func runTool(_ arguments: [String]) throws -> (status: Int32, stdout: String, st
         #expect(unknown.status == 64 && !unknown.stderr.contains("did you mean") && unknown.stderr.contains("Commands: train"))
     }
 
+    @Test func helpOfOneFamilyLeavesTheOthersOut() throws {
+        let all = try runTool(["train", "--help"]), vae = try runTool(["train", "--model", "vae", "--help"])
+        #expect(all.status == 0 && vae.status == 0)
+        #expect(all.stdout.contains("--beta") && all.stdout.contains("--cd-steps"))
+        #expect(vae.stdout.contains("--beta") && vae.stdout.contains("--lr") && !vae.stdout.contains("--cd-steps"))
+        #expect(vae.stdout.split(separator: "\n").count < all.stdout.split(separator: "\n").count * 3 / 4)
+    }
+
     @Test func shortRunsAreWarnedAndThreadsCapTheCores() throws {
         let folder = try makeScratchFolder("clifew")
         let result = try runTool(["train", "--model", "dense", "--layers", "784,16", "--epochs", "1", "--threads", "1",

@@ -30,6 +30,13 @@ import TestSupport
         let again = try runTool(["noise", "--input", clean, "--output", folder + "/b", "--noise", "gaussian:25/255", "--seed", "3"])
         let other = try runTool(["noise", "--input", clean, "--output", folder + "/c", "--noise", "gaussian:25/255", "--seed", "4"])
         #expect(again.status == 0 && other.status == 0)
+        // Written files are not replaced unless asked, as train's run folders.
+        let kept = try runTool(["noise", "--input", clean, "--output", folder + "/c", "--noise", "gaussian:25/255", "--seed", "3"])
+        #expect(kept.status != 0 && kept.stderr.contains("already holds 5 of the 5") && kept.stderr.contains("--overwrite"),
+                "\(kept.stderr)")
+        let replaced = try runTool(["noise", "--input", clean, "--output", folder + "/c", "--noise", "gaussian:25/255", "--seed", "4",
+                                    "--overwrite"])
+        #expect(replaced.status == 0, "\(replaced.stderr)")
         for (name, image) in images {
             let noisy = try PNGCodec.read(path: folder + "/a/" + name)
             #expect(noisy.width == image.width && noisy.height == image.height && noisy.layout == image.layout

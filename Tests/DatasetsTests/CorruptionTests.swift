@@ -23,6 +23,18 @@ import TestSupport
         }
     }
 
+    /// Specs print as they were written (25/255, not 0.09803922) and read back to the same noise.
+    @Test func specsPrintAsWrittenAndReadBack() throws {
+        for (spec, printed) in [("gaussian:25/255", "gaussian:25/255"), ("gaussian:0.2", "gaussian:0.2"),
+                                ("gaussian:0.09803922", "gaussian:25/255"), ("gaussian:50/255+clip", "gaussian:50/255+clip"),
+                                ("gaussian:5/255..55/255", "gaussian:5/255..55/255"), ("gaussian:0.3..0.5", "gaussian:0.3..0.5"),
+                                ("gaussian:1/7", "gaussian:0.14285715"), ("masking:0.25", "masking:0.25")] {
+            let corruption = try Corruption(parsing: spec)
+            #expect(corruption.description == printed, "\(spec)")
+            #expect(try Corruption(parsing: corruption.description) == corruption, "\(spec)")
+        }
+    }
+
     func noisy(_ spec: String, value: Float = 0.5, count: Int = 200_000, epoch: Int = 0,
                sample: Int = 7) throws -> [Float] {
         let corruption = try Corruption(parsing: spec)

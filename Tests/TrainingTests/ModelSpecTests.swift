@@ -89,3 +89,17 @@ import Training
         #expect(CoreSplit.threads(shards: 1, model: conv, batch: 4) == 1)
     }
 }
+
+@Suite struct HoldoutTests {
+    /// The held-out part: 10% by default; a whole-image denoiser keeps at least 4 images (or a
+    /// quarter of a small folder), so its best epoch is not picked on one photograph.
+    @Test func denoisersHoldOutSeveralImages() throws {
+        let dense = TrainingConfig(family: .dense, data: "x"), denoiser = TrainingConfig(family: .denoiser, data: "x")
+        for (count, denseHeld, denoiserHeld) in [(12, 1, 3), (24, 2, 4), (400, 40, 40), (3, 1, 1), (2, 1, 1)] {
+            let a = try RunData.split(count: count, testCount: nil, config: dense, source: "x")
+            let b = try RunData.split(count: count, testCount: nil, config: denoiser, source: "x")
+            #expect(a.test.count == denseHeld && b.test.count == denoiserHeld, "\(count)")
+            #expect(Set(b.train + b.test) == Set(0..<count) && Set(b.train).isDisjoint(with: b.test))
+        }
+    }
+}

@@ -127,6 +127,23 @@ func sequenceResumeConfig(epochs: Int) -> TrainingConfig {
         #expect(config == run.config)
     }
 
+    /// The tools read a run folder's best checkpoint (the lowest test loss), a resume its last;
+    /// a folder without a best one gives the last to both.
+    @Test func toolsReadTheBestCheckpointAndResumesTheLast() throws {
+        let one = try makeScratchFolder("best-one"), two = try makeScratchFolder("best-two")
+        _ = try TrainingRun(config: resumeConfig(epochs: 1), runDirectory: one).run(report: { _ in }, log: { _ in })
+        _ = try TrainingRun(config: resumeConfig(epochs: 2), runDirectory: two).run(report: { _ in }, log: { _ in })
+        // Run two's best becomes run one's checkpoint (epoch 1); its last stays at epoch 2.
+        let best = two + "/checkpoints/best.safetensors"
+        try FileManager.default.removeItem(atPath: best)
+        try FileManager.default.copyItem(atPath: one + "/checkpoints/last.safetensors", toPath: best)
+        #expect(try Checkpoint.load(two, preferring: "best").progress.epoch == 1)
+        #expect(try Checkpoint.load(two).progress.epoch == 2)
+        #expect(try TrainingRun.fromCheckpoint(two, shards: 1).progress.epoch == 1)
+        try FileManager.default.removeItem(atPath: best)
+        #expect(try Checkpoint.load(two, preferring: "best").progress.epoch == 2)
+    }
+
     @Test func checkpointRoundTripsEveryTensor() throws {
         let folder = try makeScratchFolder("roundtrip")
         let run = try TrainingRun(config: resumeConfig(epochs: 1), runDirectory: folder)
