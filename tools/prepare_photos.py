@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Copies the real photographs shipped in the scikit-image wheel into TRAIN and TEST folders for
-the denoiser (`README.md`, "denoising your own PNGs"): 12 for training, and camera, coins and
+the denoiser (README quick start 2, "Denoise your photos"; docs/usage.md): 12 for training, and camera, coins and
 chelsea held out for evaluation (the usual gray test images). Synthetic images (charts, logos,
 phantoms, chessboards) are left out. Needs `pip install scikit-image`.
 

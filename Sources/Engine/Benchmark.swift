@@ -168,7 +168,10 @@ public enum AllocationCounter {
 
     /// Where the library sits: beside this executable after `swift build`.
     public static var library: String {
-        let folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+        // The executable's own path (/proc/self/exe), not argv[0], which is bare when found on PATH.
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? CommandLine.arguments[0]
+        let folder = URL(fileURLWithPath: executable).deletingLastPathComponent().path
         return "LD_PRELOAD=\(folder)/libAllocationCounter.so"
     }
 }

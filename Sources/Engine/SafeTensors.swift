@@ -125,6 +125,9 @@ public enum SafeTensors {
         -> (tensors: [String: Tensor], order: [String], metadata: [String: String]) {
         // An empty file is refused before Foundation reads it (Data(contentsOf:) leaks a 4 KB
         // buffer on empty files; LeakSanitizer, found by fuzzing).
+        if !path.isEmpty && !FileManager.default.fileExists(atPath: path) {
+            throw InputError(.notFound, path: path, "no such file or folder")
+        }
         if (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) == 0 {
             throw InputError(.empty, path: path, "empty file (a safetensors file starts with an 8-byte header length)")
         }

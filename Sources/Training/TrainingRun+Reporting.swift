@@ -148,11 +148,11 @@ extension TrainingRun {
         try writeGrid(gridRows(count: count), to: path, scale: scale, caption: caption)
     }
 
-    /// The first `count` test samples (3 sequences at most), clean, corrupted and reconstructed;
-    /// collective under MPI (every rank evaluates its shards' rows).
+    /// `count` test samples (3 sequences at most), clean, corrupted and reconstructed; collective
+    /// under MPI (every rank evaluates its shards' rows).
     public func gridRows(count: Int) -> GridRows {
         let shown = testSequences == nil ? count : min(count, 3)
-        let ids = Array(testIndices.prefix(min(shown, config.batchSize)))
+        let ids = gridSamples(min(shown, config.batchSize))
         let width = model.targetWidth
         var clean = [Float](repeating: 0, count: ids.count * width)
         var noisy = clean, recon = clean
@@ -168,6 +168,32 @@ extension TrainingRun {
             }
         }
         return GridRows(ids: ids, clean: clean, noisy: noisy, reconstructions: recon)
+    }
+
+    /// The test samples a grid shows: the first of each class in turn where the data has labels
+    /// (a split sorted by class folder would otherwise show one class), else the first ones.
+    func gridSamples(_ count: Int) -> [Int] {
+        var labels = [Int32](repeating: -1, count: testIndices.count)
+        testIndices.withUnsafeBufferPointer { ids in
+            labels.withUnsafeMutableBufferPointer { testSource.fillLabels(indices: ids, into: $0.baseAddress!) }
+        }
+        var pools: [Int32: [Int]] = [:]
+        for (position, label) in labels.enumerated() where label >= 0 { pools[label, default: []].append(position) }
+        guard pools.count > 1 else { return Array(testIndices.prefix(count)) }
+        var chosen: [Int] = [], depth = 0
+        let classes = pools.keys.sorted()
+        while chosen.count < min(count, testIndices.count) {
+            for label in classes where chosen.count < count {
+                if let pool = pools[label], depth < pool.count { chosen.append(testIndices[pool[depth]]) }
+            }
+            depth += 1
+            if chosen.count < count && classes.allSatisfy({ depth >= pools[$0]!.count }) {
+                // Unlabelled samples fill what the classes leave.
+                chosen += testIndices.indices.filter { labels[$0] < 0 }.prefix(count - chosen.count).map { testIndices[$0] }
+                break
+            }
+        }
+        return chosen
     }
 
     /// Draws `rows` as a grid (images of 1 or 3 channels; nothing for others) or a sequence plot.
@@ -237,6 +263,8 @@ extension TrainingRun {
             m["test_loss"] = last.testLoss
             m["test_squared_error_per_image"] = last.testSquaredErrorPerImage
             m["test_mse_per_pixel"] = last.testMSEPerPixel
+            m["test_psnr"] = last.testPSNR
+            m["test_psnr_noisy"] = last.testPSNRNoisy
             for (name, value) in last.trainParts ?? [:] { m["train_" + name] = value }
             for (name, value) in last.testParts ?? [:] { m["test_" + name] = value }
         }

@@ -118,7 +118,7 @@ struct Train: ParsableCommand {
     var gridCount: Int?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Draw each grid tile pixel as an N x N block (nearest "
-        + "neighbour), for small images (default 1).", valueName: "N"))
+        + "neighbour); default: enough for tiles at least 48 pixels tall (2 for 28x28 digits).", valueName: "N"))
     var gridScale: Int?
 
     @Option(parsing: .unconditional, help: "Also checkpoint every N steps (0: each epoch).")
@@ -127,7 +127,8 @@ struct Train: ParsableCommand {
     @Option(parsing: .unconditional, help: "Steps between progress reports (default 50).")
     var logEvery: Int?
 
-    @Option(parsing: .unconditional, help: "Stop after the epoch in which this many minutes of training have passed.")
+    @Option(parsing: .unconditional, help: ArgumentHelp("Stop once this many minutes of training have passed, "
+        + "at the next step, with a checkpoint to --resume from.", valueName: "minutes"))
     var timeLimit: Double?
 
     @Option(help: ArgumentHelp("Greedy layer-wise pretraining of --model deep before fine-tuning: rbm (restricted "

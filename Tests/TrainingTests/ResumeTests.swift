@@ -127,6 +127,19 @@ func sequenceResumeConfig(epochs: Int) -> TrainingConfig {
         #expect(config == run.config)
     }
 
+    /// A grid shows the classes in turn (a class-sorted split would show only its first class).
+    @Test func gridsTakeTheClassesInTurn() throws {
+        let folder = try makeScratchFolder("gridclasses")
+        let run = try TrainingRun(config: resumeConfig(epochs: 1), runDirectory: folder)
+        let ids = run.gridRows(count: 12).ids
+        var labels = [Int32](repeating: -1, count: ids.count)
+        ids.withUnsafeBufferPointer { p in
+            labels.withUnsafeMutableBufferPointer { run.testSource.fillLabels(indices: p, into: $0.baseAddress!) }
+        }
+        #expect(labels == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1])
+        #expect(Set(ids).count == 12 && ids.allSatisfy { run.testIndices.contains($0) })
+    }
+
     /// The tools read a run folder's best checkpoint (the lowest test loss), a resume its last;
     /// a folder without a best one gives the last to both.
     @Test func toolsReadTheBestCheckpointAndResumesTheLast() throws {
