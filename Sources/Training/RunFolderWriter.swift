@@ -1,5 +1,6 @@
 // The run folder as a reporter: config.json, log.jsonl (reconciled with the checkpoint on
-// resume), checkpoints/, grids/, plots/ and metrics.json. Only the process that writes the folder
+// resume), a TensorBoard event file (the log's figures as scalars, the grids and plots as images,
+// the config as text), checkpoints/, grids/, plots/ and metrics.json. Only the process that writes the folder
 // has one (rank 0 under MPI); it holds the folder's lock while the run trains.
 
 import Datasets
@@ -13,6 +14,7 @@ public final class RunFolderWriter: RunReporter {
     let folder: String
     let lock: RunFolderLock
     let logFile: LogFile
+    let events: EventFile
 
     /// Creates the folder and its subfolders, locks it, writes config.json and opens the log
     /// (made to agree with the checkpoint when `run` resumes one).
@@ -28,10 +30,41 @@ public final class RunFolderWriter: RunReporter {
             let resuming = run.progress.epoch > 0 || run.progress.batchInEpoch > 0
             if resuming { try run.reconcileLog(folder + "/log.jsonl") }
             logFile = try LogFile(path: folder + "/log.jsonl", append: resuming)
+            events = try EventFile(folder: folder, keepingStepsThrough: resuming ? run.trainer.step : nil)
+            if !resuming {
+                events.write([.text(tag: "run/command", markdown: "    " + CommandLine.arguments.joined(separator: " ")),
+                              .text(tag: "run/config", markdown: "```\n" + run.config.jsonString(pretty: true) + "\n```")],
+                             step: 0)
+            }
         } catch {
             lock.release()
             throw error
         }
+    }
+
+    /// Writes `entry` to log.jsonl and its numbers (a line with a step) to the event file as
+    /// scalars `TYPE/KEY` at that step: train/loss, epoch/test_psnr, eval/test_loss, ...
+    func log(_ entry: [String: Any]) {
+        logFile.write(entry)
+        guard let step = entry["step"] as? Int, let type = entry["type"] as? String else { return }
+        let prefix = type == "step" ? "train" : type
+        var scalars: [SummaryValue] = []
+        for (key, value) in entry.sorted(by: { $0.key < $1.key }) where !["epoch", "batch", "step"].contains(key) {
+            let number: Float? = switch value {
+            case let v as Double: Float(v)
+            case let v as Float: v
+            case let v as Int: Float(v)
+            default: nil
+            }
+            if let number { scalars.append(.scalar(tag: prefix + "/" + key, value: number)) }
+        }
+        events.write(scalars, step: step)
+    }
+
+    /// A PNG the run just wrote, as an image under `tag` at `step`.
+    func image(_ path: String, tag: String, step: Int) {
+        guard let bytes = FileManager.default.contents(atPath: path) else { return }
+        events.write([.png(tag: tag, bytes: [UInt8](bytes))], step: step)
     }
 
     /// Releases the folder's lock (the run has stopped).
@@ -48,17 +81,17 @@ public final class RunFolderWriter: RunReporter {
         switch event {
         case .began(let fresh):
             if fresh {
-                for warning in run.dataWarnings { logFile.write(["type": "warning", "message": warning]) }
+                for warning in run.dataWarnings { log(["type": "warning", "message": warning]) }
                 if !run.skipped.isEmpty {
-                    logFile.write(["type": "skipped", "files": run.skipped.map { ["path": $0.path, "reason": $0.reason] }])
+                    log(["type": "skipped", "files": run.skipped.map { ["path": $0.path, "reason": $0.reason] }])
                 }
             }
             if let cache = run.cache {
-                logFile.write(["type": "streaming", "decoded_bytes": cache.index.totalSampleBytes, "cache_bytes": cache.budget,
+                log(["type": "streaming", "decoded_bytes": cache.index.totalSampleBytes, "cache_bytes": cache.budget,
                                "window": run.config.window ?? 0, "decoders": cache.decoders])
             }
         case .fileLeftOut(let path, let reason, let epoch, let batch):
-            logFile.write(["type": "skipped", "files": [["path": path, "reason": reason]], "epoch": epoch, "batch": batch])
+            log(["type": "skipped", "files": [["path": path, "reason": reason]], "epoch": epoch, "batch": batch])
         case .steps(let window):
             let report = window.report
             var line: [String: Any] = ["type": "step", "epoch": report.epoch + 1, "batch": report.batch, "step": window.step,
@@ -72,7 +105,7 @@ public final class RunFolderWriter: RunReporter {
                 line["cache_decodes"] = window.cacheDecodes
             }
             for part in report.parts { line["loss_" + part.name] = part.value }
-            logFile.write(line)
+            log(line)
         case .evaluated(let e):
             let test = e.test
             var entry: [String: Any] = ["type": "eval", "epoch": e.epoch, "batch": e.batch, "step": e.step,
@@ -83,11 +116,12 @@ public final class RunFolderWriter: RunReporter {
                 entry["test_psnr"] = psnr
                 entry["test_psnr_noisy"] = noisy
             }
-            logFile.write(entry)
+            log(entry)
             if let grid = e.grid {
-                try run.writeGrid(grid, to: folder + String(format: "/grids/reconstruction-step-%08d.png", e.step),
-                                  scale: run.config.gridScale,
+                let path = folder + String(format: "/grids/reconstruction-step-%08d.png", e.step)
+                try run.writeGrid(grid, to: path, scale: run.config.gridScale,
                                   caption: "\(run.config.modelDescription), step \(e.step), " + run.qualityText(inside: test))
+                image(path, tag: "grids/reconstruction", step: e.step)
             }
         case .epochEnded(let end):
             try writeFigures(end, of: run)
@@ -110,7 +144,7 @@ public final class RunFolderWriter: RunReporter {
                 entry["test_psnr"] = psnr
                 entry["test_psnr_noisy"] = noisy
             }
-            logFile.write(entry)
+            log(entry)
             try AtomicFile.write(LogFile.json(end.metrics, pretty: true), to: folder + "/metrics.json")
         case .stopped:
             break
@@ -127,17 +161,21 @@ public final class RunFolderWriter: RunReporter {
             } else if let error = end.record.testSquaredErrorPerImage {
                 caption += String(format: ", test squared error/image %.3f", error)
             }
-            try run.writeGrid(grid, to: folder + String(format: "/grids/reconstruction-epoch-%03d.png", epoch),
-                              scale: run.config.gridScale, caption: caption)
+            let path = folder + String(format: "/grids/reconstruction-epoch-%03d.png", epoch)
+            try run.writeGrid(grid, to: path, scale: run.config.gridScale, caption: caption)
+            image(path, tag: "grids/reconstruction", step: end.step)
             if let filters = run.model as? any FilterModel, !run.isSequenceData {
-                try run.writeFilters(of: filters, to: folder + String(format: "/grids/filters-epoch-%03d.png", epoch))
+                let path = folder + String(format: "/grids/filters-epoch-%03d.png", epoch)
+                try run.writeFilters(of: filters, to: path)
+                image(path, tag: "grids/filters", step: end.step)
             }
         }
         try run.writePlot(to: folder + "/plots/loss.png")
         if let codes = end.codes {
-            try run.writeLatentScatter(codes: codes.values, labels: codes.labels, width: codes.width,
-                                       to: folder + String(format: "/plots/latent-epoch-%03d.png", epoch),
+            let path = folder + String(format: "/plots/latent-epoch-%03d.png", epoch)
+            try run.writeLatentScatter(codes: codes.values, labels: codes.labels, width: codes.width, to: path,
                                        title: "test codes, epoch \(epoch)")
+            image(path, tag: "plots/latent", step: end.step)
         }
     }
 
