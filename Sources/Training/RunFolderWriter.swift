@@ -176,6 +176,9 @@ public final class RunFolderWriter: RunReporter {
             try run.writeLatentScatter(codes: codes.values, labels: codes.labels, width: codes.width, to: path,
                                        title: "test codes, epoch \(epoch)")
             image(path, tag: "plots/latent", step: end.step)
+            // The latest epoch's codes for TensorBoard's projector (config at the run's top).
+            try run.writeProjector(codes: codes.values, labels: codes.labels, width: codes.width,
+                                   to: folder + "/projector", configFolder: folder, keepingSprite: true)
         }
     }
 

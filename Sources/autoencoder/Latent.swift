@@ -17,12 +17,21 @@ struct Encode: ParsableCommand {
     @Option(help: "Output file: .csv (columns z0..., label) or .npy (float32, samples x code width).")
     var out: String = "codes.csv"
 
+    @Option(help: ArgumentHelp("Also write TensorBoard Projector files into DIR: vectors.tsv, metadata.tsv (label, "
+        + "class, file), sprite.png (images) and projector_config.pbtxt; view with tensorboard --logdir DIR.",
+        valueName: "DIR"))
+    var projector: String?
+
     func run() throws {
         let run = try options.load()
         let (codes, labels, z) = try run.encodeTestSplit()
         let n = codes.count / z
         try CodeFile.write(codes: codes, labels: labels, width: z, to: out)
         print("\(n) codes of width \(z) -> \(out)")
+        if let projector {
+            try run.writeProjector(codes: codes, labels: labels, width: z, to: projector)
+            print("projector files -> \(projector) (tensorboard --logdir \(projector), then the Projector tab)")
+        }
     }
 }
 

@@ -32,6 +32,21 @@ import TestSupport
         let lines = try String(contentsOfFile: folder + "/codes.csv", encoding: .utf8).split(separator: "\n")
         #expect(lines.count == 1001 && lines[0].hasPrefix("z0,z1,") && lines[0].hasSuffix(",label"))
         #expect(lines[1].split(separator: ",").count == 21)
+        // The Projector's files: a code per row, label and class per row under a header, a sprite
+        // of 32 x 32 thumbnails (1,000 digits), the config naming them; the run folder has its own.
+        let projector = folder + "/projector"
+        let withProjector = try runTool(["encode", "--checkpoint", run, "--out", folder + "/codes.npy", "--projector", projector])
+        #expect(withProjector.status == 0, "\(withProjector.stderr)")
+        let vectors = try String(contentsOfFile: projector + "/vectors.tsv", encoding: .utf8).split(separator: "\n")
+        #expect(vectors.count == 1000 && vectors.allSatisfy { $0.split(separator: "\t").count == 20 })
+        let rows = try String(contentsOfFile: projector + "/metadata.tsv", encoding: .utf8).split(separator: "\n")
+        #expect(rows.count == 1001 && rows[0] == "label\tclass" && rows[1] == "7\t7", "\(rows.prefix(2))")
+        let sprite = try PNGCodec.read(path: projector + "/sprite.png")
+        #expect(sprite.width == 32 * 28 && sprite.height == 32 * 28)
+        let config = try String(contentsOfFile: projector + "/projector_config.pbtxt", encoding: .utf8)
+        #expect(config.contains("tensor_path: \"vectors.tsv\"") && config.contains("single_image_dim: 28"))
+        let runConfig = try String(contentsOfFile: run + "/projector_config.pbtxt", encoding: .utf8)
+        #expect(runConfig.contains("tensor_path: \"projector/vectors.tsv\""))
 
         for (command, extra, size) in [("sample", ["--count", "25"], (3, 10)), ("interpolate", ["--pairs", "3"], (3, 12)),
                                        ("traverse", ["--dimensions", "4", "--steps", "7"], (4, 7))] {
