@@ -6,7 +6,8 @@ the rebuilt model against the tool itself on the run's own data and on any --dat
     python3 tools/torch_models.py RUN_OR_CHECKPOINT... [--data PATH]... [--binary B] [--no-check]
     python3 tools/torch_models.py runs/vae-1/checkpoints/best.safetensors --data /usr/share/datasets/fashion-mnist
 
-A run folder means RUN/checkpoints/last.safetensors. Every family rebuilds: dense (every dense
+A run folder means RUN/checkpoints/best.safetensors (last.safetensors where there is none), as
+the tool's commands read it. Every family rebuilds: dense (every dense
 variant: activations, dropout, tied weights, BCE logits, Gaussian NLL heads), conv (pooled and
 strided), vae (dense and conv; Bernoulli, fixed and learned Gaussian decoders), aae (every prior,
 label-conditioned, clustering), disentangle (split form and --form adain, images and sequences),
@@ -84,8 +85,9 @@ Data (a row as the model reads it):
   v/255 (16-bit v/65535), computed as float32 v * (1/255). IDX folders: train-*/t10k-* (the test
   split); PNG folders: train/ and test/ (or val/) split folders, class subfolders sorted by name,
   files sorted by relative path, gray or RGB. With no test split a seeded part is held out:
-  EpochOrder(count, seed ^ 0x686F6C64) permutation of epoch 0, its first min(max(1, int(count x
-  holdout)), count - 1) indices, sorted. --binarize: each test value becomes 1 when SplitMix64(seed ^
+  EpochOrder(count, seed ^ 0x686F6C64) permutation of epoch 0, its first min(max(F, int(count x
+  holdout)), count - 1) indices, sorted (F = 1; a denoiser's F = max(1, min(4, count // 4)); a
+  holdout of 1 or more is that many samples). --binarize: each test value becomes 1 when SplitMix64(seed ^
   0x74657374, 0, sample, 0x62696E6172000000)'s next uniform (24 bits) is below it, else 0
   (targets too), the test split drawn once (epoch 0).
 - sequences (lstm/gru, disentangle on .ts or CSV files): a row is T x F values step-major,
@@ -236,7 +238,12 @@ def holdout_split(count, config):
     if count < 2:
         raise CheckError("need at least 2 samples to hold some out for testing")
     order = permutation(count, config.get("seed", 0) ^ HOLDOUT_SEED)
-    held = min(max(int(count * config.get("holdout", 0.1)), 1), count - 1)
+    holdout = config.get("holdout", 0.1)
+    if holdout >= 1:  # a count of samples, taken as given
+        held = min(int(holdout), count - 1)
+    else:  # a fraction; a whole-image denoiser keeps at least 4 images, or a quarter of a small folder
+        fewest = max(1, min(4, count // 4)) if config.get("family") == "denoiser" else 1
+        held = min(max(int(count * holdout), fewest), count - 1)
     return sorted(order[held:]), sorted(order[:held])
 
 
@@ -1327,7 +1334,8 @@ def main():
     failed = []
     for path in args.checkpoints:
         if os.path.isdir(path):
-            path = os.path.join(path, "checkpoints", "last.safetensors")
+            best = os.path.join(path, "checkpoints", "best.safetensors")
+            path = best if os.path.exists(best) else os.path.join(path, "checkpoints", "last.safetensors")
         model, config = load(path)
         (kind, _), = config["model"].items()
         print(f"{path}: {config['family']} ({kind}) rebuilt in PyTorch, "

@@ -46,13 +46,15 @@ public struct DataSource: Sendable {
     /// Names of data shipped in the repository's `data/` folder.
     public static let bundledNames = ["mnist-sample"]
 
-    /// The repository's `data/` folder, found from this source file's location at build time,
-    /// or `data/` under the current directory.
+    /// The `data/` folder of bundled data: the current directory's when it has one (a checkout run
+    /// from its root, whichever binary), else the repository's this binary was built from.
     public static var bundledDataFolder: String {
+        let here = FileManager.default.currentDirectoryPath + "/data"
+        if bundledNames.contains(where: { FileManager.default.fileExists(atPath: here + "/" + $0) }) { return here }
         let fromSource = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("data").path
         if FileManager.default.fileExists(atPath: fromSource) { return fromSource }
-        return FileManager.default.currentDirectoryPath + "/data"
+        return here
     }
 
     /// Maps a bundled name (e.g. `mnist-sample`) to its folder; other paths are returned as is.

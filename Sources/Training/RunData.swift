@@ -227,16 +227,18 @@ public struct RunData {
     }
 
     /// Training and test sample indices: every sample of each split when the source has a test
-    /// split, else a seeded random `holdout` part of the one split for testing (for a whole-image
-    /// denoiser at least 4 images where a quarter of the folder allows: one photograph is a noisy
-    /// figure to pick the best epoch by).
+    /// split, else a seeded random `holdout` part of the one split for testing: a count of samples,
+    /// or a fraction (for a whole-image denoiser at least 4 images where a quarter of the folder
+    /// allows: one photograph is a noisy figure to pick the best epoch by).
     public static func split(count: Int, testCount: Int?, config: TrainingConfig, source: String) throws
         -> (train: [Int], test: [Int]) {
         if let testCount { return (Array(0..<count), Array(0..<testCount)) }
         guard count >= 2 else { throw TrainingError("\(source): need at least 2 samples to hold some out for testing") }
         let order = EpochOrder(count: count, seed: config.seed ^ 0x686F_6C64).permutation(epoch: 0)
         let fewest = config.model.specification.denoisesWholeImages ? max(1, min(4, count / 4)) : 1
-        let held = min(max(Int(Double(count) * config.holdout), fewest), count - 1)
+        // A count (1 or more) is taken as given; a fraction gets the floor above.
+        let held = config.holdout >= 1 ? min(Int(config.holdout), count - 1)
+            : min(max(Int(Double(count) * config.holdout), fewest), count - 1)
         return (Array(order[held...]).sorted(), Array(order[0..<held]).sorted())
     }
 }

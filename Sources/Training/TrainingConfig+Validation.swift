@@ -38,7 +38,9 @@ extension TrainingConfig {
         if let p = range("epochs", "--epochs", epochs, 1...Self.largestEpochs) { return p }
         if let p = range("batchSize", "--batch-size", batchSize, 1...Self.largestBatch) { return p }
         if let p = range("shards", "--shards", shards, 1...Self.largestShards) { return p }
-        if !(holdout > 0 && holdout < 1) { return problem("holdout", "--holdout", "\(holdout) is not in (0, 1)") }
+        if !(holdout > 0 && (holdout < 1 || holdout == holdout.rounded())) {
+            return problem("holdout", "--holdout", "\(holdout) is neither a fraction in (0, 1) nor a whole number of samples")
+        }
         if let p = range("gridCount", "--grid-count", gridCount, 1...Self.largestGridCount) { return p }
         if let gridScale, let p = range("gridScale", "--grid-scale", gridScale, 1...16) { return p }
         if let p = range("checkpointEvery", "--checkpoint-every", checkpointEvery, 0...Int(Int32.max)) { return p }

@@ -125,3 +125,9 @@ struct CommandFailure: Error, CustomStringConvertible {
     let message: String
     var description: String { message }
 }
+
+/// A usage error told in one line (no usage block), with the parser's usage status 64.
+func usageFailure(_ message: String) -> ExitCode {
+    FileHandle.standardError.write(Data("Error: \(message)\n".utf8))
+    return ExitCode.validationFailure
+}

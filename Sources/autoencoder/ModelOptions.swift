@@ -171,8 +171,8 @@ struct ModelOptions: ParsableArguments {
         if [.lstm, .gru].contains(family) && ["--dropout", "--input-dropout"].contains(flag) {
             hint = " (for input dropout on sequences use --noise masking:P)"
         }
-        // One line, no usage block: the flag and the family say it all.
-        throw CommandFailure(message: "\(flag) does not apply to --model \(family.rawValue)\(hint)")
+        // One line, no usage block: the flag and the family say it all; a usage error's status.
+        throw usageFailure("\(flag) does not apply to --model \(family.rawValue)\(hint)")
     }
 
     /// The model of `family` with the given flags applied on top of `base` (default: the preset).

@@ -111,7 +111,9 @@ struct Train: ParsableCommand {
     @Option(help: "Continue from a checkpoint file or run folder (its config wins; --epochs and --data may change).")
     var resume: String?
 
-    @Option(parsing: .unconditional, help: "Fraction held out for testing when the data has no test split (default 0.1).")
+    @Option(parsing: .unconditional, help: ArgumentHelp("Held out for testing when the data has no test split: a "
+        + "fraction below 1 (default 0.1; a denoiser keeps at least 4 images, or a quarter of a small folder), or a "
+        + "number of samples from 1.", valueName: "fraction|count"))
     var holdout: Double?
 
     @Option(parsing: .unconditional, help: "Samples in the reconstruction grid (default 10).")
@@ -185,7 +187,9 @@ struct Train: ParsableCommand {
         if let patchesPerImage, !(1...TrainingConfig.largestModelSize).contains(patchesPerImage) {
             throw ValidationError("--patches-per-image must be 1 to \(TrainingConfig.largestModelSize)")
         }
-        if let holdout, !(holdout > 0 && holdout < 1) { throw ValidationError("--holdout must be in (0, 1)") }
+        if let holdout, !(holdout > 0 && (holdout < 1 || holdout == holdout.rounded())) {
+            throw ValidationError("--holdout must be a fraction in (0, 1) or a whole number of samples")
+        }
         if let noise {
             let corruption: Corruption
             do { corruption = try Corruption(parsing: noise) } catch let error as InputError {

@@ -264,7 +264,7 @@ func idxImages(count: Int, side: Int) -> [UInt8] {
 
     /// A config file goes through the same validation as the options: no trap, the key named.
     @Test(arguments: [("batchSize", "0"), ("shards", "0"), ("gridCount", "0"), ("epochs", "9223372036854775807"),
-                      ("resize", "[64]"), ("holdout", "2")])
+                      ("resize", "[64]"), ("holdout", "2.5")])
     func configValuesAreValidatedLikeOptions(key: String, value: String) throws {
         let folder = try makeScratchFolder("configvalues")
         let base = try runTool(["train", "--model", "dense", "--layers", "784,8", "--epochs", "1", "--run-dir",

@@ -101,5 +101,9 @@ import Training
             #expect(a.test.count == denseHeld && b.test.count == denoiserHeld, "\(count)")
             #expect(Set(b.train + b.test) == Set(0..<count) && Set(b.train).isDisjoint(with: b.test))
         }
+        // A count is taken as given, for a denoiser too.
+        var one = denoiser
+        one.holdout = 1
+        #expect(try RunData.split(count: 12, testCount: nil, config: one, source: "x").test.count == 1)
     }
 }
