@@ -14,8 +14,13 @@ struct PixelSize: ExpressibleByArgument, Equatable {
         self.height = height
     }
 
+    /// `WxH`, or `N` for N x N (as `train --patch N` takes it).
     init?(argument: String) {
         let parts = argument.lowercased().split(separator: "x")
+        if parts.count == 1, let n = Int(parts[0]), n > 0 {
+            self.init(width: n, height: n)
+            return
+        }
         guard parts.count == 2, let w = Int(parts[0]), let h = Int(parts[1]), w > 0, h > 0 else {
             return nil
         }

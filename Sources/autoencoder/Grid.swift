@@ -21,8 +21,8 @@ struct Grid: ParsableCommand {
     @Option(help: "Samples per grid row; default min(count, 10).")
     var columns: Int?
 
-    @Option(help: ArgumentHelp("Cut random WxH patches instead of whole images (sizes may vary).",
-                               valueName: "WxH"))
+    @Option(help: ArgumentHelp("Cut random WxH (or N x N) patches instead of whole images (sizes may vary).",
+                               valueName: "WxH|N"))
     var patch: PixelSize?
 
     @Option(help: "Random seed of the noise.")

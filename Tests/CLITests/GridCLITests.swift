@@ -44,6 +44,11 @@ import TestSupport
         let readable = try runTool(["grid", "--data", "mnist-sample", "--count", "3", "--out", folder + "/two.png"])
         #expect(readable.status == 0, "\(readable.stderr)")
         #expect(try PNGCodec.read(path: folder + "/two.png").height == Self.height(rows: 2, scale: 2))
+        // --patch N is N x N, as train --patch N.
+        let square = try runTool(["grid", "--data", "mnist-sample", "--patch", "12", "--out", folder + "/p1.png"])
+        let explicit = try runTool(["grid", "--data", "mnist-sample", "--patch", "12x12", "--out", folder + "/p2.png"])
+        #expect(square.status == 0 && explicit.status == 0, "\(square.stderr)")
+        #expect(try PNGCodec.read(path: folder + "/p1.png") == PNGCodec.read(path: folder + "/p2.png"))
         let refused = try runTool(["grid", "--data", "mnist-sample", "--scale", "0", "--out", folder + "/x.png"])
         #expect(refused.status != 0 && refused.stderr.contains("--scale"), "\(refused.stderr)")
     }
