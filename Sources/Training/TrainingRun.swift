@@ -93,10 +93,11 @@ public final class TrainingRun {
     /// `threadsPerShard`: threads per shard for the run's config (known once a checkpoint is read).
     /// `resumeSettings`: with `resume`, changes to the checkpoint's config that leave its steps as
     /// they were (time limit, cache, decoders, evaluation, checkpoint and log intervals).
+    /// `sizingEpochs`: a new run whose epoch count was not chosen trains `epochsForData` epochs.
     public init(config requested: TrainingConfig, runDirectory: String, resume: String? = nil, epochs: Int? = nil,
                 dataOverride: String? = nil, evaluating: (checkpoint: String, trainedOn: String)? = nil,
                 group: RankGroup? = nil, threadsPerShard: (TrainingConfig) -> Int = { _ in 1 },
-                resumeSettings: (inout TrainingConfig) -> Void = { _ in }) throws {
+                resumeSettings: (inout TrainingConfig) -> Void = { _ in }, sizingEpochs: Bool = false) throws {
         var config = requested
         var contents: Checkpoint.Contents?
         if let resume {
@@ -127,6 +128,9 @@ public final class TrainingRun {
         if evaluating == nil && config.batchSize > data.trainIndices.count {
             // A batch larger than the data would only size workspaces for rows that never come.
             config.batchSize = max(data.trainIndices.count, 1)
+        }
+        if sizingEpochs && resume == nil && evaluating == nil {
+            config.epochs = Self.epochsForData(samplesPerEpoch: trainCount, batch: config.batchSize, preset: config.epochs)
         }
         var warnings = data.warnings
         if evaluating == nil, let warning = Self.fewStepsWarning(config: config, samplesPerEpoch: trainCount) {
@@ -171,6 +175,14 @@ public final class TrainingRun {
             try Checkpoint.restore(contents, into: trainer)
             progress = contents.progress
         }
+    }
+
+    /// The default epoch count for data of `samplesPerEpoch` at `batch`: the family's `preset`
+    /// (10), or as many as 1,000 steps take on small data, at most 100 (the bundled sample's 20
+    /// steps an epoch get 50 epochs; full MNIST's 235 keep 10).
+    public static func epochsForData(samplesPerEpoch: Int, batch: Int, preset: Int) -> Int {
+        let perEpoch = max(1, (samplesPerEpoch + batch - 1) / max(batch, 1))
+        return max(preset, min(100, (1000 + perEpoch - 1) / perEpoch))
     }
 
     /// Below this many steps a run is warned about: it learns little more than the mean image.

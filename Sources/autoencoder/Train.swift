@@ -69,7 +69,8 @@ struct Train: ParsableCommand {
         + "a streamed folder: 1024).", valueName: "N"))
     var validationSamples: Int?
 
-    @Option(parsing: .unconditional, help: "Epochs to train (default 10; with --resume: the run's own count).")
+    @Option(parsing: .unconditional, help: ArgumentHelp("Epochs to train (default 10, or more on small data: up to "
+        + "100 so that the run takes 1000 steps; with --resume: the run's own count)."))
     var epochs: Int?
 
     @Option(parsing: .unconditional, help: "Minibatch size (default 256).")
@@ -366,7 +367,7 @@ struct Train: ParsableCommand {
                                   threadsPerShard: { resolved in
                                       threadsPerShard ?? CoreSplit.threads(shards: resolved.shards, model: resolved.model,
                                                                            batch: resolved.batchSize) },
-                                  resumeSettings: applyResumeSettings)
+                                  resumeSettings: applyResumeSettings, sizingEpochs: epochs == nil && self.config == nil)
         } catch {
             // A run that cannot start leaves no empty folder behind.
             RunFolder.removeIfUnused(folder, madeFolder: madeFolder)

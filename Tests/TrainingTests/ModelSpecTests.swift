@@ -107,3 +107,15 @@ import Training
         #expect(try RunData.split(count: 12, testCount: nil, config: one, source: "x").test.count == 1)
     }
 }
+
+@Suite struct EpochSizingTests {
+    /// A run whose epochs were not chosen takes about 1,000 steps on small data (the family's 10
+    /// epochs at least, 100 at most).
+    @Test func defaultEpochsFollowTheData() {
+        #expect(TrainingRun.epochsForData(samplesPerEpoch: 5000, batch: 256, preset: 10) == 50)  // the bundled sample
+        #expect(TrainingRun.epochsForData(samplesPerEpoch: 60000, batch: 256, preset: 10) == 10)  // full MNIST
+        #expect(TrainingRun.epochsForData(samplesPerEpoch: 400, batch: 256, preset: 10) == 100)  // capped
+        #expect(TrainingRun.epochsForData(samplesPerEpoch: 400, batch: 16, preset: 10) == 40)
+        #expect(TrainingRun.epochsForData(samplesPerEpoch: 5000, batch: 256, preset: 300) == 300)
+    }
+}
