@@ -289,6 +289,12 @@ extension TrainingRun {
 /// Appends one JSON object per line, flushed as it goes.
 public final class LogFile {
     let handle: FileHandle
+    /// Made once: the log writes a line every --log-every steps.
+    let clock: ISO8601DateFormatter = {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter
+    }()
 
     init(path: String, append: Bool) throws {
         if !append || !FileManager.default.fileExists(atPath: path) {
@@ -304,9 +310,7 @@ public final class LogFile {
     /// Writes `object` with the wall-clock time it was written ("time", ISO 8601, UTC).
     func write(_ object: [String: Any]) {
         var stamped = object
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        stamped["time"] = formatter.string(from: Date())
+        stamped["time"] = clock.string(from: Date())
         handle.write(LogFile.json(stamped) + Data("\n".utf8))
     }
 
