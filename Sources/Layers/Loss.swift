@@ -24,8 +24,8 @@ public enum LossKind: String, Sendable, CaseIterable, Codable {
 /// Named loss parts of a step (sums over rows), fixed capacity so a step allocates nothing; the
 /// model's `lossPartNames` say what each index holds.
 public struct LossParts: Sendable, Equatable {
-    public static let capacity = 4
-    var values: (Double, Double, Double, Double) = (0, 0, 0, 0)
+    public static let capacity = 6
+    var values: (Double, Double, Double, Double, Double, Double) = (0, 0, 0, 0, 0, 0)
 
     public init() {}
 
@@ -36,6 +36,8 @@ public struct LossParts: Sendable, Equatable {
             case 1: values.1
             case 2: values.2
             case 3: values.3
+            case 4: values.4
+            case 5: values.5
             default: preconditionFailure("loss part \(index) beyond capacity \(LossParts.capacity)")
             }
         }
@@ -45,6 +47,8 @@ public struct LossParts: Sendable, Equatable {
             case 1: values.1 = newValue
             case 2: values.2 = newValue
             case 3: values.3 = newValue
+            case 4: values.4 = newValue
+            case 5: values.5 = newValue
             default: preconditionFailure("loss part \(index) beyond capacity \(LossParts.capacity)")
             }
         }
@@ -59,6 +63,8 @@ public struct LossParts: Sendable, Equatable {
         a.values.1 += b.values.1
         a.values.2 += b.values.2
         a.values.3 += b.values.3
+        a.values.4 += b.values.4
+        a.values.5 += b.values.5
     }
 }
 

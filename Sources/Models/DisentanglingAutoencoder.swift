@@ -11,6 +11,11 @@
 //   code is reversed and scaled by lambda (Ganin & Lempitsky 2015).
 // Rows may also be variable-length sequences (steps x features, zero-padded, then the length):
 // the loss then covers each row's valid steps only.
+// Swap critic (`swapWeight` > 0, images, alternating): a classifier of the label, trained on real
+// images in the adversary's phase, scores decodes of each free code next to another label; the
+// autoencoder also minimises its cross-entropy against that label. The decoder is made to follow
+// the one-hot by this loss instead of by a narrow bottleneck on the free code, so the free code
+// can keep more of the image.
 
 import Foundation
 import Kernels
@@ -69,6 +74,10 @@ public struct DisentanglingAutoencoderConfig: Sendable, Equatable, Codable {
     public var styleWidth = 16
     /// AdaIN form, sequences: kernel of the 1-D convolutions over time (odd).
     public var kernel = 5
+    /// Split form: weight of the swap critic's cross-entropy on decodes with a swapped label (0: off).
+    public var swapWeight: Float = 0
+    /// Hidden widths of the swap critic (a classifier of images; its output is one logit per class).
+    public var criticWidths: [Int] = [256]
     /// AdaIN form, images: the image shape (from the data).
     public var imageChannels = 0
     public var imageHeight = 0
@@ -91,6 +100,11 @@ public struct DisentanglingAutoencoderConfig: Sendable, Equatable, Codable {
         if adversaryWidths.contains(where: { $0 <= 0 }) { return "adversary widths must be positive (got \(adversaryWidths))" }
         if classes < 2 { return "the label needs at least 2 classes (got \(classes))" }
         if decoderOnlyFrom < 0 { return "the epoch the decoder trains alone from must be >= 0 (got \(decoderOnlyFrom))" }
+        if !(swapWeight >= 0) { return "the swap weight must be >= 0" }
+        if swapWeight > 0 && (isSequence || adversary != .alternating) {
+            return "the swap critic needs images and the alternating adversary"
+        }
+        if criticWidths.contains(where: { $0 <= 0 }) { return "critic widths must be positive (got \(criticWidths))" }
         if !(adversaryWeight >= 0) || !(kl >= 0) || adversaryWarmup < 0 {
             return "the adversary weight, its warm-up and the KL weight must be >= 0"
         }
@@ -134,6 +148,14 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
     let stageInputs: [(input: Region, gradient: Region)]
     /// Free code -> class logits.
     public let adversary: Network
+    /// Swap critic: the classifier on real images (its own phase) and on swapped decodes (the
+    /// same parameters), and the decoder's stages again (own activations) for the swapped codes.
+    public let criticReal: Network?
+    public let criticSwap: Network?
+    let swapStages: [Network]
+    let swapStageInputs: [(input: Region, gradient: Region)]
+    let swapCodeRegion: Region
+    let swapCodeGradient: Region
     let codeRegion: Region
     let codeGradient: Region
     let epsilonRegion: Region
@@ -186,6 +208,18 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
         }
         adversaryLayers.append(Dense(width, k, name: "adversary.\(adversaryLayers.count)", layout: &layout,
                                      initializer: config.initializer))
+        var criticLayers: [any Layer] = []
+        if config.swapWeight > 0 {
+            var width = d
+            for h in config.criticWidths {
+                criticLayers.append(Dense(width, h, name: "critic.\(criticLayers.count)", layout: &layout,
+                                          initializer: config.initializer))
+                criticLayers.append(Activation(config.activation, width: h))
+                width = h
+            }
+            criticLayers.append(Dense(width, k, name: "critic.\(criticLayers.count)", layout: &layout,
+                                      initializer: config.initializer))
+        }
         var allocator = RegionAllocator()
         encoder = Network(encoderLayers, allocator: &allocator)
         codeRegion = allocator.take(c + k)
@@ -203,6 +237,29 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
         stageInputs = inputs
         adversaryGradient = allocator.take(c)
         adversary = Network(adversaryLayers, allocator: &allocator, input: allocator.take(c), inputGradient: adversaryGradient)
+        let swapping = config.swapWeight > 0
+        swapCodeRegion = allocator.take(swapping ? c + k : 0)
+        swapCodeGradient = allocator.take(swapping ? c + k : 0)
+        if swapping {
+            var swapped = [Network(stageLayers[0], allocator: &allocator, input: swapCodeRegion,
+                                   inputGradient: swapCodeGradient)]
+            var swappedInputs: [(input: Region, gradient: Region)] = []
+            for layers in stageLayers.dropFirst() {
+                let width = layers[0].inputWidth
+                let pair = (input: allocator.take(width), gradient: allocator.take(width))
+                swappedInputs.append(pair)
+                swapped.append(Network(layers, allocator: &allocator, input: pair.input, inputGradient: pair.gradient))
+            }
+            swapStages = swapped
+            swapStageInputs = swappedInputs
+            criticReal = Network(criticLayers, allocator: &allocator)
+            criticSwap = Network(criticLayers, allocator: &allocator, inputGradient: true)
+        } else {
+            swapStages = []
+            swapStageInputs = []
+            criticReal = nil
+            criticSwap = nil
+        }
         targetRegion = allocator.take(w[0])
         probabilities = allocator.take(w[0])
         workspaceColumns = allocator.columns
@@ -223,7 +280,11 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
             phases = [Phase(name: "autoencoder", group: 0..<layout.count)]
         }
         decoderPhase = config.decoderOnlyFrom > 0 ? phases.count : nil
-        if config.decoderOnlyFrom > 0 { phases.append(Phase(name: "decoder", group: encoderEnd..<autoencoderEnd, spills: 0..<0)) }
+        // The swap critic's share of the decoder phase's gradient falls on the critic: discarded.
+        if config.decoderOnlyFrom > 0 {
+            phases.append(Phase(name: "decoder", group: encoderEnd..<autoencoderEnd,
+                                spills: config.swapWeight > 0 ? autoencoderEnd..<layout.count : 0..<0))
+        }
         self.phases = phases
     }
 
@@ -231,8 +292,11 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
     public var valuesPerTarget: Int { dataWidth }
     public var lossPartNames: [String] {
         (config.adversary == .alternating ? ["reconstruction", "adversary", "confusion"] : ["reconstruction", "adversary"])
-            + (config.kl > 0 ? ["kl"] : [])
+            + (config.kl > 0 ? ["kl"] : []) + (config.swapWeight > 0 ? ["critic", "swap"] : [])
     }
+
+    /// Where the swap critic's parts are reported: its cross-entropy on real images, then on swapped decodes.
+    var criticPart: Int { klPart + (config.kl > 0 ? 1 : 0) }
 
     /// Where the KL part is reported.
     var klPart: Int { config.adversary == .alternating ? 3 : 2 }
@@ -242,6 +306,7 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
         encoder.initialize(params: params, rng: &rng)
         for stage in decoderStages { stage.initialize(params: params, rng: &rng) }
         adversary.initialize(params: params, rng: &rng)
+        criticReal?.initialize(params: params, rng: &rng)
     }
 
     public func input(_ ws: Workspace, rows: Int) -> Matrix { encoder.input(ws, rows: rows) }
@@ -278,6 +343,7 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
         if context.training && config.adversary == .alternating && context.phase == 1 {
             decode(ws, rows: rows, params: params)
             adversary.forward(ws, rows: rows, params: params, training: false)
+            forwardSwap(ws, rows: rows, params: params)
             return
         }
         encoder.forward(ws, rows: rows, params: params, training: context.training)
@@ -302,6 +368,39 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
         }
         if !isAdversaryPhase(context) { decode(ws, rows: rows, params: params) }
         if !isDecoderPhase(context) { adversary.forward(ws, rows: rows, params: params, training: false) }
+        if let criticReal, isAdversaryPhase(context) || !context.training {
+            criticReal.input(ws, rows: rows).copy(from: target(ws, rows: rows))
+            criticReal.forward(ws, rows: rows, params: params, training: false)
+        }
+        if !context.training || isDecoderPhase(context) { forwardSwap(ws, rows: rows, params: params) }
+    }
+
+    /// The label a row's free code is decoded with for the swap critic: another class, from the row's key.
+    @inline(__always)
+    public func swappedLabel(_ ws: Workspace, _ r: Int) -> Int {
+        let y = label(ws, r)
+        guard y >= 0 else { return -1 }
+        var rng = SplitMix64(key: ws.rowKeys[r], 0x7377_6170)
+        return (y + 1 + Int(rng.next() % UInt64(classes - 1))) % classes
+    }
+
+    /// Decodes each row's free code next to its swapped label and scores the images with the critic.
+    func forwardSwap(_ ws: Workspace, rows: Int, params: Arena) {
+        guard let criticSwap else { return }
+        let code = codeMatrix(ws, rows: rows), swapped = ws.matrix(swapCodeRegion, rows: rows)
+        for r in 0..<rows {
+            let row = swapped.row(r), y = swappedLabel(ws, r)
+            row.update(from: code.row(r), count: freeWidth)
+            for j in 0..<classes { row[freeWidth + j] = j == y ? 1 : 0 }
+        }
+        decode(swapStages, inputs: swapStageInputs, code: swapped, ws, rows: rows, params: params)
+        let output = swapStages.last!.output(ws, rows: rows), images = criticSwap.input(ws, rows: rows)
+        if config.loss == .bce {
+            _ = Activation.sigmoid(output, into: images, count: dataWidth)
+        } else {
+            images.copy(from: output)
+        }
+        criticSwap.forward(ws, rows: rows, params: params, training: false)
     }
 
     /// lambda at `step`: raised linearly from 0 over the warm-up (Fader networks), so the
@@ -318,13 +417,15 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
     /// Sums over labelled rows of the adversary's cross-entropy against the label and against the
     /// uniform distribution; writes `scale` times the gradient of the chosen one (by `uniform`)
     /// into the adversary's output gradient when `gradient` is set.
-    func adversaryLosses(_ ws: Workspace, rows: Int, gradient: Bool, uniform: Bool, scale: Float)
-        -> (labelled: Double, confusion: Double) {
-        let logits = adversary.output(ws, rows: rows), dLogits = adversary.outputGradient(ws, rows: rows)
+    /// `network` is the adversary (against the label) or a critic (`swapped`: against the swapped label).
+    func adversaryLosses(_ ws: Workspace, rows: Int, gradient: Bool, uniform: Bool, scale: Float,
+                         network: Network? = nil, swapped: Bool = false) -> (labelled: Double, confusion: Double) {
+        let network = network ?? adversary
+        let logits = network.output(ws, rows: rows), dLogits = network.outputGradient(ws, rows: rows)
         var labelled = 0.0, confusion = 0.0
         let k = Float(classes)
         for r in 0..<rows {
-            let l = logits.row(r), g = dLogits.row(r), y = label(ws, r)
+            let l = logits.row(r), g = dLogits.row(r), y = swapped ? swappedLabel(ws, r) : label(ws, r)
             if gradient { for j in 0..<classes { g[j] = 0 } }
             guard y >= 0 else { continue }
             var top = l[0]
@@ -357,12 +458,27 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
             sums.parts[1] = losses.labelled
             sums.parts[2] = losses.confusion
             if let grads, training { adversary.backward(ws, rows: rows, params: params, grads: grads) }
+            if let criticReal {
+                let critic = adversaryLosses(ws, rows: rows, gradient: training, uniform: false, scale: perRow,
+                                             network: criticReal)
+                sums.parts[criticPart] = critic.labelled
+                if let grads, training { criticReal.backward(ws, rows: rows, params: params, grads: grads) }
+            }
             return sums
         }
         sums = reconstructionLoss(ws, rows: rows, gradient: grads != nil, scale: perRow / Float(dataWidth))
         sums.parts[0] = sums.objective
         if isDecoderPhase(context) {
-            if let grads { backwardDecoder(ws, rows: rows, params: params, grads: grads) }
+            // The decoder alone, on reconstruction and (with the critic) on the swapped decodes.
+            if let criticSwap {
+                sums.parts[criticPart + 1] = adversaryLosses(ws, rows: rows, gradient: grads != nil, uniform: false,
+                                                             scale: config.swapWeight * perRow, network: criticSwap,
+                                                             swapped: true).labelled
+            }
+            if let grads {
+                backwardDecoder(ws, rows: rows, params: params, grads: grads)
+                backwardSwap(ws, rows: rows, params: params, grads: grads)
+            }
             return sums
         }
         let alternating = config.adversary == .alternating
@@ -388,8 +504,18 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
             sums.parts[klPart] = kl
             sums.objective += Double(config.kl) * kl
         }
+        if let criticSwap {
+            if !context.training, let criticReal {
+                sums.parts[criticPart] = adversaryLosses(ws, rows: rows, gradient: false, uniform: false, scale: 0,
+                                                         network: criticReal).labelled
+            }
+            sums.parts[criticPart + 1] = adversaryLosses(ws, rows: rows, gradient: training, uniform: false,
+                                                         scale: config.swapWeight * perRow, network: criticSwap,
+                                                         swapped: true).labelled
+        }
         guard let grads else { return sums }
         backwardDecoder(ws, rows: rows, params: params, grads: grads)
+        if training { backwardSwap(ws, rows: rows, params: params, grads: grads) }
         let dFree = encoder.outputGradient(ws, rows: rows), dCode = ws.matrix(codeGradient, rows: rows)
         if training {
             // Alternating: the adversary's parameter gradients fall outside this phase and are discarded.
@@ -421,12 +547,41 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
 
     /// Backward through the decoder's stages, from its output gradient down to the code's.
     func backwardDecoder(_ ws: Workspace, rows: Int, params: Arena, grads: Arena) {
-        for i in stride(from: decoderStages.count - 1, through: 0, by: -1) {
-            decoderStages[i].backward(ws, rows: rows, params: params, grads: grads)
+        backwardStages(decoderStages, inputs: stageInputs, ws, rows: rows, params: params, grads: grads)
+    }
+
+    func backwardStages(_ stages: [Network], inputs: [(input: Region, gradient: Region)], _ ws: Workspace, rows: Int,
+                        params: Arena, grads: Arena) {
+        for i in stride(from: stages.count - 1, through: 0, by: -1) {
+            stages[i].backward(ws, rows: rows, params: params, grads: grads)
             guard i > 0 else { continue }
             // The hidden part of this stage's input gradient belongs to the stage below.
-            let g = ws.matrix(stageInputs[i - 1].gradient, rows: rows), below = decoderStages[i - 1].outputGradient(ws, rows: rows)
+            let g = ws.matrix(inputs[i - 1].gradient, rows: rows), below = stages[i - 1].outputGradient(ws, rows: rows)
             for r in 0..<rows { below.row(r).update(from: g.row(r), count: below.cols) }
+        }
+    }
+
+    /// The swap critic's gradient (already in its output gradient): through the critic (its own
+    /// parameters' share is discarded), the output sigmoid and the swapped decoder, into the
+    /// decoder's parameters and, added to the decoder's code gradient, the free code.
+    func backwardSwap(_ ws: Workspace, rows: Int, params: Arena, grads: Arena) {
+        guard let criticSwap else { return }
+        criticSwap.backward(ws, rows: rows, params: params, grads: grads)
+        let dImages = criticSwap.gradient(0, ws, rows: rows)!, images = criticSwap.input(ws, rows: rows)
+        let dOutput = swapStages.last!.outputGradient(ws, rows: rows)
+        for r in 0..<rows {
+            let g = dImages.row(r), p = images.row(r), o = dOutput.row(r)
+            if config.loss == .bce {
+                for i in 0..<dataWidth { o[i] = g[i] * p[i] * (1 - p[i]) }
+            } else {
+                o.update(from: g, count: dataWidth)
+            }
+        }
+        backwardStages(swapStages, inputs: swapStageInputs, ws, rows: rows, params: params, grads: grads)
+        let dSwap = ws.matrix(swapCodeGradient, rows: rows), dCode = ws.matrix(codeGradient, rows: rows)
+        for r in 0..<rows {
+            let s = dSwap.row(r), a = dCode.row(r)
+            for j in 0..<freeWidth { a[j] += s[j] }
         }
     }
 
@@ -457,7 +612,8 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
         for (k, stage) in decoderStages.enumerated() {
             if let i = stage.firstNonFiniteLayer(ws, rows: rows) { return "decoder.\(2 * k + i)" }
         }
-        return adversary.firstNonFiniteLayer(ws, rows: rows).map { "adversary.\($0)" }
+        if let i = adversary.firstNonFiniteLayer(ws, rows: rows) { return "adversary.\(i)" }
+        return criticReal?.firstNonFiniteLayer(ws, rows: rows).map { "critic.\($0)" }
     }
 
     /// Per step: the encoder and decoder once, the adversary once per phase.
@@ -477,10 +633,14 @@ extension DisentanglingAutoencoder: DisentanglingModel {
     public func latentInput(_ ws: Workspace, rows: Int) -> Matrix { codeMatrix(ws, rows: rows) }
     /// Runs the decoder's stages from the code, passing the code's one-hot to every stage.
     public func decode(_ ws: Workspace, rows: Int, params: Arena) {
-        let code = codeMatrix(ws, rows: rows)
-        for (i, stage) in decoderStages.enumerated() {
+        decode(decoderStages, inputs: stageInputs, code: codeMatrix(ws, rows: rows), ws, rows: rows, params: params)
+    }
+
+    func decode(_ stages: [Network], inputs: [(input: Region, gradient: Region)], code: Matrix, _ ws: Workspace,
+                rows: Int, params: Arena) {
+        for (i, stage) in stages.enumerated() {
             if i > 0 {
-                let x = ws.matrix(stageInputs[i - 1].input, rows: rows), below = decoderStages[i - 1].output(ws, rows: rows)
+                let x = ws.matrix(inputs[i - 1].input, rows: rows), below = stages[i - 1].output(ws, rows: rows)
                 let hidden = below.cols
                 for r in 0..<rows {
                     x.row(r).update(from: below.row(r), count: hidden)
@@ -517,6 +677,8 @@ extension DisentanglingAutoencoderConfig {
         contentChannels = try c.decodeIfPresent(Int.self, forKey: .contentChannels) ?? contentChannels
         styleWidth = try c.decodeIfPresent(Int.self, forKey: .styleWidth) ?? styleWidth
         kernel = try c.decodeIfPresent(Int.self, forKey: .kernel) ?? kernel
+        swapWeight = try c.decodeIfPresent(Float.self, forKey: .swapWeight) ?? swapWeight
+        criticWidths = try c.decodeIfPresent([Int].self, forKey: .criticWidths) ?? criticWidths
         imageChannels = try c.decodeIfPresent(Int.self, forKey: .imageChannels) ?? imageChannels
         imageHeight = try c.decodeIfPresent(Int.self, forKey: .imageHeight) ?? imageHeight
         imageWidth = try c.decodeIfPresent(Int.self, forKey: .imageWidth) ?? imageWidth

@@ -95,6 +95,8 @@ extension DisentanglingAutoencoderConfig: ModelSpecification {
             + (adversaryWidths + [classes]).map(String.init).joined(separator: "-") + ", lambda \(adversaryWeight)"
             + (adversaryWarmup > 0 ? " after \(adversaryWarmup) warm-up steps" : "")
             + (kl > 0 ? ", variational code (KL weight \(kl))" : "")
+            + (swapWeight > 0 ? ", swap critic " + (criticWidths + [classes]).map(String.init).joined(separator: "-")
+                + " (weight \(swapWeight))" : "")
     }
 }
 

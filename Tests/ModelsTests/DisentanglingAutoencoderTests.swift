@@ -53,6 +53,14 @@ final class DisentangleHarness {
         return (sums.objective / (r * Double(model.valuesPerTarget)), sums.parts[1] / r, sums.parts[2] / r)
     }
 
+    /// Every loss part of an evaluation pass, per sample.
+    func parts() -> [Double] {
+        model.forward(.evaluation, ws, rows: rows, params: Arena(params), statistic: nil)
+        let sums = model.backward(.evaluation, ws, rows: rows, globalRows: rows, params: Arena(params), grads: nil,
+                                  statistic: nil)
+        return (0..<model.lossPartNames.count).map { sums.parts[$0] / Double(rows) }
+    }
+
     /// Gradients of one training phase into `ws.gradients` (after the phases before it: the
     /// alternating autoencoder phase reuses the adversary phase's encoding).
     func gradients(phase: Int) -> [Float] {
@@ -120,6 +128,55 @@ let disentangleVariants: [DisentangleVariant] = {
                           analytic: Array(analytic[slot.range]), samples: 10, epsilon: 3e-3, tolerance: 2e-2,
                           floor: 1e-3, loss: objective)
         }
+    }
+
+    /// The swap critic: the critic follows its cross-entropy on real images (adversary phase), the
+    /// autoencoder reconstruction + lambda x confusion + w x the critic's cross-entropy on decodes
+    /// of each free code with a swapped label, through the critic, the sigmoid and the decoder.
+    @Test(arguments: [LossKind.bce, .mse])
+    func swapCriticGradientsMatchFiniteDifferences(loss: LossKind) {
+        var config = disentangleVariants[0].config
+        config.loss = loss
+        config.swapWeight = 0.6
+        config.criticWidths = [4]
+        let harness = DisentangleHarness(config, rows: 4)
+        let model = harness.model, lambda = Double(config.adversaryWeight), w = Double(config.swapWeight)
+        #expect(model.lossPartNames == ["reconstruction", "adversary", "confusion", "critic", "swap"])
+        let adversaryStart = model.layout.slots.first { $0.name.hasPrefix("adversary.") }!.offset
+        let criticStart = model.layout.slots.first { $0.name.hasPrefix("critic.") }!.offset
+        let phaseGradients = [harness.gradients(phase: 0), harness.gradients(phase: 1)]
+        for slot in model.layout.slots {
+            let owner = slot.offset >= criticStart ? 2 : slot.offset >= adversaryStart ? 1 : 0
+            let objective: () -> Double = {
+                let (recon, crossEntropy, confusion) = harness.losses()
+                let parts = harness.parts()
+                switch owner {
+                case 2: return parts[3]
+                case 1: return crossEntropy
+                default: return recon + lambda * confusion + w * parts[4]
+                }
+            }
+            checkGradient("swap critic \(loss) \(slot.name)", values: harness.params.pointer + slot.offset,
+                          count: slot.count, analytic: Array(phaseGradients[owner == 0 ? 1 : 0][slot.range]),
+                          samples: 10, epsilon: 3e-3, tolerance: 2e-2, floor: 1e-3, loss: objective)
+        }
+        // The decoder's own phase (--decoder-only-from): reconstruction + w x swap, the decoder alone.
+        var late = config
+        late.decoderOnlyFrom = 3
+        let decoderHarness = DisentangleHarness(late, rows: 4)
+        let decoderGradients = decoderHarness.gradients(phase: 2)
+        for slot in decoderHarness.model.layout.slots where slot.name.hasPrefix("decoder.") {
+            checkGradient("swap critic, decoder phase \(loss) \(slot.name)",
+                          values: decoderHarness.params.pointer + slot.offset, count: slot.count,
+                          analytic: Array(decoderGradients[slot.range]), samples: 10, epsilon: 3e-3, tolerance: 2e-2,
+                          floor: 1e-3, loss: { decoderHarness.losses().0 + w * decoderHarness.parts()[4] })
+        }
+        // Every labelled row is decoded with another label; the unlabelled row with none.
+        for r in 0..<3 {
+            let swapped = model.swappedLabel(harness.ws, r)
+            #expect(swapped != r % 3 && (0..<3).contains(swapped))
+        }
+        #expect(model.swappedLabel(harness.ws, 3) == -1)
     }
 
     /// A sequence's padding (and the output there) costs nothing.

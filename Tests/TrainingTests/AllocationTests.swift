@@ -75,12 +75,14 @@ func expectStepsAllocateNothing(_ model: any AutoencoderModel, _ source: any Bat
         expectStepsAllocateNothing(AdversarialAutoencoder(smallAAE(clusters: 4)), source, rows: 48)
     }
 
-    /// The disentangling model (variational code, adversary phase, decoder stages).
-    @Test(.enabled(if: optimizedBuild, "needs an optimised build (swift test -c release)"))
-    func stepAllocatesNothingAfterWarmUpForDisentangling() throws {
+    /// The disentangling model (variational code, adversary phase, decoder stages), without and
+    /// with the swap critic (a second pass of the decoder, the critic on real and swapped images).
+    @Test(.enabled(if: optimizedBuild, "needs an optimised build (swift test -c release)"), arguments: [0, 0.1] as [Float])
+    func stepAllocatesNothingAfterWarmUpForDisentangling(swapWeight: Float) throws {
         let source: any BatchSource = try sampleAssembler(noise: "none")
         var config = DisentanglingAutoencoderConfig(widths: [784, 32, 4])
         config.classes = 10
+        config.swapWeight = swapWeight
         expectStepsAllocateNothing(DisentanglingAutoencoder(config), source, rows: 48)
     }
 

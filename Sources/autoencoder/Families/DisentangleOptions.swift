@@ -47,6 +47,11 @@ struct DisentangleOptions: FamilyOptions {
         + "stay as they are (default: never).", valueName: "epoch"))
     var decoderOnlyFrom: Int?
 
+    @Option(parsing: .unconditional, help: ArgumentHelp("Weight of the swap critic (images): a classifier of the "
+        + "label, trained on real images, scores each free code decoded with another label, and the autoencoder "
+        + "learns to make it see that label (default 0: off).", valueName: "w"))
+    var swapWeight: Float?
+
     @Option(help: ArgumentHelp("Hidden widths of the adversary (default 256), or linear (no hidden layer).",
                                valueName: "w1,...|linear"))
     var adversaryLayers: String?
@@ -58,6 +63,7 @@ struct DisentangleOptions: FamilyOptions {
     func validate() throws {
         try checkOption(adversaryWeight, "--adversary-weight", { $0 >= 0 }, ">= 0")
         try checkOption(kl, "--kl", { $0 >= 0 }, ">= 0")
+        try checkOption(swapWeight, "--swap-weight", { $0 >= 0 }, ">= 0")
         if let adversaryWarmup, adversaryWarmup < 0 {
             throw ValidationError("--adversary-warmup must be >= 0, got \(adversaryWarmup)")
         }
@@ -68,7 +74,7 @@ struct DisentangleOptions: FamilyOptions {
                     ("--adversary-warmup", adversaryWarmup != nil), ("--adversary-layers", adversaryLayers != nil),
                     ("--kl", kl != nil), ("--decoder-only-from", decoderOnlyFrom != nil), ("--form", form != nil),
                     ("--hidden-channels", hiddenChannels != nil), ("--content-channels", contentChannels != nil),
-                    ("--style-width", styleWidth != nil), ("--kernel", kernel != nil)])
+                    ("--style-width", styleWidth != nil), ("--kernel", kernel != nil), ("--swap-weight", swapWeight != nil)])
     }
 
     func apply(_ shared: SharedModelOptions, family: ModelFamily, to config: inout DisentanglingAutoencoderConfig) throws {
@@ -79,6 +85,7 @@ struct DisentangleOptions: FamilyOptions {
             (adversaryLayers != nil, "--adversary-layers", .split), (hiddenChannels != nil, "--hidden-channels", .adain),
             (contentChannels != nil, "--content-channels", .adain), (styleWidth != nil, "--style-width", .adain),
             (kernel != nil, "--kernel", .adain), (decoderOnlyFrom != nil, "--decoder-only-from", .split),
+            (swapWeight != nil, "--swap-weight", .split),
         ]
         for (given, flag, owner) in formFlags where given && owner != config.form {
             throw ValidationError("\(flag) applies to --form \(owner.rawValue), not --form \(config.form.rawValue)")
@@ -111,6 +118,7 @@ struct DisentangleOptions: FamilyOptions {
             }
         }
         if let kl { config.kl = kl }
+        if let swapWeight { config.swapWeight = swapWeight }
         if let loss = shared.loss {
             guard loss != .gaussianNLL else { throw ValidationError("--loss gaussian-nll: disentangle uses bce or mse") }
             config.loss = loss
