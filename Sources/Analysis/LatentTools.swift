@@ -34,8 +34,10 @@ extension TrainingRun {
 
     /// `count` decoded draws from the model's prior (spread scaled by `temperature`): rows of 10,
     /// or one labelled row per component for a prior with components (mixture, clusters).
+    /// Returns how many draws the grid holds (whole rows per component with a mixture or clusters).
+    @discardableResult
     public func writeSamples(to path: String, count: Int, seed: UInt64, temperature: Float = 1,
-                             scale: Int? = nil) throws {
+                             scale: Int? = nil) throws -> Int {
         let latent = try latentModel()
         guard latent.prior != nil else {
             throw TrainingError("the \(config.family.rawValue) model has no prior to sample from (train --model vae or aae)")
@@ -61,6 +63,7 @@ extension TrainingRun {
         var caption = "\(total) draws from the prior" + (temperature == 1 ? "" : ", temperature \(temperature)")
         if components > 0 { caption += ", one row per component" }
         try writeRows(rows, to: path, scale: scale, caption: caption)
+        return total
     }
 
     /// Rows between pairs of test images (0-1, 2-3, ...): the first image, `steps` decoded codes

@@ -102,7 +102,7 @@ public struct DisentanglingAutoencoderConfig: Sendable, Equatable, Codable {
         if decoderOnlyFrom < 0 { return "the epoch the decoder trains alone from must be >= 0 (got \(decoderOnlyFrom))" }
         if !(swapWeight >= 0) { return "the swap weight must be >= 0" }
         if swapWeight > 0 && (isSequence || adversary != .alternating) {
-            return "the swap critic needs images and the alternating adversary"
+            return "--swap-weight: the swap critic needs images (not sequences) and --adversary alternating"
         }
         if criticWidths.contains(where: { $0 <= 0 }) { return "critic widths must be positive (got \(criticWidths))" }
         if !(adversaryWeight >= 0) || !(kl >= 0) || adversaryWarmup < 0 {

@@ -63,8 +63,8 @@ struct Sample: ParsableCommand {
 
     func run() throws {
         let run = try options.load()
-        try run.writeSamples(to: out, count: count, seed: seed, temperature: temperature, scale: grid.scale)
-        print("\(count) samples -> \(out)")
+        let drawn = try run.writeSamples(to: out, count: count, seed: seed, temperature: temperature, scale: grid.scale)
+        print("\(drawn) samples -> \(out)")
     }
 }
 
