@@ -29,9 +29,7 @@ Adam (1e-3 for reconstruction, 1e-4 with beta1 0.5 for the adversarial phases) t
 Setup: pip install torch numpy
 """
 import argparse
-import gzip
 import os
-import struct
 import time
 
 import numpy as np
@@ -39,13 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def read_idx(path):
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        magic, = struct.unpack(">I", f.read(4))
-        dims = struct.unpack(">" + "I" * (magic & 0xFF), f.read(4 * (magic & 0xFF)))
-        return np.frombuffer(f.read(), dtype=np.uint8).reshape(dims)
+from torch_vae import read_idx
 
 
 def load(folder, split):

@@ -102,17 +102,8 @@ public struct AdversarialAutoencoder: AutoencoderModel, LossReportingModel, NonF
         if config.loss == .mse { decoderLayers.append(Activation(.sigmoid, width: w[0])) }
         let decoderEnd = layout.count
         func discriminator(_ name: String, input: Int) -> [any Layer] {
-            var layers: [any Layer] = []
-            var width = input
-            for hidden in config.discriminator {
-                layers.append(Dense(width, hidden, name: "\(name).\(layers.count)", layout: &layout,
-                                    initializer: config.initializer))
-                layers.append(Activation(config.activation, width: hidden))
-                width = hidden
-            }
-            layers.append(Dense(width, 1, name: "\(name).\(layers.count)", layout: &layout,
-                                initializer: config.initializer))
-            return layers
+            perceptronLayers(name, input: input, hidden: config.discriminator, output: 1, activation: config.activation,
+                             layout: &layout, initializer: config.initializer)
         }
         let styleLayers = discriminator("discriminator", input: z + config.labelColumns)
         let clusterLayers = k > 0 ? discriminator("cluster_discriminator", input: k) : nil

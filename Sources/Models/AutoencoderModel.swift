@@ -227,3 +227,18 @@ extension LatentModel {
         prior?.draw(into: code, width: codeWidth, rng: &rng, component: component, temperature: temperature)
     }
 }
+
+/// Dense layers named `name.N`, the activation after each hidden width, then a dense output:
+/// the adversaries, critics and discriminators.
+func perceptronLayers(_ name: String, input: Int, hidden: [Int], output: Int, activation: ActivationKind,
+                      layout: inout ParameterLayout, initializer: Initializer) -> [any Layer] {
+    var layers: [any Layer] = []
+    var width = input
+    for h in hidden {
+        layers.append(Dense(width, h, name: "\(name).\(layers.count)", layout: &layout, initializer: initializer))
+        layers.append(Activation(activation, width: h))
+        width = h
+    }
+    layers.append(Dense(width, output, name: "\(name).\(layers.count)", layout: &layout, initializer: initializer))
+    return layers
+}

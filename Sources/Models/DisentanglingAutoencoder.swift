@@ -179,7 +179,7 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
         self.config = config
         var layout = ParameterLayout()
         let w = config.widths, c = config.codeWidth, k = config.classes, d = config.dataWidth
-        var encoderLayers: [any Layer] = [], adversaryLayers: [any Layer] = []
+        var encoderLayers: [any Layer] = []
         let variational = config.kl > 0
         for i in 0..<(w.count - 1) {
             let out = i == w.count - 2 && variational ? 2 * w[i + 1] : w[i + 1]
@@ -199,59 +199,36 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
             stageLayers.append(stage)
         }
         let autoencoderEnd = layout.count
-        var width = c
-        for h in config.adversaryWidths {
-            adversaryLayers.append(Dense(width, h, name: "adversary.\(adversaryLayers.count)", layout: &layout,
-                                         initializer: config.initializer))
-            adversaryLayers.append(Activation(config.activation, width: h))
-            width = h
-        }
-        adversaryLayers.append(Dense(width, k, name: "adversary.\(adversaryLayers.count)", layout: &layout,
-                                     initializer: config.initializer))
-        var criticLayers: [any Layer] = []
-        if config.swapWeight > 0 {
-            var width = d
-            for h in config.criticWidths {
-                criticLayers.append(Dense(width, h, name: "critic.\(criticLayers.count)", layout: &layout,
-                                          initializer: config.initializer))
-                criticLayers.append(Activation(config.activation, width: h))
-                width = h
-            }
-            criticLayers.append(Dense(width, k, name: "critic.\(criticLayers.count)", layout: &layout,
-                                      initializer: config.initializer))
-        }
+        let adversaryLayers = perceptronLayers("adversary", input: c, hidden: config.adversaryWidths, output: k,
+                                               activation: config.activation, layout: &layout, initializer: config.initializer)
+        let criticLayers = config.swapWeight > 0
+            ? perceptronLayers("critic", input: d, hidden: config.criticWidths, output: k, activation: config.activation,
+                               layout: &layout, initializer: config.initializer) : []
         var allocator = RegionAllocator()
         encoder = Network(encoderLayers, allocator: &allocator)
         codeRegion = allocator.take(c + k)
         codeGradient = allocator.take(c + k)
         epsilonRegion = allocator.take(variational ? c : 0)
-        var stages = [Network(stageLayers[0], allocator: &allocator, input: codeRegion, inputGradient: codeGradient)]
-        var inputs: [(input: Region, gradient: Region)] = []
-        for layers in stageLayers.dropFirst() {
-            let width = layers[0].inputWidth
-            let pair = (input: allocator.take(width), gradient: allocator.take(width))
-            inputs.append(pair)
-            stages.append(Network(layers, allocator: &allocator, input: pair.input, inputGradient: pair.gradient))
+        // The decoder's stages from a code region; each later stage reads its own (hidden | one-hot) input.
+        func stageChain(code: Region, gradient: Region) -> ([Network], [(input: Region, gradient: Region)]) {
+            var stages = [Network(stageLayers[0], allocator: &allocator, input: code, inputGradient: gradient)]
+            var inputs: [(input: Region, gradient: Region)] = []
+            for layers in stageLayers.dropFirst() {
+                let width = layers[0].inputWidth
+                let pair = (input: allocator.take(width), gradient: allocator.take(width))
+                inputs.append(pair)
+                stages.append(Network(layers, allocator: &allocator, input: pair.input, inputGradient: pair.gradient))
+            }
+            return (stages, inputs)
         }
-        decoderStages = stages
-        stageInputs = inputs
+        (decoderStages, stageInputs) = stageChain(code: codeRegion, gradient: codeGradient)
         adversaryGradient = allocator.take(c)
         adversary = Network(adversaryLayers, allocator: &allocator, input: allocator.take(c), inputGradient: adversaryGradient)
         let swapping = config.swapWeight > 0
         swapCodeRegion = allocator.take(swapping ? c + k : 0)
         swapCodeGradient = allocator.take(swapping ? c + k : 0)
         if swapping {
-            var swapped = [Network(stageLayers[0], allocator: &allocator, input: swapCodeRegion,
-                                   inputGradient: swapCodeGradient)]
-            var swappedInputs: [(input: Region, gradient: Region)] = []
-            for layers in stageLayers.dropFirst() {
-                let width = layers[0].inputWidth
-                let pair = (input: allocator.take(width), gradient: allocator.take(width))
-                swappedInputs.append(pair)
-                swapped.append(Network(layers, allocator: &allocator, input: pair.input, inputGradient: pair.gradient))
-            }
-            swapStages = swapped
-            swapStageInputs = swappedInputs
+            (swapStages, swapStageInputs) = stageChain(code: swapCodeRegion, gradient: swapCodeGradient)
             criticReal = Network(criticLayers, allocator: &allocator)
             criticSwap = Network(criticLayers, allocator: &allocator, inputGradient: true)
         } else {
