@@ -60,7 +60,7 @@ ConvTranspose2d (in, out, kh, kw), Conv1d (out, in, k), LSTM/GRU weight_ih_l{k}[
 - disentangle split: encoder.N (head (mean | log-variance) of the free code when kl > 0, else
   the code), decoder.{2s} the dense layer of stage s, which reads (stage s-1's output | label
   one-hot) (stage 0: (free code | one-hot)), adversary.N on the mean, critic.N (with
-  --swap-weight: a classifier of images, used in training only). `encode` gives (mean |
+  --swap-weight: a classifier of images, not part of the reconstruction or the code). `encode` gives (mean |
   label one-hot, zeros for an unknown label). On sequences the encoder reads the whole row
   (T x F values, then the length) and the decoder gives T x F values.
 - disentangle adain: content.0-2 and style.0-2 (conv 3x3, then two 4x4 stride-2 convs; 1-D
@@ -934,7 +934,7 @@ class SplitDisentangler(nn.Module):
         self.encoder, self.decoder = nn.Sequential(*enc), nn.Sequential(*dec)
         self.adversary = mlp([cw] + c["adversaryWidths"], act, k)
         if c.get("swapWeight", 0) > 0:
-            # The swap critic: a classifier of images that only training uses.
+            # The swap critic: a classifier of images; it does not enter the reconstruction or the code.
             self.critic = mlp([d] + c.get("criticWidths", [256]), act, k)
         self.free, self.classes, self.variational, self.data_width = cw, k, variational, d
         self.logits = c["loss"] == "bce" and not self.sequence
