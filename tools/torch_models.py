@@ -72,7 +72,8 @@ ConvTranspose2d (in, out, kh, kw), Conv1d (out, in, k), LSTM/GRU weight_ih_l{k}[
   normalisation (no affine, eps 1e-5, biased variance) follows content blocks 0-2; decoder blocks
   0-2 end in AdaIN, norm x (1 + gamma) + beta, and blocks 1-3 start with the activation. Sequences:
   every mean and variance covers the row's own steps, values past them are zero. `encode` gives
-  (content mean, Cz planes | style vector | length for sequences).
+  (content mean, Cz planes | style vector | length for sequences). critic.N (with --swap-weight):
+  a classifier of data rows, not part of the reconstruction or the code.
 - rbm: rbm.weight (H, V), rbm.visible_bias (V), rbm.hidden_bias (H); `encode` gives p(h|v) =
   sigmoid(v W^T + c) (Gaussian units: v W^T + c), the reconstruction is sigmoid(h W + b).
 - lstm/gru: enc.*, dec.* (nn.LSTM / nn.GRU names, batch_first), out (Linear H -> F per step),
@@ -984,6 +985,10 @@ class AdaIN(nn.Module):
         self.decoder = nn.ModuleList([conv(cz, h, pointwise=True), conv(h, h, up=True), conv(h, h, up=True),
                                       conv(h, inputs)])
         self.act = activation(c["activation"])
+        if c.get("swapWeight", 0) > 0:
+            # The conversion critic: a classifier of data rows; it does not enter the reconstruction or the code.
+            data = c["steps"] * c["features"] if self.sequence else c["imageChannels"] * c["imageHeight"] * c["imageWidth"]
+            self.critic = mlp([data] + c.get("criticWidths", [256]), c["activation"], c["classes"])
         self.h, self.cz, self.variational = h, cz, variational
         self.steps, self.features = c.get("steps", 0), c.get("features", 0)
         self.image = (c.get("imageChannels", 0), c.get("imageHeight", 0), c.get("imageWidth", 0))
@@ -1200,7 +1205,9 @@ def test_split(config, data):
     (kind, c), = config["model"].items()
     reads_sequences = kind == "sequence" or kind == "disentangle"
     if reads_sequences and looks_like_sequences(data):
-        fixed = c["steps"] if kind == "disentangle" and c.get("form", "split") == "split" else None
+        # The split form's dense layers and the AdaIN form's conversion critic read whole rows.
+        fixes = c.get("form", "split") == "split" or c.get("swapWeight", 0) > 0
+        fixed = c["steps"] if kind == "disentangle" and fixes else None
         return sequence_test_split(data, config, fixed)
     return image_test_split(data, config)
 

@@ -14,10 +14,24 @@
 // up); sequence rows (steps x features, zero-padded, then the length) use 1-D convolutions over
 // time, and every statistic covers the row's own steps only, so a sequence's code and output do
 // not depend on how far it was padded.
+// Conversion critic (`swapWeight` > 0, labelled data): a classifier of the label (the speaker of
+// a sequence, the class of an image), trained on real rows in its own phase, scores conversions:
+// each row decoded with the labelled part (style of a sequence, content of an image) of another
+// row of the shard whose label differs. The autoencoder also minimises its cross-entropy against
+// that row's label, through the critic and the decoder into both encoders.
 
 import Foundation
 import Kernels
 import Layers
+
+/// One decoding of codes: the decoder's blocks, the AdaIN parameters from the style vector, each
+/// block's statistics and (sequences) the step-major output.
+struct DecoderPass: Sendable {
+    let blocks: [Network]
+    let adain: Network
+    let stats: [Region]
+    let sequenceOutput: Region
+}
 
 public enum DisentanglingForm: String, Sendable, Codable, CaseIterable {
     /// One encoder, the label one-hot at the decoder, an adversary on the free code.
@@ -64,6 +78,15 @@ public struct AdaINAutoencoder: AutoencoderModel, LossReportingModel, NonFiniteD
     let dataWidth: Int
     let steps: Int
     let features: Int
+    let mainPass: DecoderPass
+    /// Conversion critic: the classifier on real rows (its own phase) and on conversions (the same
+    /// parameters), the decoder again (own activations) for the conversions, their codes, and each
+    /// row's partner (the row whose labelled part it takes; -1: none).
+    public let criticReal: Network?
+    public let criticSwap: Network?
+    let swapPass: DecoderPass?
+    let swapCodeRegion: Region
+    let swapPartner: Region
 
     public init(_ config: DisentanglingAutoencoderConfig) {
         precondition(config.form == .adain && config.validationError() == nil, config.validationError() ?? "not the adain form")
@@ -121,6 +144,10 @@ public struct AdaINAutoencoder: AutoencoderModel, LossReportingModel, NonFiniteD
 
         var allocator = RegionAllocator()
         let dataWidth = sequence ? config.steps * config.features : inChannels * height * width
+        let swapping = config.swapWeight > 0, criticStart = layout.count
+        let criticLayers = swapping
+            ? perceptronLayers("critic", input: dataWidth, hidden: config.criticWidths, output: config.classes,
+                               activation: config.activation, layout: &layout, initializer: config.initializer) : []
         rawInput = allocator.take(sequence ? dataWidth + 1 : dataWidth)
         convInput = sequence ? allocator.take(dataWidth) : rawInput
         func chain(_ blocks: [[any Layer]], input: Region, gradient: Bool) -> [Network] {
@@ -150,6 +177,21 @@ public struct AdaINAutoencoder: AutoencoderModel, LossReportingModel, NonFiniteD
         sequenceOutput = allocator.take(sequence ? dataWidth + 1 : 0)
         targetRegion = allocator.take(rawInput.cols)
         probabilities = allocator.take(rawInput.cols)
+        mainPass = DecoderPass(blocks: decoder, adain: adainParameters, stats: decoderStats, sequenceOutput: sequenceOutput)
+        swapCodeRegion = allocator.take(swapping ? codeRegion.cols : 0)
+        swapPartner = allocator.take(swapping ? 1 : 0)
+        if swapping {
+            swapPass = DecoderPass(blocks: chain(decoderLayers, input: allocator.take(cz * levels[2]), gradient: true),
+                                   adain: Network([adainDense], allocator: &allocator, inputGradient: true),
+                                   stats: (0..<3).map { _ in allocator.take(2 * h) },
+                                   sequenceOutput: allocator.take(sequence ? dataWidth + 1 : 0))
+            criticReal = Network(criticLayers, allocator: &allocator)
+            criticSwap = Network(criticLayers, allocator: &allocator, inputGradient: true)
+        } else {
+            swapPass = nil
+            criticReal = nil
+            criticSwap = nil
+        }
         workspaceColumns = allocator.columns
         self.layout = layout
         inputWidth = rawInput.cols
@@ -157,17 +199,26 @@ public struct AdaINAutoencoder: AutoencoderModel, LossReportingModel, NonFiniteD
         self.dataWidth = dataWidth
         steps = config.steps
         features = config.features
-        phases = [Phase(name: "autoencoder", group: 0..<layout.count)]
+        // The critic first: it changes only itself, and the autoencoder phase encodes afterwards.
+        phases = swapping
+            ? [Phase(name: "critic", group: criticStart..<layout.count, spills: 0..<0),
+               Phase(name: "autoencoder", group: 0..<criticStart, spills: criticStart..<layout.count)]
+            : [Phase(name: "autoencoder", group: 0..<layout.count)]
     }
 
     public var targetWidth: Int { inputWidth }
     public var valuesPerTarget: Int { dataWidth }
-    public var lossPartNames: [String] { config.kl > 0 ? ["reconstruction", "kl"] : ["reconstruction"] }
+    public var lossPartNames: [String] {
+        ["reconstruction"] + (config.kl > 0 ? ["kl"] : []) + (criticSwap != nil ? ["critic", "swap"] : [])
+    }
+    /// Where the critic's parts are reported: its cross-entropy on real rows, then on conversions.
+    var criticPart: Int { config.kl > 0 ? 2 : 1 }
     var contentWidth: Int { contentChannels * contentPositions }
 
     public func initialize(params: Arena, seed: UInt64) {
         var rng = SplitMix64(key: seed, 0x696E_6974)
         for network in content + style + [styleHead, adainParameters] + decoder { network.initialize(params: params, rng: &rng) }
+        criticReal?.initialize(params: params, rng: &rng)
     }
 
     public func input(_ ws: Workspace, rows: Int) -> Matrix { ws.matrix(rawInput, rows: rows) }
@@ -189,8 +240,16 @@ public struct AdaINAutoencoder: AutoencoderModel, LossReportingModel, NonFiniteD
         valid(ws.matrix(codeRegion, rows: r + 1).row(r), at: contentWidth + styleWidth, positions: positions)
     }
 
+    /// Whether `context` is the critic's training phase (the first of a step).
+    @inline(__always)
+    func isCriticPhase(_ context: StepContext) -> Bool { context.training && criticReal != nil && context.phase == 0 }
+
     public func forward(_ context: StepContext, _ ws: Workspace, rows: Int, params: Arena,
                         statistic: UnsafeMutablePointer<Float>?) {
+        if isCriticPhase(context) {
+            forwardCritic(ws, rows: rows, params: params)
+            return
+        }
         if config.isSequence {
             // (steps, features) as stored -> (features, steps) for the convolutions; padding stays zero.
             let raw = input(ws, rows: rows), x = ws.matrix(convInput, rows: rows)
@@ -265,6 +324,84 @@ public struct AdaINAutoencoder: AutoencoderModel, LossReportingModel, NonFiniteD
             if config.isSequence { z[contentWidth + styleWidth] = Float(n) }
         }
         decode(ws, rows: rows, params: params)
+        guard criticSwap != nil else { return }
+        if !context.training { forwardCritic(ws, rows: rows, params: params) }
+        forwardSwap(ws, rows: rows, params: params)
+    }
+
+    @inline(__always)
+    func label(_ ws: Workspace, _ r: Int) -> Int {
+        let label = Int(ws.labels[r])
+        return label < config.classes ? label : -1
+    }
+
+    /// The row whose labelled part row `r`'s conversion takes: another row of the shard with
+    /// another label, the search starting at an offset drawn from the row's key; -1 if none.
+    public func partner(_ ws: Workspace, _ r: Int, rows: Int) -> Int {
+        let y = label(ws, r)
+        guard y >= 0, rows > 1 else { return -1 }
+        var rng = SplitMix64(key: ws.rowKeys[r], 0x7377_6170)
+        let start = Int(rng.next() % UInt64(rows - 1))
+        for k in 0..<(rows - 1) {
+            let q = (r + 1 + (start + k) % (rows - 1)) % rows, z = label(ws, q)
+            if z >= 0 && z != y { return q }
+        }
+        return -1
+    }
+
+    /// Rows of row `r`'s conversion: content and style (a sequence keeps its content, so its
+    /// length, and takes the partner's style; an image keeps its style); nil without a partner.
+    @inline(__always)
+    func swapSources(_ ws: Workspace, _ r: Int, rows: Int) -> (content: Int, style: Int)? {
+        let q = Int(ws.matrix(swapPartner, rows: rows).row(r)[0])
+        guard q >= 0 else { return nil }
+        return config.isSequence ? (r, q) : (q, r)
+    }
+
+    /// The critic on the real rows (the clean targets' data).
+    func forwardCritic(_ ws: Workspace, rows: Int, params: Arena) {
+        guard let criticReal else { return }
+        let t = target(ws, rows: rows), x = criticReal.input(ws, rows: rows)
+        for r in 0..<rows { x.row(r).update(from: t.row(r), count: dataWidth) }
+        criticReal.forward(ws, rows: rows, params: params, training: false)
+    }
+
+    /// Decodes each row's conversion and scores it with the critic.
+    func forwardSwap(_ ws: Workspace, rows: Int, params: Arena) {
+        guard let criticSwap, let swapPass else { return }
+        let code = ws.matrix(codeRegion, rows: rows), swapped = ws.matrix(swapCodeRegion, rows: rows)
+        let partners = ws.matrix(swapPartner, rows: rows)
+        for r in 0..<rows {
+            partners.row(r)[0] = Float(partner(ws, r, rows: rows))
+            let (c, s) = swapSources(ws, r, rows: rows) ?? (r, r), row = swapped.row(r)
+            row.update(from: code.row(r), count: code.cols)
+            row.update(from: code.row(c), count: contentWidth)
+            (row + contentWidth).update(from: code.row(s) + contentWidth, count: styleWidth)
+        }
+        decode(swapPass, code: swapped, ws, rows: rows, params: params)
+        let seen = criticSwap.input(ws, rows: rows)
+        if config.isSequence {
+            let output = ws.matrix(swapPass.sequenceOutput, rows: rows)
+            for r in 0..<rows { seen.row(r).update(from: output.row(r), count: dataWidth) }
+        } else if config.loss == .bce {
+            _ = Activation.sigmoid(swapPass.blocks.last!.output(ws, rows: rows), into: seen, count: dataWidth)
+        } else {
+            seen.copy(from: swapPass.blocks.last!.output(ws, rows: rows))
+        }
+        criticSwap.forward(ws, rows: rows, params: params, training: false)
+    }
+
+    /// The critic's cross-entropy summed over rows: on real rows against their labels, or on
+    /// conversions against their partners' labels; `scale` times its gradient into the critic's
+    /// output gradient when `gradient` is set.
+    func criticLoss(_ network: Network, _ ws: Workspace, rows: Int, gradient: Bool, scale: Float, swapped: Bool) -> Double {
+        let partners = ws.matrix(swapPartner, rows: rows)
+        return softmaxCrossEntropy(network.output(ws, rows: rows), dLogits: gradient ? network.outputGradient(ws, rows: rows) : nil,
+                                   rows: rows, classes: config.classes, scale: scale) { r in
+            guard swapped else { return label(ws, r) }
+            let q = Int(partners.row(r)[0])
+            return q >= 0 ? label(ws, q) : -1
+        }.labelled
     }
 
     @inline(__always)
@@ -346,6 +483,14 @@ public struct AdaINAutoencoder: AutoencoderModel, LossReportingModel, NonFiniteD
     public func backward(_ context: StepContext, _ ws: Workspace, rows: Int, globalRows: Int, params: Arena,
                          grads: Arena?, statistic: UnsafePointer<Float>?) -> LossSums {
         let perRow = 1 / Float(globalRows)
+        if isCriticPhase(context), let criticReal {
+            var sums = LossSums()
+            sums.parts[criticPart] = criticLoss(criticReal, ws, rows: rows, gradient: grads != nil, scale: perRow,
+                                                swapped: false)
+            if let grads { criticReal.backward(ws, rows: rows, params: params, grads: grads) }
+            return sums
+        }
+        let training = grads != nil && context.training
         let output = config.isSequence ? ws.matrix(sequenceOutput, rows: rows) : decoder.last!.output(ws, rows: rows)
         let dOutput = grads == nil ? nil : config.isSequence ? ws.matrix(probabilities, rows: rows)
             : decoder.last!.outputGradient(ws, rows: rows)
@@ -368,6 +513,13 @@ public struct AdaINAutoencoder: AutoencoderModel, LossReportingModel, NonFiniteD
             sums.parts[1] = kl
             sums.objective += Double(config.kl) * kl
         }
+        if let criticSwap, let criticReal {
+            if !context.training {
+                sums.parts[criticPart] = criticLoss(criticReal, ws, rows: rows, gradient: false, scale: 0, swapped: false)
+            }
+            sums.parts[criticPart + 1] = criticLoss(criticSwap, ws, rows: rows, gradient: training,
+                                                    scale: config.swapWeight * perRow, swapped: true)
+        }
         guard let grads else { return sums }
         if config.isSequence {
             // Step-major gradient -> the last block's (features, steps) output gradient.
@@ -377,18 +529,8 @@ public struct AdaINAutoencoder: AutoencoderModel, LossReportingModel, NonFiniteD
                 for t in 0..<steps { for f in 0..<features { b[f * steps + t] = a[t * features + f] } }
             }
         }
-        let gammas = adainParameters.output(ws, rows: rows), dGammas = adainParameters.outputGradient(ws, rows: rows)
-        dGammas.fill(0)
-        for k in stride(from: decoder.count - 1, through: 0, by: -1) {
-            if k < decoder.count - 1 {
-                normalizeBackward(dy: decoder[k + 1].gradient(0, ws, rows: rows)!, x: decoder[k].output(ws, rows: rows),
-                                  dx: decoder[k].outputGradient(ws, rows: rows), stats: ws.matrix(decoderStats[k], rows: rows),
-                                  shape: decoderShapes[k], ws: ws, fromCode: true,
-                                  affine: (gammas, dGammas, 2 * hidden * k))
-            }
-            decoder[k].backward(ws, rows: rows, params: params, grads: grads)
-        }
-        adainParameters.backward(ws, rows: rows, params: params, grads: grads)
+        backwardDecoder(mainPass, ws, rows: rows, params: params, grads: grads)
+        if training { backwardSwap(ws, rows: rows, params: params, grads: grads) }
         // Style: dense head, the average over positions, then the blocks.
         styleHead.outputGradient(ws, rows: rows).copy(from: adainParameters.gradient(0, ws, rows: rows)!)
         styleHead.backward(ws, rows: rows, params: params, grads: grads)
@@ -445,6 +587,54 @@ public struct AdaINAutoencoder: AutoencoderModel, LossReportingModel, NonFiniteD
         return sums
     }
 
+    /// Backward through a decoding, from its last block's output gradient to the gradients of its
+    /// content input and of its style vector (the AdaIN network's input gradient).
+    func backwardDecoder(_ pass: DecoderPass, _ ws: Workspace, rows: Int, params: Arena, grads: Arena) {
+        let gammas = pass.adain.output(ws, rows: rows), dGammas = pass.adain.outputGradient(ws, rows: rows)
+        dGammas.fill(0)
+        for k in stride(from: pass.blocks.count - 1, through: 0, by: -1) {
+            if k < pass.blocks.count - 1 {
+                normalizeBackward(dy: pass.blocks[k + 1].gradient(0, ws, rows: rows)!, x: pass.blocks[k].output(ws, rows: rows),
+                                  dx: pass.blocks[k].outputGradient(ws, rows: rows), stats: ws.matrix(pass.stats[k], rows: rows),
+                                  shape: decoderShapes[k], ws: ws, fromCode: true,
+                                  affine: (gammas, dGammas, 2 * hidden * k))
+            }
+            pass.blocks[k].backward(ws, rows: rows, params: params, grads: grads)
+        }
+        pass.adain.backward(ws, rows: rows, params: params, grads: grads)
+    }
+
+    /// The critic's gradient on the conversions (already in its output gradient): through the
+    /// critic (its own parameters' share is discarded), the output sigmoid and the conversions'
+    /// decoding, then added to the gradients of the content and style vector they were made of.
+    func backwardSwap(_ ws: Workspace, rows: Int, params: Arena, grads: Arena) {
+        guard let criticSwap, let swapPass else { return }
+        criticSwap.backward(ws, rows: rows, params: params, grads: grads)
+        let dSeen = criticSwap.gradient(0, ws, rows: rows)!, seen = criticSwap.input(ws, rows: rows)
+        let dOutput = swapPass.blocks.last!.outputGradient(ws, rows: rows)
+        for r in 0..<rows {
+            let g = dSeen.row(r), o = dOutput.row(r)
+            if config.isSequence {
+                let n = codeLength(ws, r, positions: steps)
+                for t in 0..<steps { for f in 0..<features { o[f * steps + t] = t < n ? g[t * features + f] : 0 } }
+            } else if config.loss == .bce {
+                let p = seen.row(r)
+                for i in 0..<dataWidth { o[i] = g[i] * p[i] * (1 - p[i]) }
+            } else {
+                o.update(from: g, count: dataWidth)
+            }
+        }
+        backwardDecoder(swapPass, ws, rows: rows, params: params, grads: grads)
+        let dContent = swapPass.blocks[0].gradient(0, ws, rows: rows)!, dStyle = swapPass.adain.gradient(0, ws, rows: rows)!
+        let dCode = decoder[0].gradient(0, ws, rows: rows)!, dStyleMain = adainParameters.gradient(0, ws, rows: rows)!
+        for r in 0..<rows {
+            guard let (c, s) = swapSources(ws, r, rows: rows) else { continue }
+            let a = dCode.row(c), b = dContent.row(r), u = dStyleMain.row(s), v = dStyle.row(r)
+            for j in 0..<contentWidth { a[j] += b[j] }
+            for j in 0..<styleWidth { u[j] += v[j] }
+        }
+    }
+
     /// Images: probabilities (or the sigmoid output). Sequences: the values, then the row's length.
     public func reconstruction(_ ws: Workspace, rows: Int) -> Matrix {
         if config.isSequence { return ws.matrix(sequenceOutput, rows: rows) }
@@ -458,12 +648,18 @@ public struct AdaINAutoencoder: AutoencoderModel, LossReportingModel, NonFiniteD
             for (k, block) in blocks.enumerated() where block.firstNonFiniteLayer(ws, rows: rows) != nil { return "\(name).\(k)" }
         }
         if styleHead.firstNonFiniteLayer(ws, rows: rows) != nil { return "style.3" }
-        return adainParameters.firstNonFiniteLayer(ws, rows: rows).map { _ in "adain" }
+        if adainParameters.firstNonFiniteLayer(ws, rows: rows) != nil { return "adain" }
+        return criticReal?.firstNonFiniteLayer(ws, rows: rows).map { "critic.\($0)" }
     }
 
+    /// Per step: both encoders and the decoder; with the critic, the conversions' decoding and
+    /// the critic on real rows and on conversions.
     public var gemmShapes: [(m: Int, k: Int, n: Int)] {
-        convolutionShapes((content + style + decoder).flatMap(\.layers))
-            + [styleHead, adainParameters].flatMap(\.layers).compactMap { $0 as? Dense }.map { (1, $0.inputWidth, $0.outputWidth) }
+        let critic = (criticReal?.layers ?? []) + (criticSwap?.layers ?? [])
+        return convolutionShapes((content + style + decoder + (swapPass?.blocks ?? [])).flatMap(\.layers))
+            + ([styleHead, adainParameters] + (swapPass.map { [$0.adain] } ?? [])).flatMap(\.layers)
+                .compactMap { $0 as? Dense }.map { (1, $0.inputWidth, $0.outputWidth) }
+            + critic.compactMap { $0 as? Dense }.map { (1, $0.inputWidth, $0.outputWidth) }
     }
     public var gemmRowsStack: Bool { false }
 }
@@ -481,24 +677,29 @@ extension AdaINAutoencoder: DisentanglingModel {
     public func latentInput(_ ws: Workspace, rows: Int) -> Matrix { ws.matrix(codeRegion, rows: rows) }
 
     public func decode(_ ws: Workspace, rows: Int, params: Arena) {
-        let code = ws.matrix(codeRegion, rows: rows), x = decoder[0].input(ws, rows: rows)
-        let styleInput = adainParameters.input(ws, rows: rows)
+        decode(mainPass, code: ws.matrix(codeRegion, rows: rows), ws, rows: rows, params: params)
+    }
+
+    /// Decodes `code` (laid out as `codeRegion`) with `pass`; a sequence row's length is read from
+    /// `codeRegion`'s row (a conversion keeps its row's content, so its length).
+    func decode(_ pass: DecoderPass, code: Matrix, _ ws: Workspace, rows: Int, params: Arena) {
+        let x = pass.blocks[0].input(ws, rows: rows), styleInput = pass.adain.input(ws, rows: rows)
         for r in 0..<rows {
             x.row(r).update(from: code.row(r), count: contentWidth)
             styleInput.row(r).update(from: code.row(r) + contentWidth, count: styleWidth)
         }
-        adainParameters.forward(ws, rows: rows, params: params, training: false)
-        let gammas = adainParameters.output(ws, rows: rows)
-        for (k, block) in decoder.enumerated() {
+        pass.adain.forward(ws, rows: rows, params: params, training: false)
+        let gammas = pass.adain.output(ws, rows: rows)
+        for (k, block) in pass.blocks.enumerated() {
             block.forward(ws, rows: rows, params: params, training: false)
-            guard k < decoder.count - 1 else { break }
-            normalize(block.output(ws, rows: rows), into: decoder[k + 1].input(ws, rows: rows),
-                      stats: ws.matrix(decoderStats[k], rows: rows), shape: decoderShapes[k], ws: ws, fromCode: true,
+            guard k < pass.blocks.count - 1 else { break }
+            normalize(block.output(ws, rows: rows), into: pass.blocks[k + 1].input(ws, rows: rows),
+                      stats: ws.matrix(pass.stats[k], rows: rows), shape: decoderShapes[k], ws: ws, fromCode: true,
                       affine: (gammas, 2 * hidden * k))
         }
         guard config.isSequence else { return }
         // (features, steps) -> step-major rows, zero past the code's length, then the length.
-        let y = decoder.last!.output(ws, rows: rows), out = ws.matrix(sequenceOutput, rows: rows)
+        let y = pass.blocks.last!.output(ws, rows: rows), out = ws.matrix(pass.sequenceOutput, rows: rows)
         for r in 0..<rows {
             let a = y.row(r), b = out.row(r), n = codeLength(ws, r, positions: steps)
             for t in 0..<steps { for f in 0..<features { b[t * features + f] = t < n ? a[f * steps + t] : 0 } }

@@ -3,6 +3,7 @@
 // on one shard's rows. Models whose loss couples samples declare a statistic that the engine
 // sums over all shards between forward and backward.
 
+import Foundation
 import Kernels
 import Layers
 
@@ -241,4 +242,35 @@ func perceptronLayers(_ name: String, input: Int, hidden: [Int], output: Int, ac
     }
     layers.append(Dense(width, output, name: "\(name).\(layers.count)", layout: &layout, initializer: initializer))
     return layers
+}
+
+/// Softmax cross-entropy of each row's logits against `label(r)` (rows whose label is < 0 count
+/// nothing), summed, and against the uniform distribution (the confusion loss). With `dLogits`,
+/// writes `scale` times the gradient of the first (of the second with `uniform`) there, zero on
+/// unlabelled rows.
+func softmaxCrossEntropy(_ logits: Matrix, dLogits: Matrix?, rows: Int, classes: Int, scale: Float,
+                         uniform: Bool = false, label: (Int) -> Int) -> (labelled: Double, confusion: Double) {
+    var labelled = 0.0, confusion = 0.0
+    let k = Float(classes)
+    for r in 0..<rows {
+        let l = logits.row(r), g = dLogits?.row(r), y = label(r)
+        if let g { for j in 0..<classes { g[j] = 0 } }
+        guard y >= 0 else { continue }
+        var top = l[0]
+        for j in 1..<classes { top = max(top, l[j]) }
+        var sum: Float = 0, mean: Float = 0
+        for j in 0..<classes {
+            sum += expf(l[j] - top)
+            mean += l[j]
+        }
+        let logSum = top + logf(sum)
+        labelled += Double(logSum - l[y])
+        confusion += Double(logSum - mean / k)
+        guard let g else { continue }
+        for j in 0..<classes {
+            let p = expf(l[j] - logSum)
+            g[j] = scale * (p - (uniform ? 1 / k : (j == y ? 1 : 0)))
+        }
+    }
+    return (labelled, confusion)
 }

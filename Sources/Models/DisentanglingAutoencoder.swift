@@ -74,9 +74,10 @@ public struct DisentanglingAutoencoderConfig: Sendable, Equatable, Codable {
     public var styleWidth = 16
     /// AdaIN form, sequences: kernel of the 1-D convolutions over time (odd).
     public var kernel = 5
-    /// Split form: weight of the swap critic's cross-entropy on decodes with a swapped label (0: off).
+    /// Weight of the swap critic's cross-entropy on decodes with a swapped label (split form) or on
+    /// conversions (AdaIN form) (0: off).
     public var swapWeight: Float = 0
-    /// Hidden widths of the swap critic (a classifier of images; its output is one logit per class).
+    /// Hidden widths of the swap critic (a classifier of data rows; its output is one logit per class).
     public var criticWidths: [Int] = [256]
     /// AdaIN form, images: the image shape (from the data).
     public var imageChannels = 0
@@ -102,7 +103,8 @@ public struct DisentanglingAutoencoderConfig: Sendable, Equatable, Codable {
         if decoderOnlyFrom < 0 { return "the epoch the decoder trains alone from must be >= 0 (got \(decoderOnlyFrom))" }
         if !(swapWeight >= 0) { return "the swap weight must be >= 0" }
         if swapWeight > 0 && (isSequence || adversary != .alternating) {
-            return "--swap-weight: the swap critic needs images (not sequences) and --adversary alternating"
+            return "--swap-weight: the split form's swap critic needs images (not sequences) and --adversary alternating "
+                + "(the AdaIN form takes sequences)"
         }
         if criticWidths.contains(where: { $0 <= 0 }) { return "critic widths must be positive (got \(criticWidths))" }
         if !(adversaryWeight >= 0) || !(kl >= 0) || adversaryWarmup < 0 {
@@ -120,6 +122,9 @@ public struct DisentanglingAutoencoderConfig: Sendable, Equatable, Codable {
         }
         if !(kl >= 0) { return "the KL weight must be >= 0" }
         if ![.bce, .mse].contains(loss) { return "the disentangling autoencoder reconstructs with bce or mse" }
+        if !(swapWeight >= 0) { return "the swap weight must be >= 0" }
+        if swapWeight > 0 && classes < 2 { return "--swap-weight: the conversion critic needs labels (at least 2 classes)" }
+        if criticWidths.contains(where: { $0 <= 0 }) { return "critic widths must be positive (got \(criticWidths))" }
         if isSequence {
             if loss == .bce { return "sequences (standardized values) reconstruct with mse" }
             if kernel <= 0 || kernel % 2 == 0 { return "the 1-D convolution kernel must be odd and positive (got \(kernel))" }
@@ -398,30 +403,11 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
     func adversaryLosses(_ ws: Workspace, rows: Int, gradient: Bool, uniform: Bool, scale: Float,
                          network: Network? = nil, swapped: Bool = false) -> (labelled: Double, confusion: Double) {
         let network = network ?? adversary
-        let logits = network.output(ws, rows: rows), dLogits = network.outputGradient(ws, rows: rows)
-        var labelled = 0.0, confusion = 0.0
-        let k = Float(classes)
-        for r in 0..<rows {
-            let l = logits.row(r), g = dLogits.row(r), y = swapped ? swappedLabel(ws, r) : label(ws, r)
-            if gradient { for j in 0..<classes { g[j] = 0 } }
-            guard y >= 0 else { continue }
-            var top = l[0]
-            for j in 1..<classes { top = max(top, l[j]) }
-            var sum: Float = 0, mean: Float = 0
-            for j in 0..<classes {
-                sum += expf(l[j] - top)
-                mean += l[j]
-            }
-            let logSum = top + logf(sum)
-            labelled += Double(logSum - l[y])
-            confusion += Double(logSum - mean / k)
-            guard gradient else { continue }
-            for j in 0..<classes {
-                let p = expf(l[j] - logSum)
-                g[j] = scale * (p - (uniform ? 1 / k : (j == y ? 1 : 0)))
-            }
+        let dLogits = gradient ? network.outputGradient(ws, rows: rows) : nil
+        return softmaxCrossEntropy(network.output(ws, rows: rows), dLogits: dLogits, rows: rows, classes: classes,
+                                   scale: scale, uniform: uniform) {
+            swapped ? swappedLabel(ws, $0) : label(ws, $0)
         }
-        return (labelled, confusion)
     }
 
     public func backward(_ context: StepContext, _ ws: Workspace, rows: Int, globalRows: Int, params: Arena,

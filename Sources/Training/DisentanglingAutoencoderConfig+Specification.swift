@@ -37,7 +37,8 @@ extension DisentanglingAutoencoderConfig: ModelSpecification {
     public var sequenceSize: (steps: Int, features: Int)? { isSequence ? (steps, features) : nil }
     /// The split form's first layer reads all steps x features values; the AdaIN form's
     /// convolutions take any length.
-    public var fixesSequenceSteps: Bool { form == .split }
+    /// The AdaIN form's convolutions run over any steps, but its conversion critic reads whole rows.
+    public var fixesSequenceSteps: Bool { form == .split || swapWeight > 0 }
     /// The split form is dense layers over the batch (M7 at 4-16 rows per shard: 1 x 2 threads
     /// ran 1.18x faster than 2 x 1 on 2 cores); the AdaIN form's convolutions run per sample.
     public var threadsBelowRows: Int { form == .split ? CoreSplit.denseRows : 0 }
@@ -56,6 +57,10 @@ extension DisentanglingAutoencoderConfig: ModelSpecification {
         // The AdaIN form trains without labels; they only name what `evaluate` measures.
         guard classCount > 0 || form == .adain else {
             throw TrainingError("the disentangle model separates the label from the rest and \(data) has no labels "
+                + "(IDX label files, class folders, a .ts file's class labels or --sequence-label)")
+        }
+        if form == .adain && swapWeight > 0 && classCount == 0 {
+            throw TrainingError("--swap-weight: the conversion critic learns the label and \(data) has no labels "
                 + "(IDX label files, class folders, a .ts file's class labels or --sequence-label)")
         }
         if classes == 0 { classes = classCount }
@@ -87,7 +92,9 @@ extension DisentanglingAutoencoderConfig: ModelSpecification {
                 : "\(imageChannels)x\(imageHeight)x\(imageWidth) images"
             return "AdaIN two-encoder: \(input), \(channels) channels, content code \(contentChannels) per position"
                 + (kl > 0 ? " (variational, KL weight \(kl))" : "") + ", style vector \(styleWidth)"
-                + (classes > 0 ? ", \(classes)-class label for evaluation" : "")
+                + (classes > 0 ? ", \(classes)-class label" + (swapWeight > 0 ? "" : " for evaluation") : "")
+                + (swapWeight > 0 ? ", conversion critic " + (criticWidths + [classes]).map(String.init).joined(separator: "-")
+                    + " (weight \(swapWeight))" : "")
         }
         let body = isSequence
             ? "sequences of \(steps) x \(features) -> " + widths.dropFirst().map(String.init).joined(separator: "-")

@@ -77,7 +77,8 @@ func writeDoubledVowels(to path: String) throws {
     }
 
     /// The AdaIN two-encoder form: digits (the content carries the digit), vowels of any length,
-    /// unlabelled images, and the flags of the other form refused.
+    /// the conversion critic (labels needed, steps kept), unlabelled images, and the flags of the
+    /// other form refused.
     @Test func adainForm() throws {
         let folder = try makeScratchFolder("adaincli")
         let run = folder + "/digits"
@@ -115,6 +116,14 @@ func writeDoubledVowels(to path: String) throws {
         try writeDoubledVowels(to: folder + "/Long_TEST.ts")
         let long = try runTool(["evaluate", "--checkpoint", vowels, "--data", folder + "/Long_TEST.ts", "--json"])
         #expect(long.status == 0, "\(long.stderr)")
+        // The conversion critic reads whole rows: its model keeps its steps.
+        let critic = try runTool(["train", "--model", "disentangle", "--form", "adain", "--data", "japanese-vowels",
+                                  "--epochs", "1", "--hidden-channels", "4", "--swap-weight", "0.5", "--run-dir",
+                                  folder + "/critic"])
+        #expect(critic.status == 0 && critic.stdout.contains("9-class label, conversion critic 256-9 (weight 0.5)")
+                && critic.stdout.contains(" critic ") && critic.stdout.contains(" swap "), "\(critic.stdout)\(critic.stderr)")
+        let longer = try runTool(["evaluate", "--checkpoint", folder + "/critic", "--data", folder + "/Long_TEST.ts"])
+        #expect(longer.status != 0 && longer.stderr.contains("the model takes at most 29"), "\(longer.stderr)")
 
         // No labels needed to train; evaluate then says what it lacks.
         let images = folder + "/images"
@@ -129,6 +138,10 @@ func writeDoubledVowels(to path: String) throws {
         #expect(unlabelled.status == 0, "\(unlabelled.stderr)")
         let measured = try runTool(["evaluate", "--checkpoint", folder + "/unlabelled"])
         #expect(measured.status == 0 && measured.stdout.contains("trained without labels"), "\(measured.stdout)\(measured.stderr)")
+        let blind = try runTool(["train", "--model", "disentangle", "--form", "adain", "--data", images, "--epochs", "1",
+                                 "--hidden-channels", "4", "--swap-weight", "0.5", "--run-dir", folder + "/blind"])
+        #expect(blind.status != 0 && blind.stderr.contains("the conversion critic learns the label")
+                && blind.stderr.contains("has no labels"), "\(blind.stderr)")
         let odd = try runTool(["train", "--model", "disentangle", "--form", "adain", "--data", images, "--resize", "10x10",
                                "--epochs", "1", "--run-dir", folder + "/odd"])
         #expect(odd.status != 0 && odd.stderr.contains("multiples of 4"), "\(odd.stderr)")

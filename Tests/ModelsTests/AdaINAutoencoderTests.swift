@@ -1,6 +1,7 @@
 // The AdaIN two-encoder form: every parameter's gradient against central differences (images,
-// variable-length sequences, a variational content code), a sequence's code and output that do
-// not depend on how far it was padded, and the 1-D convolution against a direct sum.
+// variable-length sequences, a variational content code, the conversion critic), a sequence's
+// code and output that do not depend on how far it was padded, and the 1-D convolution against
+// a direct sum.
 
 import Foundation
 import Kernels
@@ -135,6 +136,57 @@ let adainVariants = [
             let expected = fixture["\(kind).grad.\(slot.name)"]!.values
             expectClose(Array(UnsafeBufferPointer(start: ws.gradients.pointer + slot.offset, count: slot.count)),
                         expected, relative: 1e-3, absolute: 1e-6)
+        }
+    }
+
+    /// The conversion critic: the critic follows its cross-entropy on real rows (its phase, first);
+    /// the autoencoder reconstruction + KL + w x the critic's cross-entropy on each row's
+    /// conversion to its partner's label, through the critic, the output and the conversions'
+    /// decoding into both encoders.
+    @Test(arguments: adainVariants)
+    func conversionCriticGradientsMatchFiniteDifferences(variant: AdaINVariant) {
+        var config = variant.config
+        config.classes = 3
+        config.swapWeight = 0.6
+        config.criticWidths = [4]
+        let rows = 5
+        let harness = AdaINHarness(config, rows: rows, lengths: [6, 4, 5, 3, 6])
+        let model = harness.model, ws = harness.ws, w = Double(config.swapWeight)
+        for (r, y) in [0, 1, 1, 2, -1].enumerated() { ws.labels[r] = Int32(y) }
+        #expect(model.phases.map(\.name) == ["critic", "autoencoder"])
+        #expect(model.lossPartNames.suffix(2) == ["critic", "swap"])
+        let swapPart = model.lossPartNames.count - 1
+        func pass(_ phase: Int, gradients: Bool) -> LossSums {
+            if gradients { ws.gradients.zero() }
+            let context = StepContext(phase: phase, training: true)
+            model.forward(context, ws, rows: rows, params: Arena(harness.params), statistic: nil)
+            return model.backward(context, ws, rows: rows, globalRows: rows, params: Arena(harness.params),
+                                  grads: gradients ? ws.gradientArena : nil, statistic: nil)
+        }
+        _ = pass(0, gradients: true)
+        let criticGradients = ws.gradients.array
+        _ = pass(1, gradients: true)
+        let autoencoderGradients = ws.gradients.array
+        let criticStart = model.layout.slots.first { $0.name.hasPrefix("critic.") }!.offset
+        for slot in model.layout.slots {
+            let isCritic = slot.offset >= criticStart
+            let objective: () -> Double = {
+                if isCritic { return pass(0, gradients: false).parts[swapPart - 1] / Double(rows) }
+                let sums = pass(1, gradients: false)
+                return sums.objective / Double(rows * model.valuesPerTarget) + w * sums.parts[swapPart] / Double(rows)
+            }
+            checkGradient("conversion critic \(variant.name) \(slot.name)", values: harness.params.pointer + slot.offset,
+                          count: slot.count, analytic: Array((isCritic ? criticGradients : autoencoderGradients)[slot.range]),
+                          samples: 8, epsilon: 1e-3, tolerance: 3e-2, floor: 1e-3, loss: objective)
+        }
+        // Each labelled row converts to a row of another label; the unlabelled row neither converts nor is taken.
+        for r in 0..<rows {
+            let q = model.partner(ws, r, rows: rows), y = Int(ws.labels[r])
+            if y < 0 {
+                #expect(q == -1)
+            } else {
+                #expect(q >= 0 && q != r && ws.labels[q] >= 0 && Int(ws.labels[q]) != y)
+            }
         }
     }
 

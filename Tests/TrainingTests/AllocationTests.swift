@@ -86,12 +86,15 @@ func expectStepsAllocateNothing(_ model: any AutoencoderModel, _ source: any Bat
         expectStepsAllocateNothing(DisentanglingAutoencoder(config), source, rows: 48)
     }
 
-    /// The AdaIN two-encoder form (convolutions, instance norms, AdaIN, a variational content code).
-    @Test(.enabled(if: optimizedBuild, "needs an optimised build (swift test -c release)"))
-    func stepAllocatesNothingAfterWarmUpForAdaIN() throws {
+    /// The AdaIN two-encoder form (convolutions, instance norms, AdaIN, a variational content code),
+    /// without and with the conversion critic (a second decoding, the critic on real rows and conversions).
+    @Test(.enabled(if: optimizedBuild, "needs an optimised build (swift test -c release)"), arguments: [0, 0.1] as [Float])
+    func stepAllocatesNothingAfterWarmUpForAdaIN(swapWeight: Float) throws {
         let source: any BatchSource = try sampleAssembler(noise: "none")
         var config = DisentanglingAutoencoderConfig(widths: [784])
         config.form = .adain
+        config.classes = 10
+        config.swapWeight = swapWeight
         config.channels = 8
         (config.imageChannels, config.imageHeight, config.imageWidth) = (1, 28, 28)
         expectStepsAllocateNothing(AdaINAutoencoder(config), source, rows: 16)

@@ -47,9 +47,10 @@ struct DisentangleOptions: FamilyOptions {
         + "stay as they are (default: never).", valueName: "epoch"))
     var decoderOnlyFrom: Int?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Weight of the swap critic (images): a classifier of the "
-        + "label, trained on real images, scores each free code decoded with another label, and the autoencoder "
-        + "learns to make it see that label (default 0: off).", valueName: "w"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Weight of the swap critic: a classifier of the label, "
+        + "trained on real rows, scores each swap (split form, images: a free code decoded with another label; "
+        + "AdaIN form: a conversion to another row's label), and the autoencoder learns to make it see the new "
+        + "label (default 0: off).", valueName: "w"))
     var swapWeight: Float?
 
     @Option(help: ArgumentHelp("Hidden widths of the adversary (default 256), or linear (no hidden layer).",
@@ -85,7 +86,6 @@ struct DisentangleOptions: FamilyOptions {
             (adversaryLayers != nil, "--adversary-layers", .split), (hiddenChannels != nil, "--hidden-channels", .adain),
             (contentChannels != nil, "--content-channels", .adain), (styleWidth != nil, "--style-width", .adain),
             (kernel != nil, "--kernel", .adain), (decoderOnlyFrom != nil, "--decoder-only-from", .split),
-            (swapWeight != nil, "--swap-weight", .split),
         ]
         for (given, flag, owner) in formFlags where given && owner != config.form {
             throw ValidationError("\(flag) applies to --form \(owner.rawValue), not --form \(config.form.rawValue)")
