@@ -994,7 +994,8 @@ class AdaIN(nn.Module):
         self.image = (c.get("imageChannels", 0), c.get("imageHeight", 0), c.get("imageWidth", 0))
         self.loss = c["loss"]
 
-    def run(self, split):
+    def run(self, split, style_from=None):
+        """style_from (row indices): decode each row's content with that row's style (a conversion)."""
         rows, b = split.rows, split.rows.shape[0]
         if self.sequence:
             # Steps are the data's longest sequence (the tool resolves them again on other data).
@@ -1042,6 +1043,8 @@ class AdaIN(nn.Module):
                 s = masked(s)
         pooled = s.mean(dim=spatial) if mask is None else (s * mask).sum(dim=2) / count[:, :, 0]
         style = self.style[3](pooled)
+        if style_from is not None:
+            style = style[style_from]
         params = self.adain(style)
         d = self.decoder[0](content)
         for k in range(3):
