@@ -24,8 +24,8 @@ public enum LossKind: String, Sendable, CaseIterable, Codable {
 /// Named loss parts of a step (sums over rows), fixed capacity so a step allocates nothing; the
 /// model's `lossPartNames` say what each index holds.
 public struct LossParts: Sendable, Equatable {
-    public static let capacity = 6
-    var values: (Double, Double, Double, Double, Double, Double) = (0, 0, 0, 0, 0, 0)
+    public static let capacity = 8
+    var values: (Double, Double, Double, Double, Double, Double, Double, Double) = (0, 0, 0, 0, 0, 0, 0, 0)
 
     public init() {}
 
@@ -38,6 +38,8 @@ public struct LossParts: Sendable, Equatable {
             case 3: values.3
             case 4: values.4
             case 5: values.5
+            case 6: values.6
+            case 7: values.7
             default: preconditionFailure("loss part \(index) beyond capacity \(LossParts.capacity)")
             }
         }
@@ -49,6 +51,8 @@ public struct LossParts: Sendable, Equatable {
             case 3: values.3 = newValue
             case 4: values.4 = newValue
             case 5: values.5 = newValue
+            case 6: values.6 = newValue
+            case 7: values.7 = newValue
             default: preconditionFailure("loss part \(index) beyond capacity \(LossParts.capacity)")
             }
         }
@@ -65,6 +69,8 @@ public struct LossParts: Sendable, Equatable {
         a.values.3 += b.values.3
         a.values.4 += b.values.4
         a.values.5 += b.values.5
+        a.values.6 += b.values.6
+        a.values.7 += b.values.7
     }
 }
 

@@ -11,6 +11,8 @@
 //   code is reversed and scaled by lambda (Ganin & Lempitsky 2015).
 // Rows may also be variable-length sequences (steps x features, zero-padded, then the length):
 // the loss then covers each row's valid steps only.
+// Scatter penalty (`scatterWeight` > 0): the free code's means of each class, within a shard,
+// are pulled to the shard's mean, so that no linear read-out tells the classes apart by their means.
 // Swap critic (`swapWeight` > 0, images, alternating): a classifier of the label, trained on real
 // images in the adversary's phase, scores decodes of each free code next to another label; the
 // autoencoder also minimises its cross-entropy against that label. The decoder is made to follow
@@ -79,6 +81,9 @@ public struct DisentanglingAutoencoderConfig: Sendable, Equatable, Codable {
     public var swapWeight: Float = 0
     /// Hidden widths of the swap critic (a classifier of data rows; its output is one logit per class).
     public var criticWidths: [Int] = [256]
+    /// Split form: weight of the between-class scatter of the free code's means in each shard
+    /// (each labelled row's squared distance from its class's mean to the shard's mean; 0: off).
+    public var scatterWeight: Float = 0
     /// AdaIN form, images: the image shape (from the data).
     public var imageChannels = 0
     public var imageHeight = 0
@@ -107,6 +112,7 @@ public struct DisentanglingAutoencoderConfig: Sendable, Equatable, Codable {
                 + "(the AdaIN form takes sequences)"
         }
         if criticWidths.contains(where: { $0 <= 0 }) { return "critic widths must be positive (got \(criticWidths))" }
+        if !(scatterWeight >= 0) { return "the scatter weight must be >= 0" }
         if !(adversaryWeight >= 0) || !(kl >= 0) || adversaryWarmup < 0 {
             return "the adversary weight, its warm-up and the KL weight must be >= 0"
         }
@@ -161,6 +167,8 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
     let swapStageInputs: [(input: Region, gradient: Region)]
     let swapCodeRegion: Region
     let swapCodeGradient: Region
+    /// Scatter penalty's scratch (row 0): each class's mean of the free code, the shard's mean, the class counts.
+    let scatterRegion: Region
     let codeRegion: Region
     let codeGradient: Region
     let epsilonRegion: Region
@@ -242,6 +250,7 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
             criticReal = nil
             criticSwap = nil
         }
+        scatterRegion = allocator.take(config.scatterWeight > 0 ? (k + 1) * c + k : 0)
         targetRegion = allocator.take(w[0])
         probabilities = allocator.take(w[0])
         workspaceColumns = allocator.columns
@@ -275,7 +284,11 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
     public var lossPartNames: [String] {
         (config.adversary == .alternating ? ["reconstruction", "adversary", "confusion"] : ["reconstruction", "adversary"])
             + (config.kl > 0 ? ["kl"] : []) + (config.swapWeight > 0 ? ["critic", "swap"] : [])
+            + (config.scatterWeight > 0 ? ["scatter"] : [])
     }
+
+    /// Where the scatter penalty is reported.
+    var scatterPart: Int { criticPart + (config.swapWeight > 0 ? 2 : 0) }
 
     /// Where the swap critic's parts are reported: its cross-entropy on real images, then on swapped decodes.
     var criticPart: Int { klPart + (config.kl > 0 ? 1 : 0) }
@@ -476,6 +489,11 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
                                                          scale: config.swapWeight * perRow, network: criticSwap,
                                                          swapped: true).labelled
         }
+        if config.scatterWeight > 0 {
+            let scatter = classScatter(ws, rows: rows)
+            sums.parts[scatterPart] = scatter
+            sums.objective += Double(config.scatterWeight) * scatter
+        }
         guard let grads else { return sums }
         backwardDecoder(ws, rows: rows, params: params, grads: grads)
         if training { backwardSwap(ws, rows: rows, params: params, grads: grads) }
@@ -487,12 +505,18 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
         let dAdversary = ws.matrix(adversaryGradient, rows: rows)
         let factor: Float = alternating ? 1 : -lambda
         let head = encoder.output(ws, rows: rows), eps = ws.matrix(epsilonRegion, rows: rows)
-        // KL(N(m, e^lv) || N(0, 1)) per dimension, in the reconstruction's per-value units.
+        // KL(N(m, e^lv) || N(0, 1)) per dimension, in the reconstruction's per-value units; the
+        // scatter penalty in the same units.
         let klScale = config.kl * perRow / Float(dataWidth)
+        let scatterScale = 2 * config.scatterWeight * perRow / Float(dataWidth)
+        let scratch = ws.matrix(scatterRegion, rows: 1).row(0)
         for r in 0..<rows {
-            let g = dFree.row(r), a = dCode.row(r), b = dAdversary.row(r), h = head.row(r)
+            let g = dFree.row(r), a = dCode.row(r), b = dAdversary.row(r), h = head.row(r), y = label(ws, r)
             for j in 0..<freeWidth {
-                let dMean = a[j] + (training ? factor * b[j] : 0)
+                var dMean = a[j] + (training ? factor * b[j] : 0)
+                if config.scatterWeight > 0 && y >= 0 {
+                    dMean += scatterScale * (scratch[y * freeWidth + j] - scratch[classes * freeWidth + j])
+                }
                 guard config.kl > 0 else {
                     g[j] = dMean
                     continue
@@ -506,6 +530,38 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
         }
         encoder.backward(ws, rows: rows, params: params, grads: grads)
         return sums
+    }
+
+    /// The scatter penalty: sum over labelled rows of the squared distance from their class's mean
+    /// free code (the encoder's means) to the mean of all labelled rows of the shard. Leaves the
+    /// class means, then the shard's mean, in `scatterRegion`'s row 0, for the gradient: row r of
+    /// class c receives 2 (mean_c - mean) (the deviations, weighted by the counts, sum to zero).
+    func classScatter(_ ws: Workspace, rows: Int) -> Double {
+        let head = encoder.output(ws, rows: rows), scratch = ws.matrix(scatterRegion, rows: 1).row(0)
+        let all = scratch + classes * freeWidth, counts = all + freeWidth
+        for i in 0..<((classes + 1) * freeWidth + classes) { scratch[i] = 0 }
+        for r in 0..<rows {
+            let y = label(ws, r), h = head.row(r)
+            guard y >= 0 else { continue }
+            counts[y] += 1
+            for j in 0..<freeWidth { scratch[y * freeWidth + j] += h[j] }
+            for j in 0..<freeWidth { all[j] += h[j] }
+        }
+        var labelled: Float = 0
+        for y in 0..<classes { labelled += counts[y] }
+        guard labelled > 0 else { return 0 }
+        for j in 0..<freeWidth { all[j] /= labelled }
+        var scatter = 0.0
+        for y in 0..<classes where counts[y] > 0 {
+            var squared: Float = 0
+            for j in 0..<freeWidth {
+                scratch[y * freeWidth + j] /= counts[y]
+                let d = scratch[y * freeWidth + j] - all[j]
+                squared += d * d
+            }
+            scatter += Double(counts[y] * squared)
+        }
+        return scatter
     }
 
     /// Backward through the decoder's stages, from its output gradient down to the code's.
@@ -642,6 +698,7 @@ extension DisentanglingAutoencoderConfig {
         kernel = try c.decodeIfPresent(Int.self, forKey: .kernel) ?? kernel
         swapWeight = try c.decodeIfPresent(Float.self, forKey: .swapWeight) ?? swapWeight
         criticWidths = try c.decodeIfPresent([Int].self, forKey: .criticWidths) ?? criticWidths
+        scatterWeight = try c.decodeIfPresent(Float.self, forKey: .scatterWeight) ?? scatterWeight
         imageChannels = try c.decodeIfPresent(Int.self, forKey: .imageChannels) ?? imageChannels
         imageHeight = try c.decodeIfPresent(Int.self, forKey: .imageHeight) ?? imageHeight
         imageWidth = try c.decodeIfPresent(Int.self, forKey: .imageWidth) ?? imageWidth

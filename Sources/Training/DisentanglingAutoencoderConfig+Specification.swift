@@ -48,7 +48,8 @@ extension DisentanglingAutoencoderConfig: ModelSpecification {
     /// alternating, lambda 0.05, variational code with KL weight 0.25), Adam.
     public func referenceName(optimizer o: OptimizerConfig) -> String? {
         let m7 = form == .split && widths == [784, 512, 256, 16] && classes == 10 && adversary == .alternating && adversaryWidths == [256]
-            && adversaryWeight == 0.05 && adversaryWarmup == 0 && kl == 0.25 && swapWeight == 0 && loss == .bce
+            && adversaryWeight == 0.05 && adversaryWarmup == 0 && kl == 0.25 && swapWeight == 0 && scatterWeight == 0
+            && loss == .bce
             && activation == .relu && o.kind == .adam
         return m7 ? "M7" : nil
     }
@@ -105,6 +106,7 @@ extension DisentanglingAutoencoderConfig: ModelSpecification {
             + (kl > 0 ? ", variational code (KL weight \(kl))" : "")
             + (swapWeight > 0 ? ", swap critic " + (criticWidths + [classes]).map(String.init).joined(separator: "-")
                 + " (weight \(swapWeight))" : "")
+            + (scatterWeight > 0 ? ", class-mean scatter weight \(scatterWeight)" : "")
     }
 }
 

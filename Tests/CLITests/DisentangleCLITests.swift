@@ -146,6 +146,7 @@ func writeDoubledVowels(to path: String) throws {
                                "--epochs", "1", "--run-dir", folder + "/odd"])
         #expect(odd.status != 0 && odd.stderr.contains("multiples of 4"), "\(odd.stderr)")
         for (flags, message) in [(["--form", "adain", "--adversary", "reversal"], "--adversary applies to --form split"),
+                                 (["--form", "adain", "--scatter-weight", "1"], "--scatter-weight applies to --form split"),
                                  (["--kernel", "3"], "--kernel applies to --form adain")] {
             let refused = try runTool(["train", "--model", "disentangle", "--epochs", "1", "--run-dir", folder + "/x"] + flags)
             #expect(refused.status != 0 && refused.stderr.contains(message), "\(refused.stderr)")

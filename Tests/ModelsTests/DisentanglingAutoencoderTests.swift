@@ -179,6 +179,54 @@ let disentangleVariants: [DisentangleVariant] = {
         #expect(model.swappedLabel(harness.ws, 3) == -1)
     }
 
+    /// The scatter penalty: its value is the labelled rows' squared distances from their class's
+    /// mean free code to the shard's mean, and the autoencoder's gradient (alternating) follows
+    /// reconstruction + lambda x confusion + w x scatter.
+    @Test(arguments: [false, true])
+    func scatterPenaltyGradientsMatchFiniteDifferences(sequences: Bool) {
+        var config = disentangleVariants[sequences ? 4 : 0].config
+        config.adversary = .alternating
+        config.scatterWeight = 0.8
+        let rows = 8
+        let harness = DisentangleHarness(config, rows: rows)
+        let model = harness.model, lambda = Double(config.adversaryWeight)
+        #expect(model.lossPartNames.last == "scatter")
+        // The value, from the encoder's means (an evaluation pass encodes the same means).
+        let parts = harness.parts()
+        let head = model.encoder.output(harness.ws, rows: rows), width = model.freeWidth
+        var means = [[Double]](repeating: [Double](repeating: 0, count: width), count: 3)
+        var all = [Double](repeating: 0, count: width)
+        var counts = [Double](repeating: 0, count: 3)
+        for r in 0..<rows where harness.ws.labels[r] >= 0 {
+            let y = Int(harness.ws.labels[r])
+            counts[y] += 1
+            for j in 0..<width {
+                means[y][j] += Double(head.row(r)[j])
+                all[j] += Double(head.row(r)[j])
+            }
+        }
+        var expected = 0.0
+        for y in 0..<3 {
+            for j in 0..<width {
+                let d = means[y][j] / counts[y] - all[j] / counts.reduce(0, +)
+                expected += counts[y] * d * d
+            }
+        }
+        #expect(expected > 1e-3 && abs(parts.last! - expected / Double(rows)) < 1e-5 * max(1, expected),
+                "\(parts.last!) vs \(expected / Double(rows))")
+        let gradients = harness.gradients(phase: 1)
+        let adversaryStart = model.layout.slots.first { $0.name.hasPrefix("adversary.") }!.offset
+        for slot in model.layout.slots where slot.offset < adversaryStart {
+            checkGradient("scatter \(sequences ? "sequences" : "images") \(slot.name)",
+                          values: harness.params.pointer + slot.offset, count: slot.count,
+                          analytic: Array(gradients[slot.range]), samples: 10, epsilon: 3e-3, tolerance: 2e-2,
+                          floor: 1e-3, loss: {
+                              let (recon, _, confusion) = harness.losses()
+                              return recon + lambda * confusion
+                          })
+        }
+    }
+
     /// A sequence's padding (and the output there) costs nothing.
     @Test func sequencePaddingIsMasked() {
         let harness = DisentangleHarness(disentangleVariants[4].config, rows: 4)

@@ -53,6 +53,11 @@ struct DisentangleOptions: FamilyOptions {
         + "label (default 0: off).", valueName: "w"))
     var swapWeight: Float?
 
+    @Option(parsing: .unconditional, help: ArgumentHelp("Weight of the scatter penalty (split form): the free "
+        + "code's mean for each label, within a shard, is pulled to the shard's mean, so that no linear read-out "
+        + "tells the labels apart (default 0: off).", valueName: "w"))
+    var scatterWeight: Float?
+
     @Option(help: ArgumentHelp("Hidden widths of the adversary (default 256), or linear (no hidden layer).",
                                valueName: "w1,...|linear"))
     var adversaryLayers: String?
@@ -65,6 +70,7 @@ struct DisentangleOptions: FamilyOptions {
         try checkOption(adversaryWeight, "--adversary-weight", { $0 >= 0 }, ">= 0")
         try checkOption(kl, "--kl", { $0 >= 0 }, ">= 0")
         try checkOption(swapWeight, "--swap-weight", { $0 >= 0 }, ">= 0")
+        try checkOption(scatterWeight, "--scatter-weight", { $0 >= 0 }, ">= 0")
         if let adversaryWarmup, adversaryWarmup < 0 {
             throw ValidationError("--adversary-warmup must be >= 0, got \(adversaryWarmup)")
         }
@@ -75,7 +81,8 @@ struct DisentangleOptions: FamilyOptions {
                     ("--adversary-warmup", adversaryWarmup != nil), ("--adversary-layers", adversaryLayers != nil),
                     ("--kl", kl != nil), ("--decoder-only-from", decoderOnlyFrom != nil), ("--form", form != nil),
                     ("--hidden-channels", hiddenChannels != nil), ("--content-channels", contentChannels != nil),
-                    ("--style-width", styleWidth != nil), ("--kernel", kernel != nil), ("--swap-weight", swapWeight != nil)])
+                    ("--style-width", styleWidth != nil), ("--kernel", kernel != nil), ("--swap-weight", swapWeight != nil),
+                    ("--scatter-weight", scatterWeight != nil)])
     }
 
     func apply(_ shared: SharedModelOptions, family: ModelFamily, to config: inout DisentanglingAutoencoderConfig) throws {
@@ -86,6 +93,7 @@ struct DisentangleOptions: FamilyOptions {
             (adversaryLayers != nil, "--adversary-layers", .split), (hiddenChannels != nil, "--hidden-channels", .adain),
             (contentChannels != nil, "--content-channels", .adain), (styleWidth != nil, "--style-width", .adain),
             (kernel != nil, "--kernel", .adain), (decoderOnlyFrom != nil, "--decoder-only-from", .split),
+            (scatterWeight != nil, "--scatter-weight", .split),
         ]
         for (given, flag, owner) in formFlags where given && owner != config.form {
             throw ValidationError("\(flag) applies to --form \(owner.rawValue), not --form \(config.form.rawValue)")
@@ -119,6 +127,7 @@ struct DisentangleOptions: FamilyOptions {
         }
         if let kl { config.kl = kl }
         if let swapWeight { config.swapWeight = swapWeight }
+        if let scatterWeight { config.scatterWeight = scatterWeight }
         if let loss = shared.loss {
             guard loss != .gaussianNLL else { throw ValidationError("--loss gaussian-nll: disentangle uses bce or mse") }
             config.loss = loss
