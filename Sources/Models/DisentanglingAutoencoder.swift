@@ -11,8 +11,9 @@
 //   code is reversed and scaled by lambda (Ganin & Lempitsky 2015).
 // Rows may also be variable-length sequences (steps x features, zero-padded, then the length):
 // the loss then covers each row's valid steps only.
-// Scatter penalty (`scatterWeight` > 0): the free code's means of each class, within a shard,
-// are pulled to the shard's mean, so that no linear read-out tells the classes apart by their means.
+// Scatter penalty (`scatterWeight` > 0): the free code's means of each class over the batch (a
+// statistic summed over the shards) are pulled to the batch's mean, so that no linear read-out
+// tells the classes apart by their means.
 // Swap critic (`swapWeight` > 0, images, alternating): a classifier of the label, trained on real
 // images in the adversary's phase, scores decodes of each free code next to another label; the
 // autoencoder also minimises its cross-entropy against that label. The decoder is made to follow
@@ -81,8 +82,8 @@ public struct DisentanglingAutoencoderConfig: Sendable, Equatable, Codable {
     public var swapWeight: Float = 0
     /// Hidden widths of the swap critic (a classifier of data rows; its output is one logit per class).
     public var criticWidths: [Int] = [256]
-    /// Split form: weight of the between-class scatter of the free code's means in each shard
-    /// (each labelled row's squared distance from its class's mean to the shard's mean; 0: off).
+    /// Split form: weight of the between-class scatter of the free code's means over the batch
+    /// (each labelled row's squared distance from its class's mean to the batch's mean; 0: off).
     public var scatterWeight: Float = 0
     /// AdaIN form, images: the image shape (from the data).
     public var imageChannels = 0
@@ -250,7 +251,7 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
             criticReal = nil
             criticSwap = nil
         }
-        scatterRegion = allocator.take(config.scatterWeight > 0 ? (k + 1) * c + k : 0)
+        scatterRegion = allocator.take(config.scatterWeight > 0 ? (k + 1) * c + k : 0)  // see scatterStatisticWidth
         targetRegion = allocator.take(w[0])
         probabilities = allocator.take(w[0])
         workspaceColumns = allocator.columns
@@ -336,6 +337,7 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
     public func forward(_ context: StepContext, _ ws: Workspace, rows: Int, params: Arena,
                         statistic: UnsafeMutablePointer<Float>?) {
         if context.training && config.adversary == .alternating && context.phase == 1 {
+            if let statistic, config.scatterWeight > 0 { addScatterSums(ws, rows: rows, into: statistic) }
             decode(ws, rows: rows, params: params)
             adversary.forward(ws, rows: rows, params: params, training: false)
             forwardSwap(ws, rows: rows, params: params)
@@ -361,6 +363,7 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
             // would hide from it what the mean still holds).
             adversaryInput.row(r).update(from: h, count: freeWidth)
         }
+        if let statistic, config.scatterWeight > 0 { addScatterSums(ws, rows: rows, into: statistic) }
         if !isAdversaryPhase(context) { decode(ws, rows: rows, params: params) }
         if !isDecoderPhase(context) { adversary.forward(ws, rows: rows, params: params, training: false) }
         if let criticReal, isAdversaryPhase(context) || !context.training {
@@ -489,8 +492,9 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
                                                          scale: config.swapWeight * perRow, network: criticSwap,
                                                          swapped: true).labelled
         }
-        if config.scatterWeight > 0 {
-            let scatter = classScatter(ws, rows: rows)
+        let means = config.scatterWeight > 0 ? scatterMeans(ws, rows: rows, statistic: statistic) : nil
+        if let means {
+            let scatter = classScatter(ws, rows: rows, means: means)
             sums.parts[scatterPart] = scatter
             sums.objective += Double(config.scatterWeight) * scatter
         }
@@ -509,13 +513,12 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
         // scatter penalty in the same units.
         let klScale = config.kl * perRow / Float(dataWidth)
         let scatterScale = 2 * config.scatterWeight * perRow / Float(dataWidth)
-        let scratch = ws.matrix(scatterRegion, rows: 1).row(0)
         for r in 0..<rows {
             let g = dFree.row(r), a = dCode.row(r), b = dAdversary.row(r), h = head.row(r), y = label(ws, r)
             for j in 0..<freeWidth {
                 var dMean = a[j] + (training ? factor * b[j] : 0)
-                if config.scatterWeight > 0 && y >= 0 {
-                    dMean += scatterScale * (scratch[y * freeWidth + j] - scratch[classes * freeWidth + j])
+                if let means, y >= 0 {
+                    dMean += scatterScale * (means[y * freeWidth + j] - means[classes * freeWidth + j])
                 }
                 guard config.kl > 0 else {
                     g[j] = dMean
@@ -532,34 +535,62 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
         return sums
     }
 
-    /// The scatter penalty: sum over labelled rows of the squared distance from their class's mean
-    /// free code (the encoder's means) to the mean of all labelled rows of the shard. Leaves the
-    /// class means, then the shard's mean, in `scatterRegion`'s row 0, for the gradient: row r of
-    /// class c receives 2 (mean_c - mean) (the deviations, weighted by the counts, sum to zero).
-    func classScatter(_ ws: Workspace, rows: Int) -> Double {
-        let head = encoder.output(ws, rows: rows), scratch = ws.matrix(scatterRegion, rows: 1).row(0)
-        let all = scratch + classes * freeWidth, counts = all + freeWidth
-        for i in 0..<((classes + 1) * freeWidth + classes) { scratch[i] = 0 }
+    /// Adds each labelled row's free-code mean (the encoder's means) to its class's sum and counts
+    /// it, in the scatter statistic's layout: class sums (classes x free width), then the mean of
+    /// all labelled rows (filled in by `finishScatter`), then the class counts.
+    func addScatterSums(_ ws: Workspace, rows: Int, into statistic: UnsafeMutablePointer<Float>) {
+        let head = encoder.output(ws, rows: rows), counts = statistic + (classes + 1) * freeWidth
         for r in 0..<rows {
             let y = label(ws, r), h = head.row(r)
             guard y >= 0 else { continue }
             counts[y] += 1
-            for j in 0..<freeWidth { scratch[y * freeWidth + j] += h[j] }
-            for j in 0..<freeWidth { all[j] += h[j] }
+            for j in 0..<freeWidth { statistic[y * freeWidth + j] += h[j] }
         }
+    }
+
+    /// Class sums -> class means, and the mean of all labelled rows.
+    func finishScatter(_ statistic: UnsafeMutablePointer<Float>) {
+        let all = statistic + classes * freeWidth, counts = all + freeWidth
         var labelled: Float = 0
-        for y in 0..<classes { labelled += counts[y] }
-        guard labelled > 0 else { return 0 }
-        for j in 0..<freeWidth { all[j] /= labelled }
-        var scatter = 0.0
+        for j in 0..<freeWidth { all[j] = 0 }
+        for y in 0..<classes {
+            labelled += counts[y]
+            for j in 0..<freeWidth { all[j] += statistic[y * freeWidth + j] }
+        }
+        for j in 0..<freeWidth { all[j] = labelled > 0 ? all[j] / labelled : 0 }
         for y in 0..<classes where counts[y] > 0 {
+            for j in 0..<freeWidth { statistic[y * freeWidth + j] /= counts[y] }
+        }
+    }
+
+    /// The finished scatter statistic: the batch's (summed over shards by the engine) or, when a
+    /// caller runs one shard alone without one, this shard's, in `scatterRegion`.
+    func scatterMeans(_ ws: Workspace, rows: Int, statistic: UnsafePointer<Float>?) -> UnsafePointer<Float> {
+        if let statistic { return statistic }
+        let scratch = ws.matrix(scatterRegion, rows: 1).row(0)
+        for i in 0..<scatterStatisticWidth { scratch[i] = 0 }
+        addScatterSums(ws, rows: rows, into: scratch)
+        finishScatter(scratch)
+        return UnsafePointer(scratch)
+    }
+
+    var scatterStatisticWidth: Int { config.scatterWeight > 0 ? (classes + 1) * freeWidth + classes : 0 }
+
+    /// This shard's part of the scatter penalty: the squared distances from the class means of its
+    /// labelled rows to the mean of all (over the batch, the between-class scatter). Its gradient
+    /// on row r of class c is 2 (mean_c - mean): the deviations, weighted by the counts, sum to zero.
+    func classScatter(_ ws: Workspace, rows: Int, means: UnsafePointer<Float>) -> Double {
+        let all = means + classes * freeWidth
+        var scatter = 0.0
+        for r in 0..<rows {
+            let y = label(ws, r)
+            guard y >= 0 else { continue }
             var squared: Float = 0
             for j in 0..<freeWidth {
-                scratch[y * freeWidth + j] /= counts[y]
-                let d = scratch[y * freeWidth + j] - all[j]
+                let d = means[y * freeWidth + j] - all[j]
                 squared += d * d
             }
-            scatter += Double(counts[y] * squared)
+            scatter += Double(squared)
         }
         return scatter
     }
@@ -640,6 +671,16 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
         let adversaries = Array(repeating: adversary.layers, count: phases.count).flatMap { $0 }
         return (encoder.layers + decoderStages.flatMap(\.layers) + adversaries).compactMap { $0 as? Dense }
             .map { (1, $0.inputWidth, $0.outputWidth) }
+    }
+}
+
+/// The scatter penalty couples the rows of a batch: its class means are the batch's.
+extension DisentanglingAutoencoder: BatchStatisticModel {
+    public var statisticWidth: Int { scatterStatisticWidth }
+
+    public func finishStatistic(_ statistic: UnsafeMutablePointer<Float>, globalRows: Int,
+                                state: UnsafeMutablePointer<Float>, training: Bool) {
+        finishScatter(statistic)
     }
 }
 

@@ -227,6 +227,53 @@ let disentangleVariants: [DisentangleVariant] = {
         }
     }
 
+    /// The scatter penalty is the batch's: over two shards whose statistic is summed and finished
+    /// (as the engine does), the gradients add up to those of one shard holding every row; each
+    /// shard's own class means (no statistic) would give others.
+    @Test func scatterStatisticSpansShards() {
+        var config = disentangleVariants[0].config
+        config.scatterWeight = 0.8
+        let whole = DisentangleHarness(config, rows: 8)
+        let model = whole.model, params = Arena(whole.params)
+        let expected = whole.gradients(phase: 1)
+        let shards = [0..<4, 4..<8].map { range -> Workspace in
+            let ws = model.makeWorkspace(maxRows: 4)
+            for (i, r) in range.enumerated() {
+                model.input(ws, rows: 4).row(i).update(from: model.input(whole.ws, rows: 8).row(r), count: model.inputWidth)
+                model.target(ws, rows: 4).row(i).update(from: model.target(whole.ws, rows: 8).row(r), count: model.targetWidth)
+                ws.labels[i] = whole.ws.labels[r]
+                ws.rowKeys[i] = whole.ws.rowKeys[r]
+            }
+            return ws
+        }
+        #expect(model.statisticWidth == 4 * 3 + 3)
+        func twoShardGradients(shared: Bool) -> [Float] {
+            let statistic = FloatBuffer(count: model.statisticWidth), state = FloatBuffer(count: 1)
+            for phase in 0..<2 {
+                let context = StepContext(phase: phase, training: true)
+                statistic.zero()
+                for ws in shards {
+                    ws.statistics.zero()
+                    model.forward(context, ws, rows: 4, params: params, statistic: ws.statistics.pointer)
+                    for j in 0..<model.statisticWidth { statistic[j] += ws.statistics[j] }
+                }
+                guard phase == 1 else { continue }
+                model.finishStatistic(statistic.pointer, globalRows: 8, state: state.pointer, training: true)
+                for ws in shards {
+                    ws.gradients.zero()
+                    _ = model.backward(context, ws, rows: 4, globalRows: 8, params: params, grads: ws.gradientArena,
+                                       statistic: shared ? UnsafePointer(statistic.pointer) : nil)
+                }
+            }
+            return zip(shards[0].gradients.array, shards[1].gradients.array).map { $0 + $1 }
+        }
+        let adversaryStart = model.layout.slots.first { $0.name.hasPrefix("adversary.") }!.offset
+        let shared = twoShardGradients(shared: true), own = twoShardGradients(shared: false)
+        expectClose(Array(shared[0..<adversaryStart]), Array(expected[0..<adversaryStart]), relative: 1e-4, absolute: 1e-6)
+        let encoder = model.layout.slots.first { $0.name.hasPrefix("encoder.0") }!
+        #expect(zip(own[encoder.range], expected[encoder.range]).contains { abs($0 - $1) > 1e-4 * max(abs($1), 1e-3) })
+    }
+
     /// A sequence's padding (and the output there) costs nothing.
     @Test func sequencePaddingIsMasked() {
         let harness = DisentangleHarness(disentangleVariants[4].config, rows: 4)

@@ -54,8 +54,8 @@ struct DisentangleOptions: FamilyOptions {
     var swapWeight: Float?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Weight of the scatter penalty (split form): the free "
-        + "code's mean for each label, within a shard, is pulled to the shard's mean, so that no linear read-out "
-        + "tells the labels apart (default 0: off).", valueName: "w"))
+        + "code's mean for each label over the batch is pulled to the batch's mean, so that no linear read-out "
+        + "tells the labels apart by them (default 0: off).", valueName: "w"))
     var scatterWeight: Float?
 
     @Option(help: ArgumentHelp("Hidden widths of the adversary (default 256), or linear (no hidden layer).",
