@@ -76,13 +76,15 @@ func expectStepsAllocateNothing(_ model: any AutoencoderModel, _ source: any Bat
     }
 
     /// The disentangling model (variational code, adversary phase, decoder stages), without and
-    /// with the swap critic (a second pass of the decoder, the critic on real and swapped images).
+    /// with the swap critic (a second pass of the decoder, the critic on real and swapped images)
+    /// and the scatter penalty (a batch statistic).
     @Test(.enabled(if: optimizedBuild, "needs an optimised build (swift test -c release)"), arguments: [0, 0.1] as [Float])
     func stepAllocatesNothingAfterWarmUpForDisentangling(swapWeight: Float) throws {
         let source: any BatchSource = try sampleAssembler(noise: "none")
         var config = DisentanglingAutoencoderConfig(widths: [784, 32, 4])
         config.classes = 10
         config.swapWeight = swapWeight
+        config.scatterWeight = swapWeight > 0 ? 1 : 0
         expectStepsAllocateNothing(DisentanglingAutoencoder(config), source, rows: 48)
     }
 
