@@ -56,8 +56,30 @@ public struct ImageGrid: Sendable {
     /// Scale of the caption's glyphs.
     var textScale: Int { min(max(scale, 1), 3) }
 
-    var captionLines: [String] {
-        caption.map { $0.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) } ?? []
+    /// Width of the labels and tiles, caption aside.
+    var gridWidth: Int { labelWidth + gutter + max(columnCount, 1) * (tileWidth * scale + gutter) }
+
+    /// The caption's lines, each written line wrapped at spaces to the grid's width (at least 64
+    /// glyphs wide), so that a long caption does not stretch a narrow grid.
+    public var captionLines: [String] {
+        guard let caption else { return [] }
+        let glyphs = BitmapFont.width(of: String(repeating: "m", count: 64), scale: textScale)
+        let limit = max(gridWidth, glyphs) - 2 * gutter - 2
+        var lines: [String] = []
+        for written in caption.split(separator: "\n", omittingEmptySubsequences: false) {
+            var line = ""
+            for word in written.split(separator: " ", omittingEmptySubsequences: false) {
+                let longer = line.isEmpty ? String(word) : line + " " + word
+                if !line.isEmpty && BitmapFont.width(of: longer, scale: textScale) > limit {
+                    lines.append(line)
+                    line = String(word)
+                } else {
+                    line = longer
+                }
+            }
+            lines.append(line)
+        }
+        return lines
     }
 
     /// Height of one caption line, glyphs and the space below them.
@@ -75,13 +97,12 @@ public struct ImageGrid: Sendable {
     /// Renders the grid to an 8-bit gray or RGB image.
     public func render() -> PNGImage {
         precondition(scale >= 1, "grid scale must be at least 1")
-        let columns = max(columnCount, 1)
         let left = labelWidth
         let (cellWidth, cellHeight) = (tileWidth * scale, tileHeight * scale)
         let top = captionHeight
         let captionWidth = captionLines.map { BitmapFont.width(of: $0, scale: textScale) + 2 * gutter + 2 }
             .max() ?? 0
-        let width = max(left + gutter + columns * (cellWidth + gutter), captionWidth)
+        let width = max(gridWidth, captionWidth)
         let height = top + gutter + max(rows.count, 1) * (cellHeight + gutter)
         var canvas = [Float](repeating: background, count: width * height * channels)
         let ink: Float = background < 0.5 ? 1 : 0

@@ -58,10 +58,17 @@ import TestSupport
         lines * (BitmapFont.glyphHeight + 2) * min(scale, 3) + 2 - 1
     }
 
-    /// Height of a grid of 28x28 tiles under a one-line caption.
-    static func height(rows: Int, scale: Int) -> Int {
+    /// The caption's lines in an image `height` pixels tall whose tiles and gutters take `below`
+    /// pixels under it (the caption wraps to the grid's width), or nil when no whole number of
+    /// caption lines fits the difference.
+    static func captionLines(height: Int, below: Int, scale: Int = 1) -> Int? {
+        (1...12).first { captionBand(lines: $0, scale: scale) + below == height }
+    }
+
+    /// Height of a grid of 28x28 tiles under a caption of `lines` lines.
+    static func height(rows: Int, scale: Int, lines: Int = 1) -> Int {
         var grid = ImageGrid(tileWidth: 28, tileHeight: 28, channels: 1)
-        grid.caption = "caption"
+        grid.caption = Array(repeating: "caption", count: lines).joined(separator: "\n")
         grid.scale = scale
         for _ in 0..<rows { grid.addRow(label: "row", tiles: [Float](repeating: 0, count: 784)) }
         return grid.render().height

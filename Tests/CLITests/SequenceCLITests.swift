@@ -16,7 +16,8 @@ import TestSupport
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("28 steps x 28 features"))
         let grid = try PNGCodec.read(path: run + "/grids/reconstruction-epoch-001.png")
-        #expect(grid.height == GridCLITests.height(rows: 2, scale: 2))  // clean and recon rows of 28x28 tiles at 2x
+        // Clean and recon rows of 28x28 tiles at 2x, under the caption wrapped to the grid's width in 2 lines.
+        #expect(grid.height == GridCLITests.height(rows: 2, scale: 2, lines: 2), "\(grid.height)")
     }
 
     @Test func ueaTimeSeriesTrainEvaluateAndPlot() throws {

@@ -89,5 +89,15 @@ import Testing
         #expect(twoLines.width == BitmapFont.width(of: "line two, the wider", scale: 1) + 2 * 2 + 2)
         #expect(twoLines.height == 2 * (BitmapFont.glyphHeight + 2) + 2 - 1 + 2 + 2 + 2)
         #expect(ImageGrid.readableScale(tileHeight: 28) == 2 && ImageGrid.readableScale(tileHeight: 64) == 1)
+        // A line past 64 glyphs wraps at spaces to that width (the tiles are narrower): every word
+        // kept in order, every line within it, the image no wider.
+        let words = (0..<40).map { "word\($0)" }
+        grid.caption = words.joined(separator: " ")
+        let limit = BitmapFont.width(of: String(repeating: "m", count: 64), scale: 1)
+        let wrapped = grid.render()
+        #expect(wrapped.width <= limit && BitmapFont.width(of: grid.caption!, scale: 1) > 3 * limit, "\(wrapped.width)")
+        #expect(grid.captionLines.count > 1 && grid.captionLines.joined(separator: " ") == grid.caption)
+        #expect(grid.captionLines.allSatisfy { BitmapFont.width(of: $0, scale: 1) <= limit - 2 * 2 - 2 })
+        #expect(wrapped.height == grid.captionLines.count * (BitmapFont.glyphHeight + 2) + 2 - 1 + 2 + 2 + 2)
     }
 }
