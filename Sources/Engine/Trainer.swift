@@ -468,7 +468,7 @@ public final class Trainer: @unchecked Sendable {
         let rows = indices.count
         precondition(rows > 0 && rows <= maxBatch, "batch of \(rows) rows, trainer sized for \(maxBatch)")
         var job = ShardJob(trainer: self, source: source, indices: indices,
-                           context: StepContext(step: step, epoch: epoch, phase: 0, training: false),
+                           context: StepContext(step: step, epoch: epoch, phase: 0, training: false, scoring: false),
                            plan: plan(rows: rows), path: .infer)
         job.reconstructions = reconstructions
         job.stage = .forward

@@ -324,7 +324,8 @@ public struct AdaINAutoencoder: AutoencoderModel, LossReportingModel, NonFiniteD
             if config.isSequence { z[contentWidth + styleWidth] = Float(n) }
         }
         decode(ws, rows: rows, params: params)
-        guard criticSwap != nil else { return }
+        // Evaluation scores the critic too (the test log's parts); inference skips it.
+        guard criticSwap != nil, context.training || context.scoring else { return }
         if !context.training { forwardCritic(ws, rows: rows, params: params) }
         forwardSwap(ws, rows: rows, params: params)
     }

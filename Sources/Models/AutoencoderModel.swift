@@ -33,12 +33,16 @@ public struct StepContext: Sendable, Equatable {
     public var phase: Int
     /// False for evaluation: stochastic layers act as the identity, running state is not updated.
     public var training: Bool
+    /// False for inference (`encode`, `bench`'s inference): no loss follows this forward, so passes
+    /// that only feed a loss (a critic's) are skipped.
+    public var scoring: Bool
 
-    public init(step: Int = 0, epoch: Int = 0, phase: Int = 0, training: Bool) {
+    public init(step: Int = 0, epoch: Int = 0, phase: Int = 0, training: Bool, scoring: Bool = true) {
         self.step = step
         self.epoch = epoch
         self.phase = phase
         self.training = training
+        self.scoring = scoring
     }
 
     /// An evaluation forward of phase 0.

@@ -366,11 +366,13 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
         if let statistic, config.scatterWeight > 0 { addScatterSums(ws, rows: rows, into: statistic) }
         if !isAdversaryPhase(context) { decode(ws, rows: rows, params: params) }
         if !isDecoderPhase(context) { adversary.forward(ws, rows: rows, params: params, training: false) }
-        if let criticReal, isAdversaryPhase(context) || !context.training {
+        // Evaluation scores the critic too (the test log's parts); inference skips it.
+        let scoring = !context.training && context.scoring
+        if let criticReal, isAdversaryPhase(context) || scoring {
             criticReal.input(ws, rows: rows).copy(from: target(ws, rows: rows))
             criticReal.forward(ws, rows: rows, params: params, training: false)
         }
-        if !context.training || isDecoderPhase(context) { forwardSwap(ws, rows: rows, params: params) }
+        if scoring || isDecoderPhase(context) { forwardSwap(ws, rows: rows, params: params) }
     }
 
     /// The label a row's free code is decoded with for the swap critic: another class, from the row's key.

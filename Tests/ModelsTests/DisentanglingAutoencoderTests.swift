@@ -274,6 +274,23 @@ let disentangleVariants: [DisentangleVariant] = {
         #expect(zip(own[encoder.range], expected[encoder.range]).contains { abs($0 - $1) > 1e-4 * max(abs($1), 1e-3) })
     }
 
+    /// Inference (no loss follows) skips the swap critic: the same code and reconstruction as an
+    /// evaluation forward, the critic's outputs untouched.
+    @Test func inferenceSkipsTheSwapCritic() {
+        var config = disentangleVariants[0].config
+        config.swapWeight = 0.6
+        config.criticWidths = [4]
+        let harness = DisentangleHarness(config, rows: 4)
+        let model = harness.model, ws = harness.ws, params = Arena(harness.params)
+        model.forward(.evaluation, ws, rows: 4, params: params, statistic: nil)
+        let code = model.codeMatrix(ws, rows: 4).array, output = model.reconstruction(ws, rows: 4).array
+        let critics = [model.criticReal!, model.criticSwap!]
+        for critic in critics { critic.output(ws, rows: 4).fill(-7) }
+        model.forward(StepContext(training: false, scoring: false), ws, rows: 4, params: params, statistic: nil)
+        #expect(model.codeMatrix(ws, rows: 4).array == code && model.reconstruction(ws, rows: 4).array == output)
+        for critic in critics { #expect(critic.output(ws, rows: 4).array.allSatisfy { $0 == -7 }) }
+    }
+
     /// A sequence's padding (and the output there) costs nothing.
     @Test func sequencePaddingIsMasked() {
         let harness = DisentangleHarness(disentangleVariants[4].config, rows: 4)
