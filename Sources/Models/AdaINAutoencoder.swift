@@ -177,7 +177,8 @@ public struct AdaINAutoencoder: AutoencoderModel, LossReportingModel, NonFiniteD
         sequenceOutput = allocator.take(sequence ? dataWidth + 1 : 0)
         targetRegion = allocator.take(rawInput.cols)
         probabilities = allocator.take(rawInput.cols)
-        mainPass = DecoderPass(blocks: decoder, adain: adainParameters, stats: decoderStats, sequenceOutput: sequenceOutput)
+        mainPass = DecoderPass(blocks: decoder, adain: adainParameters, stats: decoderStats,
+                               sequenceOutput: sequenceOutput)
         swapCodeRegion = allocator.take(swapping ? codeRegion.cols : 0)
         swapPartner = allocator.take(swapping ? 1 : 0)
         if swapping {
@@ -395,10 +396,12 @@ public struct AdaINAutoencoder: AutoencoderModel, LossReportingModel, NonFiniteD
     /// The critic's cross-entropy summed over rows: on real rows against their labels, or on
     /// conversions against their partners' labels; `scale` times its gradient into the critic's
     /// output gradient when `gradient` is set.
-    func criticLoss(_ network: Network, _ ws: Workspace, rows: Int, gradient: Bool, scale: Float, swapped: Bool) -> Double {
+    func criticLoss(_ network: Network, _ ws: Workspace, rows: Int, gradient: Bool, scale: Float,
+                    swapped: Bool) -> Double {
         let partners = ws.matrix(swapPartner, rows: rows)
-        return softmaxCrossEntropy(network.output(ws, rows: rows), dLogits: gradient ? network.outputGradient(ws, rows: rows) : nil,
-                                   rows: rows, classes: config.classes, scale: scale) { r in
+        let dLogits = gradient ? network.outputGradient(ws, rows: rows) : nil
+        return softmaxCrossEntropy(network.output(ws, rows: rows), dLogits: dLogits, rows: rows,
+                                   classes: config.classes, scale: scale) { r in
             guard swapped else { return label(ws, r) }
             let q = Int(partners.row(r)[0])
             return q >= 0 ? label(ws, q) : -1
@@ -516,7 +519,8 @@ public struct AdaINAutoencoder: AutoencoderModel, LossReportingModel, NonFiniteD
         }
         if let criticSwap, let criticReal {
             if !context.training {
-                sums.parts[criticPart] = criticLoss(criticReal, ws, rows: rows, gradient: false, scale: 0, swapped: false)
+                sums.parts[criticPart] = criticLoss(criticReal, ws, rows: rows, gradient: false, scale: 0,
+                                                    swapped: false)
             }
             sums.parts[criticPart + 1] = criticLoss(criticSwap, ws, rows: rows, gradient: training,
                                                     scale: config.swapWeight * perRow, swapped: true)
@@ -595,9 +599,11 @@ public struct AdaINAutoencoder: AutoencoderModel, LossReportingModel, NonFiniteD
         dGammas.fill(0)
         for k in stride(from: pass.blocks.count - 1, through: 0, by: -1) {
             if k < pass.blocks.count - 1 {
-                normalizeBackward(dy: pass.blocks[k + 1].gradient(0, ws, rows: rows)!, x: pass.blocks[k].output(ws, rows: rows),
-                                  dx: pass.blocks[k].outputGradient(ws, rows: rows), stats: ws.matrix(pass.stats[k], rows: rows),
-                                  shape: decoderShapes[k], ws: ws, fromCode: true,
+                normalizeBackward(dy: pass.blocks[k + 1].gradient(0, ws, rows: rows)!,
+                                  x: pass.blocks[k].output(ws, rows: rows),
+                                  dx: pass.blocks[k].outputGradient(ws, rows: rows),
+                                  stats: ws.matrix(pass.stats[k], rows: rows), shape: decoderShapes[k], ws: ws,
+                                  fromCode: true,
                                   affine: (gammas, dGammas, 2 * hidden * k))
             }
             pass.blocks[k].backward(ws, rows: rows, params: params, grads: grads)
@@ -626,7 +632,8 @@ public struct AdaINAutoencoder: AutoencoderModel, LossReportingModel, NonFiniteD
             }
         }
         backwardDecoder(swapPass, ws, rows: rows, params: params, grads: grads)
-        let dContent = swapPass.blocks[0].gradient(0, ws, rows: rows)!, dStyle = swapPass.adain.gradient(0, ws, rows: rows)!
+        let dContent = swapPass.blocks[0].gradient(0, ws, rows: rows)!
+        let dStyle = swapPass.adain.gradient(0, ws, rows: rows)!
         let dCode = decoder[0].gradient(0, ws, rows: rows)!, dStyleMain = adainParameters.gradient(0, ws, rows: rows)!
         for r in 0..<rows {
             guard let (c, s) = swapSources(ws, r, rows: rows) else { continue }

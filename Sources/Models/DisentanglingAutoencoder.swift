@@ -109,8 +109,8 @@ public struct DisentanglingAutoencoderConfig: Sendable, Equatable, Codable {
         if decoderOnlyFrom < 0 { return "the epoch the decoder trains alone from must be >= 0 (got \(decoderOnlyFrom))" }
         if !(swapWeight >= 0) { return "the swap weight must be >= 0" }
         if swapWeight > 0 && (isSequence || adversary != .alternating) {
-            return "--swap-weight: the split form's swap critic needs images (not sequences) and --adversary alternating "
-                + "(the AdaIN form takes sequences)"
+            return "--swap-weight: the split form's swap critic needs images (not sequences) and --adversary "
+                + "alternating (the AdaIN form takes sequences)"
         }
         if criticWidths.contains(where: { $0 <= 0 }) { return "critic widths must be positive (got \(criticWidths))" }
         if !(scatterWeight >= 0) { return "the scatter weight must be >= 0" }
@@ -130,7 +130,9 @@ public struct DisentanglingAutoencoderConfig: Sendable, Equatable, Codable {
         if !(kl >= 0) { return "the KL weight must be >= 0" }
         if ![.bce, .mse].contains(loss) { return "the disentangling autoencoder reconstructs with bce or mse" }
         if !(swapWeight >= 0) { return "the swap weight must be >= 0" }
-        if swapWeight > 0 && classes < 2 { return "--swap-weight: the conversion critic needs labels (at least 2 classes)" }
+        if swapWeight > 0 && classes < 2 {
+            return "--swap-weight: the conversion critic needs labels (at least 2 classes)"
+        }
         if criticWidths.contains(where: { $0 <= 0 }) { return "critic widths must be positive (got \(criticWidths))" }
         if isSequence {
             if loss == .bce { return "sequences (standardized values) reconstruct with mse" }
@@ -168,7 +170,8 @@ public struct DisentanglingAutoencoder: AutoencoderModel, LossReportingModel, Ph
     let swapStageInputs: [(input: Region, gradient: Region)]
     let swapCodeRegion: Region
     let swapCodeGradient: Region
-    /// Scatter penalty's scratch (row 0): each class's mean of the free code, the shard's mean, the class counts.
+    /// Scatter penalty's scratch (row 0), when a shard runs without the batch statistic: the
+    /// statistic's layout (class means of the free code, their mean, the class counts).
     let scatterRegion: Region
     let codeRegion: Region
     let codeGradient: Region

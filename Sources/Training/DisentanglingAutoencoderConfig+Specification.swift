@@ -94,7 +94,8 @@ extension DisentanglingAutoencoderConfig: ModelSpecification {
             return "AdaIN two-encoder: \(input), \(channels) channels, content code \(contentChannels) per position"
                 + (kl > 0 ? " (variational, KL weight \(kl))" : "") + ", style vector \(styleWidth)"
                 + (classes > 0 ? ", \(classes)-class label" + (swapWeight > 0 ? "" : " for evaluation") : "")
-                + (swapWeight > 0 ? ", conversion critic " + (criticWidths + [classes]).map(String.init).joined(separator: "-")
+                + (swapWeight > 0 ? ", conversion critic "
+                    + (criticWidths + [classes]).map(String.init).joined(separator: "-")
                     + " (weight \(swapWeight))" : "")
         }
         let body = isSequence

@@ -198,15 +198,10 @@ let adainVariants = [
         config.swapWeight = 0.6
         config.criticWidths = [4]
         let harness = AdaINHarness(config, rows: 3, lengths: [6, 4, 5])
-        let model = harness.model, ws = harness.ws, params = Arena(harness.params)
+        let model = harness.model, ws = harness.ws
         for r in 0..<3 { ws.labels[r] = Int32(r) }
-        model.forward(.evaluation, ws, rows: 3, params: params, statistic: nil)
-        let code = model.code(ws, rows: 3).array, output = model.reconstruction(ws, rows: 3).array
-        let critics = [model.criticReal!, model.criticSwap!]
-        for critic in critics { critic.output(ws, rows: 3).fill(-7) }
-        model.forward(StepContext(training: false, scoring: false), ws, rows: 3, params: params, statistic: nil)
-        #expect(model.code(ws, rows: 3).array == code && model.reconstruction(ws, rows: 3).array == output)
-        for critic in critics { #expect(critic.output(ws, rows: 3).array.allSatisfy { $0 == -7 }) }
+        expectInferenceSkipsCritics(model, [model.criticReal!, model.criticSwap!], ws, rows: 3,
+                                    params: Arena(harness.params)) { model.code(ws, rows: 3).array }
     }
 
     /// The same sequences in a model padded to more steps (the parameters do not depend on the

@@ -105,6 +105,18 @@ let disentangleVariants: [DisentangleVariant] = {
     ]
 }()
 
+/// An evaluation forward, then an inference forward (no loss follows) with the critics' outputs
+/// overwritten in between: the same code (`code()`) and reconstruction, the critics' outputs untouched.
+func expectInferenceSkipsCritics(_ model: any AutoencoderModel, _ critics: [Network], _ ws: Workspace, rows: Int,
+                                 params: Arena, code: () -> [Float]) {
+    model.forward(.evaluation, ws, rows: rows, params: params, statistic: nil)
+    let before = code(), output = model.reconstruction(ws, rows: rows).array
+    for critic in critics { critic.output(ws, rows: rows).fill(-7) }
+    model.forward(StepContext(training: false, scoring: false), ws, rows: rows, params: params, statistic: nil)
+    #expect(code() == before && model.reconstruction(ws, rows: rows).array == output)
+    for critic in critics { #expect(critic.output(ws, rows: rows).array.allSatisfy { $0 == -7 }) }
+}
+
 @Suite struct DisentanglingAutoencoderTests {
     @Test(arguments: disentangleVariants)
     func gradientsMatchFiniteDifferences(variant: DisentangleVariant) {
@@ -281,14 +293,9 @@ let disentangleVariants: [DisentangleVariant] = {
         config.swapWeight = 0.6
         config.criticWidths = [4]
         let harness = DisentangleHarness(config, rows: 4)
-        let model = harness.model, ws = harness.ws, params = Arena(harness.params)
-        model.forward(.evaluation, ws, rows: 4, params: params, statistic: nil)
-        let code = model.codeMatrix(ws, rows: 4).array, output = model.reconstruction(ws, rows: 4).array
-        let critics = [model.criticReal!, model.criticSwap!]
-        for critic in critics { critic.output(ws, rows: 4).fill(-7) }
-        model.forward(StepContext(training: false, scoring: false), ws, rows: 4, params: params, statistic: nil)
-        #expect(model.codeMatrix(ws, rows: 4).array == code && model.reconstruction(ws, rows: 4).array == output)
-        for critic in critics { #expect(critic.output(ws, rows: 4).array.allSatisfy { $0 == -7 }) }
+        let model = harness.model
+        expectInferenceSkipsCritics(model, [model.criticReal!, model.criticSwap!], harness.ws, rows: 4,
+                                    params: Arena(harness.params)) { model.codeMatrix(harness.ws, rows: 4).array }
     }
 
     /// A sequence's padding (and the output there) costs nothing.

@@ -81,8 +81,8 @@ struct DisentangleOptions: FamilyOptions {
                     ("--adversary-warmup", adversaryWarmup != nil), ("--adversary-layers", adversaryLayers != nil),
                     ("--kl", kl != nil), ("--decoder-only-from", decoderOnlyFrom != nil), ("--form", form != nil),
                     ("--hidden-channels", hiddenChannels != nil), ("--content-channels", contentChannels != nil),
-                    ("--style-width", styleWidth != nil), ("--kernel", kernel != nil), ("--swap-weight", swapWeight != nil),
-                    ("--scatter-weight", scatterWeight != nil)])
+                    ("--style-width", styleWidth != nil), ("--kernel", kernel != nil),
+                    ("--swap-weight", swapWeight != nil), ("--scatter-weight", scatterWeight != nil)])
     }
 
     func apply(_ shared: SharedModelOptions, family: ModelFamily, to config: inout DisentanglingAutoencoderConfig) throws {
