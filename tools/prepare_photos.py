@@ -10,12 +10,19 @@ pixels a side, which also averages away their JPEG artifacts and sensor noise. T
 from /usr/share/backgrounds/mate/nature when the package is installed, else from the package
 file fetched with `apt-get download` (no install). Needs Pillow (a scikit-image dependency).
 
+With --opencv, TRAIN also gets 21 photographs among the sample images of Debian's `opencv-doc`
+package (examples/data: aerial views, a baboon, fruit, buildings, a dog, a squirrel, graffiti,
+...; drawings, charts, text, paintings and motion-blurred shots left out), block-averaged 2x2 where
+over 400 pixels wide (which also averages away their JPEG artifacts). Taken from the package file
+fetched with `apt-get download` (no install).
+
 With --nature-test the same 12 photographs go to a second test folder, NATURE (DIR/nature), instead:
 a held-out set of another source than the training photos (none of them is trained on then).
 
     python3 tools/prepare_photos.py runs/photos     # -> runs/photos/train, runs/photos/test
     python3 tools/prepare_photos.py runs/photos --backgrounds
     python3 tools/prepare_photos.py runs/photos --nature-test   # + runs/photos/nature
+    python3 tools/prepare_photos.py runs/photos --opencv        # + 21 photographs in runs/photos/train
 """
 import glob
 import os
@@ -53,10 +60,35 @@ def add_backgrounds(dest, label="nature photographs from mate-backgrounds"):
     print(f"{dest}: + {len(files)} {label}")
 
 
+OPENCV = "usr/share/doc/opencv-doc/examples/data"
+OPENCV_PHOTOS = ["aero1.jpg", "aero3.jpg", "aloeL.jpg", "apple.jpg", "baboon.jpg", "basketball1.png",
+                 "board.jpg", "box_in_scene.png", "building.jpg", "butterfly.jpg", "chicky_512.png",
+                 "fruits.jpg", "graf1.png", "home.jpg", "leuvenA.jpg", "messi5.jpg", "orange.jpg",
+                 "rubberwhale1.png", "smarties.png", "squirrel_cls.jpg", "stuff.jpg"]
+
+
+def add_opencv(dest):
+    from PIL import Image
+    with tempfile.TemporaryDirectory() as scratch:
+        subprocess.run(["apt-get", "download", "opencv-doc"], cwd=scratch, check=True)
+        debs = glob.glob(os.path.join(scratch, "opencv-doc_*.deb"))
+        subprocess.run(["dpkg-deb", "-x", debs[0], os.path.join(scratch, "x")], check=True)
+        folder = os.path.join(scratch, "x", OPENCV)
+        for name in OPENCV_PHOTOS:
+            path = os.path.join(folder, name)
+            if not os.path.exists(path):
+                sys.exit(f"{path}: not in this opencv-doc version")
+            image = Image.open(path).convert("RGB")
+            if image.width > 400:
+                image = image.resize((image.width // 2, image.height // 2), Image.BOX)
+            image.save(os.path.join(dest, "opencv-" + os.path.splitext(name)[0].lower() + ".png"))
+    print(f"{dest}: + {len(OPENCV_PHOTOS)} photographs from opencv-doc")
+
+
 def main():
-    flags = {"--backgrounds", "--nature-test"}
+    flags = {"--backgrounds", "--nature-test", "--opencv"}
     args = [a for a in sys.argv[1:] if a not in flags]
-    if len(args) != 1 or flags <= set(sys.argv[1:]):
+    if len(args) != 1 or {"--backgrounds", "--nature-test"} <= set(sys.argv[1:]):
         sys.exit(__doc__)
     try:
         import skimage
@@ -74,6 +106,8 @@ def main():
         print(f"{folder}: {len(names)} images")
     if "--backgrounds" in sys.argv[1:]:
         add_backgrounds(os.path.join(args[0], "train"))
+    if "--opencv" in sys.argv[1:]:
+        add_opencv(os.path.join(args[0], "train"))
     if "--nature-test" in sys.argv[1:]:
         trained = glob.glob(os.path.join(args[0], "train", "mate-*.png"))
         if trained:
