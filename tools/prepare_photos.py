@@ -14,7 +14,8 @@ With --opencv, TRAIN also gets 21 photographs among the sample images of Debian'
 package (examples/data: aerial views, a baboon, fruit, buildings, a dog, a squirrel, graffiti,
 ...; drawings, charts, text, paintings and motion-blurred shots left out), block-averaged 2x2 where
 over 400 pixels wide (which also averages away their JPEG artifacts). Taken from the package file
-fetched with `apt-get download` (no install).
+fetched with `apt-get download` (no install); Apache-2.0 AND BSD-3-Clause, as the package's
+copyright file gives for OpenCV's sources.
 
 With --nature-test the same 12 photographs go to a second test folder, NATURE (DIR/nature), instead:
 a held-out set of another source than the training photos (none of them is trained on then).
@@ -39,15 +40,23 @@ TEST = ["camera", "coins", "chelsea"]
 NATURE = "usr/share/backgrounds/mate/nature"
 
 
+def unpack(package, scratch):
+    """Fetches PACKAGE's .deb with `apt-get download` (no install) and unpacks it; returns its root."""
+    subprocess.run(["apt-get", "download", package], cwd=scratch, check=True)
+    debs = glob.glob(os.path.join(scratch, package + "_*.deb"))
+    if not debs:
+        sys.exit(f"apt-get download {package}: no {package}_*.deb in {scratch}")
+    root = os.path.join(scratch, package)
+    subprocess.run(["dpkg-deb", "-x", debs[0], root], check=True)
+    return root
+
+
 def add_backgrounds(dest, label="nature photographs from mate-backgrounds"):
     from PIL import Image
     with tempfile.TemporaryDirectory() as scratch:
         folder = "/" + NATURE
         if not os.path.isdir(folder):
-            subprocess.run(["apt-get", "download", "mate-backgrounds"], cwd=scratch, check=True)
-            debs = glob.glob(os.path.join(scratch, "mate-backgrounds_*.deb"))
-            subprocess.run(["dpkg-deb", "-x", debs[0], os.path.join(scratch, "x")], check=True)
-            folder = os.path.join(scratch, "x", NATURE)
+            folder = os.path.join(unpack("mate-backgrounds", scratch), NATURE)
         files = sorted(glob.glob(os.path.join(folder, "*.jpg")))
         if len(files) != 12:
             sys.exit(f"{folder}: expected the 12 nature photographs, found {len(files)}")
@@ -70,10 +79,7 @@ OPENCV_PHOTOS = ["aero1.jpg", "aero3.jpg", "aloeL.jpg", "apple.jpg", "baboon.jpg
 def add_opencv(dest):
     from PIL import Image
     with tempfile.TemporaryDirectory() as scratch:
-        subprocess.run(["apt-get", "download", "opencv-doc"], cwd=scratch, check=True)
-        debs = glob.glob(os.path.join(scratch, "opencv-doc_*.deb"))
-        subprocess.run(["dpkg-deb", "-x", debs[0], os.path.join(scratch, "x")], check=True)
-        folder = os.path.join(scratch, "x", OPENCV)
+        folder = os.path.join(unpack("opencv-doc", scratch), OPENCV)
         for name in OPENCV_PHOTOS:
             path = os.path.join(folder, name)
             if not os.path.exists(path):
