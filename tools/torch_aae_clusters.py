@@ -24,7 +24,15 @@ resumes from it, so a run can be stopped (--time-limit) and continued.
 
 With the paper's SGD rates (0.01 / 0.1, momentum 0.9) and PyTorch's default initialization the
 regularization phases diverge within 30 steps here (the script stops at non-finite losses);
-Adam (1e-3 for reconstruction, 1e-4 with beta1 0.5 for the adversarial phases) trains.
+Adam (1e-3 for reconstruction, 1e-4 with beta1 0.5 for the adversarial phases) trains. Weights
+drawn from N(0, 0.01^2) (--init-std 0.01) diverge as well.
+
+The terms that `--shift`, `--consistency` and `--balance` add to ours (--shift, --consistency and
+--entropy-weight here): the encoder reads the noisy image moved by up to --shift pixels; the
+reconstruction phase adds the cross-entropy of the cluster probabilities of a second view (the
+clean image plus the first view's noise moved cyclically along the row, then shifted by its own
+offset) against the first view's, held fixed, and --entropy-weight x (mean entropy of q(y|x) minus
+the entropy of the batch's mean q(y|x)).
 
 Setup: pip install torch numpy
 """
@@ -83,13 +91,27 @@ def cluster_error(model, train_x, train_y, test_x, test_y):
     """Test error of the majority labelling learned on the training split, and clusters in use."""
     with torch.no_grad():
         train_c = torch.cat([model.encode(b)[0].argmax(1) for b in train_x.split(1000)])
-        test_c = torch.cat([model.encode(b)[0].argmax(1) for b in test_x.split(1000)])
+        test_q = torch.cat([model.encode(b)[0] for b in test_x.split(1000)])
+    test_c = test_q.argmax(1)
     k = model.clusters
     counts = torch.zeros(k, 10, dtype=torch.int64)
     counts.index_put_((train_c, train_y), torch.ones_like(train_c), accumulate=True)
     label = counts.argmax(1)
     used = int((counts.sum(1) > 0).sum())
-    return float((label[test_c] != test_y).float().mean()), used
+    confidence = float(test_q.max(1).values.mean())
+    return float((label[test_c] != test_y).float().mean()), used, confidence
+
+
+def shifted(x, n):
+    """Each image of the batch moved by its own random offset of up to n pixels, zeros shifted in."""
+    b = x.shape[0]
+    padded = F.pad(x.view(b, 28, 28), (n, n, n, n))
+    dy = torch.randint(0, 2 * n + 1, (b, 1, 1))
+    dx = torch.randint(0, 2 * n + 1, (b, 1, 1))
+    grid = torch.arange(28)
+    rows = (dy + grid.view(1, 28, 1)).expand(b, 28, 28)
+    cols = (dx + grid.view(1, 1, 28)).expand(b, 28, 28)
+    return padded[torch.arange(b).view(b, 1, 1), rows, cols].reshape(b, 784)
 
 
 def main():
@@ -110,6 +132,17 @@ def main():
                     help="reconstruction cross-entropy summed over pixels (mean over the batch), not averaged")
     ap.add_argument("--decay-epochs", default="50,1000", help="epochs after which both rates fall tenfold")
     ap.add_argument("--input-noise", type=float, default=0.3, help="std of Gaussian noise on the encoder's input")
+    ap.add_argument("--init-std", type=float, default=0,
+                    help="weights from N(0, std^2) and zero biases (0: PyTorch's default initialization)")
+    ap.add_argument("--prior-temperature", type=float, default=0,
+                    help="draw the categorical prior as Gumbel-softmax samples at this temperature (0: one-hot)")
+    ap.add_argument("--shift", type=int, default=0, help="shift the encoder's input by up to this many pixels")
+    ap.add_argument("--entropy-weight", type=float, default=0,
+                    help="add W * (mean entropy of q(y|x) - entropy of the batch's mean q(y|x)) to the "
+                         "reconstruction phase: confident, balanced clusters")
+    ap.add_argument("--consistency", type=float, default=0,
+                    help="add W * cross-entropy of q(y|x) under a second random shift against the first "
+                         "(held fixed) to the reconstruction phase")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--limit-steps", type=int, default=0, help="steps per epoch (0: the whole training split)")
@@ -123,6 +156,11 @@ def main():
     train_x, train_y = load(args.data, "train")
     test_x, test_y = load(args.data, "t10k")
     model = ClusteringAAE(args.width, args.clusters, args.style, args.disc_width or args.width)
+    if args.init_std > 0:
+        for m in model.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0.0, args.init_std)
+                nn.init.zeros_(m.bias)
     def make(params, lr, adversarial):
         if args.optimizer == "adam":
             return torch.optim.Adam(params, lr=lr, betas=(0.5 if adversarial else 0.9, 0.999))
@@ -144,7 +182,8 @@ def main():
         print(f"resumed after epoch {start} ({elapsed:.0f} s)")
     if args.csv and start == 0:
         with open(args.csv, "w") as f:
-            f.write("epoch,reconstruction,discriminator,generator,test_cluster_error,clusters_used,seconds\n")
+            f.write("epoch,reconstruction,discriminator,generator,test_cluster_error,clusters_used,confidence,"
+                    "seconds\n")
     began = time.time()
     bce = nn.BCEWithLogitsLoss()
     n = train_x.shape[0]
@@ -159,20 +198,39 @@ def main():
         steps = min(n // args.batch_size, args.limit_steps or n)
         for s in range(steps):
             x = train_x[order[s * args.batch_size:(s + 1) * args.batch_size]]
-            noisy = x + args.input_noise * torch.randn_like(x) if args.input_noise > 0 else x
+            # The noisy image, then (as ours does) moved: the noise moves with it.
+            corrupted = x + args.input_noise * torch.randn_like(x) if args.input_noise > 0 else x
+            noisy = shifted(corrupted, args.shift) if args.shift > 0 else corrupted
             b = x.shape[0]
             # Reconstruction.
             y, z = model.encode(noisy)
             rec = F.binary_cross_entropy_with_logits(model.decoder(torch.cat([y, z], 1)), x)
             if args.reconstruction_sum:
                 rec = rec * 784
+            if args.entropy_weight > 0:
+                logq = torch.log(y.clamp_min(1e-12))
+                conditional = -(y * logq).sum(1).mean()
+                mean_q = y.mean(0)
+                marginal = -(mean_q * torch.log(mean_q.clamp_min(1e-12))).sum()
+                rec = rec + args.entropy_weight * (conditional - marginal)
+            if args.consistency > 0:
+                # The second view's noise: the first's, each row's moved cyclically by its own offset
+                # (a new draw of the same noise without knowing its kind), as ours makes it.
+                roll = (torch.arange(784).view(1, 784) + torch.randint(0, 784, (b, 1))) % 784
+                second = x + (corrupted - x).gather(1, roll)
+                y2, _ = model.encode(shifted(second, args.shift) if args.shift > 0 else second)
+                rec = rec - args.consistency * (y.detach() * torch.log(y2.clamp_min(1e-12))).sum(1).mean()
             opt_rec.zero_grad()
             rec.backward()
             opt_rec.step()
             # Discriminators: prior draws are real, codes fake.
             with torch.no_grad():
                 y, z = model.encode(noisy)
-            real_y = F.one_hot(torch.randint(0, args.clusters, (b,)), args.clusters).float()
+            if args.prior_temperature > 0:
+                gumbel = -torch.log(-torch.log(torch.rand(b, args.clusters).clamp_min(1e-20)))
+                real_y = torch.softmax(gumbel / args.prior_temperature, dim=1)
+            else:
+                real_y = F.one_hot(torch.randint(0, args.clusters, (b,)), args.clusters).float()
             real_z = torch.randn(b, args.style)
             ones, zeros = torch.ones(b, 1), torch.zeros(b, 1)
             d = (bce(model.disc_y(real_y), ones) + bce(model.disc_y(y), zeros)
@@ -191,14 +249,15 @@ def main():
         means = sums / steps
         if not np.isfinite(means).all():
             raise SystemExit(f"epoch {epoch + 1}: the losses are not finite ({means}); lower the learning rates")
-        error, used = cluster_error(model, train_x, train_y, test_x, test_y)
+        error, used, confidence = cluster_error(model, train_x, train_y, test_x, test_y)
         print(f"epoch {epoch + 1}: reconstruction {means[0]:.4f} discriminator {means[1]:.4f} "
-              f"generator {means[2]:.4f} test cluster error {100 * error:.2f}% ({used} clusters used) "
+              f"generator {means[2]:.4f} test cluster error {100 * error:.2f}% ({used} clusters used, "
+              f"mean top probability {confidence:.3f}) "
               f"{elapsed:.0f} s", flush=True)
         if args.csv:
             with open(args.csv, "a") as f:
                 f.write(f"{epoch + 1},{means[0]:.5f},{means[1]:.5f},{means[2]:.5f},{error:.5f},{used},"
-                        f"{elapsed:.1f}\n")
+                        f"{confidence:.4f},{elapsed:.1f}\n")
         if args.state:
             torch.save({"model": model.state_dict(), "optimizers": [o.state_dict() for o in optimizers],
                         "epoch": epoch + 1, "elapsed": elapsed, "rng": torch.get_rng_state()},

@@ -4,7 +4,10 @@
 // discriminator (its own parameters), generator (the encoder, through the discriminator).
 // Priors: Gaussian, a mixture of K Gaussians, uniform; label-conditioned (the label chooses the
 // component and the discriminator sees it one-hot); and the unsupervised clustering form (a
-// softmax head of K clusters next to the style code, one discriminator for each part).
+// softmax head of K clusters next to the style code, one discriminator for each part). For
+// clustering, two terms make the clusters follow what the images show rather than how they are
+// drawn: consistency (the clusters of two randomly shifted views of an image agree) and balance
+// (confident assignments, every cluster used).
 
 import Foundation
 import Kernels
@@ -24,6 +27,19 @@ public struct AdversarialAutoencoderConfig: Sendable, Equatable, Codable {
     /// bce: the decoder outputs logits; mse: a sigmoid output.
     public var loss: LossKind = .bce
     public var initializer: Initializer = .pytorchDefault
+    /// Moves each training input by up to this many pixels in each direction (an offset per
+    /// sample and epoch, zeros shifted in); evaluation reads the inputs as they are.
+    public var shift = 0
+    /// Clustering: weight of the cross-entropy of the cluster probabilities of a second shifted
+    /// view against those of the first (held fixed), added to the reconstruction phase.
+    public var consistency: Float = 0
+    /// Clustering: weight of (mean entropy of q(y|x) - entropy of the mean q(y|x) over each
+    /// shard's rows), added to the reconstruction phase.
+    public var balance: Float = 0
+    /// The image shape the rows hold (set from the data; needed by `shift`).
+    public var imageChannels = 0
+    public var imageHeight = 0
+    public var imageWidth = 0
 
     public init(widths: [Int]) {
         self.widths = widths
@@ -48,6 +64,20 @@ public struct AdversarialAutoencoderConfig: Sendable, Equatable, Codable {
         if clusters == 1 || clusters < 0 { return "clusters must be 0 (off) or at least 2" }
         if clusters > 0 && conditional { return "the clustering form learns its own categories; drop --conditional" }
         if ![.bce, .mse].contains(loss) { return "the adversarial autoencoder reconstructs with bce or mse" }
+        if shift < 0 { return "--shift must be 0 (off) or a number of pixels" }
+        if !(consistency >= 0) || !(balance >= 0) { return "--consistency and --balance take weights of 0 or more" }
+        if (consistency > 0 || balance > 0) && clusters == 0 { return "--consistency and --balance need --clusters" }
+        if consistency > 0 && shift == 0 {
+            return "--consistency compares two shifted views of each image; give --shift (e.g. 2)"
+        }
+        if shift > 0 && imageHeight > 0 {
+            if imageChannels * imageHeight * imageWidth != widths[0] {
+                return "--shift: \(imageChannels)x\(imageHeight)x\(imageWidth) images do not fill \(widths[0]) inputs"
+            }
+            if shift >= min(imageHeight, imageWidth) {
+                return "--shift \(shift) moves \(imageWidth)x\(imageHeight) images out of the frame"
+            }
+        }
         return nil
     }
 }
@@ -71,6 +101,13 @@ public struct AdversarialAutoencoder: AutoencoderModel, LossReportingModel, NonF
     let clusterFakeGradient: Region?
     let targetRegion: Region
     let probabilities: Region
+    /// Where the data's rows go when `shift` moves them on their way to the encoder.
+    let dataInput: Region?
+    /// The first view's cluster probabilities and the second view before its shift (consistency);
+    /// row 0 of `clusterMean`: the shard's mean probabilities (balance).
+    let firstView: Region?
+    let secondInput: Region?
+    let clusterMean: Region?
     public let workspaceColumns: Int
     public let phases: [Phase]
     public let inputWidth: Int
@@ -128,6 +165,10 @@ public struct AdversarialAutoencoder: AutoencoderModel, LossReportingModel, NonF
         }
         targetRegion = allocator.take(w[0])
         probabilities = allocator.take(w[0])
+        dataInput = config.shift > 0 ? allocator.take(w[0]) : nil
+        firstView = config.consistency > 0 ? allocator.take(k) : nil
+        secondInput = config.consistency > 0 ? allocator.take(w[0]) : nil
+        clusterMean = config.balance > 0 ? allocator.take(k) : nil
         workspaceColumns = allocator.columns
         self.layout = layout
         inputWidth = w[0]
@@ -153,7 +194,9 @@ public struct AdversarialAutoencoder: AutoencoderModel, LossReportingModel, NonF
         clusterReal?.initialize(params: params, rng: &rng)
     }
 
-    public func input(_ ws: Workspace, rows: Int) -> Matrix { encoder.input(ws, rows: rows) }
+    public func input(_ ws: Workspace, rows: Int) -> Matrix {
+        dataInput.map { ws.matrix($0, rows: rows) } ?? encoder.input(ws, rows: rows)
+    }
     public func target(_ ws: Workspace, rows: Int) -> Matrix { ws.matrix(targetRegion, rows: rows) }
     /// What the decoder reads: (cluster probabilities | style code), (B, K + Z).
     public func codeMatrix(_ ws: Workspace, rows: Int) -> Matrix { ws.matrix(codeRegion, rows: rows) }
@@ -170,6 +213,14 @@ public struct AdversarialAutoencoder: AutoencoderModel, LossReportingModel, NonF
             styleFake.forward(ws, rows: rows, params: params, training: false)
             clusterFake?.forward(ws, rows: rows, params: params, training: false)
             return
+        }
+        if let dataInput {
+            // Training phases see the same view of a row (the offset is keyed by the row).
+            if context.training {
+                shiftRows(ws.matrix(dataInput, rows: rows), ws, rows: rows, salt: Self.firstViewSalt)
+            } else {
+                encoder.input(ws, rows: rows).copy(from: ws.matrix(dataInput, rows: rows))
+            }
         }
         encoder.forward(ws, rows: rows, params: params, training: context.training)
         fillCode(ws, rows: rows)
@@ -193,6 +244,35 @@ public struct AdversarialAutoencoder: AutoencoderModel, LossReportingModel, NonF
             let h = head.row(r), c = code.row(r)
             if k > 0 { softmax(h, count: k, into: c) }
             (c + k).update(from: h + k, count: styleWidth)
+        }
+    }
+
+    static let firstViewSalt: UInt64 = 0x7368_6966, secondViewSalt: UInt64 = 0x7669_6577
+    static let noiseSalt: UInt64 = 0x726F_6C6C
+
+    /// The encoder's input: each row of `from` moved by its own offset of up to `shift` pixels
+    /// in each direction, keyed by the row and `salt`; zeros come in at the edges.
+    func shiftRows(_ from: Matrix, _ ws: Workspace, rows: Int, salt: UInt64) {
+        let to = encoder.input(ws, rows: rows), n = config.shift
+        let height = config.imageHeight, width = config.imageWidth, plane = height * width
+        for r in 0..<rows {
+            var rng = SplitMix64(key: ws.rowKeys[r], salt)
+            let dy = Int(rng.next() % UInt64(2 * n + 1)) - n, dx = Int(rng.next() % UInt64(2 * n + 1)) - n
+            let source = from.row(r), out = to.row(r)
+            for c in 0..<config.imageChannels {
+                for y in 0..<height {
+                    let line = out + c * plane + y * width, sy = y + dy
+                    guard sy >= 0 && sy < height else {
+                        line.update(repeating: 0, count: width)
+                        continue
+                    }
+                    let sourceLine = source + c * plane + sy * width
+                    for x in 0..<width {
+                        let sx = x + dx
+                        line[x] = sx >= 0 && sx < width ? sourceLine[sx] : 0
+                    }
+                }
+            }
         }
     }
 
@@ -260,9 +340,17 @@ public struct AdversarialAutoencoder: AutoencoderModel, LossReportingModel, NonF
             sums = Loss.evaluate(config.loss, output: output, target: target(ws, rows: rows), dOutput: dOutput,
                                  scale: perRow / Float(inputWidth))
             sums.parts[0] = sums.objective
-            if let grads {
-                decoder.backward(ws, rows: rows, params: params, grads: grads)
-                backwardCode(ws, rows: rows, params: params, grads: grads, from: ws.matrix(codeGradient, rows: rows))
+            let dCode = ws.matrix(codeGradient, rows: rows)
+            if let grads { decoder.backward(ws, rows: rows, params: params, grads: grads) }
+            // The clustering terms train the encoder only, and only in training.
+            if context.training && clusterMean != nil {
+                sums.penalty += addBalance(ws, rows: rows, into: grads == nil ? nil : dCode, perRow: perRow)
+            }
+            if let grads { backwardCode(ws, rows: rows, params: params, grads: grads, from: dCode) }
+            if context.training, let firstView {
+                let first = ws.matrix(firstView, rows: rows), code = codeMatrix(ws, rows: rows)
+                for r in 0..<rows { first.row(r).update(from: code.row(r), count: clusters) }
+                sums.penalty += consistencyTerm(ws, rows: rows, params: params, grads: grads, perRow: perRow)
             }
         }
         if phase == 1 || !context.training {
@@ -312,6 +400,72 @@ public struct AdversarialAutoencoder: AutoencoderModel, LossReportingModel, NonF
             }
         }
         return sums
+    }
+
+    /// `balance` x (mean entropy of the rows' cluster probabilities - entropy of their mean over
+    /// this shard), as this shard's part of the batch mean; adds its gradient with respect to the
+    /// probabilities into `dCode`. Per row i and cluster j it is balance / B x (log p_j - log q_ij).
+    func addBalance(_ ws: Workspace, rows: Int, into dCode: Matrix?, perRow: Float) -> Double {
+        guard let clusterMean else { return 0 }
+        let code = codeMatrix(ws, rows: rows), k = clusters, mean = ws.matrix(clusterMean, rows: 1).row(0)
+        mean.update(repeating: 0, count: k)
+        for r in 0..<rows {
+            let q = code.row(r)
+            for j in 0..<k { mean[j] += q[j] }
+        }
+        var marginal = 0.0, conditional = 0.0
+        for j in 0..<k {
+            mean[j] /= Float(rows)
+            let p = max(mean[j], 1e-12)
+            marginal -= Double(p * log(p))
+            mean[j] = log(p)
+        }
+        let weight = config.balance * perRow
+        for r in 0..<rows {
+            let q = code.row(r), d = dCode?.row(r)
+            for j in 0..<k {
+                let logQ = log(max(q[j], 1e-12))
+                conditional -= Double(q[j] * logQ)
+                d?[j] += weight * (mean[j] - logQ)
+            }
+        }
+        return Double(weight) * (conditional - Double(rows) * marginal)
+    }
+
+    /// `consistency` x the cross-entropy of a second shifted view's cluster probabilities against
+    /// the first view's (in `firstView`, held fixed), as this shard's part of the batch mean;
+    /// backpropagates it through the encoder when `grads` is given (adding to the first view's).
+    func consistencyTerm(_ ws: Workspace, rows: Int, params: Arena, grads: Arena?, perRow: Float) -> Double {
+        guard let firstView, let secondInput, let dataInput else { return 0 }
+        let k = clusters, first = ws.matrix(firstView, rows: rows), code = codeMatrix(ws, rows: rows)
+        // The clean image with the data's noise moved cyclically by an offset of its own: a new
+        // draw of whatever noise the data carries, without knowing its kind.
+        let clean = target(ws, rows: rows), noisy = ws.matrix(dataInput, rows: rows)
+        let second = ws.matrix(secondInput, rows: rows), width = inputWidth
+        for r in 0..<rows {
+            var rng = SplitMix64(key: ws.rowKeys[r], Self.noiseSalt)
+            let offset = Int(rng.next() % UInt64(width)), x = clean.row(r), y = noisy.row(r), out = second.row(r)
+            for i in 0..<width {
+                let j = i + offset < width ? i + offset : i + offset - width
+                out[i] = x[i] + (y[j] - x[j])
+            }
+        }
+        shiftRows(second, ws, rows: rows, salt: Self.secondViewSalt)
+        encoder.forward(ws, rows: rows, params: params, training: true)
+        fillCode(ws, rows: rows)
+        let dHead = encoder.outputGradient(ws, rows: rows), weight = config.consistency * perRow
+        var sum = 0.0
+        for r in 0..<rows {
+            let target = first.row(r), q = code.row(r), d = dHead.row(r)
+            for j in 0..<k {
+                sum -= Double(target[j] * log(max(q[j], 1e-12)))
+                // Softmax cross-entropy: the gradient at the logits is q - target (targets sum to 1).
+                d[j] = weight * (q[j] - target[j])
+            }
+            (d + k).update(repeating: 0, count: styleWidth)
+        }
+        if let grads { encoder.backward(ws, rows: rows, params: params, grads: grads) }
+        return Double(weight) * sum
     }
 
     /// From the gradient of the code to the encoder's head (softmax Jacobian for the clusters),
@@ -382,5 +536,27 @@ extension AdversarialAutoencoder: LatentModel {
         } else {
             config.prior.draw(into: code, width: styleWidth, rng: &rng, component: component, temperature: temperature)
         }
+    }
+}
+
+extension AdversarialAutoencoderConfig {
+    /// Keys missing from a stored config take their defaults, so configs written before a field
+    /// existed still load.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(widths: try c.decode([Int].self, forKey: .widths))
+        discriminator = try c.decodeIfPresent([Int].self, forKey: .discriminator) ?? discriminator
+        activation = try c.decodeIfPresent(ActivationKind.self, forKey: .activation) ?? activation
+        prior = try c.decodeIfPresent(LatentPrior.self, forKey: .prior) ?? prior
+        conditional = try c.decodeIfPresent(Bool.self, forKey: .conditional) ?? conditional
+        clusters = try c.decodeIfPresent(Int.self, forKey: .clusters) ?? clusters
+        loss = try c.decodeIfPresent(LossKind.self, forKey: .loss) ?? loss
+        initializer = try c.decodeIfPresent(Initializer.self, forKey: .initializer) ?? initializer
+        shift = try c.decodeIfPresent(Int.self, forKey: .shift) ?? shift
+        consistency = try c.decodeIfPresent(Float.self, forKey: .consistency) ?? consistency
+        balance = try c.decodeIfPresent(Float.self, forKey: .balance) ?? balance
+        imageChannels = try c.decodeIfPresent(Int.self, forKey: .imageChannels) ?? imageChannels
+        imageHeight = try c.decodeIfPresent(Int.self, forKey: .imageHeight) ?? imageHeight
+        imageWidth = try c.decodeIfPresent(Int.self, forKey: .imageWidth) ?? imageWidth
     }
 }

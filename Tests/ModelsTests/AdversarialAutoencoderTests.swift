@@ -1,11 +1,13 @@
 // The adversarial autoencoder: each phase's gradient against central differences of that
-// phase's loss (Gaussian, label-conditioned mixture, clustering with its softmax head, MSE),
-// the priors' draws against their definitions, and evaluation reporting every loss part.
+// phase's loss (Gaussian, label-conditioned mixture, clustering with its softmax head, MSE,
+// clustering with shifted inputs and the balance term), the consistency term's gradient with its
+// target held fixed, the shift itself, the priors' draws against their definitions, and
+// evaluation reporting every loss part.
 
 import Foundation
 import Kernels
 import Layers
-import Models
+@testable import Models
 import Testing
 import TestSupport
 
@@ -39,7 +41,8 @@ final class AAEHarness {
         model.forward(context, ws, rows: rows, params: Arena(params), statistic: nil)
         let sums = model.backward(context, ws, rows: rows, globalRows: rows, params: Arena(params),
                                   grads: gradients ? ws.gradientArena : nil, statistic: nil)
-        return phase == 0 ? sums.objective / Double(rows * model.inputWidth) : sums.parts[phase] / Double(rows)
+        return phase == 0 ? sums.objective / Double(rows * model.inputWidth) + sums.penalty
+            : sums.parts[phase] / Double(rows)
     }
 }
 
@@ -62,6 +65,10 @@ let aaeVariants: [AAEVariant] = {
         AAEVariant(name: "conditional mixture", config: make { $0.prior = .mixture(components: 3); $0.conditional = true }),
         AAEVariant(name: "clusters", config: make { $0.clusters = 4; $0.widths = [10, 6, 2] }),
         AAEVariant(name: "mse uniform", config: make { $0.loss = .mse; $0.prior = .uniform; $0.discriminator = [4, 3] }),
+        AAEVariant(name: "clusters shift balance", config: make {
+            $0.clusters = 4; $0.widths = [10, 6, 2]; $0.shift = 1; $0.balance = 0.3
+            ($0.imageChannels, $0.imageHeight, $0.imageWidth) = (1, 2, 5)
+        }),
     ]
 }()
 
@@ -83,6 +90,114 @@ let aaeVariants: [AAEVariant] = {
             checked += 1
         }
         #expect(checked >= 2)
+    }
+
+    /// The consistency term's encoder gradient against central differences of the term with the
+    /// first view's probabilities held where the forward left them (the target takes no gradient).
+    @Test func consistencyGradientMatchesFiniteDifferences() {
+        var config = aaeVariants[4].config
+        config.consistency = 0.7
+        let harness = AAEHarness(config, rows: 4)
+        let model = harness.model, ws = harness.ws, params = Arena(harness.params)
+        model.forward(StepContext(phase: 0, training: true), ws, rows: 4, params: params, statistic: nil)
+        let first = ws.matrix(model.firstView!, rows: 4), code = model.codeMatrix(ws, rows: 4)
+        for r in 0..<4 { first.row(r).update(from: code.row(r), count: model.clusters) }
+        let held = first.array
+        ws.gradients.zero()
+        let value = model.consistencyTerm(ws, rows: 4, params: params, grads: ws.gradientArena, perRow: 0.25)
+        #expect(value > 0)
+        let analytic = ws.gradients.array
+        var checked = 0
+        for slot in model.layout.slots where slot.name.hasPrefix("encoder.") {
+            checkGradient("consistency \(slot.name)", values: harness.params.pointer + slot.offset, count: slot.count,
+                          analytic: Array(analytic[slot.range]), samples: 8, epsilon: 3e-3, tolerance: 2e-2,
+                          floor: 1e-3) {
+                model.consistencyTerm(ws, rows: 4, params: params, grads: nil, perRow: 0.25)
+            }
+            checked += 1
+        }
+        #expect(checked >= 2)
+        #expect(first.array == held)
+        // Only the encoder learns from it.
+        #expect(model.layout.slots.filter { !$0.name.hasPrefix("encoder.") }.allSatisfy { slot in
+            analytic[slot.range].allSatisfy { $0 == 0 }
+        })
+    }
+
+    /// Training moves each row by its own offset within --shift, the same in every phase of a step;
+    /// evaluation reads the rows as they are.
+    @Test func shiftMovesTrainingRowsOnly() {
+        var config = AdversarialAutoencoderConfig(widths: [30, 6, 2])
+        config.discriminator = [5]
+        (config.shift, config.imageChannels, config.imageHeight, config.imageWidth) = (2, 1, 5, 6)
+        let rows = 24
+        let harness = AAEHarness(config, rows: rows)
+        let model = harness.model, ws = harness.ws, params = Arena(harness.params)
+        let data = model.input(ws, rows: rows)
+        for r in 0..<rows {
+            for i in 0..<30 { data.row(r)[i] = Float(1 + i + 100 * r) }
+        }
+        func encoderInput(_ context: StepContext) -> [Float] {
+            model.forward(context, ws, rows: rows, params: params, statistic: nil)
+            return model.encoder.input(ws, rows: rows).array
+        }
+        #expect(encoderInput(.evaluation) == data.array)
+        let moved = encoderInput(StepContext(phase: 0, training: true))
+        #expect(encoderInput(StepContext(phase: 1, training: true)) == moved)
+        var offsets = Set<[Int]>()
+        for r in 0..<rows {
+            let row = Array(moved[(r * 30)..<(r * 30 + 30)])
+            // The offset that explains the row: every pixel is the source's moved pixel or a zero from outside.
+            let fits = (-2...2).flatMap { dy in (-2...2).map { dx in [dy, dx] } }.filter { o in
+                (0..<5).allSatisfy { y in
+                    (0..<6).allSatisfy { x in
+                        let sy = y + o[0], sx = x + o[1]
+                        let expected = sy >= 0 && sy < 5 && sx >= 0 && sx < 6 ? Float(1 + sy * 6 + sx + 100 * r) : 0
+                        return row[y * 6 + x] == expected
+                    }
+                }
+            }
+            #expect(fits.count == 1, "row \(r)")
+            if let o = fits.first { offsets.insert(o) }
+        }
+        #expect(offsets.count >= 8)
+    }
+
+    @Test func clusteringTermsAreValidated() {
+        var config = AdversarialAutoencoderConfig(widths: [784, 16, 2])
+        config.consistency = 0.1
+        #expect(config.validationError()?.contains("--clusters") == true)
+        config.clusters = 4
+        #expect(config.validationError()?.contains("--shift") == true)
+        config.shift = 2
+        #expect(config.validationError() == nil)
+        (config.imageChannels, config.imageHeight, config.imageWidth) = (1, 28, 28)
+        #expect(config.validationError() == nil)
+        config.shift = 28
+        #expect(config.validationError()?.contains("out of the frame") == true)
+        config.shift = -1
+        #expect(config.validationError() != nil)
+        config.shift = 2
+        config.balance = -1
+        #expect(config.validationError() != nil)
+    }
+
+    /// A config stored before shift, consistency and balance existed loads with them off; a
+    /// config with them round-trips.
+    @Test func configsDecodeWithAndWithoutTheClusteringTerms() throws {
+        let old = #"{"widths":[784,1000,1000,5],"discriminator":[1000,1000],"activation":"relu","#
+            + #""prior":{"gaussian":{}},"conditional":false,"clusters":16,"loss":"bce","initializer":"default"}"#
+        var expected = AdversarialAutoencoderConfig(widths: [784, 1000, 1000, 5])
+        expected.discriminator = [1000, 1000]
+        expected.clusters = 16
+        let decoded = try JSONDecoder().decode(AdversarialAutoencoderConfig.self, from: Data(old.utf8))
+        #expect(decoded == expected)
+        expected.shift = 2
+        expected.consistency = 0.1
+        expected.balance = 0.02
+        (expected.imageChannels, expected.imageHeight, expected.imageWidth) = (1, 28, 28)
+        let again = try JSONDecoder().decode(AdversarialAutoencoderConfig.self, from: JSONEncoder().encode(expected))
+        #expect(again == expected)
     }
 
     /// The phases' groups: reconstruction = encoder + decoder, discriminator = the rest,

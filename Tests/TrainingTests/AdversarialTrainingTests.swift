@@ -139,6 +139,27 @@ func aaeRunConfig(epochs: Int) -> TrainingConfig {
         #expect(again.params.array == three.params.array)
     }
 
+    /// Shifts and the second view's noise are keyed by the row, so the consistency term trains
+    /// alike at any shard count; balance is taken over each shard's rows, so only a rerun at the
+    /// same shard count repeats it exactly.
+    @Test func clusteringTermsTrainAlikeAcrossShards() throws {
+        let source: any BatchSource = try sampleAssembler(noise: "gaussian:0.3")
+        let sgd = OptimizerConfig(kind: .sgd, learningRate: 0.1)
+        var config = smallAAE(clusters: 3)
+        (config.shift, config.consistency) = (2, 0.5)
+        (config.imageChannels, config.imageHeight, config.imageWidth) = (1, 28, 28)
+        let one = trainAAE(config, shards: 1, steps: 3, source: source, optimizers: [sgd])
+        let three = trainAAE(config, shards: 3, steps: 3, source: source, optimizers: [sgd])
+        expectClose(three.params.array, one.params.array, relative: 1e-4, absolute: 1e-6, "params")
+        let plain = trainAAE(smallAAE(clusters: 3), shards: 1, steps: 3, source: source, optimizers: [sgd])
+        #expect(plain.params.array != one.params.array)
+        config.balance = 0.1
+        let balanced = trainAAE(config, shards: 3, steps: 3, source: source, optimizers: [sgd])
+        let again = trainAAE(config, shards: 3, steps: 3, source: source, optimizers: [sgd])
+        #expect(again.params.array == balanced.params.array)
+        #expect(balanced.params.array != three.params.array)
+    }
+
     /// The conditioned prior reads the batch's labels: with labels the discriminator sees other
     /// inputs than without, so training differs.
     @Test func conditionedPriorReadsLabels() throws {

@@ -68,11 +68,17 @@ func expectStepsAllocateNothing(_ model: any AutoencoderModel, _ source: any Bat
         expectStepsAllocateNothing(SequenceAutoencoder(config), source, rows: 30, optimizer: optimizer)
     }
 
-    /// The adversarial autoencoder with clusters (three phases, two discriminators).
+    /// The adversarial autoencoder with clusters (three phases, two discriminators), and with the
+    /// clustering terms.
     @Test(.enabled(if: optimizedBuild, "needs an optimised build (swift test -c release)"))
     func stepAllocatesNothingAfterWarmUpForAdversarial() throws {
         let source: any BatchSource = try sampleAssembler(noise: "none")
         expectStepsAllocateNothing(AdversarialAutoencoder(smallAAE(clusters: 4)), source, rows: 48)
+        // Shifted inputs, a second view through the encoder and the balance term.
+        var config = smallAAE(clusters: 4)
+        (config.shift, config.consistency, config.balance) = (2, 0.1, 0.02)
+        (config.imageChannels, config.imageHeight, config.imageWidth) = (1, 28, 28)
+        expectStepsAllocateNothing(AdversarialAutoencoder(config), source, rows: 48)
     }
 
     /// The disentangling model (variational code, adversary phase, decoder stages), without and

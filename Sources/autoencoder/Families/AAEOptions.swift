@@ -22,9 +22,22 @@ struct AAEOptions: FamilyOptions {
     @Option(help: ArgumentHelp("Hidden widths of the discriminator (default 500,500).", valueName: "w1,..."))
     var discriminator: IntList?
 
+    @Option(help: ArgumentHelp("Move each training image by up to N pixels in each direction (a fresh offset per "
+        + "image and epoch) before the encoder reads it.", valueName: "N"))
+    var shift: Int?
+
+    @Option(help: ArgumentHelp("--clusters: weight of the agreement between the clusters of two shifted views of "
+        + "each image (needs --shift; e.g. 0.1).", valueName: "W"))
+    var consistency: Float?
+
+    @Option(help: ArgumentHelp("--clusters: weight of confident, balanced assignments (mean entropy of q(y|x) "
+        + "minus the entropy of its mean over each shard's rows; e.g. 0.02).", valueName: "W"))
+    var balance: Float?
+
     var givenFlags: [String] {
         flagsGiven([("--prior", prior != nil), ("--conditional", conditional), ("--clusters", clusters != nil),
-                    ("--discriminator", discriminator != nil)])
+                    ("--discriminator", discriminator != nil), ("--shift", shift != nil),
+                    ("--consistency", consistency != nil), ("--balance", balance != nil)])
     }
 
     func apply(_ shared: SharedModelOptions, family: ModelFamily, to config: inout AdversarialAutoencoderConfig) throws {
@@ -38,6 +51,9 @@ struct AAEOptions: FamilyOptions {
         if conditional { config.conditional = true }
         if let clusters { config.clusters = clusters }
         if let discriminator { config.discriminator = discriminator.values }
+        if let shift { config.shift = shift }
+        if let consistency { config.consistency = consistency }
+        if let balance { config.balance = balance }
         if let loss = shared.loss { config.loss = loss }
         if let activation = shared.activation { config.activation = activation }
         if let initializer = shared.initializer { config.initializer = initializer }
