@@ -27,8 +27,9 @@ regularization phases diverge within 30 steps here (the script stops at non-fini
 Adam (1e-3 for reconstruction, 1e-4 with beta1 0.5 for the adversarial phases) trains. Weights
 drawn from N(0, 0.01^2) (--init-std 0.01) diverge as well.
 
-The terms that `--shift`, `--consistency` and `--balance` add to ours (--shift, --consistency and
---entropy-weight here): the encoder reads the noisy image moved by up to --shift pixels; the
+The terms that `--shift`, `--rotate`, `--consistency` and `--balance` add to ours (--shift, --rotate,
+--consistency and --entropy-weight here): the encoder reads the noisy image moved by up to --shift
+pixels and turned by up to --rotate degrees; the
 reconstruction phase adds the cross-entropy of the cluster probabilities of a second view (the
 clean image plus the first view's noise moved cyclically along the row, then shifted by its own
 offset) against the first view's, held fixed, and --entropy-weight x (mean entropy of q(y|x) minus
@@ -102,6 +103,21 @@ def cluster_error(model, train_x, train_y, test_x, test_y):
     return float((label[test_c] != test_y).float().mean()), used, confidence
 
 
+def moved(x, n, degrees):
+    """`shifted`, or with degrees > 0 each image also turned by up to that angle either way about its
+    centre (bilinear, zeros outside), as ours does for --rotate."""
+    if degrees <= 0:
+        return shifted(x, n)
+    b = x.shape[0]
+    angle = (torch.rand(b) * 2 - 1) * degrees * np.pi / 180
+    dy = torch.randint(-n, n + 1, (b,)).float() if n > 0 else torch.zeros(b)
+    dx = torch.randint(-n, n + 1, (b,)).float() if n > 0 else torch.zeros(b)
+    c, s = torch.cos(angle), torch.sin(angle)
+    theta = torch.stack([torch.stack([c, s, 2 * dx / 27], 1), torch.stack([-s, c, 2 * dy / 27], 1)], 1)
+    grid = F.affine_grid(theta, (b, 1, 28, 28), align_corners=True)
+    return F.grid_sample(x.view(b, 1, 28, 28), grid, align_corners=True, padding_mode="zeros").reshape(b, 784)
+
+
 def shifted(x, n):
     """Each image of the batch moved by its own random offset of up to n pixels, zeros shifted in."""
     b = x.shape[0]
@@ -137,6 +153,7 @@ def main():
     ap.add_argument("--prior-temperature", type=float, default=0,
                     help="draw the categorical prior as Gumbel-softmax samples at this temperature (0: one-hot)")
     ap.add_argument("--shift", type=int, default=0, help="shift the encoder's input by up to this many pixels")
+    ap.add_argument("--rotate", type=float, default=0, help="and turn it by up to this many degrees either way")
     ap.add_argument("--entropy-weight", type=float, default=0,
                     help="add W * (mean entropy of q(y|x) - entropy of the batch's mean q(y|x)) to the "
                          "reconstruction phase: confident, balanced clusters")
@@ -200,7 +217,7 @@ def main():
             x = train_x[order[s * args.batch_size:(s + 1) * args.batch_size]]
             # The noisy image, then (as ours does) moved: the noise moves with it.
             corrupted = x + args.input_noise * torch.randn_like(x) if args.input_noise > 0 else x
-            noisy = shifted(corrupted, args.shift) if args.shift > 0 else corrupted
+            noisy = moved(corrupted, args.shift, args.rotate) if args.shift > 0 or args.rotate > 0 else corrupted
             b = x.shape[0]
             # Reconstruction.
             y, z = model.encode(noisy)
@@ -218,7 +235,7 @@ def main():
                 # (a new draw of the same noise without knowing its kind), as ours makes it.
                 roll = (torch.arange(784).view(1, 784) + torch.randint(0, 784, (b, 1))) % 784
                 second = x + (corrupted - x).gather(1, roll)
-                y2, _ = model.encode(shifted(second, args.shift) if args.shift > 0 else second)
+                y2, _ = model.encode(moved(second, args.shift, args.rotate))
                 rec = rec - args.consistency * (y.detach() * torch.log(y2.clamp_min(1e-12))).sum(1).mean()
             opt_rec.zero_grad()
             rec.backward()

@@ -30,6 +30,9 @@ public struct AdversarialAutoencoderConfig: Sendable, Equatable, Codable {
     /// Moves each training input by up to this many pixels in each direction (an offset per
     /// sample and epoch, zeros shifted in); evaluation reads the inputs as they are.
     public var shift = 0
+    /// Turns each training input by up to this many degrees either way about its centre (with
+    /// `shift`'s move; bilinear, zeros outside).
+    public var rotate: Float = 0
     /// Clustering: weight of the cross-entropy of the cluster probabilities of a second shifted
     /// view against those of the first (held fixed), added to the reconstruction phase.
     public var consistency: Float = 0
@@ -40,6 +43,9 @@ public struct AdversarialAutoencoderConfig: Sendable, Equatable, Codable {
     public var imageChannels = 0
     public var imageHeight = 0
     public var imageWidth = 0
+
+    /// Whether training moves the inputs (shift or rotate).
+    public var movesInputs: Bool { shift > 0 || rotate > 0 }
 
     public init(widths: [Int]) {
         self.widths = widths
@@ -65,14 +71,16 @@ public struct AdversarialAutoencoderConfig: Sendable, Equatable, Codable {
         if clusters > 0 && conditional { return "the clustering form learns its own categories; drop --conditional" }
         if ![.bce, .mse].contains(loss) { return "the adversarial autoencoder reconstructs with bce or mse" }
         if shift < 0 { return "--shift must be 0 (off) or a number of pixels" }
+        if !(rotate >= 0 && rotate <= 180) { return "--rotate takes degrees from 0 (off) to 180" }
         if !(consistency >= 0) || !(balance >= 0) { return "--consistency and --balance take weights of 0 or more" }
         if (consistency > 0 || balance > 0) && clusters == 0 { return "--consistency and --balance need --clusters" }
-        if consistency > 0 && shift == 0 {
-            return "--consistency compares two shifted views of each image; give --shift (e.g. 2)"
+        if consistency > 0 && !movesInputs {
+            return "--consistency compares two moved views of each image; give --shift (e.g. 2)"
         }
-        if shift > 0 && imageHeight > 0 {
+        if movesInputs && imageHeight > 0 {
             if imageChannels * imageHeight * imageWidth != widths[0] {
-                return "--shift: \(imageChannels)x\(imageHeight)x\(imageWidth) images do not fill \(widths[0]) inputs"
+                return "--shift, --rotate: \(imageChannels)x\(imageHeight)x\(imageWidth) images do not fill "
+                    + "\(widths[0]) inputs"
             }
             if shift >= min(imageHeight, imageWidth) {
                 return "--shift \(shift) moves \(imageWidth)x\(imageHeight) images out of the frame"
@@ -165,7 +173,7 @@ public struct AdversarialAutoencoder: AutoencoderModel, LossReportingModel, NonF
         }
         targetRegion = allocator.take(w[0])
         probabilities = allocator.take(w[0])
-        dataInput = config.shift > 0 ? allocator.take(w[0]) : nil
+        dataInput = config.movesInputs ? allocator.take(w[0]) : nil
         firstView = config.consistency > 0 ? allocator.take(k) : nil
         secondInput = config.consistency > 0 ? allocator.take(w[0]) : nil
         clusterMean = config.balance > 0 ? allocator.take(k) : nil
@@ -217,7 +225,7 @@ public struct AdversarialAutoencoder: AutoencoderModel, LossReportingModel, NonF
         if let dataInput {
             // Training phases see the same view of a row (the offset is keyed by the row).
             if context.training {
-                shiftRows(ws.matrix(dataInput, rows: rows), ws, rows: rows, salt: Self.firstViewSalt)
+                moveRows(ws.matrix(dataInput, rows: rows), ws, rows: rows, salt: Self.firstViewSalt)
             } else {
                 encoder.input(ws, rows: rows).copy(from: ws.matrix(dataInput, rows: rows))
             }
@@ -250,15 +258,28 @@ public struct AdversarialAutoencoder: AutoencoderModel, LossReportingModel, NonF
     static let firstViewSalt: UInt64 = 0x7368_6966, secondViewSalt: UInt64 = 0x7669_6577
     static let noiseSalt: UInt64 = 0x726F_6C6C
 
-    /// The encoder's input: each row of `from` moved by its own offset of up to `shift` pixels
-    /// in each direction, keyed by the row and `salt`; zeros come in at the edges.
-    func shiftRows(_ from: Matrix, _ ws: Workspace, rows: Int, salt: UInt64) {
-        let to = encoder.input(ws, rows: rows), n = config.shift
+    /// The move of a row: an offset of up to `shift` pixels in each direction and an angle of up
+    /// to `rotate` degrees either way (radians), keyed by the row's key and `salt`.
+    func move(key: UInt64, salt: UInt64) -> (dy: Int, dx: Int, angle: Float) {
+        var rng = SplitMix64(key: key, salt)
+        let n = config.shift
+        let dy = Int(rng.next() % UInt64(2 * n + 1)) - n, dx = Int(rng.next() % UInt64(2 * n + 1)) - n
+        guard config.rotate > 0 else { return (dy, dx, 0) }
+        let unit = Float(rng.next() >> 40) / Float(1 << 24) * 2 - 1
+        return (dy, dx, unit * config.rotate * .pi / 180)
+    }
+
+    /// The encoder's input: each row of `from` moved (`move`); zeros come in at the edges.
+    func moveRows(_ from: Matrix, _ ws: Workspace, rows: Int, salt: UInt64) {
+        let to = encoder.input(ws, rows: rows)
         let height = config.imageHeight, width = config.imageWidth, plane = height * width
         for r in 0..<rows {
-            var rng = SplitMix64(key: ws.rowKeys[r], salt)
-            let dy = Int(rng.next() % UInt64(2 * n + 1)) - n, dx = Int(rng.next() % UInt64(2 * n + 1)) - n
+            let (dy, dx, angle) = move(key: ws.rowKeys[r], salt: salt)
             let source = from.row(r), out = to.row(r)
+            if angle != 0 {
+                rotateRow(source, into: out, dy: dy, dx: dx, angle: angle)
+                continue
+            }
             for c in 0..<config.imageChannels {
                 for y in 0..<height {
                     let line = out + c * plane + y * width, sy = y + dy
@@ -274,6 +295,35 @@ public struct AdversarialAutoencoder: AutoencoderModel, LossReportingModel, NonF
                 }
             }
         }
+    }
+
+    /// Each output pixel samples the source bilinearly where turning it by `angle` about the
+    /// image's centre, then moving it by (dy, dx), brings it from.
+    func rotateRow(_ source: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>, dy: Int, dx: Int,
+                   angle: Float) {
+        let height = config.imageHeight, width = config.imageWidth, plane = height * width
+        let cy = Float(height - 1) / 2, cx = Float(width - 1) / 2, c = cos(angle), s = sin(angle)
+        for y in 0..<height {
+            for x in 0..<width {
+                let u = Float(y) - cy, v = Float(x) - cx
+                let sy = c * u - s * v + cy + Float(dy), sx = s * u + c * v + cx + Float(dx)
+                let y0 = Int(sy.rounded(.down)), x0 = Int(sx.rounded(.down))
+                let fy = sy - Float(y0), fx = sx - Float(x0)
+                for ch in 0..<config.imageChannels {
+                    let b = source + ch * plane
+                    let top = (1 - fx) * Self.pixel(b, y0, x0, height, width)
+                        + fx * Self.pixel(b, y0, x0 + 1, height, width)
+                    let bottom = (1 - fx) * Self.pixel(b, y0 + 1, x0, height, width)
+                        + fx * Self.pixel(b, y0 + 1, x0 + 1, height, width)
+                    out[ch * plane + y * width + x] = (1 - fy) * top + fy * bottom
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func pixel(_ plane: UnsafeMutablePointer<Float>, _ y: Int, _ x: Int, _ height: Int, _ width: Int) -> Float {
+        y >= 0 && y < height && x >= 0 && x < width ? plane[y * width + x] : 0
     }
 
     /// The sample's mixture component (its label) when the prior is label-conditioned, else -1.
@@ -450,7 +500,7 @@ public struct AdversarialAutoencoder: AutoencoderModel, LossReportingModel, NonF
                 out[i] = x[i] + (y[j] - x[j])
             }
         }
-        shiftRows(second, ws, rows: rows, salt: Self.secondViewSalt)
+        moveRows(second, ws, rows: rows, salt: Self.secondViewSalt)
         encoder.forward(ws, rows: rows, params: params, training: true)
         fillCode(ws, rows: rows)
         let dHead = encoder.outputGradient(ws, rows: rows), weight = config.consistency * perRow
@@ -553,6 +603,7 @@ extension AdversarialAutoencoderConfig {
         loss = try c.decodeIfPresent(LossKind.self, forKey: .loss) ?? loss
         initializer = try c.decodeIfPresent(Initializer.self, forKey: .initializer) ?? initializer
         shift = try c.decodeIfPresent(Int.self, forKey: .shift) ?? shift
+        rotate = try c.decodeIfPresent(Float.self, forKey: .rotate) ?? rotate
         consistency = try c.decodeIfPresent(Float.self, forKey: .consistency) ?? consistency
         balance = try c.decodeIfPresent(Float.self, forKey: .balance) ?? balance
         imageChannels = try c.decodeIfPresent(Int.self, forKey: .imageChannels) ?? imageChannels

@@ -17,7 +17,7 @@ extension AdversarialAutoencoderConfig: ModelSpecification {
             throw TrainingError("--layers starts with \(widths.first ?? 0) but the data has "
                 + "\(shape.count) values per sample (\(shape)); start the list with \(shape.count)")
         }
-        if shift > 0 && imageHeight == 0 {
+        if movesInputs && imageHeight == 0 {
             (imageChannels, imageHeight, imageWidth) = (shape.channels, shape.height, shape.width)
         }
         if let problem = validationError() { throw TrainingError(problem) }
@@ -35,7 +35,8 @@ extension AdversarialAutoencoderConfig: ModelSpecification {
         widths.map(String.init).joined(separator: "-") + (clusters > 0 ? " (+\(clusters) clusters)" : "")
             + ", prior \(prior.description)" + (conditional ? " by label" : "")
             + ", discriminator " + discriminator.map(String.init).joined(separator: "-")
-            + (shift > 0 ? ", shift \(shift)" : "") + (consistency > 0 ? ", consistency \(consistency)" : "")
+            + (shift > 0 ? ", shift \(shift)" : "") + (rotate > 0 ? ", rotate \(rotate)" : "")
+            + (consistency > 0 ? ", consistency \(consistency)" : "")
             + (balance > 0 ? ", balance \(balance)" : "")
     }
 

@@ -163,6 +163,44 @@ let aaeVariants: [AAEVariant] = {
         #expect(offsets.count >= 8)
     }
 
+    /// --rotate turns each row by its own angle within the limit: an image linear in its
+    /// coordinates comes out as that linear function at the turned and moved coordinates (exact
+    /// under bilinear sampling) wherever those lie inside the image.
+    @Test func rotateTurnsRowsAboutTheCentre() {
+        var config = AdversarialAutoencoderConfig(widths: [63, 6, 2])
+        config.discriminator = [5]
+        (config.shift, config.rotate, config.imageChannels, config.imageHeight, config.imageWidth) = (1, 30, 1, 7, 9)
+        let rows = 16
+        let harness = AAEHarness(config, rows: rows)
+        let model = harness.model, ws = harness.ws
+        let data = model.input(ws, rows: rows)
+        func value(_ y: Float, _ x: Float) -> Float { 0.5 + 0.25 * y - 0.125 * x }
+        for r in 0..<rows {
+            for y in 0..<7 { for x in 0..<9 { data.row(r)[y * 9 + x] = value(Float(y), Float(x)) } }
+        }
+        model.forward(StepContext(phase: 0, training: true), ws, rows: rows, params: Arena(harness.params),
+                      statistic: nil)
+        let out = model.encoder.input(ws, rows: rows)
+        var angles: [Float] = [], inside = 0
+        for r in 0..<rows {
+            let (dy, dx, angle) = model.move(key: ws.rowKeys[r], salt: AdversarialAutoencoder.firstViewSalt)
+            angles.append(angle)
+            #expect(abs(dy) <= 1 && abs(dx) <= 1 && abs(angle) <= 30 * .pi / 180)
+            for y in 0..<7 {
+                for x in 0..<9 {
+                    let u = Float(y) - 3, v = Float(x) - 4
+                    let sy = cos(angle) * u - sin(angle) * v + 3 + Float(dy)
+                    let sx = sin(angle) * u + cos(angle) * v + 4 + Float(dx)
+                    guard sy >= 0 && sy <= 6 && sx >= 0 && sx <= 8 else { continue }
+                    inside += 1
+                    #expect(abs(out.row(r)[y * 9 + x] - value(sy, sx)) < 1e-4, "row \(r) (\(y), \(x))")
+                }
+            }
+        }
+        #expect(inside > rows * 20)
+        #expect(angles.contains { $0 > 0.1 } && angles.contains { $0 < -0.1 })
+    }
+
     @Test func clusteringTermsAreValidated() {
         var config = AdversarialAutoencoderConfig(widths: [784, 16, 2])
         config.consistency = 0.1
@@ -180,6 +218,10 @@ let aaeVariants: [AAEVariant] = {
         config.shift = 2
         config.balance = -1
         #expect(config.validationError() != nil)
+        (config.balance, config.shift, config.rotate) = (0, 0, 15)
+        #expect(config.validationError() == nil)
+        config.rotate = 200
+        #expect(config.validationError()?.contains("--rotate") == true)
     }
 
     /// A config stored before shift, consistency and balance existed loads with them off; a
@@ -193,6 +235,7 @@ let aaeVariants: [AAEVariant] = {
         let decoded = try JSONDecoder().decode(AdversarialAutoencoderConfig.self, from: Data(old.utf8))
         #expect(decoded == expected)
         expected.shift = 2
+        expected.rotate = 15
         expected.consistency = 0.1
         expected.balance = 0.02
         (expected.imageChannels, expected.imageHeight, expected.imageWidth) = (1, 28, 28)

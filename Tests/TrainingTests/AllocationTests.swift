@@ -74,9 +74,9 @@ func expectStepsAllocateNothing(_ model: any AutoencoderModel, _ source: any Bat
     func stepAllocatesNothingAfterWarmUpForAdversarial() throws {
         let source: any BatchSource = try sampleAssembler(noise: "none")
         expectStepsAllocateNothing(AdversarialAutoencoder(smallAAE(clusters: 4)), source, rows: 48)
-        // Shifted inputs, a second view through the encoder and the balance term.
+        // Moved and turned inputs, a second view through the encoder and the balance term.
         var config = smallAAE(clusters: 4)
-        (config.shift, config.consistency, config.balance) = (2, 0.1, 0.02)
+        (config.shift, config.rotate, config.consistency, config.balance) = (2, 10, 0.1, 0.02)
         (config.imageChannels, config.imageHeight, config.imageWidth) = (1, 28, 28)
         expectStepsAllocateNothing(AdversarialAutoencoder(config), source, rows: 48)
     }

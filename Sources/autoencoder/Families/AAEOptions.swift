@@ -26,8 +26,12 @@ struct AAEOptions: FamilyOptions {
         + "image and epoch) before the encoder reads it.", valueName: "N"))
     var shift: Int?
 
+    @Option(help: ArgumentHelp("Turn each training image by up to DEG degrees either way about its centre (a fresh "
+        + "angle per image and epoch; bilinear), with --shift's move.", valueName: "DEG"))
+    var rotate: Float?
+
     @Option(help: ArgumentHelp("--clusters: weight of the agreement between the clusters of two shifted views of "
-        + "each image (needs --shift; e.g. 0.1).", valueName: "W"))
+        + "each image (needs --shift or --rotate; e.g. 0.1).", valueName: "W"))
     var consistency: Float?
 
     @Option(help: ArgumentHelp("--clusters: weight of confident, balanced assignments (mean entropy of q(y|x) "
@@ -37,7 +41,7 @@ struct AAEOptions: FamilyOptions {
     var givenFlags: [String] {
         flagsGiven([("--prior", prior != nil), ("--conditional", conditional), ("--clusters", clusters != nil),
                     ("--discriminator", discriminator != nil), ("--shift", shift != nil),
-                    ("--consistency", consistency != nil), ("--balance", balance != nil)])
+                    ("--rotate", rotate != nil), ("--consistency", consistency != nil), ("--balance", balance != nil)])
     }
 
     func apply(_ shared: SharedModelOptions, family: ModelFamily, to config: inout AdversarialAutoencoderConfig) throws {
@@ -52,6 +56,7 @@ struct AAEOptions: FamilyOptions {
         if let clusters { config.clusters = clusters }
         if let discriminator { config.discriminator = discriminator.values }
         if let shift { config.shift = shift }
+        if let rotate { config.rotate = rotate }
         if let consistency { config.consistency = consistency }
         if let balance { config.balance = balance }
         if let loss = shared.loss { config.loss = loss }
