@@ -113,7 +113,7 @@ public struct AdversarialAutoencoder: AutoencoderModel, LossReportingModel, NonF
     let dataInput: Region?
     /// The first view's cluster probabilities and the second view before its shift (consistency);
     /// row 0 of `clusterMean`: the shard's mean probabilities (balance).
-    let firstView: Region?
+    package let firstView: Region?
     let secondInput: Region?
     let clusterMean: Region?
     public let workspaceColumns: Int
@@ -255,12 +255,12 @@ public struct AdversarialAutoencoder: AutoencoderModel, LossReportingModel, NonF
         }
     }
 
-    static let firstViewSalt: UInt64 = 0x7368_6966, secondViewSalt: UInt64 = 0x7669_6577
+    package static let firstViewSalt: UInt64 = 0x7368_6966, secondViewSalt: UInt64 = 0x7669_6577
     static let noiseSalt: UInt64 = 0x726F_6C6C
 
     /// The move of a row: an offset of up to `shift` pixels in each direction and an angle of up
     /// to `rotate` degrees either way (radians), keyed by the row's key and `salt`.
-    func move(key: UInt64, salt: UInt64) -> (dy: Int, dx: Int, angle: Float) {
+    package func move(key: UInt64, salt: UInt64) -> (dy: Int, dx: Int, angle: Float) {
         var rng = SplitMix64(key: key, salt)
         let n = config.shift
         let dy = Int(rng.next() % UInt64(2 * n + 1)) - n, dx = Int(rng.next() % UInt64(2 * n + 1)) - n
@@ -485,7 +485,7 @@ public struct AdversarialAutoencoder: AutoencoderModel, LossReportingModel, NonF
     /// `consistency` x the cross-entropy of a second shifted view's cluster probabilities against
     /// the first view's (in `firstView`, held fixed), as this shard's part of the batch mean;
     /// backpropagates it through the encoder when `grads` is given (adding to the first view's).
-    func consistencyTerm(_ ws: Workspace, rows: Int, params: Arena, grads: Arena?, perRow: Float) -> Double {
+    package func consistencyTerm(_ ws: Workspace, rows: Int, params: Arena, grads: Arena?, perRow: Float) -> Double {
         guard let firstView, let secondInput, let dataInput else { return 0 }
         let k = clusters, first = ws.matrix(firstView, rows: rows), code = codeMatrix(ws, rows: rows)
         // The clean image with the data's noise moved cyclically by an offset of its own: a new

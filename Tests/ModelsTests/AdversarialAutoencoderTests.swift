@@ -7,7 +7,7 @@
 import Foundation
 import Kernels
 import Layers
-@testable import Models
+import Models
 import Testing
 import TestSupport
 
